@@ -1,0 +1,53 @@
+"""Standard 12-lead order and the linear relations between leads.
+
+Every record in ecgjax keeps its signal as (samples, leads) in `STANDARD_LEADS`
+order. The limb leads are not independent: Einthoven's law (III = II - I) and
+Goldberger's definitions of the augmented leads make four of the six limb leads
+linear combinations of I and II.
+"""
+
+import numpy as np
+
+STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF",
+                  "V1", "V2", "V3", "V4", "V5", "V6")
+
+# The nine recording electrodes, in the order `ELECTRODE_TO_LEADS` expects.
+ELECTRODES = ("RA", "LA", "LL", "V1", "V2", "V3", "V4", "V5", "V6")
+
+
+def _electrode_to_leads() -> np.ndarray:
+  """(12, 9) matrix turning electrode potentials into the 12 standard leads."""
+  ra, la, ll = np.eye(9)[:3]
+  wilson_central_terminal = (ra + la + ll) / 3
+  rows = [
+      la - ra,              # I
+      ll - ra,              # II
+      ll - la,              # III
+      ra - (la + ll) / 2,   # aVR
+      la - (ra + ll) / 2,   # aVL
+      ll - (ra + la) / 2,   # aVF
+  ]
+  rows += [np.eye(9)[i] - wilson_central_terminal for i in range(3, 9)]
+  return np.stack(rows)
+
+
+ELECTRODE_TO_LEADS = _electrode_to_leads()
+
+
+def leads_from_electrodes(potentials: np.ndarray) -> np.ndarray:
+  """(samples, 9) electrode potentials -> (samples, 12) leads, standard order."""
+  return potentials @ ELECTRODE_TO_LEADS.T
+
+
+def limb_lead_residuals(signal: np.ndarray) -> dict[str, np.ndarray]:
+  """How far a (samples, 12) signal is from Einthoven's and Goldberger's relations.
+
+  Each entry is zero for a physically consistent recording (up to rounding).
+  """
+  i, ii, iii, avr, avl, avf = (signal[:, k] for k in range(6))
+  return {
+      "einthoven": iii - (ii - i),
+      "aVR": avr + (i + ii) / 2,
+      "aVL": avl - (i - ii / 2),
+      "aVF": avf - (ii - i / 2),
+  }

@@ -1,0 +1,371 @@
+"""Who is recorded, and what their ECGs show.
+
+A patient carries chronic traits (age, sex, axis, voltage, intervals, structural
+disease, old infarcts, conduction blocks, rare conditions) that every one of
+their ECGs shares; each recording then draws its own rhythm, ectopy and acute
+changes. Prevalences rise with age where they do in the clinic, and conditions
+co-occur as they do (LAFB with left axis, LVH with strain, old infarcts with T
+inversion, complete heart block with pacing on a later visit).
+
+Labels are read from what was rendered, not from what was intended: a sinus
+rate of 58/min is bradycardia whatever the patient's usual rate, and an LVH
+voltage below the criterion is not labelled LVH.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from ecgjax.ecg.synthetic import conditions
+from ecgjax.ecg.synthetic import morphology as morph
+from ecgjax.ecg.synthetic.render import NoiseSpec
+from ecgjax.ecg.synthetic.rhythm import RhythmSpec
+
+LVH_LABEL_THRESHOLD = 1.45
+LOW_VOLTAGE_LABEL_THRESHOLD = 0.55
+Q_WAVE_LABEL_THRESHOLD = 0.5
+
+
+@dataclasses.dataclass
+class Patient:
+  index: int
+  age: int
+  sex: str                      # female | male
+  axis: float                   # frontal QRS axis, degrees
+  p_axis: float
+  voltage: float                # body habitus: overall dipole-to-skin gain
+  heart_rate: float
+  pr: float
+  qtc: float
+  t_amp: float
+  traits: dict[str, float]      # chronic findings -> intensity
+  ecg_count: int
+
+
+def _chance(rng, p: float) -> bool:
+  return bool(rng.uniform() < p)
+
+
+def sample_patient(rng: np.random.Generator, index: int) -> Patient:
+  age = int(np.clip(rng.normal(58, 17), 18, 95))
+  sex = "male" if rng.uniform() < 0.52 else "female"
+  old = np.clip((age - 40) / 40, 0, 1.5)         # 0 at 40, 1 at 80
+  male = sex == "male"
+  traits: dict[str, float] = {}
+
+  def maybe(name, p, lo=1.0, hi=1.0):
+    if _chance(rng, p):
+      traits[name] = float(rng.uniform(lo, hi))
+
+  # Conduction system (mostly degenerative: more with age).
+  maybe("lbbb", 0.008 + 0.03 * old)
+  if "lbbb" not in traits:
+    maybe("rbbb", 0.01 + 0.035 * old)
+    if "rbbb" not in traits:
+      maybe("irbbb", 0.03)
+  maybe("lafb", 0.01 + 0.04 * old)
+  if "lafb" not in traits:
+    maybe("lpfb", 0.006)
+  maybe("wpw", 0.012 if age < 50 else 0.003, 0.03, 0.045)
+  maybe("ivcd", 0.01 + 0.02 * old, 1.2, 1.45)
+  maybe("first_degree_block", 0.02 + 0.05 * old, 0.21, 0.36)
+  # Structure.
+  maybe("lvh", (0.04 + 0.08 * old) * (1.4 if male else 0.8), 1.3, 2.2)
+  maybe("rvh", 0.01, 1.0, 1.0)
+  maybe("lae", 0.02 + 0.05 * old, 0.07, 0.14)
+  maybe("rae", 0.015, 0.25, 0.35)
+  maybe("low_voltage", 0.03, 0.35, 0.7)
+  maybe("long_qt", 0.035, 0.47, 0.56)
+  # Old infarcts, more in older men.
+  p_mi = (0.01 + 0.06 * old) * (1.5 if male else 0.7)
+  for territory in ("inferior", "anterior", "lateral"):
+    maybe(f"old_mi_{territory}", p_mi * {"inferior": 1.0, "anterior": 0.8, "lateral": 0.4}[territory],
+          0.35, 1.0)
+  # Rhythm substrate.
+  maybe("chronic_af", 0.01 + 0.06 * old)
+  if "chronic_af" not in traits:
+    maybe("paroxysmal_af", 0.02 + 0.04 * old)
+  maybe("conduction_disease", 0.006 + 0.02 * old)   # 2nd/3rd-degree block, later paced
+  maybe("ectopy", 0.12 + 0.1 * old)
+  # Rare conditions (fine-tuning targets), each a conjunction of features.
+  maybe("hypertrophic_cardiomyopathy", 0.025 if age < 70 else 0.01)
+  maybe("cardiac_amyloidosis", (0.01 + 0.03 * old) * (1.5 if male else 0.7))
+  maybe("brugada_pattern", 0.035 if male else 0.012)
+
+  axis = rng.normal(55 - 20 * old, 18)
+  if "lafb" in traits:
+    axis = rng.uniform(-80, -45)
+  elif "lpfb" in traits or "rvh" in traits:
+    axis = rng.uniform(100, 150)
+  else:
+    axis = float(np.clip(axis, -40, 105))
+  return Patient(
+      index=index, age=age, sex=sex, axis=float(axis),
+      p_axis=float(rng.normal(55, 12)),
+      voltage=float(rng.lognormal(0, 0.15) * (1.0 if male else 0.88) * (1.15 - 0.15 * min(old, 1))),
+      heart_rate=float(np.clip(rng.normal(72, 10), 50, 100)),
+      pr=float(np.clip(rng.normal(0.155, 0.02), 0.12, 0.2)),
+      qtc=float(np.clip(rng.normal(0.41 if male else 0.42, 0.015), 0.37, 0.445)),
+      t_amp=float(rng.uniform(0.22, 0.45)), traits=traits,
+      # About 40% of patients have one ECG; the rest 2-8 (mean 2.3 overall).
+      ecg_count=1 if rng.uniform() < 0.4 else int(min(rng.geometric(0.45), 7)) + 1,
+  )
+
+
+@dataclasses.dataclass
+class EcgSpec:
+  rhythm: RhythmSpec
+  atria: dict
+  ventricles: dict
+  qtc: float
+  scale: float
+  noise: NoiseSpec
+  labels: set[str]
+
+
+def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpec:
+  """The rendering recipe and labels for one recording of `patient`."""
+  traits = patient.traits
+  labels: set[str] = set()
+
+  # ---- Rhythm for this recording.
+  rate = float(np.clip(patient.heart_rate * rng.lognormal(0, 0.13), 38, 160))
+  pr = traits.get("first_degree_block", patient.pr)
+  kind = "sinus"
+  wenckebach = paced = False
+  if "conduction_disease" in traits:
+    # Block progresses over visits; after complete block the patient is paced.
+    stage = min(visit, 2) if rng.uniform() < 0.8 else int(rng.integers(0, 3))
+    if stage == 0:
+      wenckebach = True
+    elif stage == 1:
+      kind = "third_degree"
+    else:
+      paced = True
+  amyloid = "cardiac_amyloidosis" in traits
+  if amyloid:
+    pr = max(pr, rng.uniform(0.19, 0.28))
+  if "chronic_af" in traits or ("paroxysmal_af" in traits and rng.uniform() < 0.35) \
+      or (amyloid and rng.uniform() < 0.2):
+    kind = "fibrillation" if rng.uniform() < 0.85 else "flutter"
+  elif kind == "sinus" and not paced and rng.uniform() < 0.012:
+    kind = "junctional"
+  if "wpw" in traits:
+    pr = rng.uniform(0.08, 0.115) + traits["wpw"]
+  rhythm = RhythmSpec(kind=kind, heart_rate=rate, pr=pr, paced=paced, wenckebach=wenckebach,
+                      respiratory_modulation=0.03)
+  if kind == "sinus" and rng.uniform() < 0.08 and patient.age < 50:
+    rhythm.respiratory_modulation = rng.uniform(0.1, 0.2)
+  if kind == "third_degree":
+    rhythm.atrial_rate, rhythm.heart_rate = rng.uniform(60, 95), rng.uniform(30, 45)
+  elif kind == "junctional":
+    rhythm.heart_rate = rng.uniform(40, 60)
+  elif kind == "flutter":
+    rhythm.atrial_rate = rng.uniform(250, 330)
+    rhythm.conduction_ratio = int(rng.choice([2, 2, 3, 4]))
+  elif kind == "fibrillation":
+    rhythm.heart_rate = rng.uniform(60, 130)
+  if paced:
+    rhythm.heart_rate = max(rate, 60)
+  if "ectopy" in traits and kind in ("sinus", "fibrillation"):
+    if rng.uniform() < 0.45:
+      rhythm.pvc_probability = rng.uniform(0.08, 0.25)
+    if kind == "sinus" and rng.uniform() < 0.4:
+      rhythm.pac_probability = rng.uniform(0.08, 0.25)
+  elif rng.uniform() < 0.02 and kind == "sinus":
+    rhythm.pvc_probability = rng.uniform(0.08, 0.2)
+
+  _rhythm_labels(rhythm, labels)
+
+  # ---- Atria.
+  atrium = morph.normal_atrium(rng, patient.p_axis)
+  if "lae" in traits:
+    atrium = morph.left_atrial_enlargement(atrium, traits["lae"])
+    labels.add("left_atrial_enlargement")
+  if "rae" in traits:
+    atrium = morph.right_atrial_enlargement(atrium, traits["rae"])
+    labels.add("right_atrial_enlargement")
+  atria = {"sinus": atrium, "ectopic": morph.ectopic_atrium(rng)}
+
+  # ---- Ventricles: conduction first (it sets the activation sequence), then
+  # structure, scars and acute changes on top.
+  ventricle = _conducted_ventricle(rng, patient, rhythm, labels)
+  ventricle = _structural_changes(rng, patient, ventricle, labels)
+  ventricle = _acute_changes(rng, ventricle, labels)
+  if "brugada_pattern" in traits:
+    ventricle = _brugada(rng, ventricle, labels)
+  ventricles = {"normal": ventricle, "pvc": morph.ectopic_ventricle(rng),
+                "paced": morph.paced_ventricle(rng)}
+  if not paced:   # a paced QRS's axis is the pacing site's, not a diagnosis
+    _axis_labels(morph.frontal_axis(ventricle), labels)
+
+  qtc = traits.get("long_qt", patient.qtc * rng.uniform(0.97, 1.03))
+  if ventricle.qrs_duration > 0.12:
+    qtc += ventricle.qrs_duration - 0.09   # wide QRS lengthens QT by the extra width
+  if qtc - max(ventricle.qrs_duration - 0.09, 0) > (0.46 if patient.sex == "female" else 0.45):
+    labels.add("prolonged_qt")
+
+  noise = NoiseSpec(baseline_mv=rng.uniform(0.02, 0.25), muscle_mv=rng.lognormal(np.log(0.012), 0.6),
+                    powerline_mv=rng.uniform(0, 0.03), powerline_hz=float(rng.choice([50.0, 60.0])))
+  rare = [name for name in conditions.GROUPS["rare"] if name in traits]
+  labels.update(rare)
+  return EcgSpec(rhythm=rhythm, atria=atria, ventricles=ventricles, qtc=qtc,
+                 scale=patient.voltage, noise=noise, labels=labels)
+
+
+def _rhythm_labels(r: RhythmSpec, labels: set[str]) -> None:
+  if r.kind == "sinus":
+    if r.paced:
+      labels.add("ventricular_pacing")
+    elif r.heart_rate < 60:
+      labels.add("sinus_bradycardia")
+    elif r.heart_rate > 100:
+      labels.add("sinus_tachycardia")
+    else:
+      labels.add("sinus_rhythm")
+    if r.respiratory_modulation >= 0.1:
+      labels.add("sinus_arrhythmia")
+    if r.wenckebach:
+      labels.add("second_degree_av_block")
+    elif r.pr > 0.2 and not r.paced:
+      labels.add("first_degree_av_block")
+  elif r.kind == "fibrillation":
+    labels.add("atrial_fibrillation")
+    if r.paced:
+      labels.add("ventricular_pacing")
+  else:
+    labels.add({"flutter": "atrial_flutter", "third_degree": "third_degree_av_block",
+                "junctional": "junctional_rhythm"}[r.kind])
+  if r.pac_probability > 0:
+    labels.add("premature_atrial_contractions")
+  if r.pvc_probability > 0:
+    labels.add("premature_ventricular_contractions")
+
+
+def _conducted_ventricle(rng, patient: Patient, rhythm: RhythmSpec, labels: set[str]):
+  traits = patient.traits
+  axis = patient.axis
+  if "lbbb" in traits:
+    labels.add("left_bundle_branch_block")
+    return morph.left_bundle_branch_block(rng, min(axis, 40))
+  v = morph.normal_ventricle(rng, axis, patient.t_amp)
+  if "lafb" in traits:
+    labels.add("left_anterior_fascicular_block")
+    # Initial forces through the posterior fascicle: inferior-rightward (q in I, aVL).
+    v.qrs_waves[0, 3:] = morph.frontal(120, 0.5)
+  if "lpfb" in traits:
+    labels.add("left_posterior_fascicular_block")
+    v.qrs_waves[0, 3:] = morph.frontal(-40, 0.5)
+  if "rbbb" in traits:
+    labels.add("right_bundle_branch_block")
+    v = morph.add_terminal_right_anterior(v, rng.uniform(0.5, 0.8), rng.uniform(0.035, 0.055))
+    v = morph.invert_t(v, morph.RIGHT_ANTERIOR_TERMINAL, 0.6)
+  elif "irbbb" in traits:
+    labels.add("incomplete_right_bundle_branch_block")
+    v = morph.add_terminal_right_anterior(v, rng.uniform(0.25, 0.4), rng.uniform(0.015, 0.025))
+  if "ivcd" in traits and "rbbb" not in traits:
+    v = morph.widen(v, traits["ivcd"])
+    labels.add("nonspecific_intraventricular_conduction_delay")
+  if "wpw" in traits and rhythm.kind == "sinus" and not rhythm.paced:
+    v = morph.add_delta_wave(v, rng, pre_excitation=traits["wpw"])
+    labels.add("wolff_parkinson_white")
+  return v
+
+
+def _structural_changes(rng, patient: Patient, v, labels: set[str]):
+  traits = patient.traits
+  left_posterior = morph.unit([0.7, 0.2, -0.7])
+  lvh = traits.get("lvh", 1.0)
+  if "hypertrophic_cardiomyopathy" in traits:
+    # Septal hypertrophy: deep narrow q; LV voltage often below the criterion;
+    # deep (apical) T inversion.
+    lvh = max(lvh, rng.uniform(1.2, 1.9))
+    septal = morph.waves((0.014, 0.008, rng.uniform(0.45, 0.9), [-0.7, -0.35, 0.55]))
+    v = dataclasses.replace(v, qrs_waves=np.concatenate([septal, v.qrs_waves[1:]]))
+    v = morph.invert_t(v, morph.unit([0.45, 0.25, 0.85]), rng.uniform(0.9, 1.6))
+    if rng.uniform() < 0.5:
+      labels.add("q_waves_lateral")
+    labels.add("t_inversion_lateral" if rng.uniform() < 0.5 else "t_inversion_anterior")
+  if lvh > 1.0:
+    v = morph.scale_forces(v, lvh, toward=left_posterior)
+    v = morph.scale_forces(v, 0.5 + 0.5 * lvh, toward=-left_posterior)
+    if lvh >= LVH_LABEL_THRESHOLD:
+      labels.add("left_ventricular_hypertrophy")
+      if lvh > 1.7 and rng.uniform() < 0.6:       # strain
+        v = morph.invert_t(v, morph.TERRITORY["lateral"], rng.uniform(0.5, 1.0))
+        v = morph.add_st(v, 0.06 * morph.ST_DEPRESSION["lateral"])
+        labels.update({"t_inversion_lateral", "st_depression_lateral"})
+  if "rvh" in traits:
+    v = morph.scale_forces(v, 0.6, toward=morph.unit([0.3, 0, -1]))
+    v = dataclasses.replace(v, qrs_waves=np.concatenate(
+        [v.qrs_waves, morph.waves((0.045, 0.012, rng.uniform(0.7, 1.1), [-0.5, 0.4, 0.8]))]))
+    labels.add("right_ventricular_hypertrophy")
+  for territory in ("inferior", "anterior", "lateral"):
+    strength = traits.get(f"old_mi_{territory}")
+    if strength:
+      v = morph.infarct(v, morph.TERRITORY[territory], strength)
+      if strength >= Q_WAVE_LABEL_THRESHOLD:
+        labels.add(f"q_waves_{territory}")
+      if rng.uniform() < 0.5:
+        v = morph.invert_t(v, morph.TERRITORY[territory], rng.uniform(0.4, 0.9))
+        labels.add(f"t_inversion_{territory}")
+  if "cardiac_amyloidosis" in traits:
+    # Infiltration: small limb voltage and a pseudo-infarct loss of anterior forces.
+    v = morph.scale_frontal(v, rng.uniform(0.4, 0.75))
+    strength = rng.uniform(0.3, 0.8)
+    v = morph.infarct(v, morph.TERRITORY["anterior"], strength)
+    if strength >= 0.65:
+      labels.add("q_waves_anterior")
+  voltage = traits.get("low_voltage", 1.0)
+  if voltage < 1.0:
+    v = morph.scale_forces(v, voltage)
+    v = dataclasses.replace(v, t_vector=v.t_vector * (0.5 + 0.5 * voltage))
+  if _limb_qrs_amplitude(v) * patient.voltage < LOW_VOLTAGE_LABEL_THRESHOLD:
+    labels.add("low_qrs_voltage")
+  return v
+
+
+def _limb_qrs_amplitude(v) -> float:
+  """Largest frontal projection of the QRS waves (a proxy for limb-lead QRS mV)."""
+  vectors = v.qrs_waves[:, 2:3] * v.qrs_waves[:, 3:5]
+  return float(np.max(np.linalg.norm(vectors, axis=1)))
+
+
+def _acute_changes(rng, v, labels: set[str]):
+  """Ischaemia and injury of the day, and the rare Brugada pattern's ST."""
+  if rng.uniform() < 0.05:
+    territory = str(rng.choice(["anterior", "inferior", "lateral"], p=[0.45, 0.4, 0.15]))
+    height = rng.uniform(0.1, 0.35)
+    v = morph.add_st(v, height * morph.TERRITORY[territory])
+    if height >= 0.15:
+      labels.add(f"st_elevation_{territory}")
+  elif rng.uniform() < 0.06:
+    territory = str(rng.choice(["lateral", "inferior"], p=[0.65, 0.35]))
+    depth = rng.uniform(0.05, 0.2)
+    v = morph.add_st(v, depth * morph.ST_DEPRESSION[territory])
+    if depth >= 0.08:
+      labels.add(f"st_depression_{territory}")
+  if rng.uniform() < 0.04:
+    territory = str(rng.choice(["anterior", "inferior", "lateral"]))
+    v = morph.invert_t(v, morph.TERRITORY[territory], rng.uniform(0.4, 1.0))
+    labels.add(f"t_inversion_{territory}")
+  return v
+
+
+def _brugada(rng, v, labels: set[str]):
+  """Coved right-precordial ST elevation into an inverted T, sometimes an r'."""
+  height = rng.uniform(0.1, 0.35)
+  v = morph.add_st(v, height * morph.RIGHT_VENTRICULAR_OUTFLOW, coved=True)
+  v = morph.invert_t(v, morph.RIGHT_VENTRICULAR_OUTFLOW, rng.uniform(0.5, 1.0))
+  if rng.uniform() < 0.5:
+    v = morph.add_terminal_right_anterior(v, rng.uniform(0.15, 0.3), 0.015)
+  if height >= 0.25:
+    labels.add("st_elevation_anterior")
+  return v
+
+
+def _axis_labels(axis: float, labels: set[str]) -> None:
+  if -90 <= axis < -30:
+    labels.add("left_axis_deviation")
+  elif 90 < axis <= 180:
+    labels.add("right_axis_deviation")

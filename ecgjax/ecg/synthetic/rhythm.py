@@ -1,0 +1,135 @@
+"""When the atria and ventricles fire: beat schedules for each rhythm.
+
+A schedule lists atrial activations (P waves) and ventricular activations (QRS
+onsets) in seconds over a window that starts before 0 and ends after the
+record, so the recording begins mid-rhythm as a real one does.
+"""
+
+import dataclasses
+
+import numpy as np
+
+LEAD_IN = 1.5   # seconds simulated before the record starts
+
+
+@dataclasses.dataclass
+class Schedule:
+  p_times: list[float] = dataclasses.field(default_factory=list)
+  p_kinds: list[str] = dataclasses.field(default_factory=list)       # sinus | ectopic
+  v_times: list[float] = dataclasses.field(default_factory=list)
+  v_kinds: list[str] = dataclasses.field(default_factory=list)       # normal | pvc | paced
+  atrial_activity: str = "none"                                       # none | fibrillation | flutter
+  atrial_rate: float = 0.0                                            # flutter waves/min
+
+  def add_p(self, t, kind="sinus"):
+    self.p_times.append(t)
+    self.p_kinds.append(kind)
+
+  def add_v(self, t, kind="normal"):
+    self.v_times.append(t)
+    self.v_kinds.append(kind)
+
+
+@dataclasses.dataclass
+class RhythmSpec:
+  kind: str                 # sinus | fibrillation | flutter | third_degree | junctional
+  heart_rate: float         # sinus or escape rate, or mean ventricular rate in AF
+  pr: float = 0.16
+  respiratory_modulation: float = 0.03
+  wenckebach: bool = False
+  paced: bool = False       # ventricular pacing tracking the atria
+  pac_probability: float = 0.0
+  pvc_probability: float = 0.0
+  atrial_rate: float = 75.0  # for flutter and complete block
+  conduction_ratio: int = 2  # flutter
+
+
+def _sinus_cycle_lengths(rng, spec: RhythmSpec, duration: float) -> np.ndarray:
+  """RR intervals with respiratory sinus arrhythmia, Mayer waves and jitter."""
+  rr0 = 60.0 / spec.heart_rate
+  n = int((duration + 2 * LEAD_IN) / rr0 * 1.6) + 4
+  t = np.cumsum(np.full(n, rr0))
+  resp_hz = rng.uniform(0.18, 0.33)
+  rr = rr0 * (1 + spec.respiratory_modulation * np.sin(2 * np.pi * resp_hz * t + rng.uniform(0, 6.3))
+              + 0.015 * np.sin(2 * np.pi * 0.1 * t + rng.uniform(0, 6.3))
+              + 0.01 * rng.normal(size=n))
+  return rr
+
+
+def schedule(rng: np.random.Generator, spec: RhythmSpec, duration: float) -> Schedule:
+  s = Schedule()
+  end = duration + LEAD_IN
+  if spec.kind == "sinus":
+    _sinus(rng, spec, duration, s)
+  elif spec.kind == "fibrillation":
+    s.atrial_activity = "fibrillation"
+    rr0 = 60.0 / spec.heart_rate
+    cv = rng.uniform(0.15, 0.3)
+    t = -LEAD_IN
+    while t < end:
+      s.add_v(t, "paced" if spec.paced else "normal")
+      t += max(0.3, rr0 * rng.lognormal(-cv ** 2 / 2, cv))
+  elif spec.kind == "flutter":
+    s.atrial_activity, s.atrial_rate = "flutter", spec.atrial_rate
+    f_period = 60.0 / spec.atrial_rate
+    t = -LEAD_IN + rng.uniform(0, f_period)
+    k = 0
+    while t < end:
+      ratio = spec.conduction_ratio if rng.uniform() > 0.15 else rng.choice([2, 3, 4])
+      s.add_v(t + 0.22)
+      t += ratio * f_period
+      k += 1
+  elif spec.kind == "third_degree":
+    for t in np.arange(-LEAD_IN + rng.uniform(0, 1), end, 60.0 / spec.atrial_rate):
+      s.add_p(t)
+    for t in np.arange(-LEAD_IN + rng.uniform(0, 1), end, 60.0 / spec.heart_rate):
+      s.add_v(t)
+  elif spec.kind == "junctional":
+    rr = _sinus_cycle_lengths(rng, dataclasses.replace(spec, respiratory_modulation=0.01), duration)
+    for t in -LEAD_IN + np.cumsum(rr):
+      if t < end:
+        s.add_v(t)
+  else:
+    raise ValueError(f"unknown rhythm kind {spec.kind!r}")
+  return s
+
+
+def _sinus(rng, spec: RhythmSpec, duration: float, s: Schedule) -> None:
+  """Sinus node firing, with AV conduction rules and premature beats."""
+  rr = _sinus_cycle_lengths(rng, spec, duration)
+  end = duration + LEAD_IN
+  t = -LEAD_IN + rng.uniform(0, rr[0])
+  i = 0
+  wenckebach_beat = 0
+  wenckebach_cycle = int(rng.integers(3, 6))
+  ventricular_kind = "paced" if spec.paced else "normal"
+  pvc_pause_until = -np.inf
+  while t < end and i < len(rr) - 1:
+    cycle = rr[i]
+    i += 1
+    # A premature atrial beat fires early and resets the sinus node.
+    if rng.uniform() < spec.pac_probability and s.v_times:
+      t_pac = t - cycle + cycle * rng.uniform(0.65, 0.8)
+      if t_pac > s.v_times[-1] + 0.35:
+        s.add_p(t_pac, "ectopic")
+        s.add_v(t_pac + 0.14, ventricular_kind)
+        t = t_pac + cycle
+        continue
+    s.add_p(t)
+    pr = spec.pr
+    if spec.wenckebach:
+      if wenckebach_beat == wenckebach_cycle:       # this P is blocked
+        wenckebach_beat = 0
+        t += cycle
+        continue
+      pr += 0.12 * (1 - 0.5 ** wenckebach_beat)
+      wenckebach_beat += 1
+    if t + pr >= pvc_pause_until:
+      s.add_v(t + pr, ventricular_kind)
+    # A premature ventricular beat comes early; the next sinus beat is not conducted
+    # (the ventricle is refractory), giving the full compensatory pause.
+    if rng.uniform() < spec.pvc_probability and not spec.paced:
+      t_pvc = t + pr + cycle * rng.uniform(0.6, 0.75)
+      s.add_v(t_pvc, "pvc")
+      pvc_pause_until = t + cycle + pr + 0.01
+    t += cycle
