@@ -1,0 +1,1 @@
+"""TFDS dataset builders: `tfds build tfds_builders/NAME --data_dir=DIR`."""

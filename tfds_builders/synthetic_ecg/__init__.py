@@ -1,0 +1,1 @@
+"""The embedded default dataset: physiologically structured synthetic 12-lead ECGs."""

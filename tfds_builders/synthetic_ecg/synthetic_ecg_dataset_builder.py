@@ -1,0 +1,157 @@
+"""synthetic_ecg: 12-lead ECGs from a cardiac dipole model, built offline.
+
+Each ECG is rendered from a moving cardiac dipole (sums of Gaussian activation
+waves for P, QRS and T, a plateau for ST) projected onto the lead fields of the
+nine electrodes; noise (baseline wander with respiration, band-limited muscle
+artefact, 50/60 Hz powerline where the sampling rate resolves it) is added per
+electrode, and the 12 leads are formed from the electrodes as an ECG machine
+forms them, so Einthoven's (III = II - I) and Goldberger's relations hold.
+Heart rate varies beat to beat (respiratory sinus arrhythmia, Mayer waves,
+jitter); QT follows RR by Bazett's formula.
+
+Patients carry chronic traits across their 1-8 ECGs (age, sex, axis, voltage,
+conduction blocks, hypertrophy, old infarcts, arrhythmic substrate, rare
+disease); prevalences rise with age where they do clinically and conditions
+co-occur as they do. Splits are by patient (80/10/10): no patient is in two.
+Labels are read from what was rendered (a 58/min sinus rhythm is labelled
+bradycardia; LVH voltage under the criterion is not labelled LVH).
+
+Label groups (in the metadata, `label_groups`): `pretrain`, the common
+diagnoses for pretraining; `rare`, conjunctions of subtle features kept for
+fine-tuning only. Conditions and how each is rendered:
+
+  sinus_rhythm [rhythm]: P before every QRS at a fixed PR, rate 60-100/min.
+  sinus_bradycardia [rhythm]: sinus rhythm below 60/min.
+  sinus_tachycardia [rhythm]: sinus rhythm above 100/min.
+  sinus_arrhythmia [rhythm]: sinus rhythm with respiratory RR modulation of 10-20%.
+  atrial_fibrillation [rhythm]: no P waves; 4-9 Hz fibrillatory waves strongest in V1 and the inferior leads; irregularly irregular RR (CV 0.15-0.3).
+  atrial_flutter [rhythm]: negative sawtooth atrial waves at 250-330/min in II, III, aVF; 2:1 to 4:1 conduction.
+  premature_atrial_contractions [rhythm]: beats 20-35% early with a P of another axis, narrow QRS, sinus node reset.
+  premature_ventricular_contractions [rhythm]: beats 25-40% early without P, QRS 130-170 ms in an ectopic direction, discordant T, full compensatory pause.
+  first_degree_av_block [rhythm]: PR 210-360 ms.
+  second_degree_av_block [rhythm]: Wenckebach: PR lengthens beat by beat until one P is not conducted.
+  third_degree_av_block [rhythm]: P waves at 60-95/min dissociated from a 30-45/min escape rhythm.
+  junctional_rhythm [rhythm]: no P waves, narrow QRS at 40-60/min.
+  ventricular_pacing [rhythm]: pacing spike before every QRS, wide QRS with superior axis (right-ventricular apex), discordant T.
+  left_bundle_branch_block [conduction]: QRS 130-170 ms, no septal q, broad notched R in I, aVL, V5-V6, QS in V1, discordant ST-T.
+  right_bundle_branch_block [conduction]: QRS 120-150 ms with a slow terminal rightward-anterior wave: rsR' in V1, wide S in I and V6, T inverted in V1-V2.
+  incomplete_right_bundle_branch_block [conduction]: a smaller terminal rightward-anterior wave, QRS 100-119 ms.
+  left_anterior_fascicular_block [conduction]: frontal axis -45 to -80 degrees, qR in aVL, rS in II, III, aVF.
+  left_posterior_fascicular_block [conduction]: frontal axis 100 to 150 degrees, rS in I, qR in III.
+  wolff_parkinson_white [conduction]: PR 80-115 ms and a slurred delta wave starting the QRS in the accessory pathway's direction.
+  nonspecific_intraventricular_conduction_delay [conduction]: QRS widened to 110-130 ms without a bundle-branch pattern.
+  left_ventricular_hypertrophy [morphology]: left-posterior QRS forces scaled 1.45-2.2x (Sokolow-Lyon voltage); often lateral strain.
+  right_ventricular_hypertrophy [morphology]: right axis and a dominant anterior-rightward R: tall R in V1.
+  left_atrial_enlargement [morphology]: wide notched P (>120 ms) with a deep negative terminal P in V1.
+  right_atrial_enlargement [morphology]: tall peaked P (>0.25 mV) in II, III, aVF.
+  low_qrs_voltage [morphology]: every QRS force scaled below 0.55x: limb-lead QRS < 0.5 mV.
+  prolonged_qt [morphology]: QTc 470-560 ms (Bazett).
+  left_axis_deviation [morphology]: frontal QRS axis below -30 degrees.
+  right_axis_deviation [morphology]: frontal QRS axis above 90 degrees.
+  st_elevation_anterior [morphology]: ST injury vector anterior: ST up >=0.15 mV in V1-V4.
+  st_elevation_inferior [morphology]: ST injury vector inferior: ST up in II, III, aVF, reciprocal depression in aVL.
+  st_elevation_lateral [morphology]: ST injury vector left-superior: ST up in I, aVL, V5-V6, reciprocal depression in III.
+  st_depression_lateral [morphology]: ST vector away from the lateral wall: ST down in I, V4-V6.
+  st_depression_inferior [morphology]: ST vector superior: ST down in II, III, aVF.
+  t_inversion_anterior [morphology]: T vector turned posterior: T negative in V1-V4.
+  t_inversion_inferior [morphology]: T vector turned superior: T negative in II, III, aVF.
+  t_inversion_lateral [morphology]: T vector turned rightward: T negative in I, aVL, V5-V6.
+  q_waves_anterior [morphology]: old anterior infarct: initial 40 ms of QRS points posterior, QS in V1-V3.
+  q_waves_inferior [morphology]: old inferior infarct: initial QRS points superior, Q >= 40 ms in II, III, aVF.
+  q_waves_lateral [morphology]: old lateral infarct: initial QRS points rightward, Q in I, aVL, V5-V6.
+  hypertrophic_cardiomyopathy [rare]: LVH voltage (1.2-1.9x, often below the LVH label's threshold) AND deep narrow septal q in the lateral and inferior leads AND deep T inversion in V3-V6.
+  cardiac_amyloidosis [rare]: low limb voltage (0.4-0.75x) AND pseudo-infarct loss of anterior R AND PR 190-280 ms; atrial fibrillation in a fifth.
+  brugada_pattern [rare]: coved ST elevation 0.1-0.35 mV confined to V1-V2 descending into an inverted T, with a small terminal r' in half.
+
+Features: `signal` int16 µV (samples, 12) in the order I, II, III, aVR, aVL, aVF,
+V1-V6, stored as raw bytes; `labels` multi-hot uint8 over `label_names`;
+`record_id`; `patient` (an opaque hashed key); `age`; `sex`.
+"""
+
+import os
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from ecgjax.ecg import leads
+from ecgjax.ecg.synthetic import conditions, generator
+
+SEXES = ("female", "male", "unknown")
+
+
+def quantize_microvolts(signal: np.ndarray) -> np.ndarray:
+  """float µV -> int16 µV (±32.7 mV covers any surface ECG)."""
+  return np.clip(np.round(signal), -32768, 32767).astype(np.int16)
+
+
+class SyntheticEcgConfig(tfds.core.BuilderConfig):
+  """Size, sampling rate, duration and seed of a synthetic cohort."""
+
+  def __init__(self, *, num_ecgs: int, sampling_rate: int, duration: float = 10.0,
+               seed: int = 0, **kwargs):
+    super().__init__(**kwargs)
+    self.num_ecgs = num_ecgs
+    self.sampling_rate = sampling_rate
+    self.duration = duration
+    self.seed = seed
+
+  @property
+  def samples(self) -> int:
+    return int(round(self.sampling_rate * self.duration))
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+  __doc__ = __doc__
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First release: 39 pretraining and 3 rare conditions."}
+  BUILDER_CONFIGS = [
+      SyntheticEcgConfig(name="tiny", num_ecgs=600, sampling_rate=100,
+                         description="600 ECGs at 100 Hz, for tests."),
+      SyntheticEcgConfig(name="demo", num_ecgs=16_000, sampling_rate=100,
+                         description="16,000 ECGs at 100 Hz: the laptop demo."),
+      SyntheticEcgConfig(name="large", num_ecgs=120_000, sampling_rate=500,
+                         description="120,000 ECGs at 500 Hz, paper-shaped inputs."),
+      SyntheticEcgConfig(name="large_100hz", num_ecgs=120_000, sampling_rate=100,
+                         description="120,000 ECGs at 100 Hz."),
+  ]
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    cfg = self.builder_config
+    return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict({
+            "signal": tfds.features.Tensor(shape=(cfg.samples, 12), dtype=np.int16,
+                                           encoding=tfds.features.Encoding.BYTES),
+            "labels": tfds.features.Tensor(shape=(len(conditions.NAMES),), dtype=np.uint8,
+                                           encoding=tfds.features.Encoding.BYTES),
+            "record_id": tfds.features.Text(),
+            "patient": tfds.features.Text(),
+            "age": tfds.features.Scalar(dtype=np.int32),
+            "sex": tfds.features.ClassLabel(names=SEXES),
+        }),
+        metadata=tfds.core.MetadataDict(
+            label_names=list(conditions.NAMES),
+            label_groups={k: list(v) for k, v in conditions.GROUPS.items()},
+            sampling_rate=cfg.sampling_rate,
+            duration_s=cfg.duration,
+            lead_names=list(leads.STANDARD_LEADS),
+            units="microvolt",
+            seed=cfg.seed,
+        ),
+        homepage="https://github.com/ecgjax/ecgjax",
+    )
+
+  def _split_generators(self, dl_manager):
+    del dl_manager  # everything is generated locally
+    return {split: self._generate_examples(split) for split in generator.SPLIT_FRACTIONS}
+
+  def _generate_examples(self, split: str):
+    cfg = self.builder_config
+    workers = int(os.environ.get("ECGJAX_BUILD_WORKERS", os.cpu_count() or 1))
+    records = generator.generate_split_parallel(
+        cfg.seed, cfg.num_ecgs, split, cfg.sampling_rate, cfg.duration, workers)
+    for r in records:
+      yield r["record_id"], {
+          "signal": quantize_microvolts(r["signal"]), "labels": r["labels"].astype(np.uint8),
+          "record_id": r["record_id"], "patient": r["patient"],
+          "age": np.int32(r["age"]), "sex": r["sex"],
+      }
