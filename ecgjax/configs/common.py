@@ -1,0 +1,63 @@
+"""Defaults shared by every training config, and named model shapes.
+
+`pretrain_defaults()` is also the schema: a config may not carry a field it
+lacks (a misspelt field is refused, not ignored).
+"""
+
+import ml_collections
+
+# Named ResNet1D shapes. `small` suits 100 Hz inputs on a CPU; the others follow
+# the published ECG networks at 400-500 Hz.
+MODELS = {
+    "small": dict(stem_width=32, stage_widths=(32, 64, 128, 128), blocks_per_stage=(1, 1, 1, 1),
+                  stage_strides=(1, 2, 2, 2), kernel_size=9, stem_stride=2, dropout=0.1),
+    # Ribeiro et al. 2020: 4 residual blocks, kernel 16, 64-320 channels, /4 per block.
+    "ribeiro2020": dict(stem_width=64, stage_widths=(128, 196, 256, 320),
+                        blocks_per_stage=(1, 1, 1, 1), stage_strides=(4, 4, 4, 4),
+                        kernel_size=16, stem_stride=1, dropout=0.2),
+    # Hannun et al. 2019: 16 residual blocks, kernel 16, 32-256 channels.
+    "hannun2019": dict(stem_width=32, stage_widths=(32, 64, 128, 256),
+                       blocks_per_stage=(4, 4, 4, 4), stage_strides=(2, 2, 2, 2),
+                       kernel_size=16, stem_stride=1, dropout=0.2),
+}
+
+
+def model_config(name: str, dtype: str = "bfloat16") -> ml_collections.ConfigDict:
+  if name not in MODELS:
+    raise ValueError(f"unknown model {name!r}; known: {sorted(MODELS)}")
+  return ml_collections.ConfigDict({**MODELS[name], "dtype": dtype})
+
+
+def pretrain_defaults() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.experiment = "pretrain"
+  c.seed = 0
+  c.batch_size = 64              # global: across all devices and hosts
+  c.eval_batch_size = 256        # global
+  c.total_steps = 2000
+  c.log_every = 50
+  c.eval_every = 500
+  c.checkpoint_every = 500
+  c.keep_checkpoints = 3
+  c.labels = "pretrain"          # a label group of the dataset, or comma-separated names
+
+  c.dataset = ml_collections.ConfigDict()
+  c.dataset.name = "synthetic_ecg/demo"
+  c.dataset.data_dir = "~/tensorflow_datasets"
+  c.dataset.train_split = "train"
+  c.dataset.eval_split = "validation"
+  c.dataset.shuffle_buffer = 4096
+  c.dataset.build_if_missing = False   # only the synthetic dataset can be built on demand
+
+  c.model = model_config("small")
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = "adamw"
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.warmup_steps = 200
+  c.optimizer.end_factor = 0.01
+  c.optimizer.weight_decay = 1e-4
+  c.optimizer.b1 = 0.9
+  c.optimizer.b2 = 0.999
+  c.optimizer.grad_clip_norm = 1.0
+  return c

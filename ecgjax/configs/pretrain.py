@@ -1,0 +1,30 @@
+"""Pretraining a ResNet1D multi-label on many common diagnoses.
+
+  python -m ecgjax.main --config=ecgjax/configs/pretrain.py --workdir=DIR
+  python -m ecgjax.main --config=ecgjax/configs/pretrain.py:synthetic_large --workdir=DIR
+
+Arguments after the colon: `synthetic` (default; synthetic_ecg/demo at 100 Hz,
+the `small` model) or `synthetic_large` (synthetic_ecg/large at 500 Hz, the
+Hannun 2019 shape in bf16, for accelerators). Build the dataset first:
+  tfds build tfds_builders/synthetic_ecg --data_dir=~/tensorflow_datasets --config=demo
+Running the same command on the same workdir resumes from its last checkpoint.
+"""
+
+from ecgjax.configs import common
+
+
+def get_config(arg: str = "synthetic"):
+  c = common.pretrain_defaults()
+  if arg == "synthetic":
+    c.model.dtype = "float32"     # bf16 brings nothing on CPUs; set bfloat16 on GPU/TPU
+  elif arg == "synthetic_large":
+    c.dataset.name = "synthetic_ecg/large"
+    c.model = common.model_config("hannun2019", dtype="bfloat16")
+    c.batch_size = 256
+    c.total_steps = 20_000
+    c.eval_every = c.checkpoint_every = 2000
+    c.optimizer.warmup_steps = 1000
+  else:
+    raise ValueError(f"pretrain config: unknown argument {arg!r}; "
+                     "expected 'synthetic' or 'synthetic_large'")
+  return c

@@ -1,0 +1,84 @@
+"""Finding a built TFDS dataset on disk and choosing its labels.
+
+Datasets are read with `tfds.builder_from_directory`, from their own
+dataset_info.json and features.json, so training needs no builder code.
+"""
+
+import os
+
+import tensorflow_datasets as tfds
+
+
+class DatasetNotBuiltError(FileNotFoundError):
+  pass
+
+
+class UnknownLabelError(ValueError):
+  pass
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+  """'synthetic_ecg/tiny' -> ('synthetic_ecg', 'tiny'); 'ptbxl' -> ('ptbxl', None)."""
+  builder, _, config = name.partition("/")
+  return builder, (config or None)
+
+
+def build_command(name: str, data_dir: str) -> str:
+  builder, config = split_name(name)
+  command = f"tfds build tfds_builders/{builder} --data_dir={data_dir}"
+  return command + (f" --config={config}" if config else "")
+
+
+def _version_key(version: str) -> tuple:
+  return tuple(int(p) if p.isdigit() else -1 for p in version.split("."))
+
+
+def dataset_dir(name: str, data_dir: str) -> str:
+  """The newest complete version directory of `name` under `data_dir`."""
+  builder, config = split_name(name)
+  root = os.path.join(os.path.expanduser(data_dir), builder, *([config] if config else []))
+  versions = []
+  if os.path.isdir(root):
+    versions = [v for v in os.listdir(root)
+                if os.path.isfile(os.path.join(root, v, "dataset_info.json"))]
+  if not versions:
+    raise DatasetNotBuiltError(
+        f"dataset {name!r} is not built under {data_dir} (looked in {root}). "
+        f"Build it with:\n  {build_command(name, data_dir)}")
+  return os.path.join(root, max(versions, key=_version_key))
+
+
+def is_built(name: str, data_dir: str) -> bool:
+  try:
+    dataset_dir(name, data_dir)
+    return True
+  except DatasetNotBuiltError:
+    return False
+
+
+def load_builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder:
+  return tfds.builder_from_directory(dataset_dir(name, data_dir))
+
+
+def resolve_labels(info: tfds.core.DatasetInfo, labels: str) -> tuple[list[str], list[int]]:
+  """`labels` is a label group of the dataset ('pretrain') or comma-separated names.
+
+  Returns the chosen names and their indices in the dataset's `labels` feature.
+  """
+  metadata = info.metadata or {}
+  all_names = list(metadata.get("label_names", []))
+  groups = dict(metadata.get("label_groups", {}))
+  if labels in groups:
+    chosen = list(groups[labels])
+  else:
+    chosen = [n.strip() for n in labels.split(",") if n.strip()]
+  missing = [n for n in chosen if n not in all_names]
+  if missing or not chosen:
+    raise UnknownLabelError(
+        f"labels={labels!r}: {missing or 'nothing chosen'} not in dataset {info.full_name}. "
+        f"Label groups: {sorted(groups)}; labels: {', '.join(all_names)}")
+  return chosen, [all_names.index(n) for n in chosen]
+
+
+def split_size(info: tfds.core.DatasetInfo, split: str) -> int:
+  return info.splits[split].num_examples

@@ -1,0 +1,99 @@
+"""The tf.data input pipeline over a built dataset, one shard per process.
+
+Training stream: each process reads its own slice of the split
+(`tfds.split_for_jax_process`), shuffles it with a seed that depends on the
+epoch, and batches across epoch boundaries. The stream is a pure function of
+(seed, step), so a run resumed at step s continues exactly where it stopped:
+the epoch is recomputed and the examples already consumed in it are skipped
+before decoding (reading, not decoding, that part of one epoch again).
+
+Evaluation: one pass over the split, padded to whole batches with a `mask`;
+every process yields the same number of batches so sharded steps stay in step.
+"""
+
+import math
+from collections.abc import Iterator
+
+import jax
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from ecgjax.data import datasets
+
+_EPOCH_SEED_STRIDE = 1_000_003
+
+
+class TfdsInput:
+  """Batches of {'signal': int16 (b, samples, 12), 'labels': float32 (b, L)}."""
+
+  def __init__(self, builder: tfds.core.DatasetBuilder, *, labels: str, global_batch: int,
+               eval_batch: int, train_split: str, seed: int, shuffle_buffer: int):
+    self.builder = builder
+    self.label_names, self._label_indices = datasets.resolve_labels(builder.info, labels)
+    self.signal_shape = tuple(builder.info.features["signal"].shape)
+    self.sampling_rate = builder.info.metadata.get("sampling_rate")
+    self.train_split = train_split
+    self.seed = seed
+    self.shuffle_buffer = shuffle_buffer
+    self.local_batch = _per_process(global_batch, "batch_size")
+    self.local_eval_batch = _per_process(eval_batch, "eval_batch_size")
+
+  def _select(self, example):
+    labels = tf.gather(example["labels"], self._label_indices)
+    return {"signal": example["signal"], "labels": tf.cast(labels, tf.float32)}
+
+  def _read(self, split: str) -> tf.data.Dataset:
+    ds = self.builder.as_dataset(split=split, shuffle_files=False,
+                                 read_config=tfds.ReadConfig(try_autocache=False))
+    options = tf.data.Options()
+    options.deterministic = True
+    return ds.with_options(options)
+
+  def train_batches(self, start_step: int = 0) -> Iterator[dict]:
+    split = tfds.split_for_jax_process(self.train_split)
+    examples = datasets.split_size(self.builder.info, split)
+    if examples == 0:
+      raise ValueError(f"split {split!r} of {self.builder.info.full_name} is empty")
+    start_epoch, offset = divmod(start_step * self.local_batch, examples)
+    base = self._read(split)
+    seed = self.seed * _EPOCH_SEED_STRIDE + jax.process_index()
+
+    def epoch(e):
+      shuffled = base.shuffle(self.shuffle_buffer, seed=seed + e * 7919,
+                              reshuffle_each_iteration=False)
+      return shuffled.skip(tf.where(e == start_epoch, tf.constant(offset, tf.int64),
+                                    tf.constant(0, tf.int64)))
+
+    ds = tf.data.Dataset.range(start_epoch, 2 ** 62).flat_map(epoch)
+    ds = ds.map(self._select, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(self.local_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return iter(tfds.as_numpy(ds))
+
+  def eval_batches(self, split: str) -> Iterator[dict]:
+    """Local batches with a boolean `mask` marking real (not padding) examples."""
+    total = datasets.split_size(self.builder.info, split)
+    most_per_process = math.ceil(total / jax.process_count())
+    batches = math.ceil(most_per_process / self.local_eval_batch)
+    ds = self._read(tfds.split_for_jax_process(split)).map(self._select)
+    ds = ds.batch(self.local_eval_batch).prefetch(tf.data.AUTOTUNE)
+    it = iter(tfds.as_numpy(ds))
+    for _ in range(batches):
+      batch = next(it, None)
+      yield _pad(batch, self.local_eval_batch, self.signal_shape, len(self.label_names))
+
+
+def _per_process(global_size: int, field: str) -> int:
+  if global_size % jax.process_count():
+    raise ValueError(f"{field}={global_size} is not divisible by the process count "
+                     f"{jax.process_count()}")
+  return global_size // jax.process_count()
+
+
+def _pad(batch: dict | None, size: int, signal_shape, num_labels: int) -> dict:
+  n = 0 if batch is None else len(batch["labels"])
+  signal = np.zeros((size, *signal_shape), np.int16)
+  labels = np.zeros((size, num_labels), np.float32)
+  if n:
+    signal[:n], labels[:n] = batch["signal"], batch["labels"]
+  return {"signal": signal, "labels": labels, "mask": np.arange(size) < n}

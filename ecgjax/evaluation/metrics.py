@@ -1,0 +1,49 @@
+"""Per-label discrimination metrics for multi-label ECG classification.
+
+A label whose evaluation set has no positives (or no negatives) has no AUROC:
+it is reported as undefined with the reason, never as NaN, and every median
+says how many labels it covers.
+"""
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+def undefined_reason(y_true: np.ndarray) -> str | None:
+  positives = int(y_true.sum())
+  if positives == 0:
+    return "no positive examples"
+  if positives == len(y_true):
+    return "no negative examples"
+  return None
+
+
+def per_label_auroc(y_true: np.ndarray, y_score: np.ndarray,
+                    names: list[str]) -> dict:
+  """AUROC per label (scikit-learn), with undefined labels named and explained.
+
+  Returns {"auroc": {name: value or None}, "undefined": {name: reason},
+  "auroc_median": float or None, "auroc_mean": ..., "labels_defined": int,
+  "labels_total": int}.
+  """
+  y_true = np.asarray(y_true)
+  y_score = np.asarray(y_score, dtype=np.float64)
+  if y_true.shape != y_score.shape or y_true.ndim != 2 or y_true.shape[1] != len(names):
+    raise ValueError(f"per_label_auroc: y_true {y_true.shape}, y_score {y_score.shape} "
+                     f"and {len(names)} names do not agree")
+  auroc, undefined = {}, {}
+  for k, name in enumerate(names):
+    reason = undefined_reason(y_true[:, k])
+    if reason:
+      auroc[name], undefined[name] = None, reason
+    else:
+      auroc[name] = float(skm.roc_auc_score(y_true[:, k], y_score[:, k]))
+  defined = [v for v in auroc.values() if v is not None]
+  return {
+      "auroc": auroc,
+      "undefined": undefined,
+      "auroc_median": float(np.median(defined)) if defined else None,
+      "auroc_mean": float(np.mean(defined)) if defined else None,
+      "labels_defined": len(defined),
+      "labels_total": len(names),
+  }

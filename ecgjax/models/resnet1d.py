@@ -1,0 +1,124 @@
+"""ResNet1D for 12-lead ECGs (Flax NNX): a backbone and a separate head.
+
+Pre-activation residual blocks (BN-ReLU-Conv-BN-ReLU-Dropout-Conv) with a
+max-pool + 1x1-conv shortcut when a block subsamples or widens, as in Hannun et
+al. (Nat Med 2019, 16 blocks, kernel 16, 32->256 channels, subsampling every
+other block) and Ribeiro et al. (Nat Commun 2020, 4 blocks, kernel 16,
+64->320 channels). `Backbone` maps (batch, samples, 12) mV to pooled features;
+`ResNet1D.head` is one dense layer, so fine-tuning can swap it.
+
+Layout is NWC (batch, time, channels), XLA's preferred convolution layout on
+TPU and GPU. Compute runs in `dtype` (bf16 by default); parameters and
+BatchNorm statistics stay fp32; logits come back fp32 for the loss.
+
+Train or eval behaviour (batch statistics and dropout) is chosen per call with
+`train=`, so one graph definition serves both steps.
+"""
+
+import dataclasses
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+@dataclasses.dataclass(frozen=True)
+class ResNet1DConfig:
+  stem_width: int = 64
+  stage_widths: Sequence[int] = (64, 128, 196, 256, 320)
+  blocks_per_stage: Sequence[int] = (1, 1, 1, 1, 1)
+  stage_strides: Sequence[int] = (1, 4, 4, 4, 4)    # stride of each stage's first block
+  kernel_size: int = 16
+  stem_stride: int = 1
+  dropout: float = 0.2
+  dtype: str = "bfloat16"
+
+  def __post_init__(self):
+    n = len(self.stage_widths)
+    if not (len(self.blocks_per_stage) == len(self.stage_strides) == n):
+      raise ValueError(
+          f"model: stage_widths, blocks_per_stage and stage_strides must have the same "
+          f"length, got {n}, {len(self.blocks_per_stage)}, {len(self.stage_strides)}")
+    if self.dtype not in ("float32", "bfloat16", "float16"):
+      raise ValueError(f"model.dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
+    if not 0 <= self.dropout < 1:
+      raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout}")
+
+
+def _conv(cin, cout, kernel, stride, dtype, rngs):
+  return nnx.Conv(cin, cout, kernel_size=(kernel,), strides=(stride,), padding="SAME",
+                  use_bias=False, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
+
+
+def _norm(features, dtype, rngs):
+  return nnx.BatchNorm(features, momentum=0.9, epsilon=1e-5, dtype=dtype,
+                       param_dtype=jnp.float32, rngs=rngs)
+
+
+class ResidualBlock(nnx.Module):
+
+  def __init__(self, cin: int, cout: int, stride: int, kernel: int, dropout: float,
+               dtype, *, rngs: nnx.Rngs):
+    self.stride = stride
+    self.norm1 = _norm(cin, dtype, rngs)
+    self.conv1 = _conv(cin, cout, kernel, 1, dtype, rngs)
+    self.norm2 = _norm(cout, dtype, rngs)
+    self.dropout = nnx.Dropout(dropout)
+    self.conv2 = _conv(cout, cout, kernel, stride, dtype, rngs)
+    self.shortcut = _conv(cin, cout, 1, 1, dtype, rngs) if cin != cout else None
+
+  def __call__(self, x, *, train: bool, rngs: nnx.Rngs | None):
+    shortcut = x
+    if self.stride > 1:
+      shortcut = nnx.max_pool(shortcut, (self.stride,), (self.stride,), padding="SAME")
+    if self.shortcut is not None:
+      shortcut = self.shortcut(shortcut)
+    y = nnx.relu(self.norm1(x, use_running_average=not train))
+    y = self.conv1(y)
+    y = nnx.relu(self.norm2(y, use_running_average=not train))
+    y = self.dropout(y, deterministic=not train, rngs=rngs)
+    y = self.conv2(y)
+    return y + shortcut
+
+
+class Backbone(nnx.Module):
+  """(batch, samples, leads) mV -> (batch, features) globally pooled features."""
+
+  def __init__(self, cfg: ResNet1DConfig, in_leads: int = 12, *, rngs: nnx.Rngs):
+    dtype = jnp.dtype(cfg.dtype)
+    self.dtype = dtype
+    self.stem = _conv(in_leads, cfg.stem_width, cfg.kernel_size, cfg.stem_stride, dtype, rngs)
+    blocks, width = [], cfg.stem_width
+    for out, n, stride in zip(cfg.stage_widths, cfg.blocks_per_stage, cfg.stage_strides):
+      for b in range(n):
+        blocks.append(ResidualBlock(width, out, stride if b == 0 else 1, cfg.kernel_size,
+                                    cfg.dropout, dtype, rngs=rngs))
+        width = out
+    self.blocks = nnx.List(blocks)
+    self.final_norm = _norm(width, dtype, rngs)
+    self.features = width
+
+  def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None):
+    x = self.stem(x.astype(self.dtype))
+    for block in self.blocks:
+      x = block(x, train=train, rngs=rngs)
+    x = nnx.relu(self.final_norm(x, use_running_average=not train))
+    return jnp.mean(x.astype(jnp.float32), axis=1)
+
+
+class ResNet1D(nnx.Module):
+  """Backbone + a linear multi-label head; returns fp32 logits."""
+
+  def __init__(self, cfg: ResNet1DConfig, num_labels: int, in_leads: int = 12, *,
+               rngs: nnx.Rngs):
+    self.backbone = Backbone(cfg, in_leads, rngs=rngs)
+    self.head = nnx.Linear(self.backbone.features, num_labels, param_dtype=jnp.float32,
+                           rngs=rngs)
+
+  def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None):
+    return self.head(self.backbone(x, train=train, rngs=rngs))
+
+
+def parameter_count(model: nnx.Module) -> int:
+  return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))

@@ -1,0 +1,42 @@
+"""`train_and_evaluate(config, workdir)`: pretraining on a built TFDS dataset.
+
+Wires the tf.data input (ecgjax.data) to the TensorFlow-free training loop
+(ecgjax.training.loop). Tests call this directly on the tiny dataset.
+"""
+
+import json
+import os
+
+import jax
+from absl import logging
+
+from ecgjax import config_validation
+from ecgjax.data import datasets, embedded, pipeline
+from ecgjax.training import loop
+
+
+def write_config(config, workdir: str) -> None:
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      json.dump(json.loads(config.to_json_best_effort()), f, indent=2, sort_keys=True)
+
+
+def make_input(config) -> pipeline.TfdsInput:
+  data_dir = os.path.expanduser(config.dataset.data_dir)
+  if config.dataset.build_if_missing:
+    embedded.ensure_built(config.dataset.name, data_dir)
+  builder = datasets.load_builder(config.dataset.name, data_dir)
+  return pipeline.TfdsInput(builder, labels=config.labels, global_batch=config.batch_size,
+                            eval_batch=config.eval_batch_size,
+                            train_split=config.dataset.train_split, seed=config.seed,
+                            shuffle_buffer=config.dataset.shuffle_buffer)
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  config_validation.validate_pretrain(config)
+  source = make_input(config)
+  logging.info("dataset %s: %d labels, signal %s", config.dataset.name,
+               len(source.label_names), source.signal_shape)
+  write_config(config, workdir)
+  return loop.run(config, workdir, source)

@@ -1,0 +1,170 @@
+"""The pretraining loop: mesh, model, sharding, step, checkpoint, evals, loop.
+
+Read top to bottom. The input comes in as an `InputSource` (ecgjax.data
+provides the tf.data one), so this module, like the rest of training/, runs on
+a host without TensorFlow.
+"""
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Protocol
+
+import jax
+import numpy as np
+from absl import logging
+from flax import nnx
+from jax.experimental import multihost_utils
+
+from ecgjax.evaluation import metrics as eval_metrics
+from ecgjax.models import resnet1d
+from ecgjax.training import checkpoints, mesh as mesh_lib, optimizers, steps
+from ecgjax.training.metric_writer import MetricWriter
+
+
+class InputSource(Protocol):
+  label_names: list[str]
+  signal_shape: tuple[int, int]
+
+  def train_batches(self, start_step: int) -> Iterator[dict]: ...
+
+  def eval_batches(self, split: str) -> Iterator[dict]: ...
+
+
+def model_config(model_cfg) -> resnet1d.ResNet1DConfig:
+  return resnet1d.ResNet1DConfig(**{k: (tuple(v) if isinstance(v, (list, tuple)) else v)
+                                    for k, v in model_cfg.items()})
+
+
+def build_model(config, num_labels: int, in_leads: int) -> resnet1d.ResNet1D:
+  return resnet1d.ResNet1D(model_config(config.model), num_labels, in_leads,
+                           rngs=nnx.Rngs(params=config.seed))
+
+
+def _host(x) -> np.ndarray:
+  """A global jax array, or per-process numpy arrays, as one numpy array on every host."""
+  if jax.process_count() == 1:
+    return np.asarray(x)
+  return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def _step_flops(compiled) -> float | None:
+  """FLOPs of one compiled step from XLA's cost analysis, where the backend gives it."""
+  try:
+    cost = compiled.cost_analysis()
+  except Exception:  # not every backend implements it
+    return None
+  if isinstance(cost, (list, tuple)):
+    cost = cost[0] if cost else None
+  return float(cost["flops"]) if cost and cost.get("flops") else None
+
+
+def run(config, workdir: str, source: InputSource) -> dict:
+  """Pretrains (or resumes pretraining) in `workdir`; returns the last evaluation."""
+  config_json = json.loads(config.to_json_best_effort())
+
+  # ---- Mesh: every device of every process on one `data` axis.
+  mesh = mesh_lib.make_data_mesh()
+  state_sharding = mesh_lib.replicated(mesh)
+  batch_sharding = mesh_lib.batch_sharded(mesh)
+  devices = jax.device_count()
+  logging.info("mesh %s over %d devices (%s), %d processes", dict(mesh.shape), devices,
+               jax.devices()[0].device_kind, jax.process_count())
+
+  # ---- Model and optimiser.
+  leads = source.signal_shape[-1]
+  model = build_model(config, len(source.label_names), leads)
+  logging.info("ResNet1D: %d parameters", resnet1d.parameter_count(model))
+  tx = optimizers.make_optimizer(config.optimizer, config.total_steps)
+  schedule = optimizers.learning_rate_schedule(config.optimizer, config.total_steps)
+  graphdef, state = steps.init_state(model, tx)
+  state = jax.device_put(state, state_sharding)
+
+  # ---- Checkpoint: resume where the workdir left off.
+  ckpt = checkpoints.Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"),
+                                  max_to_keep=config.keep_checkpoints,
+                                  save_every=config.checkpoint_every)
+  start = ckpt.latest_step() or 0
+  if start >= config.total_steps:
+    logging.info("workdir already holds step %d of %d: nothing to train", start,
+                 config.total_steps)
+    ckpt.close()
+    return {}
+  if start:
+    state = ckpt.restore_state(start, state)
+    logging.info("resumed from step %d", start)
+
+  # ---- Update and eval steps, compiled ahead of time for the step's FLOPs.
+  train_batches = source.train_batches(start)
+  first = mesh_lib.global_batch(next(train_batches), batch_sharding)
+  train_step = steps.make_train_step(graphdef, tx, config.seed, state_sharding,
+                                     batch_sharding).lower(state, first).compile()
+  step_flops = _step_flops(train_step)
+  eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
+
+  def evaluate(split: str) -> dict:
+    probs, labels, masks = [], [], []
+    for local in source.eval_batches(split):
+      mask = local.pop("mask")
+      probs.append(_host(eval_step(state, mesh_lib.global_batch(local, batch_sharding))))
+      labels.append(_host(local["labels"]))
+      masks.append(_host(mask))
+    keep = np.concatenate(masks)
+    result = eval_metrics.per_label_auroc(np.concatenate(labels)[keep],
+                                          np.concatenate(probs)[keep], source.label_names)
+    result["examples"] = int(keep.sum())
+    return result
+
+  # ---- Loop.
+  writer = MetricWriter(workdir)
+  pending, window_start, window_steps = [], time.perf_counter(), 0
+  last_eval: dict = {}
+  batch = first
+  for step in range(start + 1, config.total_steps + 1):
+    if batch is None:
+      batch = mesh_lib.global_batch(next(train_batches), batch_sharding)
+    state, step_metrics = train_step(state, batch)
+    batch = None
+    pending.append(step_metrics)
+    window_steps += 1
+
+    if step % config.log_every == 0 or step == config.total_steps:
+      host_metrics = jax.device_get(pending)      # the only host sync on train steps
+      elapsed = time.perf_counter() - window_start
+      ecg_per_sec = window_steps * config.batch_size / elapsed
+      record = {
+          "loss": float(np.mean([m["loss"] for m in host_metrics])),
+          "grad_norm": float(np.mean([m["grad_norm"] for m in host_metrics])),
+          "learning_rate": float(schedule(step - 1)),
+          "ecg_per_sec": ecg_per_sec,
+          "ecg_per_sec_per_device": ecg_per_sec / devices,
+          "step_time_s": elapsed / window_steps,
+      }
+      if step_flops:
+        record["tflops_per_sec_per_device"] = step_flops / (elapsed / window_steps) / 1e12 / devices
+      writer.write(step, record)
+      logging.info("step %d: loss %.4f, %.1f ECG/s (%.1f per device)", step, record["loss"],
+                   ecg_per_sec, ecg_per_sec / devices)
+      pending, window_steps = [], 0
+      window_start = time.perf_counter()
+
+    if step % config.eval_every == 0 or step == config.total_steps:
+      last_eval = evaluate(config.dataset.eval_split)
+      writer.write(step, {"split": config.dataset.eval_split, **last_eval})
+      logging.info("step %d: %s median AUROC %s over %d/%d labels", step,
+                   config.dataset.eval_split, last_eval["auroc_median"],
+                   last_eval["labels_defined"], last_eval["labels_total"])
+      window_start = time.perf_counter()   # evaluation time is not training time
+
+    saved = ckpt.save(step, state, config_json, force=step == config.total_steps)
+    if ckpt.reached_preemption(step):
+      if not saved:
+        ckpt.save(step, state, config_json, force=True)
+      logging.warning("preemption announced: saved step %d and stopping", step)
+      break
+
+  ckpt.wait()
+  ckpt.close()
+  writer.close()
+  return last_eval

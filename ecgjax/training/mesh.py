@@ -1,0 +1,57 @@
+"""Devices, the mesh and the two shardings every step uses.
+
+One program for one device or many, one host or many: parameters and optimiser
+state are replicated, the batch is split along the mesh's `data` axis. Under
+sharded jit the BatchNorm statistics are computed over the global batch.
+"""
+
+import os
+
+import jax
+from absl import logging
+from jax.sharding import NamedSharding, PartitionSpec
+
+DATA_AXIS = "data"
+
+
+def initialize_distributed() -> None:
+  """Joins a multi-process run when there is one; a no-op on a single host.
+
+  TPU VM workers find each other from the environment; GPU clusters and
+  hand-started runs pass JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and
+  JAX_PROCESS_ID (see launch/).
+  """
+  on_tpu_pod = bool(os.environ.get("TPU_WORKER_HOSTNAMES", "").count(","))
+  coordinator = os.environ.get("JAX_COORDINATOR_ADDRESS")
+  if not (on_tpu_pod or coordinator):
+    return
+  if coordinator:
+    jax.distributed.initialize(
+        coordinator_address=coordinator,
+        num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
+        process_id=int(os.environ["JAX_PROCESS_ID"]))
+  else:
+    jax.distributed.initialize()
+  logging.info("process %d of %d, %d local of %d devices", jax.process_index(),
+               jax.process_count(), jax.local_device_count(), jax.device_count())
+
+
+def make_data_mesh(devices=None) -> jax.sharding.Mesh:
+  """A 1-D mesh over `devices` (default: every device of every process)."""
+  devices = jax.devices() if devices is None else list(devices)
+  return jax.make_mesh((len(devices),), (DATA_AXIS,),
+                       axis_types=(jax.sharding.AxisType.Explicit,), devices=devices)
+
+
+def replicated(mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec())
+
+
+def batch_sharded(mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+
+def global_batch(local_batch: dict, sharding: NamedSharding) -> dict:
+  """Per-process numpy arrays -> global jax arrays split along `data`."""
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x),
+                      local_batch)

@@ -1,0 +1,83 @@
+"""The train state and the jitted, sharded train and eval steps.
+
+The model lives as (graphdef, params, batch_stats): plain nested dicts of
+arrays that jit, Orbax and regex paths all handle. Each step merges the model
+inside the traced function and splits the new BatchNorm statistics back out.
+Dropout keys derive from (seed, step), so a resumed run draws the same masks.
+"""
+
+from collections.abc import Callable
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+MICROVOLTS_PER_MILLIVOLT = 1000.0
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: dict
+  batch_stats: dict
+  opt_state: optax.OptState
+
+
+def init_state(model: nnx.Module, tx: optax.GradientTransformation):
+  """Splits a freshly built model into its graphdef and an initial TrainState."""
+  graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
+  params, batch_stats = nnx.to_pure_dict(params), nnx.to_pure_dict(batch_stats)
+  state = TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                     batch_stats=batch_stats, opt_state=tx.init(params))
+  return graphdef, state
+
+
+def signal_to_model_input(signal: jax.Array) -> jax.Array:
+  """int16 µV as stored -> float32 mV (on device: int16 halves host-to-device bytes)."""
+  return signal.astype(jnp.float32) / MICROVOLTS_PER_MILLIVOLT
+
+
+def multilabel_bce(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """Mean binary cross-entropy over examples and labels, in float32."""
+  return optax.sigmoid_binary_cross_entropy(logits.astype(jnp.float32),
+                                            labels.astype(jnp.float32)).mean()
+
+
+def make_train_step(graphdef, tx: optax.GradientTransformation, seed: int,
+                    state_sharding, batch_sharding) -> Callable:
+  """(state, batch) -> (state, metrics); the input state is donated."""
+  base_key = jax.random.key(seed)
+
+  def train_step(state: TrainState, batch: dict):
+    dropout_key = jax.random.fold_in(base_key, state.step)
+
+    def loss_fn(params):
+      model = nnx.merge(graphdef, params, state.batch_stats, copy=True)
+      logits = model(signal_to_model_input(batch["signal"]), train=True,
+                     rngs=nnx.Rngs(dropout=dropout_key))
+      new_stats = nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
+      return multilabel_bce(logits, batch["labels"]), new_stats
+
+    (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    new_state = state.replace(step=state.step + 1,
+                              params=optax.apply_updates(state.params, updates),
+                              batch_stats=batch_stats, opt_state=opt_state)
+    return new_state, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+
+  return jax.jit(train_step, in_shardings=(state_sharding, batch_sharding),
+                 out_shardings=(state_sharding, None), donate_argnums=0)
+
+
+def make_eval_step(graphdef, state_sharding, batch_sharding) -> Callable:
+  """(state, batch) -> per-example sigmoid probabilities, sharded like the batch."""
+
+  def eval_step(state: TrainState, batch: dict):
+    model = nnx.merge(graphdef, state.params, state.batch_stats, copy=True)
+    logits = model(signal_to_model_input(batch["signal"]), train=False)
+    return jax.nn.sigmoid(logits)
+
+  return jax.jit(eval_step, in_shardings=(state_sharding, batch_sharding),
+                 out_shardings=batch_sharding)
