@@ -4,6 +4,7 @@ The same command on every worker of a multi-host run. Flags, distributed
 start, dispatch; everything else is in train_and_evaluate.
 """
 
+import logging as pylogging
 import sys
 
 from absl import app, flags, logging
@@ -23,19 +24,19 @@ USER_ERRORS = (config_validation.ConfigError, datasets.DatasetNotBuiltError,
                datasets.UnknownLabelError)
 
 
-class _LibraryInfoFilter(logging.logging.Filter):
+class _LibraryInfoFilter(pylogging.Filter):
   """Keeps ecgjax's INFO lines; drops the per-save INFO chatter of orbax and TFDS."""
 
   NOISY = ("/orbax/", "/tensorflow_datasets/", "/etils/")
 
   def filter(self, record):
-    return record.levelno > logging.INFO or not any(p in record.pathname for p in self.NOISY)
+    return record.levelno > pylogging.INFO or not any(p in record.pathname for p in self.NOISY)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.get_absl_handler().addFilter(_LibraryInfoFilter())
+  logging.get_absl_logger().addFilter(_LibraryInfoFilter())
   mesh.initialize_distributed()
   config = _CONFIG.value
   from ecgjax import pretrain

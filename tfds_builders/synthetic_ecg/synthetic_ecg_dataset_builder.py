@@ -68,8 +68,6 @@ V1-V6, stored as raw bytes; `labels` multi-hot uint8 over `label_names`;
 `record_id`; `patient` (an opaque hashed key); `age`; `sex`.
 """
 
-import os
-
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -146,9 +144,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, split: str):
     cfg = self.builder_config
-    workers = int(os.environ.get("ECGJAX_BUILD_WORKERS", os.cpu_count() or 1))
     records = generator.generate_split_parallel(
-        cfg.seed, cfg.num_ecgs, split, cfg.sampling_rate, cfg.duration, workers)
+        cfg.seed, cfg.num_ecgs, split, cfg.sampling_rate, cfg.duration)
     for r in records:
       yield r["record_id"], {
           "signal": quantize_microvolts(r["signal"]), "labels": r["labels"].astype(np.uint8),

@@ -8,6 +8,7 @@ N ECGs is a prefix of the one of 2N.
 import dataclasses
 import hashlib
 import multiprocessing
+import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -84,13 +85,19 @@ def generate_split(seed: int, num_ecgs: int, split: str, sampling_rate: float,
         yield generate_record(seed, p.index, visit, sampling_rate, duration)
 
 
+def build_workers() -> int:
+  """Processes for generation: $ECGJAX_BUILD_WORKERS, else the CPUs we may run on."""
+  return int(os.environ.get("ECGJAX_BUILD_WORKERS", 0)) or len(os.sched_getaffinity(0))
+
+
 def _record_task(task: tuple) -> dict:
   return generate_record(*task)
 
 
 def generate_split_parallel(seed: int, num_ecgs: int, split: str, sampling_rate: float,
-                            duration: float, workers: int) -> Iterator[dict]:
-  """`generate_split` across `workers` processes, in the same order."""
+                            duration: float, workers: int | None = None) -> Iterator[dict]:
+  """`generate_split` across `workers` processes (default `build_workers()`), in order."""
+  workers = workers or build_workers()
   tasks = [(seed, p.index, visit, sampling_rate, duration)
            for p in plan(seed, num_ecgs) if p.split == split
            for visit in range(p.ecg_count)]

@@ -1,0 +1,128 @@
+"""The generator draws physiology, not noise with a label attached."""
+
+import collections
+
+import numpy as np
+import pytest
+import scipy.signal
+
+from ecgjax.ecg import leads
+from ecgjax.ecg.synthetic import conditions, generator
+
+FS = 250
+
+
+@pytest.fixture(scope="module")
+def cohort():
+  """The first ECG of 700 patients (seed 0), with label names."""
+  out = []
+  for index in range(700):
+    r = generator.generate_record(0, index, 0, FS, 10.0)
+    r["names"] = {conditions.NAMES[k] for k in np.flatnonzero(r["labels"])}
+    out.append(r)
+  return out
+
+
+def rr_intervals(signal: np.ndarray) -> np.ndarray:
+  """R-R intervals (s) from the spatial QRS energy of the 12 leads."""
+  b, a = scipy.signal.butter(2, [8, 30], btype="bandpass", fs=FS)
+  energy = np.sum(scipy.signal.filtfilt(b, a, signal / 1000, axis=0) ** 2, axis=1)
+  peaks, _ = scipy.signal.find_peaks(energy, height=0.3 * np.percentile(energy, 99),
+                                     distance=int(0.27 * FS))
+  return np.diff(peaks) / FS
+
+
+def test_vocabulary_sizes_and_groups():
+  assert len(conditions.PRETRAIN) >= 30
+  assert len(conditions.RARE) >= 3
+  assert not set(conditions.GROUPS["pretrain"]) & set(conditions.GROUPS["rare"])
+  groups = collections.Counter(c.group for c in conditions.PRETRAIN)
+  assert {"rhythm", "conduction", "morphology"} <= set(groups)
+
+
+def test_records_are_deterministic_and_independent_of_order():
+  a = generator.generate_record(7, 3, 1, 100, 10.0)
+  generator.generate_record(7, 4, 0, 100, 10.0)
+  b = generator.generate_record(7, 3, 1, 100, 10.0)
+  np.testing.assert_array_equal(a["signal"], b["signal"])
+  np.testing.assert_array_equal(a["labels"], b["labels"])
+  c = generator.generate_record(8, 3, 1, 100, 10.0)
+  assert not np.array_equal(a["signal"], c["signal"])
+
+
+def test_limb_leads_obey_einthoven_and_goldberger(cohort):
+  for r in cohort[:50]:
+    for name, residual in leads.limb_lead_residuals(r["signal"]).items():
+      assert np.abs(residual).max() < 0.01, name      # µV, float rounding only
+
+
+def test_amplitudes_are_physiological(cohort):
+  peak_to_peak = np.array([np.ptp(r["signal"][:, 1]) for r in cohort]) / 1000   # lead II, mV
+  assert 0.4 < np.median(peak_to_peak) < 3.5
+  assert np.max([np.abs(r["signal"]).max() for r in cohort]) < 10_000    # < 10 mV
+
+
+def test_heart_rate_labels_match_rendered_rate(cohort):
+  brady = [np.median(rr_intervals(r["signal"])) for r in cohort if "sinus_bradycardia" in r["names"]
+           and not r["names"] & {"premature_ventricular_contractions", "premature_atrial_contractions"}]
+  tachy = [np.median(rr_intervals(r["signal"])) for r in cohort if "sinus_tachycardia" in r["names"]
+           and not r["names"] & {"premature_ventricular_contractions", "premature_atrial_contractions"}]
+  assert brady and tachy
+  assert np.median(brady) > 60 / 62      # slower than 62/min
+  assert np.median(tachy) < 60 / 98      # faster than 98/min
+
+
+def test_atrial_fibrillation_is_irregularly_irregular(cohort):
+  def cv(r):
+    rr = rr_intervals(r["signal"])
+    return np.std(rr) / np.mean(rr)
+  af = [cv(r) for r in cohort if r["names"] == {"atrial_fibrillation"}
+        or (r["names"] & {"atrial_fibrillation"} and len(r["names"]) <= 2)]
+  sinus = [cv(r) for r in cohort if r["names"] == {"sinus_rhythm"}]
+  assert len(af) >= 5 and len(sinus) >= 50
+  assert np.median(af) > 2.5 * np.median(sinus)
+
+
+def test_bundle_branch_block_widens_the_qrs(cohort):
+  def qrs_width(r):
+    # Width of the QRS energy burst at half its height, median over beats; the
+    # energy is smoothed over 40 ms so a notched QRS counts as one burst.
+    b, a = scipy.signal.butter(2, [5, 40], btype="bandpass", fs=FS)
+    e = np.sum(scipy.signal.filtfilt(b, a, r["signal"] / 1000, axis=0) ** 2, axis=1)
+    e = np.convolve(e, np.ones(int(0.04 * FS)) / int(0.04 * FS), mode="same")
+    widths = scipy.signal.peak_widths(e, scipy.signal.find_peaks(
+        e, height=0.3 * np.percentile(e, 99), distance=int(0.27 * FS))[0], rel_height=0.5)[0]
+    return np.median(widths) / FS
+  normal = [qrs_width(r) for r in cohort if r["names"] == {"sinus_rhythm"}][:40]
+  lbbb = [qrs_width(r) for r in cohort if "left_bundle_branch_block" in r["names"]]
+  assert lbbb, "no LBBB in the sample cohort"
+  assert np.median(lbbb) > 1.3 * np.median(normal)
+
+
+def test_prevalences_run_from_common_to_rare(cohort):
+  counts = collections.Counter(n for r in cohort for n in r["names"])
+  assert counts["sinus_rhythm"] > 0.4 * len(cohort)
+  seen = [n for n in conditions.GROUPS["pretrain"] if counts[n]]
+  assert len(seen) >= 25, f"only {len(seen)} pretraining labels in 700 ECGs"
+  # Age drives degenerative disease: AF is commoner in the older half.
+  ages = np.array([r["age"] for r in cohort])
+  af = np.array(["atrial_fibrillation" in r["names"] for r in cohort])
+  old = ages > np.median(ages)
+  assert af[old].mean() > af[~old].mean()
+
+
+def test_splits_are_by_patient_and_sized_as_planned():
+  planned = generator.plan(3, 2000)
+  assert sum(p.ecg_count for p in planned) == 2000
+  assert np.mean([p.ecg_count for p in planned]) > 1.5    # patients have several ECGs
+  keys = collections.defaultdict(set)
+  for p in planned:
+    keys[p.split].add(generator.synthetic_patient_key(3, p.index))
+  assert not keys["train"] & keys["validation"]
+  assert not keys["train"] & keys["test"]
+  sizes = collections.Counter()
+  for p in planned:
+    sizes[p.split] += p.ecg_count
+  assert 0.7 < sizes["train"] / 2000 < 0.9
+  # A smaller dataset is a prefix of a larger one.
+  assert generator.plan(3, 500)[:-1] == planned[:len(generator.plan(3, 500)) - 1]
