@@ -117,7 +117,7 @@ def run(config, workdir: str, source: InputSource) -> dict:
     return result
 
   # ---- Loop.
-  writer = MetricWriter(workdir)
+  writer = MetricWriter(workdir, resume_step=start)
   pending, window_start, window_steps = [], time.perf_counter(), 0
   last_eval: dict = {}
   batch = first

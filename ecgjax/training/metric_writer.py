@@ -24,15 +24,22 @@ def _jsonable(value):
 
 
 class MetricWriter:
+  """Appends to `metrics.jsonl`, first dropping lines past `resume_step`.
 
-  def __init__(self, workdir: str):
+  A run killed after its last checkpoint logged steps it will now redo; keeping
+  those lines would record two different values for one step.
+  """
+
+  def __init__(self, workdir: str, resume_step: int = 0):
     self.enabled = jax.process_index() == 0
     self._jsonl = None
     self._events = None
     if not self.enabled:
       return
     os.makedirs(workdir, exist_ok=True)
-    self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
+    path = os.path.join(workdir, "metrics.jsonl")
+    _truncate_after(path, resume_step)
+    self._jsonl = open(path, "a")
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
     self._events = EventFileWriter(workdir)
 
@@ -62,6 +69,15 @@ class MetricWriter:
     if self.enabled:
       self._jsonl.close()
       self._events.close()
+
+
+def _truncate_after(path: str, step: int) -> None:
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
+  with open(path, "w") as f:
+    f.writelines(lines)
 
 
 def _flatten(record: dict, prefix: str = ""):

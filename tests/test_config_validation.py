@@ -1,0 +1,80 @@
+"""A malformed config is refused before any work, with the field named."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ecgjax import config_validation, pretrain
+from ecgjax.configs import demo, pretrain as pretrain_config
+from ecgjax.data import datasets
+from tests.conftest import REPO, tiny_pretrain_config
+
+
+def test_shipped_configs_are_valid():
+  config_validation.validate_pretrain(pretrain_config.get_config(), device_count=8)
+  config_validation.validate_pretrain(pretrain_config.get_config("synthetic_large"), device_count=8)
+  config_validation.validate_pretrain(demo.get_config(), device_count=8)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("batch_size", 60, r"config.batch_size=60 .* not divisible by the 8 devices"),
+    ("total_steps", -5, r"config.total_steps must be a positive integer"),
+    ("optimizer.learning_rate", 0.0, r"config.optimizer.learning_rate"),
+    ("model.dtype", "int8", r"config.model: .*dtype"),
+    ("model.stage_strides", (1,), r"config.model: .*same length"),
+])
+def test_impossible_values_are_refused(field, value, message, tmp_path):
+  config = tiny_pretrain_config(str(tmp_path), **{field: value})
+  with pytest.raises(config_validation.ConfigError, match=message):
+    config_validation.validate_pretrain(config, device_count=8)
+
+
+def test_unknown_and_missing_fields_are_refused(tmp_path):
+  config = tiny_pretrain_config(str(tmp_path))
+  config.optimizer.learning_rat = 0.1       # a typo in a config file
+  with pytest.raises(config_validation.ConfigError, match="config.optimizer.learning_rat"):
+    config_validation.validate_pretrain(config, device_count=8)
+  config = tiny_pretrain_config(str(tmp_path))
+  del config.dataset["eval_split"]
+  with pytest.raises(config_validation.ConfigError, match="missing.*config.dataset.eval_split"):
+    config_validation.validate_pretrain(config, device_count=8)
+
+
+def test_missing_dataset_prints_the_build_command(tmp_path):
+  config = tiny_pretrain_config(str(tmp_path / "empty"))
+  with pytest.raises(datasets.DatasetNotBuiltError) as err:
+    pretrain.train_and_evaluate(config, str(tmp_path / "wd"))
+  assert (f"tfds build tfds_builders/synthetic_ecg --data_dir={tmp_path / 'empty'} "
+          "--config=tiny") in str(err.value)
+  assert not (tmp_path / "wd").exists()         # refused before any work
+
+
+def test_unknown_label_lists_the_labels_the_dataset_has(tiny_data_dir, tmp_path):
+  config = tiny_pretrain_config(tiny_data_dir, labels="sinus_rhythm,takotsubo")
+  with pytest.raises(datasets.UnknownLabelError) as err:
+    pretrain.train_and_evaluate(config, str(tmp_path / "wd"))
+  assert "takotsubo" in str(err.value) and "atrial_fibrillation" in str(err.value)
+
+
+def test_command_line_refuses_unknown_field_before_work(tmp_path):
+  workdir = tmp_path / "wd"
+  result = subprocess.run(
+      [sys.executable, "-m", "ecgjax.main", "--config=ecgjax/configs/pretrain.py",
+       f"--workdir={workdir}", "--config.optimizer.learning_rat=0.1"],
+      cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert result.returncode != 0
+  assert "learning_rat" in result.stderr
+  assert not workdir.exists()
+
+
+def test_command_line_prints_build_command_without_traceback(tmp_path):
+  result = subprocess.run(
+      [sys.executable, "-m", "ecgjax.main", "--config=ecgjax/configs/pretrain.py",
+       f"--workdir={tmp_path / 'wd'}", f"--config.dataset.data_dir={tmp_path}"],
+      cwd=REPO, capture_output=True, text=True, timeout=120,
+      env={**os.environ, "XLA_FLAGS": ""})
+  assert result.returncode == 1
+  assert f"tfds build tfds_builders/synthetic_ecg --data_dir={tmp_path} --config=demo" in result.stderr
+  assert "Traceback" not in result.stderr

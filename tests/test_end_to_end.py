@@ -1,0 +1,84 @@
+"""The real commands, as a user types them: build, pretrain on 8 devices, kill, resume."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+
+from tests.conftest import REPO
+
+TINY_MODEL = ["--config.model.stem_width=8", "--config.model.stage_widths=(8,16)",
+              "--config.model.blocks_per_stage=(1,1)", "--config.model.stage_strides=(2,2)",
+              "--config.model.kernel_size=5", "--config.batch_size=16",
+              "--config.eval_batch_size=64", "--config.dataset.shuffle_buffer=256",
+              "--config.optimizer.warmup_steps=4"]
+
+
+def env8():
+  return {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+          "TF_CPP_MIN_LOG_LEVEL": "2", "ECGJAX_BUILD_WORKERS": "2"}
+
+
+def pretrain_command(workdir, data_dir, total_steps=40):
+  return [sys.executable, "-m", "ecgjax.main", "--config=ecgjax/configs/pretrain.py",
+          f"--workdir={workdir}", "--config.dataset.name=synthetic_ecg/tiny",
+          f"--config.dataset.data_dir={data_dir}", f"--config.total_steps={total_steps}",
+          "--config.log_every=2", "--config.eval_every=20", "--config.checkpoint_every=4",
+          *TINY_MODEL]
+
+
+def finished_checkpoints(workdir):
+  return sorted(int(os.path.basename(p)) for p in glob.glob(os.path.join(workdir, "checkpoints", "*"))
+                if os.path.basename(p).isdigit())
+
+
+def test_build_pretrain_kill_resume(tmp_path):
+  data_dir, workdir = str(tmp_path / "tfds"), str(tmp_path / "run")
+  build = subprocess.run(
+      [os.path.join(os.path.dirname(sys.executable), "tfds"), "build", "tfds_builders/synthetic_ecg", f"--data_dir={data_dir}", "--config=tiny"],
+      cwd=REPO, env=env8(), capture_output=True, text=True, timeout=600)
+  assert build.returncode == 0, build.stderr[-3000:]
+  assert glob.glob(os.path.join(data_dir, "synthetic_ecg", "tiny", "1.0.0", "*.tfrecord*"))
+
+  # Start pretraining and kill it (SIGKILL: no chance to clean up) once step 8 is saved.
+  run = subprocess.Popen(pretrain_command(workdir, data_dir), cwd=REPO, env=env8(),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 300
+  while time.time() < deadline and run.poll() is None and 8 not in finished_checkpoints(workdir):
+    time.sleep(0.2)
+  assert run.poll() is None, f"run ended before it could be killed: {run.stderr.read()[-3000:]}"
+  run.kill()
+  run.wait()
+  killed_at = max(finished_checkpoints(workdir))
+  assert 8 <= killed_at < 40
+
+  # The same command resumes and finishes.
+  resumed = subprocess.run(pretrain_command(workdir, data_dir), cwd=REPO, env=env8(),
+                           capture_output=True, text=True, timeout=600)
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert f"resumed from step {killed_at}" in resumed.stderr
+  assert "mesh {'data': 8} over 8 devices" in resumed.stderr
+
+  # The workdir holds what SPEC.md promises.
+  config = json.load(open(os.path.join(workdir, "config.json")))
+  assert config["total_steps"] == 40 and config["dataset"]["name"] == "synthetic_ecg/tiny"
+  assert glob.glob(os.path.join(workdir, "events.out.tfevents.*"))
+  assert finished_checkpoints(workdir)[-1] == 40
+  assert len(finished_checkpoints(workdir)) <= 3               # keep_checkpoints
+  lines = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
+  train = [l for l in lines if "loss" in l]
+  assert [l["step"] for l in train] == list(range(2, 41, 2))   # each step once, in order
+  for line in train:
+    assert {"step", "loss", "learning_rate", "ecg_per_sec", "ecg_per_sec_per_device"} <= set(line)
+    assert abs(line["ecg_per_sec_per_device"] * 8 - line["ecg_per_sec"]) < 1e-6 * line["ecg_per_sec"]
+  evals = [l for l in lines if l.get("split") == "validation"]
+  assert [l["step"] for l in evals] == [20, 40]
+  assert set(evals[-1]["auroc"]) == set(config_labels(data_dir))
+  assert train[-1]["loss"] < train[0]["loss"]
+
+
+def config_labels(data_dir):
+  info = json.load(open(os.path.join(data_dir, "synthetic_ecg", "tiny", "1.0.0", "metadata.json")))
+  return info["label_groups"]["pretrain"]

@@ -1,0 +1,60 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from ecgjax.configs import common
+from ecgjax.models import resnet1d
+
+
+def make(name="small", dtype="bfloat16", labels=5):
+  cfg = resnet1d.ResNet1DConfig(**{**common.MODELS[name], "dtype": dtype})
+  return resnet1d.ResNet1D(cfg, labels, rngs=nnx.Rngs(0))
+
+
+def test_forward_shapes_and_mixed_precision():
+  model = make(dtype="bfloat16")
+  x = jnp.ones((3, 1000, 12))
+  logits = model(x, train=False)
+  assert logits.shape == (3, 5) and logits.dtype == jnp.float32
+  params = nnx.state(model, nnx.Param)
+  assert {p.dtype for p in jax.tree.leaves(params)} == {jnp.dtype(jnp.float32)}
+  stats = nnx.state(model, nnx.BatchStat)
+  assert {p.dtype for p in jax.tree.leaves(stats)} == {jnp.dtype(jnp.float32)}
+  # The convolutions really compute in bf16.
+  hlo = jax.jit(lambda m, x: m(x)).lower(model, x).as_text()
+  assert "bf16" in hlo
+
+
+def test_backbone_and_head_are_separate_submodules():
+  model = make()
+  params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+  assert set(params) == {"backbone", "head"}
+  assert params["head"]["kernel"].shape == (model.backbone.features, 5)
+  features = model.backbone(jnp.ones((2, 1000, 12)))
+  assert features.shape == (2, model.backbone.features)
+
+
+@pytest.mark.parametrize("name, low, high", [("hannun2019", 9e6, 12e6),
+                                             ("ribeiro2020", 5e6, 8e6)])
+def test_published_shapes_have_published_sizes(name, low, high):
+  # Hannun 2019 reports ~10.5M parameters; Ribeiro 2020 ~6.4M (kernel 16, 64-320 channels).
+  assert low < resnet1d.parameter_count(make(name, labels=6)) < high
+
+
+def test_train_mode_uses_batch_statistics_and_dropout():
+  model = make(dtype="float32")
+  x = jax.random.normal(jax.random.key(0), (4, 500, 12))
+  eval_a, eval_b = model(x, train=False), model(x, train=False)
+  np.testing.assert_array_equal(eval_a, eval_b)
+  train_a = model(x, train=True, rngs=nnx.Rngs(dropout=1))
+  train_b = model(x, train=True, rngs=nnx.Rngs(dropout=2))
+  assert not np.allclose(train_a, train_b)          # different dropout masks
+
+
+def test_invalid_model_config_names_the_problem():
+  with pytest.raises(ValueError, match="same length"):
+    resnet1d.ResNet1DConfig(stage_widths=(8, 16), blocks_per_stage=(1,), stage_strides=(1, 2))
+  with pytest.raises(ValueError, match="dtype"):
+    resnet1d.ResNet1DConfig(dtype="int8")

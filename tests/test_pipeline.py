@@ -1,0 +1,58 @@
+"""The tf.data stream is a function of (seed, step): resuming continues it exactly."""
+
+import itertools
+
+import numpy as np
+
+from ecgjax.data import datasets, pipeline
+
+
+def make_input(data_dir, **kw):
+  builder = datasets.load_builder("synthetic_ecg/tiny", data_dir)
+  args = dict(labels="pretrain", global_batch=16, eval_batch=64, train_split="train",
+              seed=3, shuffle_buffer=128)
+  return pipeline.TfdsInput(builder, **{**args, **kw})
+
+
+def take(it, n):
+  return list(itertools.islice(it, n))
+
+
+def test_resumed_stream_continues_across_an_epoch_boundary(tiny_data_dir):
+  source = make_input(tiny_data_dir)
+  train_size = datasets.split_size(source.builder.info, "train")
+  steps_per_epoch = train_size / 16
+  assert 20 < steps_per_epoch < 40
+  full = take(source.train_batches(0), 45)
+  resumed = take(make_input(tiny_data_dir).train_batches(25), 20)
+  for a, b in zip(full[25:], resumed):
+    np.testing.assert_array_equal(a["signal"], b["signal"])
+    np.testing.assert_array_equal(a["labels"], b["labels"])
+
+
+def test_epochs_are_reshuffled_and_seeds_differ(tiny_data_dir):
+  source = make_input(tiny_data_dir)
+  steps_per_epoch = datasets.split_size(source.builder.info, "train") // 16
+  batches = take(source.train_batches(0), 2 * steps_per_epoch)
+  first = np.concatenate([b["signal"][:, 0, 0] for b in batches[:5]])
+  second = np.concatenate([b["signal"][:, 0, 0] for b in batches[steps_per_epoch:steps_per_epoch + 5]])
+  assert not np.array_equal(first, second)
+  other_seed = take(make_input(tiny_data_dir, seed=4).train_batches(0), 1)[0]
+  assert not np.array_equal(other_seed["signal"], batches[0]["signal"])
+
+
+def test_batches_select_the_requested_labels(tiny_data_dir):
+  source = make_input(tiny_data_dir, labels="sinus_rhythm,atrial_fibrillation")
+  batch = next(source.train_batches(0))
+  assert batch["labels"].shape == (16, 2) and batch["labels"].dtype == np.float32
+  assert batch["signal"].shape == (16, 1000, 12) and batch["signal"].dtype == np.int16
+  assert source.label_names == ["sinus_rhythm", "atrial_fibrillation"]
+
+
+def test_eval_covers_the_split_once_with_padding(tiny_data_dir):
+  source = make_input(tiny_data_dir)
+  batches = list(source.eval_batches("validation"))
+  size = datasets.split_size(source.builder.info, "validation")
+  assert all(b["signal"].shape[0] == 64 for b in batches)
+  assert sum(int(b["mask"].sum()) for b in batches) == size
+  assert len(batches) == -(-size // 64)

@@ -1,0 +1,70 @@
+"""One program for one device or eight: the loss must not depend on the mesh."""
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+from ecgjax.training import loop, mesh as mesh_lib, optimizers, steps
+from tests.conftest import tiny_pretrain_config
+
+
+def run_steps(devices, batches, config):
+  mesh = mesh_lib.make_data_mesh(devices)
+  state_sharding, batch_sharding = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
+  model = loop.build_model(config, num_labels=batches[0]["labels"].shape[1], in_leads=12)
+  tx = optimizers.make_optimizer(config.optimizer, config.total_steps)
+  graphdef, state = steps.init_state(model, tx)
+  state = jax.device_put(state, state_sharding)
+  train_step = steps.make_train_step(graphdef, tx, config.seed, state_sharding, batch_sharding)
+  losses = []
+  for b in batches:
+    state, m = train_step(state, mesh_lib.global_batch(b, batch_sharding))
+    losses.append(float(m["loss"]))
+  return losses, jax.device_get(state.params)
+
+
+def test_eight_devices_match_one_device(tmp_path):
+  assert jax.device_count() == 8, "conftest should simulate 8 CPU devices"
+  config = tiny_pretrain_config(str(tmp_path))
+  config.model.dtype = "float32"
+  config.model.dropout = 0.0
+  rng = np.random.default_rng(0)
+  batches = [{"signal": rng.integers(-1500, 1500, size=(16, 400, 12)).astype(np.int16),
+              "labels": (rng.uniform(size=(16, 5)) < 0.3).astype(np.float32)}
+             for _ in range(6)]
+  one_losses, one_params = run_steps(jax.devices()[:1], batches, config)
+  eight_losses, eight_params = run_steps(jax.devices(), batches, config)
+  assert one_losses[-1] < one_losses[0]                 # it learns
+  np.testing.assert_allclose(eight_losses, one_losses, rtol=2e-5)
+  for a, b in zip(jax.tree.leaves(one_params), jax.tree.leaves(eight_params)):
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_train_step_donates_state_and_keeps_it_replicated(tmp_path):
+  config = tiny_pretrain_config(str(tmp_path))
+  mesh = mesh_lib.make_data_mesh()
+  state_sharding, batch_sharding = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
+  model = loop.build_model(config, num_labels=3, in_leads=12)
+  tx = optimizers.make_optimizer(config.optimizer, config.total_steps)
+  graphdef, state = steps.init_state(model, tx)
+  state = jax.device_put(state, state_sharding)
+  batch = mesh_lib.global_batch({"signal": np.zeros((16, 200, 12), np.int16),
+                                 "labels": np.zeros((16, 3), np.float32)}, batch_sharding)
+  assert batch["signal"].sharding.spec == jax.sharding.PartitionSpec("data")
+  step = steps.make_train_step(graphdef, tx, 0, state_sharding, batch_sharding)
+  new_state, _ = step(state, batch)
+  assert int(new_state.step) == 1
+  leaf = jax.tree.leaves(new_state.params)[0]
+  assert leaf.sharding.is_fully_replicated and len(leaf.sharding.device_set) == 8
+  with pytest.raises(RuntimeError, match="deleted|donated"):
+    np.asarray(jax.tree.leaves(state.params)[0])      # the old state was donated
+
+
+def test_loss_is_binary_cross_entropy():
+  logits = np.array([[2.0, -1.0], [0.0, 3.0]], np.float32)
+  labels = np.array([[1.0, 0.0], [1.0, 1.0]], np.float32)
+  expected = optax.sigmoid_binary_cross_entropy(logits, labels).mean()
+  manual = np.mean(np.log1p(np.exp(-logits)) * labels + np.log1p(np.exp(logits)) * (1 - labels))
+  assert float(steps.multilabel_bce(logits, labels)) == pytest.approx(float(expected))
+  assert float(expected) == pytest.approx(manual, rel=1e-6)
