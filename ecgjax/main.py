@@ -5,7 +5,12 @@ start, dispatch; everything else is in train_and_evaluate.
 """
 
 import logging as pylogging
+import os
 import sys
+
+# TensorFlow (tf.data only) prints start-up INFO lines unless told otherwise; this
+# must be set before anything imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags, logging
 from ml_collections import config_flags

@@ -25,7 +25,7 @@ def test_resumed_stream_continues_across_an_epoch_boundary(tiny_data_dir):
   assert 20 < steps_per_epoch < 40
   full = take(source.train_batches(0), 45)
   resumed = take(make_input(tiny_data_dir).train_batches(25), 20)
-  for a, b in zip(full[25:], resumed):
+  for a, b in zip(full[25:], resumed, strict=True):
     np.testing.assert_array_equal(a["signal"], b["signal"])
     np.testing.assert_array_equal(a["labels"], b["labels"])
 

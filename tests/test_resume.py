@@ -34,7 +34,7 @@ def test_preempted_run_resumes_to_the_same_result(tiny_data_dir, tmp_path, monke
   result = pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), interrupted)
   a, b = read_metrics(straight), read_metrics(interrupted)
   assert [m["step"] for m in a] == [m["step"] for m in b] == [2, 4, 6, 8, 8]
-  for x, y in zip(a, b):
+  for x, y in zip(a, b, strict=True):
     if "loss" in x:
       assert y["loss"] == pytest.approx(x["loss"], rel=1e-5), x["step"]
   assert b[-1]["split"] == "validation"

