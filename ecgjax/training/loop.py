@@ -50,7 +50,8 @@ def _host(x) -> np.ndarray:
 
 
 def _step_flops(compiled) -> float | None:
-  """FLOPs of one compiled step from XLA's cost analysis, where the backend gives it."""
+  """FLOPs of one compiled step on one device (XLA's cost analysis of the partitioned
+  program), where the backend gives it."""
   try:
     cost = compiled.cost_analysis()
   except Exception:  # not every backend implements it
@@ -141,8 +142,8 @@ def run(config, workdir: str, source: InputSource) -> dict:
           "ecg_per_sec_per_device": ecg_per_sec / devices,
           "step_time_s": elapsed / window_steps,
       }
-      if step_flops:
-        record["tflops_per_sec_per_device"] = step_flops / (elapsed / window_steps) / 1e12 / devices
+      if step_flops:   # XLA reports an SPMD program's FLOPs per device
+        record["tflops_per_sec_per_device"] = step_flops / (elapsed / window_steps) / 1e12
       writer.write(step, record)
       logging.info("step %d: loss %.4f, %.1f ECG/s (%.1f per device)", step, record["loss"],
                    ecg_per_sec, ecg_per_sec / devices)
