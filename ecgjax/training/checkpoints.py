@@ -14,11 +14,11 @@ class Checkpointer:
 
   def __init__(self, directory, *, max_to_keep: int, save_every: int):
     self.directory = epath.Path(directory)
+    self.save_every = save_every
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, save_interval_steps=save_every,
-            enable_async_checkpointing=True, create=True),
+            max_to_keep=max_to_keep, enable_async_checkpointing=True, create=True),
         item_names=("state", "config"))
 
   def latest_step(self) -> int | None:
@@ -28,11 +28,17 @@ class Checkpointer:
     return list(self._manager.all_steps())
 
   def save(self, step: int, state, config: dict, *, force: bool = False) -> bool:
-    """Starts an asynchronous save if `step` is due (or `force`); True if it did."""
+    """Starts an asynchronous save on multiples of `save_every` (or when forced).
+
+    The decision is ours, not Orbax's interval policy, which would also save the
+    first step of every run.
+    """
+    if not (force or step % self.save_every == 0) or step in self._manager.all_steps():
+      return False
     return self._manager.save(
         step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                       config=ocp.args.JsonSave(config)),
-        force=force)
+        force=True)
 
   def restore_state(self, step: int, like):
     """Restores `state` at `step` into the structure, dtypes and shardings of `like`."""

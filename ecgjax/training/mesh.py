@@ -15,23 +15,24 @@ DATA_AXIS = "data"
 
 
 def initialize_distributed() -> None:
-  """Joins a multi-process run when there is one; a no-op on a single host.
+  """Joins a multi-process run when there is one; a single process otherwise.
 
-  TPU VM workers find each other from the environment; GPU clusters and
-  hand-started runs pass JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and
-  JAX_PROCESS_ID (see launch/).
+  JAX detects the cluster itself (Cloud TPU VMs through their metadata server,
+  GKE, Slurm, Open MPI, Kubernetes). A hand-started run sets
+  JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID on every process.
   """
-  on_tpu_pod = bool(os.environ.get("TPU_WORKER_HOSTNAMES", "").count(","))
-  coordinator = os.environ.get("JAX_COORDINATOR_ADDRESS")
-  if not (on_tpu_pod or coordinator):
+  explicit = {}
+  if "JAX_NUM_PROCESSES" in os.environ:
+    explicit = dict(num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
+                    process_id=int(os.environ["JAX_PROCESS_ID"]))
+  try:
+    jax.distributed.initialize(**explicit)
+  except ValueError as e:
+    # JAX's answer when no cluster was detected and no coordinator was given.
+    if "coordinator_address should be defined" not in str(e) or explicit:
+      raise
+    logging.info("no multi-process cluster detected: running as a single process")
     return
-  if coordinator:
-    jax.distributed.initialize(
-        coordinator_address=coordinator,
-        num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
-        process_id=int(os.environ["JAX_PROCESS_ID"]))
-  else:
-    jax.distributed.initialize()
   logging.info("process %d of %d, %d local of %d devices", jax.process_index(),
                jax.process_count(), jax.local_device_count(), jax.device_count())
 
