@@ -126,3 +126,17 @@ def test_splits_are_by_patient_and_sized_as_planned():
   assert 0.7 < sizes["train"] / 2000 < 0.9
   # A smaller dataset is a prefix of a larger one.
   assert generator.plan(3, 500)[:-1] == planned[:len(generator.plan(3, 500)) - 1]
+
+
+def test_labels_follow_what_is_drawn(cohort):
+  """Findings read off P waves are never labelled where no P wave is drawn."""
+  no_p = {"atrial_fibrillation", "atrial_flutter", "junctional_rhythm"}
+  p_findings = {"left_atrial_enlargement", "right_atrial_enlargement", "first_degree_av_block"}
+  for r in cohort:
+    if r["names"] & no_p:
+      assert not r["names"] & p_findings, r["names"]
+  # Exactly one underlying rhythm per ECG.
+  rhythms = {"sinus_rhythm", "sinus_bradycardia", "sinus_tachycardia", "atrial_fibrillation",
+             "atrial_flutter", "third_degree_av_block", "junctional_rhythm"}
+  for r in cohort:
+    assert len(r["names"] & rhythms) == 1 or "ventricular_pacing" in r["names"], r["names"]

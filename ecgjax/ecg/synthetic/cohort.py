@@ -178,13 +178,17 @@ def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpe
   _rhythm_labels(rhythm, labels)
 
   # ---- Atria.
+  # Atrial enlargement is read off the P wave: unlabelled when none is drawn.
+  p_waves_drawn = kind in ("sinus", "third_degree")
   atrium = morph.normal_atrium(rng, patient.p_axis)
   if "lae" in traits:
     atrium = morph.left_atrial_enlargement(atrium, traits["lae"])
-    labels.add("left_atrial_enlargement")
+    if p_waves_drawn:
+      labels.add("left_atrial_enlargement")
   if "rae" in traits:
     atrium = morph.right_atrial_enlargement(atrium, traits["rae"])
-    labels.add("right_atrial_enlargement")
+    if p_waves_drawn:
+      labels.add("right_atrial_enlargement")
   atria = {"sinus": atrium, "ectopic": morph.ectopic_atrium(rng)}
 
   # ---- Ventricles: conduction first (it sets the activation sequence), then
@@ -199,14 +203,17 @@ def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpe
   if not paced:   # a paced QRS's axis is the pacing site's, not a diagnosis
     _axis_labels(morph.frontal_axis(ventricle), labels)
 
-  qtc = traits.get("long_qt", patient.qtc * rng.uniform(0.97, 1.03))
-  if ventricle.qrs_duration > 0.12:
-    qtc += ventricle.qrs_duration - 0.09   # wide QRS lengthens QT by the extra width
-  if qtc - max(ventricle.qrs_duration - 0.09, 0) > (0.46 if patient.sex == "female" else 0.45):
+  # Repolarisation time, then the QT as drawn: a wide QRS lengthens QT by its
+  # extra width, which is not long-QT syndrome (the label reads repolarisation).
+  repolarisation_qtc = traits.get("long_qt", patient.qtc * rng.uniform(0.97, 1.03))
+  qtc = repolarisation_qtc + max(ventricle.qrs_duration - 0.1, 0)
+  if repolarisation_qtc > (0.46 if patient.sex == "female" else 0.45):
     labels.add("prolonged_qt")
 
-  noise = NoiseSpec(baseline_mv=rng.uniform(0.02, 0.25), muscle_mv=rng.lognormal(np.log(0.012), 0.6),
-                    powerline_mv=rng.uniform(0, 0.03), powerline_hz=float(rng.choice([50.0, 60.0])))
+  noise = NoiseSpec(baseline_mv=rng.uniform(0.02, 0.25),
+                    muscle_mv=rng.lognormal(np.log(0.012), 0.6),
+                    powerline_mv=rng.uniform(0, 0.03),
+                    powerline_hz=float(rng.choice([50.0, 60.0])))
   rare = [name for name in conditions.GROUPS["rare"] if name in traits]
   labels.update(rare)
   return EcgSpec(rhythm=rhythm, atria=atria, ventricles=ventricles, qtc=qtc,
