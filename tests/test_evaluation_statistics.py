@@ -1,0 +1,131 @@
+"""Thresholds, bootstrap intervals and DeLong's test, against independent computations."""
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from ecgjax.evaluation import bootstrap, comparison, thresholds
+
+
+def scores(n=300, prevalence=0.2, separation=1.0, seed=0, ties=False):
+  rng = np.random.default_rng(seed)
+  y = (rng.uniform(size=n) < prevalence).astype(int)
+  s = rng.normal(size=n) + separation * y
+  return y, (np.round(s, 1) if ties else s)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_weighted_metrics_with_unit_weights_match_sklearn(ties):
+  y, s = scores(ties=ties)
+  ones = np.ones((1, len(y)))
+  assert bootstrap.weighted_auroc(y, s, ones)[0] == pytest.approx(skm.roc_auc_score(y, s))
+  assert bootstrap.weighted_average_precision(y, s, ones)[0] == pytest.approx(
+      skm.average_precision_score(y, s))
+
+
+def test_integer_weights_equal_duplicated_examples():
+  y, s = scores(n=120, ties=True)
+  w = np.random.default_rng(1).integers(0, 4, size=len(y)).astype(float)
+  rep = np.repeat(np.arange(len(y)), w.astype(int))
+  assert bootstrap.weighted_auroc(y, s, w[None])[0] == pytest.approx(
+      skm.roc_auc_score(y[rep], s[rep]))
+  assert bootstrap.weighted_average_precision(y, s, w[None])[0] == pytest.approx(
+      skm.average_precision_score(y[rep], s[rep]))
+  t = 0.3
+  assert bootstrap.weighted_sensitivity(y, s, w[None], t)[0] == pytest.approx(
+      np.mean(s[rep][y[rep] == 1] >= t))
+
+
+def test_patient_weights_resample_whole_patients():
+  patients = np.array(["a", "a", "b", "c", "c", "c"])
+  w = bootstrap.patient_weights(patients, 500, seed=0)
+  assert w.shape == (500, 6)
+  assert np.all(w[:, 0] == w[:, 1]) and np.all(w[:, 3] == w[:, 5])   # same patient, same weight
+  assert np.all(w[:, [0, 2, 3]].sum(axis=1) == 3)                     # 3 patients drawn each time
+  np.testing.assert_array_equal(w, bootstrap.patient_weights(patients, 500, seed=0))
+
+
+def test_bootstrap_interval_covers_the_true_auroc_about_95_percent():
+  # AUROC of N(1,1) vs N(0,1) is Phi(1/sqrt(2)).
+  true_auroc = 0.7602499389065233
+  covered = 0
+  trials = 120
+  for trial in range(trials):
+    y, s = scores(n=250, prevalence=0.3, seed=100 + trial)
+    w = bootstrap.patient_weights(np.arange(len(y)), 1000, seed=trial)
+    ci = bootstrap.interval(bootstrap.weighted_auroc, y, s, w)
+    covered += ci.low <= true_auroc <= ci.high
+  assert 0.88 <= covered / trials <= 0.99
+
+
+def test_interval_reports_resamples_where_the_metric_is_defined():
+  y = np.array([1, 0, 0, 0, 0, 0, 0, 0])
+  s = np.linspace(1, 0, 8)
+  ci = bootstrap.interval(bootstrap.weighted_auroc, y, s,
+                          bootstrap.patient_weights(np.arange(8), 1000, seed=0))
+  assert ci.estimate == 1.0
+  assert 500 < ci.resamples < 1000      # resamples that missed the one positive are dropped
+
+
+def naive_delong(y, a, b):
+  """DeLong's structural components, straight from the 1988 definitions (O(m n))."""
+  def psi(x, z):
+    return (x[:, None] > z[None, :]) + 0.5 * (x[:, None] == z[None, :])
+  comps = []
+  for s in (a, b):
+    kernel = psi(s[y == 1], s[y == 0])
+    comps.append((kernel.mean(axis=1), kernel.mean(axis=0), kernel.mean()))
+  m, n = (y == 1).sum(), (y == 0).sum()
+  s10 = np.cov(np.stack([comps[0][0], comps[1][0]]))
+  s01 = np.cov(np.stack([comps[0][1], comps[1][1]]))
+  cov = s10 / m + s01 / n
+  return comps[0][2], comps[1][2], cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+
+
+def test_fast_delong_equals_the_definition():
+  y, a = scores(n=200, ties=True, seed=3)
+  b = np.round(a + np.random.default_rng(4).normal(scale=0.8, size=len(a)), 1)
+  auc_a, auc_b, variance = naive_delong(y, a, b)
+  result = comparison.delong_test(y, a, b)
+  assert result.auroc_a == pytest.approx(auc_a)
+  assert result.auroc_b == pytest.approx(auc_b)
+  assert result.standard_error ** 2 == pytest.approx(variance)
+  assert result.auroc_a == pytest.approx(skm.roc_auc_score(y, a))
+
+
+def test_delong_is_calibrated_under_the_null():
+  # Two equally good, correlated scores: about 5% of tests reject at 0.05.
+  rejections = 0
+  trials = 300
+  for trial in range(trials):
+    rng = np.random.default_rng(trial)
+    y = (rng.uniform(size=200) < 0.3).astype(int)
+    shared = rng.normal(size=200) + y
+    a = shared + rng.normal(scale=0.7, size=200)
+    b = shared + rng.normal(scale=0.7, size=200)
+    rejections += comparison.delong_test(y, a, b).p_value < 0.05
+  assert 0.02 <= rejections / trials <= 0.09
+
+
+def test_delong_detects_a_real_difference_and_bootstrap_agrees_in_sign():
+  y, good = scores(n=400, separation=1.5, seed=7)
+  bad = good + np.random.default_rng(8).normal(scale=2.0, size=len(y))
+  result = comparison.delong_test(y, good, bad)
+  assert result.difference > 0 and result.p_value < 0.01
+  ci = comparison.paired_bootstrap_difference(
+      y, good, bad, bootstrap.patient_weights(np.arange(len(y)), 1000, seed=0))
+  assert ci.low > 0 and ci.estimate == pytest.approx(result.difference)
+
+
+def test_youden_threshold_and_fixed_operating_points():
+  y, s = scores(n=2000, separation=2.0, seed=11)
+  t = thresholds.choose_threshold(y, s, "youden")
+  assert 0.5 < t < 1.5                                  # midway between N(0,1) and N(2,1)
+  sens, spec = thresholds.sensitivity_specificity(y, s, thresholds.choose_threshold(
+      y, s, "specificity:0.95"))
+  assert spec >= 0.95 and sens > 0.5
+  sens, spec = thresholds.sensitivity_specificity(y, s, thresholds.choose_threshold(
+      y, s, "sensitivity:0.9"))
+  assert sens >= 0.9
+  with pytest.raises(ValueError, match="threshold rule"):
+    thresholds.parse_rule("specificity:95")
