@@ -5,6 +5,8 @@ resolved config as JSON, so a later reader can rebuild the model that wrote
 it). Saves are asynchronous; the manager keeps the last `max_to_keep`.
 """
 
+import dataclasses
+
 import jax
 import orbax.checkpoint as ocp
 from etils import epath
@@ -61,3 +63,54 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+
+
+class InitFromError(ValueError):
+  """A pretraining checkpoint that is missing, empty or of another architecture."""
+
+
+@dataclasses.dataclass
+class Pretrained:
+  directory: str
+  step: int
+  config: dict                  # the resolved config the pretraining run saved
+  params: dict
+  batch_stats: dict
+
+
+def read_pretrained(workdir_or_checkpoints: str, step: int | None = None) -> Pretrained:
+  """Parameters and BatchNorm statistics of a pretraining run (its optimiser state
+  is left on disk), from its latest or a named step.
+
+  Accepts the pretraining workdir or its `checkpoints/` directory.
+  """
+  path = epath.Path(workdir_or_checkpoints)
+  if (path / "checkpoints").is_dir():
+    path = path / "checkpoints"
+  if not path.is_dir():
+    raise InitFromError(f"init_from={workdir_or_checkpoints}: no such directory")
+  manager = ocp.CheckpointManager(
+      path, options=ocp.CheckpointManagerOptions(read_only=True),
+      item_handlers={"state": ocp.PyTreeCheckpointHandler(),
+                     "config": ocp.JsonCheckpointHandler()})
+  steps = sorted(manager.all_steps())
+  if not steps:
+    raise InitFromError(f"init_from={workdir_or_checkpoints}: no checkpoint in {path}")
+  step = steps[-1] if step is None else step
+  if step not in steps:
+    raise InitFromError(f"init_from={workdir_or_checkpoints}: no step {step}; steps: {steps}")
+  tree = manager.item_metadata(step)["state"].tree
+  # Restore replicated over this run's devices, whatever topology saved it.
+  replicated = jax.sharding.NamedSharding(
+      jax.make_mesh((jax.device_count(),), ("data",)), jax.sharding.PartitionSpec())
+  target = {k: jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype,
+                                                           sharding=replicated), tree[k])
+            for k in ("params", "batch_stats")}
+  restored = manager.restore(step, args=ocp.args.Composite(
+      state=ocp.args.PyTreeRestore(
+          item=target, partial_restore=True,
+          restore_args=ocp.checkpoint_utils.construct_restore_args(target)),
+      config=ocp.args.JsonRestore()))
+  manager.close()
+  return Pretrained(str(path), step, restored.config, dict(restored.state["params"]),
+                    dict(restored.state["batch_stats"]))

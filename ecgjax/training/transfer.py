@@ -1,0 +1,88 @@
+"""Moving a pretrained backbone into a model with a new head.
+
+Every parameter path of the new model is accounted for: loaded from the
+checkpoint, re-initialised (the head, or anything the rule says to leave
+fresh), or refused. A backbone path whose shape differs, or that the checkpoint
+lacks, stops the run before training with the paths and shapes listed.
+"""
+
+import dataclasses
+import re
+
+import jax
+import numpy as np
+
+
+@dataclasses.dataclass
+class TransferReport:
+  loaded: list[str]
+  reinitialised: list[str]
+  unused: list[str]            # in the checkpoint, not in the new model (e.g. the old head)
+
+  def summary(self) -> str:
+    return (f"loaded {len(self.loaded)} arrays, re-initialised {len(self.reinitialised)} "
+            f"({', '.join(self.reinitialised) or 'none'}), left unused "
+            f"{len(self.unused)} ({', '.join(self.unused) or 'none'})")
+
+
+class ArchitectureMismatchError(ValueError):
+  pass
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
+  """{'backbone': {'stem': {'kernel': x}}} -> {'backbone/stem/kernel': x}."""
+  out = {}
+  for key, value in tree.items():
+    path = f"{prefix}{key}"
+    if isinstance(value, dict):
+      out.update(flatten(value, path + "/"))
+    else:
+      out[path] = value
+  return out
+
+
+def unflatten(flat: dict[str, object], like: dict) -> dict:
+  """Inverse of `flatten`, keyed like `like` (keeps integer keys of nnx.List)."""
+  def build(node, prefix):
+    return {k: build(v, f"{prefix}{k}/") if isinstance(v, dict) else flat[f"{prefix}{k}"]
+            for k, v in node.items()}
+  return build(like, "")
+
+
+def transfer(new: dict, pretrained: dict, *, reinit: str = r"^head/",
+             source: str = "checkpoint") -> tuple[dict, list[str], list[str], list[str]]:
+  """Fills `new` (a params or batch_stats tree) from `pretrained` where paths match
+  and do not match the `reinit` regex. Returns (tree, loaded, reinitialised, unused)."""
+  new_flat, old_flat = flatten(new), flatten(pretrained)
+  keep_fresh = re.compile(reinit)
+  loaded, fresh, problems = [], [], []
+  out = {}
+  for path, value in new_flat.items():
+    if keep_fresh.search(path):
+      fresh.append(path)
+      out[path] = value
+    elif path not in old_flat:
+      problems.append(f"{path}: in the model {tuple(np.shape(value))}, not in the {source}")
+    elif np.shape(old_flat[path]) != np.shape(value):
+      problems.append(f"{path}: model {tuple(np.shape(value))}, "
+                      f"{source} {tuple(np.shape(old_flat[path]))}")
+    else:
+      loaded.append(path)
+      out[path] = jax.numpy.asarray(old_flat[path], dtype=np.asarray(value).dtype)
+  if problems:
+    raise ArchitectureMismatchError(
+        f"the {source} does not fit the model ({len(problems)} paths):\n  "
+        + "\n  ".join(problems))
+  unused = sorted(set(old_flat) - set(new_flat) | {p for p in old_flat if keep_fresh.search(p)})
+  return unflatten(out, new), loaded, fresh, unused
+
+
+def load_backbone(params: dict, batch_stats: dict, pretrained_params: dict,
+                  pretrained_stats: dict, *, source: str) -> tuple[dict, dict, TransferReport]:
+  """Backbone parameters and BatchNorm statistics from the checkpoint; a fresh head."""
+  params, loaded_p, fresh_p, unused_p = transfer(params, pretrained_params, source=source)
+  stats, loaded_s, fresh_s, unused_s = transfer(batch_stats, pretrained_stats, source=source)
+  report = TransferReport(loaded=loaded_p + [f"batch_stats/{p}" for p in loaded_s],
+                          reinitialised=fresh_p + [f"batch_stats/{p}" for p in fresh_s],
+                          unused=unused_p + [f"batch_stats/{p}" for p in unused_s])
+  return params, stats, report
