@@ -129,3 +129,23 @@ def test_youden_threshold_and_fixed_operating_points():
   assert sens >= 0.9
   with pytest.raises(ValueError, match="threshold rule"):
     thresholds.parse_rule("specificity:95")
+
+
+def test_results_follow_the_spec_and_explain_undefined_labels():
+  from ecgjax.evaluation import results
+  rng = np.random.default_rng(0)
+  n = 400
+  patients = rng.integers(0, 150, size=n)
+  y = np.stack([rng.uniform(size=n) < 0.3, np.zeros(n, bool)], axis=1).astype(float)
+  s = rng.normal(size=(n, 2)) + 1.5 * y
+  out = results.evaluate_predictions(["common", "absent"], y, s, y, s, patients,
+                                     resamples=1000, seed=0)
+  common = out["labels"]["common"]
+  assert common["auroc"]["value"] == pytest.approx(skm.roc_auc_score(y[:, 0], s[:, 0]))
+  assert common["auroc"]["ci_low"] < common["auroc"]["value"] < common["auroc"]["ci_high"]
+  assert {"auprc", "threshold", "sensitivity", "specificity", "n_pos", "n_neg"} <= set(common)
+  assert common["n_pos"] + common["n_neg"] == n
+  assert out["labels"]["absent"]["undefined"] == "test split: no positive examples"
+  assert out["medians"]["auroc"] == {"value": common["auroc"]["value"], "labels_covered": 1,
+                                     "labels_total": 2}
+  assert out["test_patients"] == len(np.unique(patients))

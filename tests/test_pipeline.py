@@ -56,3 +56,18 @@ def test_eval_covers_the_split_once_with_padding(tiny_data_dir):
   assert all(b["signal"].shape[0] == 64 for b in batches)
   assert sum(int(b["mask"].sum()) for b in batches) == size
   assert len(batches) == -(-size // 64)
+
+
+def test_restricted_training_set_streams_only_the_chosen_patients(tiny_data_dir):
+  source = make_input(tiny_data_dir, labels="sinus_rhythm,atrial_fibrillation")
+  records, patients, labels = source.split_index("train")
+  source.restrict_training_set(100, min_positives=3, seed=0)
+  assert source.train_examples == 100
+  batches = list(source.eval_batches("train", training_set=True))
+  chosen = np.concatenate([b["patient"][b["mask"]] for b in batches])
+  assert len(chosen) == 100
+  assert sum(b["labels"][b["mask"]][:, 1].sum() for b in batches) >= 3
+  # The training stream cycles over the same 100 ECGs: 7 batches of 16 span an epoch.
+  stream = take(source.train_batches(0), 7)
+  assert sum(len(b["labels"]) for b in stream) == 112
+  assert len(np.unique(patients)) > len(np.unique(chosen))

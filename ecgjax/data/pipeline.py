@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from ecgjax.data import datasets
+from ecgjax.data import datasets, subsample
 
 _EPOCH_SEED_STRIDE = 1_000_003
 
@@ -38,10 +38,39 @@ class TfdsInput:
     self.shuffle_buffer = shuffle_buffer
     self.local_batch = _per_process(global_batch, "batch_size")
     self.local_eval_batch = _per_process(eval_batch, "eval_batch_size")
+    self._train_records: tf.lookup.StaticHashTable | None = None
+    self.train_examples = datasets.split_size(builder.info, train_split)
+
+  def restrict_training_set(self, train_size: int, min_positives: int, seed: int) -> None:
+    """Trains on `train_size` ECGs of whole patients, stratified (data.subsample)."""
+    records, patients, labels = self.split_index(self.train_split)
+    keep = subsample.choose_training_examples(patients, labels, train_size, min_positives, seed)
+    self.train_examples = int(keep.sum())
+    if keep.all():
+      return
+    self._train_records = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(records[keep], np.ones(keep.sum(), np.int64)),
+        default_value=0)
+
+  def split_index(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """record_id, patient and chosen labels of every example, without decoding signals."""
+    ds = self.builder.as_dataset(split=split, decoders={"signal": tfds.decode.SkipDecoding()})
+    ds = ds.map(lambda e: (e["record_id"], e["patient"],
+                           tf.gather(e["labels"], self._label_indices)))
+    rows = list(tfds.as_numpy(ds.batch(4096)))
+    return tuple(np.concatenate([r[k] for r in rows]) for k in range(3))
 
   def _select(self, example):
     labels = tf.gather(example["labels"], self._label_indices)
     return {"signal": example["signal"], "labels": tf.cast(labels, tf.float32)}
+
+  def _select_for_eval(self, example):
+    # Patients as 63-bit hashes: numeric, so they travel as arrays for the bootstrap.
+    return {**self._select(example),
+            "patient": tf.strings.to_hash_bucket_fast(example["patient"], 2 ** 63 - 1)}
+
+  def _in_training_set(self, example):
+    return self._train_records.lookup(example["record_id"]) > 0
 
   def _read(self, split: str) -> tf.data.Dataset:
     ds = self.builder.as_dataset(split=split, shuffle_files=False,
@@ -51,12 +80,19 @@ class TfdsInput:
     return ds.with_options(options)
 
   def train_batches(self, start_step: int = 0) -> Iterator[dict]:
-    split = tfds.split_for_jax_process(self.train_split)
-    examples = datasets.split_size(self.builder.info, split)
+    split = self.train_split
+    if self._train_records is None:
+      split = tfds.split_for_jax_process(self.train_split)
+      examples = datasets.split_size(self.builder.info, split)
+      base = self._read(split)
+    else:
+      # A chosen subset: every process filters the whole split, then takes its share.
+      base = self._read(split).filter(self._in_training_set)
+      base = base.shard(jax.process_count(), jax.process_index())
+      examples = len(range(jax.process_index(), self.train_examples, jax.process_count()))
     if examples == 0:
       raise ValueError(f"split {split!r} of {self.builder.info.full_name} is empty")
     start_epoch, offset = divmod(start_step * self.local_batch, examples)
-    base = self._read(split)
     seed = self.seed * _EPOCH_SEED_STRIDE + jax.process_index()
 
     def epoch(e):
@@ -70,13 +106,19 @@ class TfdsInput:
     ds = ds.batch(self.local_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     return iter(tfds.as_numpy(ds))
 
-  def eval_batches(self, split: str) -> Iterator[dict]:
-    """Local batches with a boolean `mask` marking real (not padding) examples."""
-    total = datasets.split_size(self.builder.info, split)
+  def eval_batches(self, split: str, training_set: bool = False) -> Iterator[dict]:
+    """Local batches with a boolean `mask` marking real (not padding) examples and
+    the hashed `patient` of each. `training_set` walks the chosen training subset."""
+    if training_set and self._train_records is not None:
+      total = self.train_examples
+      ds = self._read(split).filter(self._in_training_set)
+      ds = ds.shard(jax.process_count(), jax.process_index())
+    else:
+      total = datasets.split_size(self.builder.info, split)
+      ds = self._read(tfds.split_for_jax_process(split))
     most_per_process = math.ceil(total / jax.process_count())
     batches = math.ceil(most_per_process / self.local_eval_batch)
-    ds = self._read(tfds.split_for_jax_process(split)).map(self._select)
-    ds = ds.batch(self.local_eval_batch).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(self._select_for_eval).batch(self.local_eval_batch).prefetch(tf.data.AUTOTUNE)
     it = iter(tfds.as_numpy(ds))
     for _ in range(batches):
       batch = next(it, None)
@@ -94,6 +136,7 @@ def _pad(batch: dict | None, size: int, signal_shape, num_labels: int) -> dict:
   n = 0 if batch is None else len(batch["labels"])
   signal = np.zeros((size, *signal_shape), np.int16)
   labels = np.zeros((size, num_labels), np.float32)
+  patient = np.zeros(size, np.int64)
   if n:
-    signal[:n], labels[:n] = batch["signal"], batch["labels"]
-  return {"signal": signal, "labels": labels, "mask": np.arange(size) < n}
+    signal[:n], labels[:n], patient[:n] = batch["signal"], batch["labels"], batch["patient"]
+  return {"signal": signal, "labels": labels, "patient": patient, "mask": np.arange(size) < n}

@@ -108,6 +108,7 @@ def run(config, workdir: str, source: InputSource) -> dict:
     probs, labels, masks = [], [], []
     for local in source.eval_batches(split):
       mask = local.pop("mask")
+      local.pop("patient")
       probs.append(_host(eval_step(state, mesh_lib.global_batch(local, batch_sharding))))
       labels.append(_host(local["labels"]))
       masks.append(_host(mask))
