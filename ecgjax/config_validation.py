@@ -47,7 +47,42 @@ def validate_pretrain(config, device_count: int | None = None) -> None:
   """Checks a pretraining config against its schema and the machine it will run on."""
   check_fields(config, common.pretrain_defaults())
   if config.experiment != "pretrain":
-    raise ConfigError(f"config.experiment={config.experiment!r}: only 'pretrain' is implemented")
+    raise ConfigError(f"config.experiment={config.experiment!r}: expected 'pretrain'")
+  _check_training(config, device_count)
+
+
+def validate_finetune(config, device_count: int | None = None) -> None:
+  """Checks a fine-tuning config: the training fields, then the mode and its inputs."""
+  from ecgjax.evaluation import thresholds
+  from ecgjax.training import finetune
+  check_fields(config, common.finetune_defaults())
+  if config.experiment != "finetune":
+    raise ConfigError(f"config.experiment={config.experiment!r}: expected 'finetune'")
+  _check_training(config, device_count)
+  if config.mode not in finetune.MODES:
+    raise ConfigError(f"config.mode={config.mode!r}: expected one of {finetune.MODES}")
+  if config.mode != "scratch" and not config.init_from:
+    raise ConfigError(f"config.init_from is empty: mode {config.mode!r} needs a pretraining "
+                      "workdir (--config.init_from=DIR)")
+  for name in ("train_size", "min_positives", "init_step"):
+    if not isinstance(config[name], int) or config[name] < 0:
+      raise ConfigError(f"config.{name} must be a non-negative integer, got {config[name]!r}")
+  if config.bootstrap_resamples < 1000:
+    raise ConfigError(f"config.bootstrap_resamples={config.bootstrap_resamples}: use at "
+                      "least 1000 for 95% intervals")
+  if not config.probe_learning_rate > 0:
+    raise ConfigError(f"config.probe_learning_rate must be > 0, got {config.probe_learning_rate}")
+  try:
+    thresholds.parse_rule(config.threshold_rule)
+  except ValueError as e:
+    raise ConfigError(f"config.threshold_rule: {e}") from e
+  try:
+    finetune.parse_multipliers(config.lr_multipliers)
+  except ValueError as e:
+    raise ConfigError(f"config.lr_multipliers: {e}") from e
+
+
+def _check_training(config, device_count: int | None) -> None:
   _positive(config, "batch_size", "eval_batch_size", "total_steps", "log_every", "eval_every",
             "checkpoint_every", "keep_checkpoints", "dataset.shuffle_buffer")
   devices = device_count or jax.device_count()

@@ -61,3 +61,29 @@ def pretrain_defaults() -> ml_collections.ConfigDict:
   c.optimizer.b2 = 0.999
   c.optimizer.grad_clip_norm = 1.0
   return c
+
+
+def finetune_defaults() -> ml_collections.ConfigDict:
+  """Pretraining's fields plus what fine-tuning adds (SPEC.md)."""
+  c = pretrain_defaults()
+  c.experiment = "finetune"
+  c.init_from = ""               # a pretraining workdir (or its checkpoints/ directory)
+  c.init_step = 0                # 0: the latest checkpoint there
+  c.model_from_checkpoint = True  # take the architecture from the pretraining run
+  c.mode = "full"                # linear_probe | full | scratch
+  c.train_size = 0               # training ECGs, taken by whole patients; 0: all
+  c.min_positives = 10           # per label, kept when subsampling
+  c.labels = "rare"
+  c.lr_multipliers = "^backbone/=0.1"   # REGEX=FACTOR;... (full mode)
+  c.probe_learning_rate = 1e-2   # linear probe: a head on fixed features takes larger steps
+  c.threshold_rule = "youden"    # or specificity:X, sensitivity:X (chosen on validation)
+  c.bootstrap_resamples = 1000
+  c.dataset.test_split = "test"
+  c.batch_size = 32
+  c.total_steps = 300
+  c.log_every = 50
+  c.eval_every = 50
+  c.checkpoint_every = 50        # unused: fine-tuning keeps only the selected model
+  c.optimizer.learning_rate = 3e-4
+  c.optimizer.warmup_steps = 30
+  return c

@@ -1,0 +1,53 @@
+"""What every ecgjax command shares: flags, quiet library logs, distributed start,
+and user errors printed as one line instead of a traceback."""
+
+import logging as pylogging
+import os
+import sys
+
+# TensorFlow (tf.data only) prints start-up INFO lines unless told otherwise; this
+# must be set before anything imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from ecgjax import config_validation  # noqa: E402
+from ecgjax.data import datasets  # noqa: E402
+from ecgjax.training import checkpoints, mesh, transfer  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints and metrics.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+# Errors a user can fix from the message alone.
+USER_ERRORS = (config_validation.ConfigError, datasets.DatasetNotBuiltError,
+               datasets.UnknownLabelError, checkpoints.InitFromError,
+               transfer.ArchitectureMismatchError)
+
+
+class _LibraryInfoFilter(pylogging.Filter):
+  """Keeps ecgjax's INFO lines; drops the per-save INFO chatter of orbax and TFDS."""
+
+  NOISY = ("/orbax/", "/tensorflow_datasets/", "/etils/")
+
+  def filter(self, record):
+    return record.levelno > pylogging.INFO or not any(p in record.pathname for p in self.NOISY)
+
+
+def run(dispatch) -> None:
+  """Parses flags and calls dispatch(config, workdir) under app.run."""
+
+  def main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.get_absl_logger().addFilter(_LibraryInfoFilter())
+    mesh.initialize_distributed()
+    try:
+      dispatch(_CONFIG.value, _WORKDIR.value)
+    except USER_ERRORS as e:
+      logging.error("%s", e)
+      sys.exit(f"ecgjax: {e}")
+
+  app.run(main)

@@ -1,0 +1,240 @@
+"""Fine-tuning: scratch, linear probe or full, then one evaluation on test.
+
+Read top to bottom. Like loop.py, the input comes in as an argument, so this
+module runs without TensorFlow.
+
+- `linear_probe`: backbone features are computed once (BatchNorm in inference
+  mode), and only the head trains on them, full batch. The backbone is frozen
+  by construction and has no optimiser state.
+- `full`: everything trains; `lr_multipliers` scale learning rates by regex
+  over parameter paths (e.g. `^backbone/=0.1`).
+- `scratch`: the same architecture from random initialisation.
+
+The model kept is the one with the best mean validation AUROC; the test split
+is evaluated once, at the end, with thresholds chosen on validation.
+"""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+from flax import nnx
+
+from ecgjax.evaluation import metrics as eval_metrics, results as eval_results
+from ecgjax.training import checkpoints, loop, mesh as mesh_lib, optimizers, steps, transfer
+
+MODES = ("linear_probe", "full", "scratch")
+
+
+def parse_multipliers(spec: str) -> dict[str, float]:
+  """'^backbone/=0.1;^head/=1' -> {'^backbone/': 0.1, '^head/': 1.0}."""
+  out = {}
+  for item in filter(None, (p.strip() for p in spec.split(";"))):
+    pattern, _, value = item.rpartition("=")
+    if not pattern:
+      raise ValueError(f"lr_multipliers item {item!r}: expected REGEX=FACTOR")
+    out[pattern] = float(value)
+  return out
+
+
+def _architecture(config, pretrained):
+  """The fine-tuned model's config: the pretraining run's architecture by default."""
+  cfg = config.copy_and_resolve_references()
+  if pretrained is not None and config.model_from_checkpoint:
+    with cfg.unlocked():
+      for key, value in pretrained.config["model"].items():
+        cfg.model[key] = tuple(value) if isinstance(value, list) else value
+  return cfg
+
+
+def _collect(source, split, predict, *, training_set=False):
+  """Runs `predict` over a split: (outputs, labels, patients) as host arrays."""
+  outs, labels, patients = [], [], []
+  for local in source.eval_batches(split, training_set=training_set):
+    mask = local.pop("mask")
+    patient = local.pop("patient")
+    outs.append(loop._host(predict(local))[loop._host(mask)])
+    labels.append(loop._host(local["labels"])[loop._host(mask)])
+    patients.append(loop._host(patient)[loop._host(mask)])
+  return np.concatenate(outs), np.concatenate(labels), np.concatenate(patients)
+
+
+def _mean_auroc(labels, scores, names) -> float:
+  value = eval_metrics.per_label_auroc(labels, scores, names)["auroc_mean"]
+  return -np.inf if value is None else value
+
+
+def run(config, workdir: str, source) -> dict:
+  """One fine-tuning run in `workdir`; returns the contents of results.json."""
+  os.makedirs(workdir, exist_ok=True)
+  names = source.label_names
+
+  # ---- Mesh.
+  mesh = mesh_lib.make_data_mesh()
+  state_sharding, batch_sharding = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
+
+  # ---- Model: a new head on the pretrained backbone, or all new for scratch.
+  pretrained = None
+  if config.mode != "scratch" or config.init_from:
+    pretrained = checkpoints.read_pretrained(config.init_from, config.init_step or None)
+  arch = _architecture(config, pretrained)
+  model = loop.build_model(arch, len(names), source.signal_shape[-1])
+  graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
+  params, batch_stats = nnx.to_pure_dict(params), nnx.to_pure_dict(batch_stats)
+  report = None
+  if config.mode != "scratch":
+    params, batch_stats, report = transfer.load_backbone(
+        params, batch_stats, pretrained.params, pretrained.batch_stats,
+        source=f"checkpoint {pretrained.directory} step {pretrained.step}")
+    logging.info("backbone from %s step %d: %s", pretrained.directory, pretrained.step,
+                 report.summary())
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "transfer.json"), "w") as f:
+      json.dump({"mode": config.mode, "init_from": config.init_from,
+                 "init_step": pretrained.step if pretrained else None,
+                 **({"loaded": report.loaded, "reinitialised": report.reinitialised,
+                     "unused": report.unused} if report else {})}, f, indent=2)
+
+  # ---- Train, keeping the best model by validation AUROC.
+  if config.mode == "linear_probe":
+    val_scores, test_scores, best_step, best_params = _linear_probe(
+        config, graphdef, params, batch_stats, source, state_sharding, batch_sharding)
+    best = (best_params, batch_stats)
+  else:
+    best_step, best = _train_network(config, graphdef, params, batch_stats, source,
+                                     state_sharding, batch_sharding)
+    eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
+    best_state = jax.device_put(steps.TrainState(step=jnp.zeros((), jnp.int32), params=best[0],
+                                                 batch_stats=best[1], opt_state=()),
+                                state_sharding)
+
+    def predict(local):
+      return eval_step(best_state, mesh_lib.global_batch(local, batch_sharding))
+    val_scores = _collect(source, config.dataset.eval_split, predict)
+    test_scores = _collect(source, config.dataset.test_split, predict)
+
+  # ---- Checkpoint of the selected model, then the one evaluation on test.
+  ckpt = checkpoints.Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"),
+                                  max_to_keep=1, save_every=1)
+  final = steps.TrainState(step=jnp.asarray(best_step, jnp.int32), params=best[0],
+                           batch_stats=best[1], opt_state=())
+  ckpt.save(max(best_step, 1), jax.device_put(final, state_sharding),
+            json.loads(arch.to_json_best_effort()), force=True)
+  ckpt.wait()
+  ckpt.close()
+  (val_s, val_y, _), (test_s, test_y, test_patients) = val_scores, test_scores
+  results = eval_results.evaluate_predictions(
+      names, val_y, val_s, test_y, test_s, test_patients,
+      threshold_rule=config.threshold_rule, resamples=config.bootstrap_resamples,
+      seed=config.seed)
+  results.update(mode=config.mode, train_size=config.train_size, seed=config.seed,
+                 train_examples=source.train_examples, best_step=int(best_step),
+                 split=config.dataset.test_split)
+  if jax.process_index() == 0:
+    np.savez_compressed(os.path.join(workdir, "predictions.npz"), names=np.array(names),
+                        val_labels=val_y, val_scores=val_s, test_labels=test_y,
+                        test_scores=test_s, test_patients=test_patients)
+    _write_json_atomically(os.path.join(workdir, "results.json"), results)
+  logging.info("%s: test median AUROC %s over %d/%d labels", config.mode,
+               results["medians"]["auroc"]["value"],
+               results["medians"]["auroc"]["labels_covered"], len(names))
+  return results
+
+
+def _write_json_atomically(path: str, obj) -> None:
+  """results.json appears whole or not at all: its presence marks a finished run."""
+  with open(path + ".tmp", "w") as f:
+    json.dump(obj, f, indent=2)
+  os.replace(path + ".tmp", path)
+
+
+def _train_network(config, graphdef, params, batch_stats, source, state_sharding,
+                   batch_sharding):
+  """Full fine-tune or scratch: the sharded step, validation every `eval_every`."""
+  multipliers = parse_multipliers(config.lr_multipliers) if config.mode == "full" else {}
+  tx = optimizers.make_optimizer(config.optimizer, config.total_steps, params=params,
+                                 lr_multipliers=multipliers)
+  state = jax.device_put(steps.TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                                          batch_stats=batch_stats, opt_state=tx.init(params)),
+                         state_sharding)
+  train_step = steps.make_train_step(graphdef, tx, config.seed, state_sharding, batch_sharding)
+  eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
+  batches = source.train_batches(0)
+  best_score, best_step, best = -np.inf, 0, None
+  losses = []
+  for step in range(1, config.total_steps + 1):
+    state, m = train_step(state, mesh_lib.global_batch(next(batches), batch_sharding))
+    losses.append(m["loss"])
+    if step % config.eval_every == 0 or step == config.total_steps:
+      scores, labels, _ = _collect(
+          source, config.dataset.eval_split,
+          lambda local: eval_step(state, mesh_lib.global_batch(local, batch_sharding)))
+      score = _mean_auroc(labels, scores, source.label_names)
+      logging.info("step %d: train loss %.4f, validation mean AUROC %.4f", step,
+                   float(np.mean(jax.device_get(losses))), score)
+      losses = []
+      if score > best_score:
+        best_score, best_step = score, step
+        best = jax.device_get((state.params, state.batch_stats))
+  return best_step, best
+
+
+def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
+                  batch_sharding):
+  """Head-only training on cached backbone features (full batch, AdamW)."""
+  model = nnx.merge(graphdef, params, batch_stats, copy=True)
+  backbone_graph, backbone_state = nnx.split(model.backbone)
+  backbone_state = jax.device_put(backbone_state, state_sharding)
+
+  @jax.jit
+  def features(state, signal):
+    return nnx.merge(backbone_graph, state, copy=True)(steps.signal_to_model_input(signal),
+                                                       train=False)
+
+  def extract(split, training_set=False):
+    return _collect(source, split, lambda local: features(
+        backbone_state, mesh_lib.global_batch(local, batch_sharding)["signal"]),
+        training_set=training_set)
+
+  train_x, train_y, _ = extract(config.dataset.train_split, training_set=True)
+  val_x, val_y, val_p = extract(config.dataset.eval_split)
+  test_x, test_y, test_p = extract(config.dataset.test_split)
+  logging.info("linear probe on %d training features of width %d", *train_x.shape)
+
+  head = params["head"]
+  probe_optimizer = config.optimizer.copy_and_resolve_references()
+  probe_optimizer.learning_rate = config.probe_learning_rate
+  tx = optimizers.make_optimizer(probe_optimizer, config.total_steps)
+  opt_state = tx.init(head)
+
+  def logits(h, x):
+    return x @ h["kernel"] + h["bias"]
+
+  @jax.jit
+  def train_chunk(h, opt_state, n):
+    def body(_, carry):
+      h, opt_state = carry
+      grads = jax.grad(lambda h: steps.multilabel_bce(logits(h, train_x), train_y))(h)
+      updates, opt_state = tx.update(grads, opt_state, h)
+      return optax.apply_updates(h, updates), opt_state
+    return jax.lax.fori_loop(0, n, body, (h, opt_state))
+
+  best_score, best_step, best_head = -np.inf, 0, head
+  step = 0
+  while step < config.total_steps:
+    n = min(config.eval_every, config.total_steps - step)
+    head, opt_state = train_chunk(head, opt_state, n)
+    step += n
+    score = _mean_auroc(val_y, np.asarray(jax.nn.sigmoid(logits(head, val_x))),
+                        source.label_names)
+    if score > best_score:
+      best_score, best_step, best_head = score, step, jax.device_get(head)
+  logging.info("linear probe: best validation mean AUROC %.4f at step %d", best_score,
+               best_step)
+  val = (np.asarray(jax.nn.sigmoid(logits(best_head, val_x))), val_y, val_p)
+  test = (np.asarray(jax.nn.sigmoid(logits(best_head, test_x))), test_y, test_p)
+  return val, test, best_step, {**params, "head": best_head}

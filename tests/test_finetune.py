@@ -1,0 +1,115 @@
+"""Fine-tuning three ways from a real pretraining checkpoint, and its refusals."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ecgjax import config_validation, finetune, pretrain
+from ecgjax.configs import finetune as finetune_config
+from ecgjax.training import checkpoints, transfer
+from tests.conftest import REPO, tiny_pretrain_config
+
+SMALL = dict(stem_width=8, stage_widths=(8, 16), blocks_per_stage=(1, 1), stage_strides=(2, 2),
+             kernel_size=5)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tiny_data_dir, tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("pretrained"))
+  pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, total_steps=6), workdir)
+  return workdir
+
+
+def tiny_finetune_config(data_dir, init_from, **overrides):
+  c = finetune_config.get_config()
+  c.dataset.name = "synthetic_ecg/tiny"
+  c.dataset.data_dir = data_dir
+  c.dataset.shuffle_buffer = 128
+  for k, v in SMALL.items():
+    c.model[k] = v
+  c.init_from = init_from
+  c.labels = "sinus_rhythm,sinus_bradycardia,atrial_fibrillation"
+  c.train_size = 120
+  c.min_positives = 3
+  c.batch_size = 16
+  c.eval_batch_size = 64
+  c.total_steps = 6
+  c.eval_every = 3
+  c.optimizer.warmup_steps = 1
+  for key, value in overrides.items():
+    c[key] = value
+  return c
+
+
+@pytest.mark.parametrize("mode", ["linear_probe", "full", "scratch"])
+def test_each_mode_writes_results_with_intervals(mode, pretrained, tiny_data_dir, tmp_path):
+  workdir = str(tmp_path / mode)
+  results = finetune.finetune_and_evaluate(
+      tiny_finetune_config(tiny_data_dir, pretrained, mode=mode), workdir)
+  on_disk = json.load(open(os.path.join(workdir, "results.json")))
+  assert on_disk["mode"] == mode and on_disk["train_examples"] == 120
+  assert set(on_disk["labels"]) == {"sinus_rhythm", "sinus_bradycardia", "atrial_fibrillation"}
+  rhythm = on_disk["labels"]["sinus_rhythm"]
+  assert rhythm["auroc"]["ci_low"] <= rhythm["auroc"]["value"] <= rhythm["auroc"]["ci_high"]
+  assert on_disk["medians"]["auroc"]["labels_total"] == 3
+  assert results["medians"] == on_disk["medians"]
+  predictions = np.load(os.path.join(workdir, "predictions.npz"))
+  assert predictions["test_scores"].shape == predictions["test_labels"].shape
+  report = json.load(open(os.path.join(workdir, "transfer.json")))
+  if mode == "scratch":
+    assert "loaded" not in report
+  else:
+    assert report["reinitialised"] == ["head/bias", "head/kernel",]
+    assert len(report["loaded"]) > 10
+
+
+def test_linear_probe_leaves_the_backbone_bit_identical(pretrained, tiny_data_dir, tmp_path):
+  workdir = str(tmp_path / "probe")
+  finetune.finetune_and_evaluate(
+      tiny_finetune_config(tiny_data_dir, pretrained, mode="linear_probe"), workdir)
+  before = checkpoints.read_pretrained(pretrained)
+  after = checkpoints.read_pretrained(workdir)
+  old, new = transfer.flatten(before.params), transfer.flatten(after.params)
+  for path in new:
+    if path.startswith("backbone/"):
+      np.testing.assert_array_equal(new[path], old[path])
+  old_stats, new_stats = transfer.flatten(before.batch_stats), transfer.flatten(after.batch_stats)
+  for path in new_stats:
+    np.testing.assert_array_equal(new_stats[path], old_stats[path])
+  assert new["head/kernel"].shape == (16, 3)
+
+
+def test_full_fine_tune_changes_the_backbone(pretrained, tiny_data_dir, tmp_path):
+  workdir = str(tmp_path / "full")
+  finetune.finetune_and_evaluate(
+      tiny_finetune_config(tiny_data_dir, pretrained, mode="full"), workdir)
+  old = transfer.flatten(checkpoints.read_pretrained(pretrained).params)
+  new = transfer.flatten(checkpoints.read_pretrained(workdir).params)
+  assert not np.array_equal(new["backbone/stem/kernel"], old["backbone/stem/kernel"])
+
+
+def test_bad_finetune_configs_are_refused(tiny_data_dir, pretrained):
+  with pytest.raises(config_validation.ConfigError, match="config.init_from is empty"):
+    config_validation.validate_finetune(tiny_finetune_config(tiny_data_dir, "", mode="full"))
+  with pytest.raises(config_validation.ConfigError, match="config.mode='probe'"):
+    config_validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
+                                                             mode="probe"))
+  with pytest.raises(config_validation.ConfigError, match="bootstrap_resamples"):
+    config_validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
+                                                             bootstrap_resamples=100))
+
+
+def test_command_line_names_a_missing_init_from(tiny_data_dir, tmp_path):
+  result = subprocess.run(
+      [sys.executable, "-m", "ecgjax.finetune", "--config=ecgjax/configs/finetune.py",
+       f"--workdir={tmp_path / 'wd'}", f"--config.init_from={tmp_path / 'nothing'}",
+       "--config.dataset.name=synthetic_ecg/tiny", f"--config.dataset.data_dir={tiny_data_dir}",
+       "--config.labels=sinus_rhythm", "--config.train_size=50"],
+      cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "XLA_FLAGS": ""})
+  assert result.returncode == 1
+  assert f"init_from={tmp_path / 'nothing'}: no such directory" in result.stderr
+  assert "Traceback" not in result.stderr
