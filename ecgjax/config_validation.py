@@ -51,13 +51,35 @@ def validate_pretrain(config, device_count: int | None = None) -> None:
   _check_training(config, device_count)
 
 
-def validate_finetune(config, device_count: int | None = None) -> None:
+def int_list(config, name: str) -> list[int]:
+  try:
+    values = [int(v) for v in str(config[name]).split(",") if v.strip()]
+  except ValueError as e:
+    raise ConfigError(f"config.{name}={config[name]!r}: expected comma-separated integers") from e
+  if not values or min(values) < 0:
+    raise ConfigError(f"config.{name}={config[name]!r}: expected non-negative integers")
+  return values
+
+
+def validate_compare(config, device_count: int | None = None) -> None:
+  """Checks the sweep's axes, then each run's fine-tuning config."""
+  from ecgjax import compare
+  check_fields(config, common.compare_defaults())
+  int_list(config, "train_sizes")
+  int_list(config, "seeds")
+  for run_config in compare.run_configs(config):
+    validate_finetune(run_config, device_count, schema_checked=True)
+
+
+def validate_finetune(config, device_count: int | None = None,
+                      schema_checked: bool = False) -> None:
   """Checks a fine-tuning config: the training fields, then the mode and its inputs."""
   from ecgjax.evaluation import thresholds
   from ecgjax.training import finetune
-  check_fields(config, common.finetune_defaults())
-  if config.experiment != "finetune":
-    raise ConfigError(f"config.experiment={config.experiment!r}: expected 'finetune'")
+  if not schema_checked:
+    check_fields(config, common.finetune_defaults())
+    if config.experiment != "finetune":
+      raise ConfigError(f"config.experiment={config.experiment!r}: expected 'finetune'")
   _check_training(config, device_count)
   if config.mode not in finetune.MODES:
     raise ConfigError(f"config.mode={config.mode!r}: expected one of {finetune.MODES}")

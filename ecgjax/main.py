@@ -8,9 +8,10 @@ from ecgjax import cli
 
 
 def dispatch(config, workdir: str) -> None:
-  from ecgjax import finetune, pretrain
+  from ecgjax import compare, finetune, pretrain
   experiments = {"pretrain": pretrain.train_and_evaluate,
-                 "finetune": finetune.finetune_and_evaluate}
+                 "finetune": finetune.finetune_and_evaluate,
+                 "compare": compare.compare_and_report}
   if config.experiment not in experiments:
     from ecgjax.config_validation import ConfigError
     raise ConfigError(f"config.experiment={config.experiment!r}: expected one of "

@@ -87,3 +87,15 @@ def finetune_defaults() -> ml_collections.ConfigDict:
   c.optimizer.learning_rate = 3e-4
   c.optimizer.warmup_steps = 30
   return c
+
+
+def compare_defaults() -> ml_collections.ConfigDict:
+  """Fine-tuning's fields plus the sweep's axes."""
+  c = finetune_defaults()
+  c.experiment = "compare"
+  c.mode = ""                    # set per run by the sweep
+  c.modes = "scratch,linear_probe,full"
+  c.train_sizes = "50,100,200,500,1000,0"      # 0: the whole training split
+  c.seeds = "0,1,2"
+  c.roc_train_size = 200         # the size whose ROC curves are plotted
+  return c

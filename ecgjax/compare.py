@@ -1,0 +1,64 @@
+"""The sweep: fine-tuning modes x training-set sizes x seeds, then the report.
+
+  python -m ecgjax.main --config=ecgjax/configs/compare.py --workdir=DIR --config.init_from=PRETRAIN_DIR
+
+Each run lives in DIR/runs/MODE/nSIZE/seedSEED and counts as finished only once
+its results.json exists (written last, atomically). A killed sweep, run again,
+skips finished runs and starts half-finished ones afresh. Runs of one size and
+seed train on the same patients, so modes are compared on paired data.
+"""
+
+import os
+import shutil
+
+from absl import logging
+
+from ecgjax import config_validation, finetune
+from ecgjax.configs import common
+from ecgjax.evaluation import report
+from ecgjax.pretrain import write_config
+
+
+def run_configs(config) -> list:
+  """The fine-tuning config of every run in the sweep, in run order."""
+  sizes = config_validation.int_list(config, "train_sizes")
+  seeds = config_validation.int_list(config, "seeds")
+  modes = [m.strip() for m in config.modes.split(",") if m.strip()]
+  schema = common.finetune_defaults()
+  out = []
+  for size in sizes:
+    for seed in seeds:
+      for mode in modes:
+        c = schema.copy_and_resolve_references()
+        for key in schema:
+          c[key] = config[key]
+        c.experiment, c.mode, c.train_size, c.seed = "finetune", mode, size, seed
+        out.append(c)
+  return out
+
+
+def run_dir(workdir: str, c) -> str:
+  return os.path.join(workdir, "runs", c.mode, f"n{report.size_name(c.train_size)}",
+                      f"seed{c.seed}")
+
+
+def compare_and_report(config, workdir: str) -> dict:
+  config_validation.validate_compare(config)
+  write_config(config, workdir)
+  configs = run_configs(config)
+  for i, c in enumerate(configs):
+    d = run_dir(workdir, c)
+    if os.path.exists(os.path.join(d, "results.json")):
+      logging.info("[%d/%d] %s: finished earlier, skipped", i + 1, len(configs), d)
+      continue
+    if os.path.exists(d):
+      logging.info("[%d/%d] %s: unfinished, starting again", i + 1, len(configs), d)
+      shutil.rmtree(d)
+    logging.info("[%d/%d] %s", i + 1, len(configs), d)
+    finetune.finetune_and_evaluate(c, d)
+  runs = report.load_runs([run_dir(workdir, c) for c in configs])
+  report.write_results_csv(runs, os.path.join(workdir, "results.csv"))
+  summary = report.summarize(runs, resamples=config.bootstrap_resamples, seed=config.seed)
+  report.write_report(summary, runs, workdir, config.roc_train_size)
+  logging.info("report: %s", os.path.join(workdir, "report.md"))
+  return summary

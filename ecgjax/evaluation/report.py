@@ -1,0 +1,218 @@
+"""The comparison report: results.csv, comparisons.csv, report.md and plots.
+
+Every run of a sweep scored the same test ECGs, so the statistics pair runs:
+each bootstrap resample draws one set of patients and scores every run on it.
+A mode's AUROC at a training-set size is the mean over seeds, with a 95% CI from
+those resamples; the difference between two modes is the mean over seeds of
+their paired differences, with its CI and a two-sided bootstrap p-value (twice
+the smaller tail). DeLong's p-value is given per seed in comparisons.csv.
+"""
+
+import csv
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from ecgjax.evaluation import bootstrap, comparison
+
+RESULTS_COLUMNS = ["label", "mode", "train_size", "seed", "auroc", "auroc_ci_low",
+                   "auroc_ci_high", "auprc", "sensitivity", "specificity", "threshold",
+                   "n_test_pos", "n_test_neg", "train_examples"]
+
+
+@dataclasses.dataclass
+class Run:
+  mode: str
+  train_size: int
+  seed: int
+  results: dict
+  predictions: dict          # arrays of predictions.npz
+
+
+def load_runs(run_dirs: list[str]) -> list[Run]:
+  runs = []
+  for d in run_dirs:
+    with open(os.path.join(d, "results.json")) as f:
+      r = json.load(f)
+    with np.load(os.path.join(d, "predictions.npz")) as p:
+      predictions = {k: p[k] for k in p.files}
+    runs.append(Run(r["mode"], r["train_size"], r["seed"], r, predictions))
+  return runs
+
+
+def size_name(size: int) -> str:
+  return "all" if size == 0 else str(size)
+
+
+def write_results_csv(runs: list[Run], path: str) -> None:
+  with open(path, "w", newline="") as f:
+    writer = csv.DictWriter(f, RESULTS_COLUMNS)
+    writer.writeheader()
+    for run in sorted(runs, key=lambda r: (r.mode, r.train_size, r.seed)):
+      for label, e in run.results["labels"].items():
+        row = {"label": label, "mode": run.mode, "train_size": run.train_size,
+               "seed": run.seed, "n_test_pos": e["n_pos"], "n_test_neg": e["n_neg"],
+               "train_examples": run.results["train_examples"]}
+        if "auroc" in e:
+          row.update(auroc=e["auroc"]["value"], auroc_ci_low=e["auroc"]["ci_low"],
+                     auroc_ci_high=e["auroc"]["ci_high"], auprc=e["auprc"]["value"])
+        if "sensitivity" in e:
+          row.update(sensitivity=e["sensitivity"]["value"],
+                     specificity=e["specificity"]["value"], threshold=e["threshold"])
+        writer.writerow(row)
+
+
+def _pct(values: np.ndarray) -> tuple[float, float]:
+  values = values[np.isfinite(values)]
+  return tuple(np.percentile(values, [2.5, 97.5])) if len(values) else (np.nan, np.nan)
+
+
+def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
+  """Per (label, size): each mode's seed-mean AUROC with CI, and paired differences."""
+  first = runs[0].predictions
+  names = [str(n) for n in first["names"]]
+  weights = bootstrap.patient_weights(first["test_patients"], resamples, seed)
+  y_all = first["test_labels"]
+  modes = sorted({r.mode for r in runs})
+  sizes = sorted({r.train_size for r in runs}, key=lambda s: (s == 0, s))
+  table, comparisons = [], []
+  for k, label in enumerate(names):
+    y = y_all[:, k].astype(int)
+    if y.min() == y.max():
+      continue
+    for size in sizes:
+      per_mode, boot = {}, {}
+      for mode in modes:
+        chosen = [r for r in runs if r.mode == mode and r.train_size == size]
+        if not chosen:
+          continue
+        scores = {r.seed: r.predictions["test_scores"][:, k] for r in chosen}
+        point = np.mean([bootstrap.weighted_auroc(y, s, np.ones((1, len(y))))[0]
+                         for s in scores.values()])
+        draws = np.mean([bootstrap.weighted_auroc(y, s, weights) for s in scores.values()], 0)
+        per_mode[mode] = (point, *_pct(draws), len(scores))
+        boot[mode] = (scores, draws)
+      row = {"label": label, "train_size": size, "n_test_pos": int(y.sum()), "modes": per_mode}
+      for pretrained_mode in ("full", "linear_probe"):
+        if pretrained_mode in boot and "scratch" in boot:
+          diff = boot[pretrained_mode][1] - boot["scratch"][1]
+          point = per_mode[pretrained_mode][0] - per_mode["scratch"][0]
+          finite = diff[np.isfinite(diff)]
+          p = min(1.0, 2 * min((finite <= 0).mean(), (finite >= 0).mean())) if len(finite) else np.nan
+          row[f"{pretrained_mode}_minus_scratch"] = (point, *_pct(diff), p)
+          for s, a in boot[pretrained_mode][0].items():
+            if s in boot["scratch"][0]:
+              d = comparison.delong_test(y, a, boot["scratch"][0][s])
+              comparisons.append({"label": label, "train_size": size, "seed": s,
+                                  "comparison": f"{pretrained_mode} - scratch",
+                                  "difference": d.difference, "delong_z": d.z,
+                                  "delong_p": d.p_value})
+      table.append(row)
+  return {"names": names, "modes": modes, "sizes": sizes, "table": table,
+          "comparisons": comparisons, "resamples": resamples}
+
+
+def _fmt(v) -> str:
+  return "n/a" if v is None or not np.isfinite(v) else f"{v:.3f}"
+
+
+def _p(v) -> str:
+  if not np.isfinite(v):
+    return "n/a"
+  return "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def write_report(summary: dict, runs: list[Run], outdir: str, roc_size: int | None) -> list[str]:
+  """report.md, comparisons.csv and the plots; returns the plot file names."""
+  with open(os.path.join(outdir, "comparisons.csv"), "w", newline="") as f:
+    writer = csv.DictWriter(f, ["label", "train_size", "seed", "comparison", "difference",
+                                "delong_z", "delong_p"])
+    writer.writeheader()
+    writer.writerows(summary["comparisons"])
+  plots = _plot_auroc_vs_size(summary, outdir) + _plot_roc(runs, summary, outdir, roc_size)
+  modes = [m for m in ("scratch", "linear_probe", "full") if m in summary["modes"]]
+  header = (["label", "train size"] + [f"{m} AUROC [95% CI]" for m in modes]
+            + ["full - scratch [95% CI]", "p"])
+  lines = ["# Fine-tuning comparison", "",
+           f"Test split scored once per run; AUROC is the mean over seeds, 95% CIs from "
+           f"{summary['resamples']} patient-bootstrap resamples shared by all runs; the "
+           "difference is paired (same resamples, same seeds), its p-value two-sided from the "
+           "bootstrap. DeLong's p-value per seed is in comparisons.csv; every run in "
+           "results.csv.", "",
+           "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  for row in summary["table"]:
+    cells = [row["label"], size_name(row["train_size"])]
+    for m in modes:
+      v = row["modes"].get(m)
+      cells.append(f"{_fmt(v[0])} [{_fmt(v[1])}, {_fmt(v[2])}]" if v else "")
+    d = row.get("full_minus_scratch")
+    cells += ([f"{d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}]", _p(d[3])] if d else ["", ""])
+    lines.append("| " + " | ".join(cells) + " |")
+  lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
+  with open(os.path.join(outdir, "report.md"), "w") as f:
+    f.write("\n".join(lines))
+  return plots
+
+
+def _plot_auroc_vs_size(summary: dict, outdir: str) -> list[str]:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  labels = sorted({r["label"] for r in summary["table"]})
+  fig, axes = plt.subplots(1, len(labels), figsize=(4.5 * len(labels), 3.6), squeeze=False)
+  for ax, label in zip(axes[0], labels, strict=True):
+    rows = [r for r in summary["table"] if r["label"] == label]
+    for mode in summary["modes"]:
+      pts = [(r["train_size"], r["modes"][mode]) for r in rows if mode in r["modes"]]
+      if not pts:
+        continue
+      xs = np.arange(len(pts))
+      mean = [v[0] for _, v in pts]
+      ax.plot(xs, mean, marker="o", label=mode)
+      ax.fill_between(xs, [v[1] for _, v in pts], [v[2] for _, v in pts], alpha=0.2)
+      ax.set_xticks(xs, [size_name(s) for s, _ in pts])
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    ax.set_title(label)
+    ax.set_xlabel("training ECGs")
+    ax.set_ylabel("test AUROC")
+    ax.set_ylim(0.3, 1.0)
+  axes[0][0].legend()
+  fig.tight_layout()
+  fig.savefig(os.path.join(outdir, "auroc_vs_train_size.png"), dpi=110)
+  plt.close(fig)
+  return ["auroc_vs_train_size.png"]
+
+
+def _plot_roc(runs: list[Run], summary: dict, outdir: str, roc_size: int | None) -> list[str]:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  from sklearn import metrics as skm
+  size = roc_size if roc_size is not None else summary["sizes"][0]
+  chosen = {}                                   # each mode's lowest-seed run at `size`
+  for r in sorted(runs, key=lambda r: r.seed):
+    if r.train_size == size:
+      chosen.setdefault(r.mode, r)
+  if not chosen:
+    return []
+  names = summary["names"]
+  fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
+  for k, (ax, label) in enumerate(zip(axes[0], names, strict=True)):
+    for mode, run in sorted(chosen.items()):
+      y = run.predictions["test_labels"][:, k]
+      if y.min() == y.max():
+        continue
+      fpr, tpr, _ = skm.roc_curve(y, run.predictions["test_scores"][:, k])
+      ax.plot(fpr, tpr, label=f"{mode} ({skm.roc_auc_score(y, run.predictions['test_scores'][:, k]):.2f})")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+    ax.set_title(f"{label}, {size_name(size)} training ECGs")
+    ax.set_xlabel("1 - specificity")
+    ax.set_ylabel("sensitivity")
+    ax.legend(loc="lower right", fontsize=8)
+  fig.tight_layout()
+  name = f"roc_train_size_{size_name(size)}.png"
+  fig.savefig(os.path.join(outdir, name), dpi=110)
+  plt.close(fig)
+  return [name]

@@ -1,0 +1,86 @@
+"""The sweep resumes after a kill, and its report says what SPEC.md promises."""
+
+import csv
+import os
+
+import pytest
+
+from ecgjax import compare, config_validation, finetune
+from ecgjax.configs import compare as compare_config
+from tests.test_finetune import SMALL, pretrained  # noqa: F401  (module fixture)
+
+
+def tiny_compare_config(data_dir, init_from):
+  c = compare_config.get_config()
+  c.dataset.name = "synthetic_ecg/tiny"
+  c.dataset.data_dir = data_dir
+  c.dataset.shuffle_buffer = 128
+  for k, v in SMALL.items():
+    c.model[k] = v
+  c.init_from = init_from
+  c.labels = "sinus_rhythm,sinus_bradycardia"
+  c.modes = "scratch,linear_probe,full"
+  c.train_sizes = "60,0"
+  c.seeds = "0"
+  c.roc_train_size = 60
+  c.min_positives = 3
+  c.batch_size = 16
+  c.eval_batch_size = 64
+  c.total_steps = 4
+  c.eval_every = 2
+  c.optimizer.warmup_steps = 1
+  return c
+
+
+def test_killed_sweep_skips_finished_runs_and_redoes_a_half_finished_one(
+    pretrained, tiny_data_dir, tmp_path, monkeypatch):  # noqa: F811
+  config = tiny_compare_config(tiny_data_dir, pretrained)
+  workdir = str(tmp_path / "sweep")
+  calls = []
+  real = finetune.finetune_and_evaluate
+
+  def killed_at_third_run(c, d):
+    calls.append(d)
+    if len(calls) == 3:
+      os.makedirs(os.path.join(d, "checkpoints"), exist_ok=True)   # started, then killed
+      raise KeyboardInterrupt
+    return real(c, d)
+
+  monkeypatch.setattr(finetune, "finetune_and_evaluate", killed_at_third_run)
+  with pytest.raises(KeyboardInterrupt):
+    compare.compare_and_report(config, workdir)
+  finished, half_finished = calls[:2], calls[2]
+  assert all(os.path.exists(os.path.join(d, "results.json")) for d in finished)
+  assert not os.path.exists(os.path.join(half_finished, "results.json"))
+
+  seen = []
+  monkeypatch.setattr(finetune, "finetune_and_evaluate",
+                      lambda c, d: seen.append(d) or real(c, d))
+  compare.compare_and_report(config, workdir)
+  assert half_finished in seen                      # the half-finished run is redone
+  assert not set(finished) & set(seen)              # finished runs are not
+  assert len(seen) == 6 - 2
+
+  rows = list(csv.DictReader(open(os.path.join(workdir, "results.csv"))))
+  assert len(rows) == 6 * 2                         # runs x labels
+  required = {"label", "mode", "train_size", "seed", "auroc", "auroc_ci_low", "auroc_ci_high",
+              "sensitivity", "specificity", "n_test_pos", "n_test_neg"}
+  assert required <= set(rows[0])
+  report = open(os.path.join(workdir, "report.md")).read()
+  assert "full - scratch [95% CI]" in report and "| sinus_rhythm | 60 |" in report
+  assert "| sinus_rhythm | all |" in report
+  for plot in ("auroc_vs_train_size.png", "roc_train_size_60.png"):
+    assert os.path.getsize(os.path.join(workdir, plot)) > 10_000
+  assert os.path.exists(os.path.join(workdir, "comparisons.csv"))
+
+
+def test_sweep_axes_are_checked_before_any_run(tiny_data_dir, tmp_path):
+  config = tiny_compare_config(tiny_data_dir, str(tmp_path))
+  config.train_sizes = "100,lots"
+  with pytest.raises(config_validation.ConfigError, match="config.train_sizes"):
+    compare.compare_and_report(config, str(tmp_path / "sweep"))
+  config = tiny_compare_config(tiny_data_dir, str(tmp_path))
+  config.modes = "scratch,probe"
+  with pytest.raises(config_validation.ConfigError, match="config.mode='probe'"):
+    compare.compare_and_report(config, str(tmp_path / "sweep"))
+  assert not os.path.exists(tmp_path / "sweep")
