@@ -190,7 +190,8 @@ def _plot_roc(runs: list[Run], summary: dict, outdir: str, roc_size: int | None)
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   from sklearn import metrics as skm
-  size = roc_size if roc_size is not None else summary["sizes"][0]
+  # The requested size if the sweep has it, else its smallest.
+  size = roc_size if roc_size in summary["sizes"] else summary["sizes"][0]
   chosen = {}                                   # each mode's lowest-seed run at `size`
   for r in sorted(runs, key=lambda r: r.seed):
     if r.train_size == size:
