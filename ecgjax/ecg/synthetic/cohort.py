@@ -40,6 +40,7 @@ class Patient:
   t_amp: float
   traits: dict[str, float]      # chronic findings -> intensity
   ecg_count: int
+  morphology_seed: int          # the patient's own QRS-T and P shapes, the same every visit
 
 
 def _chance(rng, p: float) -> bool:
@@ -109,6 +110,7 @@ def sample_patient(rng: np.random.Generator, index: int) -> Patient:
       t_amp=float(rng.uniform(0.22, 0.45)), traits=traits,
       # About 40% of patients have one ECG; the rest 2-8 (mean 2.3 overall).
       ecg_count=1 if rng.uniform() < 0.4 else int(min(rng.geometric(0.45), 7)) + 1,
+      morphology_seed=int(rng.integers(2 ** 63)),
   )
 
 
@@ -144,7 +146,7 @@ def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpe
       paced = True
   amyloid = "cardiac_amyloidosis" in traits
   if amyloid:
-    pr = max(pr, rng.uniform(0.19, 0.28))
+    pr = max(pr, rng.uniform(0.17, 0.26))
   if "chronic_af" in traits or ("paroxysmal_af" in traits and rng.uniform() < 0.35) \
       or (amyloid and rng.uniform() < 0.2):
     kind = "fibrillation" if rng.uniform() < 0.85 else "flutter"
@@ -177,10 +179,14 @@ def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpe
 
   _rhythm_labels(rhythm, labels)
 
+  # The patient's own shapes and structural findings come from the patient's
+  # generator, so they repeat across visits; the recording's generator draws
+  # what varies between recordings.
+  own = np.random.default_rng(patient.morphology_seed)
   # ---- Atria.
   # Atrial enlargement is read off the P wave: unlabelled when none is drawn.
   p_waves_drawn = kind in ("sinus", "third_degree")
-  atrium = morph.normal_atrium(rng, patient.p_axis)
+  atrium = morph.normal_atrium(own, patient.p_axis)
   if "lae" in traits:
     atrium = morph.left_atrial_enlargement(atrium, traits["lae"])
     if p_waves_drawn:
@@ -193,11 +199,11 @@ def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpe
 
   # ---- Ventricles: conduction first (it sets the activation sequence), then
   # structure, scars and acute changes on top.
-  ventricle = _conducted_ventricle(rng, patient, rhythm, labels)
-  ventricle = _structural_changes(rng, patient, ventricle, labels)
+  ventricle = _conducted_ventricle(own, patient, rhythm, labels)
+  ventricle = _structural_changes(own, patient, ventricle, labels)
   ventricle = _acute_changes(rng, ventricle, labels)
   if "brugada_pattern" in traits:
-    ventricle = _brugada(rng, ventricle, labels)
+    ventricle = _brugada(own, rng, ventricle, labels)
   ventricles = {"normal": ventricle, "pvc": morph.ectopic_ventricle(rng),
                 "paced": morph.paced_ventricle(rng)}
   if not paced:   # a paced QRS's axis is the pacing site's, not a diagnosis
@@ -286,10 +292,10 @@ def _structural_changes(rng, patient: Patient, v, labels: set[str]):
   if "hypertrophic_cardiomyopathy" in traits:
     # Septal hypertrophy: deep narrow q; LV voltage often below the criterion;
     # deep (apical) T inversion.
-    lvh = max(lvh, rng.uniform(1.2, 1.9))
-    septal = morph.waves((0.014, 0.008, rng.uniform(0.45, 0.9), [-0.7, -0.35, 0.55]))
+    lvh = max(lvh, rng.uniform(1.15, 1.7))
+    septal = morph.waves((0.014, 0.008, rng.uniform(0.25, 0.55), [-0.7, -0.35, 0.55]))
     v = dataclasses.replace(v, qrs_waves=np.concatenate([septal, v.qrs_waves[1:]]))
-    v = morph.invert_t(v, morph.unit([0.45, 0.25, 0.85]), rng.uniform(0.9, 1.6))
+    v = morph.invert_t(v, morph.unit([0.45, 0.25, 0.85]), rng.uniform(0.4, 1.0))
     if rng.uniform() < 0.5:
       labels.add("q_waves_lateral")
     labels.add("t_inversion_lateral" if rng.uniform() < 0.5 else "t_inversion_anterior")
@@ -318,8 +324,8 @@ def _structural_changes(rng, patient: Patient, v, labels: set[str]):
         labels.add(f"t_inversion_{territory}")
   if "cardiac_amyloidosis" in traits:
     # Infiltration: small limb voltage and a pseudo-infarct loss of anterior forces.
-    v = morph.scale_frontal(v, rng.uniform(0.4, 0.75))
-    strength = rng.uniform(0.3, 0.8)
+    v = morph.scale_frontal(v, rng.uniform(0.5, 0.85))
+    strength = rng.uniform(0.2, 0.65)
     v = morph.infarct(v, morph.TERRITORY["anterior"], strength)
     if strength >= 0.65:
       labels.add("q_waves_anterior")
@@ -359,14 +365,17 @@ def _acute_changes(rng, v, labels: set[str]):
   return v
 
 
-def _brugada(rng, v, labels: set[str]):
-  """Coved right-precordial ST elevation into an inverted T, sometimes an r'."""
-  height = rng.uniform(0.1, 0.35)
+def _brugada(own, rng, v, labels: set[str]):
+  """Coved right-precordial ST elevation into an inverted T, sometimes an r'.
+
+  The pattern fluctuates between recordings (its height is the recording's);
+  the r' is the patient's."""
+  height = rng.uniform(0.06, 0.25)
   v = morph.add_st(v, height * morph.RIGHT_VENTRICULAR_OUTFLOW, coved=True)
-  v = morph.invert_t(v, morph.RIGHT_VENTRICULAR_OUTFLOW, rng.uniform(0.5, 1.0))
-  if rng.uniform() < 0.5:
-    v = morph.add_terminal_right_anterior(v, rng.uniform(0.15, 0.3), 0.015)
-  if height >= 0.25:
+  v = morph.invert_t(v, morph.RIGHT_VENTRICULAR_OUTFLOW, rng.uniform(0.3, 0.8))
+  if own.uniform() < 0.5:
+    v = morph.add_terminal_right_anterior(v, own.uniform(0.12, 0.25), 0.015)
+  if height >= 0.2:
     labels.add("st_elevation_anterior")
   return v
 

@@ -87,16 +87,24 @@ def normal_ventricle(rng: np.random.Generator, axis: float,
   The waves are drawn at frontal axis 50 degrees; `rotate_frontal` moves them to
   the patient's axis.
   """
-  r = rng.uniform(1.1, 1.6)
+  r = rng.uniform(1.0, 1.7)
   qrs = waves(
       (0.012, 0.007, 0.18 * r, [-0.5, 0.3, 0.8]),            # septum: right-anterior
       (0.034, 0.010, 0.65 * r, frontal(40, 0.25)),           # apex: left-anterior
       (0.050, 0.011, 0.80 * r, frontal(35, -0.4)),           # free wall: left-posterior
       (0.072, 0.009, 0.25 * r, [-0.3, -0.6, -0.6]),          # base: right-superior-posterior
   )
+  # People differ wave by wave, not just in overall size and axis: each wave's
+  # timing, width, size and direction varies, so no one template is "normal".
+  n = len(qrs)
+  qrs[:, 0] *= rng.uniform(0.9, 1.1, size=n)
+  qrs[:, 1] *= rng.uniform(0.85, 1.15, size=n)
+  qrs[:, 2] *= rng.lognormal(0, 0.2, size=n)
+  qrs[:, 3:] = [unit(d + rng.normal(scale=0.2, size=3)) for d in qrs[:, 3:]]
+  t_direction = unit(frontal(45, 0.45) + rng.normal(scale=0.2, size=3))
   ventricle = VentricularMorphology(
       qrs_waves=qrs, qrs_duration=0.09, st_vector=np.zeros(3), st_coved=False,
-      t_vector=t_amp * frontal(45, 0.45), t_width=rng.uniform(0.036, 0.046))
+      t_vector=t_amp * t_direction, t_width=rng.uniform(0.034, 0.048))
   return rotate_frontal(ventricle, axis - 50)
 
 

@@ -37,6 +37,17 @@ def _lead_field() -> np.ndarray:
 LEAD_FIELD = _lead_field()
 
 
+def placed_lead_field(rng: np.random.Generator) -> np.ndarray:
+  """The lead field of one recording: chest electrodes are never placed exactly
+  twice alike (a few degrees around the chest, a few percent in gain)."""
+  field = LEAD_FIELD.copy()
+  for k in range(3, 9):
+    a = np.deg2rad(rng.normal(0, 6))
+    rot = np.array([[np.cos(a), 0, -np.sin(a)], [0, 1, 0], [np.sin(a), 0, np.cos(a)]])
+    field[k] = rng.lognormal(0, 0.08) * rot @ field[k]
+  return field
+
+
 @dataclasses.dataclass
 class NoiseSpec:
   baseline_mv: float = 0.1      # baseline wander amplitude
@@ -149,7 +160,7 @@ def render(rng: np.random.Generator, sched: Schedule,
            atria: dict[str, morph.AtrialMorphology],
            ventricles: dict[str, morph.VentricularMorphology],
            qtc: float, scale: float, noise: NoiseSpec,
-           fs: float, duration: float) -> np.ndarray:
+           fs: float, duration: float, lead_field: np.ndarray = LEAD_FIELD) -> np.ndarray:
   """Renders a (samples, 12) float32 signal in microvolts, standard lead order."""
   n = int(round(fs * duration))
   # Simulate with the lead-in on both sides so beats straddling an edge are whole.
@@ -169,7 +180,7 @@ def render(rng: np.random.Generator, sched: Schedule,
     previous = time
   waves = np.concatenate(wave_rows) if wave_rows else np.zeros((0, 6))
   dipole = _gaussians(t, waves) + _plateaus(t, plateaus) + _atrial_activity(rng, t, sched)
-  potentials = scale * dipole @ LEAD_FIELD.T
+  potentials = scale * dipole @ lead_field.T
   start = int(LEAD_IN * fs)
   potentials = potentials[start:start + n] + _electrode_noise(rng, n, fs, noise)
   return (1000.0 * leads.leads_from_electrodes(potentials)).astype(np.float32)
