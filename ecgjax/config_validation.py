@@ -71,6 +71,15 @@ def validate_compare(config, device_count: int | None = None) -> None:
     validate_finetune(run_config, device_count, schema_checked=True)
 
 
+def validate_demo(config, sweep, device_count: int | None = None) -> None:
+  """The demo's two stages: its pretraining config and the sweep run after it."""
+  unknown = sorted(set(config.keys()) - {"experiment", "pretrain", "compare"})
+  if unknown:
+    raise ConfigError(f"unknown config field(s): {', '.join('config.' + f for f in unknown)}")
+  validate_pretrain(config.pretrain, device_count)
+  validate_compare(sweep, device_count)
+
+
 def validate_finetune(config, device_count: int | None = None,
                       schema_checked: bool = False) -> None:
   """Checks a fine-tuning config: the training fields, then the mode and its inputs."""

@@ -82,3 +82,39 @@ def test_build_pretrain_kill_resume(tmp_path):
 def config_labels(data_dir):
   info = json.load(open(os.path.join(data_dir, "synthetic_ecg", "tiny", "1.0.0", "metadata.json")))
   return info["label_groups"]["pretrain"]
+
+
+def test_demo_tells_the_whole_story(tmp_path):
+  """The demo command on the tiny dataset: build, pretrain, fine-tune three ways,
+  report; then the same command again has nothing left to do."""
+  data_dir, workdir = str(tmp_path / "tfds"), str(tmp_path / "demo")
+  small = ["--config.pretrain.model.stem_width=8", "--config.pretrain.model.stage_widths=(8,16)",
+           "--config.pretrain.model.blocks_per_stage=(1,1)",
+           "--config.pretrain.model.stage_strides=(2,2)", "--config.pretrain.model.kernel_size=5"]
+  command = [sys.executable, "-m", "ecgjax.main", "--config=ecgjax/configs/demo.py",
+             f"--workdir={workdir}", f"--config.pretrain.dataset.data_dir={data_dir}",
+             "--config.pretrain.dataset.name=synthetic_ecg/tiny",
+             "--config.compare.dataset.name=synthetic_ecg/tiny",
+             "--config.pretrain.total_steps=6", "--config.pretrain.eval_every=6",
+             "--config.pretrain.checkpoint_every=3", "--config.pretrain.batch_size=16",
+             "--config.pretrain.optimizer.warmup_steps=2",
+             "--config.compare.labels=sinus_rhythm,sinus_bradycardia",
+             "--config.compare.train_sizes=60", "--config.compare.seeds=0",
+             "--config.compare.roc_train_size=60", "--config.compare.min_positives=3",
+             "--config.compare.total_steps=4", "--config.compare.eval_every=2",
+             "--config.compare.batch_size=16", "--config.compare.eval_batch_size=64",
+             *small]
+  first = subprocess.run(command, cwd=REPO, env=env8(), capture_output=True, text=True,
+                         timeout=900)
+  assert first.returncode == 0, first.stderr[-3000:]
+  assert "Building synthetic_ecg/tiny" in first.stderr
+  for name in ("report.md", "results.csv", "comparisons.csv", "auroc_vs_train_size.png",
+               "roc_train_size_60.png", "pretrain/config.json", "pretrain/metrics.jsonl"):
+    assert os.path.exists(os.path.join(workdir, name)), name
+  for mode in ("scratch", "linear_probe", "full"):
+    assert os.path.exists(os.path.join(workdir, "runs", mode, "n60", "seed0", "results.json"))
+  again = subprocess.run(command, cwd=REPO, env=env8(), capture_output=True, text=True,
+                         timeout=900)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert "nothing to train" in again.stderr
+  assert again.stderr.count("finished earlier, skipped") == 3

@@ -133,8 +133,10 @@ def write_report(summary: dict, runs: list[Run], outdir: str, roc_size: int | No
     writer.writerows(summary["comparisons"])
   plots = _plot_auroc_vs_size(summary, outdir) + _plot_roc(runs, summary, outdir, roc_size)
   modes = [m for m in ("scratch", "linear_probe", "full") if m in summary["modes"]]
+  differences = [d for d in ("full", "linear_probe") if d in summary["modes"]
+                 and "scratch" in summary["modes"]]
   header = (["label", "train size"] + [f"{m} AUROC [95% CI]" for m in modes]
-            + ["full - scratch [95% CI]", "p"])
+            + [c for d in differences for c in (f"{d} - scratch [95% CI]", "p")])
   lines = ["# Fine-tuning comparison", "",
            f"Test split scored once per run; AUROC is the mean over seeds, 95% CIs from "
            f"{summary['resamples']} patient-bootstrap resamples shared by all runs; the "
@@ -147,8 +149,9 @@ def write_report(summary: dict, runs: list[Run], outdir: str, roc_size: int | No
     for m in modes:
       v = row["modes"].get(m)
       cells.append(f"{_fmt(v[0])} [{_fmt(v[1])}, {_fmt(v[2])}]" if v else "")
-    d = row.get("full_minus_scratch")
-    cells += ([f"{d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}]", _p(d[3])] if d else ["", ""])
+    for name in differences:
+      d = row.get(f"{name}_minus_scratch")
+      cells += ([f"{d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}]", _p(d[3])] if d else ["", ""])
     lines.append("| " + " | ".join(cells) + " |")
   lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
   with open(os.path.join(outdir, "report.md"), "w") as f:
