@@ -31,20 +31,26 @@ def tiny_data_dir(tmp_path_factory) -> str:
   return data_dir
 
 
+TINY_MODEL = dict(stem_width=8, stage_widths=(8, 16), blocks_per_stage=(1, 1),
+                  stage_strides=(2, 2), kernel_size=5)
+
+
+def shrink(c, data_dir: str):
+  """Points a config at synthetic_ecg/tiny with a tiny model and small batches."""
+  c.dataset.name = "synthetic_ecg/tiny"
+  c.dataset.data_dir = data_dir
+  c.dataset.shuffle_buffer = 128
+  for key, value in TINY_MODEL.items():
+    c.model[key] = value
+  c.batch_size = 16
+  c.eval_batch_size = 64
+  return c
+
+
 def tiny_pretrain_config(data_dir: str, **overrides):
   """A small, fast pretraining config on synthetic_ecg/tiny."""
   from ecgjax.configs import pretrain
-  c = pretrain.get_config()
-  c.dataset.name = "synthetic_ecg/tiny"
-  c.dataset.data_dir = data_dir
-  c.dataset.shuffle_buffer = 256
-  c.model.stem_width = 8
-  c.model.stage_widths = (8, 16)
-  c.model.blocks_per_stage = (1, 1)
-  c.model.stage_strides = (2, 2)
-  c.model.kernel_size = 5
-  c.batch_size = 16
-  c.eval_batch_size = 64
+  c = shrink(pretrain.get_config(), data_dir)
   c.total_steps = 8
   c.log_every = 2
   c.eval_every = 8

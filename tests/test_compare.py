@@ -7,16 +7,12 @@ import pytest
 
 from ecgjax import compare, config_validation, finetune
 from ecgjax.configs import compare as compare_config
-from tests.test_finetune import SMALL, pretrained  # noqa: F401  (module fixture)
+from tests.conftest import shrink
+from tests.test_finetune import pretrained  # noqa: F401  (module fixture)
 
 
 def tiny_compare_config(data_dir, init_from):
-  c = compare_config.get_config()
-  c.dataset.name = "synthetic_ecg/tiny"
-  c.dataset.data_dir = data_dir
-  c.dataset.shuffle_buffer = 128
-  for k, v in SMALL.items():
-    c.model[k] = v
+  c = shrink(compare_config.get_config(), data_dir)
   c.init_from = init_from
   c.labels = "sinus_rhythm,sinus_bradycardia"
   c.modes = "scratch,linear_probe,full"
@@ -24,8 +20,6 @@ def tiny_compare_config(data_dir, init_from):
   c.seeds = "0"
   c.roc_train_size = 60
   c.min_positives = 3
-  c.batch_size = 16
-  c.eval_batch_size = 64
   c.total_steps = 4
   c.eval_every = 2
   c.optimizer.warmup_steps = 1

@@ -36,7 +36,7 @@ def test_two_processes_share_one_mesh():
     procs.append(subprocess.Popen([sys.executable, "-c", CHILD], cwd=REPO, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
   outs = [p.communicate(timeout=180) for p in procs]
-  for p, (out, err) in zip(procs, outs, strict=True):
+  for p, (_, err) in zip(procs, outs, strict=True):
     assert p.returncode == 0, err[-3000:]
   results = sorted(line for out, _ in outs for line in out.splitlines() if line.startswith("RESULT"))
   # Process 0 contributes 4 rows of 0s, process 1 four rows of 1s: the global sum is 12.

@@ -11,11 +11,7 @@ import pytest
 from ecgjax import config_validation, finetune, pretrain
 from ecgjax.configs import finetune as finetune_config
 from ecgjax.training import checkpoints, transfer
-from tests.conftest import REPO, tiny_pretrain_config
-
-SMALL = dict(stem_width=8, stage_widths=(8, 16), blocks_per_stage=(1, 1), stage_strides=(2, 2),
-             kernel_size=5)
-
+from tests.conftest import REPO, shrink, tiny_pretrain_config
 
 @pytest.fixture(scope="module")
 def pretrained(tiny_data_dir, tmp_path_factory):
@@ -25,18 +21,11 @@ def pretrained(tiny_data_dir, tmp_path_factory):
 
 
 def tiny_finetune_config(data_dir, init_from, **overrides):
-  c = finetune_config.get_config()
-  c.dataset.name = "synthetic_ecg/tiny"
-  c.dataset.data_dir = data_dir
-  c.dataset.shuffle_buffer = 128
-  for k, v in SMALL.items():
-    c.model[k] = v
+  c = shrink(finetune_config.get_config(), data_dir)
   c.init_from = init_from
   c.labels = "sinus_rhythm,sinus_bradycardia,atrial_fibrillation"
   c.train_size = 120
   c.min_positives = 3
-  c.batch_size = 16
-  c.eval_batch_size = 64
   c.total_steps = 6
   c.eval_every = 3
   c.optimizer.warmup_steps = 1

@@ -32,7 +32,6 @@ class TfdsInput:
     self.builder = builder
     self.label_names, self._label_indices = datasets.resolve_labels(builder.info, labels)
     self.signal_shape = tuple(builder.info.features["signal"].shape)
-    self.sampling_rate = builder.info.metadata.get("sampling_rate")
     self.train_split = train_split
     self.seed = seed
     self.shuffle_buffer = shuffle_buffer
@@ -42,7 +41,10 @@ class TfdsInput:
     self.train_examples = datasets.split_size(builder.info, train_split)
 
   def restrict_training_set(self, train_size: int, min_positives: int, seed: int) -> None:
-    """Trains on `train_size` ECGs of whole patients, stratified (data.subsample)."""
+    """Trains on `train_size` ECGs of whole patients, stratified (data.subsample);
+    0 keeps the whole split."""
+    if train_size <= 0:
+      return
     records, patients, labels = self.split_index(self.train_split)
     keep = subsample.choose_training_examples(patients, labels, train_size, min_positives, seed)
     self.train_examples = int(keep.sum())

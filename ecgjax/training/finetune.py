@@ -172,7 +172,8 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
     if step % config.eval_every == 0 or step == config.total_steps:
       scores, labels, _ = _collect(
           source, config.dataset.eval_split,
-          lambda local: eval_step(state, mesh_lib.global_batch(local, batch_sharding)))
+          lambda local, state=state: eval_step(state,
+                                               mesh_lib.global_batch(local, batch_sharding)))
       score = _mean_auroc(labels, scores, source.label_names)
       logging.info("step %d: train loss %.4f, validation mean AUROC %.4f", step,
                    float(np.mean(jax.device_get(losses))), score)
