@@ -8,10 +8,11 @@ from ecgjax import cli
 
 
 def dispatch(config, workdir: str) -> None:
-  from ecgjax import compare, demo, finetune, pretrain
+  from ecgjax import compare, demo, evaluate, finetune, pretrain
   experiments = {"pretrain": pretrain.train_and_evaluate,
                  "finetune": finetune.finetune_and_evaluate,
                  "compare": compare.compare_and_report,
+                 "evaluate": evaluate.evaluate_checkpoint,
                  "demo": demo.run_demo}
   if config.experiment not in experiments:
     from ecgjax.config_validation import ConfigError

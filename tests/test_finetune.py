@@ -102,3 +102,28 @@ def test_command_line_names_a_missing_init_from(tiny_data_dir, tmp_path):
   assert result.returncode == 1
   assert f"init_from={tmp_path / 'nothing'}: no such directory" in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def test_evaluate_config_reproduces_the_runs_results(pretrained, tiny_data_dir, tmp_path):
+  """Evaluating a fine-tuned checkpoint gives back the AUROCs its run reported."""
+  from ecgjax import evaluate
+  from ecgjax.configs import evaluate as evaluate_config
+  run_dir = str(tmp_path / "full")
+  run = finetune.finetune_and_evaluate(
+      tiny_finetune_config(tiny_data_dir, pretrained, mode="full"), run_dir)
+  config = evaluate_config.get_config()
+  config.checkpoint = run_dir
+  config.eval_batch_size = 64
+  again = evaluate.evaluate_checkpoint(config, str(tmp_path / "eval"))
+  assert os.path.exists(tmp_path / "eval" / "results.json")
+  compared = 0
+  for label, entry in run["labels"].items():
+    assert again["labels"][label].get("undefined") == entry.get("undefined")
+    if "auroc" in entry:
+      assert again["labels"][label]["auroc"] == pytest.approx(entry["auroc"], rel=1e-5)
+      assert again["labels"][label]["threshold"] == pytest.approx(entry["threshold"], rel=1e-5)
+      compared += 1
+  assert compared >= 2
+  config.labels = "sinus_rhythm"
+  with pytest.raises(config_validation.ConfigError, match="predicts 3 labels"):
+    evaluate.evaluate_checkpoint(config, str(tmp_path / "eval2"))
