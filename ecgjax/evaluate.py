@@ -62,8 +62,9 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
   def predict(local):
     return eval_step(state, mesh_lib.global_batch(local, batch_sharding))
 
-  val_s, val_y, _ = finetune._collect(source, config.dataset.eval_split, predict)
-  test_s, test_y, test_p = finetune._collect(source, config.dataset.test_split, predict)
+  val_s, val_y, _ = finetune.collect_predictions(source, config.dataset.eval_split, predict)
+  test_s, test_y, test_p = finetune.collect_predictions(source, config.dataset.test_split,
+                                                        predict)
   results = eval_results.evaluate_predictions(
       source.label_names, val_y, val_s, test_y, test_s, test_p,
       threshold_rule=config.threshold_rule, resamples=config.bootstrap_resamples,
@@ -74,7 +75,7 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "config.json"), "w") as f:
       json.dump(json.loads(config.to_json_best_effort()), f, indent=2)
-    finetune._write_json_atomically(os.path.join(workdir, "results.json"), results)
+    finetune.write_json_atomically(os.path.join(workdir, "results.json"), results)
   logging.info("test median AUROC %s over %d/%d labels", results["medians"]["auroc"]["value"],
                results["medians"]["auroc"]["labels_covered"], len(source.label_names))
   return results

@@ -51,7 +51,7 @@ def _architecture(config, pretrained):
   return cfg
 
 
-def _collect(source, split, predict, *, training_set=False):
+def collect_predictions(source, split, predict, *, training_set=False):
   """Runs `predict` over a split: (outputs, labels, patients) as host arrays."""
   outs, labels, patients = [], [], []
   for local in source.eval_batches(split, training_set=training_set):
@@ -114,8 +114,8 @@ def run(config, workdir: str, source) -> dict:
 
     def predict(local):
       return eval_step(best_state, mesh_lib.global_batch(local, batch_sharding))
-    val_scores = _collect(source, config.dataset.eval_split, predict)
-    test_scores = _collect(source, config.dataset.test_split, predict)
+    val_scores = collect_predictions(source, config.dataset.eval_split, predict)
+    test_scores = collect_predictions(source, config.dataset.test_split, predict)
 
   # ---- Checkpoint of the selected model, then the one evaluation on test.
   ckpt = checkpoints.Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"),
@@ -138,14 +138,14 @@ def run(config, workdir: str, source) -> dict:
     np.savez_compressed(os.path.join(workdir, "predictions.npz"), names=np.array(names),
                         val_labels=val_y, val_scores=val_s, test_labels=test_y,
                         test_scores=test_s, test_patients=test_patients)
-    _write_json_atomically(os.path.join(workdir, "results.json"), results)
+    write_json_atomically(os.path.join(workdir, "results.json"), results)
   logging.info("%s: test median AUROC %s over %d/%d labels", config.mode,
                results["medians"]["auroc"]["value"],
                results["medians"]["auroc"]["labels_covered"], len(names))
   return results
 
 
-def _write_json_atomically(path: str, obj) -> None:
+def write_json_atomically(path: str, obj) -> None:
   """results.json appears whole or not at all: its presence marks a finished run."""
   with open(path + ".tmp", "w") as f:
     json.dump(obj, f, indent=2)
@@ -170,7 +170,7 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
     state, m = train_step(state, mesh_lib.global_batch(next(batches), batch_sharding))
     losses.append(m["loss"])
     if step % config.eval_every == 0 or step == config.total_steps:
-      scores, labels, _ = _collect(
+      scores, labels, _ = collect_predictions(
           source, config.dataset.eval_split,
           lambda local, state=state: eval_step(state,
                                                mesh_lib.global_batch(local, batch_sharding)))
@@ -197,7 +197,7 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
                                                        train=False)
 
   def extract(split, training_set=False):
-    return _collect(source, split, lambda local: features(
+    return collect_predictions(source, split, lambda local: features(
         backbone_state, mesh_lib.global_batch(local, batch_sharding)["signal"]),
         training_set=training_set)
 
