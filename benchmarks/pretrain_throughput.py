@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 
+from emit import emit
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -63,11 +65,7 @@ def main():
   parser.add_argument("--out", help="append the JSON objects to this file")
   args = parser.parse_args()
   for devices in args.devices:
-    result = measure(devices, args)
-    print(json.dumps(result), flush=True)
-    if args.out:
-      with open(args.out, "a") as f:
-        f.write(json.dumps(result) + "\n")
+    emit(measure(devices, args), args.out)
 
 
 if __name__ == "__main__":

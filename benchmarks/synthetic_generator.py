@@ -8,10 +8,10 @@ plus TFRecord writing in the parent. Median of `repeats` timed runs.
 
 import argparse
 import datetime
-import json
 import statistics
 import time
 
+from emit import emit
 from ecgjax.ecg.synthetic import generator
 
 
@@ -35,10 +35,7 @@ def main():
               "command": f"python benchmarks/synthetic_generator.py --ecgs {args.ecgs} "
                          f"--repeats {args.repeats} --rates {fs}",
               "date": datetime.date.today().isoformat()}
-    print(json.dumps(result), flush=True)
-    if args.out:
-      with open(args.out, "a") as f:
-        f.write(json.dumps(result) + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from ecgjax import config_validation
 from ecgjax.configs import common, evaluate as evaluate_config
 from ecgjax.evaluation import results as eval_results
 from ecgjax.pretrain import make_input
-from ecgjax.training import checkpoints, finetune, loop, mesh as mesh_lib, steps, transfer
+from ecgjax.training import (checkpoints, finetune, loop, mesh as mesh_lib, predict, steps,
+                             transfer)
 
 
 def _run_config(config, saved: dict) -> ml_collections.ConfigDict:
@@ -59,12 +60,11 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
                          state_sharding)
   eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
 
-  def predict(local):
+  def score(local):
     return eval_step(state, mesh_lib.global_batch(local, batch_sharding))
 
-  val_s, val_y, _ = finetune.collect_predictions(source, config.dataset.eval_split, predict)
-  test_s, test_y, test_p = finetune.collect_predictions(source, config.dataset.test_split,
-                                                        predict)
+  val_s, val_y, _ = predict.collect_predictions(source, config.dataset.eval_split, score)
+  test_s, test_y, test_p = predict.collect_predictions(source, config.dataset.test_split, score)
   results = eval_results.evaluate_predictions(
       source.label_names, val_y, val_s, test_y, test_s, test_p,
       threshold_rule=config.threshold_rule, resamples=config.bootstrap_resamples,

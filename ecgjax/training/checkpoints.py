@@ -11,6 +11,8 @@ import jax
 import orbax.checkpoint as ocp
 from etils import epath
 
+from ecgjax.training import mesh as mesh_lib
+
 
 class Checkpointer:
 
@@ -101,8 +103,7 @@ def read_pretrained(workdir_or_checkpoints: str, step: int | None = None) -> Pre
     raise InitFromError(f"init_from={workdir_or_checkpoints}: no step {step}; steps: {steps}")
   tree = manager.item_metadata(step)["state"].tree
   # Restore replicated over this run's devices, whatever topology saved it.
-  replicated = jax.sharding.NamedSharding(
-      jax.make_mesh((jax.device_count(),), ("data",)), jax.sharding.PartitionSpec())
+  replicated = mesh_lib.replicated(mesh_lib.make_data_mesh())
   target = {k: jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype,
                                                            sharding=replicated), tree[k])
             for k in ("params", "batch_stats")}

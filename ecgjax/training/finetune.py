@@ -25,7 +25,8 @@ from absl import logging
 from flax import nnx
 
 from ecgjax.evaluation import metrics as eval_metrics, results as eval_results
-from ecgjax.training import checkpoints, loop, mesh as mesh_lib, optimizers, steps, transfer
+from ecgjax.training import (checkpoints, loop, mesh as mesh_lib, optimizers, predict,
+                             steps, transfer)
 
 MODES = ("linear_probe", "full", "scratch")
 
@@ -49,18 +50,6 @@ def _architecture(config, pretrained):
       for key, value in pretrained.config["model"].items():
         cfg.model[key] = tuple(value) if isinstance(value, list) else value
   return cfg
-
-
-def collect_predictions(source, split, predict, *, training_set=False):
-  """Runs `predict` over a split: (outputs, labels, patients) as host arrays."""
-  outs, labels, patients = [], [], []
-  for local in source.eval_batches(split, training_set=training_set):
-    mask = local.pop("mask")
-    patient = local.pop("patient")
-    outs.append(loop._host(predict(local))[loop._host(mask)])
-    labels.append(loop._host(local["labels"])[loop._host(mask)])
-    patients.append(loop._host(patient)[loop._host(mask)])
-  return np.concatenate(outs), np.concatenate(labels), np.concatenate(patients)
 
 
 def _mean_auroc(labels, scores, names) -> float:
@@ -112,10 +101,10 @@ def run(config, workdir: str, source) -> dict:
                                                  batch_stats=best[1], opt_state=()),
                                 state_sharding)
 
-    def predict(local):
+    def score(local):
       return eval_step(best_state, mesh_lib.global_batch(local, batch_sharding))
-    val_scores = collect_predictions(source, config.dataset.eval_split, predict)
-    test_scores = collect_predictions(source, config.dataset.test_split, predict)
+    val_scores = predict.collect_predictions(source, config.dataset.eval_split, score)
+    test_scores = predict.collect_predictions(source, config.dataset.test_split, score)
 
   # ---- Checkpoint of the selected model, then the one evaluation on test.
   ckpt = checkpoints.Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"),
@@ -170,7 +159,7 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
     state, m = train_step(state, mesh_lib.global_batch(next(batches), batch_sharding))
     losses.append(m["loss"])
     if step % config.eval_every == 0 or step == config.total_steps:
-      scores, labels, _ = collect_predictions(
+      scores, labels, _ = predict.collect_predictions(
           source, config.dataset.eval_split,
           lambda local, state=state: eval_step(state,
                                                mesh_lib.global_batch(local, batch_sharding)))
@@ -197,7 +186,7 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
                                                        train=False)
 
   def extract(split, training_set=False):
-    return collect_predictions(source, split, lambda local: features(
+    return predict.collect_predictions(source, split, lambda local: features(
         backbone_state, mesh_lib.global_batch(local, batch_sharding)["signal"]),
         training_set=training_set)
 

@@ -15,11 +15,10 @@ import jax
 import numpy as np
 from absl import logging
 from flax import nnx
-from jax.experimental import multihost_utils
 
 from ecgjax.evaluation import metrics as eval_metrics
 from ecgjax.models import resnet1d
-from ecgjax.training import checkpoints, mesh as mesh_lib, optimizers, steps
+from ecgjax.training import checkpoints, mesh as mesh_lib, optimizers, predict, steps
 from ecgjax.training.metric_writer import MetricWriter
 
 
@@ -29,7 +28,7 @@ class InputSource(Protocol):
 
   def train_batches(self, start_step: int) -> Iterator[dict]: ...
 
-  def eval_batches(self, split: str) -> Iterator[dict]: ...
+  def eval_batches(self, split: str, training_set: bool = False) -> Iterator[dict]: ...
 
 
 def model_config(model_cfg) -> resnet1d.ResNet1DConfig:
@@ -40,13 +39,6 @@ def model_config(model_cfg) -> resnet1d.ResNet1DConfig:
 def build_model(config, num_labels: int, in_leads: int) -> resnet1d.ResNet1D:
   return resnet1d.ResNet1D(model_config(config.model), num_labels, in_leads,
                            rngs=nnx.Rngs(params=config.seed))
-
-
-def _host(x) -> np.ndarray:
-  """A global jax array, or per-process numpy arrays, as one numpy array on every host."""
-  if jax.process_count() == 1:
-    return np.asarray(x)
-  return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
 def _step_flops(compiled) -> float | None:
@@ -105,17 +97,10 @@ def run(config, workdir: str, source: InputSource) -> dict:
   eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
 
   def evaluate(split: str) -> dict:
-    probs, labels, masks = [], [], []
-    for local in source.eval_batches(split):
-      mask = local.pop("mask")
-      local.pop("patient")
-      probs.append(_host(eval_step(state, mesh_lib.global_batch(local, batch_sharding))))
-      labels.append(_host(local["labels"]))
-      masks.append(_host(mask))
-    keep = np.concatenate(masks)
-    result = eval_metrics.per_label_auroc(np.concatenate(labels)[keep],
-                                          np.concatenate(probs)[keep], source.label_names)
-    result["examples"] = int(keep.sum())
+    probs, labels, _ = predict.collect_predictions(
+        source, split, lambda local: eval_step(state, mesh_lib.global_batch(local, batch_sharding)))
+    result = eval_metrics.per_label_auroc(labels, probs, source.label_names)
+    result["examples"] = len(labels)
     return result
 
   # ---- Loop.
