@@ -101,6 +101,12 @@ def validate_finetune(config, device_count: int | None = None,
   if config.bootstrap_resamples < 1000:
     raise ConfigError(f"config.bootstrap_resamples={config.bootstrap_resamples}: use at "
                       "least 1000 for 95% intervals")
+  if config.full_head_init not in ("linear_probe", "random"):
+    raise ConfigError(f"config.full_head_init={config.full_head_init!r}: expected "
+                      "'linear_probe' or 'random'")
+  if not isinstance(config.freeze_batch_norm, bool):
+    raise ConfigError(f"config.freeze_batch_norm must be True or False, got "
+                      f"{config.freeze_batch_norm!r}")
   if not config.probe_learning_rate > 0:
     raise ConfigError(f"config.probe_learning_rate must be > 0, got {config.probe_learning_rate}")
   try:

@@ -75,6 +75,11 @@ def finetune_defaults() -> ml_collections.ConfigDict:
   c.min_positives = 10           # per label, kept when subsampling
   c.labels = "rare"
   c.lr_multipliers = "^backbone/=0.1"   # REGEX=FACTOR;... (full mode)
+  # Full mode, the LP-FT recipe (Kumar et al., ICLR 2022): start from the linear
+  # probe's head so early gradients through a random head do not distort the
+  # pretrained features, and keep BatchNorm on the pretraining statistics.
+  c.full_head_init = "linear_probe"    # linear_probe | random
+  c.freeze_batch_norm = True           # full mode: BatchNorm uses running statistics
   c.probe_learning_rate = 1e-2   # linear probe: a head on fixed features takes larger steps
   c.threshold_rule = "youden"    # or specificity:X, sensitivity:X (chosen on validation)
   c.bootstrap_resamples = 1000

@@ -51,3 +51,43 @@ def limb_lead_residuals(signal: np.ndarray) -> dict[str, np.ndarray]:
       "aVL": avl - (i - ii / 2),
       "aVF": avf - (ii - i / 2),
   }
+
+
+# Spellings sources use for the standard leads, upper-cased -> standard name.
+_ALIASES = {name.upper(): name for name in STANDARD_LEADS}
+_ALIASES.update({"MDC_ECG_LEAD_" + name.upper(): name for name in STANDARD_LEADS})
+_ALIASES.update({"LEAD_" + name.upper(): name for name in STANDARD_LEADS})
+_ALIASES.update({"D1": "I", "D2": "II", "D3": "III", "DI": "I", "DII": "II", "DIII": "III"})
+
+
+def canonical_lead_name(name: str) -> str | None:
+  """'AVR', 'aVR', 'MDC_ECG_LEAD_AVR' -> 'aVR'; None for a non-standard lead."""
+  return _ALIASES.get(str(name).strip().upper())
+
+
+def derive_limb_leads(lead_i: np.ndarray, lead_ii: np.ndarray) -> dict[str, np.ndarray]:
+  """III, aVR, aVL, aVF from I and II (Einthoven, Goldberger)."""
+  return {"III": lead_ii - lead_i, "aVR": -(lead_i + lead_ii) / 2,
+          "aVL": lead_i - lead_ii / 2, "aVF": lead_ii - lead_i / 2}
+
+
+class MissingLeadsError(ValueError):
+  pass
+
+
+def to_standard_order(signal: np.ndarray, names) -> np.ndarray:
+  """(samples, k) in the source's `names` -> (samples, 12) in STANDARD_LEADS order.
+
+  Limb leads a source leaves out (MUSE stores I, II and V1-V6 only) are derived
+  from I and II. Raises MissingLeadsError naming what is missing otherwise.
+  """
+  canonical = [canonical_lead_name(n) for n in names]
+  have = {c: signal[:, i] for i, c in enumerate(canonical) if c is not None}
+  missing_limb = [n for n in ("III", "aVR", "aVL", "aVF") if n not in have]
+  if missing_limb and "I" in have and "II" in have:
+    derived = derive_limb_leads(have["I"], have["II"])
+    have.update({n: derived[n] for n in missing_limb})
+  missing = [n for n in STANDARD_LEADS if n not in have]
+  if missing:
+    raise MissingLeadsError(f"missing leads {missing} (has {list(names)})")
+  return np.stack([have[n] for n in STANDARD_LEADS], axis=1)

@@ -12,7 +12,9 @@ TPU and GPU. Compute runs in `dtype` (bf16 by default); parameters and
 BatchNorm statistics stay fp32; logits come back fp32 for the loss.
 
 Train or eval behaviour (batch statistics and dropout) is chosen per call with
-`train=`, so one graph definition serves both steps.
+`train=`, so one graph definition serves both steps. `batch_norm_train=False`
+keeps BatchNorm on its running statistics while dropout stays on: fine-tuning
+on a few hundred ECGs should not re-estimate statistics learnt from many.
 """
 
 import dataclasses
@@ -68,15 +70,15 @@ class ResidualBlock(nnx.Module):
     self.conv2 = _conv(cout, cout, kernel, stride, dtype, rngs)
     self.shortcut = _conv(cin, cout, 1, 1, dtype, rngs) if cin != cout else None
 
-  def __call__(self, x, *, train: bool, rngs: nnx.Rngs | None):
+  def __call__(self, x, *, train: bool, rngs: nnx.Rngs | None, batch_norm_train: bool):
     shortcut = x
     if self.stride > 1:
       shortcut = nnx.max_pool(shortcut, (self.stride,), (self.stride,), padding="SAME")
     if self.shortcut is not None:
       shortcut = self.shortcut(shortcut)
-    y = nnx.relu(self.norm1(x, use_running_average=not train))
+    y = nnx.relu(self.norm1(x, use_running_average=not batch_norm_train))
     y = self.conv1(y)
-    y = nnx.relu(self.norm2(y, use_running_average=not train))
+    y = nnx.relu(self.norm2(y, use_running_average=not batch_norm_train))
     y = self.dropout(y, deterministic=not train, rngs=rngs)
     y = self.conv2(y)
     return y + shortcut
@@ -99,11 +101,13 @@ class Backbone(nnx.Module):
     self.final_norm = _norm(width, dtype, rngs)
     self.features = width
 
-  def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None):
+  def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None,
+               batch_norm_train: bool | None = None):
+    batch_norm_train = train if batch_norm_train is None else batch_norm_train
     x = self.stem(x.astype(self.dtype))
     for block in self.blocks:
-      x = block(x, train=train, rngs=rngs)
-    x = nnx.relu(self.final_norm(x, use_running_average=not train))
+      x = block(x, train=train, rngs=rngs, batch_norm_train=batch_norm_train)
+    x = nnx.relu(self.final_norm(x, use_running_average=not batch_norm_train))
     return jnp.mean(x.astype(jnp.float32), axis=1)
 
 
@@ -116,8 +120,10 @@ class ResNet1D(nnx.Module):
     self.head = nnx.Linear(self.backbone.features, num_labels, param_dtype=jnp.float32,
                            rngs=rngs)
 
-  def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None):
-    return self.head(self.backbone(x, train=train, rngs=rngs))
+  def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None,
+               batch_norm_train: bool | None = None):
+    return self.head(self.backbone(x, train=train, rngs=rngs,
+                                   batch_norm_train=batch_norm_train))
 
 
 def parameter_count(model: nnx.Module) -> int:

@@ -7,7 +7,9 @@ module runs without TensorFlow.
   mode), and only the head trains on them, full batch. The backbone is frozen
   by construction and has no optimiser state.
 - `full`: everything trains; `lr_multipliers` scale learning rates by regex
-  over parameter paths (e.g. `^backbone/=0.1`).
+  over parameter paths (e.g. `^backbone/=0.1`). By default the head starts from
+  the linear probe's (LP-FT) and BatchNorm keeps the pretraining statistics
+  (`full_head_init`, `freeze_batch_norm`).
 - `scratch`: the same architecture from random initialisation.
 
 The model kept is the one with the best mean validation AUROC; the test split
@@ -94,6 +96,12 @@ def run(config, workdir: str, source) -> dict:
         config, graphdef, params, batch_stats, source, state_sharding, batch_sharding)
     best = (best_params, batch_stats)
   else:
+    if config.mode == "full" and config.full_head_init == "linear_probe":
+      _, _, probe_step, probed = _linear_probe(config, graphdef, params, batch_stats, source,
+                                               state_sharding, batch_sharding, score_test=False)
+      params = {**params, "head": probed["head"]}
+      logging.info("full fine-tune starts from the linear probe's head (probe step %d)",
+                   probe_step)
     best_step, best = _train_network(config, graphdef, params, batch_stats, source,
                                      state_sharding, batch_sharding)
     eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
@@ -150,7 +158,9 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
   state = jax.device_put(steps.TrainState(step=jnp.zeros((), jnp.int32), params=params,
                                           batch_stats=batch_stats, opt_state=tx.init(params)),
                          state_sharding)
-  train_step = steps.make_train_step(graphdef, tx, config.seed, state_sharding, batch_sharding)
+  train_step = steps.make_train_step(
+      graphdef, tx, config.seed, state_sharding, batch_sharding,
+      freeze_batch_norm=config.mode == "full" and config.freeze_batch_norm)
   eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
   batches = source.train_batches(0)
   best_score, best_step, best = -np.inf, 0, None
@@ -174,8 +184,12 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
 
 
 def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
-                  batch_sharding):
-  """Head-only training on cached backbone features (full batch, AdamW)."""
+                  batch_sharding, score_test: bool = True):
+  """Head-only training on cached backbone features (full batch, AdamW).
+
+  With `score_test=False` (the head for LP-FT) the test split is not read and
+  its scores come back as None.
+  """
   model = nnx.merge(graphdef, params, batch_stats, copy=True)
   backbone_graph, backbone_state = nnx.split(model.backbone)
   backbone_state = jax.device_put(backbone_state, state_sharding)
@@ -192,7 +206,8 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
 
   train_x, train_y, _ = extract(config.dataset.train_split, training_set=True)
   val_x, val_y, val_p = extract(config.dataset.eval_split)
-  test_x, test_y, test_p = extract(config.dataset.test_split)
+  if score_test:
+    test_x, test_y, test_p = extract(config.dataset.test_split)
   logging.info("linear probe on %d training features of width %d", *train_x.shape)
 
   head = params["head"]
@@ -226,5 +241,6 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
   logging.info("linear probe: best validation mean AUROC %.4f at step %d", best_score,
                best_step)
   val = (np.asarray(jax.nn.sigmoid(logits(best_head, val_x))), val_y, val_p)
-  test = (np.asarray(jax.nn.sigmoid(logits(best_head, test_x))), test_y, test_p)
+  test = (np.asarray(jax.nn.sigmoid(logits(best_head, test_x))), test_y, test_p
+          ) if score_test else None
   return val, test, best_step, {**params, "head": best_head}

@@ -46,8 +46,13 @@ def multilabel_bce(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 def make_train_step(graphdef, tx: optax.GradientTransformation, seed: int,
-                    state_sharding, batch_sharding) -> Callable:
-  """(state, batch) -> (state, metrics); the input state is donated."""
+                    state_sharding, batch_sharding, freeze_batch_norm: bool = False
+                    ) -> Callable:
+  """(state, batch) -> (state, metrics); the input state is donated.
+
+  `freeze_batch_norm`: BatchNorm normalises with (and keeps) its running
+  statistics instead of the batch's, as when fine-tuning a pretrained backbone.
+  """
   base_key = jax.random.key(seed)
 
   def train_step(state: TrainState, batch: dict):
@@ -56,7 +61,8 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, seed: int,
     def loss_fn(params):
       model = nnx.merge(graphdef, params, state.batch_stats, copy=True)
       logits = model(signal_to_model_input(batch["signal"]), train=True,
-                     rngs=nnx.Rngs(dropout=dropout_key))
+                     rngs=nnx.Rngs(dropout=dropout_key),
+                     batch_norm_train=not freeze_batch_norm)
       new_stats = nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
       return multilabel_bce(logits, batch["labels"]), new_stats
 

@@ -100,8 +100,12 @@ class SyntheticEcgConfig(tfds.core.BuilderConfig):
 
 class Builder(tfds.core.GeneratorBasedBuilder):
   __doc__ = __doc__
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release: 39 pretraining and 3 rare conditions."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "First release: 39 pretraining and 3 rare conditions.",
+      "1.1.0": "Brugada ST 0.1-0.35 mV as documented; its ECGs carry the anterior "
+               "ST elevation and incomplete RBBB labels a reader would give.",
+  }
   BUILDER_CONFIGS = [
       SyntheticEcgConfig(name="tiny", num_ecgs=600, sampling_rate=100,
                          description="600 ECGs at 100 Hz, for tests."),

@@ -369,13 +369,18 @@ def _brugada(own, rng, v, labels: set[str]):
   """Coved right-precordial ST elevation into an inverted T, sometimes an r'.
 
   The pattern fluctuates between recordings (its height is the recording's);
-  the r' is the patient's."""
-  height = rng.uniform(0.06, 0.25)
+  the r' is the patient's. Labels are what a reader of the common diagnoses
+  writes for it without naming Brugada: anterior ST elevation when the ST
+  reaches the STEMI label's 0.15 mV, incomplete RBBB for the rSr' in V1.
+  """
+  height = rng.uniform(0.1, 0.35)
   v = morph.add_st(v, height * morph.RIGHT_VENTRICULAR_OUTFLOW, coved=True)
   v = morph.invert_t(v, morph.RIGHT_VENTRICULAR_OUTFLOW, rng.uniform(0.3, 0.8))
   if own.uniform() < 0.5:
     v = morph.add_terminal_right_anterior(v, own.uniform(0.12, 0.25), 0.015)
-  if height >= 0.2:
+    if "right_bundle_branch_block" not in labels:
+      labels.add("incomplete_right_bundle_branch_block")
+  if height >= 0.15:
     labels.add("st_elevation_anterior")
   return v
 

@@ -1,0 +1,145 @@
+"""GE MUSE resting-ECG XML (MUSE 8/9 exports, `<!DOCTYPE RestingECG>`).
+
+- Signal: the `Waveform` whose `WaveformType` is `Rhythm`. Each `LeadData`
+  holds base64 little-endian int16 in `WaveFormData` (line-wrapped);
+  µV = (x - FirstSampleBaseline) * LeadAmplitudeUnitsPerBit; the sampling rate
+  is SampleBase * 10^SampleExponent. Only I, II and V1-V6 are stored; III, aVR,
+  aVL and aVF are derived (leads.to_standard_order). `LeadDataCRC32` is
+  checked against zlib.crc32 of the decoded bytes.
+- Statements: `Diagnosis` (confirmed by the over-reader) and
+  `OriginalDiagnosis` (the machine's). Each `DiagnosisStatement` is a fragment;
+  fragments join into one line until a fragment flagged ENDSLINE.
+- Demographics: `PatientID` is returned raw for the builder to hash; age and
+  sex are kept. Names, dates of birth and the rest are never read.
+
+The XML is untrusted: defusedxml refuses entity declarations (billion laughs)
+and external entities; MUSE's `<!DOCTYPE RestingECG SYSTEM "restecg.dtd">` has
+neither and parses.
+"""
+
+import base64
+import binascii
+import os
+import zlib
+
+import defusedxml.ElementTree as safe_et
+import numpy as np
+from defusedxml import DefusedXmlException
+
+from ecgjax.ecg import leads as leads_lib, record as record_lib
+from ecgjax.ecg.formats import wfdb_format
+from ecgjax.ecg.formats.errors import RecordFormatError
+
+
+def _text(node, tag: str, default: str | None = None) -> str | None:
+  found = node.find(tag)
+  return found.text.strip() if found is not None and found.text else default
+
+
+def parse_xml(path: str, data: bytes | None = None):
+  """The root element of an untrusted XML file, or RecordFormatError."""
+  try:
+    if data is None:
+      with open(path, "rb") as f:
+        data = f.read()
+    return safe_et.fromstring(data, forbid_dtd=False, forbid_entities=True,
+                              forbid_external=True)
+  except OSError as e:
+    raise RecordFormatError(path, f"cannot read: {e.strerror or e}") from e
+  except DefusedXmlException as e:
+    raise RecordFormatError(path, f"unsafe XML refused ({type(e).__name__}): {e}") from e
+  except safe_et.ParseError as e:
+    raise RecordFormatError(path, f"not well-formed XML: {e}") from e
+
+
+def statements(node) -> tuple[str, ...]:
+  """Joined statement lines of a Diagnosis / OriginalDiagnosis element."""
+  if node is None:
+    return ()
+  lines, current = [], []
+  for stmt in node.findall("DiagnosisStatement"):
+    text = _text(stmt, "StmtText", "")
+    if text:
+      current.append(text)
+    flags = {f.text.strip() for f in stmt.findall("StmtFlag") if f.text}
+    if "ENDSLINE" in flags and current:
+      lines.append(" ".join(current))
+      current = []
+  if current:
+    lines.append(" ".join(current))
+  return tuple(" ".join(line.replace(" ,", ",").split()) for line in lines)
+
+
+def _rhythm_leads(root, path: str) -> tuple[np.ndarray, float, list[str]]:
+  rhythm = [w for w in root.findall("Waveform") if _text(w, "WaveformType") == "Rhythm"]
+  if not rhythm:
+    raise RecordFormatError(path, "no Rhythm waveform")
+  wave = rhythm[0]
+  try:
+    fs = float(_text(wave, "SampleBase")) * 10 ** int(_text(wave, "SampleExponent", "0"))
+  except (TypeError, ValueError) as e:
+    raise RecordFormatError(path, "Rhythm waveform without a valid SampleBase") from e
+  if not (wfdb_format.MIN_SAMPLING_RATE <= fs <= wfdb_format.MAX_SAMPLING_RATE):
+    raise RecordFormatError(path, f"unsupported sampling rate {fs:g} Hz")
+  names, columns = [], []
+  for lead in wave.findall("LeadData"):
+    name = _text(lead, "LeadID", "?")
+    try:
+      raw = base64.b64decode("".join((_text(lead, "WaveFormData") or "").split()),
+                             validate=True)
+    except (binascii.Error, ValueError) as e:
+      raise RecordFormatError(path, f"lead {name}: WaveFormData is not base64") from e
+    crc = _text(lead, "LeadDataCRC32")
+    if crc is not None and zlib.crc32(raw) != int(crc):
+      raise RecordFormatError(path, f"lead {name}: CRC32 mismatch (file {crc}, data "
+                              f"{zlib.crc32(raw)})")
+    if len(raw) % 2:
+      raise RecordFormatError(path, f"lead {name}: odd number of bytes ({len(raw)})")
+    samples = np.frombuffer(raw, dtype="<i2")
+    declared = _text(lead, "LeadSampleCountTotal")
+    if declared is not None and int(declared) != samples.size:
+      raise RecordFormatError(path, f"lead {name}: {samples.size} samples, header says "
+                              f"{declared} (truncated?)")
+    try:
+      per_bit = float(_text(lead, "LeadAmplitudeUnitsPerBit", "1"))
+      baseline = float(_text(lead, "FirstSampleBaseline", "0"))
+    except ValueError as e:
+      raise RecordFormatError(path, f"lead {name}: bad amplitude scaling") from e
+    if not np.isfinite(per_bit) or not np.isfinite(baseline) or per_bit <= 0:
+      raise RecordFormatError(path, f"lead {name}: amplitude units per bit {per_bit} "
+                              f"/ baseline {baseline} not usable")
+    units = (_text(lead, "LeadAmplitudeUnits", "MICROVOLTS") or "").upper()
+    if units not in ("MICROVOLTS", "MICROVOLT", "UV"):
+      raise RecordFormatError(path, f"lead {name}: unsupported units {units!r}")
+    names.append(name)
+    columns.append((samples.astype(np.float32) - baseline) * per_bit)
+  if not columns:
+    raise RecordFormatError(path, "Rhythm waveform has no leads")
+  lengths = {c.size for c in columns}
+  if len(lengths) != 1 or 0 in lengths:
+    raise RecordFormatError(path, f"leads of unequal or zero length {sorted(lengths)}")
+  return np.stack(columns, axis=1), fs, names
+
+
+def read_muse_xml(path: str, data: bytes | None = None) -> record_lib.EcgRecord:
+  root = parse_xml(path, data)
+  if root.tag != "RestingECG":
+    raise RecordFormatError(path, f"not a MUSE resting ECG (root element <{root.tag}>)")
+  signal, fs, names = _rhythm_leads(root, path)
+  try:
+    signal = leads_lib.to_standard_order(signal, names)
+  except leads_lib.MissingLeadsError as e:
+    raise RecordFormatError(path, str(e)) from e
+  demographics = root.find("PatientDemographics")
+  age, sex, patient = -1.0, "unknown", None
+  if demographics is not None:
+    if (_text(demographics, "AgeUnits", "YEARS") or "YEARS").upper() == "YEARS":
+      age = record_lib.parse_age(_text(demographics, "PatientAge"))
+    sex = record_lib.normalise_sex(_text(demographics, "Gender"))
+    patient = _text(demographics, "PatientID")
+  return record_lib.EcgRecord(
+      signal=signal.astype(np.float32), sampling_rate=fs, lead_names=leads_lib.STANDARD_LEADS,
+      record_id=os.path.splitext(os.path.basename(path))[0], path=path,
+      diagnoses=statements(root.find("Diagnosis")),
+      machine_statements=statements(root.find("OriginalDiagnosis")),
+      patient_id=patient, age=age, sex=sex)

@@ -1,0 +1,210 @@
+"""The harmonised label vocabulary and the mappings into it.
+
+`vocabulary.csv`: 68 common ECG diagnoses in the spirit of Barrios et al. 2025
+(rhythm, conduction, chamber enlargement, voltage, axis, intervals, pacing,
+infarction and ischaemia by territory, ST-T), each with its SNOMED CT code where
+one is established, and the PTB-XL SCP codes and PhysioNet 2020/2021 SNOMED
+codes that imply it. A source code may imply several labels (IMI implies
+`myocardial_infarction` and `inferior_infarction`).
+
+`physionet_abbreviations.csv`: PhysioNet 2020 `#Dx` abbreviations -> SNOMED CT
+(as in the Challenge's dx_mapping tables).
+
+`muse_statement_rules.csv`: regular expressions over MUSE statement lines; users
+pass their own file with the same columns.
+
+Every mapper returns the labels and the source codes or statements it could not
+map, so a build report can list what was left out.
+"""
+
+import csv
+import dataclasses
+import functools
+import importlib.resources
+import io
+import re
+from collections.abc import Iterable
+
+IGNORE = "-"
+
+
+@dataclasses.dataclass(frozen=True)
+class Label:
+  name: str
+  group: str
+  snomed: str | None
+  description: str
+  ptbxl_scp: tuple[str, ...]
+  physionet_snomed: tuple[str, ...]
+
+
+@dataclasses.dataclass
+class Mapped:
+  labels: set[str]
+  unmapped: list[str]
+
+
+def _resource(name: str) -> str:
+  return importlib.resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+@functools.cache
+def vocabulary() -> tuple[Label, ...]:
+  rows = csv.DictReader(io.StringIO(_resource("vocabulary.csv")))
+  return tuple(Label(name=r["name"], group=r["group"], snomed=r["snomed"] or None,
+                     description=r["description"], ptbxl_scp=tuple(r["ptbxl_scp"].split()),
+                     physionet_snomed=tuple(r["physionet_snomed"].split()))
+               for r in rows)
+
+
+def names() -> tuple[str, ...]:
+  return tuple(label.name for label in vocabulary())
+
+
+def groups() -> dict[str, tuple[str, ...]]:
+  out: dict[str, list[str]] = {}
+  for label in vocabulary():
+    out.setdefault(label.group, []).append(label.name)
+  return {k: tuple(v) for k, v in out.items()}
+
+
+def _index(attribute: str) -> dict[str, tuple[str, ...]]:
+  out: dict[str, list[str]] = {}
+  for label in vocabulary():
+    for code in getattr(label, attribute):
+      out.setdefault(code, []).append(label.name)
+  return {k: tuple(v) for k, v in out.items()}
+
+
+@functools.cache
+def _scp_index():
+  return _index("ptbxl_scp")
+
+
+@functools.cache
+def _snomed_index():
+  return _index("physionet_snomed")
+
+
+@functools.cache
+def physionet_abbreviations() -> dict[str, str]:
+  rows = csv.DictReader(io.StringIO(_resource("physionet_abbreviations.csv")))
+  return {r["abbreviation"]: r["snomed"] for r in rows}
+
+
+def _map(codes: Iterable[str], index: dict) -> Mapped:
+  labels, unmapped = set(), []
+  for code in codes:
+    hit = index.get(code)
+    if hit:
+      labels.update(hit)
+    else:
+      unmapped.append(code)
+  return Mapped(labels, unmapped)
+
+
+def from_ptbxl(scp_codes: Iterable[str], heart_axis: str | None = None) -> Mapped:
+  """PTB-XL `scp_codes` keys (any likelihood, as in Strodthoff et al. 2021) and the
+  `heart_axis` column (LAD/ALAD, RAD/ARAD) -> vocabulary labels."""
+  mapped = _map(scp_codes, _scp_index())
+  axis = (heart_axis or "").strip().upper()
+  if axis in ("LAD", "ALAD"):
+    mapped.labels.add("left_axis_deviation")
+  elif axis in ("RAD", "ARAD"):
+    mapped.labels.add("right_axis_deviation")
+  return mapped
+
+
+def from_snomed(codes: Iterable[str]) -> Mapped:
+  return _map((str(c).strip() for c in codes), _snomed_index())
+
+
+def from_physionet_dx(tokens: Iterable[str]) -> Mapped:
+  """`#Dx` tokens: SNOMED codes (2021) or abbreviations (2020), mixed allowed."""
+  abbreviations = physionet_abbreviations()
+  codes, unknown = [], []
+  for token in tokens:
+    token = token.strip()
+    if token.isdigit():
+      codes.append(token)
+    elif token in abbreviations:
+      codes.append(abbreviations[token])
+    else:
+      unknown.append(token)
+  mapped = from_snomed(codes)
+  mapped.unmapped = unknown + mapped.unmapped
+  return mapped
+
+
+CODE15_COLUMNS = {"1dAVb": "first_degree_av_block", "RBBB": "right_bundle_branch_block",
+                  "LBBB": "left_bundle_branch_block", "SB": "sinus_bradycardia",
+                  "AF": "atrial_fibrillation", "ST": "sinus_tachycardia",
+                  "normal_ecg": "normal_ecg"}
+
+
+def from_code15(columns: Iterable[str]) -> Mapped:
+  return _map(columns, {k: (v,) for k, v in CODE15_COLUMNS.items()})
+
+
+class StatementRulesError(ValueError):
+  pass
+
+
+@dataclasses.dataclass(frozen=True)
+class StatementRules:
+  """Regular-expression rules over free-text statement lines (MUSE, machine reports)."""
+  rules: tuple[tuple[re.Pattern, str], ...]
+  source: str
+
+  @classmethod
+  def from_text(cls, text: str, source: str) -> "StatementRules":
+    known = set(names())
+    rules = []
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines or lines[0].strip() != "pattern,label":
+      raise StatementRulesError(f"{source}: first line must be the header 'pattern,label'")
+    for number, line in enumerate(lines[1:], start=2):
+      pattern, sep, label = line.rpartition(",")
+      label = label.strip()
+      if not sep or not pattern:
+        raise StatementRulesError(f"{source}: rule {number}: expected PATTERN,LABEL: {line!r}")
+      if label != IGNORE and label not in known:
+        raise StatementRulesError(f"{source}: rule {number}: unknown label {label!r}")
+      try:
+        rules.append((re.compile(pattern, re.IGNORECASE), label))
+      except re.error as e:
+        raise StatementRulesError(f"{source}: rule {number}: bad pattern {pattern!r}: {e}") from e
+    return cls(tuple(rules), source)
+
+  @classmethod
+  def default(cls) -> "StatementRules":
+    return cls.from_text(_resource("muse_statement_rules.csv"), "muse_statement_rules.csv")
+
+  @classmethod
+  def from_file(cls, path: str) -> "StatementRules":
+    with open(path, encoding="utf-8") as f:
+      return cls.from_text(f.read(), path)
+
+  def map(self, lines: Iterable[str]) -> Mapped:
+    labels, unmapped = set(), []
+    for line in lines:
+      text = line.strip()
+      if not text:
+        continue
+      hits = {label for pattern, label in self.rules if pattern.search(text)}
+      if IGNORE in hits:
+        continue
+      if hits:
+        labels.update(hits)
+      else:
+        unmapped.append(scrub_statement(text))
+    return Mapped(labels, unmapped)
+
+
+_DIGITS = re.compile(r"\d")
+
+
+def scrub_statement(text: str) -> str:
+  """An unmapped statement as a build report may show it: digits (dates, IDs,
+  times) masked, since free text can carry identifiers."""
+  return _DIGITS.sub("#", text)

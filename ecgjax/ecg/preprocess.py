@@ -1,0 +1,104 @@
+"""Preprocessing from a reader's record to the int16 µV array a builder stores.
+
+The recipe is explicit, versioned and recorded in each dataset's metadata, so a
+dataset says exactly how its signals were made. In order:
+
+1. optional filters at the source rate (zero-phase, second-order sections):
+   band-pass (`bandpass_hz=(low, high)`), or high-pass baseline removal alone
+   (`bandpass_hz=(low, None)`), and a notch at the mains frequency (`notch_hz`);
+2. polyphase resampling to `sampling_rate` (scipy.signal.resample_poly, whose
+   anti-aliasing FIR runs at the rational up/down factors);
+3. crop or pad to `duration` seconds. Policy: keep the *first* `duration`
+   seconds of a longer recording (its start is what every source has); pad a
+   shorter one with zeros at the end, if it is at least `min_duration` seconds,
+   else refuse it (`RecordFormatError`, counted in the build report);
+4. round to int16 µV. Samples beyond ±32.767 mV are clipped; more than
+   `max_clipped_fraction` of them means wrong units or a broken lead, and the
+   record is refused.
+"""
+
+import dataclasses
+import fractions
+
+import numpy as np
+import scipy.signal
+
+from ecgjax.ecg import leads as leads_lib
+from ecgjax.ecg.formats.errors import RecordFormatError
+from ecgjax.ecg.record import EcgRecord
+
+RECIPE_VERSION = "1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+  sampling_rate: float = 500.0
+  duration: float = 10.0
+  min_duration: float = 5.0
+  bandpass_hz: tuple[float | None, float | None] | None = None
+  notch_hz: float | None = None
+  max_clipped_fraction: float = 0.001
+  version: str = RECIPE_VERSION
+
+  @property
+  def samples(self) -> int:
+    return int(round(self.sampling_rate * self.duration))
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+def _filter(signal: np.ndarray, fs: float, recipe: Recipe) -> np.ndarray:
+  if recipe.bandpass_hz is not None:
+    low, high = recipe.bandpass_hz
+    nyquist = fs / 2
+    if high is not None and high >= nyquist:
+      high = None                      # nothing above Nyquist to remove
+    if low and high:
+      sos = scipy.signal.butter(2, [low, high], btype="bandpass", fs=fs, output="sos")
+    elif low:
+      sos = scipy.signal.butter(2, low, btype="highpass", fs=fs, output="sos")
+    elif high:
+      sos = scipy.signal.butter(4, high, btype="lowpass", fs=fs, output="sos")
+    else:
+      sos = None
+    if sos is not None:
+      signal = scipy.signal.sosfiltfilt(sos, signal, axis=0)
+  if recipe.notch_hz and recipe.notch_hz < fs / 2:
+    b, a = scipy.signal.iirnotch(recipe.notch_hz, Q=30.0, fs=fs)
+    signal = scipy.signal.filtfilt(b, a, signal, axis=0)
+  return signal
+
+
+def resample(signal: np.ndarray, source_hz: float, target_hz: float) -> np.ndarray:
+  """Polyphase resampling along time; exact for rational rate ratios."""
+  if source_hz == target_hz:
+    return signal
+  ratio = fractions.Fraction(target_hz / source_hz).limit_denominator(1000)
+  return scipy.signal.resample_poly(signal, ratio.numerator, ratio.denominator, axis=0)
+
+
+def crop_or_pad(signal: np.ndarray, samples: int) -> np.ndarray:
+  if signal.shape[0] >= samples:
+    return signal[:samples]
+  return np.pad(signal, ((0, samples - signal.shape[0]), (0, 0)))
+
+
+def to_int16(record: EcgRecord, recipe: Recipe) -> np.ndarray:
+  """(recipe.samples, 12) int16 µV in standard lead order."""
+  if tuple(record.lead_names) != leads_lib.STANDARD_LEADS:
+    raise RecordFormatError(record.path, f"leads {record.lead_names} not in standard order")
+  if record.duration < recipe.min_duration:
+    raise RecordFormatError(record.path, f"recording of {record.duration:.2f} s is shorter than "
+                            f"the recipe's minimum {recipe.min_duration:g} s")
+  signal = np.asarray(record.signal, dtype=np.float64)
+  if not np.all(np.isfinite(signal)):
+    raise RecordFormatError(record.path, "non-finite (NaN or infinite) samples")
+  signal = _filter(signal, record.sampling_rate, recipe)
+  signal = resample(signal, record.sampling_rate, recipe.sampling_rate)
+  signal = crop_or_pad(signal, recipe.samples)
+  clipped = np.mean(np.abs(signal) > 32767)
+  if clipped > recipe.max_clipped_fraction:
+    raise RecordFormatError(record.path, f"{clipped:.1%} of samples beyond ±32.8 mV: wrong "
+                            "units or a broken lead")
+  return np.clip(np.round(signal), -32768, 32767).astype(np.int16)
