@@ -9,7 +9,8 @@ forms them, so Einthoven's (III = II - I) and Goldberger's relations hold.
 Heart rate varies beat to beat (respiratory sinus arrhythmia, Mayer waves,
 jitter); QT follows RR by Bazett's formula.
 
-Patients carry chronic traits across their 1-8 ECGs (age, sex, axis, voltage,
+Patients carry chronic traits across their 1-8 ECGs (age, sex, axis, heart
+rotation relative to the chest electrodes, voltage,
 conduction blocks, hypertrophy, old infarcts, arrhythmic substrate, rare
 disease); prevalences rise with age where they do clinically and conditions
 co-occur as they do. Splits are by patient (80/10/10): no patient is in two.
@@ -104,7 +105,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   RELEASE_NOTES = {
       "1.0.0": "First release: 39 pretraining and 3 rare conditions.",
       "1.1.0": "Brugada ST 0.1-0.35 mV as documented; its ECGs carry the anterior "
-               "ST elevation and incomplete RBBB labels a reader would give.",
+               "ST elevation and incomplete RBBB labels a reader would give; each "
+               "patient's heart is rotated about its long axis (transition zone).",
   }
   BUILDER_CONFIGS = [
       SyntheticEcgConfig(name="tiny", num_ecgs=600, sampling_rate=100,

@@ -41,6 +41,10 @@ class Patient:
   traits: dict[str, float]      # chronic findings -> intensity
   ecg_count: int
   morphology_seed: int          # the patient's own QRS-T and P shapes, the same every visit
+  # Rotation of the heart about its long axis relative to the chest electrodes
+  # (degrees; + counter-clockwise seen from below): shifts the precordial
+  # transition zone by about one lead per 20 degrees, the same every visit.
+  chest_rotation: float = 0.0
 
 
 def _chance(rng, p: float) -> bool:
@@ -111,6 +115,7 @@ def sample_patient(rng: np.random.Generator, index: int) -> Patient:
       # About 40% of patients have one ECG; the rest 2-8 (mean 2.3 overall).
       ecg_count=1 if rng.uniform() < 0.4 else int(min(rng.geometric(0.45), 7)) + 1,
       morphology_seed=int(rng.integers(2 ** 63)),
+      chest_rotation=float(rng.normal(0, 15)),
   )
 
 
@@ -123,6 +128,7 @@ class EcgSpec:
   scale: float
   noise: NoiseSpec
   labels: set[str]
+  chest_rotation: float = 0.0
 
 
 def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpec:
@@ -223,7 +229,8 @@ def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpe
   rare = [name for name in conditions.GROUPS["rare"] if name in traits]
   labels.update(rare)
   return EcgSpec(rhythm=rhythm, atria=atria, ventricles=ventricles, qtc=qtc,
-                 scale=patient.voltage, noise=noise, labels=labels)
+                 scale=patient.voltage, noise=noise, labels=labels,
+                 chest_rotation=patient.chest_rotation)
 
 
 def _rhythm_labels(r: RhythmSpec, labels: set[str]) -> None:

@@ -65,7 +65,7 @@ def generate_record(seed: int, patient_index: int, visit: int,
   sched = rhythm.schedule(rng, spec.rhythm, duration)
   signal = render.render(rng, sched, spec.atria, spec.ventricles, spec.qtc, spec.scale,
                          spec.noise, sampling_rate, duration,
-                         lead_field=render.placed_lead_field(rng))
+                         lead_field=render.placed_lead_field(rng, spec.chest_rotation))
   labels = np.zeros(len(conditions.NAMES), dtype=np.int8)
   labels[[conditions.INDEX[name] for name in spec.labels]] = 1
   return {

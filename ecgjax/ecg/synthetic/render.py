@@ -37,12 +37,14 @@ def _lead_field() -> np.ndarray:
 LEAD_FIELD = _lead_field()
 
 
-def placed_lead_field(rng: np.random.Generator) -> np.ndarray:
+def placed_lead_field(rng: np.random.Generator, chest_rotation: float = 0.0) -> np.ndarray:
   """The lead field of one recording: chest electrodes are never placed exactly
-  twice alike (a few degrees around the chest, a few percent in gain)."""
+  twice alike (a few degrees around the chest, a few percent in gain), around
+  the patient's own heart rotation (`chest_rotation` degrees, which moves the
+  transition zone; the limb leads, far from the heart, do not see it)."""
   field = LEAD_FIELD.copy()
   for k in range(3, 9):
-    a = np.deg2rad(rng.normal(0, 6))
+    a = np.deg2rad(chest_rotation + rng.normal(0, 6))
     rot = np.array([[np.cos(a), 0, -np.sin(a)], [0, 1, 0], [np.sin(a), 0, np.cos(a)]])
     field[k] = rng.lognormal(0, 0.08) * rot @ field[k]
   return field
