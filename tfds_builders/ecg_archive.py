@@ -93,8 +93,11 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
 
   def _split_generators(self, dl_manager):
     items = self._items(dl_manager.manual_dir)
+    for split, split_items in items.items():
+      if not split_items:   # TFDS cannot write an empty split; a tiny archive may have one
+        logging.warning("%s: no records fall in split %r; it is left out", self.name, split)
     return {split: self._generate_examples(split, split_items)
-            for split, split_items in items.items()}
+            for split, split_items in items.items() if split_items}
 
   def _generate_examples(self, split: str, items):
     names = self.label_names()
@@ -118,6 +121,18 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
       yield key, {"signal": signal, "labels": labels, "record_id": record.record_id,
                   "patient": patient, "age": np.int32(round(record.age)) if record.age >= 0
                   else np.int32(-1), "sex": record.sex}
+
+
+def find_files(root, suffix: str) -> list:
+  """Every file under `root` (any depth) whose name ends in `suffix`, sorted.
+
+  tf.io.gfile walks local disks and object stores alike (epath refuses `**`)."""
+  import tensorflow as tf
+  suffix = suffix.lower()
+  found = []
+  for directory, _, files in tf.io.gfile.walk(str(root)):
+    found += [root.__class__(directory) / f for f in files if f.lower().endswith(suffix)]
+  return sorted(found)
 
 
 def split_by_patient(items, patient_of, fractions=(("train", 0.8), ("validation", 0.1),

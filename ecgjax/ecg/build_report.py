@@ -20,8 +20,11 @@ class TooManySkippedError(RuntimeError):
 
 
 def reason_category(reason: str) -> str:
-  """'truncated: 50000 bytes ...' and the like grouped without their numbers."""
-  return re.sub(r"\d+(\.\d+)?", "N", reason.split(" (")[0])
+  """A reason without its details: 'truncated: 50000 bytes ...' -> 'truncated'.
+
+  Readers write reasons as 'what went wrong: details' or 'what (details)'."""
+  head = re.split(r": | \(", reason, maxsplit=1)[0]
+  return re.sub(r"\d+(\.\d+)?", "N", head)
 
 
 class BuildReport:

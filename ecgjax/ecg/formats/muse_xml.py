@@ -88,29 +88,29 @@ def _rhythm_leads(root, path: str) -> tuple[np.ndarray, float, list[str]]:
       raw = base64.b64decode("".join((_text(lead, "WaveFormData") or "").split()),
                              validate=True)
     except (binascii.Error, ValueError) as e:
-      raise RecordFormatError(path, f"lead {name}: WaveFormData is not base64") from e
+      raise RecordFormatError(path, f"WaveFormData is not base64 in lead {name}") from e
     crc = _text(lead, "LeadDataCRC32")
     if crc is not None and zlib.crc32(raw) != int(crc):
-      raise RecordFormatError(path, f"lead {name}: CRC32 mismatch (file {crc}, data "
+      raise RecordFormatError(path, f"CRC32 mismatch in lead {name} (file {crc}, data "
                               f"{zlib.crc32(raw)})")
     if len(raw) % 2:
-      raise RecordFormatError(path, f"lead {name}: odd number of bytes ({len(raw)})")
+      raise RecordFormatError(path, f"odd number of bytes in lead {name} ({len(raw)})")
     samples = np.frombuffer(raw, dtype="<i2")
     declared = _text(lead, "LeadSampleCountTotal")
     if declared is not None and int(declared) != samples.size:
-      raise RecordFormatError(path, f"lead {name}: {samples.size} samples, header says "
-                              f"{declared} (truncated?)")
+      raise RecordFormatError(path, f"truncated lead {name}: {samples.size} samples, header "
+                              f"says {declared}")
     try:
       per_bit = float(_text(lead, "LeadAmplitudeUnitsPerBit", "1"))
       baseline = float(_text(lead, "FirstSampleBaseline", "0"))
     except ValueError as e:
-      raise RecordFormatError(path, f"lead {name}: bad amplitude scaling") from e
+      raise RecordFormatError(path, f"bad amplitude scaling in lead {name}") from e
     if not np.isfinite(per_bit) or not np.isfinite(baseline) or per_bit <= 0:
-      raise RecordFormatError(path, f"lead {name}: amplitude units per bit {per_bit} "
-                              f"/ baseline {baseline} not usable")
+      raise RecordFormatError(path, f"unusable amplitude scaling in lead {name}: units per "
+                              f"bit {per_bit}, baseline {baseline}")
     units = (_text(lead, "LeadAmplitudeUnits", "MICROVOLTS") or "").upper()
     if units not in ("MICROVOLTS", "MICROVOLT", "UV"):
-      raise RecordFormatError(path, f"lead {name}: unsupported units {units!r}")
+      raise RecordFormatError(path, f"unsupported units in lead {name}: {units!r}")
     names.append(name)
     columns.append((samples.astype(np.float32) - baseline) * per_bit)
   if not columns:

@@ -146,6 +146,33 @@ def from_code15(columns: Iterable[str]) -> Mapped:
   return _map(columns, {k: (v,) for k, v in CODE15_COLUMNS.items()})
 
 
+EXTRA_LABELS_VARIABLE = "ECGJAX_EXTRA_LABELS"
+
+
+def read_extra_labels(path: str) -> tuple[list[str], dict[str, set[str]]]:
+  """A CSV of labels beyond the vocabulary: a `file` column (paths relative to the
+  raw directory) and one 0/1 column per extra label -> (names, file -> labels)."""
+  with open(path, newline="", encoding="utf-8") as f:
+    reader = csv.DictReader(f)
+    if not reader.fieldnames or "file" not in reader.fieldnames:
+      raise ValueError(f"{path}: needs a 'file' column and one 0/1 column per label")
+    extra = [n for n in reader.fieldnames if n != "file"]
+    clash = sorted(set(extra) & set(names()))
+    if clash:
+      raise ValueError(f"{path}: extra labels {clash} already exist in the vocabulary")
+    table = {row["file"].strip(): {n for n in extra
+                                   if row[n].strip().lower() in ("1", "1.0", "true")}
+             for row in reader}
+  return extra, table
+
+
+def extra_labels_from_environment() -> tuple[list[str], dict[str, set[str]]]:
+  """read_extra_labels of the CSV named by ECGJAX_EXTRA_LABELS, or no extra labels."""
+  import os
+  path = os.environ.get(EXTRA_LABELS_VARIABLE, "")
+  return read_extra_labels(path) if path else ([], {})
+
+
 class StatementRulesError(ValueError):
   pass
 
