@@ -151,3 +151,34 @@ def test_physionet_build_maps_dx_and_keeps_header_phi_out(shared_data, tmp_path)
   assert {n for n, v in zip(names, a1["labels"]) if v} == {"right_bundle_branch_block"}
   assert a1["signal"].shape == (5000, 12) and a1["age"] == 74
   assert not scan_for_phi(tmp_path / "out")
+
+
+def test_pretraining_and_fine_tuning_run_on_built_ptbxl(shared_data, tmp_path):
+  from ecgjax import finetune, pretrain
+  from ecgjax.configs import finetune as finetune_config, pretrain as pretrain_config
+  from tests.conftest import TINY_MODEL
+  from tfds_builders.ptbxl import ptbxl_dataset_builder as ptbxl
+  data_dir = tmp_path / "tfds"
+  build(ptbxl.Builder, "vocabulary_100", data_dir, os.path.join(shared_data, "ptbxl"))
+
+  def small(c):
+    c.dataset.name = "ptbxl/vocabulary_100"
+    c.dataset.data_dir = str(data_dir)
+    c.dataset.shuffle_buffer = 64
+    c.model.update(TINY_MODEL)
+    c.model.dtype = "float32"
+    c.batch_size, c.eval_batch_size = 8, 16
+    c.total_steps, c.log_every, c.eval_every, c.checkpoint_every = 4, 2, 4, 4
+    c.optimizer.warmup_steps = 1
+    return c
+
+  c = small(pretrain_config.get_config("ptbxl"))
+  assert c.labels == "all"
+  pretrain.train_and_evaluate(c, str(tmp_path / "pretrain"))
+  f = small(finetune_config.get_config())
+  f.init_from = str(tmp_path / "pretrain")
+  f.mode = "linear_probe"
+  f.labels = "sinus_rhythm,normal_ecg"
+  f.min_positives = 1
+  results = finetune.finetune_and_evaluate(f, str(tmp_path / "probe"))
+  assert set(results["labels"]) == {"sinus_rhythm", "normal_ecg"}

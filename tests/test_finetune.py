@@ -81,12 +81,41 @@ def test_full_fine_tune_changes_the_backbone(pretrained, tiny_data_dir, tmp_path
   assert not np.array_equal(new["backbone/stem/kernel"], old["backbone/stem/kernel"])
 
 
+@pytest.mark.parametrize("freeze", [True, False])
+def test_full_fine_tune_batch_norm_statistics_follow_freeze_batch_norm(
+    freeze, pretrained, tiny_data_dir, tmp_path):
+  workdir = str(tmp_path / f"full_{freeze}")
+  finetune.finetune_and_evaluate(tiny_finetune_config(
+      tiny_data_dir, pretrained, mode="full", freeze_batch_norm=freeze), workdir)
+  old = transfer.flatten(checkpoints.read_pretrained(pretrained).batch_stats)
+  new = transfer.flatten(checkpoints.read_pretrained(workdir).batch_stats)
+  unchanged = all(np.array_equal(new[p], old[p]) for p in new)
+  assert unchanged == freeze
+
+
+def test_full_fine_tune_starts_from_the_linear_probe_head(pretrained, tiny_data_dir, tmp_path,
+                                                          caplog):
+  import logging
+  caplog.set_level(logging.INFO)
+  finetune.finetune_and_evaluate(tiny_finetune_config(
+      tiny_data_dir, pretrained, mode="full", full_head_init="linear_probe"),
+      str(tmp_path / "lpft"))
+  assert "starts from the linear probe's head" in caplog.text
+  caplog.clear()
+  finetune.finetune_and_evaluate(tiny_finetune_config(
+      tiny_data_dir, pretrained, mode="full", full_head_init="random"), str(tmp_path / "rand"))
+  assert "starts from the linear probe's head" not in caplog.text
+
+
 def test_bad_finetune_configs_are_refused(tiny_data_dir, pretrained):
   with pytest.raises(config_validation.ConfigError, match="config.init_from is empty"):
     config_validation.validate_finetune(tiny_finetune_config(tiny_data_dir, "", mode="full"))
   with pytest.raises(config_validation.ConfigError, match="config.mode='probe'"):
     config_validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
                                                              mode="probe"))
+  with pytest.raises(config_validation.ConfigError, match="config.full_head_init='probe'"):
+    config_validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
+                                                             full_head_init="probe"))
   with pytest.raises(config_validation.ConfigError, match="bootstrap_resamples"):
     config_validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
                                                              bootstrap_resamples=100))

@@ -4,13 +4,20 @@
   python -m ecgjax.main --config=ecgjax/configs/pretrain.py:synthetic_large --workdir=DIR
 
 Arguments after the colon: `synthetic` (default; synthetic_ecg/demo at 100 Hz,
-the `small` model) or `synthetic_large` (synthetic_ecg/large at 500 Hz, the
-Hannun 2019 shape in bf16, for accelerators). Build the dataset first:
+the `small` model), `synthetic_large` (synthetic_ecg/large at 500 Hz, the
+Hannun 2019 shape in bf16, for accelerators), or a real archive built by its
+builder: `ptbxl`, `physionet2021`, `muse_xml` (the 68-label vocabulary at
+500 Hz, `ribeiro2020` model; `--config.labels=rhythm` or NAME,NAME picks labels,
+`--config.dataset.name=ptbxl/superdiagnostic_500` another label space).
+Build the dataset first:
   tfds build tfds_builders/synthetic_ecg --data_dir=~/tensorflow_datasets --config=demo
 Running the same command on the same workdir resumes from its last checkpoint.
 """
 
 from ecgjax.configs import common
+
+
+REAL_ARCHIVES = ("ptbxl", "physionet2021", "muse_xml")
 
 
 def get_config(arg: str = "synthetic"):
@@ -24,7 +31,15 @@ def get_config(arg: str = "synthetic"):
     c.total_steps = 20_000
     c.eval_every = c.checkpoint_every = 2000
     c.optimizer.warmup_steps = 1000
+  elif arg in REAL_ARCHIVES:
+    c.dataset.name = f"{arg}/vocabulary_500"
+    c.labels = "all"
+    c.model = common.model_config("ribeiro2020", dtype="bfloat16")
+    c.batch_size = 128
+    c.total_steps = 30_000
+    c.eval_every = c.checkpoint_every = 1000
+    c.optimizer.warmup_steps = 1000
   else:
-    raise ValueError(f"pretrain config: unknown argument {arg!r}; "
-                     "expected 'synthetic' or 'synthetic_large'")
+    raise ValueError(f"pretrain config: unknown argument {arg!r}; expected one of "
+                     f"{['synthetic', 'synthetic_large', *REAL_ARCHIVES]}")
   return c

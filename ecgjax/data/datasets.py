@@ -61,14 +61,16 @@ def load_builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder:
 
 
 def resolve_labels(info: tfds.core.DatasetInfo, labels: str) -> tuple[list[str], list[int]]:
-  """`labels` is a label group of the dataset ('pretrain') or comma-separated names.
+  """`labels` is 'all', a label group of the dataset ('pretrain') or comma-separated names.
 
   Returns the chosen names and their indices in the dataset's `labels` feature.
   """
   metadata = info.metadata or {}
   all_names = list(metadata.get("label_names", []))
   groups = dict(metadata.get("label_groups", {}))
-  if labels in groups:
+  if labels == "all":
+    chosen = list(all_names)
+  elif labels in groups:
     chosen = list(groups[labels])
   else:
     chosen = [n.strip() for n in labels.split(",") if n.strip()]
