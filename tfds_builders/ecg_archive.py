@@ -5,7 +5,8 @@ A builder subclasses `EcgArchiveBuilder` and provides:
   `_items(manual_dir) -> {split: [item, ...]}`: what to read, split by patient;
   `_read(item) -> (EcgRecord, Mapped)`: one record and its vocabulary labels;
   `_item_path(item) -> str`: the item as the report names it;
-  `label_names()`: the config's label space (fixed before any file is read).
+  `label_names()`, `label_groups()`: the config's label space, fixed before any
+    file is read (the 68-label vocabulary unless overridden).
 Readers raise RecordFormatError for a bad file: it is counted under its reason
 and skipped. The report (build_report.json / .md) is written beside the
 dataset; past `max_skip_fraction` skipped the build fails and prints it.
@@ -19,7 +20,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from ecgjax.ecg import build_report, leads, patients, preprocess, record as record_lib
+from ecgjax.ecg import build_report, labels as vocab, leads, patients, preprocess
+from ecgjax.ecg import record as record_lib
 from ecgjax.ecg.formats.errors import RecordFormatError
 
 SEXES = record_lib.SEXES
@@ -36,16 +38,23 @@ class EcgArchiveConfig(tfds.core.BuilderConfig):
     self.max_skip_fraction = max_skip_fraction
 
 
+def vocabulary_configs(rates=(500, 100), duration: float = 10.0) -> list[EcgArchiveConfig]:
+  """One `vocabulary_RATE` config per sampling rate: the 68 labels, `duration` seconds."""
+  return [EcgArchiveConfig(name=f"vocabulary_{rate}", description=f"{rate} Hz, {duration:g} s",
+                           recipe=preprocess.Recipe(sampling_rate=rate, duration=duration))
+          for rate in rates]
+
+
 class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   # A public dataset whose patient ids are already pseudonyms may name a fixed
   # salt; clinical archives leave this None and need ECGJAX_PATIENT_SALT.
   PUBLIC_SALT: str | None = None
 
   def label_names(self) -> list[str]:
-    raise NotImplementedError
+    return list(vocab.names())
 
   def label_groups(self) -> dict[str, list[str]]:
-    return {}
+    return {k: list(v) for k, v in vocab.groups().items()}
 
   def _items(self, manual_dir) -> dict[str, list]:
     raise NotImplementedError

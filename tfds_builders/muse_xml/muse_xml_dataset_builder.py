@@ -22,7 +22,7 @@ import re
 
 import tensorflow_datasets as tfds
 
-from ecgjax.ecg import labels as vocab, patients, preprocess
+from ecgjax.ecg import labels as vocab, patients
 from ecgjax.ecg.formats import muse_xml
 from tfds_builders import ecg_archive
 
@@ -36,10 +36,7 @@ class Builder(ecg_archive.EcgArchiveBuilder):
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "First release."}
-  BUILDER_CONFIGS = [
-      ecg_archive.EcgArchiveConfig(name=f"vocabulary_{rate}", description=f"{rate} Hz, 10 s",
-                                   recipe=preprocess.Recipe(sampling_rate=rate, duration=10.0))
-      for rate in (500, 100)]
+  BUILDER_CONFIGS = ecg_archive.vocabulary_configs()
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Export resting ECGs from MUSE as XML (one file per ECG) into a directory and
   pass it as --manual_dir. Set ECGJAX_PATIENT_SALT to a secret string first; set
@@ -52,10 +49,10 @@ class Builder(ecg_archive.EcgArchiveBuilder):
     return self._extra_cache
 
   def label_names(self):
-    return list(vocab.names()) + self._extra()[0]
+    return super().label_names() + self._extra()[0]
 
   def label_groups(self):
-    groups = {k: list(v) for k, v in vocab.groups().items()}
+    groups = super().label_groups()
     if self._extra()[0]:
       groups["extra"] = self._extra()[0]
     return groups

@@ -14,7 +14,7 @@ or padded to 10 s (preprocess.py).
 
 import tensorflow_datasets as tfds
 
-from ecgjax.ecg import labels as vocab, preprocess
+from ecgjax.ecg import labels as vocab
 from ecgjax.ecg.formats import physionet
 from tfds_builders import ecg_archive
 
@@ -24,22 +24,13 @@ class Builder(ecg_archive.EcgArchiveBuilder):
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "First release."}
-  BUILDER_CONFIGS = [
-      ecg_archive.EcgArchiveConfig(name=f"vocabulary_{rate}", description=f"{rate} Hz, 10 s",
-                                   recipe=preprocess.Recipe(sampling_rate=rate, duration=10.0))
-      for rate in (500, 100)]
+  BUILDER_CONFIGS = ecg_archive.vocabulary_configs()
   PUBLIC_SALT = "physionet2021"
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Download the Challenge training data from
   https://physionet.org/content/challenge-2021/1.0.3/ (CC BY 4.0) and pass the
   directory holding its sources (training/cpsc_2018/..., or any subset) as --manual_dir.
   """
-
-  def label_names(self):
-    return list(vocab.names())
-
-  def label_groups(self):
-    return {k: list(v) for k, v in vocab.groups().items()}
 
   def _items(self, manual_dir):
     headers = ecg_archive.find_files(manual_dir, ".hea")

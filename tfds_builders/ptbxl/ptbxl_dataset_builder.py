@@ -90,9 +90,7 @@ class Builder(ecg_archive.EcgArchiveBuilder):
     return task_labels(self.builder_config.label_set)
 
   def label_groups(self):
-    if self.builder_config.label_set == "vocabulary":
-      return {k: list(v) for k, v in vocab.groups().items()}
-    return {}
+    return super().label_groups() if self.builder_config.label_set == "vocabulary" else {}
 
   def _items(self, manual_dir):
     database = manual_dir / "ptbxl_database.csv"
