@@ -182,3 +182,87 @@ def test_pretraining_and_fine_tuning_run_on_built_ptbxl(shared_data, tmp_path):
   f.min_positives = 1
   results = finetune.finetune_and_evaluate(f, str(tmp_path / "probe"))
   assert set(results["labels"]) == {"sinus_rhythm", "normal_ecg"}
+
+
+def test_code15_build_joins_exams_and_splits_by_patient(tmp_path):
+  from tests.test_format_readers import code15_tracing, write_code15_part
+  from tfds_builders.code15 import code15_dataset_builder as code15_builder
+  rng = np.random.default_rng(3)
+  exams = []
+  for i in range(12):   # 6 patients with 2 exams each
+    row = {"age": "50", "is_male": "True" if i % 2 else "False", "patient_id": str(i // 2),
+           "AF": "True" if i < 4 else "False", "normal_ecg": "True" if i >= 4 else "False"}
+    exams.append((100 + i, code15_tracing(10 if i % 3 else 7, rng), row))
+  (tmp_path / "raw").mkdir()
+  write_code15_part(str(tmp_path / "raw"), exams)
+  lenient = ecg_archive.EcgArchiveConfig(
+      name="lenient_500", recipe=preprocess.Recipe(sampling_rate=500, duration=10.0),
+      max_skip_fraction=0.1)   # the part's trailing exam_id 0 row is skipped: 1 of 13
+  builder = build(code15_builder.Builder, lenient, tmp_path / "out", tmp_path / "raw")
+  built = examples(builder)
+  assert len(built) == 12
+  names = builder.info.metadata["label_names"]
+  split, af = built["100"]
+  assert {n for n, v in zip(names, af["labels"]) if v} == {"atrial_fibrillation"}
+  assert af["signal"].shape == (5000, 12) and af["sex"] == 0
+  split_of = {}
+  for s, ex in built.values():
+    assert split_of.setdefault(ex["patient"], s) == s
+  summary = (builder.data_path / "build_report.md").read_text()
+  assert "exam_id not in exams.csv | 1" in summary
+
+
+def write_mimic_fixture(raw, rng):
+  """Three studies of two subjects in MIMIC-IV-ECG's layout, one without a report."""
+  import wfdb
+  studies = [("10000032", "40689238", ("Sinus rhythm", "Left axis deviation",
+                                       "Borderline ECG")),
+             ("10000032", "40689239", ("Atrial fibrillation", "Low QRS voltages",
+                                       "Abnormal ECG")),
+             ("10000117", "45090959", None)]
+  records, measurements = [], []
+  for subject, study, report in studies:
+    rel = f"files/p1000/p{subject}/s{study}"
+    os.makedirs(raw / rel, exist_ok=True)
+    digital = rng.integers(-300, 300, size=(5000, 12))
+    wfdb.wrsamp(study, fs=500, units=["mV"] * 12, sig_name=[
+        "I", "II", "III", "aVR", "aVF", "aVL", "V1", "V2", "V3", "V4", "V5", "V6"],
+        d_signal=digital, fmt=["16"] * 12, adc_gain=[200.0] * 12, baseline=[0] * 12,
+        write_dir=str(raw / rel))
+    records.append({"subject_id": subject, "study_id": study, "file_name": study,
+                    "ecg_time": "2180-07-23 08:44:00", "path": f"{rel}/{study}"})
+    if report:
+      measurements.append({"subject_id": subject, "study_id": study,
+                           **{f"report_{i}": r for i, r in enumerate(report)}})
+  for name, rows in (("record_list.csv", records), ("machine_measurements.csv", measurements)):
+    columns = sorted({k for r in rows for k in r})
+    with open(raw / name, "w", newline="") as f:
+      writer = csv.DictWriter(f, columns)
+      writer.writeheader()
+      writer.writerows(rows)
+
+
+def test_mimic_iv_ecg_labels_come_from_the_machine_report(tmp_path, monkeypatch):
+  from tfds_builders.mimic_iv_ecg import mimic_iv_ecg_dataset_builder as mimic
+  write_mimic_fixture(tmp_path / "raw", np.random.default_rng(4))
+  monkeypatch.setenv("ECGJAX_PATIENT_SALT", "s")
+  lenient = ecg_archive.EcgArchiveConfig(
+      name="lenient_500", recipe=preprocess.Recipe(sampling_rate=500, duration=10.0),
+      max_skip_fraction=0.5)
+  builder = build(mimic.Builder, lenient, tmp_path / "out", tmp_path / "raw")
+  built = examples(builder)
+  names = builder.info.metadata["label_names"]
+  got = {k: {n for n, v in zip(names, ex["labels"]) if v} for k, (_, ex) in built.items()}
+  assert got == {"40689238": {"sinus_rhythm", "left_axis_deviation"},
+                 "40689239": {"atrial_fibrillation", "low_qrs_voltage"}}
+  # Leads come back in the standard order whatever the header's order (aVF, aVL swapped).
+  raw = wfdb_format.read_wfdb(str(tmp_path / "raw/files/p1000/p10000032/s40689238/40689238"))
+  np.testing.assert_array_equal(built["40689238"][1]["signal"],
+                                np.round(raw.signal).astype(np.int16))
+  report = json_report(builder)
+  assert report["skipped_by_reason"] == {"study_id not in machine_measurements.csv": 1}
+
+
+def json_report(builder):
+  import json
+  return json.loads((builder.data_path / "build_report.json").read_text())

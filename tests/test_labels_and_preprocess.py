@@ -65,6 +65,9 @@ def test_default_rules_read_common_statements():
       "Right bundle branch block": {"right_bundle_branch_block"},
       "Atrial fibrillation with rapid ventricular response": {"atrial_fibrillation"},
       "Abnormal ECG": set(),
+      "Low QRS voltages in precordial leads": {"low_qrs_voltage"},
+      "Inferior infarction, age undetermined": {"myocardial_infarction", "inferior_infarction"},
+      "Possible anterior MI": {"myocardial_infarction", "anterior_infarction"},
   }
   for text, expected in cases.items():
     assert rules.map([text]).labels == expected, text
