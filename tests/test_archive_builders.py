@@ -266,3 +266,25 @@ def test_mimic_iv_ecg_labels_come_from_the_machine_report(tmp_path, monkeypatch)
 def json_report(builder):
   import json
   return json.loads((builder.data_path / "build_report.json").read_text())
+
+
+def test_beam_direct_runner_with_two_workers_matches_the_plain_build(shared_data, tmp_path):
+  from apache_beam.options.pipeline_options import PipelineOptions
+  from tfds_builders.ptbxl import ptbxl_dataset_builder as ptbxl
+  manual = os.path.join(shared_data, "ptbxl")
+  plain = build(ptbxl.Builder, "superdiagnostic_100", tmp_path / "plain", manual)
+  beam_builder = ptbxl.Builder(config="superdiagnostic_100", data_dir=str(tmp_path / "beam"))
+  beam_builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=manual, beam_options=PipelineOptions([
+          "--runner=DirectRunner", "--direct_num_workers=2",
+          "--direct_running_mode=multi_processing"])))
+  assert beam_builder._beam and not plain._beam   # the report came from the workers' outcomes
+  a, b = examples(plain), examples(beam_builder)
+  assert set(a) == set(b) and len(a) == 40
+  for record_id, (split, ex) in a.items():
+    other_split, other = b[record_id]
+    assert split == other_split
+    for feature in ("signal", "labels", "patient", "age", "sex"):
+      np.testing.assert_array_equal(ex[feature], other[feature])
+  assert json_report(plain) == json_report(beam_builder)
+  assert not (beam_builder.data_path / "_build_outcomes").exists()

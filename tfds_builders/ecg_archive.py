@@ -3,20 +3,30 @@ read -> label -> preprocess -> example path, skip accounting and the build repor
 
 A builder subclasses `EcgArchiveBuilder` and provides:
   `_items(manual_dir) -> {split: [item, ...]}`: what to read, split by patient;
-  `_read(item) -> (EcgRecord, Mapped)`: one record and its vocabulary labels;
-  `_item_path(item) -> str`: the item as the report names it;
+  `_reader() -> ArchiveReader`: a picklable object whose `read(item)` returns one
+    EcgRecord and its vocabulary labels (`Mapped`), and `path(item)` names the
+    item in the report;
   `label_names()`, `label_groups()`: the config's label space, fixed before any
     file is read (the 68-label vocabulary unless overridden).
 Readers raise RecordFormatError for a bad file: it is counted under its reason
 and skipped. The report (build_report.json / .md) is written beside the
 dataset; past `max_skip_fraction` skipped the build fails and prints it.
 
+With Beam options (`tfds build ... --beam_pipeline_options=...`) the same
+`RecordProcessor` runs as a Beam transform on any runner: each worker writes its
+per-record outcomes (read or skipped, labels, patient key) as JSON lines under
+the dataset's temporary directory, and the report is assembled from them when
+the pipeline has finished.
+
 Nothing here uses `os` (TFDS replaces it inside builder modules).
 """
 
+import dataclasses
 import hashlib
+import json
 
 import numpy as np
+import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
@@ -25,6 +35,7 @@ from ecgjax.ecg import record as record_lib
 from ecgjax.ecg.formats.errors import RecordFormatError
 
 SEXES = record_lib.SEXES
+_OUTCOMES = "_build_outcomes"
 
 
 class EcgArchiveConfig(tfds.core.BuilderConfig):
@@ -45,6 +56,69 @@ def vocabulary_configs(rates=(500, 100), duration: float = 10.0) -> list[EcgArch
           for rate in rates]
 
 
+class ArchiveReader:
+  """One archive's item -> (EcgRecord, Mapped). Picklable: Beam ships it to workers."""
+
+  def read(self, item):
+    raise NotImplementedError
+
+  def path(self, item) -> str:
+    return str(item)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordProcessor:
+  """item -> (outcome for the report, (key, example) or None). Pure and picklable."""
+  reader: ArchiveReader
+  label_names: tuple[str, ...]
+  recipe: preprocess.Recipe
+  salt: str
+
+  def __call__(self, split: str, item):
+    path = self.reader.path(item)
+    try:
+      record, mapped = self.reader.read(item)
+      signal = preprocess.to_int16(record, self.recipe)
+    except RecordFormatError as e:
+      return {"split": split, "skipped": path, "reason": e.reason}, None
+    index = {name: i for i, name in enumerate(self.label_names)}
+    present = sorted(name for name in mapped.labels if name in index)
+    labels = np.zeros(len(self.label_names), np.uint8)
+    labels[[index[n] for n in present]] = 1
+    patient = patients.patient_key(record.patient_id or f"record:{record.record_id}", self.salt)
+    key = hashlib.sha1(f"{split}/{record.record_id}".encode()).hexdigest()
+    example = {"signal": signal, "labels": labels, "record_id": record.record_id,
+               "patient": patient, "sex": record.sex,
+               "age": np.int32(round(record.age) if record.age >= 0 else -1)}
+    return ({"split": split, "labels": present, "patient": patient,
+             "unmapped": list(mapped.unmapped)}, (key, example))
+
+
+def add_outcome(report: build_report.BuildReport, outcome: dict) -> None:
+  if "skipped" in outcome:
+    report.skip(outcome["split"], outcome["skipped"], outcome["reason"])
+  else:
+    report.add(outcome["split"], outcome["labels"], outcome["patient"], outcome["unmapped"])
+
+
+def _beam_records(processor: RecordProcessor, split: str, items, outcomes_prefix: str):
+  """The Beam form of the plain generator: examples out, outcomes to JSON lines."""
+  beam = tfds.core.lazy_imports.apache_beam
+
+  class ReadRecords(beam.PTransform):
+    def expand(self, pipeline):
+      results = (pipeline
+                 | "Items" >> beam.Create(items)
+                 | "Read" >> beam.Map(lambda item: processor(split, item)))
+      _ = (results
+           | "Outcome" >> beam.Map(lambda result: json.dumps(result[0]))
+           | "WriteOutcomes" >> beam.io.WriteToText(outcomes_prefix))
+      return results | "Examples" >> beam.FlatMap(
+          lambda result: [] if result[1] is None else [result[1]])
+
+  return ReadRecords()
+
+
 class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   # A public dataset whose patient ids are already pseudonyms may name a fixed
   # salt; clinical archives leave this None and need ECGJAX_PATIENT_SALT.
@@ -59,11 +133,8 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
   def _items(self, manual_dir) -> dict[str, list]:
     raise NotImplementedError
 
-  def _read(self, item):
+  def _reader(self) -> ArchiveReader:
     raise NotImplementedError
-
-  def _item_path(self, item) -> str:
-    return str(item)
 
   # ---- TFDS hooks.
   def _info(self) -> tfds.core.DatasetInfo:
@@ -88,9 +159,18 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
 
   def _download_and_prepare(self, dl_manager, download_config=None):
     self._salt = patients.salt_from_environment(self.name, self.PUBLIC_SALT)
+    self._beam = bool(download_config and (download_config.beam_options is not None
+                                           or download_config.beam_runner is not None))
     self._report = build_report.BuildReport(f"{self.name}/{self.builder_config.name}",
                                             self.label_names())
     super()._download_and_prepare(dl_manager, download_config)
+    outcomes = self.data_path / _OUTCOMES
+    if self._beam:
+      for name in sorted(tf.io.gfile.glob(str(outcomes / "*"))):
+        with tf.io.gfile.GFile(name) as f:
+          for line in f:
+            add_outcome(self._report, json.loads(line))
+      tf.io.gfile.rmtree(str(outcomes))
     try:
       self._report.check(self.builder_config.max_skip_fraction)
     except build_report.TooManySkippedError as e:
@@ -105,43 +185,37 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
     for split, split_items in items.items():
       if not split_items:   # TFDS cannot write an empty split; a tiny archive may have one
         logging.warning("%s: no records fall in split %r; it is left out", self.name, split)
-    return {split: self._generate_examples(split, split_items)
+    processor = RecordProcessor(self._reader(), tuple(self.label_names()),
+                                self.builder_config.recipe, self._salt)
+    if self._beam:
+      return {split: _beam_records(processor, split, split_items,
+                                   str(self.data_path / _OUTCOMES / split))
+              for split, split_items in items.items() if split_items}
+    return {split: self._generate_examples(processor, split, split_items)
             for split, split_items in items.items() if split_items}
 
-  def _generate_examples(self, split: str, items):
-    names = self.label_names()
-    index = {name: i for i, name in enumerate(names)}
-    recipe = self.builder_config.recipe
+  def _generate_examples(self, processor: RecordProcessor, split: str, items):
     for item in items:
-      path = self._item_path(item)
-      try:
-        record, mapped = self._read(item)
-        signal = preprocess.to_int16(record, recipe)
-      except RecordFormatError as e:
-        self._report.skip(split, path, e.reason)
-        continue
-      labels = np.zeros(len(names), np.uint8)
-      present = sorted(name for name in mapped.labels if name in index)
-      labels[[index[n] for n in present]] = 1
-      patient = patients.patient_key(record.patient_id or f"record:{record.record_id}",
-                                     self._salt)
-      self._report.add(split, present, patient, mapped.unmapped)
-      key = hashlib.sha1(f"{split}/{record.record_id}".encode()).hexdigest()
-      yield key, {"signal": signal, "labels": labels, "record_id": record.record_id,
-                  "patient": patient, "age": np.int32(round(record.age)) if record.age >= 0
-                  else np.int32(-1), "sex": record.sex}
+      outcome, example = processor(split, item)
+      add_outcome(self._report, outcome)
+      if example is not None:
+        yield example
 
 
-def find_files(root, suffix: str) -> list:
-  """Every file under `root` (any depth) whose name ends in `suffix`, sorted.
+def find_files(root, suffix: str) -> list[str]:
+  """Every file under `root` (any depth) whose name ends in `suffix`, as sorted paths.
 
   tf.io.gfile walks local disks and object stores alike (epath refuses `**`)."""
-  import tensorflow as tf
   suffix = suffix.lower()
   found = []
   for directory, _, files in tf.io.gfile.walk(str(root)):
-    found += [root.__class__(directory) / f for f in files if f.lower().endswith(suffix)]
+    found += [f"{directory.rstrip('/')}/{f}" for f in files if f.lower().endswith(suffix)]
   return sorted(found)
+
+
+def relative_path(path: str, root) -> str:
+  root = str(root).rstrip("/") + "/"
+  return path[len(root):] if path.startswith(root) else path
 
 
 def split_by_patient(items, patient_of, fractions=(("train", 0.8), ("validation", 0.1),

@@ -37,12 +37,11 @@ class Builder(ecg_archive.EcgArchiveBuilder):
     if not exams_csv.exists():
       raise FileNotFoundError(f"{exams_csv} not found.\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
     self._exams = code15.read_exams_csv(str(exams_csv))
-    self._parts = {}
     items = []
     for path in ecg_archive.find_files(manual_dir, ".hdf5"):
-      part = code15.Code15Part(str(path))
-      self._parts[str(path)] = part
-      items += [(str(path), i, int(exam_id)) for i, exam_id in enumerate(part.exam_ids)]
+      part = code15.Code15Part(path)
+      items += [(path, i, int(exam_id)) for i, exam_id in enumerate(part.exam_ids)]
+      part.close()
     if not items:
       raise FileNotFoundError(f"no exams_part*.hdf5 under {manual_dir}.\n"
                               f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
@@ -52,11 +51,30 @@ class Builder(ecg_archive.EcgArchiveBuilder):
       return exam["patient_id"] if exam and exam.get("patient_id") else f"exam:{item[2]}"
     return ecg_archive.split_by_patient(items, patient_of, salt="code15")
 
-  def _item_path(self, item):
-    path, _, exam_id = item
-    return f"{path.rsplit('/', 1)[-1]}[exam_id={exam_id}]"
+  def _reader(self):
+    return Code15Reader(self._exams)
 
-  def _read(self, item):
+
+class Code15Reader(ecg_archive.ArchiveReader):
+  """(part path, row, exam_id) -> record; each worker opens the parts it reads once."""
+
+  def __init__(self, exams: dict):
+    self.exams = exams
+    self._parts = {}
+
+  def __getstate__(self):        # open HDF5 files do not travel to Beam workers
+    return {"exams": self.exams}
+
+  def __setstate__(self, state):
+    self.__init__(state["exams"])
+
+  def path(self, item):
+    part, _, exam_id = item
+    return f"{part.rsplit('/', 1)[-1]}[exam_id={exam_id}]"
+
+  def read(self, item):
     path, index, exam_id = item
-    record = self._parts[path].record(index, self._exams.get(exam_id))
+    if path not in self._parts:
+      self._parts[path] = code15.Code15Part(path)
+    record = self._parts[path].record(index, self.exams.get(exam_id))
     return record, vocab.from_code15(record.diagnoses)

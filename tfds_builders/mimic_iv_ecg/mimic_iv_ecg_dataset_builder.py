@@ -13,6 +13,7 @@ data, so ECGJAX_PATIENT_SALT is required.
 """
 
 import csv
+import dataclasses
 import io
 
 import tensorflow_datasets as tfds
@@ -51,20 +52,30 @@ class Builder(ecg_archive.EcgArchiveBuilder):
     rules_file = manual_dir / "statement_rules.csv"
     self._rules = (vocab.StatementRules.from_text(rules_file.read_text(), str(rules_file))
                    if rules_file.exists() else vocab.StatementRules.default())
-    self._manual_dir = manual_dir
+    self._manual_dir = str(manual_dir)
     items = [(row["subject_id"], row["study_id"], row["path"], reports.get(row["study_id"]))
              for row in csv.DictReader(io.StringIO(record_list.read_text()))]
     return ecg_archive.split_by_patient(items, lambda item: item[0], salt=self._salt)
 
-  def _item_path(self, item):
+  def _reader(self):
+    return MimicReader(self._manual_dir, self._rules)
+
+
+@dataclasses.dataclass(frozen=True)
+class MimicReader(ecg_archive.ArchiveReader):
+  """(subject, study, path, report lines) -> record, labels from the report."""
+  manual_dir: str
+  rules: vocab.StatementRules
+
+  def path(self, item):
     return item[2]
 
-  def _read(self, item):
+  def read(self, item):
     subject, study, path, report = item
-    full = str(self._manual_dir / path)
+    full = f"{self.manual_dir.rstrip('/')}/{path}"
     if report is None:
       raise RecordFormatError(full, "study_id not in machine_measurements.csv")
     record = wfdb_format.read_wfdb(full)
     record.record_id, record.path, record.patient_id = study, path, subject
     record.machine_statements = report
-    return record, self._rules.map(report)
+    return record, self.rules.map(report)

@@ -18,8 +18,10 @@ unmapped statements are reported with digits masked. Splits are by patient
 (80/10/10 by the key's hash). Configs: 500 Hz and 100 Hz, 10 s.
 """
 
+import dataclasses
 import re
 
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from ecgjax.ecg import labels as vocab, patients
@@ -65,24 +67,34 @@ class Builder(ecg_archive.EcgArchiveBuilder):
     rules_file = manual_dir / "statement_rules.csv"
     self._rules = (vocab.StatementRules.from_text(rules_file.read_text(), str(rules_file))
                    if rules_file.exists() else vocab.StatementRules.default())
-    self._manual_dir = manual_dir
+    self._manual_dir = str(manual_dir)
+
     # Splits need the patient before the signal: a byte scan of each file's head
     # finds its PatientID (files without one are their own patient).
     def patient_of(path):
-      with path.open("rb") as f:
+      with tf.io.gfile.GFile(path, "rb") as f:
         found = _PATIENT_ID.search(f.read(1 << 16))
       return found.group(1).decode("latin-1") if found else f"file:{path}"
     keyed = [(p, patients.patient_key(patient_of(p), self._salt)) for p in files]
     return ecg_archive.split_by_patient(keyed, lambda item: item[1], salt=self._salt)
 
-  def _item_path(self, item):
-    return str(item[0].relative_to(self._manual_dir))
+  def _reader(self):
+    return MuseReader(self._manual_dir, self._rules, self._extra()[1])
 
-  def _read(self, item):
-    path, _ = item
-    data = path.read_bytes()
-    record = muse_xml.read_muse_xml(str(path), data)
-    record.path = self._item_path(item)
-    mapped = self._rules.map(record.diagnoses)
-    mapped.labels |= self._extra()[1].get(self._item_path(item), set())
+
+@dataclasses.dataclass(frozen=True)
+class MuseReader(ecg_archive.ArchiveReader):
+  """A MUSE XML path -> record, labels from its confirmed statements (+ extra labels)."""
+  manual_dir: str
+  rules: vocab.StatementRules
+  extra: dict
+
+  def path(self, item):
+    return ecg_archive.relative_path(item[0], self.manual_dir)
+
+  def read(self, item):
+    record = muse_xml.read_muse_xml(item[0])
+    record.path = self.path(item)
+    mapped = self.rules.map(record.diagnoses)
+    mapped.labels |= self.extra.get(record.path, set())
     return record, mapped

@@ -16,6 +16,7 @@ they are hashed with the public salt "ptbxl" unless ECGJAX_PATIENT_SALT is set.
 
 import ast
 import csv
+import dataclasses
 import io
 
 import tensorflow_datasets as tfds
@@ -103,16 +104,25 @@ class Builder(ecg_archive.EcgArchiveBuilder):
     items = {split: [] for split in ("train", "validation", "test")}
     for row in rows:
       fold = int(float(row["strat_fold"]))
-      items[FOLD_SPLITS[fold]].append((manual_dir, column, row))
+      items[FOLD_SPLITS[fold]].append((str(manual_dir), column, row))
     return items
 
-  def _item_path(self, item):
+  def _reader(self):
+    return PtbxlReader(self.builder_config.label_set)
+
+
+@dataclasses.dataclass(frozen=True)
+class PtbxlReader(ecg_archive.ArchiveReader):
+  """(manual_dir, filename column, database row) -> record and labels."""
+  label_set: str
+
+  def path(self, item):
     _, column, row = item
     return row[column]
 
-  def _read(self, item):
+  def read(self, item):
     manual_dir, column, row = item
-    path = str(manual_dir / row[column])
+    path = f"{manual_dir.rstrip('/')}/{row[column]}"
     record = wfdb_format.read_wfdb(path)
     try:
       scp_codes = ast.literal_eval(row["scp_codes"])
@@ -124,6 +134,4 @@ class Builder(ecg_archive.EcgArchiveBuilder):
     age = record_lib.parse_age(row["age"]) if row["age"] != "300.0" else 90.0
     record.age = age
     record.sex = {"0": "male", "1": "female"}.get(row["sex"].split(".")[0], "unknown")
-    mapped = task_mapping(self.builder_config.label_set, list(scp_codes),
-                          row.get("heart_axis", ""))
-    return record, mapped
+    return record, task_mapping(self.label_set, list(scp_codes), row.get("heart_axis", ""))
