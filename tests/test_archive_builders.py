@@ -57,7 +57,7 @@ def test_ptbxl_labels_folds_and_signals_follow_the_database(shared_data, tmp_pat
 
 
 def test_ptbxl_benchmark_task_label_spaces():
-  from tfds_builders.ptbxl import ptbxl_dataset_builder as ptbxl
+  from ecgjax.ecg.archives import ptbxl
   sizes = {s: len(ptbxl.task_labels(s)) for s in ptbxl.LABEL_SETS}
   assert sizes == {"vocabulary": 68, "all": 71, "diagnostic": 44, "subdiagnostic": 23,
                    "superdiagnostic": 5, "form": 19, "rhythm": 12}
@@ -269,22 +269,30 @@ def json_report(builder):
 
 
 def test_beam_direct_runner_with_two_workers_matches_the_plain_build(shared_data, tmp_path):
-  from apache_beam.options.pipeline_options import PipelineOptions
+  """`tfds build --beam_pipeline_options=...` (the CLI loads the builder from its path, so
+  workers must unpickle readers from ecgjax) gives the plain build's examples and report."""
+  import subprocess
+  import sys
+  from tests.conftest import REPO
   from tfds_builders.ptbxl import ptbxl_dataset_builder as ptbxl
   manual = os.path.join(shared_data, "ptbxl")
   plain = build(ptbxl.Builder, "superdiagnostic_100", tmp_path / "plain", manual)
-  beam_builder = ptbxl.Builder(config="superdiagnostic_100", data_dir=str(tmp_path / "beam"))
-  beam_builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=manual, beam_options=PipelineOptions([
-          "--runner=DirectRunner", "--direct_num_workers=2",
-          "--direct_running_mode=multi_processing"])))
-  assert beam_builder._beam and not plain._beam   # the report came from the workers' outcomes
-  a, b = examples(plain), examples(beam_builder)
+  tfds_cli = os.path.join(os.path.dirname(sys.executable), "tfds")
+  result = subprocess.run(
+      [tfds_cli, "build", "tfds_builders/ptbxl", f"--manual_dir={manual}",
+       f"--data_dir={tmp_path / 'beam'}", "--config=superdiagnostic_100",
+       "--beam_pipeline_options=runner=DirectRunner,direct_num_workers=2,"
+       "direct_running_mode=multi_processing"],
+      cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  beam_built = tfds.builder_from_directory(
+      str(tmp_path / "beam" / "ptbxl" / "superdiagnostic_100" / "1.0.0"))
+  a, b = examples(plain), examples(beam_built)
   assert set(a) == set(b) and len(a) == 40
   for record_id, (split, ex) in a.items():
     other_split, other = b[record_id]
     assert split == other_split
     for feature in ("signal", "labels", "patient", "age", "sex"):
       np.testing.assert_array_equal(ex[feature], other[feature])
-  assert json_report(plain) == json_report(beam_builder)
-  assert not (beam_builder.data_path / "_build_outcomes").exists()
+  assert json_report(plain) == json_report(beam_built)
+  assert not (beam_built.data_path / "_build_outcomes").exists()

@@ -3,9 +3,9 @@ read -> label -> preprocess -> example path, skip accounting and the build repor
 
 A builder subclasses `EcgArchiveBuilder` and provides:
   `_items(manual_dir) -> {split: [item, ...]}`: what to read, split by patient;
-  `_reader() -> ArchiveReader`: a picklable object whose `read(item)` returns one
-    EcgRecord and its vocabulary labels (`Mapped`), and `path(item)` names the
-    item in the report;
+  `_reader() -> ArchiveReader` (ecgjax/ecg/archives/): a picklable object whose
+    `read(item)` returns one EcgRecord and its vocabulary labels (`Mapped`), and
+    `path(item)` names the item in the report;
   `label_names()`, `label_groups()`: the config's label space, fixed before any
     file is read (the 68-label vocabulary unless overridden).
 Readers raise RecordFormatError for a bad file: it is counted under its reason
@@ -21,7 +21,6 @@ the pipeline has finished.
 Nothing here uses `os` (TFDS replaces it inside builder modules).
 """
 
-import dataclasses
 import hashlib
 import json
 
@@ -32,7 +31,7 @@ from absl import logging
 
 from ecgjax.ecg import build_report, labels as vocab, leads, patients, preprocess
 from ecgjax.ecg import record as record_lib
-from ecgjax.ecg.formats.errors import RecordFormatError
+from ecgjax.ecg.archives.processing import ArchiveReader, RecordProcessor, add_outcome
 
 SEXES = record_lib.SEXES
 _OUTCOMES = "_build_outcomes"
@@ -54,51 +53,6 @@ def vocabulary_configs(rates=(500, 100), duration: float = 10.0) -> list[EcgArch
   return [EcgArchiveConfig(name=f"vocabulary_{rate}", description=f"{rate} Hz, {duration:g} s",
                            recipe=preprocess.Recipe(sampling_rate=rate, duration=duration))
           for rate in rates]
-
-
-class ArchiveReader:
-  """One archive's item -> (EcgRecord, Mapped). Picklable: Beam ships it to workers."""
-
-  def read(self, item):
-    raise NotImplementedError
-
-  def path(self, item) -> str:
-    return str(item)
-
-
-@dataclasses.dataclass(frozen=True)
-class RecordProcessor:
-  """item -> (outcome for the report, (key, example) or None). Pure and picklable."""
-  reader: ArchiveReader
-  label_names: tuple[str, ...]
-  recipe: preprocess.Recipe
-  salt: str
-
-  def __call__(self, split: str, item):
-    path = self.reader.path(item)
-    try:
-      record, mapped = self.reader.read(item)
-      signal = preprocess.to_int16(record, self.recipe)
-    except RecordFormatError as e:
-      return {"split": split, "skipped": path, "reason": e.reason}, None
-    index = {name: i for i, name in enumerate(self.label_names)}
-    present = sorted(name for name in mapped.labels if name in index)
-    labels = np.zeros(len(self.label_names), np.uint8)
-    labels[[index[n] for n in present]] = 1
-    patient = patients.patient_key(record.patient_id or f"record:{record.record_id}", self.salt)
-    key = hashlib.sha1(f"{split}/{record.record_id}".encode()).hexdigest()
-    example = {"signal": signal, "labels": labels, "record_id": record.record_id,
-               "patient": patient, "sex": record.sex,
-               "age": np.int32(round(record.age) if record.age >= 0 else -1)}
-    return ({"split": split, "labels": present, "patient": patient,
-             "unmapped": list(mapped.unmapped)}, (key, example))
-
-
-def add_outcome(report: build_report.BuildReport, outcome: dict) -> None:
-  if "skipped" in outcome:
-    report.skip(outcome["split"], outcome["skipped"], outcome["reason"])
-  else:
-    report.add(outcome["split"], outcome["labels"], outcome["patient"], outcome["unmapped"])
 
 
 def _beam_records(processor: RecordProcessor, split: str, items, outcomes_prefix: str):
@@ -177,8 +131,8 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
       logging.error("%s", e)
       raise
     self._report.write(self.data_path)
-    logging.info("build report written to %s/build_report.md: %d read, %d skipped",
-                 self.data_path, self._report.total_read, self._report.total_skipped)
+    logging.info("%s: %d records read, %d skipped; build_report.md is beside the dataset",
+                 self.name, self._report.total_read, self._report.total_skipped)
 
   def _split_generators(self, dl_manager):
     items = self._items(dl_manager.manual_dir)
@@ -211,11 +165,6 @@ def find_files(root, suffix: str) -> list[str]:
   for directory, _, files in tf.io.gfile.walk(str(root)):
     found += [f"{directory.rstrip('/')}/{f}" for f in files if f.lower().endswith(suffix)]
   return sorted(found)
-
-
-def relative_path(path: str, root) -> str:
-  root = str(root).rstrip("/") + "/"
-  return path[len(root):] if path.startswith(root) else path
 
 
 def split_by_patient(items, patient_of, fractions=(("train", 0.8), ("validation", 0.1),

@@ -14,7 +14,7 @@ skipped and counted.
 
 import tensorflow_datasets as tfds
 
-from ecgjax.ecg import labels as vocab
+from ecgjax.ecg.archives.code15 import Code15Reader
 from ecgjax.ecg.formats import code15
 from tfds_builders import ecg_archive
 
@@ -53,28 +53,3 @@ class Builder(ecg_archive.EcgArchiveBuilder):
 
   def _reader(self):
     return Code15Reader(self._exams)
-
-
-class Code15Reader(ecg_archive.ArchiveReader):
-  """(part path, row, exam_id) -> record; each worker opens the parts it reads once."""
-
-  def __init__(self, exams: dict):
-    self.exams = exams
-    self._parts = {}
-
-  def __getstate__(self):        # open HDF5 files do not travel to Beam workers
-    return {"exams": self.exams}
-
-  def __setstate__(self, state):
-    self.__init__(state["exams"])
-
-  def path(self, item):
-    part, _, exam_id = item
-    return f"{part.rsplit('/', 1)[-1]}[exam_id={exam_id}]"
-
-  def read(self, item):
-    path, index, exam_id = item
-    if path not in self._parts:
-      self._parts[path] = code15.Code15Part(path)
-    record = self._parts[path].record(index, self.exams.get(exam_id))
-    return record, vocab.from_code15(record.diagnoses)

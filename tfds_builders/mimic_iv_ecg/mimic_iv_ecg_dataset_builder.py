@@ -13,14 +13,12 @@ data, so ECGJAX_PATIENT_SALT is required.
 """
 
 import csv
-import dataclasses
 import io
 
 import tensorflow_datasets as tfds
 
 from ecgjax.ecg import labels as vocab
-from ecgjax.ecg.formats import wfdb_format
-from ecgjax.ecg.formats.errors import RecordFormatError
+from ecgjax.ecg.archives.mimic import MimicReader
 from tfds_builders import ecg_archive
 
 REPORT_COLUMNS = tuple(f"report_{i}" for i in range(18))
@@ -59,23 +57,3 @@ class Builder(ecg_archive.EcgArchiveBuilder):
 
   def _reader(self):
     return MimicReader(self._manual_dir, self._rules)
-
-
-@dataclasses.dataclass(frozen=True)
-class MimicReader(ecg_archive.ArchiveReader):
-  """(subject, study, path, report lines) -> record, labels from the report."""
-  manual_dir: str
-  rules: vocab.StatementRules
-
-  def path(self, item):
-    return item[2]
-
-  def read(self, item):
-    subject, study, path, report = item
-    full = f"{self.manual_dir.rstrip('/')}/{path}"
-    if report is None:
-      raise RecordFormatError(full, "study_id not in machine_measurements.csv")
-    record = wfdb_format.read_wfdb(full)
-    record.record_id, record.path, record.patient_id = study, path, subject
-    record.machine_statements = report
-    return record, self.rules.map(report)

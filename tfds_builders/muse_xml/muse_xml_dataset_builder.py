@@ -18,14 +18,13 @@ unmapped statements are reported with digits masked. Splits are by patient
 (80/10/10 by the key's hash). Configs: 500 Hz and 100 Hz, 10 s.
 """
 
-import dataclasses
 import re
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from ecgjax.ecg import labels as vocab, patients
-from ecgjax.ecg.formats import muse_xml
+from ecgjax.ecg.archives.muse import MuseReader
 from tfds_builders import ecg_archive
 
 # Only to route a file to its patient's split before it is parsed; the stored key
@@ -80,21 +79,3 @@ class Builder(ecg_archive.EcgArchiveBuilder):
 
   def _reader(self):
     return MuseReader(self._manual_dir, self._rules, self._extra()[1])
-
-
-@dataclasses.dataclass(frozen=True)
-class MuseReader(ecg_archive.ArchiveReader):
-  """A MUSE XML path -> record, labels from its confirmed statements (+ extra labels)."""
-  manual_dir: str
-  rules: vocab.StatementRules
-  extra: dict
-
-  def path(self, item):
-    return ecg_archive.relative_path(item[0], self.manual_dir)
-
-  def read(self, item):
-    record = muse_xml.read_muse_xml(item[0])
-    record.path = self.path(item)
-    mapped = self.rules.map(record.diagnoses)
-    mapped.labels |= self.extra.get(record.path, set())
-    return record, mapped

@@ -12,12 +12,10 @@ record's path. Records are resampled (polyphase) to 500 or 100 Hz and cropped
 or padded to 10 s (preprocess.py).
 """
 
-import dataclasses
-
 import tensorflow_datasets as tfds
 
-from ecgjax.ecg import labels as vocab
-from ecgjax.ecg.formats import physionet
+from ecgjax.ecg.archives.physionet import PhysionetReader
+from ecgjax.ecg.archives.processing import relative_path
 from tfds_builders import ecg_archive
 
 
@@ -41,21 +39,7 @@ class Builder(ecg_archive.EcgArchiveBuilder):
                               f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
     self._manual_dir = str(manual_dir)
     return ecg_archive.split_by_patient(
-        headers, lambda p: ecg_archive.relative_path(p, manual_dir), salt="physionet2021")
+        headers, lambda p: relative_path(p, manual_dir), salt="physionet2021")
 
   def _reader(self):
     return PhysionetReader(self._manual_dir)
-
-
-@dataclasses.dataclass(frozen=True)
-class PhysionetReader(ecg_archive.ArchiveReader):
-  """A header path -> record (its `#Dx` mapped) named by its path under the raw directory."""
-  manual_dir: str
-
-  def path(self, item):
-    return ecg_archive.relative_path(item, self.manual_dir)
-
-  def read(self, item):
-    record = physionet.read_physionet(item[:-4])
-    record.record_id = record.path = self.path(item)[:-4]
-    return record, vocab.from_physionet_dx(record.diagnoses)
