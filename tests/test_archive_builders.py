@@ -296,3 +296,14 @@ def test_beam_direct_runner_with_two_workers_matches_the_plain_build(shared_data
       np.testing.assert_array_equal(ex[feature], other[feature])
   assert json_report(plain) == json_report(beam_built)
   assert not (beam_built.data_path / "_build_outcomes").exists()
+
+def test_custom_configs_from_json_kwargs():
+  """`tfds build ... --config='{JSON}'` forwards kwargs: the recipe may be a dict."""
+  config = ecg_archive.EcgArchiveConfig(
+      name="custom", recipe={"sampling_rate": 250, "bandpass_hz": [0.5, 100]})
+  assert config.recipe == preprocess.Recipe(sampling_rate=250, bandpass_hz=(0.5, 100))
+  assert config.recipe.samples == 2500
+  with pytest.raises(ValueError, match="max_skip_fraction"):
+    ecg_archive.EcgArchiveConfig(name="bad", max_skip_fraction=2)
+  with pytest.raises(TypeError):
+    ecg_archive.EcgArchiveConfig(name="typo", recipe={"sampling_hz": 250})

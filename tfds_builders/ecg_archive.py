@@ -38,11 +38,23 @@ _OUTCOMES = "_build_outcomes"
 
 
 class EcgArchiveConfig(tfds.core.BuilderConfig):
-  """A label space, a preprocessing recipe and the skip threshold."""
+  """A label space, a preprocessing recipe and the skip threshold.
 
-  def __init__(self, *, recipe: preprocess.Recipe, label_set: str = "vocabulary",
-               max_skip_fraction: float = 0.01, **kwargs):
+  From the command line a custom config is JSON (TFDS forwards it here), e.g.
+    --config='{"name": "vocab_250_bp", "recipe": {"sampling_rate": 250,
+               "bandpass_hz": [0.5, 100]}, "max_skip_fraction": 0.05}'
+  """
+
+  def __init__(self, *, recipe: preprocess.Recipe | dict | None = None,
+               label_set: str = "vocabulary", max_skip_fraction: float = 0.01, **kwargs):
     super().__init__(**kwargs)
+    if recipe is None or isinstance(recipe, dict):
+      fields = dict(recipe or {})
+      if fields.get("bandpass_hz") is not None:
+        fields["bandpass_hz"] = tuple(fields["bandpass_hz"])
+      recipe = preprocess.Recipe(**fields)
+    if not 0 <= max_skip_fraction <= 1:
+      raise ValueError(f"max_skip_fraction must be in [0, 1], got {max_skip_fraction}")
     self.recipe = recipe
     self.label_set = label_set
     self.max_skip_fraction = max_skip_fraction

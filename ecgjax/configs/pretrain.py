@@ -6,9 +6,10 @@
 Arguments after the colon: `synthetic` (default; synthetic_ecg/demo at 100 Hz,
 the `small` model), `synthetic_large` (synthetic_ecg/large at 500 Hz, the
 Hannun 2019 shape in bf16, for accelerators), or a real archive built by its
-builder: `ptbxl`, `physionet2021`, `muse_xml` (the 68-label vocabulary at
-500 Hz, `ribeiro2020` model; `--config.labels=rhythm` or NAME,NAME picks labels,
-`--config.dataset.name=ptbxl/superdiagnostic_500` another label space).
+builder: `ptbxl`, `physionet2021`, `code15`, `mimic_iv_ecg`, `muse_xml` (the
+68-label vocabulary at 500 Hz, `ribeiro2020` model; `--config.labels=rhythm` or
+NAME,NAME picks labels, `--config.dataset.name=ptbxl/superdiagnostic_500`
+another label space).
 Build the dataset first:
   tfds build tfds_builders/synthetic_ecg --data_dir=~/tensorflow_datasets --config=demo
 Running the same command on the same workdir resumes from its last checkpoint.
@@ -17,7 +18,7 @@ Running the same command on the same workdir resumes from its last checkpoint.
 from ecgjax.configs import common
 
 
-REAL_ARCHIVES = ("ptbxl", "physionet2021", "muse_xml")
+REAL_ARCHIVES = ("ptbxl", "physionet2021", "code15", "mimic_iv_ecg", "muse_xml")
 
 
 def get_config(arg: str = "synthetic"):
