@@ -93,6 +93,32 @@ def test_fast_delong_equals_the_definition():
   assert result.auroc_a == pytest.approx(skm.roc_auc_score(y, a))
 
 
+def test_delong_on_the_published_hanley_mcneil_ratings():
+  """The CT ratings of Hanley & McNeil (Radiology 1982;143:29, Table 1): 58 normal and
+  51 abnormal cases rated 1 (definitely normal) to 5 (definitely abnormal).
+  Published: AUC 0.893 (ibid.); DeLong standard error 0.0307 and asymptotic 95% CI
+  0.83295-0.95339 (Stata's `roctab`, which implements DeLong et al. 1988, on the same
+  data, its manual's worked example). The paired test's covariance has these
+  variances on its diagonal."""
+  normal, abnormal = [33, 6, 6, 11, 2], [3, 2, 2, 11, 33]
+  y = np.concatenate([np.zeros(58), np.ones(51)]).astype(int)
+  ratings = np.concatenate([np.repeat(np.arange(1, 6), normal),
+                            np.repeat(np.arange(1, 6), abnormal)]).astype(float)
+  auroc, covariance = comparison.delong_covariance(y, ratings)
+  se = float(np.sqrt(covariance[0, 0]))
+  assert round(float(auroc[0]), 3) == 0.893
+  assert se == pytest.approx(0.0307, abs=5e-5)
+  low, high = auroc[0] - 1.959964 * se, auroc[0] + 1.959964 * se
+  assert (low, high) == pytest.approx((0.83295, 0.95339), abs=5e-5)
+  # Compared with a rating that reverses two categories, the paired test uses the
+  # same variances.
+  swapped = np.where(ratings == 2, 3.0, np.where(ratings == 3, 2.0, ratings))
+  result = comparison.delong_test(y, ratings, swapped)
+  _, pair = comparison.delong_covariance(y, np.stack([ratings, swapped]))
+  assert pair[0, 0] == pytest.approx(covariance[0, 0])
+  assert result.standard_error ** 2 == pytest.approx(pair[0, 0] + pair[1, 1] - 2 * pair[0, 1])
+
+
 def test_delong_is_calibrated_under_the_null():
   # Two equally good, correlated scores: about 5% of tests reject at 0.05.
   rejections = 0
