@@ -307,3 +307,30 @@ def test_custom_configs_from_json_kwargs():
     ecg_archive.EcgArchiveConfig(name="bad", max_skip_fraction=2)
   with pytest.raises(TypeError):
     ecg_archive.EcgArchiveConfig(name="typo", recipe={"sampling_hz": 250})
+
+
+def test_muse_extra_labels_and_a_users_rules_file(shared_data, tmp_path, monkeypatch):
+  from tfds_builders.muse_xml import muse_xml_dataset_builder as muse
+  raw = tmp_path / "raw"
+  raw.mkdir()
+  for n in (1, 2, 3):
+    shutil.copy(os.path.join(shared_data, "muse_xml", f"musePHI_muse_ecg{n}.xml"),
+                raw / f"ecg{n}.xml")
+  (raw / "statement_rules.csv").write_text(
+      "pattern,label\n^confirmed by|^when compared|no significant change,-\n"
+      "paced,atrial_pacing\n")
+  extra = tmp_path / "extra.csv"
+  extra.write_text("file,hypertrophic_cardiomyopathy\necg1.xml,0\necg2.xml,1\n")
+  monkeypatch.setenv("ECGJAX_PATIENT_SALT", "s")
+  monkeypatch.setenv("ECGJAX_EXTRA_LABELS", str(extra))
+  lenient = ecg_archive.EcgArchiveConfig(name="lenient_100", max_skip_fraction=0.0,
+                                         recipe=preprocess.Recipe(sampling_rate=100))
+  builder = build(muse.Builder, lenient, tmp_path / "out", raw)
+  names = builder.info.metadata["label_names"]
+  assert names[-1] == "hypertrophic_cardiomyopathy" and len(names) == 69
+  assert builder.info.metadata["label_groups"]["extra"] == ["hypertrophic_cardiomyopathy"]
+  got = {k: {n for n, v in zip(names, ex["labels"]) if v}
+         for k, (_, ex) in examples(builder).items()}
+  assert got["ecg1"] == {"atrial_pacing"}          # the user's rule, not the packaged one
+  assert "hypertrophic_cardiomyopathy" in got["ecg2"]
+  assert "Statement Text(##)" in json_report(builder)["unmapped_source_labels"]

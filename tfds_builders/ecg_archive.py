@@ -179,6 +179,14 @@ def find_files(root, suffix: str) -> list[str]:
   return sorted(found)
 
 
+def statement_rules(manual_dir) -> vocab.StatementRules:
+  """MANUAL_DIR/statement_rules.csv when the user put one there, else the packaged rules."""
+  rules_file = manual_dir / "statement_rules.csv"
+  if rules_file.exists():
+    return vocab.StatementRules.from_text(rules_file.read_text(), str(rules_file))
+  return vocab.StatementRules.default()
+
+
 def split_by_patient(items, patient_of, fractions=(("train", 0.8), ("validation", 0.1),
                                                    ("test", 0.1)), salt: str = "split"):
   """Deterministic patient-level split: a patient's hash decides its split."""

@@ -47,9 +47,7 @@ class Builder(ecg_archive.EcgArchiveBuilder):
     for row in csv.DictReader(io.StringIO(measurements.read_text())):
       reports[row["study_id"]] = tuple(row[c].strip() for c in REPORT_COLUMNS
                                        if row.get(c) and row[c].strip())
-    rules_file = manual_dir / "statement_rules.csv"
-    self._rules = (vocab.StatementRules.from_text(rules_file.read_text(), str(rules_file))
-                   if rules_file.exists() else vocab.StatementRules.default())
+    self._rules = ecg_archive.statement_rules(manual_dir)
     self._manual_dir = str(manual_dir)
     items = [(row["subject_id"], row["study_id"], row["path"], reports.get(row["study_id"]))
              for row in csv.DictReader(io.StringIO(record_list.read_text()))]

@@ -63,9 +63,7 @@ class Builder(ecg_archive.EcgArchiveBuilder):
     if not files:
       raise FileNotFoundError(f"no .xml files under {manual_dir}.\n"
                               f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
-    rules_file = manual_dir / "statement_rules.csv"
-    self._rules = (vocab.StatementRules.from_text(rules_file.read_text(), str(rules_file))
-                   if rules_file.exists() else vocab.StatementRules.default())
+    self._rules = ecg_archive.statement_rules(manual_dir)
     self._manual_dir = str(manual_dir)
 
     # Splits need the patient before the signal: a byte scan of each file's head
