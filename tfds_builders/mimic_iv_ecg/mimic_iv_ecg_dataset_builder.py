@@ -17,7 +17,6 @@ import io
 
 import tensorflow_datasets as tfds
 
-from ecgjax.ecg import labels as vocab
 from ecgjax.ecg.archives.mimic import MimicReader
 from tfds_builders import ecg_archive
 
