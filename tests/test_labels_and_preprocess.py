@@ -36,6 +36,13 @@ def test_abbreviations_agree_with_the_challenge_mapping(shared_data):
   assert {a: ours[a] for a in shared} == {a: official[a] for a in shared}
 
 
+def test_every_vocabulary_snomed_code_is_in_the_challenge_tables(shared_data):
+  known = {r["SNOMEDCTCode"] for r in _dx_mapping(shared_data)}
+  vocab = labels.vocabulary()
+  assert {v.snomed for v in vocab if v.snomed} <= known
+  assert {c for v in vocab for c in v.physionet_snomed} <= known
+
+
 def test_scored_challenge_codes_map_into_the_vocabulary(shared_data):
   with open(os.path.join(shared_data, "cinc2021_dx_mapping", "dx_mapping_scored.csv")) as f:
     scored = [r["SNOMEDCTCode"] for r in csv.DictReader(f)]
