@@ -1,0 +1,171 @@
+"""Steady-state train-step throughput and model FLOP utilisation, JAX beside PyTorch.
+
+  python benchmarks/train_step.py [--models small ribeiro2020] [--batch_sizes 32 64]
+      [--dtypes float32 bfloat16] [--samples 5000] [--peer eager compiled] [--out FILE]
+
+For each (model, batch size, dtype): the ecgjax train step (the trainer's own
+`steps.make_train_step`: jit over a `data` mesh of every local device, state
+donated, AdamW, multi-label BCE) on a synthetic on-device batch of int16 µV
+(batch, samples, 12), and the PyTorch peer (benchmarks/torch_peer.py: same
+architecture and parameter count) eager and/or `torch.compile`d. After warm-up,
+`--windows` timed windows of `--steps` steps alternate between the frameworks,
+so drift on the machine hits both alike; each figure is the median window.
+MFU = FLOPs of the compiled JAX step (XLA cost analysis, per device) / step time
+/ the device's peak for the dtype (`PEAKS`, with its source); null where the
+peak is unknown (CPUs). The PyTorch MFU uses the same FLOP count. Imports no
+TensorFlow: it runs on a GPU host without it.
+"""
+
+import argparse
+import datetime
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from emit import emit
+from ecgjax.configs.common import MODELS
+from ecgjax.models import resnet1d
+from ecgjax.training import mesh as mesh_lib, steps
+
+NUM_LABELS = 68
+# Dense peak TFLOP/s per device, by jax device_kind, and where the figure comes from.
+PEAKS = {
+    "NVIDIA H200": {"bfloat16": 989.5, "float32": 67.0,
+                    "source": "NVIDIA H200 datasheet (SXM): BF16 Tensor Core 1,979 TFLOPS "
+                              "with sparsity (989.5 dense), FP32 67 TFLOPS"},
+    "NVIDIA H100 80GB HBM3": {"bfloat16": 989.5, "float32": 67.0,
+                              "source": "NVIDIA H100 SXM datasheet, dense"},
+    "TPU v4": {"bfloat16": 275.0, "float32": 275.0, "source": "Google Cloud TPU v4 docs"},
+    "TPU v5 lite": {"bfloat16": 197.0, "float32": 197.0, "source": "Google Cloud TPU v5e docs"},
+    "TPU v5p": {"bfloat16": 459.0, "float32": 459.0, "source": "Google Cloud TPU v5p docs"},
+}
+
+
+def command_line() -> str:
+  return "python " + " ".join(sys.argv)
+
+
+class JaxStep:
+  """The trainer's step on a fixed on-device batch."""
+
+  def __init__(self, model_name: str, batch_size: int, dtype: str, samples: int):
+    cfg = resnet1d.ResNet1DConfig(**MODELS[model_name], dtype=dtype)
+    model = resnet1d.ResNet1D(cfg, NUM_LABELS, 12, rngs=nnx.Rngs(params=0))
+    tx = optax.adamw(1e-3, weight_decay=1e-4)
+    graphdef, state = steps.init_state(model, tx)
+    mesh = mesh_lib.make_data_mesh()
+    state_sharding, batch_sharding = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
+    rng = np.random.default_rng(0)
+    batch = {"signal": rng.integers(-2000, 2000, (batch_size, samples, 12)).astype(np.int16),
+             "labels": (rng.uniform(size=(batch_size, NUM_LABELS)) < 0.05).astype(np.uint8)}
+    self.batch = jax.device_put(batch, batch_sharding)
+    self.state = jax.device_put(state, state_sharding)
+    step = steps.make_train_step(graphdef, tx, 0, state_sharding, batch_sharding)
+    self.compiled = step.lower(self.state, self.batch).compile()
+    cost = self.compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    self.flops_per_device = float(cost["flops"]) if cost and cost.get("flops") else None
+    self.devices = jax.device_count()
+
+  def run(self, n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+      self.state, metrics = self.compiled(self.state, self.batch)
+    jax.block_until_ready(metrics["loss"])
+    return time.perf_counter() - start
+
+
+class TorchStep:
+
+  def __init__(self, model_name: str, batch_size: int, dtype: str, samples: int,
+               compiled: bool):
+    import torch
+    import torch_peer
+    self.torch = torch
+    self.device = "cuda" if torch.cuda.is_available() else "cpu"
+    self.step = torch_peer.TrainStep(MODELS[model_name], NUM_LABELS, dtype, compiled).to(
+        self.device)
+    g = torch.Generator().manual_seed(0)
+    self.signal = (torch.randint(-2000, 2000, (batch_size, 12, samples), generator=g)
+                   .float().div(1000).to(self.device))
+    self.labels = (torch.rand(batch_size, NUM_LABELS, generator=g) < 0.05).float().to(
+        self.device)
+    self.parameters = torch_peer.parameter_count(self.step.model)
+
+  def run(self, n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+      loss = self.step.step(self.signal, self.labels)
+    loss.item()                        # waits for the device
+    if self.device == "cuda":
+      self.torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def measure(args, model_name: str, batch_size: int, dtype: str) -> list[dict]:
+  runners = {"jax": JaxStep(model_name, batch_size, dtype, args.samples)}
+  for variant in args.peer:
+    runners[f"torch_{variant}"] = TorchStep(model_name, batch_size, dtype, args.samples,
+                                            compiled=variant == "compiled")
+  for runner in runners.values():
+    runner.run(args.warmup)
+  windows = {name: [] for name in runners}
+  for _ in range(args.windows):       # alternate: each window of each framework in turn
+    for name, runner in runners.items():
+      windows[name].append(args.steps * batch_size / runner.run(args.steps))
+  jax_step = runners["jax"]
+  kind = jax.devices()[0].device_kind
+  peak = PEAKS.get(kind, {})
+  # XLA's cost analysis counts one device's share of the SPMD program.
+  global_flops = (jax_step.flops_per_device * jax_step.devices
+                  if jax_step.flops_per_device else None)
+  out = []
+  for name, rates in windows.items():
+    ecg_per_sec = statistics.median(rates)
+    framework, _, variant = name.partition("_")
+    devices = jax_step.devices if framework == "jax" else 1
+    flops_per_sec_per_device = (global_flops * ecg_per_sec / batch_size / devices
+                                if global_flops else None)
+    out.append({
+        "benchmark": "train_step", "framework": framework, "variant": variant or "jit",
+        "model": model_name, "batch_size": batch_size, "dtype": dtype,
+        "samples": args.samples, "devices": devices, "device_kind": kind,
+        "ecg_per_sec": ecg_per_sec, "ecg_per_sec_per_device": ecg_per_sec / devices,
+        "windows": rates, "step_flops": global_flops,
+        "tflops_per_sec_per_device": (flops_per_sec_per_device / 1e12
+                                      if flops_per_sec_per_device else None),
+        "mfu": (flops_per_sec_per_device / (peak[dtype] * 1e12)
+                if flops_per_sec_per_device and dtype in peak else None),
+        "peak_tflops": peak.get(dtype), "peak_source": peak.get("source"),
+        "command": command_line(), "date": datetime.date.today().isoformat()})
+  return out
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--models", nargs="+", default=["small", "ribeiro2020"])
+  parser.add_argument("--batch_sizes", type=int, nargs="+", default=[32])
+  parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
+  parser.add_argument("--samples", type=int, default=5000)     # 500 Hz x 10 s
+  parser.add_argument("--peer", nargs="*", default=["eager", "compiled"],
+                      choices=["eager", "compiled"])
+  parser.add_argument("--warmup", type=int, default=3)
+  parser.add_argument("--steps", type=int, default=5)
+  parser.add_argument("--windows", type=int, default=5)
+  parser.add_argument("--out")
+  args = parser.parse_args()
+  for model_name in args.models:
+    for batch_size in args.batch_sizes:
+      for dtype in args.dtypes:
+        for result in measure(args, model_name, batch_size, dtype):
+          emit(result, args.out)
+
+
+if __name__ == "__main__":
+  main()
