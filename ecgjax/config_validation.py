@@ -127,6 +127,12 @@ def _check_training(config, device_count: int | None) -> None:
     if config[name] % devices:
       raise ConfigError(f"config.{name}={config[name]} (global) is not divisible by the "
                         f"{devices} devices of this run")
+  if not isinstance(config.dataset.augment, bool):
+    raise ConfigError(f"config.dataset.augment must be True or False, got "
+                      f"{config.dataset.augment!r}")
+  if not isinstance(config.dataset.threads, int) or config.dataset.threads < 0:
+    raise ConfigError(f"config.dataset.threads must be a non-negative integer, got "
+                      f"{config.dataset.threads!r}")
   if not isinstance(config.seed, int):
     raise ConfigError(f"config.seed must be an integer, got {config.seed!r}")
   if not config.dataset.name:

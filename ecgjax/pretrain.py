@@ -30,7 +30,8 @@ def make_input(config) -> pipeline.TfdsInput:
   return pipeline.TfdsInput(builder, labels=config.labels, global_batch=config.batch_size,
                             eval_batch=config.eval_batch_size,
                             train_split=config.dataset.train_split, seed=config.seed,
-                            shuffle_buffer=config.dataset.shuffle_buffer)
+                            shuffle_buffer=config.dataset.shuffle_buffer,
+                            augment=config.dataset.augment, threads=config.dataset.threads)
 
 
 def train_and_evaluate(config, workdir: str) -> dict:

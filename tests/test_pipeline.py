@@ -30,6 +30,22 @@ def test_resumed_stream_continues_across_an_epoch_boundary(tiny_data_dir):
     np.testing.assert_array_equal(a["labels"], b["labels"])
 
 
+def test_augmented_stream_perturbs_signals_and_still_resumes_exactly(tiny_data_dir):
+  plain = take(make_input(tiny_data_dir).train_batches(0), 45)
+  augmented = take(make_input(tiny_data_dir, augment=True, threads=1).train_batches(0), 45)
+  resumed = take(make_input(tiny_data_dir, augment=True).train_batches(25), 20)
+  for a, b in zip(augmented[25:], resumed, strict=True):      # across the epoch boundary
+    np.testing.assert_array_equal(a["signal"], b["signal"])
+  assert augmented[0]["signal"].dtype == np.int16
+  first = augmented[0]["signal"].astype(np.float64)
+  raw = plain[0]["signal"].astype(np.float64)
+  np.testing.assert_array_equal(augmented[0]["labels"], plain[0]["labels"])  # same order
+  difference = first - raw
+  assert 5 < np.std(difference) < 0.3 * np.std(raw)           # noise + gain, not a new ECG
+  gains = [np.sum(a * r) / np.sum(r * r) for a, r in zip(first, raw)]
+  assert 0.78 < min(gains) and max(gains) < 1.27 and np.std(gains) > 0.01
+
+
 def test_epochs_are_reshuffled_and_seeds_differ(tiny_data_dir):
   source = make_input(tiny_data_dir)
   steps_per_epoch = datasets.split_size(source.builder.info, "train") // 16

@@ -48,6 +48,8 @@ def pretrain_defaults() -> ml_collections.ConfigDict:
   c.dataset.eval_split = "validation"
   c.dataset.shuffle_buffer = 4096
   c.dataset.build_if_missing = False   # only the synthetic dataset can be built on demand
+  c.dataset.augment = False     # training stream: gain, baseline offset, noise (pipeline.py)
+  c.dataset.threads = 0         # tf.data private thread pool; 0: all cores
 
   c.model = model_config("small")
 
