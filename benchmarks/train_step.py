@@ -11,13 +11,14 @@ architecture and parameter count) eager and/or `torch.compile`d. After warm-up,
 `--windows` timed windows of `--steps` steps alternate between the frameworks,
 so drift on the machine hits both alike; each figure is the median window.
 MFU = FLOPs of the compiled JAX step (XLA cost analysis, per device) / step time
-/ the device's peak for the dtype (`PEAKS`, with its source); null where the
-peak is unknown (CPUs). The PyTorch MFU uses the same FLOP count. Imports no
+/ the device's peak for the dtype (`PEAKS`, with its source; for x86 CPUs an
+estimate from the clock and vector width, labelled as such); null where unknown. The PyTorch MFU uses the same FLOP count. Imports no
 TensorFlow: it runs on a GPU host without it.
 """
 
 import argparse
 import datetime
+import os
 import statistics
 import sys
 import time
@@ -45,6 +46,29 @@ PEAKS = {
     "TPU v5 lite": {"bfloat16": 197.0, "float32": 197.0, "source": "Google Cloud TPU v5e docs"},
     "TPU v5p": {"bfloat16": 459.0, "float32": 459.0, "source": "Google Cloud TPU v5p docs"},
 }
+
+
+def cpu_peak() -> dict:
+  """An estimated peak for x86 CPUs from /proc/cpuinfo: cores x clock x FLOP/cycle
+  (2 FMA units x 16 fp32 lanes x 2 with AVX-512, 8 lanes with AVX2; AVX512_BF16
+  doubles the bf16 rate). An estimate, labelled as one in the JSON."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      info = f.read()
+  except OSError:
+    return {}
+  flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines()
+                if ln.startswith("flags")), [])
+  mhz = next((float(ln.split(":", 1)[1]) for ln in info.splitlines()
+              if ln.startswith("cpu MHz")), 0.0)
+  cores = os.cpu_count() or 1
+  per_cycle = 64 if "avx512f" in flags else 32 if "avx2" in flags else 0
+  if not per_cycle or not mhz:
+    return {}
+  fp32 = cores * mhz * 1e6 * per_cycle / 1e12
+  return {"float32": fp32, "bfloat16": fp32 * (2 if "avx512_bf16" in flags else 1),
+          "source": f"estimate: {cores} cores x {mhz:.0f} MHz (/proc/cpuinfo) x {per_cycle} "
+                    "fp32 FLOP/cycle (2 FMA units); bf16 x2 with AVX512_BF16"}
 
 
 def command_line() -> str:
@@ -108,6 +132,12 @@ class TorchStep:
     return time.perf_counter() - start
 
 
+def _torch_threads():
+  if "torch" not in sys.modules:
+    return None
+  return sys.modules["torch"].get_num_threads()
+
+
 def measure(args, model_name: str, batch_size: int, dtype: str) -> list[dict]:
   runners = {"jax": JaxStep(model_name, batch_size, dtype, args.samples)}
   for variant in args.peer:
@@ -121,7 +151,7 @@ def measure(args, model_name: str, batch_size: int, dtype: str) -> list[dict]:
       windows[name].append(args.steps * batch_size / runner.run(args.steps))
   jax_step = runners["jax"]
   kind = jax.devices()[0].device_kind
-  peak = PEAKS.get(kind, {})
+  peak = PEAKS.get(kind) or (cpu_peak() if kind == "cpu" else {})
   # XLA's cost analysis counts one device's share of the SPMD program.
   global_flops = (jax_step.flops_per_device * jax_step.devices
                   if jax_step.flops_per_device else None)
@@ -143,6 +173,7 @@ def measure(args, model_name: str, batch_size: int, dtype: str) -> list[dict]:
         "mfu": (flops_per_sec_per_device / (peak[dtype] * 1e12)
                 if flops_per_sec_per_device and dtype in peak else None),
         "peak_tflops": peak.get(dtype), "peak_source": peak.get("source"),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""), "torch_threads": _torch_threads(),
         "command": command_line(), "date": datetime.date.today().isoformat()})
   return out
 
