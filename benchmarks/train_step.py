@@ -24,7 +24,6 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
@@ -37,11 +36,13 @@ from ecgjax.training import mesh as mesh_lib, steps
 NUM_LABELS = 68
 # Dense peak TFLOP/s per device, by jax device_kind, and where the figure comes from.
 PEAKS = {
-    "NVIDIA H200": {"bfloat16": 989.5, "float32": 67.0,
-                    "source": "NVIDIA H200 datasheet (SXM): BF16 Tensor Core 1,979 TFLOPS "
-                              "with sparsity (989.5 dense), FP32 67 TFLOPS"},
-    "NVIDIA H100 80GB HBM3": {"bfloat16": 989.5, "float32": 67.0,
-                              "source": "NVIDIA H100 SXM datasheet, dense"},
+    # XLA's default precision runs fp32 convolutions and matmuls on TF32 tensor cores,
+    # as PyTorch's cuDNN does by default: fp32 is held to the dense TF32 peak.
+    "NVIDIA H200": {"bfloat16": 989.5, "float32": 494.7,
+                    "source": "NVIDIA H200 SXM datasheet: BF16 1,979 and TF32 989 TFLOPS "
+                              "with sparsity; dense is half"},
+    "NVIDIA H100 80GB HBM3": {"bfloat16": 989.5, "float32": 494.7,
+                              "source": "NVIDIA H100 SXM datasheet, dense (half the sparse)"},
     "TPU v4": {"bfloat16": 275.0, "float32": 275.0, "source": "Google Cloud TPU v4 docs"},
     "TPU v5 lite": {"bfloat16": 197.0, "float32": 197.0, "source": "Google Cloud TPU v5e docs"},
     "TPU v5p": {"bfloat16": 459.0, "float32": 459.0, "source": "Google Cloud TPU v5p docs"},
