@@ -1,0 +1,109 @@
+"""Where a train step's time goes, JAX beside PyTorch, on one device.
+
+  python benchmarks/step_breakdown.py [--model small] [--batch_size 32] [--samples 5000]
+
+Times (ms, median of `--repeats` after two warm-up calls) of the model's forward
+in eval mode, in train mode, and its gradient (forward + backward, no optimiser),
+in fp32, for ecgjax's ResNet1D and the PyTorch peer (benchmarks/torch_peer.py),
+plus one stride-2 convolution's forward+backward on a (batch, 2500, 64) input.
+Explains the train_step.py ratio; it is not a throughput figure.
+"""
+
+import argparse
+import datetime
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import torch
+import torch.nn.functional as F
+from flax import nnx
+
+import torch_peer
+from emit import emit
+from ecgjax.configs.common import MODELS
+from ecgjax.models import resnet1d
+
+
+def timed(fn, repeats: int) -> float:
+  fn()
+  fn()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    times.append((time.perf_counter() - start) * 1e3)
+  return statistics.median(times)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--model", default="small")
+  parser.add_argument("--batch_size", type=int, default=32)
+  parser.add_argument("--samples", type=int, default=5000)
+  parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--out")
+  args = parser.parse_args()
+  b, n, labels = args.batch_size, args.samples, 68
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(b, n, 12)).astype(np.float32)
+
+  model = resnet1d.ResNet1D(resnet1d.ResNet1DConfig(**MODELS[args.model], dtype="float32"),
+                            labels, 12, rngs=nnx.Rngs(0))
+  graphdef, params, stats = nnx.split(model, nnx.Param, nnx.BatchStat)
+  xj, yj = jnp.asarray(x), jnp.zeros((b, labels))
+
+  def apply(p, train):
+    return nnx.merge(graphdef, p, stats, copy=True)(xj, train=train, rngs=nnx.Rngs(dropout=0))
+
+  eval_fwd = jax.jit(lambda p: apply(p, False))
+  train_fwd = jax.jit(lambda p: apply(p, True))
+  grad = jax.jit(jax.grad(lambda p: optax.sigmoid_binary_cross_entropy(apply(p, True),
+                                                                       yj).mean()))
+  peer = torch_peer.ResNet1D(labels, **MODELS[args.model])
+  xt, yt = torch.from_numpy(x.transpose(0, 2, 1).copy()), torch.zeros(b, labels)
+
+  def torch_fwd(train):
+    peer.train(train)
+    with torch.no_grad():
+      peer(xt)
+
+  def torch_grad():
+    peer.train()
+    peer.zero_grad()
+    F.binary_cross_entropy_with_logits(peer(xt), yt).backward()
+
+  conv_x = jnp.asarray(rng.normal(size=(b, 2500, 64)).astype(np.float32))
+  conv_w = jnp.asarray(rng.normal(size=(9, 64, 64)).astype(np.float32))
+  conv_grad = jax.jit(jax.grad(lambda a, w: jax.lax.conv_general_dilated(
+      a, w, (2,), "SAME", dimension_numbers=("NWC", "WIO", "NWC")).sum(), argnums=(0, 1)))
+  cx = torch.from_numpy(np.asarray(conv_x).transpose(0, 2, 1).copy()).requires_grad_()
+  cw = torch.from_numpy(np.asarray(conv_w).transpose(2, 1, 0).copy()).requires_grad_()
+
+  def torch_conv():
+    F.conv1d(F.pad(cx, torch_peer.same_padding(2500, 9, 2)), cw, stride=2).sum().backward()
+
+  parts = {
+      "eval_forward": (lambda: eval_fwd(params).block_until_ready(),
+                       lambda: torch_fwd(False)),
+      "train_forward": (lambda: train_fwd(params).block_until_ready(),
+                        lambda: torch_fwd(True)),
+      "gradient": (lambda: jax.block_until_ready(grad(params)), torch_grad),
+      "stride2_conv_forward_backward": (
+          lambda: jax.block_until_ready(conv_grad(conv_x, conv_w)), torch_conv),
+  }
+  for part, (jax_fn, torch_fn) in parts.items():
+    emit({"benchmark": "step_breakdown", "part": part, "model": args.model,
+          "batch_size": b, "samples": n, "dtype": "float32",
+          "device_kind": jax.devices()[0].device_kind,
+          "jax_ms": timed(jax_fn, args.repeats), "torch_ms": timed(torch_fn, args.repeats),
+          "command": "python " + " ".join(sys.argv),
+          "date": datetime.date.today().isoformat()}, args.out)
+
+
+if __name__ == "__main__":
+  main()
