@@ -79,8 +79,9 @@ def command_line() -> str:
 class JaxStep:
   """The trainer's step on a fixed on-device batch."""
 
-  def __init__(self, model_name: str, batch_size: int, dtype: str, samples: int):
-    cfg = resnet1d.ResNet1DConfig(**MODELS[model_name], dtype=dtype)
+  def __init__(self, model_name: str, batch_size: int, dtype: str, samples: int,
+               strided_conv: str):
+    cfg = resnet1d.ResNet1DConfig(**MODELS[model_name], dtype=dtype, strided_conv=strided_conv)
     model = resnet1d.ResNet1D(cfg, NUM_LABELS, 12, rngs=nnx.Rngs(params=0))
     tx = optax.adamw(1e-3, weight_decay=1e-4)
     graphdef, state = steps.init_state(model, tx)
@@ -140,7 +141,7 @@ def _torch_threads():
 
 
 def measure(args, model_name: str, batch_size: int, dtype: str) -> list[dict]:
-  runners = {"jax": JaxStep(model_name, batch_size, dtype, args.samples)}
+  runners = {"jax": JaxStep(model_name, batch_size, dtype, args.samples, args.strided_conv)}
   for variant in args.peer:
     runners[f"torch_{variant}"] = TorchStep(model_name, batch_size, dtype, args.samples,
                                             compiled=variant == "compiled")
@@ -166,6 +167,7 @@ def measure(args, model_name: str, batch_size: int, dtype: str) -> list[dict]:
     out.append({
         "benchmark": "train_step", "framework": framework, "variant": variant or "jit",
         "model": model_name, "batch_size": batch_size, "dtype": dtype,
+        "strided_conv": args.strided_conv if framework == "jax" else "native",
         "samples": args.samples, "devices": devices, "device_kind": kind,
         "ecg_per_sec": ecg_per_sec, "ecg_per_sec_per_device": ecg_per_sec / devices,
         "windows": rates, "step_flops": global_flops,
@@ -187,6 +189,8 @@ def main():
   parser.add_argument("--samples", type=int, default=5000)     # 500 Hz x 10 s
   parser.add_argument("--peer", nargs="*", default=["eager", "compiled"],
                       choices=["eager", "compiled"])
+  parser.add_argument("--strided_conv", default="space_to_depth",
+                      choices=["space_to_depth", "native"])
   parser.add_argument("--warmup", type=int, default=3)
   parser.add_argument("--steps", type=int, default=5)
   parser.add_argument("--windows", type=int, default=5)

@@ -58,3 +58,34 @@ def test_invalid_model_config_names_the_problem():
     resnet1d.ResNet1DConfig(stage_widths=(8, 16), blocks_per_stage=(1,), stage_strides=(1, 2))
   with pytest.raises(ValueError, match="dtype"):
     resnet1d.ResNet1DConfig(dtype="int8")
+
+
+@pytest.mark.parametrize("length,channels,taps,stride", [
+    (2500, 8, 9, 2), (2501, 8, 9, 2), (5000, 4, 16, 4), (313, 6, 16, 4), (10, 3, 5, 4)])
+def test_space_to_depth_conv_equals_the_strided_convolution(length, channels, taps, stride):
+  rng = np.random.default_rng(length)
+  x = jnp.asarray(rng.normal(size=(2, length, channels)).astype(np.float32))
+  w = jnp.asarray(rng.normal(size=(taps, channels, 5)).astype(np.float32))
+
+  def native(x, w):
+    return jax.lax.conv_general_dilated(x, w, (stride,), "SAME",
+                                        dimension_numbers=("NWC", "WIO", "NWC"))
+
+  np.testing.assert_allclose(resnet1d.space_to_depth_conv(x, w, stride), native(x, w),
+                             rtol=1e-5, atol=1e-4)
+  grads = [jax.grad(lambda x, w, f=f: (f(x, w) ** 2).sum(), argnums=(0, 1))(x, w)
+           for f in (lambda x, w: resnet1d.space_to_depth_conv(x, w, stride), native)]
+  for a, b in zip(*grads, strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+
+
+def test_both_strided_convolutions_give_the_same_model():
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 1003, 12)).astype(np.float32))
+  outputs = []
+  for strided_conv in ("space_to_depth", "native"):
+    cfg = resnet1d.ResNet1DConfig(**common.MODELS["small"], dtype="float32",
+                                  strided_conv=strided_conv)
+    outputs.append(resnet1d.ResNet1D(cfg, 3, 12, rngs=nnx.Rngs(0))(x))
+  np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="strided_conv"):
+    resnet1d.ResNet1DConfig(strided_conv="fast")

@@ -25,7 +25,8 @@ MODELS = {
 def model_config(name: str, dtype: str = "bfloat16") -> ml_collections.ConfigDict:
   if name not in MODELS:
     raise ValueError(f"unknown model {name!r}; known: {sorted(MODELS)}")
-  return ml_collections.ConfigDict({**MODELS[name], "dtype": dtype})
+  return ml_collections.ConfigDict({**MODELS[name], "dtype": dtype,
+                                    "strided_conv": "space_to_depth"})
 
 
 def pretrain_defaults() -> ml_collections.ConfigDict:
