@@ -5,7 +5,8 @@
 Times (ms, median of `--repeats` after two warm-up calls) of the model's forward
 in eval mode, in train mode, and its gradient (forward + backward, no optimiser),
 in fp32, for ecgjax's ResNet1D and the PyTorch peer (benchmarks/torch_peer.py),
-plus one stride-2 convolution's forward+backward on a (batch, 2500, 64) input.
+plus one strided convolution's forward+backward, as XLA's strided convolution and
+as ecgjax's space-to-depth form (`resnet1d.space_to_depth_conv`), beside PyTorch.
 Explains the train_step.py ratio; it is not a throughput figure.
 """
 
@@ -77,15 +78,33 @@ def main():
     peer.zero_grad()
     F.binary_cross_entropy_with_logits(peer(xt), yt).backward()
 
-  conv_x = jnp.asarray(rng.normal(size=(b, 2500, 64)).astype(np.float32))
-  conv_w = jnp.asarray(rng.normal(size=(9, 64, 64)).astype(np.float32))
-  conv_grad = jax.jit(jax.grad(lambda a, w: jax.lax.conv_general_dilated(
-      a, w, (2,), "SAME", dimension_numbers=("NWC", "WIO", "NWC")).sum(), argnums=(0, 1)))
-  cx = torch.from_numpy(np.asarray(conv_x).transpose(0, 2, 1).copy()).requires_grad_()
-  cw = torch.from_numpy(np.asarray(conv_w).transpose(2, 1, 0).copy()).requires_grad_()
+  conv_cases = {"stride2_conv_forward_backward": (2500, 64, 9, 2),
+                "stride4_conv_forward_backward": (5000, 64, 16, 4)}
+  conv_parts = {}
+  for part, (length, channels, taps, stride) in conv_cases.items():
+    conv_x = jnp.asarray(rng.normal(size=(b, length, channels)).astype(np.float32))
+    conv_w = jnp.asarray(rng.normal(size=(taps, channels, channels)).astype(np.float32))
 
-  def torch_conv():
-    F.conv1d(F.pad(cx, torch_peer.same_padding(2500, 9, 2)), cw, stride=2).sum().backward()
+    def native(a, w, stride=stride):
+      return jax.lax.conv_general_dilated(a, w, (stride,), "SAME",
+                                          dimension_numbers=("NWC", "WIO", "NWC"))
+
+    def folded(a, w, stride=stride):
+      return resnet1d.space_to_depth_conv(a, w, stride)
+
+    grads = {name: jax.jit(jax.grad(lambda a, w, f=f: f(a, w).sum(), argnums=(0, 1)))
+             for name, f in (("native", native), ("space_to_depth", folded))}
+    cx = torch.from_numpy(np.asarray(conv_x).transpose(0, 2, 1).copy()).requires_grad_()
+    cw = torch.from_numpy(np.asarray(conv_w).transpose(2, 1, 0).copy()).requires_grad_()
+
+    def torch_conv(cx=cx, cw=cw, length=length, taps=taps, stride=stride):
+      F.conv1d(F.pad(cx, torch_peer.same_padding(length, taps, stride)), cw,
+               stride=stride).sum().backward()
+
+    conv_parts[part] = (
+        lambda g=grads["native"], a=conv_x, w=conv_w: jax.block_until_ready(g(a, w)),
+        torch_conv,
+        lambda g=grads["space_to_depth"], a=conv_x, w=conv_w: jax.block_until_ready(g(a, w)))
 
   parts = {
       "eval_forward": (lambda: eval_fwd(params).block_until_ready(),
@@ -93,14 +112,14 @@ def main():
       "train_forward": (lambda: train_fwd(params).block_until_ready(),
                         lambda: torch_fwd(True)),
       "gradient": (lambda: jax.block_until_ready(grad(params)), torch_grad),
-      "stride2_conv_forward_backward": (
-          lambda: jax.block_until_ready(conv_grad(conv_x, conv_w)), torch_conv),
+      **conv_parts,
   }
-  for part, (jax_fn, torch_fn) in parts.items():
+  for part, (jax_fn, torch_fn, *folded_fn) in parts.items():
     emit({"benchmark": "step_breakdown", "part": part, "model": args.model,
           "batch_size": b, "samples": n, "dtype": "float32",
           "device_kind": jax.devices()[0].device_kind,
           "jax_ms": timed(jax_fn, args.repeats), "torch_ms": timed(torch_fn, args.repeats),
+          "jax_space_to_depth_ms": timed(folded_fn[0], args.repeats) if folded_fn else None,
           "command": "python " + " ".join(sys.argv),
           "date": datetime.date.today().isoformat()}, args.out)
 

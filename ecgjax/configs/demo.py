@@ -12,12 +12,12 @@
 Every stage resumes: run the command again after an interruption. Override a
 stage's field as --config.pretrain.FIELD or --config.compare.FIELD.
 
-Result on a 2-core CPU (2026-11-24, generator 1.1.0, seed 0; 10 min 10 s from a
-fresh clone): pretraining validation median AUROC 0.989 over 39 labels; test
-AUROC at 100 training ECGs, scratch / linear probe / full fine-tune:
-hypertrophic cardiomyopathy 0.866 / 0.981 / 0.972, cardiac amyloidosis
-0.824 / 0.941 / 0.936, Brugada pattern 0.880 / 0.924 / 0.904 (report.md has the
-95% CIs and paired differences).
+Result on a 2-core CPU (2026-11-24, generator 1.1.0, seed 0; 9 min 57 s from a
+fresh clone with nothing built): pretraining validation median AUROC 0.989 over
+39 labels; test AUROC at 100 training ECGs, scratch / linear probe / full
+fine-tune: hypertrophic cardiomyopathy 0.868 / 0.981 / 0.973, cardiac
+amyloidosis 0.824 / 0.939 / 0.935, Brugada pattern 0.880 / 0.924 / 0.911
+(report.md has the 95% CIs and paired differences).
 """
 
 import ml_collections

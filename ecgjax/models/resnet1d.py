@@ -15,8 +15,8 @@ Strided convolutions (the subsampling conv of a block, a strided stem) run by
 default as space-to-depth: the input's time axis folded by the stride into
 channels, then a stride-1 convolution with the kernel re-laid accordingly. Same
 parameters, same result (tests/test_model.py); on CPU the forward+backward of a
-stride-2 or -4 convolution is 1.8-2.5x faster than XLA's strided convolution
-(`strided_conv="native"` keeps that one; benchmarks/README.md).
+stride-2 or -4 convolution is 1.7-1.9x faster than XLA's strided convolution
+(`strided_conv="native"` keeps that one; benchmarks/step_breakdown.py).
 
 Train or eval behaviour (batch statistics and dropout) is chosen per call with
 `train=`, so one graph definition serves both steps. `batch_norm_train=False`
