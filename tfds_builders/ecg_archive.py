@@ -60,6 +60,21 @@ class EcgArchiveConfig(tfds.core.BuilderConfig):
     self.max_skip_fraction = max_skip_fraction
 
 
+def ecg_features(samples: int, num_labels: int) -> tfds.features.FeaturesDict:
+  """The features of every ecgjax dataset (SPEC.md): int16 µV and uint8 multi-hot
+  stored as raw bytes (TFDS's default int16 encoding widens to int64)."""
+  return tfds.features.FeaturesDict({
+      "signal": tfds.features.Tensor(shape=(samples, 12), dtype=np.int16,
+                                     encoding=tfds.features.Encoding.BYTES),
+      "labels": tfds.features.Tensor(shape=(num_labels,), dtype=np.uint8,
+                                     encoding=tfds.features.Encoding.BYTES),
+      "record_id": tfds.features.Text(),
+      "patient": tfds.features.Text(),
+      "age": tfds.features.Scalar(dtype=np.int32),
+      "sex": tfds.features.ClassLabel(names=SEXES),
+  })
+
+
 def vocabulary_configs(rates=(500, 100), duration: float = 10.0) -> list[EcgArchiveConfig]:
   """One `vocabulary_RATE` config per sampling rate: the 68 labels, `duration` seconds."""
   return [EcgArchiveConfig(name=f"vocabulary_{rate}", description=f"{rate} Hz, {duration:g} s",
@@ -106,16 +121,7 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
   def _info(self) -> tfds.core.DatasetInfo:
     cfg = self.builder_config
     return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            "signal": tfds.features.Tensor(shape=(cfg.recipe.samples, 12), dtype=np.int16,
-                                           encoding=tfds.features.Encoding.BYTES),
-            "labels": tfds.features.Tensor(shape=(len(self.label_names()),), dtype=np.uint8,
-                                           encoding=tfds.features.Encoding.BYTES),
-            "record_id": tfds.features.Text(),
-            "patient": tfds.features.Text(),
-            "age": tfds.features.Scalar(dtype=np.int32),
-            "sex": tfds.features.ClassLabel(names=SEXES),
-        }),
+        features=ecg_features(cfg.recipe.samples, len(self.label_names())),
         metadata=tfds.core.MetadataDict(
             label_names=self.label_names(), label_groups=self.label_groups(),
             label_set=cfg.label_set, sampling_rate=cfg.recipe.sampling_rate,

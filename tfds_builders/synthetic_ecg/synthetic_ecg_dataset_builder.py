@@ -74,8 +74,7 @@ import tensorflow_datasets as tfds
 
 from ecgjax.ecg import leads
 from ecgjax.ecg.synthetic import conditions, generator
-
-SEXES = ("female", "male", "unknown")
+from tfds_builders import ecg_archive
 
 
 def quantize_microvolts(signal: np.ndarray) -> np.ndarray:
@@ -122,16 +121,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _info(self) -> tfds.core.DatasetInfo:
     cfg = self.builder_config
     return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            "signal": tfds.features.Tensor(shape=(cfg.samples, 12), dtype=np.int16,
-                                           encoding=tfds.features.Encoding.BYTES),
-            "labels": tfds.features.Tensor(shape=(len(conditions.NAMES),), dtype=np.uint8,
-                                           encoding=tfds.features.Encoding.BYTES),
-            "record_id": tfds.features.Text(),
-            "patient": tfds.features.Text(),
-            "age": tfds.features.Scalar(dtype=np.int32),
-            "sex": tfds.features.ClassLabel(names=SEXES),
-        }),
+        features=ecg_archive.ecg_features(cfg.samples, len(conditions.NAMES)),
         metadata=tfds.core.MetadataDict(
             label_names=list(conditions.NAMES),
             label_groups={k: list(v) for k, v in conditions.GROUPS.items()},
