@@ -7,6 +7,7 @@ Beam runner can ship them to workers that import only ecgjax.
 """
 
 import dataclasses
+import functools
 import hashlib
 
 import numpy as np
@@ -33,6 +34,10 @@ class RecordProcessor:
   recipe: preprocess.Recipe
   salt: str
 
+  @functools.cached_property
+  def _label_index(self) -> dict[str, int]:
+    return {name: i for i, name in enumerate(self.label_names)}
+
   def __call__(self, split: str, item):
     path = self.reader.path(item)
     try:
@@ -40,7 +45,7 @@ class RecordProcessor:
       signal = preprocess.to_int16(record, self.recipe)
     except RecordFormatError as e:
       return {"split": split, "skipped": path, "reason": e.reason}, None
-    index = {name: i for i, name in enumerate(self.label_names)}
+    index = self._label_index
     present = sorted(name for name in mapped.labels if name in index)
     labels = np.zeros(len(self.label_names), np.uint8)
     labels[[index[n] for n in present]] = 1
