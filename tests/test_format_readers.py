@@ -248,6 +248,15 @@ def test_hl7_aecg_reads_twelve_leads(shared_data, name, fs, samples):
   assert 300 < np.abs(rec.signal).max() < 5000
 
 
+def test_hl7_aecg_missing_scale_names_the_file(shared_data, tmp_path):
+  text = open(os.path.join(shared_data, "hl7_aecg", "fda_subject1_0.xml")).read()
+  path = tmp_path / "noscale.xml"
+  path.write_text(text.replace('<scale value="2.5" unit="uV"/>', "", 1))
+  with pytest.raises(RecordFormatError, match="missing MDC_ECG_LEAD_I scale") as e:
+    hl7_aecg.read_hl7_aecg(str(path))
+  assert e.value.path == str(path)
+
+
 def test_hl7_aecg_nan_digits(shared_data, tmp_path):
   text = open(os.path.join(shared_data, "hl7_aecg", "fda_subject1_0.xml")).read()
   path = tmp_path / "nan.xml"

@@ -27,10 +27,11 @@ def _code(node) -> str:
   return code.get("code", "") if code is not None else ""
 
 
-def _quantity(node, path: str, table: dict, what: str) -> float:
-  q = node.find(path)
+def _quantity(node, element: str, table: dict, what: str) -> float:
+  """A physical quantity in the caller's unit; ValueError (the caller names the file)."""
+  q = node.find(element)
   if q is None:
-    raise RecordFormatError(path, f"missing {what}")
+    raise ValueError(f"missing {what}")
   unit = (q.get("unit") or "").lower()
   if unit not in table:
     raise ValueError(f"{what} in unsupported unit {q.get('unit')!r}")
