@@ -14,7 +14,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from ecgjax import config_validation  # noqa: E402
 from ecgjax.data import datasets  # noqa: E402
-from ecgjax.training import checkpoints, mesh, transfer  # noqa: E402
+from ecgjax.training import checkpoints, finetune, mesh, transfer  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
@@ -24,7 +24,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 # Errors a user can fix from the message alone.
 USER_ERRORS = (config_validation.ConfigError, datasets.DatasetNotBuiltError,
                datasets.UnknownLabelError, checkpoints.InitFromError,
-               transfer.ArchitectureMismatchError)
+               transfer.ArchitectureMismatchError, finetune.InputContractError)
 
 
 class _LibraryInfoFilter(pylogging.Filter):

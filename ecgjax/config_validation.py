@@ -83,7 +83,6 @@ def validate_demo(config, sweep, device_count: int | None = None) -> None:
 def validate_finetune(config, device_count: int | None = None,
                       schema_checked: bool = False) -> None:
   """Checks a fine-tuning config: the training fields, then the mode and its inputs."""
-  from ecgjax.evaluation import thresholds
   from ecgjax.training import finetune
   if not schema_checked:
     check_fields(config, common.finetune_defaults())
@@ -98,9 +97,6 @@ def validate_finetune(config, device_count: int | None = None,
   for name in ("train_size", "min_positives", "init_step"):
     if not isinstance(config[name], int) or config[name] < 0:
       raise ConfigError(f"config.{name} must be a non-negative integer, got {config[name]!r}")
-  if config.bootstrap_resamples < 1000:
-    raise ConfigError(f"config.bootstrap_resamples={config.bootstrap_resamples}: use at "
-                      "least 1000 for 95% intervals")
   if config.full_head_init not in ("linear_probe", "random"):
     raise ConfigError(f"config.full_head_init={config.full_head_init!r}: expected "
                       "'linear_probe' or 'random'")
@@ -110,16 +106,13 @@ def validate_finetune(config, device_count: int | None = None,
   if not config.probe_learning_rate > 0:
     raise ConfigError(f"config.probe_learning_rate must be > 0, got {config.probe_learning_rate}")
   try:
-    thresholds.parse_rule(config.threshold_rule)
-  except ValueError as e:
-    raise ConfigError(f"config.threshold_rule: {e}") from e
-  try:
     finetune.parse_multipliers(config.lr_multipliers)
   except ValueError as e:
     raise ConfigError(f"config.lr_multipliers: {e}") from e
 
 
 def _check_training(config, device_count: int | None) -> None:
+  from ecgjax.evaluation import thresholds
   _positive(config, "batch_size", "eval_batch_size", "total_steps", "log_every", "eval_every",
             "checkpoint_every", "keep_checkpoints", "dataset.shuffle_buffer")
   devices = device_count or jax.device_count()
@@ -133,6 +126,13 @@ def _check_training(config, device_count: int | None) -> None:
   if not isinstance(config.dataset.threads, int) or config.dataset.threads < 0:
     raise ConfigError(f"config.dataset.threads must be a non-negative integer, got "
                       f"{config.dataset.threads!r}")
+  if config.bootstrap_resamples < 1000:
+    raise ConfigError(f"config.bootstrap_resamples={config.bootstrap_resamples}: use at "
+                      "least 1000 for 95% intervals")
+  try:
+    thresholds.parse_rule(config.threshold_rule)
+  except ValueError as e:
+    raise ConfigError(f"config.threshold_rule: {e}") from e
   if not isinstance(config.seed, int):
     raise ConfigError(f"config.seed must be an integer, got {config.seed!r}")
   if not config.dataset.name:

@@ -1,4 +1,13 @@
-"""`evaluate_checkpoint(config, workdir)`: results.json for a saved model."""
+"""`evaluate_checkpoint(config, workdir)`: results.json for a saved model, on any
+built dataset whose signals fit the model's input contract.
+
+Labels are matched to the head by name or SNOMED CT code, never by position
+(ecgjax.inference.label_matching): a model pretrained on one archive is scored on
+another with no training (zero-shot transfer) on the labels both have, and the
+labels on either side without a partner are listed in results.json.
+Operating points (calibration, thresholds) are chosen on `dataset.eval_split`;
+with an empty eval_split they come from the model card, as predict uses them.
+"""
 
 import json
 import os
@@ -6,22 +15,24 @@ import os
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 from absl import logging
 from flax import nnx
 
 from ecgjax import config_validation
 from ecgjax.configs import common, evaluate as evaluate_config
+from ecgjax.data import datasets
 from ecgjax.evaluation import results as eval_results
+from ecgjax.inference import label_matching, model_card
 from ecgjax.pretrain import make_input
-from ecgjax.training import (checkpoints, finetune, loop, mesh as mesh_lib, predict, steps,
-                             transfer)
+from ecgjax.training import checkpoints, loop, mesh as mesh_lib, predict, steps, transfer
 
 
-def _run_config(config, saved: dict) -> ml_collections.ConfigDict:
+def _run_config(config, saved: dict, labels: str) -> ml_collections.ConfigDict:
   """The saved run's config with this evaluation's dataset, labels and batch."""
   run = common.pretrain_defaults()
   with run.unlocked():
-    run.labels = config.labels or saved["labels"]
+    run.labels = labels
     run.eval_batch_size = config.eval_batch_size
     run.batch_size = config.eval_batch_size
     run.dataset.name = config.dataset.name or saved["dataset"]["name"]
@@ -32,18 +43,69 @@ def _run_config(config, saved: dict) -> ml_collections.ConfigDict:
   return run
 
 
+def _legacy_head_names(saved) -> list[str]:
+  """A checkpoint without a card: its head's labels as its run resolved them, on the
+  dataset it was trained on (the only way to know their order)."""
+  cfg = saved.config
+  data_dir = os.path.expanduser(cfg["dataset"]["data_dir"])
+  try:
+    info = datasets.load_builder(cfg["dataset"]["name"], data_dir).info
+  except datasets.DatasetNotBuiltError as e:
+    raise config_validation.ConfigError(
+        f"checkpoint {saved.directory} step {saved.step} has no model card, and the dataset "
+        f"it was trained on is not there to say which output is which label: {e}") from e
+  return datasets.resolve_labels(info, cfg["labels"])[0]
+
+
+def _check_input(card_input: dict, data_input: dict, dataset: str) -> None:
+  differ = [f"{k}: model {card_input[k]!r}, dataset {data_input[k]!r}"
+            for k in ("sampling_rate", "samples", "leads", "units") if card_input[k] != data_input[k]]
+  if differ:
+    raise config_validation.ConfigError(
+        f"config.dataset.name={dataset}: its signals do not fit the model's input "
+        f"({'; '.join(differ)}); build it with the model's recipe {card_input['recipe']}")
+
+
 def evaluate_checkpoint(config, workdir: str) -> dict:
   config_validation.check_fields(config, evaluate_config.get_config())
   if not config.checkpoint:
     raise config_validation.ConfigError("config.checkpoint is empty: give a workdir to evaluate")
   saved = checkpoints.read_pretrained(config.checkpoint, config.checkpoint_step or None)
-  run = _run_config(config, saved.config)
-  source = make_input(run)
-  heads = saved.params["head"]["kernel"].shape[1]
-  if heads != len(source.label_names):
+  card = saved.card
+  if card is None and not config.dataset.eval_split:
     raise config_validation.ConfigError(
-        f"config.labels: the checkpoint predicts {heads} labels, the selection has "
-        f"{len(source.label_names)} ({', '.join(source.label_names)})")
+        "config.dataset.eval_split is empty (operating points from the model card), but "
+        f"checkpoint {saved.directory} step {saved.step} has no model card")
+  if config.write_card and card is not None:
+    raise config_validation.ConfigError(
+        f"config.write_card: checkpoint {saved.directory} step {saved.step} has a model card")
+  head_names = card["labels"] if card else _legacy_head_names(saved)
+  heads = saved.params["head"]["kernel"].shape[1]
+  if heads != len(head_names):
+    raise config_validation.ConfigError(
+        f"checkpoint {saved.directory}: a head of {heads} outputs, {len(head_names)} labels named")
+
+  # ---- Which dataset labels to score, matched to the head by name or code.
+  probe = make_input(_run_config(config, saved.config, "all"))
+  chosen = datasets.resolve_labels(probe.builder.info, config.labels or "all")[0]
+  matching = label_matching.match(head_names, card["snomed"] if card else {}, chosen)
+  if not matching.dataset_labels:
+    raise config_validation.ConfigError(
+        f"none of the dataset's labels ({', '.join(chosen)}) matches a model label by name or "
+        f"SNOMED code; the model predicts {', '.join(head_names)}")
+  if matching.unmatched_dataset:
+    logging.warning("dataset labels the model does not predict (not scored): %s",
+                    ", ".join(matching.unmatched_dataset))
+  run = _run_config(config, saved.config, ",".join(matching.dataset_labels))
+  source = make_input(run)
+  data_input = source.describe()["input"]
+  if card:
+    _check_input(card["input"], data_input, run.dataset.name)
+  if config.write_card and (matching.unmatched_model or set(matching.by) != {"name"}):
+    raise config_validation.ConfigError(
+        f"config.write_card: the dataset does not name every model label "
+        f"({', '.join(matching.unmatched_model) or 'some match only by SNOMED code'}); write "
+        "the card on the dataset the model was trained on")
 
   # ---- The saved model, head included, through the same shape checks.
   model = loop.build_model(run, heads, source.signal_shape[-1])
@@ -59,23 +121,70 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
                                           params=params, batch_stats=batch_stats, opt_state=()),
                          state_sharding)
   eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
+  columns = np.asarray(matching.head_indices)
 
   def score(local):
     return eval_step(state, mesh_lib.global_batch(local, batch_sharding))
 
-  val_s, val_y, _ = predict.collect_predictions(source, config.dataset.eval_split, score)
-  test_s, test_y, test_p = predict.collect_predictions(source, config.dataset.test_split, score)
+  def scored(split):
+    probs, labels, patients = predict.collect_predictions(source, split, score)
+    return probs[:, columns], labels, patients
+
+  # ---- Operating points: the eval split's, or the card's for the matched labels.
+  names = matching.dataset_labels
+  if config.dataset.eval_split:
+    val_s, val_y, _ = scored(config.dataset.eval_split)
+    points = eval_results.operating_points(names, val_y, val_s, config.threshold_rule)
+    points_from = {"split": config.dataset.eval_split, "step": saved.step,
+                   "examples": len(val_y), "dataset": run.dataset.name}
+  else:
+    points = _card_points(card, names, matching.head_indices)
+    points_from = {"model_card": card.get("operating_points")}
+  test_s, test_y, test_p = scored(config.dataset.test_split)
   results = eval_results.evaluate_predictions(
-      source.label_names, val_y, val_s, test_y, test_s, test_p,
-      threshold_rule=config.threshold_rule, resamples=config.bootstrap_resamples,
+      names, test_y, test_s, test_p, points, resamples=config.bootstrap_resamples,
       seed=config.seed)
   results.update(checkpoint=saved.directory, checkpoint_step=saved.step,
-                 dataset=run.dataset.name, split=config.dataset.test_split)
+                 dataset=run.dataset.name, split=config.dataset.test_split,
+                 operating_points_from=points_from, **matching.describe(head_names))
   if jax.process_index() == 0:
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "config.json"), "w") as f:
       json.dump(json.loads(config.to_json_best_effort()), f, indent=2)
-    finetune.write_json_atomically(os.path.join(workdir, "results.json"), results)
+    loop.write_json(os.path.join(workdir, "results.json"), results)
+    if config.write_card:
+      _write_legacy_card(saved, source, model, head_names, points, points_from, results,
+                         config.dataset.test_split)
   logging.info("test median AUROC %s over %d/%d labels", results["medians"]["auroc"]["value"],
-               results["medians"]["auroc"]["labels_covered"], len(source.label_names))
+               results["medians"]["auroc"]["labels_covered"], len(names))
   return results
+
+
+def _card_points(card: dict, names, head_indices) -> dict:
+  """The card's calibration and thresholds, keyed by the dataset's label names."""
+  head = [card["labels"][i] for i in head_indices]
+  return {"threshold_rule": card["threshold_rule"],
+          "thresholds": {n: card["thresholds"][h] for n, h in zip(names, head)},
+          "thresholds_undefined": {n: card.get("thresholds_undefined", {}).get(h, "")
+                                   for n, h in zip(names, head) if card["thresholds"][h] is None},
+          "calibration": {"method": card["calibration"]["method"],
+                          "labels": {n: card["calibration"]["labels"][h]
+                                     for n, h in zip(names, head)}}}
+
+
+def _write_legacy_card(saved, source, model, head_names, points, points_from, results,
+                       test_split) -> None:
+  """A card for a checkpoint written before cards existed, in its step directory
+  (where checkpoints.read_pretrained looks when the checkpoint holds none)."""
+  model_config = ml_collections.ConfigDict(
+      {"model": {k: tuple(v) if isinstance(v, list) else v
+                 for k, v in saved.config["model"].items()}})
+  card = model_card.build(
+      task=saved.config.get("experiment", "pretrain"), label_names=head_names,
+      data=source.describe(),
+      model=loop.describe_model(model_config, model, source.signal_shape[-1]),
+      steps=saved.step, operating_points=points, points_from=points_from,
+      metrics=loop.card_metrics(results, test_split, saved.step))
+  directory = os.path.join(saved.directory, str(saved.step))
+  model_card.write(directory, card)
+  logging.info("wrote %s", os.path.join(directory, model_card.CARD_FILE))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from ecgjax.evaluation import bootstrap, comparison, thresholds
+from ecgjax.evaluation import bootstrap, calibration, comparison, thresholds
 
 
 def scores(n=300, prevalence=0.2, separation=1.0, seed=0, ties=False):
@@ -164,10 +164,17 @@ def test_results_follow_the_spec_and_explain_undefined_labels():
   patients = rng.integers(0, 150, size=n)
   y = np.stack([rng.uniform(size=n) < 0.3, np.zeros(n, bool)], axis=1).astype(float)
   s = rng.normal(size=(n, 2)) + 1.5 * y
-  out = results.evaluate_predictions(["common", "absent"], y, s, y, s, patients,
+  probs = 1 / (1 + np.exp(-s))
+  points = results.operating_points(["common", "absent"], y, probs)
+  out = results.evaluate_predictions(["common", "absent"], y, probs, patients, points,
                                      resamples=1000, seed=0)
   common = out["labels"]["common"]
   assert common["auroc"]["value"] == pytest.approx(skm.roc_auc_score(y[:, 0], s[:, 0]))
+  # The threshold is on calibrated probabilities; sensitivity is read there too.
+  calibrated = calibration.apply_platt(probs[:, :1], [common["calibration"]])[:, 0]
+  assert common["sensitivity"]["value"] == pytest.approx(
+      thresholds.sensitivity_specificity(y[:, 0], calibrated, common["threshold"])[0])
+  assert out["labels"]["absent"]["n_pos"] == 0
   assert common["auroc"]["ci_low"] < common["auroc"]["value"] < common["auroc"]["ci_high"]
   assert {"auprc", "threshold", "sensitivity", "specificity", "n_pos", "n_neg"} <= set(common)
   assert common["n_pos"] + common["n_neg"] == n
@@ -175,3 +182,42 @@ def test_results_follow_the_spec_and_explain_undefined_labels():
   assert out["medians"]["auroc"] == {"value": common["auroc"]["value"], "labels_covered": 1,
                                      "labels_total": 2}
   assert out["test_patients"] == len(np.unique(patients))
+
+
+def miscalibrated(n, seed, a=2.0, b=-1.0):
+  """Scores sigmoid(f) whose true probability is sigmoid(a f + b)."""
+  rng = np.random.default_rng(seed)
+  f = rng.normal(size=n)
+  y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(a * f + b)))).astype(float)
+  return y, 1 / (1 + np.exp(-f))
+
+
+def test_platt_recovers_the_true_calibration_and_lowers_held_out_ece():
+  y, p = miscalibrated(20_000, seed=0)
+  fit = calibration.fit_platt(y, p)
+  assert fit["a"] == pytest.approx(2.0, abs=0.1) and fit["b"] == pytest.approx(-1.0, abs=0.1)
+  y_test, p_test = miscalibrated(5000, seed=1)
+  ones = np.ones((1, len(y_test)))
+  before = calibration.weighted_ece(y_test, p_test, ones)[0]
+  after = calibration.weighted_ece(y_test, calibration.apply_platt(p_test[:, None], [fit])[:, 0],
+                                   ones)[0]
+  assert before > 0.1 and after < 0.03
+  brier_before = calibration.weighted_brier(y_test, p_test, ones)[0]
+  brier_after = calibration.weighted_brier(
+      y_test, calibration.apply_platt(p_test[:, None], [fit])[:, 0], ones)[0]
+  assert brier_after < brier_before
+
+
+def test_ece_matches_its_definition_and_platt_degenerate_cases():
+  rng = np.random.default_rng(3)
+  y, p = (rng.uniform(size=500) < 0.3).astype(float), rng.uniform(size=500)
+  bins = np.minimum((p * 15).astype(int), 14)
+  direct = sum(abs(p[bins == b].sum() - y[bins == b].sum()) for b in range(15)) / len(p)
+  assert calibration.weighted_ece(y, p, np.ones((1, 500)))[0] == pytest.approx(direct)
+  # A validation split the model separates perfectly: a finite, monotone fit.
+  separable = calibration.fit_platt(np.array([0, 0, 0, 1, 1.]), np.array([.1, .2, .3, .8, .9]))
+  assert np.isfinite(separable["a"]) and separable["a"] > 0 and "reason" not in separable
+  one_class = calibration.fit_platt(np.zeros(10), rng.uniform(size=10))
+  assert one_class["a"] == 1.0 and one_class["b"] == 0.0 and "0 positives" in one_class["reason"]
+  reversed_scores = calibration.fit_platt(y, 1 - (0.1 + 0.8 * y))
+  assert reversed_scores["a"] == 1.0 and "do not rise" in reversed_scores["reason"]

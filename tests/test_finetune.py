@@ -153,6 +153,18 @@ def test_evaluate_config_reproduces_the_runs_results(pretrained, tiny_data_dir, 
       assert again["labels"][label]["threshold"] == pytest.approx(entry["threshold"], rel=1e-5)
       compared += 1
   assert compared >= 2
-  config.labels = "sinus_rhythm"
-  with pytest.raises(config_validation.ConfigError, match="predicts 3 labels"):
-    evaluate.evaluate_checkpoint(config, str(tmp_path / "eval2"))
+  # The head's labels in another order, or a subset, are matched by name.
+  config.labels = "atrial_fibrillation,sinus_bradycardia,sinus_rhythm"
+  reordered = evaluate.evaluate_checkpoint(config, str(tmp_path / "eval2"))
+  for label, entry in run["labels"].items():
+    if "auroc" in entry:
+      assert reordered["labels"][label]["auroc"] == pytest.approx(entry["auroc"], rel=1e-5)
+  assert reordered["unmatched_model_labels"] == []
+  config.labels = "sinus_rhythm,junctional_rhythm"
+  subset = evaluate.evaluate_checkpoint(config, str(tmp_path / "eval3"))
+  assert list(subset["labels"]) == ["sinus_rhythm"]
+  assert subset["unmatched_dataset_labels"] == ["junctional_rhythm"]
+  assert subset["unmatched_model_labels"] == ["sinus_bradycardia", "atrial_fibrillation"]
+  config.labels = "junctional_rhythm"
+  with pytest.raises(config_validation.ConfigError, match="matches a model label"):
+    evaluate.evaluate_checkpoint(config, str(tmp_path / "eval4"))

@@ -41,12 +41,15 @@ def pretrain_defaults() -> ml_collections.ConfigDict:
   c.checkpoint_every = 500
   c.keep_checkpoints = 3
   c.labels = "pretrain"          # a label group of the dataset, or comma-separated names
+  c.threshold_rule = "youden"    # or specificity:X, sensitivity:X (chosen on validation)
+  c.bootstrap_resamples = 1000   # patient bootstrap of the final test metrics
 
   c.dataset = ml_collections.ConfigDict()
   c.dataset.name = "synthetic_ecg/demo"
   c.dataset.data_dir = "~/tensorflow_datasets"
   c.dataset.train_split = "train"
-  c.dataset.eval_split = "validation"
+  c.dataset.eval_split = "validation"   # thresholds and calibration are chosen here
+  c.dataset.test_split = "test"         # scored once at the end into results.json; "": none
   c.dataset.shuffle_buffer = 4096
   c.dataset.build_if_missing = False   # only the synthetic dataset can be built on demand
   c.dataset.augment = False     # training stream: gain, baseline offset, noise (pipeline.py)
@@ -84,9 +87,6 @@ def finetune_defaults() -> ml_collections.ConfigDict:
   c.full_head_init = "linear_probe"    # linear_probe | random
   c.freeze_batch_norm = True           # full mode: BatchNorm uses running statistics
   c.probe_learning_rate = 1e-2   # linear probe: a head on fixed features takes larger steps
-  c.threshold_rule = "youden"    # or specificity:X, sensitivity:X (chosen on validation)
-  c.bootstrap_resamples = 1000
-  c.dataset.test_split = "test"
   c.batch_size = 32
   c.total_steps = 300
   c.log_every = 50

@@ -3,8 +3,14 @@
   python -m ecgjax.main --config=ecgjax/configs/evaluate.py --workdir=DIR --config.checkpoint=CKPT_DIR
 
 CKPT_DIR is a pretraining or fine-tuning workdir (or its checkpoints/). The
-dataset and labels default to those the checkpoint was trained on; thresholds
-are chosen on `dataset.eval_split` and applied to `dataset.test_split`.
+dataset defaults to the one the checkpoint was trained on; labels are matched to
+the model's by name or SNOMED code, so another archive built with the model's
+recipe is scored on the labels both have (zero-shot transfer). Calibration and
+thresholds are chosen on `dataset.eval_split` and applied to `dataset.test_split`;
+`--config.dataset.eval_split=` takes them from the model card instead.
+
+A checkpoint written before model cards: `--config.write_card=True` (on the
+dataset it was trained on) writes its card into the checkpoint's step directory.
 """
 
 import ml_collections
@@ -15,7 +21,8 @@ def get_config():
   c.experiment = "evaluate"
   c.checkpoint = ""
   c.checkpoint_step = 0          # 0: the latest
-  c.labels = ""                  # "": the checkpoint's
+  c.labels = ""                  # "": every dataset label the model predicts
+  c.write_card = False           # write a model card for a checkpoint that has none
   c.seed = 0                     # of the bootstrap
   c.eval_batch_size = 256
   c.threshold_rule = "youden"
@@ -23,6 +30,6 @@ def get_config():
   c.dataset = ml_collections.ConfigDict()
   c.dataset.name = ""            # "": the checkpoint's
   c.dataset.data_dir = ""        # "": the checkpoint's
-  c.dataset.eval_split = "validation"
+  c.dataset.eval_split = "validation"   # "": the model card's operating points
   c.dataset.test_split = "test"
   return c

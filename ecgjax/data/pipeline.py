@@ -30,6 +30,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from ecgjax.data import datasets, subsample
+from ecgjax.inference import model_card
 
 _EPOCH_SEED_STRIDE = 1_000_003
 
@@ -51,7 +52,20 @@ class TfdsInput:
     self.local_batch = _per_process(global_batch, "batch_size")
     self.local_eval_batch = _per_process(eval_batch, "eval_batch_size")
     self._train_records: tf.lookup.StaticHashTable | None = None
+    self._train_prevalence: dict[str, float] | None = None
     self.train_examples = datasets.split_size(builder.info, train_split)
+
+  def describe(self) -> dict:
+    """What a model card says of this input: the dataset and the input contract."""
+    info = self.builder.info
+    dataset = {"name": f"{info.name}/{info.config_name}" if info.config_name else info.name,
+               "version": str(info.version),
+               "splits": {name: split.num_examples for name, split in info.splits.items()},
+               "train_split": self.train_split, "train_examples": self.train_examples}
+    if self._train_prevalence is not None:
+      dataset["train_label_prevalence"] = self._train_prevalence
+    return {"dataset": dataset,
+            "input": model_card.input_contract(dict(info.metadata or {}), self.signal_shape)}
 
   def restrict_training_set(self, train_size: int, min_positives: int, seed: int) -> None:
     """Trains on `train_size` ECGs of whole patients, stratified (data.subsample);
@@ -61,6 +75,8 @@ class TfdsInput:
     records, patients, labels = self.split_index(self.train_split)
     keep = subsample.choose_training_examples(patients, labels, train_size, min_positives, seed)
     self.train_examples = int(keep.sum())
+    self._train_prevalence = {name: float(p) for name, p in
+                              zip(self.label_names, labels[keep].mean(axis=0))}
     if keep.all():
       return
     self._train_records = tf.lookup.StaticHashTable(

@@ -1,58 +1,102 @@
 """Final evaluation: what results.json holds (../shared/SPEC.md).
 
-Thresholds come from the validation split; the test split is scored once at
-them. Every metric carries a 95% CI from the patient bootstrap. A label the test
-split cannot evaluate (no positives or no negatives), or whose threshold the
+Operating points come from the validation split: per label a Platt calibration
+and, on the calibrated scores, a threshold by `threshold_rule`. The test split
+is scored once at them. Every metric carries a 95% CI from the patient bootstrap.
+AUROC and AUPRC rank the model's own scores (calibration is monotone and leaves
+them unchanged); sensitivity and specificity are read at the calibrated
+threshold on calibrated scores, exactly as `ecgjax.predict` reports positives;
+ECE and Brier are given before and after calibration. A label the test split
+cannot evaluate (no positives or no negatives), or whose threshold the
 validation split cannot set, is reported undefined with the reason, and the
 medians say how many labels they cover.
 """
 
 import numpy as np
 
-from ecgjax.evaluation import bootstrap, metrics, thresholds
+from ecgjax.evaluation import bootstrap, calibration, metrics, thresholds
 
 
 def _interval(ci: bootstrap.Interval) -> dict:
   return {"value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high}
 
 
-def evaluate_predictions(names: list[str], val_labels: np.ndarray, val_scores: np.ndarray,
-                         test_labels: np.ndarray, test_scores: np.ndarray,
-                         test_patients: np.ndarray, *, threshold_rule: str = "youden",
-                         resamples: int = 1000, seed: int = 0) -> dict:
+def operating_points(names: list[str], val_labels: np.ndarray, val_scores: np.ndarray,
+                     threshold_rule: str = "youden") -> dict:
+  """Per label: Platt calibration fitted on validation and the threshold chosen on
+  the calibrated validation scores (None, with the reason, where it cannot be)."""
+  calibrations, chosen, undefined = {}, {}, {}
+  for k, name in enumerate(names):
+    y = val_labels[:, k]
+    calibrations[name] = calibration.fit_platt(y, val_scores[:, k])
+    reason = metrics.undefined_reason(y)
+    if reason:
+      chosen[name], undefined[name] = None, f"validation split: {reason}"
+    else:
+      calibrated = calibration.apply_platt(val_scores[:, k:k + 1], [calibrations[name]])[:, 0]
+      chosen[name] = thresholds.choose_threshold(y, calibrated, threshold_rule)
+  return {"threshold_rule": threshold_rule, "thresholds": chosen,
+          "thresholds_undefined": undefined,
+          "calibration": {"method": "platt", "labels": calibrations},
+          "validation_examples": int(len(val_labels))}
+
+
+def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_scores: np.ndarray,
+                         test_patients: np.ndarray, points: dict, *, resamples: int = 1000,
+                         seed: int = 0) -> dict:
+  """results.json for test scores (the model's probabilities) at `points`
+  (from `operating_points`, or a model card's)."""
   weights = bootstrap.patient_weights(test_patients, resamples, seed)
+  platt = [points["calibration"]["labels"][name] for name in names]
+  calibrated_scores = calibration.apply_platt(test_scores, platt)
   per_label = {}
   for k, name in enumerate(names):
-    y, s = test_labels[:, k].astype(int), test_scores[:, k]
+    y, s, c = test_labels[:, k].astype(int), test_scores[:, k], calibrated_scores[:, k]
     entry = {"n_pos": int(y.sum()), "n_neg": int(len(y) - y.sum())}
     reason = metrics.undefined_reason(y)
     if reason:
       per_label[name] = {**entry, "undefined": f"test split: {reason}"}
       continue
-    entry["auroc"] = _interval(bootstrap.interval(bootstrap.weighted_auroc, y, s, weights))
-    entry["auprc"] = _interval(bootstrap.interval(bootstrap.weighted_average_precision, y, s,
-                                                  weights))
-    val_reason = metrics.undefined_reason(val_labels[:, k])
-    if val_reason:
-      entry["undefined_threshold"] = f"validation split: {val_reason}"
+
+    def ci(metric, scores, *args):
+      return _interval(bootstrap.interval(metric, y, scores, weights, *args))
+
+    entry["auroc"] = ci(bootstrap.weighted_auroc, s)
+    entry["auprc"] = ci(bootstrap.weighted_average_precision, s)
+    t = points["thresholds"].get(name)
+    if t is None:
+      entry["undefined_threshold"] = points["thresholds_undefined"].get(
+          name, "no threshold in the model card")
     else:
-      t = thresholds.choose_threshold(val_labels[:, k], val_scores[:, k], threshold_rule)
       entry["threshold"] = t
-      entry["sensitivity"] = _interval(bootstrap.interval(bootstrap.weighted_sensitivity, y, s,
-                                                          weights, t))
-      entry["specificity"] = _interval(bootstrap.interval(bootstrap.weighted_specificity, y, s,
-                                                          weights, t))
+      entry["sensitivity"] = ci(bootstrap.weighted_sensitivity, c, t)
+      entry["specificity"] = ci(bootstrap.weighted_specificity, c, t)
+    entry["calibration"] = platt[k]
+    entry["ece"] = {"before": ci(calibration.weighted_ece, s),
+                    "after": ci(calibration.weighted_ece, c)}
+    entry["brier"] = {"before": ci(calibration.weighted_brier, s),
+                      "after": ci(calibration.weighted_brier, c)}
     per_label[name] = entry
   medians = {}
   for metric in ("auroc", "auprc", "sensitivity", "specificity"):
-    values = [e[metric]["value"] for e in per_label.values() if metric in e]
-    medians[metric] = {"value": float(np.median(values)) if values else None,
-                       "labels_covered": len(values), "labels_total": len(names)}
+    medians[metric] = _median([e[metric]["value"] for e in per_label.values() if metric in e],
+                              len(names))
+  for metric in ("ece", "brier"):
+    for when in ("before", "after"):
+      medians[f"{metric}_{when}"] = _median(
+          [e[metric][when]["value"] for e in per_label.values() if metric in e], len(names))
   return {
       "labels": per_label,
       "medians": medians,
-      "threshold_rule": threshold_rule,
+      "threshold_rule": points["threshold_rule"],
+      "calibration": {"method": points["calibration"]["method"],
+                      "ece_bins": calibration.ECE_BINS},
       "bootstrap": {"resamples": resamples, "unit": "patient", "seed": seed, "level": 0.95},
       "test_examples": int(len(test_labels)),
       "test_patients": int(len(np.unique(test_patients))),
   }
+
+
+def _median(values: list[float], total: int) -> dict:
+  return {"value": float(np.median(values)) if values else None,
+          "labels_covered": len(values), "labels_total": total}

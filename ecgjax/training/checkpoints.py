@@ -1,17 +1,26 @@
 """Orbax checkpoints: the only module in ecgjax that imports orbax.
 
-A checkpoint holds two items: `state` (the TrainState) and `config` (the
+A checkpoint holds three items: `state` (the TrainState), `config` (the
 resolved config as JSON, so a later reader can rebuild the model that wrote
-it). Saves are asynchronous; the manager keeps the last `max_to_keep`.
+it) and `model_card` (ecgjax.inference.model_card: labels in head order,
+thresholds, calibration, the input contract), saved together so a checkpoint
+never carries another step's card. Checkpoints written before cards existed
+have no `model_card` item. Saves are asynchronous; the manager keeps the last
+`max_to_keep`.
 """
 
 import dataclasses
+import json
 
 import jax
 import orbax.checkpoint as ocp
 from etils import epath
 
 from ecgjax.training import mesh as mesh_lib
+
+ITEMS = ("state", "config", "model_card")
+CARD_ITEM = "model_card"
+LEGACY_CARD_FILE = "model_card.json"   # a card written after the checkpoint (evaluate)
 
 
 class Checkpointer:
@@ -23,7 +32,7 @@ class Checkpointer:
         self.directory,
         options=ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, enable_async_checkpointing=True, create=True),
-        item_names=("state", "config"))
+        item_names=ITEMS)
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -31,7 +40,7 @@ class Checkpointer:
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
 
-  def save(self, step: int, state, config: dict, *, force: bool = False) -> bool:
+  def save(self, step: int, state, config: dict, card: dict, *, force: bool = False) -> bool:
     """Starts an asynchronous save on multiples of `save_every` (or when forced).
 
     The decision is ours, not Orbax's interval policy, which would also save the
@@ -41,7 +50,8 @@ class Checkpointer:
       return False
     return self._manager.save(
         step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                      config=ocp.args.JsonSave(config)),
+                                      config=ocp.args.JsonSave(config),
+                                      model_card=ocp.args.JsonSave(card)),
         force=True)
 
   def restore_state(self, step: int, like):
@@ -55,6 +65,13 @@ class Checkpointer:
   def restore_config(self, step: int) -> dict:
     return self._manager.restore(
         step, args=ocp.args.Composite(config=ocp.args.JsonRestore())).config
+
+  def restore_card(self, step: int) -> dict | None:
+    """The model card saved with `step`, or None for a checkpoint older than cards."""
+    if not (self.directory / str(step) / CARD_ITEM).exists():
+      return None
+    return self._manager.restore(
+        step, args=ocp.args.Composite(model_card=ocp.args.JsonRestore())).model_card
 
   def reached_preemption(self, step: int) -> bool:
     """True when the scheduler announced a preemption (TPU VMs, SIGTERM on clusters)."""
@@ -78,23 +95,41 @@ class Pretrained:
   config: dict                  # the resolved config the pretraining run saved
   params: dict
   batch_stats: dict
+  card: dict | None             # None for checkpoints written before model cards
+
+
+def checkpoints_directory(path) -> epath.Path:
+  """A workdir, its `checkpoints/` or one step of it -> the checkpoints directory
+  (and the step, when a step directory was named)."""
+  path = epath.Path(path)
+  if (path / "checkpoints").is_dir():
+    return path / "checkpoints"
+  return path
+
+
+def split_step_directory(path) -> tuple[epath.Path, int | None]:
+  """`.../checkpoints/600` -> (`.../checkpoints`, 600); anything else -> (path, None)."""
+  path = epath.Path(path)
+  if path.name.isdigit() and (path / "state").is_dir():
+    return path.parent, int(path.name)
+  return checkpoints_directory(path), None
 
 
 def read_pretrained(workdir_or_checkpoints: str, step: int | None = None) -> Pretrained:
   """Parameters and BatchNorm statistics of a pretraining run (its optimiser state
   is left on disk), from its latest or a named step.
 
-  Accepts the pretraining workdir or its `checkpoints/` directory.
+  Accepts the pretraining workdir, its `checkpoints/` directory or one step of it.
   """
-  path = epath.Path(workdir_or_checkpoints)
-  if (path / "checkpoints").is_dir():
-    path = path / "checkpoints"
+  path, named_step = split_step_directory(workdir_or_checkpoints)
+  step = named_step if step is None else step
   if not path.is_dir():
     raise InitFromError(f"init_from={workdir_or_checkpoints}: no such directory")
   manager = ocp.CheckpointManager(
       path, options=ocp.CheckpointManagerOptions(read_only=True),
       item_handlers={"state": ocp.PyTreeCheckpointHandler(),
-                     "config": ocp.JsonCheckpointHandler()})
+                     "config": ocp.JsonCheckpointHandler(),
+                     CARD_ITEM: ocp.JsonCheckpointHandler()})
   steps = sorted(manager.all_steps())
   if not steps:
     raise InitFromError(f"init_from={workdir_or_checkpoints}: no checkpoint in {path}")
@@ -107,11 +142,18 @@ def read_pretrained(workdir_or_checkpoints: str, step: int | None = None) -> Pre
   target = {k: jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype,
                                                            sharding=replicated), tree[k])
             for k in ("params", "batch_stats")}
-  restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.PyTreeRestore(
-          item=target, partial_restore=True,
-          restore_args=ocp.checkpoint_utils.construct_restore_args(target)),
-      config=ocp.args.JsonRestore()))
+  items = dict(state=ocp.args.PyTreeRestore(
+      item=target, partial_restore=True,
+      restore_args=ocp.checkpoint_utils.construct_restore_args(target)),
+      config=ocp.args.JsonRestore())
+  has_card = (path / str(step) / CARD_ITEM).exists()
+  if has_card:
+    items[CARD_ITEM] = ocp.args.JsonRestore()
+  restored = manager.restore(step, args=ocp.args.Composite(**items))
   manager.close()
+  card = restored[CARD_ITEM] if has_card else None
+  written_later = path / str(step) / LEGACY_CARD_FILE     # by evaluate's write_card
+  if card is None and written_later.exists():
+    card = json.loads(written_later.read_text())
   return Pretrained(str(path), step, restored.config, dict(restored.state["params"]),
-                    dict(restored.state["batch_stats"]))
+                    dict(restored.state["batch_stats"]), card)

@@ -27,6 +27,7 @@ from absl import logging
 from flax import nnx
 
 from ecgjax.evaluation import metrics as eval_metrics, results as eval_results
+from ecgjax.inference import model_card
 from ecgjax.training import (checkpoints, loop, mesh as mesh_lib, optimizers, predict,
                              steps, transfer)
 
@@ -54,6 +55,28 @@ def _architecture(config, pretrained):
   return cfg
 
 
+class InputContractError(ValueError):
+  """The fine-tuning data is not what the pretrained model was trained to read."""
+
+
+def check_input_contract(pretrained, data_input: dict, init_from: str) -> None:
+  """Refuses a pretrained backbone whose card expects other signals than the
+  fine-tuning dataset holds: filters learnt at 100 Hz mean nothing at 500 Hz."""
+  if pretrained.card is None:
+    logging.warning("init_from=%s has no model card (written before cards existed): its "
+                    "input contract cannot be checked against the dataset", init_from)
+    return
+  expected = pretrained.card["input"]
+  differ = [f"{key}: checkpoint {expected[key]!r}, dataset {data_input[key]!r}"
+            for key in ("sampling_rate", "samples", "leads", "units")
+            if expected[key] != data_input[key]]
+  if differ:
+    raise InputContractError(
+        f"init_from={init_from}: the pretrained model's input differs from the dataset's "
+        f"({'; '.join(differ)}). Build the dataset with the checkpoint's recipe "
+        f"({expected['recipe']}) or pretrain on this one.")
+
+
 def _mean_auroc(labels, scores, names) -> float:
   value = eval_metrics.per_label_auroc(labels, scores, names)["auroc_mean"]
   return -np.inf if value is None else value
@@ -72,6 +95,8 @@ def run(config, workdir: str, source) -> dict:
   pretrained = None
   if config.mode != "scratch" or config.init_from:
     pretrained = checkpoints.read_pretrained(config.init_from, config.init_step or None)
+  if config.mode != "scratch":
+    check_input_contract(pretrained, source.describe()["input"], config.init_from)
   arch = _architecture(config, pretrained)
   model = loop.build_model(arch, len(names), source.signal_shape[-1])
   graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
@@ -115,38 +140,43 @@ def run(config, workdir: str, source) -> dict:
     test_scores = predict.collect_predictions(source, config.dataset.test_split, score)
 
   # ---- Checkpoint of the selected model, then the one evaluation on test.
+  (val_s, val_y, _), (test_s, test_y, test_patients) = val_scores, test_scores
+  points = eval_results.operating_points(names, val_y, val_s, config.threshold_rule)
+  results = eval_results.evaluate_predictions(
+      names, test_y, test_s, test_patients, points, resamples=config.bootstrap_resamples,
+      seed=config.seed)
+  results.update(mode=config.mode, train_size=config.train_size, seed=config.seed,
+                 train_examples=source.train_examples, best_step=int(best_step),
+                 split=config.dataset.test_split)
+  card = model_card.build(
+      task=f"finetune/{config.mode}", label_names=names, data=source.describe(),
+      model=loop.describe_model(arch, model, source.signal_shape[-1]), steps=int(best_step),
+      operating_points=points,
+      points_from={"split": config.dataset.eval_split, "step": int(best_step),
+                   "examples": len(val_y)},
+      metrics=loop.card_metrics(results, config.dataset.test_split, int(best_step)),
+      init_from={"directory": pretrained.directory, "step": pretrained.step} if (
+          pretrained is not None and config.mode != "scratch") else None,
+      extra_training={"mode": config.mode, "train_size": config.train_size,
+                      "seed": config.seed})
   ckpt = checkpoints.Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"),
                                   max_to_keep=1, save_every=1)
   final = steps.TrainState(step=jnp.asarray(best_step, jnp.int32), params=best[0],
                            batch_stats=best[1], opt_state=())
   ckpt.save(max(best_step, 1), jax.device_put(final, state_sharding),
-            json.loads(arch.to_json_best_effort()), force=True)
+            json.loads(arch.to_json_best_effort()), card, force=True)
   ckpt.wait()
   ckpt.close()
-  (val_s, val_y, _), (test_s, test_y, test_patients) = val_scores, test_scores
-  results = eval_results.evaluate_predictions(
-      names, val_y, val_s, test_y, test_s, test_patients,
-      threshold_rule=config.threshold_rule, resamples=config.bootstrap_resamples,
-      seed=config.seed)
-  results.update(mode=config.mode, train_size=config.train_size, seed=config.seed,
-                 train_examples=source.train_examples, best_step=int(best_step),
-                 split=config.dataset.test_split)
   if jax.process_index() == 0:
     np.savez_compressed(os.path.join(workdir, "predictions.npz"), names=np.array(names),
                         val_labels=val_y, val_scores=val_s, test_labels=test_y,
                         test_scores=test_s, test_patients=test_patients)
-    write_json_atomically(os.path.join(workdir, "results.json"), results)
+    model_card.write(workdir, card)
+    loop.write_json(os.path.join(workdir, "results.json"), results)
   logging.info("%s: test median AUROC %s over %d/%d labels", config.mode,
                results["medians"]["auroc"]["value"],
                results["medians"]["auroc"]["labels_covered"], len(names))
   return results
-
-
-def write_json_atomically(path: str, obj) -> None:
-  """results.json appears whole or not at all: its presence marks a finished run."""
-  with open(path + ".tmp", "w") as f:
-    json.dump(obj, f, indent=2)
-  os.replace(path + ".tmp", path)
 
 
 def _train_network(config, graphdef, params, batch_stats, source, state_sharding,

@@ -5,6 +5,7 @@ provides the tf.data one), so this module, like the rest of training/, runs on
 a host without TensorFlow.
 """
 
+import dataclasses
 import json
 import os
 import time
@@ -16,7 +17,8 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from ecgjax.evaluation import metrics as eval_metrics
+from ecgjax.evaluation import metrics as eval_metrics, results as eval_results
+from ecgjax.inference import model_card
 from ecgjax.models import resnet1d
 from ecgjax.training import checkpoints, mesh as mesh_lib, optimizers, predict, steps
 from ecgjax.training.metric_writer import MetricWriter
@@ -30,6 +32,9 @@ class InputSource(Protocol):
 
   def eval_batches(self, split: str, training_set: bool = False) -> Iterator[dict]: ...
 
+  def describe(self) -> dict:
+    """{'dataset': {name, version, splits, ...}, 'input': model_card.input_contract(...)}"""
+
 
 def model_config(model_cfg) -> resnet1d.ResNet1DConfig:
   return resnet1d.ResNet1DConfig(**{k: (tuple(v) if isinstance(v, (list, tuple)) else v)
@@ -39,6 +44,30 @@ def model_config(model_cfg) -> resnet1d.ResNet1DConfig:
 def build_model(config, num_labels: int, in_leads: int) -> resnet1d.ResNet1D:
   return resnet1d.ResNet1D(model_config(config.model), num_labels, in_leads,
                            rngs=nnx.Rngs(params=config.seed))
+
+
+def describe_model(config, model: resnet1d.ResNet1D, in_leads: int) -> dict:
+  """The card's `model` entry: enough to rebuild the network without the config."""
+  return {"architecture": "ResNet1D",
+          "config": {k: list(v) if isinstance(v, tuple) else v
+                     for k, v in dataclasses.asdict(model_config(config.model)).items()},
+          "parameters": resnet1d.parameter_count(model), "in_leads": in_leads}
+
+
+def card_metrics(results: dict, split: str, step: int) -> dict:
+  """The card's `metrics`: results.json's discrimination and operating-point figures."""
+  keep = ("n_pos", "n_neg", "auroc", "auprc", "sensitivity", "specificity", "undefined")
+  return {"split": split, "step": step, "examples": results["test_examples"],
+          "medians": {k: results["medians"][k] for k in ("auroc", "sensitivity", "specificity")},
+          "labels": {name: {k: v for k, v in entry.items() if k in keep}
+                     for name, entry in results["labels"].items()}}
+
+
+def write_json(path: str, obj) -> None:
+  """Replaces `path` whole: a reader never sees half a file."""
+  with open(path + ".tmp", "w") as f:
+    json.dump(obj, f, indent=2)
+  os.replace(path + ".tmp", path)
 
 
 def _step_flops(compiled) -> float | None:
@@ -96,12 +125,26 @@ def run(config, workdir: str, source: InputSource) -> dict:
   step_flops = _step_flops(train_step)
   eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
 
-  def evaluate(split: str) -> dict:
-    probs, labels, _ = predict.collect_predictions(
+  def evaluate(split: str):
+    probs, labels, patients = predict.collect_predictions(
         source, split, lambda local: eval_step(state, mesh_lib.global_batch(local, batch_sharding)))
     result = eval_metrics.per_label_auroc(labels, probs, source.label_names)
     result["examples"] = len(labels)
-    return result
+    return result, (probs, labels, patients)
+
+  # ---- Model card: rewritten at every evaluation, saved with every checkpoint.
+  names = source.label_names
+  data = source.describe()
+  model_entry = describe_model(config, model, leads)
+
+  def make_card(step: int, points=None, points_from=None, metrics=None) -> dict:
+    return model_card.build(task="pretrain", label_names=names, data=data, model=model_entry,
+                            steps=step, operating_points=points, points_from=points_from,
+                            metrics=metrics)
+
+  card = make_card(start)
+  if start:
+    card = ckpt.restore_card(start) or card
 
   # ---- Loop.
   writer = MetricWriter(workdir, resume_step=start)
@@ -137,17 +180,35 @@ def run(config, workdir: str, source: InputSource) -> dict:
       window_start = time.perf_counter()
 
     if step % config.eval_every == 0 or step == config.total_steps:
-      last_eval = evaluate(config.dataset.eval_split)
-      writer.write(step, {"split": config.dataset.eval_split, **last_eval})
-      logging.info("step %d: %s median AUROC %s over %d/%d labels", step,
-                   config.dataset.eval_split, last_eval["auroc_median"],
-                   last_eval["labels_defined"], last_eval["labels_total"])
+      split = config.dataset.eval_split
+      last_eval, (val_probs, val_labels, _) = evaluate(split)
+      writer.write(step, {"split": split, **last_eval})
+      logging.info("step %d: %s median AUROC %s over %d/%d labels", step, split,
+                   last_eval["auroc_median"], last_eval["labels_defined"],
+                   last_eval["labels_total"])
+      # Thresholds and calibration from this evaluation: the card of every later
+      # checkpoint says which step and split chose them.
+      points = eval_results.operating_points(names, val_labels, val_probs,
+                                             config.threshold_rule)
+      points_from = {"split": split, "step": step, "examples": len(val_labels)}
+      card = make_card(step, points, points_from, metrics={
+          "split": split, "step": step, "examples": len(val_labels),
+          "auroc": last_eval["auroc"], "auroc_median": last_eval["auroc_median"]})
+      if step == config.total_steps and config.dataset.test_split:
+        results = _final_test(config, workdir, names, points, step,
+                              evaluate(config.dataset.test_split)[1])
+        card = make_card(step, points, points_from,
+                         metrics=card_metrics(results, config.dataset.test_split, step))
       window_start = time.perf_counter()   # evaluation time is not training time
 
-    saved = ckpt.save(step, state, config_json, force=step == config.total_steps)
-    if ckpt.reached_preemption(step):
-      if not saved:
-        ckpt.save(step, state, config_json, force=True)
+    card = {**card, "training": {**card["training"], "steps": step}}
+    saved = ckpt.save(step, state, config_json, card, force=step == config.total_steps)
+    preempted = ckpt.reached_preemption(step)
+    if preempted and not saved:
+      saved = ckpt.save(step, state, config_json, card, force=True)
+    if saved and jax.process_index() == 0:
+      model_card.write(workdir, card)
+    if preempted:
       logging.warning("preemption announced: saved step %d and stopping", step)
       break
 
@@ -155,3 +216,18 @@ def run(config, workdir: str, source: InputSource) -> dict:
   ckpt.close()
   writer.close()
   return last_eval
+
+
+def _final_test(config, workdir, names, points, step, scored) -> dict:
+  """results.json: the test split at the validation operating points, with CIs."""
+  probs, labels, patients = scored
+  results = eval_results.evaluate_predictions(
+      names, labels, probs, patients, points, resamples=config.bootstrap_resamples,
+      seed=config.seed)
+  results.update(step=step, split=config.dataset.test_split, dataset=config.dataset.name)
+  if jax.process_index() == 0:
+    write_json(os.path.join(workdir, "results.json"), results)
+  logging.info("step %d: %s median AUROC %s over %d/%d labels (results.json)", step,
+               config.dataset.test_split, results["medians"]["auroc"]["value"],
+               results["medians"]["auroc"]["labels_covered"], len(names))
+  return results

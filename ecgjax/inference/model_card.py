@@ -1,0 +1,233 @@
+"""The model card: what a checkpoint is, in a file beside it and inside it.
+
+Every pretraining and fine-tuning run writes `model_card.json` (and a readable
+`model_card.md`) into its workdir and into each checkpoint it saves, so a
+checkpoint alone answers the questions every user of a published ECG model asks
+(../shared/SPEC.md, "A model is a contract" in DESIGN.md):
+
+- `labels`: the head's outputs, in order; `snomed`: each label's SNOMED CT code
+  where the vocabulary has one;
+- `thresholds` per label (on calibrated probabilities) with the `threshold_rule`
+  and where they were chosen (`operating_points`: split, step, examples);
+- `calibration`: per-label Platt parameters applied to the head's logits;
+- `input`: sampling rate, samples, lead names in order, units and dtype as
+  stored, the preprocessing `recipe`, and how the model turns that into its input;
+- `training`: dataset names and versions, split sizes, label prevalence, steps,
+  the command; `metrics` with 95% CIs where a test split was scored;
+- `model`: architecture, its config, parameter count; `ecgjax_version`.
+
+Everything that reads a model (fine-tuning, evaluate, predict, export) reads the
+card; labels are matched by name, never by position alone. Pure Python: this is
+imported by serving code that has neither TensorFlow nor the training stack.
+"""
+
+import datetime
+import importlib.metadata
+import json
+import os
+import shlex
+import sys
+
+from ecgjax.ecg import labels as vocabulary, preprocess
+
+CARD_FILE = "model_card.json"
+CARD_MARKDOWN = "model_card.md"
+CARD_VERSION = 1
+MICROVOLTS_PER_MILLIVOLT = 1000.0
+REQUIRED = ("card_version", "labels", "snomed", "thresholds", "threshold_rule", "calibration",
+            "input", "training", "model", "ecgjax_version")
+
+
+class ModelCardError(ValueError):
+  """A card that is missing, unreadable or incomplete: the message says how to get one."""
+
+
+def ecgjax_version() -> str:
+  try:
+    return importlib.metadata.version("ecgjax")
+  except importlib.metadata.PackageNotFoundError:
+    return "unknown"
+
+
+def command_line() -> str:
+  """The command that started this process, as typed (with `-m module`)."""
+  return " ".join(shlex.quote(a) for a in getattr(sys, "orig_argv", sys.argv))
+
+
+def snomed_codes(names) -> dict[str, str | None]:
+  by_name = {label.name: label.snomed for label in vocabulary.vocabulary()}
+  return {name: by_name.get(name) for name in names}
+
+
+def input_contract(metadata: dict, signal_shape) -> dict:
+  """The input a model trained on a dataset with this metadata expects.
+
+  Real archives record their preprocessing recipe; the synthetic builder renders
+  at its rate with no filtering, which is the default recipe at that rate.
+  """
+  samples, leads = (int(v) for v in signal_shape)
+  recipe = dict(metadata.get("preprocess") or preprocess.Recipe(
+      sampling_rate=float(metadata["sampling_rate"]),
+      duration=float(metadata.get("duration_s", samples / float(metadata["sampling_rate"])))
+  ).to_dict())
+  lead_names = list(metadata.get("lead_names") or [])
+  if len(lead_names) != leads:
+    raise ModelCardError(f"dataset metadata names {len(lead_names)} leads, its signal has {leads}")
+  return {
+      "sampling_rate": float(metadata["sampling_rate"]),
+      "samples": samples,
+      "duration_s": samples / float(metadata["sampling_rate"]),
+      "leads": lead_names,
+      "units": metadata.get("units", "microvolt"),
+      "dtype": "int16",
+      "layout": "(samples, leads)",
+      "recipe": recipe,
+      "model_input": "float32 millivolts: int16 microvolts / 1000",
+  }
+
+
+def no_operating_points(names) -> dict:
+  """What a card holds before its first evaluation: identity calibration, no thresholds."""
+  return {"threshold_rule": None, "thresholds": {n: None for n in names},
+          "thresholds_undefined": {n: "no evaluation yet" for n in names},
+          "calibration": {"method": "platt",
+                          "labels": {n: {"a": 1.0, "b": 0.0, "reason": "no evaluation yet"}
+                                     for n in names}}}
+
+
+def build(*, task: str, label_names, data: dict, model: dict, steps: int,
+          operating_points: dict | None = None, points_from: dict | None = None,
+          metrics: dict | None = None, init_from: dict | None = None,
+          extra_training: dict | None = None) -> dict:
+  """A card from what a run knows. `data` is the input source's `describe()`;
+  `model` holds `architecture`, `config`, `parameters`, `in_leads`;
+  `operating_points` comes from evaluation.results.operating_points."""
+  names = list(label_names)
+  points = operating_points or no_operating_points(names)
+  training = {"task": task, "datasets": [data["dataset"]], "steps": int(steps),
+              "command": command_line(), **(extra_training or {})}
+  if init_from:
+    training["init_from"] = init_from
+  return {
+      "card_version": CARD_VERSION,
+      "ecgjax_version": ecgjax_version(),
+      "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      "labels": names,
+      "snomed": snomed_codes(names),
+      "thresholds": {n: points["thresholds"][n] for n in names},
+      "thresholds_undefined": dict(points.get("thresholds_undefined", {})),
+      "threshold_rule": points["threshold_rule"],
+      "operating_points": points_from,
+      "calibration": {"method": points["calibration"]["method"],
+                      "applies_to": "logit",
+                      "formula": "p = sigmoid(a * logit + b)",
+                      "labels": {n: points["calibration"]["labels"][n] for n in names}},
+      "input": data["input"],
+      "training": training,
+      "metrics": metrics,
+      "model": {**model, "num_labels": len(names)},
+  }
+
+
+def validate(card: dict, where: str) -> dict:
+  missing = [k for k in REQUIRED if k not in card]
+  if missing:
+    raise ModelCardError(f"{where}: model card lacks {', '.join(missing)}")
+  if card["card_version"] > CARD_VERSION:
+    raise ModelCardError(f"{where}: model card version {card['card_version']} is newer than "
+                         f"this ecgjax ({ecgjax_version()}) reads ({CARD_VERSION}): upgrade ecgjax")
+  names = card["labels"]
+  if len(set(names)) != len(names):
+    raise ModelCardError(f"{where}: model card repeats a label name")
+  for field in ("thresholds", "snomed"):
+    if set(card[field]) != set(names):
+      raise ModelCardError(f"{where}: model card's {field} do not name the same labels as "
+                           "its `labels`")
+  if set(card["calibration"]["labels"]) != set(names):
+    raise ModelCardError(f"{where}: model card's calibration does not cover its labels")
+  if card["model"].get("num_labels", len(names)) != len(names):
+    raise ModelCardError(f"{where}: model card lists {len(names)} labels for a head of "
+                         f"{card['model']['num_labels']}")
+  return card
+
+
+def read(path: str) -> dict:
+  """A card from `model_card.json` or the directory that holds it."""
+  if os.path.isdir(path):
+    path = os.path.join(path, CARD_FILE)
+  try:
+    with open(path, encoding="utf-8") as f:
+      card = json.load(f)
+  except FileNotFoundError as e:
+    raise ModelCardError(f"{path}: no model card") from e
+  except (OSError, json.JSONDecodeError) as e:
+    raise ModelCardError(f"{path}: unreadable model card: {e}") from e
+  return validate(card, path)
+
+
+def write(directory: str, card: dict) -> None:
+  """model_card.json and model_card.md into `directory`, each replaced whole."""
+  os.makedirs(directory, exist_ok=True)
+  for name, text in ((CARD_FILE, json.dumps(card, indent=2)), (CARD_MARKDOWN, markdown(card))):
+    path = os.path.join(directory, name)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+      f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def _fmt(value, digits=3) -> str:
+  return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _with_ci(entry) -> str:
+  if not entry:
+    return "-"
+  return f"{entry['value']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
+
+
+def markdown(card: dict) -> str:
+  """A short, readable account of the card."""
+  inp, training, model = card["input"], card["training"], card["model"]
+  datasets = ", ".join(f"{d['name']} {d.get('version', '')}".strip() for d in training["datasets"])
+  points = card.get("operating_points") or {}
+  metric_labels = (card.get("metrics") or {}).get("labels", {})
+  lines = [
+      f"# Model card: ResNet1D, {training['task']} on {datasets}",
+      "",
+      f"ecgjax {card['ecgjax_version']}, written {card['created']}. "
+      f"{len(card['labels'])} labels, {model.get('parameters', '?'):,} parameters, "
+      f"{training['steps']} training steps.",
+      "",
+      "## Input",
+      "",
+      f"{inp['samples']} samples at {inp['sampling_rate']:g} Hz ({inp['duration_s']:g} s) of "
+      f"{len(inp['leads'])} leads in the order {', '.join(inp['leads'])}, {inp['dtype']} "
+      f"{inp['units']}s, laid out {inp['layout']}; the model divides by 1000 (mV). "
+      f"Preprocessing recipe: {json.dumps(inp['recipe'])}.",
+      "",
+      "## Outputs",
+      "",
+      f"Probabilities calibrated per label ({card['calibration']['formula']}); a label is "
+      f"positive at or above its threshold, chosen by `{card['threshold_rule']}` on "
+      f"{points.get('split', 'no split yet')}"
+      + (f" at step {points['step']} ({points.get('examples', '?')} ECGs)." if points else "."),
+      "",
+      "| # | label | SNOMED CT | threshold | AUROC [95% CI] | sensitivity | specificity |",
+      "|---|---|---|---|---|---|---|",
+  ]
+  for k, name in enumerate(card["labels"]):
+    m = metric_labels.get(name, {})
+    lines.append(f"| {k} | {name} | {card['snomed'][name] or '-'} | "
+                 f"{_fmt(card['thresholds'][name])} | {_with_ci(m.get('auroc'))} | "
+                 f"{_with_ci(m.get('sensitivity'))} | {_with_ci(m.get('specificity'))} |")
+  metrics = card.get("metrics") or {}
+  if metrics:
+    lines += ["", f"Metrics on the {metrics.get('split')} split ({metrics.get('examples')} ECGs"
+              + (f", step {metrics['step']}" if "step" in metrics else "") + ")."]
+  lines += ["", "## Training", "", f"Command: `{training['command']}`", ""]
+  for d in training["datasets"]:
+    lines.append(f"- {d['name']} {d.get('version', '')}: splits "
+                 + ", ".join(f"{k} {v}" for k, v in d.get("splits", {}).items())
+                 + (f"; trained on {d['train_examples']} ECGs" if "train_examples" in d else ""))
+  lines += ["", f"Model: {json.dumps(model.get('config', {}))}", ""]
+  return "\n".join(lines)
