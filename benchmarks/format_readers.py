@@ -29,7 +29,7 @@ def wfdb_package_read(path):
   import wfdb
   r = wfdb.rdrecord(path)
   return record_lib.EcgRecord(
-      signal=leads.to_standard_order(r.p_signal.astype(np.float32) * 1000, r.sig_name),
+      signal=leads.to_standard_order(r.p_signal.astype(np.float32) * 1000, r.sig_name)[0],
       sampling_rate=r.fs, lead_names=leads.STANDARD_LEADS, record_id=os.path.basename(path))
 
 

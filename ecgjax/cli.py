@@ -1,14 +1,9 @@
 """What every ecgjax command shares: flags, quiet library logs, distributed start,
 and user errors printed as one line instead of a traceback."""
 
-import logging as pylogging
-import os
 import sys
 
-# TensorFlow (tf.data only) prints start-up INFO lines unless told otherwise; this
-# must be set before anything imports it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-
+from ecgjax import console  # first: it sets TF's log level before TF is imported
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
@@ -27,22 +22,13 @@ USER_ERRORS = (config_validation.ConfigError, datasets.DatasetNotBuiltError,
                transfer.ArchitectureMismatchError, finetune.InputContractError)
 
 
-class _LibraryInfoFilter(pylogging.Filter):
-  """Keeps ecgjax's INFO lines; drops the per-save INFO chatter of orbax and TFDS."""
-
-  NOISY = ("/orbax/", "/tensorflow_datasets/", "/etils/")
-
-  def filter(self, record):
-    return record.levelno > pylogging.INFO or not any(p in record.pathname for p in self.NOISY)
-
-
 def run(dispatch) -> None:
   """Parses flags and calls dispatch(config, workdir) under app.run."""
 
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.get_absl_logger().addFilter(_LibraryInfoFilter())
+    console.quiet_libraries()
     mesh.initialize_distributed()
     try:
       dispatch(_CONFIG.value, _WORKDIR.value)

@@ -75,11 +75,14 @@ class MissingLeadsError(ValueError):
   pass
 
 
-def to_standard_order(signal: np.ndarray, names) -> np.ndarray:
-  """(samples, k) in the source's `names` -> (samples, 12) in STANDARD_LEADS order.
+def to_standard_order(signal: np.ndarray, names, fill_missing: bool = False
+                      ) -> tuple[np.ndarray, tuple[str, ...]]:
+  """(samples, k) in the source's `names` -> ((samples, 12) in STANDARD_LEADS order,
+  the leads filled with zeros).
 
   Limb leads a source leaves out (MUSE stores I, II and V1-V6 only) are derived
-  from I and II. Raises MissingLeadsError naming what is missing otherwise.
+  from I and II. Any other missing lead raises MissingLeadsError naming it, or,
+  with `fill_missing` (a model asked to score a partial recording), is zeros.
   """
   canonical = [canonical_lead_name(n) for n in names]
   have = {c: signal[:, i] for i, c in enumerate(canonical) if c is not None}
@@ -87,7 +90,8 @@ def to_standard_order(signal: np.ndarray, names) -> np.ndarray:
   if missing_limb and "I" in have and "II" in have:
     derived = derive_limb_leads(have["I"], have["II"])
     have.update({n: derived[n] for n in missing_limb})
-  missing = [n for n in STANDARD_LEADS if n not in have]
-  if missing:
-    raise MissingLeadsError(f"missing leads {missing} (has {list(names)})")
-  return np.stack([have[n] for n in STANDARD_LEADS], axis=1)
+  missing = tuple(n for n in STANDARD_LEADS if n not in have)
+  if missing and not fill_missing:
+    raise MissingLeadsError(f"missing leads {list(missing)} (has {list(names)})")
+  zeros = np.zeros(signal.shape[0], signal.dtype)
+  return np.stack([have.get(n, zeros) for n in STANDARD_LEADS], axis=1), missing

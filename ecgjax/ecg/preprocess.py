@@ -84,10 +84,9 @@ def crop_or_pad(signal: np.ndarray, samples: int) -> np.ndarray:
   return np.pad(signal, ((0, samples - signal.shape[0]), (0, 0)))
 
 
-def to_int16(record: EcgRecord, recipe: Recipe) -> np.ndarray:
-  """(recipe.samples, 12) int16 µV in standard lead order."""
-  if tuple(record.lead_names) != leads_lib.STANDARD_LEADS:
-    raise RecordFormatError(record.path, f"leads {record.lead_names} not in standard order")
+def prepare(record: EcgRecord, recipe: Recipe) -> np.ndarray:
+  """Steps 1-2: the record filtered and resampled to the recipe's rate, float µV
+  (samples, leads), any length of at least `min_duration`."""
   if record.duration < recipe.min_duration:
     raise RecordFormatError(record.path, f"recording of {record.duration:.2f} s is shorter than "
                             f"the recipe's minimum {recipe.min_duration:g} s")
@@ -100,9 +99,29 @@ def to_int16(record: EcgRecord, recipe: Recipe) -> np.ndarray:
     # rate is only cropped and rounded, in float32 (exact for int16 µV).
     signal = _filter(signal.astype(np.float64), record.sampling_rate, recipe)
     signal = resample(signal, record.sampling_rate, recipe.sampling_rate)
-  signal = np.rint(crop_or_pad(signal, recipe.samples))
-  clipped = np.count_nonzero((signal > 32767) | (signal < -32768)) / signal.size
+  return signal
+
+
+def quantize(signal: np.ndarray, recipe: Recipe, path: str) -> np.ndarray:
+  """Step 4: float µV -> int16 µV, refusing a signal with too many clipped samples."""
+  signal = np.rint(signal)
+  clipped = np.count_nonzero((signal > 32767) | (signal < -32768)) / max(signal.size, 1)
   if clipped > recipe.max_clipped_fraction:
-    raise RecordFormatError(record.path, f"{clipped:.1%} of samples beyond ±32.8 mV: wrong "
+    raise RecordFormatError(path, f"{clipped:.1%} of samples beyond ±32.8 mV: wrong "
                             "units or a broken lead")
   return np.clip(signal, -32768, 32767).astype(np.int16)
+
+
+def to_int16(record: EcgRecord, recipe: Recipe) -> np.ndarray:
+  """(recipe.samples, 12) int16 µV in standard lead order."""
+  if tuple(record.lead_names) != leads_lib.STANDARD_LEADS:
+    raise RecordFormatError(record.path, f"leads {record.lead_names} not in standard order")
+  return quantize(crop_or_pad(prepare(record, recipe), recipe.samples), recipe, record.path)
+
+
+def recipe_from_dict(fields: dict) -> Recipe:
+  """A recipe as recorded in dataset metadata or a model card (JSON lists -> tuples)."""
+  fields = dict(fields)
+  if fields.get("bandpass_hz") is not None:
+    fields["bandpass_hz"] = tuple(fields["bandpass_hz"])
+  return Recipe(**fields)

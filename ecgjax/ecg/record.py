@@ -24,6 +24,7 @@ class EcgRecord:
   patient_id: str | None = None      # raw; hashed with a salt before it is stored
   age: float = -1.0                  # years; -1 unknown
   sex: str = "unknown"               # female | male | unknown
+  filled_leads: tuple[str, ...] = () # leads the file lacks, zero-filled on request
 
   @property
   def duration(self) -> float:

@@ -115,7 +115,8 @@ def split_step_directory(path) -> tuple[epath.Path, int | None]:
   return checkpoints_directory(path), None
 
 
-def read_pretrained(workdir_or_checkpoints: str, step: int | None = None) -> Pretrained:
+def read_pretrained(workdir_or_checkpoints: str, step: int | None = None,
+                    what: str = "init_from") -> Pretrained:
   """Parameters and BatchNorm statistics of a pretraining run (its optimiser state
   is left on disk), from its latest or a named step.
 
@@ -124,7 +125,7 @@ def read_pretrained(workdir_or_checkpoints: str, step: int | None = None) -> Pre
   path, named_step = split_step_directory(workdir_or_checkpoints)
   step = named_step if step is None else step
   if not path.is_dir():
-    raise InitFromError(f"init_from={workdir_or_checkpoints}: no such directory")
+    raise InitFromError(f"{what}={workdir_or_checkpoints}: no such directory")
   manager = ocp.CheckpointManager(
       path, options=ocp.CheckpointManagerOptions(read_only=True),
       item_handlers={"state": ocp.PyTreeCheckpointHandler(),
@@ -132,10 +133,10 @@ def read_pretrained(workdir_or_checkpoints: str, step: int | None = None) -> Pre
                      CARD_ITEM: ocp.JsonCheckpointHandler()})
   steps = sorted(manager.all_steps())
   if not steps:
-    raise InitFromError(f"init_from={workdir_or_checkpoints}: no checkpoint in {path}")
+    raise InitFromError(f"{what}={workdir_or_checkpoints}: no checkpoint in {path}")
   step = steps[-1] if step is None else step
   if step not in steps:
-    raise InitFromError(f"init_from={workdir_or_checkpoints}: no step {step}; steps: {steps}")
+    raise InitFromError(f"{what}={workdir_or_checkpoints}: no step {step}; steps: {steps}")
   tree = manager.item_metadata(step)["state"].tree
   # Restore replicated over this run's devices, whatever topology saved it.
   replicated = mesh_lib.replicated(mesh_lib.make_data_mesh())

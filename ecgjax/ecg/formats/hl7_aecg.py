@@ -38,7 +38,8 @@ def _quantity(node, element: str, table: dict, what: str) -> float:
   return float(q.get("value")) * table[unit]
 
 
-def read_hl7_aecg(path: str, data: bytes | None = None) -> record_lib.EcgRecord:
+def read_hl7_aecg(path: str, data: bytes | None = None, *, fill_missing_leads: bool = False
+                  ) -> record_lib.EcgRecord:
   root = parse_xml(path, data)
   if root.tag != f"{NS}AnnotatedECG":
     raise RecordFormatError(path, f"not an HL7 aECG (root element <{root.tag}>)")
@@ -78,7 +79,7 @@ def read_hl7_aecg(path: str, data: bytes | None = None) -> record_lib.EcgRecord:
   if not np.all(np.isfinite(signal)):
     raise RecordFormatError(path, "non-finite (NaN) samples")
   try:
-    signal = leads_lib.to_standard_order(signal, names)
+    signal, filled = leads_lib.to_standard_order(signal, names, fill_missing_leads)
   except leads_lib.MissingLeadsError as e:
     raise RecordFormatError(path, str(e)) from e
   sex, patient = "unknown", None
@@ -92,4 +93,4 @@ def read_hl7_aecg(path: str, data: bytes | None = None) -> record_lib.EcgRecord:
   return record_lib.EcgRecord(
       signal=signal, sampling_rate=fs, lead_names=leads_lib.STANDARD_LEADS,
       record_id=os.path.splitext(os.path.basename(path))[0], path=path,
-      patient_id=patient, sex=sex)
+      patient_id=patient, sex=sex, filled_leads=filled)

@@ -177,7 +177,8 @@ def _rhythm_leads(root, path: str) -> tuple[np.ndarray, float, list[str]]:
   return np.stack(columns, axis=1), fs, names
 
 
-def read_muse_xml(path: str, data: bytes | None = None) -> record_lib.EcgRecord:
+def read_muse_xml(path: str, data: bytes | None = None, *, fill_missing_leads: bool = False
+                  ) -> record_lib.EcgRecord:
   if data is None:
     try:
       with open(path, "rb") as f:
@@ -187,7 +188,7 @@ def read_muse_xml(path: str, data: bytes | None = None) -> record_lib.EcgRecord:
   root = parse_muse(path, data)
   signal, fs, names = _rhythm_leads(root, path)
   try:
-    signal = leads_lib.to_standard_order(signal, names)
+    signal, filled = leads_lib.to_standard_order(signal, names, fill_missing_leads)
   except leads_lib.MissingLeadsError as e:
     raise RecordFormatError(path, str(e)) from e
   demographics = root.find("PatientDemographics")
@@ -199,7 +200,7 @@ def read_muse_xml(path: str, data: bytes | None = None) -> record_lib.EcgRecord:
     patient = _text(demographics, "PatientID")
   return record_lib.EcgRecord(
       signal=signal.astype(np.float32), sampling_rate=fs, lead_names=leads_lib.STANDARD_LEADS,
-      record_id=os.path.splitext(os.path.basename(path))[0], path=path,
+      record_id=os.path.splitext(os.path.basename(path))[0], path=path, filled_leads=filled,
       diagnoses=statements(root.find("Diagnosis")),
       machine_statements=statements(root.find("OriginalDiagnosis")),
       patient_id=patient, age=age, sex=sex)

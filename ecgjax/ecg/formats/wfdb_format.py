@@ -148,8 +148,12 @@ def _read_digital_wfdb(record_path: str, h: Header) -> np.ndarray:
   return rec.d_signal
 
 
-def read_wfdb(record_path: str, *, verify_checksum: bool = True) -> record_lib.EcgRecord:
+def read_wfdb(record_path: str, *, verify_checksum: bool = True,
+              fill_missing_leads: bool = False) -> record_lib.EcgRecord:
   """A WFDB record (`record_path` without extension) as an EcgRecord in µV.
+
+  `fill_missing_leads`: standard leads the record lacks are zeros (named in
+  `filled_leads`) instead of an error.
 
   Header comments are kept in `diagnoses` only by the PhysioNet reader, which
   knows what they mean; here they are ignored.
@@ -173,9 +177,12 @@ def read_wfdb(record_path: str, *, verify_checksum: bool = True) -> record_lib.E
     bad = sorted({h.signals[j].name for j in np.nonzero(np.any(digital == invalid, axis=0))[0]})
     raise RecordFormatError(record_path, f"invalid (missing, NaN) samples in leads {bad}")
   if verify_checksum:
+    # A checksum of 0 is taken as not recorded: writers that do not compute it
+    # (the PhysioNet/CinC 2017 MATLAB writer) put 0 there. A corrupt record whose
+    # header says 0 then goes unnoticed, but only one in 65,536 sums to 0 anyway.
     sums = digital.astype(np.int64).sum(axis=0) % 65536
     for j, s in enumerate(h.signals):
-      if s.checksum is not None and sums[j] != s.checksum % 65536:
+      if s.checksum and sums[j] != s.checksum % 65536:
         raise RecordFormatError(record_path, f"checksum mismatch in lead {s.name!r}: "
                                 f"header {s.checksum}, data {sums[j]}")
   scale = []
@@ -188,9 +195,10 @@ def read_wfdb(record_path: str, *, verify_checksum: bool = True) -> record_lib.E
   microvolts = (digital.astype(np.float32) - baseline) * np.asarray(scale, dtype=np.float32)
   names = [s.name for s in h.signals]
   try:
-    signal = leads_lib.to_standard_order(microvolts, names)
+    signal, filled = leads_lib.to_standard_order(microvolts, names, fill_missing_leads)
   except leads_lib.MissingLeadsError as e:
     raise RecordFormatError(record_path, str(e)) from e
   return record_lib.EcgRecord(signal=signal.astype(np.float32), sampling_rate=h.sampling_rate,
                               lead_names=leads_lib.STANDARD_LEADS,
-                              record_id=os.path.basename(record_path), path=record_path)
+                              record_id=os.path.basename(record_path), path=record_path,
+                              filled_leads=filled)

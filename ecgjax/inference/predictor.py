@@ -1,0 +1,174 @@
+"""predict's work, callable from Python: files in, predictions.csv out.
+
+Files are read and cut into windows (ecg_files, windows) on a small thread pool
+while the device scores the previous batch; windows from many files share a
+batch, so a folder of 10-s ECGs is scored in full batches. One bad file gets
+its row with the reason and the others go on.
+"""
+
+import collections
+import concurrent.futures
+import csv
+import dataclasses
+import os
+
+import numpy as np
+from absl import logging
+
+from ecgjax.ecg.formats.errors import RecordFormatError
+from ecgjax.inference import ecg_files, model_card, scoring, windows as windows_lib
+
+USER_ERRORS = (scoring.ModelDirectoryError, model_card.ModelCardError)
+FIXED_COLUMNS = ("path", "record", "status")
+TRAILING_COLUMNS = ("positive", "windows", "filled_leads")
+_FILES_PER_CHUNK = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+  sampling_rate: float | None = None
+  leads: tuple[str, ...] = ()
+  fill_missing_leads: bool = False
+  window_stride_s: float | None = None
+  aggregate: str = "max"
+  batch_size: int = 64
+  explain_dir: str | None = None
+  explain_top: int = 3
+  read_threads: int = 2
+
+
+@dataclasses.dataclass
+class Prepared:
+  path: str
+  record: str
+  windows: np.ndarray | None = None     # (n, samples, leads) int16
+  error: str | None = None
+  filled_leads: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass
+class Summary:
+  files: int = 0
+  scored: int = 0
+  failed: int = 0
+  reasons: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+  passed_over: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+
+  def line(self) -> str:
+    text = f"scored {self.scored} ECGs from {self.files} files; {self.failed} failed"
+    if self.reasons:
+      text += " (" + ", ".join(f"{n} {r}" for r, n in self.reasons.most_common()) + ")"
+    if self.passed_over:
+      text += "; passed over " + ", ".join(f"{n} {k}" for k, n in
+                                           sorted(self.passed_over.items())) + " files"
+    return text
+
+
+def prepare_file(found: ecg_files.Found, contract: dict, options: Options) -> list[Prepared]:
+  """Every ECG of one file as windows, or one failed entry with the reason."""
+  stem = os.path.splitext(os.path.basename(found.path))[0]
+  out = []
+  layout = ecg_files.ArrayLayout(options.sampling_rate, options.leads)
+  try:
+    for name, record in ecg_files.read(found, layout, options.fill_missing_leads):
+      try:
+        if isinstance(record, RecordFormatError):
+          raise record
+        out.append(Prepared(found.path, name, windows_lib.record_windows(
+            record, contract, options.window_stride_s), filled_leads=record.filled_leads))
+      except RecordFormatError as e:
+        out.append(Prepared(found.path, name, error=e.reason))
+  except RecordFormatError as e:
+    out.append(Prepared(found.path, stem, error=e.reason))
+  except Exception as e:  # a reader's bug must not stop the other files
+    logging.warning("%s: %s: %s", found.path, type(e).__name__, e)
+    out.append(Prepared(found.path, stem, error=f"unexpected {type(e).__name__}: {e}"))
+  return out
+
+
+def _aggregate(probabilities: np.ndarray, how: str) -> np.ndarray:
+  return probabilities.max(axis=0) if how == "max" else probabilities.mean(axis=0)
+
+
+def predict_files(model_dir: str, paths, out_csv: str, *, step: int | None = None,
+                  options: Options = Options()) -> Summary:
+  model = scoring.load(model_dir, step)
+  labels, thresholds = model.labels, model.thresholds()
+  if np.isnan(thresholds).all():
+    logging.warning("the model card has no thresholds (saved before its first evaluation): "
+                    "`positive` will be empty")
+  scorer = scoring.Scorer(model, options.batch_size)
+  explainer = None
+  if options.explain_dir:
+    from ecgjax.inference import explain
+    explainer = explain.Explainer(model, options.explain_dir, top=options.explain_top)
+  found, passed_over = ecg_files.discover(paths, ecg_files.ArrayLayout(
+      options.sampling_rate, options.leads))
+  summary = Summary(files=len(found), passed_over=passed_over)
+  logging.info("%s step %d: %d labels; %d files to score", model.directory, model.step,
+               len(labels), len(found))
+
+  os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
+  with open(out_csv + ".tmp", "w", newline="") as f, \
+       concurrent.futures.ThreadPoolExecutor(options.read_threads) as pool:
+    writer = csv.writer(f)
+    writer.writerow([*FIXED_COLUMNS, *labels, *TRAILING_COLUMNS])
+    pending: list[Prepared] = []
+
+    def flush():
+      ok = [p for p in pending if p.error is None]
+      scores = scorer(np.concatenate([p.windows for p in ok])) if ok else None
+      offset = 0
+      for p in pending:
+        if p.error is not None:
+          summary.failed += 1
+          summary.reasons[p.error.split(": ")[0].split(" (")[0]] += 1
+          writer.writerow([p.path, p.record, p.error, *[""] * len(labels), "", 0, ""])
+          continue
+        n = len(p.windows)
+        per_window = scores[offset:offset + n]
+        offset += n
+        probs = _aggregate(per_window, options.aggregate)
+        positive = [name for name, prob, t in zip(labels, probs, thresholds)
+                    if not np.isnan(t) and prob >= t]
+        summary.scored += 1
+        writer.writerow([p.path, p.record, "ok", *(f"{v:.6f}" for v in probs),
+                         ";".join(positive), n, ";".join(p.filled_leads)])
+        if explainer is not None:
+          explainer.draw(p, per_window, probs, positive)
+      pending.clear()
+
+    progress = _progress(len(found))
+    chunks = [found[i:i + _FILES_PER_CHUNK] for i in range(0, len(found), _FILES_PER_CHUNK)]
+    contract = model.card["input"]
+    for prepared_files in _bounded_map(
+        pool, lambda chunk: [prepare_file(item, contract, options) for item in chunk], chunks,
+        ahead=options.read_threads + 1):
+      for prepared in prepared_files:
+        pending.extend(prepared)
+        progress.update(1)
+        if sum(len(p.windows) for p in pending if p.error is None) >= scorer.batch_size:
+          flush()
+    flush()
+    progress.close()
+  os.replace(out_csv + ".tmp", out_csv)
+  logging.info("%s -> %s", summary.line(), out_csv)
+  print(f"ecgjax.predict: {summary.line()}; wrote {out_csv}", flush=True)
+  return summary
+
+
+def _bounded_map(pool, fn, items, ahead: int):
+  """pool.map in order, with at most `ahead` items in flight (memory stays bounded)."""
+  futures = collections.deque()
+  for item in items:
+    futures.append(pool.submit(fn, item))
+    if len(futures) > ahead:
+      yield futures.popleft().result()
+  while futures:
+    yield futures.popleft().result()
+
+
+def _progress(total: int):
+  """A bar with ETA on stderr for more than a few files."""
+  import tqdm
+  return tqdm.tqdm(total=total, unit="file", disable=total <= 3, dynamic_ncols=True)

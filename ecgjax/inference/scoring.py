@@ -1,0 +1,126 @@
+"""A trained model loaded from its directory, scored as its card says.
+
+`load` reads the checkpoint (parameters and BatchNorm statistics) and its card,
+rebuilds the network from the card's `model` entry and refuses a card that does
+not fit the weights. `calibrated_probabilities` is the one function from stored
+int16 µV to the probabilities a user sees (model, then per-label Platt): predict,
+the explanations and the export all call it, so they cannot disagree. `Scorer`
+jits it with the batch sharded over this process's devices.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from ecgjax.inference import model_card
+from ecgjax.models import resnet1d
+from ecgjax.training import checkpoints, mesh as mesh_lib, steps, transfer
+
+
+class ModelDirectoryError(ValueError):
+  """--model names something that is not a usable trained model."""
+
+
+def _no_card_message(directory: str, step: int) -> str:
+  return (f"{directory} step {step} has no model card (it was written before ecgjax wrote "
+          "cards). Write one on the dataset it was trained on, which chooses thresholds and "
+          "calibration on its validation split:\n  python -m ecgjax.main "
+          "--config=ecgjax/configs/evaluate.py --workdir=EVAL_DIR "
+          f"--config.checkpoint={directory} --config.checkpoint_step={step} "
+          "--config.write_card=True")
+
+
+@dataclasses.dataclass
+class LoadedModel:
+  card: dict
+  directory: str
+  step: int
+  graphdef: nnx.GraphDef
+  params: dict
+  batch_stats: dict
+
+  @property
+  def labels(self) -> list[str]:
+    return self.card["labels"]
+
+  def platt(self) -> tuple[np.ndarray, np.ndarray]:
+    per_label = [self.card["calibration"]["labels"][n] for n in self.labels]
+    return (np.array([p["a"] for p in per_label], np.float32),
+            np.array([p["b"] for p in per_label], np.float32))
+
+  def thresholds(self) -> np.ndarray:
+    """Per label; NaN where the card has none (such a label is never called positive)."""
+    return np.array([np.nan if self.card["thresholds"][n] is None else self.card["thresholds"][n]
+                     for n in self.labels], np.float64)
+
+
+def build_network(card: dict) -> resnet1d.ResNet1D:
+  entry = card["model"]
+  cfg = resnet1d.ResNet1DConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                   for k, v in entry["config"].items()})
+  return resnet1d.ResNet1D(cfg, entry["num_labels"], entry["in_leads"], rngs=nnx.Rngs(0))
+
+
+def load(model_dir: str, step: int | None = None) -> LoadedModel:
+  """A pretraining or fine-tuning workdir, its checkpoints/ or one step directory."""
+  try:
+    saved = checkpoints.read_pretrained(model_dir, step, what="--model")
+  except checkpoints.InitFromError as e:
+    raise ModelDirectoryError(str(e)) from e
+  if saved.card is None:
+    raise ModelDirectoryError(_no_card_message(saved.directory, saved.step))
+  card = model_card.validate(saved.card, f"{saved.directory} step {saved.step}")
+  graphdef, params, batch_stats = nnx.split(build_network(card), nnx.Param, nnx.BatchStat)
+  source = f"checkpoint {saved.directory} step {saved.step}"
+  try:
+    params = transfer.transfer(nnx.to_pure_dict(params), saved.params, reinit="^$",
+                               source=source)[0]
+    batch_stats = transfer.transfer(nnx.to_pure_dict(batch_stats), saved.batch_stats,
+                                    reinit="^$", source=source)[0]
+  except transfer.ArchitectureMismatchError as e:
+    raise ModelDirectoryError(f"the model card does not describe the weights: {e}") from e
+  return LoadedModel(card, saved.directory, saved.step, graphdef, params, batch_stats)
+
+
+def logits(graphdef, params, batch_stats, signal: jax.Array) -> jax.Array:
+  """int16 µV (batch, samples, leads) -> fp32 logits (batch, labels), inference mode."""
+  model = nnx.merge(graphdef, params, batch_stats, copy=True)
+  return model(steps.signal_to_model_input(signal), train=False)
+
+
+def calibrated_probabilities(graphdef, params, batch_stats, platt_a, platt_b,
+                             signal: jax.Array) -> jax.Array:
+  return jax.nn.sigmoid(platt_a * logits(graphdef, params, batch_stats, signal) + platt_b)
+
+
+class Scorer:
+  """Calibrated probabilities for any number of windows, in fixed-size batches
+  sharded over the local devices (one compilation, whatever the count)."""
+
+  def __init__(self, model: LoadedModel, batch_size: int = 64):
+    mesh = mesh_lib.make_data_mesh(jax.local_devices())
+    devices = len(jax.local_devices())
+    self.batch_size = -(-batch_size // devices) * devices
+    replicated, sharded = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
+    a, b = model.platt()
+    self._weights = jax.device_put((model.params, model.batch_stats, a, b), replicated)
+    self._sharding = sharded
+    graphdef = model.graphdef
+    self._score = jax.jit(
+        lambda w, x: calibrated_probabilities(graphdef, *w, x),
+        in_shardings=(replicated, sharded), out_shardings=sharded)
+    contract = model.card["input"]
+    self.window_shape = (int(contract["samples"]), len(contract["leads"]))
+
+  def __call__(self, windows: np.ndarray) -> np.ndarray:
+    out = []
+    for start in range(0, len(windows), self.batch_size):
+      chunk = windows[start:start + self.batch_size]
+      batch = np.zeros((self.batch_size, *self.window_shape), np.int16)
+      batch[:len(chunk)] = chunk
+      probs = self._score(self._weights, jax.device_put(batch, self._sharding))
+      out.append(np.asarray(probs)[:len(chunk)])
+    return np.concatenate(out) if out else np.zeros((0, len(self._weights[2])), np.float32)

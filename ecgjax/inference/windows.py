@@ -1,0 +1,53 @@
+"""One record -> the int16 windows a model card's input contract asks for.
+
+The card's recipe is applied as the dataset's builder applied it (filters at the
+source rate, polyphase resampling to the card's rate; ecgjax.ecg.preprocess),
+then leads are taken by name into the card's order. A record longer than the
+model's window is cut into windows `stride` seconds apart, the last one aligned
+to the record's end so no part goes unscored; a shorter one (at least the
+recipe's `min_duration`) is zero-padded at the end, as in training.
+"""
+
+import numpy as np
+
+from ecgjax.ecg import leads as leads_lib, preprocess
+from ecgjax.ecg.formats.errors import RecordFormatError
+from ecgjax.ecg.record import EcgRecord
+
+
+def window_starts(length: int, window: int, stride: int) -> list[int]:
+  if length <= window:
+    return [0]
+  starts = list(range(0, length - window + 1, stride))
+  if starts[-1] != length - window:
+    starts.append(length - window)
+  return starts
+
+
+def lead_columns(record_leads, model_leads, path: str) -> list[int]:
+  """Indices of the model's leads in the record, matched by name."""
+  canonical = {leads_lib.canonical_lead_name(n): i for i, n in enumerate(record_leads)}
+  missing = [n for n in model_leads if leads_lib.canonical_lead_name(n) not in canonical]
+  if missing:
+    raise RecordFormatError(path, f"missing leads {missing} the model needs (the file has "
+                            f"{list(record_leads)}); --missing_leads=zero scores it with zeros")
+  return [canonical[leads_lib.canonical_lead_name(n)] for n in model_leads]
+
+
+def record_windows(record: EcgRecord, contract: dict, stride_s: float | None = None
+                   ) -> np.ndarray:
+  """(windows, samples, leads) int16 µV in the card's lead order."""
+  recipe = preprocess.recipe_from_dict(contract["recipe"])
+  samples = int(contract["samples"])
+  if recipe.sampling_rate != float(contract["sampling_rate"]):
+    raise ValueError(f"model card: recipe rate {recipe.sampling_rate} differs from the input "
+                     f"rate {contract['sampling_rate']}")
+  if set(contract["leads"]) <= set(record.filled_leads):
+    raise RecordFormatError(record.path, f"none of the model's leads is in the file "
+                            f"(it lacks {list(record.filled_leads)})")
+  signal = preprocess.prepare(record, recipe)
+  signal = signal[:, lead_columns(record.lead_names, contract["leads"], record.path)]
+  stride = samples if stride_s is None else max(1, int(round(stride_s * recipe.sampling_rate)))
+  windows = [preprocess.crop_or_pad(signal[s:s + samples], samples)
+             for s in window_starts(len(signal), samples, stride)]
+  return preprocess.quantize(np.stack(windows), recipe, record.path)
