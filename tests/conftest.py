@@ -31,6 +31,16 @@ def tiny_data_dir(tmp_path_factory) -> str:
   return data_dir
 
 
+@pytest.fixture(scope="session")
+def tiny_pretrained(tiny_data_dir, tmp_path_factory) -> str:
+  """A pretraining workdir (8 steps on synthetic_ecg/tiny) with its model card."""
+  from ecgjax import pretrain
+  workdir = str(tmp_path_factory.mktemp("pretrained"))
+  pretrain.train_and_evaluate(tiny_pretrain_config(data_dir=tiny_data_dir, total_steps=8),
+                              workdir)
+  return workdir
+
+
 TINY_MODEL = dict(stem_width=8, stage_widths=(8, 16), blocks_per_stage=(1, 1),
                   stage_strides=(2, 2), kernel_size=5)
 

@@ -10,18 +10,15 @@ import sys
 import numpy as np
 import pytest
 
-from ecgjax import pretrain
 from ecgjax.ecg.formats import wfdb_format
 from ecgjax.inference import scoring, windows
-from tests.conftest import REPO, tiny_pretrain_config
+from tests.conftest import REPO
 from tests.test_format_readers import code15_tracing, write_code15_part
 
 
 @pytest.fixture(scope="module")
-def model_dir(tiny_data_dir, tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp("pretrained"))
-  pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, total_steps=8), workdir)
-  return workdir
+def model_dir(tiny_pretrained):
+  return tiny_pretrained
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,76 @@
+"""A synthetic-pretrained model scored on real archives with no training: labels
+matched by name, operating points from the model card (evaluate's zero-shot path)."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from ecgjax import config_validation, evaluate
+from ecgjax.configs import evaluate as evaluate_config
+from tests.test_archive_builders import build
+
+
+@pytest.fixture(scope="module")
+def real_archives(shared_data, tmp_path_factory):
+  """PTB-XL 1-40 and CPSC 2018 A0001-A0040 built at the synthetic model's 100 Hz."""
+  from tfds_builders.physionet2021 import physionet2021_dataset_builder as physionet
+  from tfds_builders.ptbxl import ptbxl_dataset_builder as ptbxl
+  data_dir = tmp_path_factory.mktemp("real")
+  build(ptbxl.Builder, "vocabulary_100", data_dir, os.path.join(shared_data, "ptbxl"))
+  raw = data_dir / "raw" / "cpsc_2018"
+  shutil.copytree(os.path.join(shared_data, "cinc2020"), raw)
+  build(physionet.Builder, "vocabulary_100", data_dir, data_dir / "raw")
+  return str(data_dir)
+
+
+def zero_shot(model_dir, data_dir, dataset, workdir, **fields):
+  config = evaluate_config.get_config()
+  config.checkpoint = model_dir
+  config.dataset.name, config.dataset.data_dir = dataset, data_dir
+  config.dataset.eval_split = ""                         # the model card's operating points
+  config.dataset.test_split = "train+validation+test"    # every record: nothing was trained
+  config.eval_batch_size = 64
+  for key, value in fields.items():
+    config[key] = value
+  return evaluate.evaluate_checkpoint(config, workdir)
+
+
+@pytest.mark.parametrize("dataset", ["ptbxl/vocabulary_100", "physionet2021/vocabulary_100"])
+def test_labels_are_matched_by_name_and_scored_at_the_cards_thresholds(
+    dataset, tiny_pretrained, real_archives, tmp_path):
+  import json
+  card = json.load(open(os.path.join(tiny_pretrained, "model_card.json")))
+  builder = tfds.builder_from_directory(
+      os.path.join(real_archives, *dataset.split("/"), os.listdir(
+          os.path.join(real_archives, *dataset.split("/")))[0]))
+  names = builder.info.metadata["label_names"]
+  counts = np.zeros(len(names))
+  for ex in tfds.as_numpy(builder.as_dataset(split="train+validation+test")):
+    counts += ex["labels"]
+  results = zero_shot(tiny_pretrained, real_archives, dataset, str(tmp_path))
+  shared = [n for n in names if n in card["labels"]]
+  assert [m["dataset_label"] for m in results["matched"]] == shared
+  assert all(m["by"] == "name" and m["model_label"] == m["dataset_label"]
+             for m in results["matched"])
+  assert set(results["unmatched_dataset_labels"]) == set(names) - set(shared)
+  assert set(results["unmatched_model_labels"]) == set(card["labels"]) - set(shared)
+  assert results["test_examples"] == 40
+  for name in shared:
+    entry = results["labels"][name]
+    assert entry["n_pos"] == counts[names.index(name)]
+    if "threshold" in entry:          # the card's, not re-chosen on the target
+      assert entry["threshold"] == card["thresholds"][name]
+  assert results["operating_points_from"]["model_card"]["split"] == "validation"
+  assert any("auroc" in results["labels"][n] for n in shared)
+  assert os.path.exists(tmp_path / "results.json")
+
+
+def test_a_dataset_at_another_rate_is_refused_naming_it(tiny_pretrained, shared_data, tmp_path):
+  from tfds_builders.ptbxl import ptbxl_dataset_builder as ptbxl
+  build(ptbxl.Builder, "vocabulary_500", tmp_path, os.path.join(shared_data, "ptbxl"))
+  with pytest.raises(config_validation.ConfigError,
+                     match="sampling_rate: model 100.0, dataset 500.0"):
+    zero_shot(tiny_pretrained, str(tmp_path), "ptbxl/vocabulary_500", str(tmp_path / "e"))
