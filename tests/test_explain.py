@@ -1,0 +1,164 @@
+"""Explanations are about the finding, not decoration.
+
+A small ResNet1D is trained here on synthetic ECGs with and without premature
+ventricular contractions, where the generator knows when each premature beat
+fires. Integrated gradients of the PVC logit then put most of their mass on
+those beats; a network with randomised weights (the model-randomisation check of
+Adebayo et al. 2018) gives a map that is clearly different and far less focused.
+Measured at writing (seed 0, 300 steps, 32 test ECGs with PVCs): test AUROC
+0.97; attribution per unit time 6.1x higher on the PVC beats than elsewhere
+(median; 3.8-10.8 for the 10th-90th percentile), 2.3x for the randomised
+network; Spearman correlation of the two maps, median 0.66.
+"""
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+from scipy import stats
+from sklearn import metrics as skm
+
+from ecgjax.ecg.synthetic import cohort, render, rhythm as rhythm_lib
+from ecgjax.inference import ecg_plot, explain, scoring, windows
+from ecgjax.models import resnet1d
+from ecgjax.training import mesh as mesh_lib, steps
+from tests.conftest import REPO
+
+FS, DURATION = 100, 10.0
+PVC_REGION_S = (-0.04, 0.30)     # from just before the premature QRS to the end of its T
+
+
+def synthetic_ecg(seed: int, index: int, with_pvc: bool):
+  """A sinus-rhythm ECG of a sampled patient (any conduction or structural change
+  it has stays), with premature ventricular beats or none; their times in s."""
+  patient = cohort.sample_patient(np.random.default_rng([seed, index, 0]), index)
+  rng = np.random.default_rng([seed, index, 1])
+  spec = cohort.sample_ecg(rng, patient, 0)
+  rhythm = dataclasses.replace(spec.rhythm, kind="sinus", paced=False, wenckebach=False,
+                               pac_probability=0.0, pvc_probability=0.25 if with_pvc else 0.0)
+  schedule = rhythm_lib.schedule(rng, rhythm, DURATION)
+  pvcs = [t for t, k in zip(schedule.v_times, schedule.v_kinds)
+          if k == "pvc" and 0.1 < t < DURATION - 0.4]
+  if with_pvc and not pvcs:
+    return None
+  signal = render.render(rng, schedule, spec.atria, spec.ventricles, spec.qtc, spec.scale,
+                         spec.noise, FS, DURATION,
+                         lead_field=render.placed_lead_field(rng, spec.chest_rotation))
+  return np.clip(np.rint(signal), -32768, 32767).astype(np.int16), pvcs
+
+
+def balanced_set(seed: int, n: int):
+  signals, labels, pvc_times, index = [], [], [], 0
+  while len(signals) < n:
+    with_pvc = len(signals) % 2 == 0
+    ecg = synthetic_ecg(seed, index, with_pvc)
+    index += 1
+    if ecg is not None:
+      signals.append(ecg[0])
+      labels.append(float(with_pvc))
+      pvc_times.append(ecg[1])
+  return np.stack(signals), np.array(labels, np.float32)[:, None], pvc_times
+
+
+@pytest.fixture(scope="module")
+def pvc_detector():
+  train_x, train_y, _ = balanced_set(seed=0, n=512)
+  cfg = resnet1d.ResNet1DConfig(stem_width=16, stage_widths=(16, 32, 64),
+                                blocks_per_stage=(1, 1, 1), stage_strides=(2, 2, 2),
+                                kernel_size=7, dropout=0.0, dtype="float32")
+  tx = optax.adam(3e-3)
+  graphdef, state = steps.init_state(resnet1d.ResNet1D(cfg, 1, 12, rngs=nnx.Rngs(0)), tx)
+  _, random_state = steps.init_state(resnet1d.ResNet1D(cfg, 1, 12, rngs=nnx.Rngs(123)), tx)
+  mesh = mesh_lib.make_data_mesh()
+  replicated, sharded = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
+  state = jax.device_put(state, replicated)
+  train_step = steps.make_train_step(graphdef, tx, 0, replicated, sharded)
+  rng = np.random.default_rng(0)
+  for _ in range(300):
+    pick = rng.choice(len(train_x), 32, replace=False)
+    state, metrics = train_step(state, jax.device_put({"signal": train_x[pick],
+                                                       "labels": train_y[pick]}, sharded))
+    # One step in flight at a time: hundreds of queued steps whose all-reduces wait
+    # on each other can starve the 8 simulated devices' threads on 2 cores.
+    jax.block_until_ready(metrics)
+  return graphdef, jax.device_get(state), random_state, (replicated, sharded)
+
+
+def concentration(ig, params, batch_stats, signal, pvc_times):
+  """(attribution per unit time on the PVC beats / everywhere, |attribution| per sample)."""
+  attribution, _ = ig(params, batch_stats, jnp.asarray(signal), 0)
+  magnitude = np.abs(np.asarray(attribution)).sum(axis=1)
+  on_beats = np.zeros(len(magnitude), bool)
+  for t in pvc_times:
+    on_beats[int((t + PVC_REGION_S[0]) * FS):int((t + PVC_REGION_S[1]) * FS)] = True
+  return magnitude[on_beats].sum() / magnitude.sum() / on_beats.mean(), magnitude
+
+
+def test_attribution_concentrates_on_the_premature_beats(pvc_detector):
+  graphdef, trained, randomised, (replicated, sharded) = pvc_detector
+  test_x, test_y, test_times = balanced_set(seed=1, n=64)
+  scores = np.asarray(steps.make_eval_step(graphdef, replicated, sharded)(
+      jax.device_put(trained, replicated), jax.device_put({"signal": test_x}, sharded)))
+  assert skm.roc_auc_score(test_y[:, 0], scores[:, 0]) > 0.9     # it has learnt PVCs
+  ig = explain.make_integrated_gradients(graphdef)
+  ratios, random_ratios, correlations = [], [], []
+  for signal, times in zip(test_x, test_times):
+    if not times:
+      continue
+    ratio, trained_map = concentration(ig, trained.params, trained.batch_stats, signal, times)
+    random_ratio, random_map = concentration(ig, randomised.params, randomised.batch_stats,
+                                             signal, times)
+    ratios.append(ratio)
+    random_ratios.append(random_ratio)
+    correlations.append(stats.spearmanr(trained_map, random_map)[0])
+  assert len(ratios) == 32
+  assert np.median(ratios) > 3.0                        # measured 6.1
+  assert np.median(ratios) > 2.0 * np.median(random_ratios)   # measured 6.1 vs 2.3
+  assert np.median(correlations) < 0.85                 # measured 0.66
+
+
+def test_integrated_gradients_are_complete(tiny_pretrained, shared_data):
+  """The attributions add up to logit(ECG) - logit(flat line), as IG promises."""
+  model = scoring.load(tiny_pretrained)
+  from ecgjax.ecg.formats import wfdb_format
+  record = wfdb_format.read_wfdb(os.path.join(shared_data, "ptbxl", "records100", "00000",
+                                              "00001_lr"))
+  window = windows.record_windows(record, model.card["input"])[0]
+  ig = explain.make_integrated_gradients(model.graphdef, steps=64)
+  for label in (0, 5):
+    attribution, gap = ig(model.params, model.batch_stats, jnp.asarray(window), label)
+    assert float(attribution.sum()) == pytest.approx(float(gap), rel=0.05, abs=1e-3)
+
+
+def test_the_drawing_is_on_clinical_paper(tmp_path):
+  signal = np.zeros((1000, 12), np.int16)
+  signal[::100, 1] = 1000
+  fig = ecg_plot.draw_ecg(signal, 100.0, title="flat", attributions={
+      "a": np.ones((1000, 12)), "b": np.zeros((1000, 12))})
+  width_mm, height_mm = (v * 25.4 for v in fig.get_size_inches())
+  # 10 s at 25 mm/s after a 5-mm calibration pulse; 4 rows of 30 mm plus the header.
+  assert width_mm == pytest.approx(255)
+  assert height_mm == pytest.approx(4 * 30 + 16)
+  fig.savefig(tmp_path / "flat.png")
+  assert (tmp_path / "flat.png").stat().st_size > 10_000
+
+
+def test_predict_explain_writes_one_png_per_ecg(tiny_pretrained, shared_data, tmp_path):
+  records = os.path.join(shared_data, "ptbxl", "records100", "00000")
+  files = [os.path.join(records, f"0000{k}_lr.hea") for k in (1, 2)]
+  files.append(os.path.join(shared_data, "muse_xml", "musePHI_muse_ecg1.xml"))
+  result = subprocess.run(
+      [sys.executable, "-m", "ecgjax.predict", f"--model={tiny_pretrained}",
+       f"--out={tmp_path / 'p.csv'}", f"--explain={tmp_path / 'png'}", *files],
+      cwd=REPO, capture_output=True, text=True, timeout=600,
+      env={**os.environ, "XLA_FLAGS": ""})
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert sorted(os.listdir(tmp_path / "png")) == ["00001_lr.png", "00002_lr.png",
+                                                  "musePHI_muse_ecg1.png"]
