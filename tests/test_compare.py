@@ -63,8 +63,13 @@ def test_killed_sweep_skips_finished_runs_and_redoes_a_half_finished_one(
   report = open(os.path.join(workdir, "report.md")).read()
   assert "full - scratch [95% CI]" in report and "| sinus_rhythm | 60 |" in report
   assert "| sinus_rhythm | all |" in report
-  for plot in ("auroc_vs_train_size.png", "roc_train_size_60.png"):
+  for plot in ("auroc_vs_train_size.png", "roc_train_size_60.png",
+               "reliability_train_size_60.png"):
     assert os.path.getsize(os.path.join(workdir, plot)) > 10_000
+    assert f"![{plot}]({plot})" in report
+  defined = [r for r in rows if r["auroc"]]
+  assert defined and all(0 <= float(r["ece_after"]) <= 1 and float(r["brier_after"]) >= 0
+                         for r in defined)
   assert os.path.exists(os.path.join(workdir, "comparisons.csv"))
 
 

@@ -15,11 +15,12 @@ import os
 
 import numpy as np
 
-from ecgjax.evaluation import bootstrap, comparison
+from ecgjax.evaluation import bootstrap, calibration, comparison
 
 RESULTS_COLUMNS = ["label", "mode", "train_size", "seed", "auroc", "auroc_ci_low",
                    "auroc_ci_high", "auprc", "sensitivity", "specificity", "threshold",
-                   "n_test_pos", "n_test_neg", "train_examples"]
+                   "n_test_pos", "n_test_neg", "train_examples", "ece_before", "ece_after",
+                   "brier_before", "brier_after"]
 
 
 @dataclasses.dataclass
@@ -61,6 +62,10 @@ def write_results_csv(runs: list[Run], path: str) -> None:
         if "sensitivity" in e:
           row.update(sensitivity=e["sensitivity"]["value"],
                      specificity=e["specificity"]["value"], threshold=e["threshold"])
+        if "ece" in e:
+          row.update(ece_before=e["ece"]["before"]["value"], ece_after=e["ece"]["after"]["value"],
+                     brier_before=e["brier"]["before"]["value"],
+                     brier_after=e["brier"]["after"]["value"])
         writer.writerow(row)
 
 
@@ -131,7 +136,8 @@ def write_report(summary: dict, runs: list[Run], outdir: str, roc_size: int | No
                                 "delong_z", "delong_p"])
     writer.writeheader()
     writer.writerows(summary["comparisons"])
-  plots = _plot_auroc_vs_size(summary, outdir) + _plot_roc(runs, summary, outdir, roc_size)
+  plots = (_plot_auroc_vs_size(summary, outdir) + _plot_roc(runs, summary, outdir, roc_size)
+           + _plot_reliability(runs, summary, outdir, roc_size))
   modes = [m for m in ("scratch", "linear_probe", "full") if m in summary["modes"]]
   differences = [d for d in ("full", "linear_probe") if d in summary["modes"]
                  and "scratch" in summary["modes"]]
@@ -188,17 +194,23 @@ def _plot_auroc_vs_size(summary: dict, outdir: str) -> list[str]:
   return ["auroc_vs_train_size.png"]
 
 
+def _runs_at(runs: list[Run], summary: dict, roc_size: int | None) -> tuple[int, dict]:
+  """The requested size if the sweep has it, else its smallest; each mode's
+  lowest-seed run there."""
+  size = roc_size if roc_size in summary["sizes"] else summary["sizes"][0]
+  chosen = {}
+  for r in sorted(runs, key=lambda r: r.seed):
+    if r.train_size == size:
+      chosen.setdefault(r.mode, r)
+  return size, chosen
+
+
 def _plot_roc(runs: list[Run], summary: dict, outdir: str, roc_size: int | None) -> list[str]:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   from sklearn import metrics as skm
-  # The requested size if the sweep has it, else its smallest.
-  size = roc_size if roc_size in summary["sizes"] else summary["sizes"][0]
-  chosen = {}                                   # each mode's lowest-seed run at `size`
-  for r in sorted(runs, key=lambda r: r.seed):
-    if r.train_size == size:
-      chosen.setdefault(r.mode, r)
+  size, chosen = _runs_at(runs, summary, roc_size)
   if not chosen:
     return []
   names = summary["names"]
@@ -217,6 +229,42 @@ def _plot_roc(runs: list[Run], summary: dict, outdir: str, roc_size: int | None)
     ax.legend(loc="lower right", fontsize=8)
   fig.tight_layout()
   name = f"roc_train_size_{size_name(size)}.png"
+  fig.savefig(os.path.join(outdir, name), dpi=110)
+  plt.close(fig)
+  return [name]
+
+
+def _plot_reliability(runs: list[Run], summary: dict, outdir: str,
+                      roc_size: int | None) -> list[str]:
+  """Reliability diagrams on test: observed frequency against predicted probability in
+  ten bins, each mode calibrated as its model card says (solid) and raw (dashed)."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  size, chosen = _runs_at(runs, summary, roc_size)
+  if not chosen:
+    return []
+  names = summary["names"]
+  fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
+  for k, (ax, label) in enumerate(zip(axes[0], names, strict=True)):
+    for (mode, run), colour in zip(sorted(chosen.items()), ("C0", "C1", "C2", "C3")):
+      entry = run.results["labels"].get(label, {})
+      if "calibration" not in entry:
+        continue
+      y, raw = run.predictions["test_labels"][:, k], run.predictions["test_scores"][:, k]
+      calibrated = calibration.apply_platt(raw[:, None], [entry["calibration"]])[:, 0]
+      for scores, style, ece in ((calibrated, "-", entry["ece"]["after"]["value"]),
+                                 (raw, "--", entry["ece"]["before"]["value"])):
+        predicted, observed, _ = calibration.reliability_curve(y, scores)
+        ax.plot(predicted, observed, style, marker="o", ms=3, color=colour,
+                label=f"{mode}{'' if style == '-' else ' raw'} (ECE {ece:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+    ax.set_title(f"{label}, {size_name(size)} training ECGs")
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("observed frequency")
+    ax.legend(loc="upper left", fontsize=7)
+  fig.tight_layout()
+  name = f"reliability_train_size_{size_name(size)}.png"
   fig.savefig(os.path.join(outdir, name), dpi=110)
   plt.close(fig)
   return [name]
