@@ -92,69 +92,81 @@ def _aggregate(probabilities: np.ndarray, how: str) -> np.ndarray:
 
 def predict_files(model_dir: str, paths, out_csv: str, *, step: int | None = None,
                   options: Options = Options()) -> Summary:
-  model = scoring.load(model_dir, step)
-  labels, thresholds = model.labels, model.thresholds()
-  if np.isnan(thresholds).all():
-    logging.warning("the model card has no thresholds (saved before its first evaluation): "
-                    "`positive` will be empty")
-  scorer = scoring.Scorer(model, options.batch_size)
-  explainer = None
-  if options.explain_dir:
-    from ecgjax.inference import explain
-    explainer = explain.Explainer(model, options.explain_dir, top=options.explain_top)
-  found, passed_over = ecg_files.discover(paths, ecg_files.ArrayLayout(
-      options.sampling_rate, options.leads))
-  summary = Summary(files=len(found), passed_over=passed_over)
-  logging.info("%s step %d: %d labels; %d files to score", model.directory, model.step,
-               len(labels), len(found))
+  """Loads the model in `model_dir` and scores `paths` into `out_csv`."""
+  return Predictor(scoring.load(model_dir, step), options).run(paths, out_csv)
 
-  os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
-  with open(out_csv + ".tmp", "w", newline="") as f, \
-       concurrent.futures.ThreadPoolExecutor(options.read_threads) as pool:
-    writer = csv.writer(f)
-    writer.writerow([*FIXED_COLUMNS, *labels, *TRAILING_COLUMNS])
-    pending: list[Prepared] = []
 
-    def flush():
-      ok = [p for p in pending if p.error is None]
-      scores = scorer(np.concatenate([p.windows for p in ok])) if ok else None
-      offset = 0
-      for p in pending:
-        if p.error is not None:
-          summary.failed += 1
-          summary.reasons[p.error.split(": ")[0].split(" (")[0]] += 1
-          writer.writerow([p.path, p.record, p.error, *[""] * len(labels), "", 0, ""])
-          continue
-        n = len(p.windows)
-        per_window = scores[offset:offset + n]
-        offset += n
-        probs = _aggregate(per_window, options.aggregate)
-        positive = [name for name, prob, t in zip(labels, probs, thresholds)
-                    if not np.isnan(t) and prob >= t]
-        summary.scored += 1
-        writer.writerow([p.path, p.record, "ok", *(f"{v:.6f}" for v in probs),
-                         ";".join(positive), n, ";".join(p.filled_leads)])
-        if explainer is not None:
-          explainer.draw(p, per_window, probs, positive)
-      pending.clear()
+class Predictor:
+  """A loaded model with its compiled scorer: `run` may be called many times."""
 
-    progress = _progress(len(found))
-    chunks = [found[i:i + _FILES_PER_CHUNK] for i in range(0, len(found), _FILES_PER_CHUNK)]
-    contract = model.card["input"]
-    for prepared_files in _bounded_map(
-        pool, lambda chunk: [prepare_file(item, contract, options) for item in chunk], chunks,
-        ahead=options.read_threads + 1):
-      for prepared in prepared_files:
-        pending.extend(prepared)
-        progress.update(1)
-        if sum(len(p.windows) for p in pending if p.error is None) >= scorer.batch_size:
-          flush()
-    flush()
-    progress.close()
-  os.replace(out_csv + ".tmp", out_csv)
-  logging.info("%s -> %s", summary.line(), out_csv)
-  print(f"ecgjax.predict: {summary.line()}; wrote {out_csv}", flush=True)
-  return summary
+  def __init__(self, model: scoring.LoadedModel, options: Options = Options()):
+    self.model = model
+    self.options = options
+    self.scorer = scoring.Scorer(model, options.batch_size)
+    self.explainer = None
+    if options.explain_dir:
+      from ecgjax.inference import explain
+      self.explainer = explain.Explainer(model, options.explain_dir, top=options.explain_top)
+    if np.isnan(model.thresholds()).all():
+      logging.warning("the model card has no thresholds (saved before its first evaluation): "
+                      "`positive` will be empty")
+
+  def run(self, paths, out_csv: str) -> Summary:
+    model, options, scorer, explainer = self.model, self.options, self.scorer, self.explainer
+    labels, thresholds = model.labels, model.thresholds()
+    found, passed_over = ecg_files.discover(paths, ecg_files.ArrayLayout(
+        options.sampling_rate, options.leads))
+    summary = Summary(files=len(found), passed_over=passed_over)
+    logging.info("%s step %d: %d labels; %d files to score", model.directory, model.step,
+                 len(labels), len(found))
+
+    os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
+    with open(out_csv + ".tmp", "w", newline="") as f, \
+         concurrent.futures.ThreadPoolExecutor(options.read_threads) as pool:
+      writer = csv.writer(f)
+      writer.writerow([*FIXED_COLUMNS, *labels, *TRAILING_COLUMNS])
+      pending: list[Prepared] = []
+
+      def flush():
+        ok = [p for p in pending if p.error is None]
+        scores = scorer(np.concatenate([p.windows for p in ok])) if ok else None
+        offset = 0
+        for p in pending:
+          if p.error is not None:
+            summary.failed += 1
+            summary.reasons[p.error.split(": ")[0].split(" (")[0]] += 1
+            writer.writerow([p.path, p.record, p.error, *[""] * len(labels), "", 0, ""])
+            continue
+          n = len(p.windows)
+          per_window = scores[offset:offset + n]
+          offset += n
+          probs = _aggregate(per_window, options.aggregate)
+          positive = [name for name, prob, t in zip(labels, probs, thresholds)
+                      if not np.isnan(t) and prob >= t]
+          summary.scored += 1
+          writer.writerow([p.path, p.record, "ok", *(f"{v:.6f}" for v in probs),
+                           ";".join(positive), n, ";".join(p.filled_leads)])
+          if explainer is not None:
+            explainer.draw(p, per_window, probs, positive)
+        pending.clear()
+
+      progress = _progress(len(found))
+      chunks = [found[i:i + _FILES_PER_CHUNK] for i in range(0, len(found), _FILES_PER_CHUNK)]
+      contract = model.card["input"]
+      for prepared_files in _bounded_map(
+          pool, lambda chunk: [prepare_file(item, contract, options) for item in chunk], chunks,
+          ahead=options.read_threads + 1):
+        for prepared in prepared_files:
+          pending.extend(prepared)
+          progress.update(1)
+          if sum(len(p.windows) for p in pending if p.error is None) >= scorer.batch_size:
+            flush()
+      flush()
+      progress.close()
+    os.replace(out_csv + ".tmp", out_csv)
+    logging.info("%s -> %s", summary.line(), out_csv)
+    print(f"ecgjax.predict: {summary.line()}; wrote {out_csv}", flush=True)
+    return summary
 
 
 def _bounded_map(pool, fn, items, ahead: int):

@@ -119,13 +119,16 @@ class ResidualBlock(nnx.Module):
   def __call__(self, x, *, train: bool, rngs: nnx.Rngs | None, batch_norm_train: bool):
     shortcut = x
     if self.stride > 1:
-      shortcut = nnx.max_pool(shortcut, (self.stride,), (self.stride,), padding="SAME")
+      # Keywords: jax2onnx's stand-in for max_pool takes no positional window.
+      shortcut = nnx.max_pool(shortcut, window_shape=(self.stride,), strides=(self.stride,),
+                              padding="SAME")
     if self.shortcut is not None:
       shortcut = self.shortcut(shortcut)
     y = nnx.relu(self.norm1(x, use_running_average=not batch_norm_train))
     y = self.conv1(y)
     y = nnx.relu(self.norm2(y, use_running_average=not batch_norm_train))
-    y = self.dropout(y, deterministic=not train, rngs=rngs)
+    if train:   # identity otherwise; not called at all, so exporters see no dropout op
+      y = self.dropout(y, deterministic=False, rngs=rngs)
     y = _apply_conv(self.conv2, y, self.space_to_depth)
     return y + shortcut
 

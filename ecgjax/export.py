@@ -1,0 +1,43 @@
+"""`python -m ecgjax.export --model=DIR --out=EXPORT_DIR`: a trained model for serving.
+
+Writes `model.jax_export` (jax.export, symbolic batch, lowered for CPU, CUDA and
+TPU), `model.onnx` (jax2onnx), `model_card.json`/`.md`, `export.json` (the
+input and output contract and the agreement checks) and `load_jax_export.py`
+(the few lines that run the export with nothing but JAX). Both forms take int16
+µV `(batch, samples, leads)` in the card's lead order and return float32
+probabilities calibrated exactly as `ecgjax.predict` reports them; each is
+checked against the in-process model before the command succeeds. Imports no
+TensorFlow. Details: ecgjax/inference/export.py.
+"""
+
+import sys
+
+from absl import app, flags
+
+from ecgjax import console
+
+_MODEL = flags.DEFINE_string("model", None, "Pretraining or fine-tuning workdir, its "
+                             "checkpoints/ or one checkpoint step directory.")
+_OUT = flags.DEFINE_string("out", None, "Directory to write the exports into.")
+_STEP = flags.DEFINE_integer("step", 0, "Checkpoint step; 0: the latest (or the one named).")
+_ONNX = flags.DEFINE_bool("onnx", True, "Also write model.onnx (needs jax2onnx, onnxruntime).")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  console.quiet_libraries()
+  from ecgjax.inference import export, predictor
+  try:
+    checks = export.export_model(_MODEL.value, _OUT.value, step=_STEP.value or None,
+                                 onnx=_ONNX.value)
+  except (export.ExportError, *predictor.USER_ERRORS) as e:
+    sys.exit(f"ecgjax.export: {e}")
+  for c in checks:
+    print(f"ecgjax.export: {_OUT.value}/{c.form}: agrees with the model within "
+          f"{c.max_abs_difference:.1e} on {c.examples} ECGs")
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["model", "out"])
+  app.run(main)

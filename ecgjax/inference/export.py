@@ -1,0 +1,167 @@
+"""Writing a trained model for serving: a JAX export, ONNX, and the card.
+
+Both forms compute exactly what predict reports for one window: int16 µV
+`(batch, samples, leads)` in the card's lead order -> float32 calibrated
+probabilities `(batch, labels)` in the card's label order
+(scoring.calibrated_probabilities, weights baked in). The batch dimension is
+symbolic, so any batch size runs without re-export.
+
+- `model.jax_export`: `jax.export.Exported.serialize()` bytes, lowered for CPU,
+  CUDA and TPU. Needs only `jax` to run (LOADER below; tests run it where flax
+  and ecgjax cannot be imported).
+- `model.onnx`: through jax2onnx, checked with onnxruntime.
+
+Each form is checked against the in-process model on synthetic ECGs rendered at
+the card's rate before the command reports success; the largest difference is
+written to `export.json`.
+"""
+
+import dataclasses
+import json
+import logging as pylogging
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ecgjax.inference import model_card, scoring
+
+JAX_EXPORT_FILE = "model.jax_export"
+ONNX_FILE = "model.onnx"
+PLATFORMS = ("cpu", "cuda", "tpu")
+TOLERANCE = 1e-4          # largest |probability difference| an export may show
+LOADER = '''import jax, numpy as np
+with open("model.jax_export", "rb") as f:
+    model = jax.export.deserialize(bytearray(f.read()))
+signal = np.zeros((2, {samples}, {leads}), np.int16)   # int16 µV, leads {lead_names}
+probabilities = np.asarray(model.call(signal))        # (2, {labels}) in model_card.json order
+'''
+
+
+class ExportError(RuntimeError):
+  """A format could not carry the model: the message names the format and the operation."""
+
+
+@dataclasses.dataclass
+class ExportCheck:
+  form: str
+  max_abs_difference: float
+  examples: int
+
+
+def serving_function(model: scoring.LoadedModel):
+  """int16 (batch, samples, leads) -> float32 probabilities, weights as constants."""
+  a, b = (jnp.asarray(v) for v in model.platt())
+  params, batch_stats, graphdef = model.params, model.batch_stats, model.graphdef
+
+  def serve(signal):
+    return scoring.calibrated_probabilities(graphdef, params, batch_stats, a, b, signal)
+
+  return serve
+
+
+def input_spec(card: dict) -> jax.ShapeDtypeStruct:
+  samples, leads = int(card["input"]["samples"]), len(card["input"]["leads"])
+  return jax.ShapeDtypeStruct(jax.export.symbolic_shape(f"batch, {samples}, {leads}"),
+                              jnp.int16)
+
+
+def probe_signals(card: dict, count: int = 4) -> np.ndarray:
+  """Synthetic ECGs at the card's rate and length, the realistic inputs the exports
+  are checked on (random noise would leave most activations near zero)."""
+  from ecgjax.ecg.synthetic import generator
+  rate, samples = float(card["input"]["sampling_rate"]), int(card["input"]["samples"])
+  from ecgjax.ecg import leads as leads_lib
+  signals = [generator.generate_record(seed=7, patient_index=k, visit=0, sampling_rate=rate,
+                                       duration=samples / rate)["signal"][:samples]
+             for k in range(count)]
+  columns = [leads_lib.STANDARD_LEADS.index(leads_lib.canonical_lead_name(n))
+             for n in card["input"]["leads"]]
+  return np.clip(np.rint(np.stack(signals)[..., columns]), -32768, 32767).astype(np.int16)
+
+
+def export_jax(model: scoring.LoadedModel, path: str) -> jax.export.Exported:
+  try:
+    exported = jax.export.export(jax.jit(serving_function(model)), platforms=PLATFORMS)(
+        input_spec(model.card))
+  except Exception as e:
+    raise ExportError(f"jax.export could not lower the model: {type(e).__name__}: {e}") from e
+  with open(path, "wb") as f:
+    f.write(exported.serialize())
+  return exported
+
+
+def export_onnx(model: scoring.LoadedModel, path: str) -> None:
+  try:
+    import jax2onnx
+  except ImportError as e:
+    raise ExportError("ONNX needs jax2onnx and onnxruntime: pip install -e '.[export]' "
+                      f"(or pass --noonnx for the JAX export alone): {e}") from e
+  for noisy in ("onnx_ir", "jax2onnx"):       # per-tensor and per-layer notices
+    pylogging.getLogger(noisy).setLevel(pylogging.ERROR)
+  try:
+    proto = jax2onnx.to_onnx(serving_function(model), inputs=[input_spec(model.card)],
+                             model_name="ecgjax_resnet1d", input_names=["signal"],
+                             output_names=["probabilities"])
+  except Exception as e:
+    # jax2onnx names the JAX primitive it has no ONNX rule for.
+    raise ExportError(f"ONNX: jax2onnx could not convert the model: "
+                      f"{type(e).__name__}: {e}") from e
+  # jax2onnx annotates some intermediate shapes in the wrong layout; onnxruntime
+  # infers them itself, so the annotations are dropped rather than trusted.
+  del proto.graph.value_info[:]
+  with open(path, "wb") as f:
+    f.write(proto.SerializeToString())
+
+
+def onnx_session(path: str):
+  import onnxruntime
+  options = onnxruntime.SessionOptions()
+  options.log_severity_level = 3
+  return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def check(form: str, outputs: np.ndarray, reference: np.ndarray) -> ExportCheck:
+  difference = float(np.abs(np.asarray(outputs, np.float64) - reference).max())
+  if not difference <= TOLERANCE:
+    raise ExportError(f"{form}: outputs differ from the in-process model by {difference:.2e} "
+                      f"(tolerance {TOLERANCE:g})")
+  return ExportCheck(form, difference, len(reference))
+
+
+def export_model(model_dir: str, out_dir: str, step: int | None = None,
+                 onnx: bool = True) -> list[ExportCheck]:
+  """Writes the exports and the card into `out_dir`; returns the agreement checks."""
+  model = scoring.load(model_dir, step)
+  os.makedirs(out_dir, exist_ok=True)
+  probe = probe_signals(model.card)
+  reference = scoring.Scorer(model, batch_size=len(probe))(probe).astype(np.float64)
+
+  jax_path = os.path.join(out_dir, JAX_EXPORT_FILE)
+  export_jax(model, jax_path)
+  with open(jax_path, "rb") as f:
+    restored = jax.export.deserialize(bytearray(f.read()))
+  checks = [check(JAX_EXPORT_FILE, restored.call(probe), reference)]
+  if onnx:
+    onnx_path = os.path.join(out_dir, ONNX_FILE)
+    export_onnx(model, onnx_path)
+    outputs = onnx_session(onnx_path).run(None, {"signal": probe})[0]
+    checks.append(check(ONNX_FILE, outputs, reference))
+
+  card = model.card
+  model_card.write(out_dir, card)
+  inp = card["input"]
+  loader = LOADER.format(samples=inp["samples"], leads=len(inp["leads"]),
+                         lead_names=",".join(inp["leads"]), labels=len(card["labels"]))
+  with open(os.path.join(out_dir, "load_jax_export.py"), "w") as f:
+    f.write(loader)
+  with open(os.path.join(out_dir, "export.json"), "w") as f:
+    json.dump({"source": {"directory": model.directory, "step": model.step},
+               "input": {"dtype": "int16", "shape": ["batch", inp["samples"], len(inp["leads"])],
+                         "leads": inp["leads"], "units": inp["units"]},
+               "output": {"dtype": "float32", "shape": ["batch", len(card["labels"])],
+                          "labels": card["labels"], "calibrated": True},
+               "platforms": list(PLATFORMS), "tolerance": TOLERANCE,
+               "checks": [dataclasses.asdict(c) for c in checks]}, f, indent=2)
+  return checks
