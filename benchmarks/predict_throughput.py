@@ -83,7 +83,8 @@ def formats(shared: str, scratch: str, files: int) -> dict:
   signal = wfdb_format.read_wfdb(os.path.join(shared, "ptbxl/records500/00000/00001_hr")).signal
   for k in range(files):
     np.save(os.path.join(directory, f"r{k:05d}.npy"), signal)
-  out["npy_500hz"] = (directory, files, predictor.Options(sampling_rate=500.0))
+  out["npy_500hz"] = (directory, files, predictor.Options(
+      sampling_rate=500.0, leads=wfdb_format.leads_lib.STANDARD_LEADS))
   return out
 
 
