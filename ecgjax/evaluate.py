@@ -86,8 +86,9 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
         f"checkpoint {saved.directory}: a head of {heads} outputs, {len(head_names)} labels named")
 
   # ---- Which dataset labels to score, matched to the head by name or code.
-  probe = make_input(_run_config(config, saved.config, "all"))
-  chosen = datasets.resolve_labels(probe.builder.info, config.labels or "all")[0]
+  target = _run_config(config, saved.config, "all").dataset
+  info = datasets.load_builder(target.name, os.path.expanduser(target.data_dir)).info
+  chosen = datasets.resolve_labels(info, config.labels or "all")[0]
   matching = label_matching.match(head_names, card["snomed"] if card else {}, chosen)
   if not matching.dataset_labels:
     raise config_validation.ConfigError(

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from ecgjax.ecg import leads
 from ecgjax.ecg.formats import wfdb_format
 from ecgjax.inference import scoring, windows
 from tests.conftest import REPO
@@ -74,7 +75,7 @@ def test_every_format_is_scored_without_tensorflow(model_dir, every_format, no_t
   root, _ = every_format
   out = str(tmp_path / "predictions.csv")
   result = run_predict([f"--model={model_dir}", f"--out={out}", "--sampling_rate=500",
-                        "--leads=" + ",".join(wfdb_format.leads_lib.STANDARD_LEADS), root],
+                        "--leads=" + ",".join(leads.STANDARD_LEADS), root],
                        no_tensorflow, devices=2)
   card = json.load(open(os.path.join(model_dir, "model_card.json")))
   rows = read_rows(out)
@@ -148,20 +149,23 @@ def test_window_starts_cover_the_whole_record():
 def test_leads_are_matched_by_name_and_a_missing_one_is_named(model_dir, every_format,
                                                               no_tensorflow, tmp_path):
   _, signal = every_format
-  names = list(wfdb_format.leads_lib.STANDARD_LEADS)
+  names = list(leads.STANDARD_LEADS)
   order = np.random.default_rng(1).permutation(12)
-  for name, columns in (("ordered", list(range(12))), ("shuffled", list(order)),
-                        ("no_v6", list(range(11)))):
+  for name, columns, samples in (("ordered", list(range(12)), 5000),
+                                 ("shuffled", list(order), 5000),
+                                 ("no_v6", list(range(11)), 5000), ("short", list(range(12)), 1500)):
     with open(tmp_path / f"{name}.csv", "w") as f:
       f.write(",".join(names[c] for c in columns) + "\n")
-      np.savetxt(f, signal[:, columns], delimiter=",", fmt="%.3f")
+      np.savetxt(f, signal[:samples, columns], delimiter=",", fmt="%.3f")
   out = str(tmp_path / "p.csv")
   result = run_predict([f"--model={model_dir}", f"--out={out}", "--sampling_rate=500",
-                        str(tmp_path / "ordered.csv"), str(tmp_path / "shuffled.csv"),
-                        str(tmp_path / "no_v6.csv")], no_tensorflow)
+                        *(str(tmp_path / f"{n}.csv") for n in ("ordered", "shuffled", "no_v6",
+                                                               "short"))], no_tensorflow)
   rows = {r["record"]: r for r in read_rows(out)}
   assert result.returncode == 1
   assert rows["no_v6"]["status"].startswith("missing leads ['V6']")
+  assert rows["short"]["status"] == ("recording of 3.00 s is shorter than the recipe's "
+                                     "minimum 5 s")
   labels = json.load(open(os.path.join(model_dir, "model_card.json")))["labels"]
   for name in labels:
     assert rows["shuffled"][name] == rows["ordered"][name]

@@ -214,8 +214,8 @@ def _plot_roc(runs: list[Run], summary: dict, outdir: str, roc_size: int | None)
   if not chosen:
     return []
   names = summary["names"]
-  fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
-  for k, (ax, label) in enumerate(zip(axes[0], names, strict=True)):
+  fig, axes = _per_label_axes(plt, names)
+  for k, (ax, label) in enumerate(zip(axes, names, strict=True)):
     for mode, run in sorted(chosen.items()):
       y = run.predictions["test_labels"][:, k]
       if y.min() == y.max():
@@ -234,6 +234,11 @@ def _plot_roc(runs: list[Run], summary: dict, outdir: str, roc_size: int | None)
   return [name]
 
 
+def _per_label_axes(plt, names):
+  fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
+  return fig, axes[0]
+
+
 def _plot_reliability(runs: list[Run], summary: dict, outdir: str,
                       roc_size: int | None) -> list[str]:
   """Reliability diagrams on test: observed frequency against predicted probability in
@@ -245,8 +250,8 @@ def _plot_reliability(runs: list[Run], summary: dict, outdir: str,
   if not chosen:
     return []
   names = summary["names"]
-  fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
-  for k, (ax, label) in enumerate(zip(axes[0], names, strict=True)):
+  fig, axes = _per_label_axes(plt, names)
+  for k, (ax, label) in enumerate(zip(axes, names, strict=True)):
     for (mode, run), colour in zip(sorted(chosen.items()), ("C0", "C1", "C2", "C3")):
       entry = run.results["labels"].get(label, {})
       if "calibration" not in entry:

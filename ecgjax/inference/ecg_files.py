@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from ecgjax.ecg import record as record_lib
+from ecgjax.ecg import leads as leads_lib, record as record_lib
 from ecgjax.ecg.formats import code15, hl7_aecg, muse_xml, wfdb_format
 from ecgjax.ecg.formats.errors import RecordFormatError
 
@@ -101,7 +101,6 @@ def _sniff_xml(path: str) -> str:
 
 
 def _array_record(path: str, layout: ArrayLayout, fill_missing: bool) -> record_lib.EcgRecord:
-  from ecgjax.ecg import leads as leads_lib
   if not layout.sampling_rate:
     raise RecordFormatError(path, "a .npy or .csv ECG needs --sampling_rate (and --leads)")
   names = list(layout.leads)

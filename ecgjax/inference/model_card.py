@@ -195,7 +195,7 @@ def markdown(card: dict) -> str:
       f"# Model card: ResNet1D, {training['task']} on {datasets}",
       "",
       f"ecgjax {card['ecgjax_version']}, written {card['created']}. "
-      f"{len(card['labels'])} labels, {model.get('parameters', '?'):,} parameters, "
+      f"{len(card['labels'])} labels, {model['parameters']:,} parameters, "
       f"{training['steps']} training steps.",
       "",
       "## Input",
