@@ -15,12 +15,18 @@ from absl import logging  # noqa: E402
 
 
 class LibraryInfoFilter(pylogging.Filter):
-  """Keeps ecgjax's INFO lines; drops the per-save INFO chatter of orbax and TFDS."""
+  """Keeps ecgjax's INFO lines; drops the per-save INFO chatter of orbax and TFDS, JAX's
+  note that there is no TPU, and orbax's warnings that a checkpoint opened read-only
+  on purpose is read-only."""
 
-  NOISY = ("/orbax/", "/tensorflow_datasets/", "/etils/")
+  NOISY = ("/orbax/", "/tensorflow_datasets/", "/etils/", "/jax/_src/xla_bridge.py")
+  EXPECTED_WARNINGS = ("Given directory is read only", "CheckpointManagerOptions.read_only=True")
 
   def filter(self, record):
-    return record.levelno > pylogging.INFO or not any(p in record.pathname for p in self.NOISY)
+    from_library = any(p in record.pathname for p in self.NOISY)
+    if from_library and record.levelno == pylogging.WARNING:
+      return not str(record.msg).startswith(self.EXPECTED_WARNINGS)
+    return record.levelno > pylogging.INFO or not from_library
 
 
 def quiet_libraries() -> None:
