@@ -30,4 +30,7 @@ class LibraryInfoFilter(pylogging.Filter):
 
 
 def quiet_libraries() -> None:
+  # On absl's logger (orbax logs through absl) and on its handler, which prints what
+  # libraries log through Python's own loggers (JAX).
   logging.get_absl_logger().addFilter(LibraryInfoFilter())
+  logging.get_absl_handler().addFilter(LibraryInfoFilter())
