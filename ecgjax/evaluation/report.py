@@ -242,7 +242,8 @@ def _per_label_axes(plt, names):
 def _plot_reliability(runs: list[Run], summary: dict, outdir: str,
                       roc_size: int | None) -> list[str]:
   """Reliability diagrams on test: observed frequency against predicted probability in
-  ten bins, each mode calibrated as its model card says (solid) and raw (dashed)."""
+  ten bins (those of at least 5 ECGs), each mode calibrated as its model card says
+  (solid) and raw (dashed)."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -260,8 +261,9 @@ def _plot_reliability(runs: list[Run], summary: dict, outdir: str,
       calibrated = calibration.apply_platt(raw[:, None], [entry["calibration"]])[:, 0]
       for scores, style, ece in ((calibrated, "-", entry["ece"]["after"]["value"]),
                                  (raw, "--", entry["ece"]["before"]["value"])):
-        predicted, observed, _ = calibration.reliability_curve(y, scores)
-        ax.plot(predicted, observed, style, marker="o", ms=3, color=colour,
+        predicted, observed, count = calibration.reliability_curve(y, scores)
+        enough = count >= 5         # a bin of one or two ECGs says nothing
+        ax.plot(predicted[enough], observed[enough], style, marker="o", ms=3, color=colour,
                 label=f"{mode}{'' if style == '-' else ' raw'} (ECE {ece:.3f})")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
     ax.set_title(f"{label}, {size_name(size)} training ECGs")
