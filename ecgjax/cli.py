@@ -9,7 +9,8 @@ from ml_collections import config_flags  # noqa: E402
 
 from ecgjax import config_validation  # noqa: E402
 from ecgjax.data import datasets  # noqa: E402
-from ecgjax.training import checkpoints, finetune, mesh, transfer  # noqa: E402
+from ecgjax.training import (checkpoints, finetune, interrupt, mesh, nonfinite,  # noqa: E402
+                             transfer, workdir_lock)
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
@@ -19,7 +20,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 # Errors a user can fix from the message alone.
 USER_ERRORS = (config_validation.ConfigError, datasets.DatasetNotBuiltError,
                datasets.UnknownLabelError, checkpoints.InitFromError,
-               transfer.ArchitectureMismatchError, finetune.InputContractError)
+               transfer.ArchitectureMismatchError, finetune.InputContractError,
+               nonfinite.NonFiniteError, workdir_lock.WorkdirLockedError)
 
 
 def run(dispatch) -> None:
@@ -31,9 +33,14 @@ def run(dispatch) -> None:
     console.quiet_libraries()
     mesh.initialize_distributed()
     try:
-      dispatch(_CONFIG.value, _WORKDIR.value)
+      with workdir_lock.WorkdirLock(_WORKDIR.value):
+        dispatch(_CONFIG.value, _WORKDIR.value)
     except USER_ERRORS as e:
       logging.error("%s", e)
       sys.exit(f"ecgjax: {e}")
+    except interrupt.Interrupted as e:
+      logging.warning("%s", e)
+      print(f"ecgjax: {e} (exit code {e.exit_code})", file=sys.stderr)
+      sys.exit(e.exit_code)
 
   app.run(main)

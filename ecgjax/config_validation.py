@@ -43,6 +43,31 @@ def _positive(config, *names: str) -> None:
       raise ConfigError(f"config.{name} must be a positive integer, got {value!r}")
 
 
+INF = float("inf")
+# Numeric fields and the intervals they must lie in: (low, high, "[)" brackets).
+NUMERIC_RANGES = {
+    "optimizer.learning_rate": (0, INF, "()"),   # a diverging rate is the guard's job
+    "optimizer.weight_decay": (0, INF, "[)"),
+    "optimizer.b1": (0, 1, "[)"),
+    "optimizer.b2": (0, 1, "[)"),
+    "optimizer.end_factor": (0, 1, "[]"),
+    "optimizer.grad_clip_norm": (0, INF, "[)"),   # 0: no clipping
+    "optimizer.warmup_steps": (0, INF, "[)"),
+    "model.dropout": (0, 1, "[)"),
+}
+
+
+def _in_range(config, name: str, low: float, high: float, brackets: str) -> None:
+  value = _fields(config)[name]
+  if isinstance(value, bool) or not isinstance(value, (int, float)):
+    raise ConfigError(f"config.{name} must be a number, got {value!r}")
+  above = value >= low if brackets[0] == "[" else value > low
+  below = value <= high if brackets[1] == "]" else value < high
+  if not (above and below):
+    raise ConfigError(f"config.{name}={value!r} is outside {brackets[0]}{low}, {high}"
+                      f"{brackets[1]}")
+
+
 def validate_pretrain(config, device_count: int | None = None) -> None:
   """Checks a pretraining config against its schema and the machine it will run on."""
   check_fields(config, common.pretrain_defaults())
@@ -126,6 +151,11 @@ def _check_training(config, device_count: int | None) -> None:
   if not isinstance(config.dataset.threads, int) or config.dataset.threads < 0:
     raise ConfigError(f"config.dataset.threads must be a non-negative integer, got "
                       f"{config.dataset.threads!r}")
+  from ecgjax.training import nonfinite
+  if config.nonfinite not in nonfinite.POLICIES:
+    raise ConfigError(f"config.nonfinite={config.nonfinite!r}: expected one of "
+                      f"{nonfinite.POLICIES}")
+  _positive(config, "max_consecutive_skips")
   if config.bootstrap_resamples < 1000:
     raise ConfigError(f"config.bootstrap_resamples={config.bootstrap_resamples}: use at "
                       "least 1000 for 95% intervals")
@@ -138,10 +168,11 @@ def _check_training(config, device_count: int | None) -> None:
   if not config.dataset.name:
     raise ConfigError("config.dataset.name is empty")
   opt = config.optimizer
-  if not opt.learning_rate > 0:
-    raise ConfigError(f"config.optimizer.learning_rate must be > 0, got {opt.learning_rate}")
-  if opt.warmup_steps < 0:
-    raise ConfigError(f"config.optimizer.warmup_steps must be >= 0, got {opt.warmup_steps}")
+  for name, (low, high, brackets) in NUMERIC_RANGES.items():
+    _in_range(config, name, low, high, brackets)
+  if opt.warmup_steps >= config.total_steps:
+    raise ConfigError(f"config.optimizer.warmup_steps={opt.warmup_steps} must be below "
+                      f"config.total_steps={config.total_steps}")
   if opt.name != "adamw":
     raise ConfigError(f"config.optimizer.name={opt.name!r}: only 'adamw' is implemented")
   try:

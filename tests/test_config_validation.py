@@ -27,6 +27,16 @@ def test_shipped_configs_are_valid():
     ("optimizer.learning_rate", 0.0, r"config.optimizer.learning_rate"),
     ("model.dtype", "int8", r"config.model: .*dtype"),
     ("model.stage_strides", (1,), r"config.model: .*same length"),
+    ("optimizer.learning_rate", -1e-3, r"config.optimizer.learning_rate=-0.001 is outside \(0, inf\)"),
+    ("optimizer.weight_decay", -0.1, r"config.optimizer.weight_decay=-0.1 is outside \[0, inf\)"),
+    ("optimizer.b2", 1.0, r"config.optimizer.b2=1.0 is outside \[0, 1\)"),
+    ("optimizer.end_factor", 1.5, r"config.optimizer.end_factor=1.5 is outside \[0, 1\]"),
+    ("optimizer.grad_clip_norm", -1.0, r"config.optimizer.grad_clip_norm"),
+    ("optimizer.warmup_steps", 8, r"warmup_steps=8 must be below config.total_steps=8"),
+    ("model.dropout", 1.0, r"config.model.dropout=1.0 is outside \[0, 1\)"),
+    ("keep_checkpoints", 0, r"config.keep_checkpoints must be a positive integer"),
+    ("nonfinite", "ignore", r"config.nonfinite='ignore': expected one of"),
+    ("max_consecutive_skips", 0, r"config.max_consecutive_skips must be a positive integer"),
 ])
 def test_impossible_values_are_refused(field, value, message, tmp_path):
   config = tiny_pretrain_config(str(tmp_path), **{field: value})

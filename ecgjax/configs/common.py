@@ -43,6 +43,8 @@ def pretrain_defaults() -> ml_collections.ConfigDict:
   c.labels = "pretrain"          # a label group of the dataset, or comma-separated names
   c.threshold_rule = "youden"    # or specificity:X, sensitivity:X (chosen on validation)
   c.bootstrap_resamples = 1000   # patient bootstrap of the final test metrics
+  c.nonfinite = "stop"           # or skip_step: a NaN/inf loss or gradient (training.nonfinite)
+  c.max_consecutive_skips = 10   # skip_step: this many non-finite steps in a row stop the run
 
   c.dataset = ml_collections.ConfigDict()
   c.dataset.name = "synthetic_ecg/demo"

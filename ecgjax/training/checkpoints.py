@@ -31,7 +31,9 @@ class Checkpointer:
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, enable_async_checkpointing=True, create=True),
+            max_to_keep=max_to_keep, enable_async_checkpointing=True, create=True,
+            # A save cut off by a kill leaves `STEP.orbax-checkpoint-tmp*`: removed here.
+            cleanup_tmp_directories=True),
         item_names=ITEMS)
 
   def latest_step(self) -> int | None:
@@ -40,13 +42,15 @@ class Checkpointer:
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
 
-  def save(self, step: int, state, config: dict, card: dict, *, force: bool = False) -> bool:
-    """Starts an asynchronous save on multiples of `save_every` (or when forced).
+  def would_save(self, step: int, force: bool = False) -> bool:
+    """Whether `save` at this step writes a checkpoint: on multiples of `save_every`
+    (or when forced), once per step. The decision is ours, not Orbax's interval
+    policy, which would also save the first step of every run."""
+    return (force or step % self.save_every == 0) and step not in self._manager.all_steps()
 
-    The decision is ours, not Orbax's interval policy, which would also save the
-    first step of every run.
-    """
-    if not (force or step % self.save_every == 0) or step in self._manager.all_steps():
+  def save(self, step: int, state, config: dict, card: dict, *, force: bool = False) -> bool:
+    """Starts an asynchronous save when `would_save` says so."""
+    if not self.would_save(step, force):
       return False
     return self._manager.save(
         step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),

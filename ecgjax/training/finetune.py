@@ -28,8 +28,8 @@ from flax import nnx
 
 from ecgjax.evaluation import metrics as eval_metrics, results as eval_results
 from ecgjax.inference import model_card
-from ecgjax.training import (checkpoints, loop, mesh as mesh_lib, optimizers, predict,
-                             steps, transfer)
+from ecgjax.training import (checkpoints, loop, mesh as mesh_lib, nonfinite, optimizers,
+                             predict, steps, transfer)
 
 MODES = ("linear_probe", "full", "scratch")
 
@@ -190,23 +190,33 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
                          state_sharding)
   train_step = steps.make_train_step(
       graphdef, tx, config.seed, state_sharding, batch_sharding,
-      freeze_batch_norm=config.mode == "full" and config.freeze_batch_norm)
+      freeze_batch_norm=config.mode == "full" and config.freeze_batch_norm,
+      skip_nonfinite=config.nonfinite == "skip_step")
   eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
   batches = source.train_batches(0)
   best_score, best_step, best = -np.inf, 0, None
-  losses = []
+  guard = nonfinite.Guard(config.nonfinite, config.max_consecutive_skips)
+  pending = []
   for step in range(1, config.total_steps + 1):
     state, m = train_step(state, mesh_lib.global_batch(next(batches), batch_sharding))
-    losses.append(m["loss"])
+    pending.append(m)
     if step % config.eval_every == 0 or step == config.total_steps:
+      window = jax.device_get(pending)
+      flags = np.array([w["finite"] for w in window], bool)
+      # Nothing of this run is saved until it ends; the best model so far is finite.
+      guard.check_window(step - len(window) + 1, flags, [w["loss"] for w in window],
+                         f"the best model so far is from step {best_step}" if best_step
+                         else "no model of this run was kept")
       scores, labels, _ = predict.collect_predictions(
           source, config.dataset.eval_split,
           lambda local, state=state: eval_step(state,
                                                mesh_lib.global_batch(local, batch_sharding)))
       score = _mean_auroc(labels, scores, source.label_names)
-      logging.info("step %d: train loss %.4f, validation mean AUROC %.4f", step,
-                   float(np.mean(jax.device_get(losses))), score)
-      losses = []
+      logging.info("step %d: train loss %.4f, validation mean AUROC %.4f%s", step,
+                   float(np.mean([w["loss"] for w, ok in zip(window, flags) if ok]))
+                   if flags.any() else float("nan"), score,
+                   f" ({(~flags).sum()} non-finite steps skipped)" if not flags.all() else "")
+      pending = []
       if score > best_score:
         best_score, best_step = score, step
         best = jax.device_get((state.params, state.batch_stats))
@@ -264,6 +274,10 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
     n = min(config.eval_every, config.total_steps - step)
     head, opt_state = train_chunk(head, opt_state, n)
     step += n
+    if not bool(nonfinite.all_finite(head)):
+      raise nonfinite.NonFiniteError(
+          f"linear probe, step {step}: the head's weights are NaN or infinite; lower "
+          f"--config.probe_learning_rate (now {config.probe_learning_rate})")
     score = _mean_auroc(val_y, np.asarray(jax.nn.sigmoid(logits(head, val_x))),
                         source.label_names)
     if score > best_score:

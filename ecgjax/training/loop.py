@@ -20,7 +20,8 @@ from flax import nnx
 from ecgjax.evaluation import metrics as eval_metrics, results as eval_results
 from ecgjax.inference import model_card
 from ecgjax.models import resnet1d
-from ecgjax.training import checkpoints, mesh as mesh_lib, optimizers, predict, steps
+from ecgjax.training import (checkpoints, interrupt, mesh as mesh_lib, nonfinite, optimizers,
+                             predict, steps)
 from ecgjax.training.metric_writer import MetricWriter
 
 
@@ -83,7 +84,16 @@ def _step_flops(compiled) -> float | None:
 
 
 def run(config, workdir: str, source: InputSource) -> dict:
-  """Pretrains (or resumes pretraining) in `workdir`; returns the last evaluation."""
+  """Pretrains (or resumes pretraining) in `workdir`; returns the last evaluation.
+
+  Raises interrupt.Interrupted after saving when SIGTERM or SIGINT arrives (from
+  here on: a signal during start-up stops after the first step).
+  """
+  with interrupt.StopRequest() as stop:
+    return _run(config, workdir, source, stop)
+
+
+def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest) -> dict:
   config_json = json.loads(config.to_json_best_effort())
 
   # ---- Mesh: every device of every process on one `data` axis.
@@ -120,14 +130,24 @@ def run(config, workdir: str, source: InputSource) -> dict:
   # ---- Update and eval steps, compiled ahead of time for the step's FLOPs.
   train_batches = source.train_batches(start)
   first = mesh_lib.global_batch(next(train_batches), batch_sharding)
-  train_step = steps.make_train_step(graphdef, tx, config.seed, state_sharding,
-                                     batch_sharding).lower(state, first).compile()
+  train_step = steps.make_train_step(
+      graphdef, tx, config.seed, state_sharding, batch_sharding,
+      skip_nonfinite=config.nonfinite == "skip_step").lower(state, first).compile()
   step_flops = _step_flops(train_step)
   eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
 
+  guard = nonfinite.Guard(config.nonfinite, config.max_consecutive_skips)
+
+  def last_finite() -> str:
+    return nonfinite.last_checkpoint_text(ckpt.latest_step(), ckpt.directory)
+
   def evaluate(split: str):
-    probs, labels, patients = predict.collect_predictions(
-        source, split, lambda local: eval_step(state, mesh_lib.global_batch(local, batch_sharding)))
+    try:
+      probs, labels, patients = predict.collect_predictions(
+          source, split,
+          lambda local: eval_step(state, mesh_lib.global_batch(local, batch_sharding)))
+    except nonfinite.NonFiniteError as e:
+      raise nonfinite.NonFiniteError(f"step {step}: {e} ({last_finite()})") from e
     result = eval_metrics.per_label_auroc(labels, probs, source.label_names)
     result["examples"] = len(labels)
     return result, (probs, labels, patients)
@@ -151,70 +171,97 @@ def run(config, workdir: str, source: InputSource) -> dict:
   pending, window_start, window_steps = [], time.perf_counter(), 0
   last_eval: dict = {}
   batch = first
-  for step in range(start + 1, config.total_steps + 1):
-    if batch is None:
-      batch = mesh_lib.global_batch(next(train_batches), batch_sharding)
-    state, step_metrics = train_step(state, batch)
-    batch = None
-    pending.append(step_metrics)
-    window_steps += 1
+  try:
+    for step in range(start + 1, config.total_steps + 1):
+      if batch is None:
+        batch = mesh_lib.global_batch(next(train_batches), batch_sharding)
+      state, step_metrics = train_step(state, batch)
+      batch = None
+      pending.append(step_metrics)
+      window_steps += 1
 
-    if step % config.log_every == 0 or step == config.total_steps:
-      host_metrics = jax.device_get(pending)      # the only host sync on train steps
-      elapsed = time.perf_counter() - window_start
-      ecg_per_sec = window_steps * config.batch_size / elapsed
-      record = {
-          "loss": float(np.mean([m["loss"] for m in host_metrics])),
-          "grad_norm": float(np.mean([m["grad_norm"] for m in host_metrics])),
-          "learning_rate": float(schedule(step - 1)),
-          "ecg_per_sec": ecg_per_sec,
-          "ecg_per_sec_per_device": ecg_per_sec / devices,
-          "step_time_s": elapsed / window_steps,
-      }
-      if step_flops:   # XLA reports an SPMD program's FLOPs per device
-        record["tflops_per_sec_per_device"] = step_flops / (elapsed / window_steps) / 1e12
-      writer.write(step, record)
-      logging.info("step %d: loss %.4f, %.1f ECG/s (%.1f per device)", step, record["loss"],
-                   ecg_per_sec, ecg_per_sec / devices)
-      pending, window_steps = [], 0
-      window_start = time.perf_counter()
+      # A stop request is read here, on the host, after the step: no device sync.
+      interrupted = stop.requested and step < config.total_steps
+      if step % config.log_every == 0 or step == config.total_steps or interrupted:
+        host_metrics = jax.device_get(pending)      # the only host sync on train steps
+        elapsed = time.perf_counter() - window_start
+        ecg_per_sec = window_steps * config.batch_size / elapsed
+        flags = np.array([m["finite"] for m in host_metrics], bool)
+        finite_mean = lambda key: float(np.mean([m[key] for m, ok in zip(host_metrics, flags)
+                                                 if ok])) if flags.any() else float("nan")
+        record = {
+            "loss": finite_mean("loss"),                # over the window's finite steps
+            "grad_norm": finite_mean("grad_norm"),
+            "nonfinite_steps": int((~flags).sum()),
+            "learning_rate": float(schedule(step - 1)),
+            "ecg_per_sec": ecg_per_sec,
+            "ecg_per_sec_per_device": ecg_per_sec / devices,
+            "step_time_s": elapsed / window_steps,
+        }
+        if step_flops:   # XLA reports an SPMD program's FLOPs per device
+          record["tflops_per_sec_per_device"] = step_flops / (elapsed / window_steps) / 1e12
+        writer.write(step, record)
+        logging.info("step %d: loss %.4f, %.1f ECG/s (%.1f per device)", step, record["loss"],
+                     ecg_per_sec, ecg_per_sec / devices)
+        # After the line is written, so metrics.jsonl shows the window that diverged.
+        skipped = guard.check_window(step - window_steps + 1, flags,
+                                     [m["loss"] for m in host_metrics], last_finite())
+        if skipped:
+          logging.warning("step %d: %d non-finite steps in this window were skipped", step,
+                          skipped)
+        pending, window_steps = [], 0
+        window_start = time.perf_counter()
 
-    if step % config.eval_every == 0 or step == config.total_steps:
-      split = config.dataset.eval_split
-      last_eval, (val_probs, val_labels, _) = evaluate(split)
-      writer.write(step, {"split": split, **last_eval})
-      logging.info("step %d: %s median AUROC %s over %d/%d labels", step, split,
-                   last_eval["auroc_median"], last_eval["labels_defined"],
-                   last_eval["labels_total"])
-      # Thresholds and calibration from this evaluation: the card of every later
-      # checkpoint says which step and split chose them.
-      points = eval_results.operating_points(names, val_labels, val_probs,
-                                             config.threshold_rule)
-      points_from = {"split": split, "step": step, "examples": len(val_labels)}
-      card = make_card(step, points, points_from, metrics={
-          "split": split, "step": step, "examples": len(val_labels),
-          "auroc": last_eval["auroc"], "auroc_median": last_eval["auroc_median"]})
-      if step == config.total_steps and config.dataset.test_split:
-        results = _final_test(config, workdir, names, points, step,
-                              evaluate(config.dataset.test_split)[1])
-        card = make_card(step, points, points_from,
-                         metrics=card_metrics(results, config.dataset.test_split, step))
-      window_start = time.perf_counter()   # evaluation time is not training time
+      if step % config.eval_every == 0 or step == config.total_steps:
+        split = config.dataset.eval_split
+        last_eval, (val_probs, val_labels, _) = evaluate(split)
+        writer.write(step, {"split": split, **last_eval})
+        logging.info("step %d: %s median AUROC %s over %d/%d labels", step, split,
+                     last_eval["auroc_median"], last_eval["labels_defined"],
+                     last_eval["labels_total"])
+        # Thresholds and calibration from this evaluation: the card of every later
+        # checkpoint says which step and split chose them.
+        points = eval_results.operating_points(names, val_labels, val_probs,
+                                               config.threshold_rule)
+        points_from = {"split": split, "step": step, "examples": len(val_labels)}
+        card = make_card(step, points, points_from, metrics={
+            "split": split, "step": step, "examples": len(val_labels),
+            "auroc": last_eval["auroc"], "auroc_median": last_eval["auroc_median"]})
+        if step == config.total_steps and config.dataset.test_split:
+          results = _final_test(config, workdir, names, points, step,
+                                evaluate(config.dataset.test_split)[1])
+          card = make_card(step, points, points_from,
+                           metrics=card_metrics(results, config.dataset.test_split, step))
+        window_start = time.perf_counter()   # evaluation time is not training time
 
-    card = {**card, "training": {**card["training"], "steps": step}}
-    saved = ckpt.save(step, state, config_json, card, force=step == config.total_steps)
-    preempted = ckpt.reached_preemption(step)
-    if preempted and not saved:
-      saved = ckpt.save(step, state, config_json, card, force=True)
-    if saved and jax.process_index() == 0:
-      model_card.write(workdir, card)
-    if preempted:
-      logging.warning("preemption announced: saved step %d and stopping", step)
-      break
-
-  ckpt.wait()
-  ckpt.close()
-  writer.close()
+      card = {**card, "training": {**card["training"], "steps": step}}
+      preempted = ckpt.reached_preemption(step)
+      force = step == config.total_steps or preempted or interrupted
+      saved = False
+      if ckpt.would_save(step, force):
+        # One small sync per save: a checkpoint holding NaN must never become the latest.
+        if not bool(jax.device_get(nonfinite.all_finite((state.params, state.batch_stats)))):
+          ckpt.wait()
+          raise nonfinite.NonFiniteError(
+              f"step {step}: parameters or BatchNorm statistics hold NaN or infinity; not saved, "
+              f"{last_finite()}. Try: {nonfinite.ADVICE}")
+        saved = ckpt.save(step, state, config_json, card, force=force)
+      if saved and jax.process_index() == 0:
+        model_card.write(workdir, card)
+      if interrupted:
+        ckpt.wait()     # synchronously: the process is about to exit
+        raise interrupt.Interrupted(
+            f"{stop.signal_name} at step {step}: saved checkpoint {step} in {ckpt.directory}; "
+            f"run the same command again to resume from it")
+      if preempted:
+        logging.warning("preemption announced: saved step %d and stopping", step)
+        break
+  finally:
+    # Also when the loop raises: a save in flight (of a finite state) still lands,
+    # and the metrics written so far reach the disk.
+    ckpt.wait()
+    ckpt.close()
+    writer.close()
   return last_eval
 
 

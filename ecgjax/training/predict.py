@@ -4,6 +4,8 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+from ecgjax.training import nonfinite
+
 
 def to_host(x) -> np.ndarray:
   """A global jax array, or per-process numpy arrays, as one numpy array on every host."""
@@ -21,4 +23,6 @@ def collect_predictions(source, split: str, predict, *, training_set: bool = Fal
     outs.append(to_host(predict(local))[keep])
     labels.append(to_host(local["labels"])[keep])
     patients.append(patient[keep])
-  return np.concatenate(outs), np.concatenate(labels), np.concatenate(patients)
+  scores = np.concatenate(outs)
+  nonfinite.check_predictions(scores, split)
+  return scores, np.concatenate(labels), np.concatenate(patients)

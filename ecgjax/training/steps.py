@@ -46,12 +46,15 @@ def multilabel_bce(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 def make_train_step(graphdef, tx: optax.GradientTransformation, seed: int,
-                    state_sharding, batch_sharding, freeze_batch_norm: bool = False
-                    ) -> Callable:
+                    state_sharding, batch_sharding, freeze_batch_norm: bool = False,
+                    skip_nonfinite: bool = False) -> Callable:
   """(state, batch) -> (state, metrics); the input state is donated.
 
   `freeze_batch_norm`: BatchNorm normalises with (and keeps) its running
   statistics instead of the batch's, as when fine-tuning a pretrained backbone.
+  Metrics carry `finite` (loss and gradient norm both finite); with
+  `skip_nonfinite` a non-finite step leaves parameters, statistics and optimiser
+  state as they were (training.nonfinite), and only the step count moves on.
   """
   base_key = jax.random.key(seed)
 
@@ -67,11 +70,17 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, seed: int,
       return multilabel_bce(logits, batch["labels"]), new_stats
 
     (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    grad_norm = optax.tree.norm(grads)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    new_state = state.replace(step=state.step + 1,
-                              params=optax.apply_updates(state.params, updates),
-                              batch_stats=batch_stats, opt_state=opt_state)
-    return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
+    updated = (optax.apply_updates(state.params, updates), batch_stats, opt_state)
+    if skip_nonfinite:
+      updated = jax.tree.map(lambda new, old: jnp.where(finite, new, old), updated,
+                             (state.params, state.batch_stats, state.opt_state))
+    params, batch_stats, opt_state = updated
+    new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
+                              opt_state=opt_state)
+    return new_state, {"loss": loss, "grad_norm": grad_norm, "finite": finite}
 
   return jax.jit(train_step, in_shardings=(state_sharding, batch_sharding),
                  out_shardings=(state_sharding, None), donate_argnums=0)

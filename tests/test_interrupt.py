@@ -1,0 +1,198 @@
+"""SIGTERM and SIGINT save and stop; the same command resumes bit-identical
+(training.interrupt); one run per workdir (training.workdir_lock)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from ecgjax import pretrain
+from ecgjax.training import checkpoints, interrupt, workdir_lock
+from tests.conftest import REPO, tiny_pretrain_config
+
+# Long enough that the steps, not the compilation, fill most of the loop (~20 ms a step).
+STEPS = dict(total_steps=400, log_every=10, eval_every=200, checkpoint_every=100)
+
+
+def final_state(workdir):
+  pretrained = checkpoints.read_pretrained(workdir)
+  return pretrained.step, pretrained.params, pretrained.batch_stats
+
+
+def assert_bit_identical(a, b, context):
+  import jax
+  assert a[0] == b[0], context
+  jax.tree.map(lambda x, y: np.testing.assert_array_equal(x, y, err_msg=context), a[1:], b[1:])
+
+
+@pytest.fixture
+def harmless_late_signals():
+  """A signal that lands after a run has restored the handlers must not end pytest."""
+  previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGTERM, signal.SIGINT)}
+  yield
+  for s, handler in previous.items():
+    signal.signal(s, handler)
+
+
+class TrainingClock:
+  """Wraps pretrain.make_input to see the training phase: `start` when the loop asks
+  for its batches (before the step is compiled), `last` at the last batch it takes;
+  `on_start` runs at `start`."""
+
+  def __init__(self, monkeypatch):
+    self.start = self.last = None
+    self.on_start = lambda: None
+    make_input = pretrain.make_input
+
+    def timed_input(config):
+      source = make_input(config)
+      train_batches = source.train_batches
+
+      def batches(start_step):
+        self.start = time.perf_counter()
+        self.on_start()
+        for batch in train_batches(start_step):
+          self.last = time.perf_counter()
+          yield batch
+
+      source.train_batches = batches
+      return source
+
+    monkeypatch.setattr(pretrain, "make_input", timed_input)
+
+
+def test_signals_at_random_moments_resume_bit_identical(tiny_data_dir, tmp_path, monkeypatch,
+                                                        harmless_late_signals):
+  clock = TrainingClock(monkeypatch)
+  # Twice: the second run finds its programs compiled, as the trials will, and its
+  # loop's duration (from the loop's start to its last step, evaluations and saves
+  # included) is the window where a signal must not lose work.
+  for name in ("cold", "straight"):
+    straight = str(tmp_path / name)
+    pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, **STEPS), straight)
+  duration = clock.last - clock.start
+  expected = final_state(straight)
+  assert_bit_identical(final_state(str(tmp_path / "cold")), expected, "two straight runs")
+  with open(os.path.join(straight, "results.json")) as f:
+    expected_results = json.load(f)
+
+  rng = np.random.default_rng()
+  trials = []
+  for trial in range(5):
+    signum = (signal.SIGTERM, signal.SIGINT)[trial % 2]
+    delay = float(rng.uniform(0, duration))
+    workdir = str(tmp_path / f"trial{trial}")
+    timer = threading.Timer(delay, os.kill, (os.getpid(), signum))
+    clock.on_start = timer.start
+    stopped_at = None
+    try:
+      pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, **STEPS), workdir)
+    except interrupt.Interrupted as e:
+      stopped_at = checkpoints.read_pretrained(workdir).step
+      assert f"{signum.name} at step {stopped_at}: saved checkpoint {stopped_at}" in str(e)
+      assert "run the same command again" in str(e)
+    finally:
+      timer.cancel()
+    context = (f"{signum.name} {delay:.2f}s into a {duration:.2f}s training loop: "
+               f"stopped at step {stopped_at}")
+    trials.append(context)
+    assert stopped_at is not None, context     # the signal landed before the last step
+    # Nothing done is lost: the last step that ran is the one saved, and logged.
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+      assert json.loads(f.readlines()[-1])["step"] == stopped_at, context
+    clock.on_start = lambda: None
+    pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, **STEPS), workdir)
+    assert_bit_identical(expected, final_state(workdir), context)
+    with open(os.path.join(workdir, "results.json")) as f:
+      assert json.load(f)["labels"] == expected_results["labels"], context
+    assert not [p for p in os.listdir(os.path.join(workdir, "checkpoints")) if "tmp" in p]
+  print("\n".join(trials))
+
+
+def run_command(workdir, data_dir, *overrides):
+  return subprocess.Popen(
+      [sys.executable, "-m", "ecgjax.main", f"--config=tests/configs/tiny_pretrain.py:{data_dir}",
+       f"--workdir={workdir}", *overrides],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_step(workdir, step, process, timeout=240):
+  path = os.path.join(workdir, "metrics.jsonl")
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    assert process.poll() is None, process.communicate()
+    if os.path.exists(path):
+      with open(path) as f:
+        if any(json.loads(line)["step"] >= step for line in f if line.strip()):
+          return
+    time.sleep(0.2)
+  raise AssertionError(f"{path} never reached step {step}")
+
+
+def test_command_line_refuses_a_second_run_exits_75_on_sigterm_and_resumes(tiny_data_dir,
+                                                                            tmp_path):
+  workdir = str(tmp_path / "wd")
+  long_run = ("--config.total_steps=100000", "--config.checkpoint_every=100000",
+              "--config.eval_every=100000")
+  first = run_command(workdir, tiny_data_dir, *long_run)
+  try:
+    wait_for_step(workdir, 4, first)
+    # A second run on the same workdir refuses at once, naming the first.
+    second = run_command(workdir, tiny_data_dir, *long_run)
+    _, err = second.communicate(timeout=240)
+    assert second.returncode == 1, err
+    assert f"is in use by host {os.uname().nodename} pid {first.pid}" in err
+    assert "Traceback" not in err
+    first.send_signal(signal.SIGTERM)
+    _, err = first.communicate(timeout=240)
+  finally:
+    first.kill()
+  assert first.returncode == interrupt.EXIT_CODE, err
+  assert "run the same command again" in err
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  saved = checkpoints.Checkpointer(ckpt_dir, max_to_keep=3, save_every=1).latest_step()
+  assert saved and saved >= 4
+  # A save cut off by kill -9 leaves a temporary directory; the resumed run removes it.
+  leftover = os.path.join(ckpt_dir, f"{saved + 1}.orbax-checkpoint-tmp-1234567")
+  os.makedirs(os.path.join(leftover, "state"))
+  resumed = run_command(workdir, tiny_data_dir, f"--config.total_steps={saved + 2}",
+                        "--config.checkpoint_every=100000", "--config.eval_every=100000",
+                        "--config.dataset.test_split=")
+  _, err = resumed.communicate(timeout=300)
+  assert resumed.returncode == 0, err
+  assert f"resumed from step {saved}" in err
+  assert not os.path.exists(leftover)
+  assert checkpoints.read_pretrained(workdir).step == saved + 2
+
+
+def test_lock_refuses_a_second_holder_and_takes_over_a_dead_ones(tmp_path):
+  workdir = str(tmp_path / "wd")
+  with workdir_lock.WorkdirLock(workdir):
+    with pytest.raises(workdir_lock.WorkdirLockedError, match=rf"pid {os.getpid()}"):
+      workdir_lock.WorkdirLock(workdir).__enter__()
+  # Released: taken again at once.
+  with workdir_lock.WorkdirLock(workdir):
+    pass
+  # A holder killed with SIGKILL leaves its file with its text; the kernel has
+  # released the lock, so the next run takes it over and writes its own name.
+  holder = subprocess.Popen(
+      [sys.executable, "-c", "import sys, time; from ecgjax.training import workdir_lock; "
+       f"lock = workdir_lock.WorkdirLock({workdir!r}).__enter__(); print('held', flush=True); "
+       "time.sleep(600)"], cwd=REPO, stdout=subprocess.PIPE, text=True,
+      env={**os.environ, "XLA_FLAGS": ""})
+  assert holder.stdout.readline().strip() == "held"
+  with pytest.raises(workdir_lock.WorkdirLockedError, match=rf"pid {holder.pid}"):
+    workdir_lock.WorkdirLock(workdir).__enter__()
+  holder.kill()
+  holder.wait()
+  with open(os.path.join(workdir, workdir_lock.LOCK_FILE)) as f:
+    assert f"pid {holder.pid}" in f.read()
+  with workdir_lock.WorkdirLock(workdir):
+    with open(os.path.join(workdir, workdir_lock.LOCK_FILE)) as f:
+      assert f"pid {os.getpid()}" in f.read()
