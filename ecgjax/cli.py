@@ -1,6 +1,8 @@
 """What every ecgjax command shares: flags, quiet library logs, distributed start,
 and user errors printed as one line instead of a traceback."""
 
+import ast
+import os
 import sys
 
 from ecgjax import console  # first: it sets TF's log level before TF is imported
@@ -15,7 +17,30 @@ from ecgjax.training import (checkpoints, finetune, interrupt, mesh, nonfinite, 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints and metrics.")
-flags.mark_flags_as_required(["config", "workdir"])
+_PRINT_CONFIG = flags.DEFINE_bool(
+    "print_config", False, "Print the resolved config (file, argument and --config.* "
+    "overrides applied) and exit without running; --workdir is then not needed.")
+flags.mark_flag_as_required("config")
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
+
+def config_catalogue() -> str:
+  """The shipped config files, each with the first line of its docstring (for --help)."""
+  lines = ["Config files (--config=PATH, or PATH:ARG where the file takes one):"]
+  for name in sorted(os.listdir(CONFIG_DIR)):
+    if not name.endswith(".py") or name in ("__init__.py", "common.py"):
+      continue
+    with open(os.path.join(CONFIG_DIR, name)) as f:
+      doc = ast.get_docstring(ast.parse(f.read())) or ""
+    lines.append(f"  ecgjax/configs/{name:<12} {doc.splitlines()[0] if doc else ''}")
+  lines += ["", "Flags: --config, --workdir, --print_config (--helpfull lists every flag).",
+            "", "Print a config's resolved fields before running it:",
+            "  python -m ecgjax.main --config=ecgjax/configs/pretrain.py "
+            "--config.batch_size=128 --print_config",
+            "Every field can be overridden as --config.FIELD=VALUE (nested: "
+            "--config.optimizer.learning_rate=3e-4)."]
+  return "\n".join(lines)
 
 # Errors a user can fix from the message alone.
 USER_ERRORS = (config_validation.ConfigError, datasets.DatasetNotBuiltError,
@@ -30,6 +55,11 @@ def run(dispatch) -> None:
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if _PRINT_CONFIG.value:
+      print(_CONFIG.value)
+      return
+    if not _WORKDIR.value:
+      raise app.UsageError("--workdir is required (or --print_config to only show the config)")
     console.quiet_libraries()
     mesh.initialize_distributed()
     try:

@@ -11,6 +11,8 @@ seed train on the same patients, so modes are compared on paired data.
 import os
 import shutil
 
+import jax
+
 from absl import logging
 
 from ecgjax import config_validation, finetune
@@ -59,6 +61,20 @@ def compare_and_report(config, workdir: str) -> dict:
   runs = report.load_runs([run_dir(workdir, c) for c in configs])
   report.write_results_csv(runs, os.path.join(workdir, "results.csv"))
   summary = report.summarize(runs, resamples=config.bootstrap_resamples, seed=config.seed)
-  report.write_report(summary, runs, workdir, config.roc_train_size)
+  plots = report.write_report(summary, runs, workdir, config.roc_train_size)
   logging.info("report: %s", os.path.join(workdir, "report.md"))
+  if jax.process_index() == 0:
+    print_summary(summary, workdir, plots)
   return summary
+
+
+def print_summary(summary: dict, workdir: str, plots: list[str]) -> None:
+  """What a user looks at first, on stdout: the table and where everything is."""
+  print("\n".join(["", "Fine-tuning comparison (test split, mean AUROC over seeds):", "",
+                    *report.summary_table(summary), "",
+                    f"report:      {os.path.join(workdir, 'report.md')}",
+                    f"plots:       {', '.join(plots)} (in {workdir})",
+                    f"every run:   {os.path.join(workdir, 'results.csv')}, "
+                    f"{os.path.join(workdir, 'comparisons.csv')}",
+                    f"checkpoints and model cards: {os.path.join(workdir, 'runs')}"
+                    "/MODE/nSIZE/seedSEED/", ""]), flush=True)

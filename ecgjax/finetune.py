@@ -25,4 +25,5 @@ def finetune_and_evaluate(config, workdir: str) -> dict:
 
 
 if __name__ == "__main__":
+  __doc__ = f"{__doc__}\n{cli.config_catalogue()}\n"    # absl's --help prints it
   cli.run(lambda config, workdir: finetune_and_evaluate(config, workdir))

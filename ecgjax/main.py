@@ -6,6 +6,9 @@ The same command on every worker of a multi-host run. The config's
 
 from ecgjax import cli
 
+# absl prints the main module's docstring for --help: add the config files to it.
+__doc__ = f"{__doc__}\n{cli.config_catalogue()}\n"
+
 
 def dispatch(config, workdir: str) -> None:
   from ecgjax import compare, demo, evaluate, finetune, pretrain

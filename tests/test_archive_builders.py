@@ -270,32 +270,48 @@ def json_report(builder):
 
 def test_beam_direct_runner_with_two_workers_matches_the_plain_build(shared_data, tmp_path):
   """`tfds build --beam_pipeline_options=...` (the CLI loads the builder from its path, so
-  workers must unpickle readers from ecgjax) gives the plain build's examples and report."""
+  workers must unpickle readers from ecgjax) gives the plain build's examples and report,
+  over a folder that mixes good records with corrupt ones: every bad one is counted."""
+  import json
   import subprocess
   import sys
   from tests.conftest import REPO
   from tfds_builders.ptbxl import ptbxl_dataset_builder as ptbxl
-  manual = os.path.join(shared_data, "ptbxl")
-  plain = build(ptbxl.Builder, "superdiagnostic_100", tmp_path / "plain", manual)
+  manual = tmp_path / "ptbxl"
+  shutil.copytree(os.path.join(shared_data, "ptbxl"), manual)
+  records = manual / "records100" / "00000"
+  dat = (records / "00003_lr.dat").read_bytes()
+  (records / "00003_lr.dat").write_bytes(dat[:len(dat) // 3])            # cut short
+  (records / "00007_lr.hea").write_text("this is not a WFDB header\n")    # garbage
+  corrupt = records / "00011_lr.dat"
+  corrupt.write_bytes(corrupt.read_bytes()[:100] + b"\xff" * 500 + corrupt.read_bytes()[600:])
+  config = {"name": "lenient_100", "label_set": "superdiagnostic",
+            "recipe": {"sampling_rate": 100, "duration": 10.0}, "max_skip_fraction": 0.1}
+  plain = build(ptbxl.Builder, ecg_archive.EcgArchiveConfig(**config), tmp_path / "plain",
+                manual)
   tfds_cli = os.path.join(os.path.dirname(sys.executable), "tfds")
   result = subprocess.run(
       [tfds_cli, "build", "tfds_builders/ptbxl", f"--manual_dir={manual}",
-       f"--data_dir={tmp_path / 'beam'}", "--config=superdiagnostic_100",
+       f"--data_dir={tmp_path / 'beam'}", f"--config={json.dumps(config)}",
        "--beam_pipeline_options=runner=DirectRunner,direct_num_workers=2,"
        "direct_running_mode=multi_processing"],
       cwd=REPO, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   beam_built = tfds.builder_from_directory(
-      str(tmp_path / "beam" / "ptbxl" / "superdiagnostic_100" / "1.0.0"))
+      str(tmp_path / "beam" / "ptbxl" / "lenient_100" / "1.0.0"))
   a, b = examples(plain), examples(beam_built)
-  assert set(a) == set(b) and len(a) == 40
+  assert set(a) == set(b) and len(a) == 37
   for record_id, (split, ex) in a.items():
     other_split, other = b[record_id]
     assert split == other_split
     for feature in ("signal", "labels", "patient", "age", "sex"):
       np.testing.assert_array_equal(ex[feature], other[feature])
-  assert json_report(plain) == json_report(beam_built)
+  report = json_report(beam_built)
+  assert report == json_report(plain)
+  assert report["records_skipped"] == 3, report
+  assert sum(report["skipped_by_reason"].values()) == 3
   assert not (beam_built.data_path / "_build_outcomes").exists()
+
 
 def test_custom_configs_from_json_kwargs():
   """`tfds build ... --config='{JSON}'` forwards kwargs: the recipe may be a dict."""

@@ -94,6 +94,17 @@ def test_wfdb_truncated_file(shared_data, tmp_path):
   assert e.value.path.endswith("00001_hr.dat")
 
 
+def test_wfdb_gain_that_is_no_number_is_a_format_error(shared_data, tmp_path):
+  """Found by fuzzing: a duplicated span made the gain '1000.1000.0', and float()'s
+  ValueError escaped."""
+  path = _copy_record(shared_data, tmp_path)
+  header = open(path + ".hea").read()
+  open(path + ".hea", "w").write(header.replace("1000.0(0)/mV", "1000.1000.0(0)/mV", 1))
+  with pytest.raises(RecordFormatError, match="bad WFDB signal line") as e:
+    wfdb_format.read_wfdb(path)
+  assert e.value.path.endswith("00001_hr.hea")
+
+
 def test_wfdb_bad_checksum(shared_data, tmp_path):
   path = _copy_record(shared_data, tmp_path)
   data = bytearray(open(path + ".dat", "rb").read())
@@ -197,6 +208,30 @@ def test_muse_truncated_and_not_xml(shared_data, tmp_path):
   with pytest.raises(RecordFormatError, match="not well-formed") as e:
     muse_xml.read_muse_xml(str(junk))
   assert e.value.path == str(junk)
+
+
+def test_muse_under_another_root_is_refused_not_a_parse_error(shared_data, tmp_path):
+  """Found by fuzzing: with its root element renamed, the kept elements of a MUSE file
+  were several top-level elements, and ElementTree's ParseError escaped."""
+  path = _corrupt_muse(shared_data, tmp_path,
+                       lambda t: t.replace("<RestingECG>", "<Other>").replace("</RestingECG>",
+                                                                              "</Other>"))
+  with pytest.raises(RecordFormatError, match=r"not a MUSE resting ECG \(root element <Other>"):
+    muse_xml.read_muse_xml(path)
+
+
+@pytest.mark.parametrize("edit, reason", [
+    # Found by fuzzing: LookupError and ValueError escaped for these.
+    (lambda t: t.replace('encoding="ISO-8859-1"', 'encoding="ISO-2859-1"'), "unknown encoding"),
+    (lambda t: t.replace("<LeadSampleCountTotal>5000", "<LeadSampleCountTotal>5000\u00c2", 1),
+     "bad LeadSampleCountTotal"),
+    (lambda t: t.replace("<SampleExponent>0", "<SampleExponent>99999"), "valid SampleBase"),
+])
+def test_muse_fields_that_are_no_number_are_format_errors(shared_data, tmp_path, edit, reason):
+  path = _corrupt_muse(shared_data, tmp_path, edit)
+  assert open(path, "rb").read() != open(muse_path(shared_data), "rb").read()
+  with pytest.raises(RecordFormatError, match=reason):
+    muse_xml.read_muse_xml(path)
 
 
 def test_muse_missing_leads(shared_data, tmp_path):

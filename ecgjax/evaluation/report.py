@@ -138,18 +138,27 @@ def write_report(summary: dict, runs: list[Run], outdir: str, roc_size: int | No
     writer.writerows(summary["comparisons"])
   plots = (_plot_auroc_vs_size(summary, outdir) + _plot_roc(runs, summary, outdir, roc_size)
            + _plot_reliability(runs, summary, outdir, roc_size))
-  modes = [m for m in ("scratch", "linear_probe", "full") if m in summary["modes"]]
-  differences = [d for d in ("full", "linear_probe") if d in summary["modes"]
-                 and "scratch" in summary["modes"]]
-  header = (["label", "train size"] + [f"{m} AUROC [95% CI]" for m in modes]
-            + [c for d in differences for c in (f"{d} - scratch [95% CI]", "p")])
   lines = ["# Fine-tuning comparison", "",
            f"Test split scored once per run; AUROC is the mean over seeds, 95% CIs from "
            f"{summary['resamples']} patient-bootstrap resamples shared by all runs; the "
            "difference is paired (same resamples, same seeds), its p-value two-sided from the "
            "bootstrap. DeLong's p-value per seed is in comparisons.csv; every run in "
-           "results.csv.", "",
-           "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+           "results.csv.", "", *summary_table(summary)]
+  lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
+  with open(os.path.join(outdir, "report.md"), "w") as f:
+    f.write("\n".join(lines))
+  return plots
+
+
+def summary_table(summary: dict) -> list[str]:
+  """The summary as markdown table lines: per label and size, each mode's AUROC with its
+  CI and the pretrained-minus-scratch differences (report.md; printed at the end of a sweep)."""
+  modes = [m for m in ("scratch", "linear_probe", "full") if m in summary["modes"]]
+  differences = [d for d in ("full", "linear_probe") if d in summary["modes"]
+                 and "scratch" in summary["modes"]]
+  header = (["label", "train size"] + [f"{m} AUROC [95% CI]" for m in modes]
+            + [c for d in differences for c in (f"{d} - scratch [95% CI]", "p")])
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   for row in summary["table"]:
     cells = [row["label"], size_name(row["train_size"])]
     for m in modes:
@@ -159,10 +168,7 @@ def write_report(summary: dict, runs: list[Run], outdir: str, roc_size: int | No
       d = row.get(f"{name}_minus_scratch")
       cells += ([f"{d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}]", _p(d[3])] if d else ["", ""])
     lines.append("| " + " | ".join(cells) + " |")
-  lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
-  with open(os.path.join(outdir, "report.md"), "w") as f:
-    f.write("\n".join(lines))
-  return plots
+  return lines
 
 
 def _plot_auroc_vs_size(summary: dict, outdir: str) -> list[str]:

@@ -29,7 +29,7 @@ from flax import nnx
 from ecgjax.evaluation import metrics as eval_metrics, results as eval_results
 from ecgjax.inference import model_card
 from ecgjax.training import (checkpoints, loop, mesh as mesh_lib, nonfinite, optimizers,
-                             predict, steps, transfer)
+                             predict, progress as progress_lib, steps, transfer)
 
 MODES = ("linear_probe", "full", "scratch")
 
@@ -196,6 +196,7 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
   batches = source.train_batches(0)
   best_score, best_step, best = -np.inf, 0, None
   guard = nonfinite.Guard(config.nonfinite, config.max_consecutive_skips)
+  progress = progress_lib.Progress(config.total_steps)
   pending = []
   for step in range(1, config.total_steps + 1):
     state, m = train_step(state, mesh_lib.global_batch(next(batches), batch_sharding))
@@ -212,10 +213,11 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
           lambda local, state=state: eval_step(state,
                                                mesh_lib.global_batch(local, batch_sharding)))
       score = _mean_auroc(labels, scores, source.label_names)
-      logging.info("step %d: train loss %.4f, validation mean AUROC %.4f%s", step,
+      logging.info("step %d: train loss %.4f, validation mean AUROC %.4f%s; %s", step,
                    float(np.mean([w["loss"] for w, ok in zip(window, flags) if ok]))
                    if flags.any() else float("nan"), score,
-                   f" ({(~flags).sum()} non-finite steps skipped)" if not flags.all() else "")
+                   f" ({(~flags).sum()} non-finite steps skipped)" if not flags.all() else "",
+                   progress.text(step))
       pending = []
       if score > best_score:
         best_score, best_step = score, step

@@ -21,7 +21,7 @@ from ecgjax.evaluation import metrics as eval_metrics, results as eval_results
 from ecgjax.inference import model_card
 from ecgjax.models import resnet1d
 from ecgjax.training import (checkpoints, interrupt, mesh as mesh_lib, nonfinite, optimizers,
-                             predict, steps)
+                             predict, progress as progress_lib, steps)
 from ecgjax.training.metric_writer import MetricWriter
 
 
@@ -171,6 +171,7 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
   pending, window_start, window_steps = [], time.perf_counter(), 0
   last_eval: dict = {}
   batch = first
+  progress = progress_lib.Progress(config.total_steps, start)
   try:
     for step in range(start + 1, config.total_steps + 1):
       if batch is None:
@@ -201,8 +202,9 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
         if step_flops:   # XLA reports an SPMD program's FLOPs per device
           record["tflops_per_sec_per_device"] = step_flops / (elapsed / window_steps) / 1e12
         writer.write(step, record)
-        logging.info("step %d: loss %.4f, %.1f ECG/s (%.1f per device)", step, record["loss"],
-                     ecg_per_sec, ecg_per_sec / devices)
+        logging.info("step %d: loss %.4f, %.1f ECG/s (%.1f per device); %s", step,
+                     record["loss"], ecg_per_sec, ecg_per_sec / devices,
+                     progress.text(step))
         # After the line is written, so metrics.jsonl shows the window that diverged.
         skipped = guard.check_window(step - window_steps + 1, flags,
                                      [m["loss"] for m in host_metrics], last_finite())

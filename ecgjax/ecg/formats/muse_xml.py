@@ -52,7 +52,7 @@ def parse_xml(path: str, data: bytes | None = None):
     raise RecordFormatError(path, f"cannot read: {e.strerror or e}") from e
   except DefusedXmlException as e:
     raise RecordFormatError(path, f"unsafe XML refused ({type(e).__name__}): {e}") from e
-  except safe_et.ParseError as e:
+  except (safe_et.ParseError, LookupError) as e:   # LookupError: an unknown encoding
     raise RecordFormatError(path, f"not well-formed XML: {e}") from e
 
 
@@ -83,6 +83,10 @@ def parse_muse(path: str, data: bytes):
   def start(tag, attributes):
     if not root_tag:
       root_tag.append(tag)
+      if tag != "RestingECG":
+        # Refused here: otherwise the kept elements of another document would become
+        # several top-level elements, which TreeBuilder refuses with its own ParseError.
+        raise RecordFormatError(path, f"not a MUSE resting ECG (root element <{tag}>)")
     text.clear()
     if tag in _KEPT:
       builder.start(tag, {})
@@ -99,11 +103,12 @@ def parse_muse(path: str, data: bytes):
     expat.Parse(data, True)
   except DefusedXmlException as e:
     raise RecordFormatError(path, f"unsafe XML refused ({type(e).__name__}): {e}") from e
-  except ExpatError as e:
+  except (ExpatError, ElementTree.ParseError) as e:
     raise RecordFormatError(path, f"not well-formed XML: {e}") from e
-  if root_tag != ["RestingECG"]:
-    raise RecordFormatError(path, f"not a MUSE resting ECG (root element "
-                            f"<{root_tag[0] if root_tag else ''}>)")
+  except LookupError as e:     # the XML declaration names an encoding Python lacks
+    raise RecordFormatError(path, f"not well-formed XML: {e}") from e
+  if not root_tag:
+    raise RecordFormatError(path, "not a MUSE resting ECG (no root element)")
   return builder.close()
 
 
@@ -132,7 +137,7 @@ def _rhythm_leads(root, path: str) -> tuple[np.ndarray, float, list[str]]:
   wave = rhythm[0]
   try:
     fs = float(_text(wave, "SampleBase")) * 10 ** int(_text(wave, "SampleExponent", "0"))
-  except (TypeError, ValueError) as e:
+  except (TypeError, ValueError, OverflowError) as e:
     raise RecordFormatError(path, "Rhythm waveform without a valid SampleBase") from e
   if not (wfdb_format.MIN_SAMPLING_RATE <= fs <= wfdb_format.MAX_SAMPLING_RATE):
     raise RecordFormatError(path, f"unsupported sampling rate {fs:g} Hz")
@@ -146,6 +151,8 @@ def _rhythm_leads(root, path: str) -> tuple[np.ndarray, float, list[str]]:
     except (binascii.Error, ValueError) as e:
       raise RecordFormatError(path, f"WaveFormData is not base64 in lead {name}") from e
     crc = _text(lead, "LeadDataCRC32")
+    if crc is not None and not (crc.isascii() and crc.isdigit()):
+      raise RecordFormatError(path, f"bad LeadDataCRC32 {crc!r} in lead {name}")
     if crc is not None and zlib.crc32(raw) != int(crc):
       raise RecordFormatError(path, f"CRC32 mismatch in lead {name} (file {crc}, data "
                               f"{zlib.crc32(raw)})")
@@ -153,6 +160,8 @@ def _rhythm_leads(root, path: str) -> tuple[np.ndarray, float, list[str]]:
       raise RecordFormatError(path, f"odd number of bytes in lead {name} ({len(raw)})")
     samples = np.frombuffer(raw, dtype="<i2")
     declared = _text(lead, "LeadSampleCountTotal")
+    if declared is not None and not (declared.isascii() and declared.isdigit()):
+      raise RecordFormatError(path, f"bad LeadSampleCountTotal {declared!r} in lead {name}")
     if declared is not None and int(declared) != samples.size:
       raise RecordFormatError(path, f"truncated lead {name}: {samples.size} samples, header "
                               f"says {declared}")

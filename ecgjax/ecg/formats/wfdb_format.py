@@ -79,14 +79,17 @@ def parse_header(text: str, path: str) -> Header:
       m = _SIGNAL_LINE.match(line)
       if not m:
         raise RecordFormatError(path, f"bad WFDB signal line {line!r}")
-      gain = float(m["gain"]) if m["gain"] else 200.0
-      adczero = int(m["adczero"] or 0)
-      signals.append(Signal(
-          file=m["file"], fmt=m["fmt"], offset=int(m["offset"] or 0),
-          gain=gain if gain != 0 else 200.0,
-          baseline=int(m["baseline"]) if m["baseline"] is not None else adczero,
-          units=(m["units"] or "mV"), checksum=int(m["checksum"]) if m["checksum"] else None,
-          name=(m["name"] or "").strip()))
+      try:   # the pattern admits digit runs such as '1000.1000.0' that are no number
+        gain = float(m["gain"]) if m["gain"] else 200.0
+        adczero = int(m["adczero"] or 0)
+        signals.append(Signal(
+            file=m["file"], fmt=m["fmt"], offset=int(m["offset"] or 0),
+            gain=gain if gain != 0 else 200.0,
+            baseline=int(m["baseline"]) if m["baseline"] is not None else adczero,
+            units=(m["units"] or "mV"), checksum=int(m["checksum"]) if m["checksum"] else None,
+            name=(m["name"] or "").strip()))
+      except ValueError as e:
+        raise RecordFormatError(path, f"bad WFDB signal line {line!r}") from e
   return Header(name, fs, nsamp, signals, comments, segmented)
 
 
