@@ -7,6 +7,8 @@ import sys
 
 from ecgjax import console  # first: it sets TF's log level before TF is imported
 from absl import app, flags, logging  # noqa: E402
+
+console.import_tensorflow_quietly()   # before ecgjax.data imports it
 from ml_collections import config_flags  # noqa: E402
 
 from ecgjax import config_validation  # noqa: E402

@@ -11,7 +11,39 @@ import os
 # must be set before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+
 from absl import logging  # noqa: E402
+
+# What TensorFlow's C++ prints to fd 2 when it loads, whatever TF_CPP_MIN_LOG_LEVEL
+# says (it logs through absl's C++ logging since TF 2.16): nothing a user can act on.
+TF_IMPORT_NOISE = ("WARNING: All log messages before absl::InitializeLog()",
+                   "oneDNN custom operations are on")
+
+
+def import_tensorflow_quietly() -> None:
+  """Imports TensorFlow with fd 2 captured, then passes on every captured line except
+  TF_IMPORT_NOISE (all of it if the import fails). Only the training commands call
+  this; predict and export never import TensorFlow."""
+  if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+    return
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile(mode="w+b") as captured:
+    os.dup2(captured.fileno(), 2)
+    failed = True
+    try:
+      import tensorflow  # noqa: F401
+      failed = False
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+      captured.seek(0)
+      lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+      sys.stderr.write("".join(line for line in lines
+                               if failed or not line.lstrip().startswith(TF_IMPORT_NOISE)
+                               and not any(n in line for n in TF_IMPORT_NOISE)))
 
 
 class LibraryInfoFilter(pylogging.Filter):
@@ -20,7 +52,9 @@ class LibraryInfoFilter(pylogging.Filter):
   on purpose is read-only."""
 
   NOISY = ("/orbax/", "/tensorflow_datasets/", "/etils/", "/jax/_src/xla_bridge.py")
-  EXPECTED_WARNINGS = ("Given directory is read only", "CheckpointManagerOptions.read_only=True")
+  EXPECTED_WARNINGS = ("Given directory is read only", "CheckpointManagerOptions.read_only=True",
+                       # TFDS's own deprecation, raised inside TFDS by its decoders.
+                       "`FeatureConnector.dtype` is deprecated")
 
   def filter(self, record):
     from_library = any(p in record.pathname for p in self.NOISY)
@@ -30,6 +64,10 @@ class LibraryInfoFilter(pylogging.Filter):
 
 
 def quiet_libraries() -> None:
+  """Installs the filter, unless absl's `--verbosity=1` (or `-v 1`) asks for everything
+  (TensorFlow's C++ start-up lines also need TF_CPP_MIN_LOG_LEVEL=0)."""
+  if logging.get_verbosity() >= 1:
+    return
   # On absl's logger (orbax logs through absl) and on its handler, which prints what
   # libraries log through Python's own loggers (JAX).
   logging.get_absl_logger().addFilter(LibraryInfoFilter())

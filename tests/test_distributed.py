@@ -61,6 +61,7 @@ def test_pretraining_as_two_processes(tiny_data_dir, tmp_path):
   command = [sys.executable, "-m", "ecgjax.main", "--config=ecgjax/configs/pretrain.py",
              f"--workdir={workdir}", "--config.dataset.name=synthetic_ecg/tiny",
              f"--config.dataset.data_dir={tiny_data_dir}", "--config.total_steps=6",
+             "--config.optimizer.warmup_steps=2",
              "--config.log_every=3", "--config.eval_every=6", "--config.checkpoint_every=3",
              "--config.batch_size=16", "--config.eval_batch_size=64",
              "--config.dataset.shuffle_buffer=128", "--config.model.stage_widths=(16,16,16,16)"]

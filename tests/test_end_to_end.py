@@ -102,12 +102,17 @@ def test_demo_tells_the_whole_story(tmp_path):
              "--config.compare.train_sizes=60", "--config.compare.seeds=0",
              "--config.compare.roc_train_size=60", "--config.compare.min_positives=3",
              "--config.compare.total_steps=4", "--config.compare.eval_every=2",
+             "--config.compare.optimizer.warmup_steps=1",
              "--config.compare.batch_size=16", "--config.compare.eval_batch_size=64",
              *small]
   first = subprocess.run(command, cwd=REPO, env=env8(), capture_output=True, text=True,
                          timeout=900)
   assert first.returncode == 0, first.stderr[-3000:]
   assert "Building synthetic_ecg/tiny" in first.stderr
+  # It ends by showing the result and where everything is.
+  assert "Fine-tuning comparison" in first.stdout and "| sinus_rhythm | 60 |" in first.stdout
+  assert f"report:      {os.path.join(workdir, 'report.md')}" in first.stdout
+  assert f"pretrained model: {os.path.join(workdir, 'pretrain')}" in first.stdout
   for name in ("report.md", "results.csv", "comparisons.csv", "auroc_vs_train_size.png",
                "roc_train_size_60.png", "pretrain/config.json", "pretrain/metrics.jsonl"):
     assert os.path.exists(os.path.join(workdir, name)), name
