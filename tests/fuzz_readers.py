@@ -81,7 +81,7 @@ def main() -> int:
       counts[key] += 1
       if not (outcome == "read" or outcome.startswith("RecordFormatError")):
         bad += 1
-        examples.setdefault(key, f"{outcome} | case {case}"[:600])
+        examples.setdefault(key, f"{outcome} | case {case}"[:4000])
     jobs.put(None)
     worker.join(timeout=10)
     report["readers"][name] = {"cases": args.per_reader,

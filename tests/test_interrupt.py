@@ -16,8 +16,7 @@ from ecgjax import pretrain
 from ecgjax.training import checkpoints, interrupt, workdir_lock
 from tests.conftest import REPO, tiny_pretrain_config
 
-# Long enough that the steps, not the compilation, fill most of the loop (~20 ms a step).
-STEPS = dict(total_steps=400, log_every=10, eval_every=200, checkpoint_every=100)
+STEPS = dict(total_steps=200, log_every=10, eval_every=100, checkpoint_every=50)
 
 
 def final_state(workdir):
@@ -40,73 +39,71 @@ def harmless_late_signals():
     signal.signal(s, handler)
 
 
-class TrainingClock:
-  """Wraps pretrain.make_input to see the training phase: `start` when the loop asks
-  for its batches (before the step is compiled), `last` at the last batch it takes;
-  `on_start` runs at `start`."""
+class SignalAtBatch:
+  """Wraps pretrain.make_input so that, when the loop takes its `index`-th training batch
+  (0: the first, taken before the step is compiled), a timer sends `signum` to this
+  process `delay` seconds later. Anchoring the moment to a batch, not to the run's start,
+  keeps it inside the run whatever the machine's speed."""
 
   def __init__(self, monkeypatch):
-    self.start = self.last = None
-    self.on_start = lambda: None
+    self.index, self.delay, self.signum = None, 0.0, signal.SIGTERM
+    self.timer = None
     make_input = pretrain.make_input
 
-    def timed_input(config):
+    def signalling_input(config):
       source = make_input(config)
       train_batches = source.train_batches
 
       def batches(start_step):
-        self.start = time.perf_counter()
-        self.on_start()
-        for batch in train_batches(start_step):
-          self.last = time.perf_counter()
+        for i, batch in enumerate(train_batches(start_step)):
+          if i == self.index:
+            self.timer = threading.Timer(self.delay, os.kill, (os.getpid(), self.signum))
+            self.timer.start()
           yield batch
 
       source.train_batches = batches
       return source
 
-    monkeypatch.setattr(pretrain, "make_input", timed_input)
+    monkeypatch.setattr(pretrain, "make_input", signalling_input)
 
 
 def test_signals_at_random_moments_resume_bit_identical(tiny_data_dir, tmp_path, monkeypatch,
                                                         harmless_late_signals):
-  clock = TrainingClock(monkeypatch)
-  # Twice: the second run finds its programs compiled, as the trials will, and its
-  # loop's duration (from the loop's start to its last step, evaluations and saves
-  # included) is the window where a signal must not lose work.
-  for name in ("cold", "straight"):
-    straight = str(tmp_path / name)
-    pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, **STEPS), straight)
-  duration = clock.last - clock.start
+  signaller = SignalAtBatch(monkeypatch)
+  straight = str(tmp_path / "straight")
+  pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, **STEPS), straight)
   expected = final_state(straight)
-  assert_bit_identical(final_state(str(tmp_path / "cold")), expected, "two straight runs")
   with open(os.path.join(straight, "results.json")) as f:
     expected_results = json.load(f)
 
   rng = np.random.default_rng()
   trials = []
   for trial in range(5):
-    signum = (signal.SIGTERM, signal.SIGINT)[trial % 2]
-    delay = float(rng.uniform(0, duration))
+    # A random step (the first batch is taken before compilation, so index 0 signals
+    # during it; evaluations and saves fall inside some steps) and a random moment
+    # within about two steps of it; at least 10 steps remain after it.
+    # Trial 0 signals during start-up, before the first step has run.
+    signaller.index = 0 if trial == 0 else int(rng.integers(1, STEPS["total_steps"] - 10))
+    signaller.delay = float(rng.uniform(0, 0.05))
+    signaller.signum = (signal.SIGTERM, signal.SIGINT)[trial % 2]
     workdir = str(tmp_path / f"trial{trial}")
-    timer = threading.Timer(delay, os.kill, (os.getpid(), signum))
-    clock.on_start = timer.start
     stopped_at = None
     try:
       pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, **STEPS), workdir)
     except interrupt.Interrupted as e:
       stopped_at = checkpoints.read_pretrained(workdir).step
-      assert f"{signum.name} at step {stopped_at}: saved checkpoint {stopped_at}" in str(e)
+      assert f"{signaller.signum.name} at step {stopped_at}: saved checkpoint {stopped_at}" in str(e)
       assert "run the same command again" in str(e)
     finally:
-      timer.cancel()
-    context = (f"{signum.name} {delay:.2f}s into a {duration:.2f}s training loop: "
-               f"stopped at step {stopped_at}")
+      signaller.timer.cancel()
+    context = (f"{signaller.signum.name} {signaller.delay * 1000:.0f} ms after batch "
+               f"{signaller.index} was taken: stopped at step {stopped_at}")
     trials.append(context)
-    assert stopped_at is not None, context     # the signal landed before the last step
+    assert stopped_at is not None and stopped_at >= signaller.index, context
     # Nothing done is lost: the last step that ran is the one saved, and logged.
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
       assert json.loads(f.readlines()[-1])["step"] == stopped_at, context
-    clock.on_start = lambda: None
+    signaller.index = None
     pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, **STEPS), workdir)
     assert_bit_identical(expected, final_state(workdir), context)
     with open(os.path.join(workdir, "results.json")) as f:
