@@ -63,6 +63,7 @@ def test_killed_sweep_skips_finished_runs_and_redoes_a_half_finished_one(
   report = open(os.path.join(workdir, "report.md")).read()
   assert "full - scratch [95% CI]" in report and "| sinus_rhythm | 60 |" in report
   assert "| sinus_rhythm | all |" in report
+  assert "| macro (mean over labels) | 60 |" in report
   for plot in ("auroc_vs_train_size.png", "roc_train_size_60.png",
                "reliability_train_size_60.png"):
     assert os.path.getsize(os.path.join(workdir, plot)) > 10_000

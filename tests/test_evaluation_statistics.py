@@ -184,6 +184,52 @@ def test_results_follow_the_spec_and_explain_undefined_labels():
   assert out["test_patients"] == len(np.unique(patients))
 
 
+def test_newcombe_interval_is_honest_at_the_boundary_and_wald_like_in_large_samples():
+  from ecgjax.evaluation.auroc_interval import hanley_mcneil_variance, newcombe_interval
+  low, high = newcombe_interval(1.0, 6, 100)
+  assert high == 1.0 and 0.7 < low < 0.95            # not [1, 1] with 6 positives
+  # Symmetric under A -> 1 - A, and narrower with more data.
+  assert newcombe_interval(0.0, 6, 100) == pytest.approx((1 - high, 1 - low))
+  assert newcombe_interval(1.0, 60, 1000)[0] > low
+  # It is the score interval: at each bound (A - θ)² = z² V(θ).
+  a, (lo, hi) = 0.8, newcombe_interval(0.8, 50, 50)
+  for bound in (lo, hi):
+    assert (a - bound) ** 2 == pytest.approx(1.959964 ** 2 * hanley_mcneil_variance(bound, 50, 50),
+                                             rel=1e-6)
+  # With thousands of ECGs it agrees with the Wald interval on the same variance.
+  se = np.sqrt(hanley_mcneil_variance(0.9, 2000, 3000))
+  assert newcombe_interval(0.9, 2000, 3000) == pytest.approx((0.9 - 1.96 * se, 0.9 + 1.96 * se),
+                                                             abs=1e-3)
+  with pytest.raises(ValueError):
+    newcombe_interval(0.5, 0, 10)
+
+
+def test_perfect_separation_with_few_positives_gets_an_interval_not_a_point():
+  """Percentile bootstrap alone gave [1.000, 1.000] here (issue 11)."""
+  from ecgjax.evaluation import results
+  rng = np.random.default_rng(1)
+  n = 300
+  patients = np.arange(n)
+  y = np.zeros((n, 2))
+  y[:6, 0] = 1                                       # 6 positives, perfectly separated
+  y[:, 1] = rng.uniform(size=n) < 0.3
+  s = np.stack([y[:, 0] * 3 + rng.normal(0, 0.1, n), y[:, 1] + rng.normal(size=n)], axis=1)
+  probs = 1 / (1 + np.exp(-s))
+  points = results.operating_points(["rare", "common"], y, probs)
+  out = results.evaluate_predictions(["rare", "common"], y, probs, patients, points,
+                                     resamples=1000, seed=0)
+  rare = out["labels"]["rare"]["auroc"]
+  assert rare["value"] == 1.0 and rare["bootstrap_ci_low"] == rare["bootstrap_ci_high"] == 1.0
+  assert rare["ci_low"] < 0.95 and rare["ci_high"] == 1.0
+  common = out["labels"]["common"]["auroc"]
+  assert common["ci_low"] == min(common["bootstrap_ci_low"], common["newcombe_ci_low"])
+  macro = out["macro_auroc"]
+  assert macro["value"] == pytest.approx((rare["value"] + common["value"]) / 2)
+  assert macro["ci_low"] < macro["value"] < macro["ci_high"]
+  assert macro["labels_covered"] == 2
+  assert "Newcombe" in out["bootstrap"]["auroc_interval"]
+
+
 def miscalibrated(n, seed, a=2.0, b=-1.0):
   """Scores sigmoid(f) whose true probability is sigmoid(a f + b)."""
   rng = np.random.default_rng(seed)
@@ -221,3 +267,33 @@ def test_ece_matches_its_definition_and_platt_degenerate_cases():
   assert one_class["a"] == 1.0 and one_class["b"] == 0.0 and "0 positives" in one_class["reason"]
   reversed_scores = calibration.fit_platt(y, 1 - (0.1 + 0.8 * y))
   assert reversed_scores["a"] == 1.0 and "do not rise" in reversed_scores["reason"]
+
+
+def test_sweep_summary_adds_a_macro_row_and_keeps_perfect_labels_honest():
+  from ecgjax.evaluation import report
+  rng = np.random.default_rng(2)
+  n = 200
+  y = np.zeros((n, 2))
+  y[:6, 0] = 1
+  y[:, 1] = rng.uniform(size=n) < 0.4
+  base = {"names": np.array(["rare", "common"]), "test_patients": np.arange(n),
+          "test_labels": y}
+
+  def run(mode, strength, seed):
+    scores = np.stack([y[:, 0] * strength + rng.normal(size=n),
+                       y[:, 1] * strength + rng.normal(size=n)], axis=1)
+    return report.Run(mode, 50, seed, {}, {**base, "test_scores": scores})
+
+  runs = [run("scratch", 0.5, 0), run("full", 20.0, 0)]
+  summary = report.summarize(runs, resamples=500, seed=0)
+  rows = {r["label"]: r for r in summary["table"]}
+  macro = rows[report.MACRO_LABEL]
+  for mode in ("scratch", "full"):
+    assert macro["modes"][mode][0] == pytest.approx(
+        np.mean([rows["rare"]["modes"][mode][0], rows["common"]["modes"][mode][0]]))
+  point, low, high, p = macro["full_minus_scratch"]
+  assert point == pytest.approx(macro["modes"]["full"][0] - macro["modes"]["scratch"][0])
+  assert low <= point <= high and p < 0.05
+  value, low, high, _ = rows["rare"]["modes"]["full"]
+  assert value == 1.0 and low < 0.95            # not the bootstrap's [1, 1]
+  assert any(report.MACRO_LABEL in line for line in report.summary_table(summary))

@@ -85,7 +85,11 @@ def weighted_specificity(y, score, w, threshold):
 def interval(metric, y, score, weights, *args, level: float = 0.95) -> Interval:
   """Point estimate on the data as given, percentile interval over resamples."""
   estimate = float(metric(y, score, np.ones((1, len(y))), *args)[0])
-  values = metric(y, score, weights, *args)
+  return percentile_interval(estimate, metric(y, score, weights, *args), level)
+
+
+def percentile_interval(estimate: float, values: np.ndarray, level: float = 0.95) -> Interval:
+  """The percentile interval of a metric's values over resamples (NaN ones dropped)."""
   values = values[np.isfinite(values)]
   if not len(values):
     return Interval(estimate, float("nan"), float("nan"), 0)

@@ -12,10 +12,11 @@ import csv
 import dataclasses
 import json
 import os
+import warnings
 
 import numpy as np
 
-from ecgjax.evaluation import bootstrap, calibration, comparison
+from ecgjax.evaluation import auroc_interval, bootstrap, calibration, comparison
 
 RESULTS_COLUMNS = ["label", "mode", "train_size", "seed", "auroc", "auroc_ci_low",
                    "auroc_ci_high", "auprc", "sensitivity", "specificity", "threshold",
@@ -83,6 +84,7 @@ def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
   modes = sorted({r.mode for r in runs})
   sizes = sorted({r.train_size for r in runs}, key=lambda s: (s == 0, s))
   table, comparisons = [], []
+  macro: dict = {}            # (size, mode) -> [(point, draws)] over labels
   for k, label in enumerate(names):
     y = y_all[:, k].astype(int)
     if y.min() == y.max():
@@ -97,16 +99,19 @@ def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
         point = np.mean([bootstrap.weighted_auroc(y, s, np.ones((1, len(y))))[0]
                          for s in scores.values()])
         draws = np.mean([bootstrap.weighted_auroc(y, s, weights) for s in scores.values()], 0)
-        per_mode[mode] = (point, *_pct(draws), len(scores))
+        # The bootstrap percentile interval, widened to Newcombe's where that is wider
+        # (results.AUROC_INTERVAL_METHOD): it must not collapse at AUROC 1.
+        low, high = _pct(draws)
+        n_low, n_high = auroc_interval.newcombe_interval(float(point), int(y.sum()),
+                                                         int(len(y) - y.sum()))
+        per_mode[mode] = (point, float(np.nanmin([low, n_low])),
+                          float(np.nanmax([high, n_high])), len(scores))
         boot[mode] = (scores, draws)
+        macro.setdefault((size, mode), []).append((point, draws))
       row = {"label": label, "train_size": size, "n_test_pos": int(y.sum()), "modes": per_mode}
+      row.update(_differences(per_mode, {m: b[1] for m, b in boot.items()}))
       for pretrained_mode in ("full", "linear_probe"):
         if pretrained_mode in boot and "scratch" in boot:
-          diff = boot[pretrained_mode][1] - boot["scratch"][1]
-          point = per_mode[pretrained_mode][0] - per_mode["scratch"][0]
-          finite = diff[np.isfinite(diff)]
-          p = min(1.0, 2 * min((finite <= 0).mean(), (finite >= 0).mean())) if len(finite) else np.nan
-          row[f"{pretrained_mode}_minus_scratch"] = (point, *_pct(diff), p)
           for s, a in boot[pretrained_mode][0].items():
             if s in boot["scratch"][0]:
               d = comparison.delong_test(y, a, boot["scratch"][0][s])
@@ -115,8 +120,38 @@ def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
                                   "difference": d.difference, "delong_z": d.z,
                                   "delong_p": d.p_value})
       table.append(row)
+  for size in sizes:
+    per_mode, draws = {}, {}
+    for mode in modes:
+      entries = macro.get((size, mode))
+      if entries:
+        with warnings.catch_warnings():
+          warnings.simplefilter("ignore", RuntimeWarning)   # a resample without positives
+          draws[mode] = np.nanmean([d for _, d in entries], axis=0)
+        per_mode[mode] = (float(np.mean([p for p, _ in entries])), *_pct(draws[mode]),
+                          len([r for r in runs if r.mode == mode and r.train_size == size]))
+    if per_mode:
+      table.append({"label": MACRO_LABEL, "train_size": size, "n_test_pos": None,
+                    "modes": per_mode, **_differences(per_mode, draws)})
   return {"names": names, "modes": modes, "sizes": sizes, "table": table,
           "comparisons": comparisons, "resamples": resamples}
+
+
+MACRO_LABEL = "macro (mean over labels)"
+
+
+def _differences(per_mode: dict, draws: dict) -> dict:
+  """Pretrained minus scratch: point difference, percentile CI and two-sided bootstrap p,
+  from draws paired by resample."""
+  out = {}
+  for pretrained_mode in ("full", "linear_probe"):
+    if pretrained_mode in draws and "scratch" in draws:
+      diff = draws[pretrained_mode] - draws["scratch"]
+      point = per_mode[pretrained_mode][0] - per_mode["scratch"][0]
+      finite = diff[np.isfinite(diff)]
+      p = min(1.0, 2 * min((finite <= 0).mean(), (finite >= 0).mean())) if len(finite) else np.nan
+      out[f"{pretrained_mode}_minus_scratch"] = (point, *_pct(diff), p)
+  return out
 
 
 def _fmt(v) -> str:

@@ -12,9 +12,11 @@ validation split cannot set, is reported undefined with the reason, and the
 medians say how many labels they cover.
 """
 
+import warnings
+
 import numpy as np
 
-from ecgjax.evaluation import bootstrap, calibration, metrics, thresholds
+from ecgjax.evaluation import auroc_interval, bootstrap, calibration, metrics, thresholds
 
 
 def _interval(ci: bootstrap.Interval) -> dict:
@@ -50,6 +52,7 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_scores:
   platt = [points["calibration"]["labels"][name] for name in names]
   calibrated_scores = calibration.apply_platt(test_scores, platt)
   per_label = {}
+  auroc_resamples = []       # per defined label: its AUROC in every resample
   for k, name in enumerate(names):
     y, s, c = test_labels[:, k].astype(int), test_scores[:, k], calibrated_scores[:, k]
     entry = {"n_pos": int(y.sum()), "n_neg": int(len(y) - y.sum())}
@@ -61,7 +64,9 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_scores:
     def ci(metric, scores, *args):
       return _interval(bootstrap.interval(metric, y, scores, weights, *args))
 
-    entry["auroc"] = ci(bootstrap.weighted_auroc, s)
+    resampled = bootstrap.weighted_auroc(y, s, weights)
+    entry["auroc"] = _auroc_entry(y, s, resampled)
+    auroc_resamples.append(resampled)
     entry["auprc"] = ci(bootstrap.weighted_average_precision, s)
     t = points["thresholds"].get(name)
     if t is None:
@@ -88,13 +93,47 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_scores:
   return {
       "labels": per_label,
       "medians": medians,
+      "macro_auroc": _macro_auroc(per_label, auroc_resamples, len(names)),
       "threshold_rule": points["threshold_rule"],
       "calibration": {"method": points["calibration"]["method"],
                       "ece_bins": calibration.ECE_BINS},
-      "bootstrap": {"resamples": resamples, "unit": "patient", "seed": seed, "level": 0.95},
+      "bootstrap": {"resamples": resamples, "unit": "patient", "seed": seed, "level": 0.95,
+                    "auroc_interval": AUROC_INTERVAL_METHOD},
       "test_examples": int(len(test_labels)),
       "test_patients": int(len(np.unique(test_patients))),
   }
+
+
+AUROC_INTERVAL_METHOD = (
+    "per label: the union of the patient-bootstrap percentile interval and Newcombe's "
+    "(2006) method 5 score interval, which does not collapse to a point at AUROC 1 with "
+    "few positives; macro: patient-bootstrap percentile of the mean over labels")
+
+
+def _auroc_entry(y: np.ndarray, s: np.ndarray, resampled: np.ndarray) -> dict:
+  estimate = float(bootstrap.weighted_auroc(y, s, np.ones((1, len(y))))[0])
+  boot = bootstrap.percentile_interval(estimate, resampled)
+  low, high = auroc_interval.newcombe_interval(boot.estimate, int(y.sum()),
+                                               int(len(y) - y.sum()))
+  return {"value": boot.estimate, "ci_low": float(np.nanmin([boot.low, low])),
+          "ci_high": float(np.nanmax([boot.high, high])),
+          "bootstrap_ci_low": boot.low, "bootstrap_ci_high": boot.high,
+          "newcombe_ci_low": low, "newcombe_ci_high": high}
+
+
+def _macro_auroc(per_label: dict, auroc_resamples: list[np.ndarray], total: int) -> dict:
+  """The mean AUROC over the labels defined on the test split (the PTB-XL benchmark's
+  headline), with the percentile interval of that mean over patient resamples."""
+  values = [e["auroc"]["value"] for e in per_label.values() if "auroc" in e]
+  if not values:
+    return {"value": None, "ci_low": None, "ci_high": None, "labels_covered": 0,
+            "labels_total": total}
+  with np.errstate(invalid="ignore"), warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)      # a resample without positives
+    means = np.nanmean(np.stack(auroc_resamples), axis=0)
+  macro = bootstrap.percentile_interval(float(np.mean(values)), means)
+  return {"value": macro.estimate, "ci_low": macro.low, "ci_high": macro.high,
+          "labels_covered": len(values), "labels_total": total}
 
 
 def _median(values: list[float], total: int) -> dict:

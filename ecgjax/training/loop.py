@@ -60,6 +60,7 @@ def card_metrics(results: dict, split: str, step: int) -> dict:
   keep = ("n_pos", "n_neg", "auroc", "auprc", "sensitivity", "specificity", "undefined")
   return {"split": split, "step": step, "examples": results["test_examples"],
           "medians": {k: results["medians"][k] for k in ("auroc", "sensitivity", "specificity")},
+          "macro_auroc": results.get("macro_auroc"),
           "labels": {name: {k: v for k, v in entry.items() if k in keep}
                      for name, entry in results["labels"].items()}}
 
@@ -267,6 +268,10 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
   return last_eval
 
 
+def _fmt(value) -> str:
+  return "n/a" if value is None else f"{value:.3f}"
+
+
 def _final_test(config, workdir, names, points, step, scored) -> dict:
   """results.json: the test split at the validation operating points, with CIs."""
   probs, labels, patients = scored
@@ -276,7 +281,8 @@ def _final_test(config, workdir, names, points, step, scored) -> dict:
   results.update(step=step, split=config.dataset.test_split, dataset=config.dataset.name)
   if jax.process_index() == 0:
     write_json(os.path.join(workdir, "results.json"), results)
-  logging.info("step %d: %s median AUROC %s over %d/%d labels (results.json)", step,
-               config.dataset.test_split, results["medians"]["auroc"]["value"],
+  logging.info("step %d: %s median AUROC %s, macro AUROC %s over %d/%d labels (results.json)",
+               step, config.dataset.test_split, _fmt(results["medians"]["auroc"]["value"]),
+               _fmt(results["macro_auroc"]["value"]),
                results["medians"]["auroc"]["labels_covered"], len(names))
   return results
