@@ -297,3 +297,20 @@ def test_sweep_summary_adds_a_macro_row_and_keeps_perfect_labels_honest():
   value, low, high, _ = rows["rare"]["modes"]["full"]
   assert value == 1.0 and low < 0.95            # not the bootstrap's [1, 1]
   assert any(report.MACRO_LABEL in line for line in report.summary_table(summary))
+
+
+def test_challenge_2017_score_is_the_mean_f1_of_normal_af_and_other():
+  from ecgjax.evaluation import challenge2017
+  rng = np.random.default_rng(3)
+  reference = rng.choice(4, size=300, p=[0.55, 0.1, 0.3, 0.05])
+  predicted = np.where(rng.uniform(size=300) < 0.7, reference, rng.choice(4, size=300))
+  out = challenge2017.challenge_score(reference, predicted, resamples=1000, seed=0)
+  per_class = skm.f1_score(reference, predicted, labels=[0, 1, 2, 3], average=None)
+  assert [out["f1"][c] for c in challenge2017.CLASSES] == pytest.approx(per_class)
+  assert out["score"]["value"] == pytest.approx(per_class[:3].mean())
+  assert out["score"]["ci_low"] < out["score"]["value"] < out["score"]["ci_high"]
+  # Hand-computed: one normal called AF, everything else right.
+  f1 = challenge2017.class_f1(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), np.ones((1, 4)))[0]
+  assert f1[:3] == pytest.approx([2 / 3, 2 / 3, 1.0]) and np.isnan(f1[3])
+  with pytest.raises(ValueError, match="must index"):
+    challenge2017.class_f1(np.array([0, 4]), np.array([0, 1]), np.ones((1, 2)))

@@ -1,0 +1,55 @@
+"""The PhysioNet/CinC Challenge 2017 score, with a record-bootstrap interval.
+
+The Challenge (Clifford et al., "AF classification from a short single lead ECG
+recording: the PhysioNet/Computing in Cardiology Challenge 2017", CinC 2017)
+classifies each recording as Normal, AF, Other rhythm or Noisy, and scores a
+submission by the mean of the F1 scores of the first three:
+F1_c = 2 * N_cc / (sum of row c + sum of column c) of the confusion matrix
+(rows the reference, columns the classification), that is 2TP / (2TP + FP + FN).
+Noisy recordings count in the other classes' rows and columns but their own F1
+is not in the mean.
+
+Records are the resampling unit: the Challenge publishes no patient ids.
+"""
+
+import numpy as np
+
+from ecgjax.evaluation import bootstrap
+
+CLASSES = ("normal", "af", "other", "noisy")
+SCORED = ("normal", "af", "other")
+
+
+def class_f1(reference: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> np.ndarray:
+  """(B, 4) F1 per class under each row of `weights` (B, n); class indices index CLASSES.
+  NaN where a class is neither in the reference nor predicted."""
+  reference, predicted = np.asarray(reference), np.asarray(predicted)
+  for name, values in (("reference", reference), ("predicted", predicted)):
+    if values.size and (values.min() < 0 or values.max() >= len(CLASSES)):
+      raise ValueError(f"{name} classes must index {CLASSES}, got values "
+                       f"{sorted(set(values.tolist()))}")
+  out = np.empty((weights.shape[0], len(CLASSES)))
+  for c in range(len(CLASSES)):
+    hit = (weights * ((reference == c) & (predicted == c))).sum(axis=1)
+    row = (weights * (reference == c)).sum(axis=1)
+    column = (weights * (predicted == c)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+      out[:, c] = 2 * hit / (row + column)
+  return out
+
+
+def challenge_score(reference: np.ndarray, predicted: np.ndarray, *, resamples: int = 1000,
+                    seed: int = 0, level: float = 0.95) -> dict:
+  """{'f1': {class: value}, 'score': {value, ci_low, ci_high}}: the mean F1 of normal, AF
+  and other, with a percentile interval over record resamples."""
+  n = len(reference)
+  point = class_f1(reference, predicted, np.ones((1, n)))[0]
+  weights = bootstrap.patient_weights(np.arange(n), resamples, seed)
+  scored = [CLASSES.index(c) for c in SCORED]
+  # A resample where a scored class is absent from both sides has no F1 for it; the
+  # Challenge's mean is then undefined, and that resample is dropped.
+  draws = class_f1(reference, predicted, weights)[:, scored].mean(axis=1)
+  ci = bootstrap.percentile_interval(float(np.mean(point[scored])), draws, level)
+  return {"f1": {c: float(point[i]) for i, c in enumerate(CLASSES)},
+          "score": {"value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high},
+          "records": n, "resamples": resamples}
