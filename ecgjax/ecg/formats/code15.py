@@ -80,7 +80,11 @@ class Code15Part:
     tracing = trim_zero_padding(tracing)
     if tracing.shape[0] < SAMPLING_RATE:     # under a second left after trimming
       raise RecordFormatError(where, f"only {tracing.shape[0]} non-padding samples")
-    signal, _ = leads_lib.to_standard_order(tracing * self.scale, LEADS)   # all 12 stored
+    with np.errstate(over="ignore"):
+      microvolts = tracing * self.scale
+    if not np.all(np.isfinite(microvolts)):   # found by fuzzing: values near float32's max
+      raise RecordFormatError(where, "samples overflow when scaled to microvolts")
+    signal, _ = leads_lib.to_standard_order(microvolts, LEADS)   # all 12 stored
     sex = "male" if _true(exam.get("is_male")) else (
         "female" if str(exam.get("is_male", "")).strip() else "unknown")
     return record_lib.EcgRecord(

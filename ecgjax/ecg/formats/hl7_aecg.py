@@ -65,7 +65,8 @@ def read_hl7_aecg(path: str, data: bytes | None = None, *, fill_missing_leads: b
         scale = _quantity(value, f"{NS}scale", _TO_MICROVOLTS, f"{code} scale")
         samples = np.array(digits.text.split(), dtype=np.float64)
         names.append(code)
-        columns.append((origin + scale * samples).astype(np.float32))
+        with np.errstate(over="ignore"):    # overflow is refused as non-finite below
+          columns.append((origin + scale * samples).astype(np.float32))
   except ValueError as e:
     raise RecordFormatError(path, str(e)) from e
   if fs is None:
@@ -77,7 +78,7 @@ def read_hl7_aecg(path: str, data: bytes | None = None, *, fill_missing_leads: b
                             f"{sorted({c.size for c in columns})}")
   signal = np.stack(columns, axis=1)
   if not np.all(np.isfinite(signal)):
-    raise RecordFormatError(path, "non-finite (NaN) samples")
+    raise RecordFormatError(path, "non-finite (NaN or overflowing) samples")
   try:
     signal, filled = leads_lib.to_standard_order(signal, names, fill_missing_leads)
   except leads_lib.MissingLeadsError as e:
