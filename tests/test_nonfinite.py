@@ -129,11 +129,14 @@ def test_skip_step_stops_after_too_many_in_a_row(tiny_data_dir, tmp_path, poison
 
 def test_guard_counts_skips_across_windows():
   guard = nonfinite.Guard("skip_step", max_consecutive_skips=3)
-  assert guard.check_window(1, [True, False], [0.1, np.nan], "") == 1
-  assert guard.check_window(3, [False, True], [np.nan, 0.2], "") == 1   # 2 in a row, reset
-  assert guard.check_window(5, [False, False], [np.nan, np.nan], "") == 2
-  with pytest.raises(nonfinite.NonFiniteError, match=r"up to step 7"):
-    guard.check_window(7, [False, True], [np.nan, 0.1], "")
+  where = lambda: "the last finite checkpoint is step 4"
+  assert guard.check_window(1, [True, False], [0.1, np.nan], where) == 1
+  assert guard.check_window(3, [False, True], [np.nan, 0.2], where) == 1   # 2 in a row, reset
+  assert guard.check_window(5, [False, False], [np.nan, np.nan], where) == 2
+  with pytest.raises(nonfinite.NonFiniteError, match=r"up to step 7.*step 4"):
+    guard.check_window(7, [False, True], [np.nan, 0.1], where)
+  assert nonfinite.finite_mean([1.0, np.nan, 3.0], [True, False, True]) == 2.0
+  assert np.isnan(nonfinite.finite_mean([np.nan], [False]))
 
 
 def test_non_finite_predictions_are_a_clear_error_not_a_library_traceback():

@@ -45,3 +45,12 @@ def newcombe_interval(auroc: float, n_pos: int, n_neg: int,
   low = 0.0 if outside(0.0) <= 0 else optimize.brentq(outside, 0.0, inside, xtol=1e-12)
   high = 1.0 if outside(1.0) <= 0 else optimize.brentq(outside, inside, 1.0, xtol=1e-12)
   return float(low), float(high)
+
+
+def widen(auroc: float, low: float, high: float, n_pos: int, n_neg: int,
+          level: float = 0.95) -> tuple[float, float, float, float]:
+  """A bootstrap interval (low, high) widened to Newcombe's where that is wider: the
+  interval every AUROC report of ecgjax gives. Returns (low, high, newcombe_low,
+  newcombe_high); a NaN bootstrap bound (no resample defined) yields Newcombe's."""
+  n_low, n_high = newcombe_interval(auroc, n_pos, n_neg, level)
+  return (float(np.nanmin([low, n_low])), float(np.nanmax([high, n_high])), n_low, n_high)

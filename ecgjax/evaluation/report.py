@@ -101,11 +101,9 @@ def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
         draws = np.mean([bootstrap.weighted_auroc(y, s, weights) for s in scores.values()], 0)
         # The bootstrap percentile interval, widened to Newcombe's where that is wider
         # (results.AUROC_INTERVAL_METHOD): it must not collapse at AUROC 1.
-        low, high = _pct(draws)
-        n_low, n_high = auroc_interval.newcombe_interval(float(point), int(y.sum()),
-                                                         int(len(y) - y.sum()))
-        per_mode[mode] = (point, float(np.nanmin([low, n_low])),
-                          float(np.nanmax([high, n_high])), len(scores))
+        low, high, _, _ = auroc_interval.widen(float(point), *_pct(draws), int(y.sum()),
+                                               int(len(y) - y.sum()))
+        per_mode[mode] = (point, low, high, len(scores))
         boot[mode] = (scores, draws)
         macro.setdefault((size, mode), []).append((point, draws))
       row = {"label": label, "train_size": size, "n_test_pos": int(y.sum()), "modes": per_mode}

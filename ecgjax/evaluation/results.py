@@ -113,12 +113,11 @@ AUROC_INTERVAL_METHOD = (
 def _auroc_entry(y: np.ndarray, s: np.ndarray, resampled: np.ndarray) -> dict:
   estimate = float(bootstrap.weighted_auroc(y, s, np.ones((1, len(y))))[0])
   boot = bootstrap.percentile_interval(estimate, resampled)
-  low, high = auroc_interval.newcombe_interval(boot.estimate, int(y.sum()),
-                                               int(len(y) - y.sum()))
-  return {"value": boot.estimate, "ci_low": float(np.nanmin([boot.low, low])),
-          "ci_high": float(np.nanmax([boot.high, high])),
+  low, high, n_low, n_high = auroc_interval.widen(boot.estimate, boot.low, boot.high,
+                                                  int(y.sum()), int(len(y) - y.sum()))
+  return {"value": boot.estimate, "ci_low": low, "ci_high": high,
           "bootstrap_ci_low": boot.low, "bootstrap_ci_high": boot.high,
-          "newcombe_ci_low": low, "newcombe_ci_high": high}
+          "newcombe_ci_low": n_low, "newcombe_ci_high": n_high}
 
 
 def _macro_auroc(per_label: dict, auroc_resamples: list[np.ndarray], total: int) -> dict:

@@ -206,16 +206,15 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
       flags = np.array([w["finite"] for w in window], bool)
       # Nothing of this run is saved until it ends; the best model so far is finite.
       guard.check_window(step - len(window) + 1, flags, [w["loss"] for w in window],
-                         f"the best model so far is from step {best_step}" if best_step
-                         else "no model of this run was kept")
+                         lambda: f"the best model so far is from step {best_step}"
+                         if best_step else "no model of this run was kept")
       scores, labels, _ = predict.collect_predictions(
           source, config.dataset.eval_split,
           lambda local, state=state: eval_step(state,
                                                mesh_lib.global_batch(local, batch_sharding)))
       score = _mean_auroc(labels, scores, source.label_names)
       logging.info("step %d: train loss %.4f, validation mean AUROC %.4f%s; %s", step,
-                   float(np.mean([w["loss"] for w, ok in zip(window, flags) if ok]))
-                   if flags.any() else float("nan"), score,
+                   nonfinite.finite_mean([w["loss"] for w in window], flags), score,
                    f" ({(~flags).sum()} non-finite steps skipped)" if not flags.all() else "",
                    progress.text(step))
       pending = []

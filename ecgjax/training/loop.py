@@ -189,11 +189,9 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
         elapsed = time.perf_counter() - window_start
         ecg_per_sec = window_steps * config.batch_size / elapsed
         flags = np.array([m["finite"] for m in host_metrics], bool)
-        finite_mean = lambda key: float(np.mean([m[key] for m, ok in zip(host_metrics, flags)
-                                                 if ok])) if flags.any() else float("nan")
         record = {
-            "loss": finite_mean("loss"),                # over the window's finite steps
-            "grad_norm": finite_mean("grad_norm"),
+            "loss": nonfinite.finite_mean([m["loss"] for m in host_metrics], flags),
+            "grad_norm": nonfinite.finite_mean([m["grad_norm"] for m in host_metrics], flags),
             "nonfinite_steps": int((~flags).sum()),
             "learning_rate": float(schedule(step - 1)),
             "ecg_per_sec": ecg_per_sec,
@@ -208,7 +206,7 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
                      progress.text(step))
         # After the line is written, so metrics.jsonl shows the window that diverged.
         skipped = guard.check_window(step - window_steps + 1, flags,
-                                     [m["loss"] for m in host_metrics], last_finite())
+                                     [m["loss"] for m in host_metrics], last_finite)
         if skipped:
           logging.warning("step %d: %d non-finite steps in this window were skipped", step,
                           skipped)

@@ -15,6 +15,8 @@ Policies (`config.nonfinite`):
   metrics.jsonl, and `max_consecutive_skips` in a row stop the run.
 """
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,6 +37,12 @@ def all_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in leaves])) if leaves else jnp.bool_(True)
 
 
+def finite_mean(values, flags) -> float:
+  """The mean of a window's values over its finite steps (NaN when it has none)."""
+  kept = [v for v, ok in zip(values, flags) if ok]
+  return float(np.mean(kept)) if kept else float("nan")
+
+
 def last_checkpoint_text(latest: int | None, directory) -> str:
   return (f"the last finite checkpoint is step {latest} in {directory}" if latest
           else f"no checkpoint was written to {directory}")
@@ -48,9 +56,11 @@ class Guard:
     self.max_consecutive_skips = max_consecutive_skips
     self.consecutive = 0
 
-  def check_window(self, first_step: int, flags, losses, checkpoint_text: str) -> int:
+  def check_window(self, first_step: int, flags, losses,
+                   checkpoint_text: Callable[[], str]) -> int:
     """Flags of steps first_step, first_step + 1, ...; returns the window's skip count
-    or raises NonFiniteError as the policy says."""
+    or raises NonFiniteError as the policy says. `checkpoint_text()`, called only when
+    raising, says where the last good model is."""
     flags = np.asarray(flags, bool)
     bad = np.flatnonzero(~flags)
     if not len(bad):
@@ -59,14 +69,14 @@ class Guard:
     step = first_step + int(bad[0])
     if self.policy == "stop":
       raise NonFiniteError(f"step {step}: the loss ({float(losses[bad[0]])}) or its gradient "
-                           f"norm is not finite; stopped, {checkpoint_text}. Try: {ADVICE}")
+                           f"norm is not finite; stopped, {checkpoint_text()}. Try: {ADVICE}")
     for offset, finite in enumerate(flags):
       self.consecutive = 0 if finite else self.consecutive + 1
       if self.consecutive >= self.max_consecutive_skips:
         raise NonFiniteError(
             f"{self.consecutive} non-finite steps in a row (up to step {first_step + offset}, "
             f"max_consecutive_skips={self.max_consecutive_skips}); stopped, "
-            f"{checkpoint_text}. Try: {ADVICE}")
+            f"{checkpoint_text()}. Try: {ADVICE}")
     return len(bad)
 
 
