@@ -42,8 +42,7 @@ def import_tensorflow_quietly() -> None:
       captured.seek(0)
       lines = captured.read().decode(errors="replace").splitlines(keepends=True)
       sys.stderr.write("".join(line for line in lines
-                               if failed or not line.lstrip().startswith(TF_IMPORT_NOISE)
-                               and not any(n in line for n in TF_IMPORT_NOISE)))
+                               if failed or not any(n in line for n in TF_IMPORT_NOISE)))
 
 
 class LibraryInfoFilter(pylogging.Filter):
