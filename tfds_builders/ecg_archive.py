@@ -7,7 +7,12 @@ A builder subclasses `EcgArchiveBuilder` and provides:
     `read(item)` returns one EcgRecord and its vocabulary labels (`Mapped`), and
     `path(item)` names the item in the report;
   `label_names()`, `label_groups()`: the config's label space, fixed before any
-    file is read (the 68-label vocabulary unless overridden).
+    file is read (the 68-label vocabulary unless overridden);
+  `annotated_labels()`: the labels of that space the archive's annotation can
+    give at all (the rest are unknown, not negative: a mixture masks them in the
+    loss); all of them unless overridden;
+  `recorded_leads()`: the leads the archive records (the others are stored as
+    zeros); all 12 unless overridden.
 Readers raise RecordFormatError for a bad file: it is counted under its reason
 and skipped. The report (build_report.json / .md) is written beside the
 dataset; past `max_skip_fraction` skipped the build fails and prints it.
@@ -111,6 +116,12 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
   def label_groups(self) -> dict[str, list[str]]:
     return {k: list(v) for k, v in vocab.groups().items()}
 
+  def annotated_labels(self) -> list[str]:
+    return self.label_names()
+
+  def recorded_leads(self) -> list[str]:
+    return list(leads.STANDARD_LEADS)
+
   def _items(self, manual_dir) -> dict[str, list]:
     raise NotImplementedError
 
@@ -124,6 +135,7 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
         features=ecg_features(cfg.recipe.samples, len(self.label_names())),
         metadata=tfds.core.MetadataDict(
             label_names=self.label_names(), label_groups=self.label_groups(),
+            annotated_labels=self.annotated_labels(), recorded_leads=self.recorded_leads(),
             label_set=cfg.label_set, sampling_rate=cfg.recipe.sampling_rate,
             duration_s=cfg.recipe.duration, lead_names=list(leads.STANDARD_LEADS),
             units="microvolt", preprocess=cfg.recipe.to_dict()),

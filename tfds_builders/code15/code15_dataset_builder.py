@@ -14,6 +14,7 @@ skipped and counted.
 
 import tensorflow_datasets as tfds
 
+from ecgjax.ecg import labels as vocab
 from ecgjax.ecg.archives.code15 import Code15Reader
 from ecgjax.ecg.formats import code15
 from tfds_builders import ecg_archive
@@ -22,8 +23,9 @@ from tfds_builders import ecg_archive
 class Builder(ecg_archive.EcgArchiveBuilder):
   """CODE-15% HDF5 parts joined to exams.csv."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "First release.",
+                   "1.1.0": "annotated_labels metadata (its seven labels)."}
   BUILDER_CONFIGS = ecg_archive.vocabulary_configs()
   PUBLIC_SALT = "code15"
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
@@ -31,6 +33,9 @@ class Builder(ecg_archive.EcgArchiveBuilder):
   https://zenodo.org/record/4916206 (CC BY 4.0), unzip the parts, and pass the
   directory holding exams.csv and exams_part*.hdf5 as --manual_dir.
   """
+
+  def annotated_labels(self):
+    return [n for n in self.label_names() if n in vocab.CODE15_COLUMNS.values()]
 
   def _items(self, manual_dir):
     exams_csv = manual_dir / "exams.csv"

@@ -26,8 +26,9 @@ REPORT_COLUMNS = tuple(f"report_{i}" for i in range(18))
 class Builder(ecg_archive.EcgArchiveBuilder):
   """MIMIC-IV-ECG WFDB records with labels from the machine reports."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "First release.",
+                   "1.1.0": "Child labels imply parents (labels.with_implied); annotated_labels and recorded_leads metadata."}
   BUILDER_CONFIGS = ecg_archive.vocabulary_configs()
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   MIMIC-IV-ECG needs PhysioNet credentialed access:

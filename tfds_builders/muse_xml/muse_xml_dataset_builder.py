@@ -35,8 +35,9 @@ _PATIENT_ID = re.compile(rb"<PatientID>\s*([^<]*?)\s*</PatientID>")
 class Builder(ecg_archive.EcgArchiveBuilder):
   """GE MUSE XML files -> TFRecords with vocabulary (+ extra) labels."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "First release.",
+                   "1.1.0": "Child labels imply parents (labels.with_implied); annotated_labels and recorded_leads metadata."}
   BUILDER_CONFIGS = ecg_archive.vocabulary_configs()
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Export resting ECGs from MUSE as XML (one file per ECG) into a directory and

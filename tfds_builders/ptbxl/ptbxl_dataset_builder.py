@@ -19,7 +19,7 @@ import io
 
 import tensorflow_datasets as tfds
 
-from ecgjax.ecg import preprocess
+from ecgjax.ecg import labels as vocab, preprocess
 from ecgjax.ecg.archives.ptbxl import FOLD_SPLITS, LABEL_SETS, PtbxlReader, task_labels
 from tfds_builders import ecg_archive
 
@@ -38,8 +38,11 @@ def _configs():
 class Builder(ecg_archive.EcgArchiveBuilder):
   """PTB-XL from its WFDB records and ptbxl_database.csv."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "First release.",
+                   "1.1.0": "Vocabulary: child labels imply parents (INJ* -> "
+                            "myocardial_infarction); ANEUR -> st_elevation; ABQRS, PRC(S), "
+                            "SVARR unmapped on purpose; annotated_labels metadata."}
   BUILDER_CONFIGS = _configs()
   DEFAULT_CONFIG_NAME = "vocabulary_500"
   PUBLIC_SALT = "ptbxl"
@@ -53,6 +56,11 @@ class Builder(ecg_archive.EcgArchiveBuilder):
 
   def label_names(self):
     return task_labels(self.builder_config.label_set)
+
+  def annotated_labels(self):
+    if self.builder_config.label_set == "vocabulary":
+      return list(vocab.reachable_from_ptbxl())
+    return self.label_names()
 
   def label_groups(self):
     return super().label_groups() if self.builder_config.label_set == "vocabulary" else {}

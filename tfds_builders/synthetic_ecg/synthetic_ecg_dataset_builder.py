@@ -125,6 +125,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         metadata=tfds.core.MetadataDict(
             label_names=list(conditions.NAMES),
             label_groups={k: list(v) for k, v in conditions.GROUPS.items()},
+            # The generator decides every label, so every one is annotated; all
+            # 12 leads are simulated (a subset is chosen at training time).
+            annotated_labels=list(conditions.NAMES),
+            recorded_leads=list(leads.STANDARD_LEADS),
             sampling_rate=cfg.sampling_rate,
             duration_s=cfg.duration,
             lead_names=list(leads.STANDARD_LEADS),

@@ -18,4 +18,5 @@ class PhysionetReader(ArchiveReader):
   def read(self, item):
     record = physionet.read_physionet(item[:-4])
     record.record_id = record.path = self.path(item)[:-4]
-    return record, vocab.from_physionet_dx(record.diagnoses)
+    record_name = item.rsplit("/", 1)[-1][:-4]
+    return record, vocab.from_physionet_dx(record.diagnoses, record_name)

@@ -2,7 +2,8 @@
 
 Each archive has a small reader (`ArchiveReader`: item -> EcgRecord and its
 vocabulary labels) in this package; `RecordProcessor` adds preprocessing, the
-multi-hot labels and the salted patient key. Both are picklable and TF-free, so a
+labels each label implies (labels.with_implied: every builder, every record),
+the multi-hot labels and the salted patient key. Both are picklable and TF-free, so a
 Beam runner can ship them to workers that import only ecgjax.
 """
 
@@ -12,7 +13,7 @@ import hashlib
 
 import numpy as np
 
-from ecgjax.ecg import build_report, patients, preprocess
+from ecgjax.ecg import build_report, labels as vocab, patients, preprocess
 from ecgjax.ecg.formats.errors import RecordFormatError
 
 
@@ -46,7 +47,7 @@ class RecordProcessor:
     except RecordFormatError as e:
       return {"split": split, "skipped": path, "reason": e.reason}, None
     index = self._label_index
-    present = sorted(name for name in mapped.labels if name in index)
+    present = sorted(name for name in vocab.with_implied(mapped.labels) if name in index)
     labels = np.zeros(len(self.label_names), np.uint8)
     labels[[index[n] for n in present]] = 1
     patient = patients.patient_key(record.patient_id or f"record:{record.record_id}", self.salt)

@@ -7,6 +7,16 @@ one is established, and the PTB-XL SCP codes and PhysioNet 2020/2021 SNOMED
 codes that imply it. A source code may imply several labels (IMI implies
 `myocardial_infarction` and `inferior_infarction`).
 
+One label means one thing in every archive:
+- `implies`: a child label implies its parent (`acute_myocardial_infarction` ->
+  `myocardial_infarction`, `inferior_ischemia` -> `myocardial_ischemia`), closed
+  transitively by `with_implied`, which every builder applies to every record.
+- `normal_ecg` is an archive's own "normal ECG" statement: PTB-XL's NORM, MUSE's
+  "normal ECG", CODE-15's column, and CPSC 2018's `Normal` class (which the
+  PhysioNet Challenges re-coded as sinus rhythm, 426783006: `from_physionet_dx`
+  restores it for CPSC 2018 records, see `CPSC2018_CLASSES`).
+- PTB-XL statements left unmapped on purpose are in `PTBXL_UNMAPPED` with why.
+
 `physionet_abbreviations.csv`: PhysioNet 2020 `#Dx` abbreviations -> SNOMED CT
 (as in the Challenge's dx_mapping tables).
 
@@ -36,6 +46,7 @@ class Label:
   description: str
   ptbxl_scp: tuple[str, ...]
   physionet_snomed: tuple[str, ...]
+  implies: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -53,8 +64,26 @@ def vocabulary() -> tuple[Label, ...]:
   rows = csv.DictReader(io.StringIO(_resource("vocabulary.csv")))
   return tuple(Label(name=r["name"], group=r["group"], snomed=r["snomed"] or None,
                      description=r["description"], ptbxl_scp=tuple(r["ptbxl_scp"].split()),
-                     physionet_snomed=tuple(r["physionet_snomed"].split()))
+                     physionet_snomed=tuple(r["physionet_snomed"].split()),
+                     implies=tuple(r["implies"].split()))
                for r in rows)
+
+
+@functools.cache
+def _parents() -> dict[str, tuple[str, ...]]:
+  return {label.name: label.implies for label in vocabulary() if label.implies}
+
+
+def with_implied(labels: Iterable[str]) -> set[str]:
+  """`labels` and every label they imply, transitively (a child implies its parent)."""
+  parents = _parents()
+  closed, todo = set(labels), list(labels)
+  while todo:
+    for parent in parents.get(todo.pop(), ()):
+      if parent not in closed:
+        closed.add(parent)
+        todo.append(parent)
+  return closed
 
 
 def names() -> tuple[str, ...]:
@@ -103,10 +132,20 @@ def _map(codes: Iterable[str], index: dict) -> Mapped:
   return Mapped(labels, unmapped)
 
 
+# PTB-XL statements with no vocabulary label, on purpose: each names no single
+# diagnosis the vocabulary holds, and guessing one would plant false positives.
+PTBXL_UNMAPPED = {
+    "ABQRS": "abnormal QRS, unspecified: no one QRS label it implies",
+    "PRC(S)": "premature complex(es) of unstated origin: atrial or ventricular unknown",
+    "SVARR": "supraventricular arrhythmia, unspecified: no one rhythm label it implies",
+}
+
+
 def from_ptbxl(scp_codes: Iterable[str], heart_axis: str | None = None) -> Mapped:
   """PTB-XL `scp_codes` keys (any likelihood, as in Strodthoff et al. 2021) and the
-  `heart_axis` column (LAD/ALAD, RAD/ARAD) -> vocabulary labels."""
-  mapped = _map(scp_codes, _scp_index())
+  `heart_axis` column (LAD/ALAD, RAD/ARAD) -> vocabulary labels. ANEUR (ST-T
+  changes of a ventricular aneurysm: persistent ST elevation) maps to st_elevation."""
+  mapped = _map((c for c in scp_codes if c not in PTBXL_UNMAPPED), _scp_index())
   axis = (heart_axis or "").strip().upper()
   if axis in ("LAD", "ALAD"):
     mapped.labels.add("left_axis_deviation")
@@ -119,8 +158,29 @@ def from_snomed(codes: Iterable[str]) -> Mapped:
   return _map((str(c).strip() for c in codes), _snomed_index())
 
 
-def from_physionet_dx(tokens: Iterable[str]) -> Mapped:
-  """`#Dx` tokens: SNOMED codes (2021) or abbreviations (2020), mixed allowed."""
+SINUS_RHYTHM_SNOMED = "426783006"
+
+# CPSC 2018's nine classes (Liu et al., J Med Imaging Health Inform 2018) as
+# vocabulary labels. Its `Normal` class is a normal ECG (and so sinus rhythm);
+# the Challenges coded it 426783006, so only CPSC 2018 records get normal_ecg
+# from that code. Sinus rhythm is not one of its classes: an abnormal CPSC ECG
+# in sinus rhythm does not carry it, so sinus_rhythm is not annotated there.
+CPSC2018_CLASSES = ("normal_ecg", "atrial_fibrillation", "first_degree_av_block",
+                    "left_bundle_branch_block", "right_bundle_branch_block",
+                    "premature_atrial_contractions", "premature_ventricular_contractions",
+                    "st_depression", "st_elevation")
+
+
+def is_cpsc2018_record(record_name: str) -> bool:
+  """The Challenges name CPSC 2018's records A0001-A6877 (CinC 2017's are A00001:
+  five digits)."""
+  return re.fullmatch(r"A\d{4}", record_name) is not None
+
+
+def from_physionet_dx(tokens: Iterable[str], record_name: str = "") -> Mapped:
+  """`#Dx` tokens: SNOMED codes (2021) or abbreviations (2020), mixed allowed.
+  `record_name` (the header's) marks CPSC 2018 records, whose sinus rhythm code
+  is the `Normal` class (CPSC2018_CLASSES)."""
   abbreviations = physionet_abbreviations()
   codes, unknown = [], []
   for token in tokens:
@@ -133,7 +193,22 @@ def from_physionet_dx(tokens: Iterable[str]) -> Mapped:
       unknown.append(token)
   mapped = from_snomed(codes)
   mapped.unmapped = unknown + mapped.unmapped
+  if is_cpsc2018_record(record_name) and SINUS_RHYTHM_SNOMED in codes:
+    mapped.labels.add("normal_ecg")
   return mapped
+
+
+def reachable_from_ptbxl() -> tuple[str, ...]:
+  """The labels PTB-XL annotates: those its SCP statements or heart axis map to."""
+  reached = {label.name for label in vocabulary() if label.ptbxl_scp}
+  reached |= {"left_axis_deviation", "right_axis_deviation"}
+  return tuple(n for n in names() if n in with_implied(reached))
+
+
+def reachable_from_snomed() -> tuple[str, ...]:
+  """The labels PhysioNet 2020/2021 SNOMED codes can give."""
+  reached = with_implied(label.name for label in vocabulary() if label.physionet_snomed)
+  return tuple(n for n in names() if n in reached)
 
 
 CODE15_COLUMNS = {"1dAVb": "first_degree_av_block", "RBBB": "right_bundle_branch_block",
