@@ -125,6 +125,9 @@ def validate_finetune(config, device_count: int | None = None,
   if config.full_head_init not in ("linear_probe", "random"):
     raise ConfigError(f"config.full_head_init={config.full_head_init!r}: expected "
                       "'linear_probe' or 'random'")
+  if config.lead_transfer not in finetune.LEAD_TRANSFERS:
+    raise ConfigError(f"config.lead_transfer={config.lead_transfer!r}: expected one of "
+                      f"{finetune.LEAD_TRANSFERS}")
   if not isinstance(config.freeze_batch_norm, bool):
     raise ConfigError(f"config.freeze_batch_norm must be True or False, got "
                       f"{config.freeze_batch_norm!r}")
@@ -167,6 +170,15 @@ def _check_training(config, device_count: int | None) -> None:
     raise ConfigError(f"config.seed must be an integer, got {config.seed!r}")
   if not config.dataset.name:
     raise ConfigError("config.dataset.name is empty")
+  from ecgjax.training import predict
+  if config.dataset.eval_aggregate not in predict.AGGREGATIONS:
+    raise ConfigError(f"config.dataset.eval_aggregate={config.dataset.eval_aggregate!r}: "
+                      f"expected one of {predict.AGGREGATIONS}")
+  from ecgjax.ecg import leads
+  try:
+    leads.parse_lead_spec(config.dataset.leads)
+  except leads.UnknownLeadError as e:
+    raise ConfigError(f"config.{e}") from e
   opt = config.optimizer
   for name, (low, high, brackets) in NUMERIC_RANGES.items():
     _in_range(config, name, low, high, brackets)

@@ -28,16 +28,23 @@ from ecgjax.pretrain import make_input
 from ecgjax.training import checkpoints, loop, mesh as mesh_lib, predict, steps, transfer
 
 
-def _run_config(config, saved: dict, labels: str) -> ml_collections.ConfigDict:
-  """The saved run's config with this evaluation's dataset, labels and batch."""
+def _run_config(config, saved: dict, labels: str, card: dict | None = None
+                ) -> ml_collections.ConfigDict:
+  """The saved run's config with this evaluation's dataset, labels and batch; the
+  leads the model reads (its card's, else the saved run's)."""
   run = common.pretrain_defaults()
   with run.unlocked():
+    if card is not None:
+      run.dataset.leads = ",".join(card["input"]["leads"])
+    else:
+      run.dataset.leads = saved["dataset"].get("leads", "all")
     run.labels = labels
     run.eval_batch_size = config.eval_batch_size
     run.batch_size = config.eval_batch_size
     run.dataset.name = config.dataset.name or saved["dataset"]["name"]
     run.dataset.data_dir = config.dataset.data_dir or saved["dataset"]["data_dir"]
     run.dataset.build_if_missing = False
+    run.dataset.eval_aggregate = config.dataset.eval_aggregate
     run.model = ml_collections.ConfigDict(
         {k: tuple(v) if isinstance(v, list) else v for k, v in saved["model"].items()})
   return run
@@ -68,6 +75,10 @@ def _check_input(card_input: dict, data_input: dict, dataset: str) -> None:
 
 def evaluate_checkpoint(config, workdir: str) -> dict:
   config_validation.check_fields(config, evaluate_config.get_config())
+  if config.dataset.eval_aggregate not in predict.AGGREGATIONS:
+    raise config_validation.ConfigError(
+        f"config.dataset.eval_aggregate={config.dataset.eval_aggregate!r}: expected one of "
+        f"{predict.AGGREGATIONS}")
   if not config.checkpoint:
     raise config_validation.ConfigError("config.checkpoint is empty: give a workdir to evaluate")
   saved = checkpoints.read_pretrained(config.checkpoint, config.checkpoint_step or None)
@@ -97,7 +108,7 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
   if matching.unmatched_dataset:
     logging.warning("dataset labels the model does not predict (not scored): %s",
                     ", ".join(matching.unmatched_dataset))
-  run = _run_config(config, saved.config, ",".join(matching.dataset_labels))
+  run = _run_config(config, saved.config, ",".join(matching.dataset_labels), card)
   source = make_input(run)
   data_input = source.describe()["input"]
   if card:
@@ -128,7 +139,8 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
     return eval_step(state, mesh_lib.global_batch(local, batch_sharding))
 
   def scored(split):
-    probs, labels, patients = predict.collect_predictions(source, split, score)
+    probs, labels, patients = predict.collect_predictions(
+        source, split, score, aggregate=run.dataset.eval_aggregate)
     return probs[:, columns], labels, patients
 
   # ---- Operating points: the eval split's, or the card's for the matched labels.

@@ -31,7 +31,8 @@ def make_input(config) -> pipeline.TfdsInput:
                             eval_batch=config.eval_batch_size,
                             train_split=config.dataset.train_split, seed=config.seed,
                             shuffle_buffer=config.dataset.shuffle_buffer,
-                            augment=config.dataset.augment, threads=config.dataset.threads)
+                            augment=config.dataset.augment, threads=config.dataset.threads,
+                            leads=config.dataset.leads)
 
 
 def train_and_evaluate(config, workdir: str) -> dict:

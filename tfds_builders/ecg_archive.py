@@ -36,7 +36,7 @@ from absl import logging
 
 from ecgjax.ecg import build_report, labels as vocab, leads, patients, preprocess
 from ecgjax.ecg import record as record_lib
-from ecgjax.ecg.archives.processing import ArchiveReader, RecordProcessor, add_outcome
+from ecgjax.ecg.archives.processing import WINDOWS, ArchiveReader, RecordProcessor, add_outcome
 
 SEXES = record_lib.SEXES
 _OUTCOMES = "_build_outcomes"
@@ -51,7 +51,8 @@ class EcgArchiveConfig(tfds.core.BuilderConfig):
   """
 
   def __init__(self, *, recipe: preprocess.Recipe | dict | None = None,
-               label_set: str = "vocabulary", max_skip_fraction: float = 0.01, **kwargs):
+               label_set: str = "vocabulary", max_skip_fraction: float = 0.01,
+               windows: str = "first", **kwargs):
     super().__init__(**kwargs)
     if recipe is None or isinstance(recipe, dict):
       fields = dict(recipe or {})
@@ -60,9 +61,12 @@ class EcgArchiveConfig(tfds.core.BuilderConfig):
       recipe = preprocess.Recipe(**fields)
     if not 0 <= max_skip_fraction <= 1:
       raise ValueError(f"max_skip_fraction must be in [0, 1], got {max_skip_fraction}")
+    if windows not in WINDOWS:
+      raise ValueError(f"windows must be one of {WINDOWS}, got {windows!r}")
     self.recipe = recipe
     self.label_set = label_set
     self.max_skip_fraction = max_skip_fraction
+    self.windows = windows    # first | all (processing.RecordProcessor)
 
 
 def ecg_features(samples: int, num_labels: int) -> tfds.features.FeaturesDict:
@@ -99,8 +103,7 @@ def _beam_records(processor: RecordProcessor, split: str, items, outcomes_prefix
       _ = (results
            | "Outcome" >> beam.Map(lambda result: json.dumps(result[0]))
            | "WriteOutcomes" >> beam.io.WriteToText(outcomes_prefix))
-      return results | "Examples" >> beam.FlatMap(
-          lambda result: [] if result[1] is None else [result[1]])
+      return results | "Examples" >> beam.FlatMap(lambda result: result[1])
 
   return ReadRecords()
 
@@ -136,7 +139,8 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
         metadata=tfds.core.MetadataDict(
             label_names=self.label_names(), label_groups=self.label_groups(),
             annotated_labels=self.annotated_labels(), recorded_leads=self.recorded_leads(),
-            label_set=cfg.label_set, sampling_rate=cfg.recipe.sampling_rate,
+            label_set=cfg.label_set, windows=cfg.windows,
+            sampling_rate=cfg.recipe.sampling_rate,
             duration_s=cfg.recipe.duration, lead_names=list(leads.STANDARD_LEADS),
             units="microvolt", preprocess=cfg.recipe.to_dict()),
     )
@@ -170,7 +174,8 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
       if not split_items:   # TFDS cannot write an empty split; a tiny archive may have one
         logging.warning("%s: no records fall in split %r; it is left out", self.name, split)
     processor = RecordProcessor(self._reader(), tuple(self.label_names()),
-                                self.builder_config.recipe, self._salt)
+                                self.builder_config.recipe, self._salt,
+                                windows=self.builder_config.windows)
     if self._beam:
       return {split: _beam_records(processor, split, split_items,
                                    str(self.data_path / _OUTCOMES / split))
@@ -180,10 +185,9 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
 
   def _generate_examples(self, processor: RecordProcessor, split: str, items):
     for item in items:
-      outcome, example = processor(split, item)
+      outcome, examples = processor(split, item)
       add_outcome(self._report, outcome)
-      if example is not None:
-        yield example
+      yield from examples
 
 
 def find_files(root, suffix: str) -> list[str]:

@@ -56,6 +56,8 @@ def pretrain_defaults() -> ml_collections.ConfigDict:
   c.dataset.build_if_missing = False   # only the synthetic dataset can be built on demand
   c.dataset.augment = False     # training stream: gain, baseline offset, noise (pipeline.py)
   c.dataset.threads = 0         # tf.data private thread pool; 0: all cores
+  c.dataset.leads = "all"       # all (recorded) | limb | names such as I or I,II,V1
+  c.dataset.eval_aggregate = "max"   # a recording's windows scored as one: max | mean | none
 
   c.model = model_config("small")
 
@@ -89,6 +91,10 @@ def finetune_defaults() -> ml_collections.ConfigDict:
   c.full_head_init = "linear_probe"    # linear_probe | random
   c.freeze_batch_norm = True           # full mode: BatchNorm uses running statistics
   c.probe_learning_rate = 1e-2   # linear probe: a head on fixed features takes larger steps
+  # Fewer leads than the checkpoint read (dataset.leads): `select` keeps the stem's
+  # filters for the chosen leads (exactly the pretrained model with the other leads
+  # at zero); `reinit` starts the stem afresh. Leads the checkpoint never saw: refused.
+  c.lead_transfer = "select"     # select | reinit
   c.batch_size = 32
   c.total_steps = 300
   c.log_every = 50

@@ -32,4 +32,5 @@ def get_config():
   c.dataset.data_dir = ""        # "": the checkpoint's
   c.dataset.eval_split = "validation"   # "": the model card's operating points
   c.dataset.test_split = "test"
+  c.dataset.eval_aggregate = "max"   # a recording's windows scored as one: max | mean | none
   return c

@@ -8,6 +8,8 @@ import os
 
 import tensorflow_datasets as tfds
 
+from ecgjax.ecg import leads
+
 
 class DatasetNotBuiltError(FileNotFoundError):
   pass
@@ -80,6 +82,27 @@ def resolve_labels(info: tfds.core.DatasetInfo, labels: str) -> tuple[list[str],
         f"labels={labels!r}: {missing or 'nothing chosen'} not in dataset {info.full_name}. "
         f"Label groups: {sorted(groups)}; labels: {', '.join(all_names)}")
   return chosen, [all_names.index(n) for n in chosen]
+
+
+def display_name(info: tfds.core.DatasetInfo) -> str:
+  return f"{info.name}/{info.config_name}" if info.config_name else info.name
+
+
+def annotated_labels(info: tfds.core.DatasetInfo) -> list[str]:
+  """The labels the dataset's source annotates; all of them for a dataset built
+  before builders recorded it."""
+  metadata = info.metadata or {}
+  return list(metadata.get("annotated_labels") or metadata.get("label_names", []))
+
+
+def stored_leads(info: tfds.core.DatasetInfo) -> list[str]:
+  """The signal's columns (the 12 standard leads in every ecgjax dataset)."""
+  return list((info.metadata or {}).get("lead_names") or leads.STANDARD_LEADS)
+
+
+def recorded_leads(info: tfds.core.DatasetInfo) -> list[str]:
+  """The columns holding data; a one-lead archive stores the others as zeros."""
+  return list((info.metadata or {}).get("recorded_leads") or stored_leads(info))
 
 
 def split_size(info: tfds.core.DatasetInfo, split: str) -> int:

@@ -17,6 +17,13 @@ Signals stay int16 µV, so host-to-device bytes do not grow.
 `threads` caps tf.data's private thread pool (0: tf.data's default, all cores):
 benchmarks/input_pipeline.py measures ECG/s per core with it.
 
+Leads (`leads`, ecg.leads.select_leads): the chosen leads are gathered from the
+stored 12, in standard order, so a one-lead model reads (samples, 1).
+
+Labels the dataset does not annotate (its `annotated_labels` metadata) are
+unknown, not negative: every batch carries a `label_mask` (1 where the label is
+annotated) and the loss ignores the rest (steps.multilabel_bce).
+
 Evaluation: one pass over the split, padded to whole batches with a `mask`;
 every process yields the same number of batches so sharded steps stay in step.
 """
@@ -30,22 +37,31 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from ecgjax.data import datasets, subsample
+from ecgjax.ecg import leads as leads_lib
 from ecgjax.inference import model_card
 
 _EPOCH_SEED_STRIDE = 1_000_003
 
 
 class TfdsInput:
-  """Batches of {'signal': int16 (b, samples, 12), 'labels': float32 (b, L)}."""
+  """Batches of {'signal': int16 (b, samples, leads), 'labels': float32 (b, L),
+  'label_mask': float32 (b, L)}."""
 
   def __init__(self, builder: tfds.core.DatasetBuilder, *, labels: str, global_batch: int,
                eval_batch: int, train_split: str, seed: int, shuffle_buffer: int,
-               augment: bool = False, threads: int = 0):
+               augment: bool = False, threads: int = 0, leads: str = "all"):
     self.builder = builder
     self.augment = augment
     self.threads = threads
     self.label_names, self._label_indices = datasets.resolve_labels(builder.info, labels)
-    self.signal_shape = tuple(builder.info.features["signal"].shape)
+    annotated = set(datasets.annotated_labels(builder.info))
+    self.label_mask = np.array([n in annotated for n in self.label_names], np.float32)
+    stored_leads = datasets.stored_leads(builder.info)
+    self.lead_names = leads_lib.select_leads(leads, datasets.recorded_leads(builder.info),
+                                             datasets.display_name(builder.info))
+    self._lead_indices = [stored_leads.index(n) for n in self.lead_names]
+    samples = builder.info.features["signal"].shape[0]
+    self.signal_shape = (samples, len(self.lead_names))
     self.train_split = train_split
     self.seed = seed
     self.shuffle_buffer = shuffle_buffer
@@ -58,14 +74,14 @@ class TfdsInput:
   def describe(self) -> dict:
     """What a model card says of this input: the dataset and the input contract."""
     info = self.builder.info
-    dataset = {"name": f"{info.name}/{info.config_name}" if info.config_name else info.name,
+    dataset = {"name": datasets.display_name(info),
                "version": str(info.version),
                "splits": {name: split.num_examples for name, split in info.splits.items()},
                "train_split": self.train_split, "train_examples": self.train_examples}
     if self._train_prevalence is not None:
       dataset["train_label_prevalence"] = self._train_prevalence
-    return {"dataset": dataset,
-            "input": model_card.input_contract(dict(info.metadata or {}), self.signal_shape)}
+    metadata = {**dict(info.metadata or {}), "lead_names": list(self.lead_names)}
+    return {"dataset": dataset, "input": model_card.input_contract(metadata, self.signal_shape)}
 
   def restrict_training_set(self, train_size: int, min_positives: int, seed: int) -> None:
     """Trains on `train_size` ECGs of whole patients, stratified (data.subsample);
@@ -93,12 +109,20 @@ class TfdsInput:
 
   def _select(self, example):
     labels = tf.gather(example["labels"], self._label_indices)
-    return {"signal": example["signal"], "labels": tf.cast(labels, tf.float32)}
+    signal = example["signal"]
+    if len(self._lead_indices) != signal.shape[-1]:
+      signal = tf.gather(signal, self._lead_indices, axis=1)
+    return {"signal": signal, "labels": tf.cast(labels, tf.float32),
+            "label_mask": tf.constant(self.label_mask)}
 
   def _select_for_eval(self, example):
-    # Patients as 63-bit hashes: numeric, so they travel as arrays for the bootstrap.
+    # Patients and recordings as 63-bit hashes: numeric, so they travel as arrays
+    # (the bootstrap resamples patients; evaluation aggregates a recording's windows,
+    # whose record_ids are the recording's suffixed _w0, _w1, ...).
+    recording = tf.strings.regex_replace(example["record_id"], "_w[0-9]+$", "")
     return {**self._select(example),
-            "patient": tf.strings.to_hash_bucket_fast(example["patient"], 2 ** 63 - 1)}
+            "patient": tf.strings.to_hash_bucket_fast(example["patient"], 2 ** 63 - 1),
+            "recording": tf.strings.to_hash_bucket_fast(recording, 2 ** 63 - 1)}
 
   def _in_training_set(self, example):
     return self._train_records.lookup(example["record_id"]) > 0
@@ -184,7 +208,11 @@ def _pad(batch: dict | None, size: int, signal_shape, num_labels: int) -> dict:
   n = 0 if batch is None else len(batch["labels"])
   signal = np.zeros((size, *signal_shape), np.int16)
   labels = np.zeros((size, num_labels), np.float32)
+  label_mask = np.zeros((size, num_labels), np.float32)
   patient = np.zeros(size, np.int64)
+  recording = np.zeros(size, np.int64)
   if n:
     signal[:n], labels[:n], patient[:n] = batch["signal"], batch["labels"], batch["patient"]
-  return {"signal": signal, "labels": labels, "patient": patient, "mask": np.arange(size) < n}
+    label_mask[:n], recording[:n] = batch["label_mask"], batch["recording"]
+  return {"signal": signal, "labels": labels, "label_mask": label_mask, "patient": patient,
+          "recording": recording, "mask": np.arange(size) < n}

@@ -95,3 +95,52 @@ def to_standard_order(signal: np.ndarray, names, fill_missing: bool = False
     raise MissingLeadsError(f"missing leads {list(missing)} (has {list(names)})")
   zeros = np.zeros(signal.shape[0], signal.dtype)
   return np.stack([have.get(n, zeros) for n in STANDARD_LEADS], axis=1), missing
+
+
+LIMB_LEADS = STANDARD_LEADS[:6]
+
+
+class UnknownLeadError(ValueError):
+  pass
+
+
+def parse_lead_spec(spec: str) -> tuple[str, ...] | None:
+  """`dataset.leads` -> canonical lead names in the order given; None for `all`.
+
+  `all` (every lead the dataset records), `limb` (I, II, III, aVR, aVL, aVF), or
+  comma-separated names in any common spelling ('I', 'avr', 'V1'). A name that is
+  not a standard lead, or one given twice, is refused with the valid names listed.
+  """
+  text = str(spec).strip()
+  if text.lower() == "all":
+    return None
+  if text.lower() == "limb":
+    return LIMB_LEADS
+  names = [n.strip() for n in text.split(",") if n.strip()]
+  canonical = [canonical_lead_name(n) for n in names]
+  unknown = [n for n, c in zip(names, canonical) if c is None]
+  if unknown or not names:
+    raise UnknownLeadError(
+        f"dataset.leads={spec!r}: {unknown or 'no lead'} not a lead name; valid: 'all', "
+        f"'limb' or comma-separated names from {', '.join(STANDARD_LEADS)}")
+  if len(set(canonical)) != len(canonical):
+    raise UnknownLeadError(f"dataset.leads={spec!r} names a lead twice")
+  return tuple(canonical)
+
+
+def select_leads(spec: str, recorded, dataset: str = "the dataset") -> tuple[str, ...]:
+  """The leads `spec` chooses among those a dataset `recorded`, in standard order.
+
+  `all` is every recorded lead (a one-lead archive stores the other eleven as
+  zeros: they are not data). Asking for a lead the dataset does not record is
+  refused, naming the ones it does.
+  """
+  recorded = tuple(recorded)
+  chosen = parse_lead_spec(spec)
+  if chosen is None:
+    return recorded
+  absent = [n for n in chosen if n not in recorded]
+  if absent:
+    raise UnknownLeadError(f"dataset.leads={spec!r}: {dataset} does not record {absent}; "
+                           f"it records {', '.join(recorded)}")
+  return tuple(n for n in STANDARD_LEADS if n in chosen)

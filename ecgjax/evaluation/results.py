@@ -16,7 +16,8 @@ import warnings
 
 import numpy as np
 
-from ecgjax.evaluation import auroc_interval, bootstrap, calibration, metrics, thresholds
+from ecgjax.evaluation import (auroc_interval, bootstrap, calibration, challenge2017, metrics,
+                               thresholds)
 
 
 def _interval(ci: bootstrap.Interval) -> dict:
@@ -90,7 +91,12 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_scores:
     for when in ("before", "after"):
       medians[f"{metric}_{when}"] = _median(
           [e[metric][when]["value"] for e in per_label.values() if metric in e], len(names))
+  extra = {}
+  if set(challenge2017.CLASSES) <= set(names):
+    extra["challenge2017"] = challenge_2017(names, test_labels, test_scores,
+                                            resamples=resamples, seed=seed)
   return {
+      **extra,
       "labels": per_label,
       "medians": medians,
       "macro_auroc": _macro_auroc(per_label, auroc_resamples, len(names)),
@@ -102,6 +108,21 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_scores:
       "test_examples": int(len(test_labels)),
       "test_patients": int(len(np.unique(test_patients))),
   }
+
+
+def challenge_2017(names, labels: np.ndarray, scores: np.ndarray, *, resamples: int,
+                   seed: int) -> dict:
+  """The Challenge 2017 score of a model whose outputs include its four classes: each
+  recording is classified as its highest-scoring class (the reference is its one
+  class), as a Challenge entry answers one class per recording."""
+  columns = [list(names).index(c) for c in challenge2017.CLASSES]
+  reference = labels[:, columns]
+  if not np.all(reference.sum(axis=1) == 1):
+    raise ValueError("Challenge 2017 score: every recording needs exactly one of "
+                     f"{challenge2017.CLASSES}")
+  return challenge2017.challenge_score(reference.argmax(axis=1),
+                                       scores[:, columns].argmax(axis=1),
+                                       resamples=resamples, seed=seed)
 
 
 AUROC_INTERVAL_METHOD = (

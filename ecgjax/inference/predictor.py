@@ -70,12 +70,17 @@ def prepare_file(found: ecg_files.Found, contract: dict, options: Options) -> li
   out = []
   layout = ecg_files.ArrayLayout(options.sampling_rate, options.leads)
   try:
-    for name, record in ecg_files.read(found, layout, options.fill_missing_leads):
+    # Every file is read with absent leads as zeros; record_windows then refuses
+    # one that lacks a lead the model reads (unless --missing_leads=zero), and a
+    # file without the leads the model does not read (a one-lead model) is fine.
+    for name, record in ecg_files.read(found, layout, fill_missing=True):
       try:
         if isinstance(record, RecordFormatError):
           raise record
-        out.append(Prepared(found.path, name, windows_lib.record_windows(
-            record, contract, options.window_stride_s), filled_leads=record.filled_leads))
+        windows = windows_lib.record_windows(record, contract, options.window_stride_s,
+                                             allow_missing=options.fill_missing_leads)
+        filled = tuple(n for n in record.filled_leads if n in contract["leads"])
+        out.append(Prepared(found.path, name, windows, filled_leads=filled))
       except RecordFormatError as e:
         out.append(Prepared(found.path, name, error=e.reason))
   except RecordFormatError as e:

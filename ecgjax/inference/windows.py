@@ -34,9 +34,12 @@ def lead_columns(record_leads, model_leads, path: str) -> list[int]:
   return [canonical[leads_lib.canonical_lead_name(n)] for n in model_leads]
 
 
-def record_windows(record: EcgRecord, contract: dict, stride_s: float | None = None
-                   ) -> np.ndarray:
-  """(windows, samples, leads) int16 µV in the card's lead order."""
+def record_windows(record: EcgRecord, contract: dict, stride_s: float | None = None,
+                   allow_missing: bool = False) -> np.ndarray:
+  """(windows, samples, leads) int16 µV in the card's lead order.
+
+  A lead the model reads that the record lacks (`record.filled_leads`) is refused,
+  named, unless `allow_missing` (then it is scored as zeros)."""
   recipe = preprocess.recipe_from_dict(contract["recipe"])
   samples = int(contract["samples"])
   if recipe.sampling_rate != float(contract["sampling_rate"]):
@@ -45,6 +48,11 @@ def record_windows(record: EcgRecord, contract: dict, stride_s: float | None = N
   if set(contract["leads"]) <= set(record.filled_leads):
     raise RecordFormatError(record.path, f"none of the model's leads is in the file "
                             f"(it lacks {list(record.filled_leads)})")
+  lacking = [n for n in contract["leads"] if n in record.filled_leads]
+  if lacking and not allow_missing:
+    raise RecordFormatError(record.path, f"missing leads {lacking} the model reads (the model "
+                            f"reads {list(contract['leads'])}); --missing_leads=zero scores "
+                            "them as zeros")
   signal = preprocess.prepare(record, recipe)
   signal = signal[:, lead_columns(record.lead_names, contract["leads"], record.path)]
   stride = samples if stride_s is None else max(1, int(round(stride_s * recipe.sampling_rate)))

@@ -95,7 +95,7 @@ def _apply_conv(conv: nnx.Conv, x: jax.Array, space_to_depth: bool) -> jax.Array
   if not space_to_depth or stride == 1:
     return conv(x)
   dtype = conv.dtype or x.dtype
-  return space_to_depth_conv(x.astype(dtype), conv.kernel.value.astype(dtype), stride)
+  return space_to_depth_conv(x.astype(dtype), conv.kernel[...].astype(dtype), stride)
 
 
 def _norm(features, dtype, rngs):

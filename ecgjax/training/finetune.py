@@ -32,6 +32,7 @@ from ecgjax.training import (checkpoints, loop, mesh as mesh_lib, nonfinite, opt
                              predict, progress as progress_lib, steps, transfer)
 
 MODES = ("linear_probe", "full", "scratch")
+LEAD_TRANSFERS = ("select", "reinit")
 
 
 def parse_multipliers(spec: str) -> dict[str, float]:
@@ -59,22 +60,60 @@ class InputContractError(ValueError):
   """The fine-tuning data is not what the pretrained model was trained to read."""
 
 
-def check_input_contract(pretrained, data_input: dict, init_from: str) -> None:
+def check_input_contract(pretrained, data_input: dict, init_from: str) -> list[str] | None:
   """Refuses a pretrained backbone whose card expects other signals than the
-  fine-tuning dataset holds: filters learnt at 100 Hz mean nothing at 500 Hz."""
+  fine-tuning dataset holds: filters learnt at 100 Hz mean nothing at 500 Hz.
+
+  Returns the checkpoint's leads when the dataset reads a proper subset of them
+  (the stem is then adapted, `lead_transfer`), else None. Leads the checkpoint
+  never read are refused: there are no filters to start them from.
+  """
   if pretrained.card is None:
     logging.warning("init_from=%s has no model card (written before cards existed): its "
                     "input contract cannot be checked against the dataset", init_from)
-    return
+    return None
   expected = pretrained.card["input"]
   differ = [f"{key}: checkpoint {expected[key]!r}, dataset {data_input[key]!r}"
-            for key in ("sampling_rate", "samples", "leads", "units")
+            for key in ("sampling_rate", "samples", "units")
             if expected[key] != data_input[key]]
   if differ:
     raise InputContractError(
         f"init_from={init_from}: the pretrained model's input differs from the dataset's "
         f"({'; '.join(differ)}). Build the dataset with the checkpoint's recipe "
         f"({expected['recipe']}) or pretrain on this one.")
+  if expected["leads"] == data_input["leads"]:
+    return None
+  unseen = [n for n in data_input["leads"] if n not in expected["leads"]]
+  if unseen:
+    raise InputContractError(
+        f"init_from={init_from}: the pretrained model read leads {expected['leads']}, the "
+        f"dataset gives {data_input['leads']}: no pretrained filters for {unseen}. Choose "
+        f"leads among the checkpoint's (config.dataset.leads) or pretrain with them.")
+  return list(expected["leads"])
+
+
+def adapt_stem(pretrained_params: dict, checkpoint_leads, leads, how: str
+               ) -> tuple[dict, str, str]:
+  """The checkpoint's parameters with a stem for `leads` (a subset of its
+  `checkpoint_leads`), the regex of paths to leave freshly initialised, and a
+  line for transfer.json.
+
+  `select` keeps the stem's input channels of the chosen leads: the network is
+  then exactly the pretrained one fed zeros on the other leads. `reinit` leaves
+  the whole stem fresh (its kernel is the only array shaped by the lead count).
+  """
+  if how == "reinit":
+    return pretrained_params, r"^head/|^backbone/stem/", (
+        f"backbone/stem re-initialised for leads {list(leads)} (checkpoint read "
+        f"{list(checkpoint_leads)})")
+  columns = [list(checkpoint_leads).index(n) for n in leads]
+  backbone = dict(pretrained_params["backbone"])
+  stem = dict(backbone["stem"])
+  stem["kernel"] = np.asarray(stem["kernel"])[:, columns, :]
+  backbone["stem"] = stem
+  return {**pretrained_params, "backbone": backbone}, r"^head/", (
+      f"backbone/stem/kernel: input channels of {list(leads)} selected from the "
+      f"checkpoint's {list(checkpoint_leads)}")
 
 
 def _mean_auroc(labels, scores, names) -> float:
@@ -95,23 +134,33 @@ def run(config, workdir: str, source) -> dict:
   pretrained = None
   if config.mode != "scratch" or config.init_from:
     pretrained = checkpoints.read_pretrained(config.init_from, config.init_step or None)
+  checkpoint_leads = None
   if config.mode != "scratch":
-    check_input_contract(pretrained, source.describe()["input"], config.init_from)
+    checkpoint_leads = check_input_contract(pretrained, source.describe()["input"],
+                                            config.init_from)
   arch = _architecture(config, pretrained)
   model = loop.build_model(arch, len(names), source.signal_shape[-1])
   graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
   params, batch_stats = nnx.to_pure_dict(params), nnx.to_pure_dict(batch_stats)
-  report = None
+  report, leads_entry = None, {}
   if config.mode != "scratch":
+    pretrained_params, reinit = pretrained.params, r"^head/"
+    if checkpoint_leads is not None:
+      pretrained_params, reinit, how = adapt_stem(
+          pretrained.params, checkpoint_leads, source.lead_names, config.lead_transfer)
+      logging.info("%s", how)
+      leads_entry = {"leads": {"checkpoint": checkpoint_leads,
+                               "dataset": list(source.lead_names),
+                               "lead_transfer": config.lead_transfer, "stem": how}}
     params, batch_stats, report = transfer.load_backbone(
-        params, batch_stats, pretrained.params, pretrained.batch_stats,
-        source=f"checkpoint {pretrained.directory} step {pretrained.step}")
+        params, batch_stats, pretrained_params, pretrained.batch_stats,
+        source=f"checkpoint {pretrained.directory} step {pretrained.step}", reinit=reinit)
     logging.info("backbone from %s step %d: %s", pretrained.directory, pretrained.step,
                  report.summary())
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "transfer.json"), "w") as f:
       json.dump({"mode": config.mode, "init_from": config.init_from,
-                 "init_step": pretrained.step if pretrained else None,
+                 "init_step": pretrained.step if pretrained else None, **leads_entry,
                  **({"loaded": report.loaded, "reinitialised": report.reinitialised,
                      "unused": report.unused} if report else {})}, f, indent=2)
 
@@ -136,8 +185,11 @@ def run(config, workdir: str, source) -> dict:
 
     def score(local):
       return eval_step(best_state, mesh_lib.global_batch(local, batch_sharding))
-    val_scores = predict.collect_predictions(source, config.dataset.eval_split, score)
-    test_scores = predict.collect_predictions(source, config.dataset.test_split, score)
+    aggregate = config.dataset.eval_aggregate
+    val_scores = predict.collect_predictions(source, config.dataset.eval_split, score,
+                                             aggregate=aggregate)
+    test_scores = predict.collect_predictions(source, config.dataset.test_split, score,
+                                              aggregate=aggregate)
 
   # ---- Checkpoint of the selected model, then the one evaluation on test.
   (val_s, val_y, _), (test_s, test_y, test_patients) = val_scores, test_scores
@@ -176,6 +228,12 @@ def run(config, workdir: str, source) -> dict:
   logging.info("%s: test median AUROC %s over %d/%d labels", config.mode,
                results["medians"]["auroc"]["value"],
                results["medians"]["auroc"]["labels_covered"], len(names))
+  if "challenge2017" in results:
+    score = results["challenge2017"]["score"]
+    logging.info("%s: Challenge 2017 score (mean F1 of normal, AF, other) %s [%s, %s] over "
+                 "%d recordings", config.mode, *(loop._fmt(score[k]) for k in
+                                                 ("value", "ci_low", "ci_high")),
+                 results["challenge2017"]["records"])
   return results
 
 
@@ -211,7 +269,8 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
       scores, labels, _ = predict.collect_predictions(
           source, config.dataset.eval_split,
           lambda local, state=state: eval_step(state,
-                                               mesh_lib.global_batch(local, batch_sharding)))
+                                               mesh_lib.global_batch(local, batch_sharding)),
+          aggregate=config.dataset.eval_aggregate)
       score = _mean_auroc(labels, scores, source.label_names)
       logging.info("step %d: train loss %.4f, validation mean AUROC %.4f%s; %s", step,
                    nonfinite.finite_mean([w["loss"] for w in window], flags), score,
@@ -241,14 +300,15 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
                                                        train=False)
 
   def extract(split, training_set=False):
-    return predict.collect_predictions(source, split, lambda local: features(
+    # Features per window; the head's scores are aggregated per recording below.
+    return predict.collect_outputs(source, split, lambda local: features(
         backbone_state, mesh_lib.global_batch(local, batch_sharding)["signal"]),
         training_set=training_set)
 
-  train_x, train_y, _ = extract(config.dataset.train_split, training_set=True)
-  val_x, val_y, val_p = extract(config.dataset.eval_split)
+  train_x, train_y, _, _ = extract(config.dataset.train_split, training_set=True)
+  val_x, val_y, val_p, val_r = extract(config.dataset.eval_split)
   if score_test:
-    test_x, test_y, test_p = extract(config.dataset.test_split)
+    test_x, test_y, test_p, test_r = extract(config.dataset.test_split)
   logging.info("linear probe on %d training features of width %d", *train_x.shape)
 
   head = params["head"]
@@ -269,6 +329,11 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
       return optax.apply_updates(h, updates), opt_state
     return jax.lax.fori_loop(0, n, body, (h, opt_state))
 
+  def scored(h, x, y, patients, recordings):
+    """(probabilities, labels, patients), one row per recording."""
+    return predict.aggregate_recordings(np.asarray(jax.nn.sigmoid(logits(h, x))), y, patients,
+                                        recordings, config.dataset.eval_aggregate)
+
   best_score, best_step, best_head = -np.inf, 0, head
   step = 0
   while step < config.total_steps:
@@ -279,13 +344,12 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
       raise nonfinite.NonFiniteError(
           f"linear probe, step {step}: the head's weights are NaN or infinite; lower "
           f"--config.probe_learning_rate (now {config.probe_learning_rate})")
-    score = _mean_auroc(val_y, np.asarray(jax.nn.sigmoid(logits(head, val_x))),
-                        source.label_names)
+    val_scores = scored(head, val_x, val_y, val_p, val_r)
+    score = _mean_auroc(val_scores[1], val_scores[0], source.label_names)
     if score > best_score:
       best_score, best_step, best_head = score, step, jax.device_get(head)
   logging.info("linear probe: best validation mean AUROC %.4f at step %d", best_score,
                best_step)
-  val = (np.asarray(jax.nn.sigmoid(logits(best_head, val_x))), val_y, val_p)
-  test = (np.asarray(jax.nn.sigmoid(logits(best_head, test_x))), test_y, test_p
-          ) if score_test else None
+  val = scored(best_head, val_x, val_y, val_p, val_r)
+  test = scored(best_head, test_x, test_y, test_p, test_r) if score_test else None
   return val, test, best_step, {**params, "head": best_head}

@@ -146,7 +146,8 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
     try:
       probs, labels, patients = predict.collect_predictions(
           source, split,
-          lambda local: eval_step(state, mesh_lib.global_batch(local, batch_sharding)))
+          lambda local: eval_step(state, mesh_lib.global_batch(local, batch_sharding)),
+          aggregate=config.dataset.eval_aggregate)
     except nonfinite.NonFiniteError as e:
       raise nonfinite.NonFiniteError(f"step {step}: {e} ({last_finite()})") from e
     result = eval_metrics.per_label_auroc(labels, probs, source.label_names)

@@ -39,10 +39,17 @@ def signal_to_model_input(signal: jax.Array) -> jax.Array:
   return signal.astype(jnp.float32) / MICROVOLTS_PER_MILLIVOLT
 
 
-def multilabel_bce(logits: jax.Array, labels: jax.Array) -> jax.Array:
-  """Mean binary cross-entropy over examples and labels, in float32."""
-  return optax.sigmoid_binary_cross_entropy(logits.astype(jnp.float32),
-                                            labels.astype(jnp.float32)).mean()
+def multilabel_bce(logits: jax.Array, labels: jax.Array,
+                   label_mask: jax.Array | None = None) -> jax.Array:
+  """Binary cross-entropy in float32, averaged over the annotated (example, label)
+  entries: `label_mask` is 1 where the example's source annotates the label and 0
+  where the label is unknown (a mixture of archives). No mask: every entry counts."""
+  losses = optax.sigmoid_binary_cross_entropy(logits.astype(jnp.float32),
+                                              labels.astype(jnp.float32))
+  if label_mask is None:
+    return losses.mean()
+  label_mask = label_mask.astype(jnp.float32)
+  return (losses * label_mask).sum() / jnp.maximum(label_mask.sum(), 1.0)
 
 
 def make_train_step(graphdef, tx: optax.GradientTransformation, seed: int,
@@ -67,7 +74,7 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, seed: int,
                      rngs=nnx.Rngs(dropout=dropout_key),
                      batch_norm_train=not freeze_batch_norm)
       new_stats = nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
-      return multilabel_bce(logits, batch["labels"]), new_stats
+      return multilabel_bce(logits, batch["labels"], batch.get("label_mask")), new_stats
 
     (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     grad_norm = optax.tree.norm(grads)

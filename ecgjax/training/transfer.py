@@ -78,10 +78,14 @@ def transfer(new: dict, pretrained: dict, *, reinit: str = r"^head/",
 
 
 def load_backbone(params: dict, batch_stats: dict, pretrained_params: dict,
-                  pretrained_stats: dict, *, source: str) -> tuple[dict, dict, TransferReport]:
-  """Backbone parameters and BatchNorm statistics from the checkpoint; a fresh head."""
-  params, loaded_p, fresh_p, unused_p = transfer(params, pretrained_params, source=source)
-  stats, loaded_s, fresh_s, unused_s = transfer(batch_stats, pretrained_stats, source=source)
+                  pretrained_stats: dict, *, source: str, reinit: str = r"^head/"
+                  ) -> tuple[dict, dict, TransferReport]:
+  """Backbone parameters and BatchNorm statistics from the checkpoint; a fresh head
+  (and whatever else `reinit` matches)."""
+  params, loaded_p, fresh_p, unused_p = transfer(params, pretrained_params, reinit=reinit,
+                                                 source=source)
+  stats, loaded_s, fresh_s, unused_s = transfer(batch_stats, pretrained_stats, reinit=reinit,
+                                                source=source)
   report = TransferReport(loaded=loaded_p + [f"batch_stats/{p}" for p in loaded_s],
                           reinitialised=fresh_p + [f"batch_stats/{p}" for p in fresh_s],
                           unused=unused_p + [f"batch_stats/{p}" for p in unused_s])

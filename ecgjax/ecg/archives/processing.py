@@ -27,36 +27,61 @@ class ArchiveReader:
     return str(item)
 
 
+WINDOWS = ("first", "all")
+
+
 @dataclasses.dataclass(frozen=True)
 class RecordProcessor:
-  """item -> (outcome for the report, (key, example) or None). Pure and picklable."""
+  """item -> (outcome for the report, [(key, example), ...]; empty when skipped).
+  Pure and picklable.
+
+  `windows="first"`: one example per record, its first `recipe.duration` seconds
+  (preprocess.to_int16). `"all"`: every whole non-overlapping window of that
+  length (a record shorter than one window is padded, as with `first`), each an
+  example whose record_id is suffixed `_w{index}`; they share the record's
+  patient key, so patient splits and bootstraps keep a record's windows together,
+  and evaluation can aggregate them per record.
+  """
   reader: ArchiveReader
   label_names: tuple[str, ...]
   recipe: preprocess.Recipe
   salt: str
+  windows: str = "first"
 
   @functools.cached_property
   def _label_index(self) -> dict[str, int]:
     return {name: i for i, name in enumerate(self.label_names)}
 
+  def _signals(self, record) -> list[np.ndarray]:
+    if self.windows == "first":
+      return [preprocess.to_int16(record, self.recipe)]
+    signal = preprocess.prepare(record, self.recipe)
+    n = self.recipe.samples
+    count = max(1, len(signal) // n)
+    return [preprocess.quantize(preprocess.crop_or_pad(signal[i * n:(i + 1) * n], n),
+                                self.recipe, record.path) for i in range(count)]
+
   def __call__(self, split: str, item):
     path = self.reader.path(item)
     try:
       record, mapped = self.reader.read(item)
-      signal = preprocess.to_int16(record, self.recipe)
+      signals = self._signals(record)
     except RecordFormatError as e:
-      return {"split": split, "skipped": path, "reason": e.reason}, None
+      return {"split": split, "skipped": path, "reason": e.reason}, []
     index = self._label_index
     present = sorted(name for name in vocab.with_implied(mapped.labels) if name in index)
     labels = np.zeros(len(self.label_names), np.uint8)
     labels[[index[n] for n in present]] = 1
     patient = patients.patient_key(record.patient_id or f"record:{record.record_id}", self.salt)
-    key = hashlib.sha1(f"{split}/{record.record_id}".encode()).hexdigest()
-    example = {"signal": signal, "labels": labels, "record_id": record.record_id,
-               "patient": patient, "sex": record.sex,
-               "age": np.int32(round(record.age) if record.age >= 0 else -1)}
+    examples = []
+    for i, signal in enumerate(signals):
+      record_id = record.record_id if self.windows == "first" else f"{record.record_id}_w{i}"
+      key = hashlib.sha1(f"{split}/{record_id}".encode()).hexdigest()
+      examples.append((key, {"signal": signal, "labels": labels, "record_id": record_id,
+                             "patient": patient, "sex": record.sex,
+                             "age": np.int32(round(record.age) if record.age >= 0 else -1)}))
     return ({"split": split, "labels": present, "patient": patient,
-             "unmapped": list(mapped.unmapped)}, (key, example))
+             "unmapped": list(mapped.unmapped)}, examples)
 
 
 def add_outcome(report: build_report.BuildReport, outcome: dict) -> None:

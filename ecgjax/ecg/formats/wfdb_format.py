@@ -152,11 +152,13 @@ def _read_digital_wfdb(record_path: str, h: Header) -> np.ndarray:
 
 
 def read_wfdb(record_path: str, *, verify_checksum: bool = True,
-              fill_missing_leads: bool = False) -> record_lib.EcgRecord:
+              fill_missing_leads: bool = False,
+              lead_aliases: dict[str, str] | None = None) -> record_lib.EcgRecord:
   """A WFDB record (`record_path` without extension) as an EcgRecord in µV.
 
   `fill_missing_leads`: standard leads the record lacks are zeros (named in
-  `filled_leads`) instead of an error.
+  `filled_leads`) instead of an error. `lead_aliases` renames signals whose
+  header name is not a lead name ({"ECG": "I"} for CinC 2017's one lead).
 
   Header comments are kept in `diagnoses` only by the PhysioNet reader, which
   knows what they mean; here they are ignored.
@@ -196,7 +198,7 @@ def read_wfdb(record_path: str, *, verify_checksum: bool = True,
     scale.append(factor / s.gain)
   baseline = np.array([s.baseline for s in h.signals], dtype=np.float32)
   microvolts = (digital.astype(np.float32) - baseline) * np.asarray(scale, dtype=np.float32)
-  names = [s.name for s in h.signals]
+  names = [(lead_aliases or {}).get(s.name, s.name) for s in h.signals]
   try:
     signal, filled = leads_lib.to_standard_order(microvolts, names, fill_missing_leads)
   except leads_lib.MissingLeadsError as e:

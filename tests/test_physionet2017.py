@@ -1,0 +1,130 @@
+"""physionet2017 on the 200 shared CinC 2017 records: windows, label spaces,
+splits, per-recording evaluation and the Challenge score, one lead end to end."""
+
+import collections
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from ecgjax import finetune
+from ecgjax.configs import finetune as finetune_config
+from ecgjax.ecg import preprocess
+from ecgjax.ecg.archives import physionet2017 as cinc2017
+from ecgjax.ecg.formats import wfdb_format
+from ecgjax.training import predict
+from tests.conftest import TINY_MODEL
+
+
+def _reference(shared_data):
+  path = os.path.join(shared_data, "cinc2017", "REFERENCE.csv")
+  return cinc2017.read_reference(path, open(path).read())
+
+
+@pytest.fixture(scope="module")
+def built(shared_data, tmp_path_factory):
+  from tfds_builders.physionet2017 import physionet2017_dataset_builder as builder_module
+  data_dir = tmp_path_factory.mktemp("cinc2017")
+  out = {}
+  for config in ("challenge_100", "vocabulary_100_first"):
+    builder = builder_module.Builder(config=config, data_dir=str(data_dir))
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=os.path.join(shared_data, "cinc2017")))
+    out[config] = builder
+  return str(data_dir), out
+
+
+def _examples(builder):
+  return {ex["record_id"].decode(): (split, ex) for split in builder.info.splits
+          for ex in tfds.as_numpy(builder.as_dataset(split=split))}
+
+
+def test_every_whole_window_of_every_record_is_an_example(built, shared_data):
+  _, builders = built
+  builder = builders["challenge_100"]
+  examples = _examples(builder)
+  reference = _reference(shared_data)
+  assert builder.info.metadata["recorded_leads"] == ["I"]
+  windows = collections.defaultdict(list)
+  for record_id, (split, ex) in examples.items():
+    name, _, index = record_id.rpartition("_w")
+    windows[name].append((int(index), split, ex))
+  assert set(windows) == set(reference)
+  names = builder.info.metadata["label_names"]
+  assert names == ["normal", "af", "other", "noisy"]
+  for name, parts in windows.items():
+    header = wfdb_format.read_header(os.path.join(shared_data, "cinc2017", name))
+    seconds = header.num_samples / header.sampling_rate
+    assert sorted(i for i, _, _ in parts) == list(range(max(1, int(seconds // 10))))
+    assert len({split for _, split, _ in parts}) == 1          # a record stays in one split
+    assert len({ex["patient"] for _, _, ex in parts}) == 1
+    expected = cinc2017.CHALLENGE_CLASSES[reference[name]]
+    for _, _, ex in parts:
+      assert [n for n, v in zip(names, ex["labels"]) if v] == [expected]
+      assert not ex["signal"][:, 1:].any()                     # only lead I holds data
+  # The first window is the record's first 10 s, resampled from 300 to 100 Hz.
+  raw = wfdb_format.read_wfdb(os.path.join(shared_data, "cinc2017", "A00001"),
+                              fill_missing_leads=True, lead_aliases={"ECG": "I"})
+  expected = preprocess.to_int16(raw, preprocess.Recipe(sampling_rate=100, duration=10.0))
+  np.testing.assert_array_equal(examples["A00001_w0"][1]["signal"], expected)
+
+
+def test_vocabulary_labels_leave_noisy_records_out(built, shared_data):
+  _, builders = built
+  builder = builders["vocabulary_100_first"]
+  examples = _examples(builder)
+  reference = _reference(shared_data)
+  assert set(examples) == {n for n, code in reference.items() if code != "~"}
+  assert builder.info.metadata["annotated_labels"] == ["sinus_rhythm", "atrial_fibrillation"]
+  names = builder.info.metadata["label_names"]
+  for name, (_, ex) in examples.items():
+    got = {n for n, v in zip(names, ex["labels"]) if v}
+    assert got == set(cinc2017.VOCABULARY[reference[name]]), name
+
+
+def test_a_malformed_reference_line_is_named(tmp_path):
+  with pytest.raises(ValueError, match=r"REFERENCE.csv: line 2: .*'A00002,X'"):
+    cinc2017.read_reference("REFERENCE.csv", "A00001,N\nA00002,X\n")
+  with pytest.raises(ValueError, match="listed twice"):
+    cinc2017.read_reference("REFERENCE.csv", "A00001,N\nA00001,A\n")
+
+
+def test_windows_aggregate_per_recording_in_split_order():
+  scores = np.array([[0.1, 0.9], [0.5, 0.2], [0.3, 0.4], [0.7, 0.1]], np.float32)
+  labels = np.array([[1, 0], [1, 0], [0, 1], [1, 0]], np.float32)
+  patients = np.array([7, 7, 5, 7])
+  recordings = np.array([30, 30, 10, 20])    # hashes: not in split order
+  out, y, p = predict.aggregate_recordings(scores, labels, patients, recordings, "max")
+  np.testing.assert_allclose(out, [[0.5, 0.9], [0.3, 0.4], [0.7, 0.1]])
+  np.testing.assert_array_equal(y, [[1, 0], [0, 1], [1, 0]])
+  np.testing.assert_array_equal(p, [7, 5, 7])
+  out, _, _ = predict.aggregate_recordings(scores, labels, patients, recordings, "mean")
+  np.testing.assert_allclose(out, [[0.3, 0.55], [0.3, 0.4], [0.7, 0.1]])
+  same = predict.aggregate_recordings(scores, labels, patients, np.arange(4), "max")
+  assert same[0] is scores
+
+
+def test_one_lead_fine_tuning_reports_the_challenge_score_per_recording(built, shared_data,
+                                                                       tmp_path):
+  data_dir, builders = built
+  c = finetune_config.get_config()
+  c.dataset.name, c.dataset.data_dir = "physionet2017/challenge_100", data_dir
+  c.dataset.leads = "I"
+  c.mode, c.labels, c.train_size, c.min_positives = "scratch", "all", 0, 1
+  c.model.update(TINY_MODEL)
+  c.model.dtype = "float32"
+  c.batch_size, c.eval_batch_size, c.dataset.shuffle_buffer = 16, 64, 256
+  c.total_steps, c.eval_every, c.optimizer.warmup_steps = 6, 3, 1
+  results = finetune.finetune_and_evaluate(c, str(tmp_path / "scratch"))
+  test_records = {ex["record_id"].decode().rpartition("_w")[0]
+                  for ex in tfds.as_numpy(builders["challenge_100"].as_dataset(split="test"))}
+  assert results["test_examples"] == len(test_records)      # windows scored as recordings
+  score = results["challenge2017"]
+  assert score["records"] == len(test_records)
+  assert set(score["f1"]) == {"normal", "af", "other", "noisy"}
+  low, value, high = (score["score"][k] for k in ("ci_low", "value", "ci_high"))
+  assert low <= value <= high
+  card = json.load(open(tmp_path / "scratch" / "model_card.json"))
+  assert card["input"]["leads"] == ["I"] and card["input"]["sampling_rate"] == 100
