@@ -12,7 +12,8 @@ console.import_tensorflow_quietly()   # before ecgjax.data imports it
 from ml_collections import config_flags  # noqa: E402
 
 from ecgjax import config_validation  # noqa: E402
-from ecgjax.data import datasets  # noqa: E402
+from ecgjax.data import datasets, mixture  # noqa: E402
+from ecgjax.ecg import leads  # noqa: E402
 from ecgjax.training import (checkpoints, finetune, interrupt, mesh, nonfinite,  # noqa: E402
                              transfer, workdir_lock)
 
@@ -48,7 +49,8 @@ def config_catalogue() -> str:
 USER_ERRORS = (config_validation.ConfigError, datasets.DatasetNotBuiltError,
                datasets.UnknownLabelError, checkpoints.InitFromError,
                transfer.ArchitectureMismatchError, finetune.InputContractError,
-               nonfinite.NonFiniteError, workdir_lock.WorkdirLockedError)
+               nonfinite.NonFiniteError, workdir_lock.WorkdirLockedError,
+               mixture.MixtureError, leads.UnknownLeadError)
 
 
 def run(dispatch) -> None:

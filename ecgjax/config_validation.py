@@ -168,8 +168,14 @@ def _check_training(config, device_count: int | None) -> None:
     raise ConfigError(f"config.threshold_rule: {e}") from e
   if not isinstance(config.seed, int):
     raise ConfigError(f"config.seed must be an integer, got {config.seed!r}")
-  if not config.dataset.name:
+  if not config.dataset.name and not config.dataset.mixture:
     raise ConfigError("config.dataset.name is empty")
+  if config.dataset.mixture:
+    from ecgjax.data import mixture
+    try:
+      mixture.parse_mixture(config.dataset.mixture)
+    except mixture.MixtureError as e:
+      raise ConfigError(f"config.{e}") from e
   from ecgjax.training import predict
   if config.dataset.eval_aggregate not in predict.AGGREGATIONS:
     raise ConfigError(f"config.dataset.eval_aggregate={config.dataset.eval_aggregate!r}: "

@@ -11,7 +11,7 @@ import jax
 from absl import logging
 
 from ecgjax import config_validation
-from ecgjax.data import datasets, embedded, pipeline
+from ecgjax.data import datasets, embedded, mixture, pipeline
 from ecgjax.training import loop
 
 
@@ -22,8 +22,15 @@ def write_config(config, workdir: str) -> None:
       json.dump(json.loads(config.to_json_best_effort()), f, indent=2, sort_keys=True)
 
 
-def make_input(config) -> pipeline.TfdsInput:
+def make_input(config) -> pipeline.TfdsInput | mixture.MixtureInput:
   data_dir = os.path.expanduser(config.dataset.data_dir)
+  if config.dataset.mixture:
+    return mixture.MixtureInput(
+        mixture.parse_mixture(config.dataset.mixture), data_dir, labels=config.labels,
+        global_batch=config.batch_size, eval_batch=config.eval_batch_size,
+        train_split=config.dataset.train_split, seed=config.seed,
+        shuffle_buffer=config.dataset.shuffle_buffer, augment=config.dataset.augment,
+        threads=config.dataset.threads, leads=config.dataset.leads)
   if config.dataset.build_if_missing:
     embedded.ensure_built(config.dataset.name, data_dir)
   builder = datasets.load_builder(config.dataset.name, data_dir)
@@ -38,7 +45,8 @@ def make_input(config) -> pipeline.TfdsInput:
 def train_and_evaluate(config, workdir: str) -> dict:
   config_validation.validate_pretrain(config)
   source = make_input(config)
-  logging.info("dataset %s: %d labels, signal %s", config.dataset.name,
-               len(source.label_names), source.signal_shape)
+  logging.info("dataset %s: %d labels, signal %s",
+               config.dataset.mixture or config.dataset.name, len(source.label_names),
+               source.signal_shape)
   write_config(config, workdir)
   return loop.run(config, workdir, source)

@@ -57,6 +57,7 @@ def pretrain_defaults() -> ml_collections.ConfigDict:
   c.dataset.augment = False     # training stream: gain, baseline offset, noise (pipeline.py)
   c.dataset.threads = 0         # tf.data private thread pool; 0: all cores
   c.dataset.leads = "all"       # all (recorded) | limb | names such as I or I,II,V1
+  c.dataset.mixture = ""        # NAME:WEIGHT,NAME:WEIGHT under data_dir (data.mixture)
   c.dataset.eval_aggregate = "max"   # a recording's windows scored as one: max | mean | none
 
   c.model = model_config("small")

@@ -20,9 +20,10 @@ benchmarks/input_pipeline.py measures ECG/s per core with it.
 Leads (`leads`, ecg.leads.select_leads): the chosen leads are gathered from the
 stored 12, in standard order, so a one-lead model reads (samples, 1).
 
-Labels the dataset does not annotate (its `annotated_labels` metadata) are
-unknown, not negative: every batch carries a `label_mask` (1 where the label is
-annotated) and the loss ignores the rest (steps.multilabel_bce).
+Every batch carries a `label_mask` (1 where the example's dataset annotates the
+label; the loss ignores the rest, steps.multilabel_bce). One dataset trains on
+every label chosen, with a warning for any its metadata says it does not
+annotate; a mixture (data.mixture) masks them.
 
 Evaluation: one pass over the split, padded to whole batches with a `mask`;
 every process yields the same number of batches so sharded steps stay in step.
@@ -33,6 +34,7 @@ from collections.abc import Iterator
 
 import jax
 import numpy as np
+from absl import logging
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -55,7 +57,12 @@ class TfdsInput:
     self.threads = threads
     self.label_names, self._label_indices = datasets.resolve_labels(builder.info, labels)
     annotated = set(datasets.annotated_labels(builder.info))
-    self.label_mask = np.array([n in annotated for n in self.label_names], np.float32)
+    unannotated = [n for n in self.label_names if n not in annotated]
+    if unannotated:
+      logging.warning("%s does not annotate %s: its zeros there are unknowns, trained and "
+                      "scored as negatives", datasets.display_name(builder.info),
+                      ", ".join(unannotated))
+    self.label_mask = np.ones(len(self.label_names), np.float32)
     stored_leads = datasets.stored_leads(builder.info)
     self.lead_names = leads_lib.select_leads(leads, datasets.recorded_leads(builder.info),
                                              datasets.display_name(builder.info))
@@ -148,6 +155,13 @@ class TfdsInput:
     return {**example, "signal": tf.cast(signal, tf.int16)}
 
   def train_batches(self, start_step: int = 0) -> Iterator[dict]:
+    ds = self.example_stream(start_step * self.local_batch)
+    ds = ds.batch(self.local_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return iter(tfds.as_numpy(ds))
+
+  def example_stream(self, start_example: int = 0, seed_offset: int = 0) -> tf.data.Dataset:
+    """This process's endless training stream, one example at a time, from its
+    `start_example`-th example on: a pure function of (seed, seed_offset, position)."""
     split = self.train_split
     if self._train_records is None:
       split = tfds.split_for_jax_process(self.train_split)
@@ -160,8 +174,8 @@ class TfdsInput:
       examples = len(range(jax.process_index(), self.train_examples, jax.process_count()))
     if examples == 0:
       raise ValueError(f"split {split!r} of {self.builder.info.full_name} is empty")
-    start_epoch, offset = divmod(start_step * self.local_batch, examples)
-    seed = self.seed * _EPOCH_SEED_STRIDE + jax.process_index()
+    start_epoch, offset = divmod(start_example, examples)
+    seed = (self.seed + seed_offset) * _EPOCH_SEED_STRIDE + jax.process_index()
 
     def epoch(e):
       shuffled = base.shuffle(self.shuffle_buffer, seed=seed + e * 7919,
@@ -174,13 +188,14 @@ class TfdsInput:
                                     tf.constant(0, tf.int64)))
 
     ds = tf.data.Dataset.range(start_epoch, 2 ** 62).flat_map(epoch)
-    ds = ds.map(self._select, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(self.local_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-    return iter(tfds.as_numpy(ds))
+    return ds.map(self._select, num_parallel_calls=tf.data.AUTOTUNE)
 
-  def eval_batches(self, split: str, training_set: bool = False) -> Iterator[dict]:
+  def eval_batches(self, split: str, training_set: bool = False,
+                   transform=None) -> Iterator[dict]:
     """Local batches with a boolean `mask` marking real (not padding) examples and
-    the hashed `patient` of each. `training_set` walks the chosen training subset."""
+    the hashed `patient` of each. `training_set` walks the chosen training subset.
+    `transform` (a tf function of an example) maps examples before batching (a
+    mixture's label space)."""
     if training_set and self._train_records is not None:
       total = self.train_examples
       ds = self._read(split).filter(self._in_training_set)
@@ -190,11 +205,16 @@ class TfdsInput:
       ds = self._read(tfds.split_for_jax_process(split))
     most_per_process = math.ceil(total / jax.process_count())
     batches = math.ceil(most_per_process / self.local_eval_batch)
-    ds = ds.map(self._select_for_eval).batch(self.local_eval_batch).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(self._select_for_eval)
+    num_labels = len(self.label_names)
+    if transform is not None:
+      ds = ds.map(transform)
+      num_labels = ds.element_spec["labels"].shape[-1]
+    ds = ds.batch(self.local_eval_batch).prefetch(tf.data.AUTOTUNE)
     it = iter(tfds.as_numpy(ds))
     for _ in range(batches):
       batch = next(it, None)
-      yield _pad(batch, self.local_eval_batch, self.signal_shape, len(self.label_names))
+      yield _pad(batch, self.local_eval_batch, self.signal_shape, num_labels)
 
 
 def _per_process(global_size: int, field: str) -> int:

@@ -3,13 +3,27 @@
 A label whose evaluation set has no positives (or no negatives) has no AUROC:
 it is reported as undefined with the reason, never as NaN, and every median
 says how many labels it covers.
+
+A label value of NaN means "not annotated": the example's dataset does not
+annotate that label (a mixture of archives), so it is neither positive nor
+negative and each label is scored on its annotated examples only (`annotated`).
 """
 
 import numpy as np
 from sklearn import metrics as skm
 
 
+NOT_ANNOTATED = "not annotated by any dataset of this split"
+
+
+def annotated(y_true: np.ndarray) -> np.ndarray:
+  """Boolean rows of a label column that carry a 0/1 value (NaN: not annotated)."""
+  return ~np.isnan(np.asarray(y_true, dtype=np.float64))
+
+
 def undefined_reason(y_true: np.ndarray) -> str | None:
+  if len(y_true) == 0:
+    return NOT_ANNOTATED
   positives = int(y_true.sum())
   if positives == 0:
     return "no positive examples"
@@ -33,11 +47,13 @@ def per_label_auroc(y_true: np.ndarray, y_score: np.ndarray,
                      f"and {len(names)} names do not agree")
   auroc, undefined = {}, {}
   for k, name in enumerate(names):
-    reason = undefined_reason(y_true[:, k])
+    rows = annotated(y_true[:, k])
+    y, score = y_true[rows, k], y_score[rows, k]
+    reason = undefined_reason(y)
     if reason:
       auroc[name], undefined[name] = None, reason
     else:
-      auroc[name] = float(skm.roc_auc_score(y_true[:, k], y_score[:, k]))
+      auroc[name] = float(skm.roc_auc_score(y, score))
   defined = [v for v in auroc.values() if v is not None]
   return {
       "auroc": auroc,

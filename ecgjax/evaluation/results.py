@@ -30,13 +30,14 @@ def operating_points(names: list[str], val_labels: np.ndarray, val_scores: np.nd
   the calibrated validation scores (None, with the reason, where it cannot be)."""
   calibrations, chosen, undefined = {}, {}, {}
   for k, name in enumerate(names):
-    y = val_labels[:, k]
-    calibrations[name] = calibration.fit_platt(y, val_scores[:, k])
+    rows = metrics.annotated(val_labels[:, k])
+    y, score = val_labels[rows, k], val_scores[rows, k]
+    calibrations[name] = calibration.fit_platt(y, score)
     reason = metrics.undefined_reason(y)
     if reason:
       chosen[name], undefined[name] = None, f"validation split: {reason}"
     else:
-      calibrated = calibration.apply_platt(val_scores[:, k:k + 1], [calibrations[name]])[:, 0]
+      calibrated = calibration.apply_platt(score[:, None], [calibrations[name]])[:, 0]
       chosen[name] = thresholds.choose_threshold(y, calibrated, threshold_rule)
   return {"threshold_rule": threshold_rule, "thresholds": chosen,
           "thresholds_undefined": undefined,
@@ -55,17 +56,19 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_scores:
   per_label = {}
   auroc_resamples = []       # per defined label: its AUROC in every resample
   for k, name in enumerate(names):
-    y, s, c = test_labels[:, k].astype(int), test_scores[:, k], calibrated_scores[:, k]
+    rows = metrics.annotated(test_labels[:, k])     # all rows unless a mixture's
+    y, s, c = test_labels[rows, k].astype(int), test_scores[rows, k], calibrated_scores[rows, k]
+    w = weights if rows.all() else weights[:, rows]
     entry = {"n_pos": int(y.sum()), "n_neg": int(len(y) - y.sum())}
     reason = metrics.undefined_reason(y)
     if reason:
       per_label[name] = {**entry, "undefined": f"test split: {reason}"}
       continue
 
-    def ci(metric, scores, *args):
-      return _interval(bootstrap.interval(metric, y, scores, weights, *args))
+    def ci(metric, scores, *args, y=y, w=w):
+      return _interval(bootstrap.interval(metric, y, scores, w, *args))
 
-    resampled = bootstrap.weighted_auroc(y, s, weights)
+    resampled = bootstrap.weighted_auroc(y, s, w)
     entry["auroc"] = _auroc_entry(y, s, resampled)
     auroc_resamples.append(resampled)
     entry["auprc"] = ci(bootstrap.weighted_average_precision, s)

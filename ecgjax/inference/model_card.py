@@ -104,7 +104,9 @@ def build(*, task: str, label_names, data: dict, model: dict, steps: int,
   `operating_points` comes from evaluation.results.operating_points."""
   names = list(label_names)
   points = operating_points or no_operating_points(names)
-  training = {"task": task, "datasets": [data["dataset"]], "steps": int(steps),
+  # A mixture lists each of its sources (with its weight and annotated labels).
+  trained_on = data["dataset"].get("sources") or [data["dataset"]]
+  training = {"task": task, "datasets": trained_on, "steps": int(steps),
               "command": command_line(), **(extra_training or {})}
   if init_from:
     training["init_from"] = init_from

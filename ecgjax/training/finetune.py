@@ -310,6 +310,8 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
   if score_test:
     test_x, test_y, test_p, test_r = extract(config.dataset.test_split)
   logging.info("linear probe on %d training features of width %d", *train_x.shape)
+  train_mask = eval_metrics.annotated(train_y).astype(np.float32)   # NaN: not annotated
+  train_y = np.nan_to_num(train_y)
 
   head = params["head"]
   probe_optimizer = config.optimizer.copy_and_resolve_references()
@@ -324,7 +326,8 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
   def train_chunk(h, opt_state, n):
     def body(_, carry):
       h, opt_state = carry
-      grads = jax.grad(lambda h: steps.multilabel_bce(logits(h, train_x), train_y))(h)
+      grads = jax.grad(lambda h: steps.multilabel_bce(logits(h, train_x), train_y,
+                                                      train_mask))(h)
       updates, opt_state = tx.update(grads, opt_state, h)
       return optax.apply_updates(h, updates), opt_state
     return jax.lax.fori_loop(0, n, body, (h, opt_state))

@@ -143,16 +143,31 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
     return nonfinite.last_checkpoint_text(ckpt.latest_step(), ckpt.directory)
 
   def evaluate(split: str):
-    try:
-      probs, labels, patients = predict.collect_predictions(
-          source, split,
-          lambda local: eval_step(state, mesh_lib.global_batch(local, batch_sharding)),
-          aggregate=config.dataset.eval_aggregate)
-    except nonfinite.NonFiniteError as e:
-      raise nonfinite.NonFiniteError(f"step {step}: {e} ({last_finite()})") from e
+    """Per-label AUROCs of `split` and its (probs, labels, patients); a mixture is
+    scored source by source, its pool being their concatenation, and the result
+    adds each source's AUROCs under `sources`."""
+    parts = source.parts() if hasattr(source, "parts") else [(None, source)]
+    scored = []
+    for _, part in parts:
+      try:
+        scored.append(predict.collect_predictions(
+            part, split,
+            lambda local: eval_step(state, mesh_lib.global_batch(local, batch_sharding)),
+            aggregate=config.dataset.eval_aggregate))
+      except nonfinite.NonFiniteError as e:
+        raise nonfinite.NonFiniteError(f"step {step}: {e} ({last_finite()})") from e
+    probs, labels, patients = (np.concatenate([p[k] for p in scored]) for k in range(3))
     result = eval_metrics.per_label_auroc(labels, probs, source.label_names)
     result["examples"] = len(labels)
-    return result, (probs, labels, patients)
+    by_source = {}
+    if len(parts) > 1:
+      for (name, _), part_scored in zip(parts, scored):
+        entry = eval_metrics.per_label_auroc(part_scored[1], part_scored[0], source.label_names)
+        by_source[name] = {"examples": len(part_scored[1]), "auroc": entry["auroc"],
+                           "auroc_median": entry["auroc_median"],
+                           "auroc_mean": entry["auroc_mean"]}
+      result["sources"] = by_source
+    return result, (probs, labels, patients), dict(zip([n for n, _ in parts], scored))
 
   # ---- Model card: rewritten at every evaluation, saved with every checkpoint.
   names = source.label_names
@@ -216,7 +231,7 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
 
       if step % config.eval_every == 0 or step == config.total_steps:
         split = config.dataset.eval_split
-        last_eval, (val_probs, val_labels, _) = evaluate(split)
+        last_eval, (val_probs, val_labels, _), _ = evaluate(split)
         writer.write(step, {"split": split, **last_eval})
         logging.info("step %d: %s median AUROC %s over %d/%d labels", step, split,
                      last_eval["auroc_median"], last_eval["labels_defined"],
@@ -230,8 +245,8 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
             "split": split, "step": step, "examples": len(val_labels),
             "auroc": last_eval["auroc"], "auroc_median": last_eval["auroc_median"]})
         if step == config.total_steps and config.dataset.test_split:
-          results = _final_test(config, workdir, names, points, step,
-                                evaluate(config.dataset.test_split)[1])
+          _, pooled, by_source = evaluate(config.dataset.test_split)
+          results = _final_test(config, workdir, names, points, step, pooled, by_source)
           card = make_card(step, points, points_from,
                            metrics=card_metrics(results, config.dataset.test_split, step))
         window_start = time.perf_counter()   # evaluation time is not training time
@@ -271,13 +286,26 @@ def _fmt(value) -> str:
   return "n/a" if value is None else f"{value:.3f}"
 
 
-def _final_test(config, workdir, names, points, step, scored) -> dict:
-  """results.json: the test split at the validation operating points, with CIs."""
+def _final_test(config, workdir, names, points, step, scored, by_source=None) -> dict:
+  """results.json: the test split at the validation operating points, with CIs; a
+  mixture's adds each source's results under `sources` (the top level is the pool)."""
   probs, labels, patients = scored
   results = eval_results.evaluate_predictions(
       names, labels, probs, patients, points, resamples=config.bootstrap_resamples,
       seed=config.seed)
-  results.update(step=step, split=config.dataset.test_split, dataset=config.dataset.name)
+  if by_source and len(by_source) > 1:
+    results["sources"] = {}
+    for name, (p, y, patient) in by_source.items():
+      part = eval_results.evaluate_predictions(names, y, p, patient, points,
+                                               resamples=config.bootstrap_resamples,
+                                               seed=config.seed)
+      results["sources"][name] = {k: part[k] for k in ("labels", "medians", "macro_auroc",
+                                                        "test_examples", "test_patients")}
+      logging.info("step %d: %s %s: macro AUROC %s over %d labels", step,
+                   config.dataset.test_split, name, _fmt(part["macro_auroc"]["value"]),
+                   part["macro_auroc"]["labels_covered"])
+  results.update(step=step, split=config.dataset.test_split,
+                 dataset=config.dataset.mixture or config.dataset.name)
   if jax.process_index() == 0:
     write_json(os.path.join(workdir, "results.json"), results)
   logging.info("step %d: %s median AUROC %s, macro AUROC %s over %d/%d labels (results.json)",

@@ -32,7 +32,9 @@ def collect_outputs(source, split: str, predict, *, training_set: bool = False):
     patient = to_host(local.pop("patient"))
     recording = to_host(local.pop("recording"))
     outs.append(to_host(predict(local))[keep])
-    labels.append(to_host(local["labels"])[keep])
+    # NaN marks a label the example's dataset does not annotate (a mixture's).
+    label_mask = to_host(local["label_mask"])[keep]
+    labels.append(np.where(label_mask > 0, to_host(local["labels"])[keep], np.nan))
     patients.append(patient[keep])
     recordings.append(recording[keep])
   return (np.concatenate(outs), np.concatenate(labels), np.concatenate(patients),
@@ -61,8 +63,8 @@ def aggregate_recordings(scores, labels, patients, recordings, how: str):
     out = np.zeros((n, scores.shape[1]), np.float64)
     np.add.at(out, group, scores)
     out = (out / np.bincount(group, minlength=n)[:, None]).astype(scores.dtype)
-  merged = np.zeros((n, labels.shape[1]), labels.dtype)
-  np.maximum.at(merged, group, labels)
+  merged = np.full((n, labels.shape[1]), -np.inf, labels.dtype)
+  np.maximum.at(merged, group, labels)     # NaN (not annotated) stays NaN
   return out, merged, patients[first[order]]
 
 
