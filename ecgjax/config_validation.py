@@ -176,6 +176,14 @@ def _check_training(config, device_count: int | None) -> None:
       mixture.parse_mixture(config.dataset.mixture)
     except mixture.MixtureError as e:
       raise ConfigError(f"config.{e}") from e
+  for name in ("crop_s", "eval_stride_s"):
+    value = config.dataset[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+      raise ConfigError(f"config.dataset.{name} must be a non-negative number of seconds, "
+                        f"got {value!r}")
+  if config.dataset.eval_stride_s and not config.dataset.crop_s:
+    raise ConfigError("config.dataset.eval_stride_s is set but config.dataset.crop_s is 0: "
+                      "evaluation windows are crops")
   from ecgjax.training import predict
   if config.dataset.eval_aggregate not in predict.AGGREGATIONS:
     raise ConfigError(f"config.dataset.eval_aggregate={config.dataset.eval_aggregate!r}: "

@@ -45,6 +45,9 @@ def _run_config(config, saved: dict, labels: str, card: dict | None = None
     run.dataset.data_dir = config.dataset.data_dir or saved["dataset"]["data_dir"]
     run.dataset.build_if_missing = False
     run.dataset.eval_aggregate = config.dataset.eval_aggregate
+    # A model trained on crops reads crops: evaluated on windows as its run was.
+    run.dataset.crop_s = saved["dataset"].get("crop_s", 0.0)
+    run.dataset.eval_stride_s = saved["dataset"].get("eval_stride_s", 0.0)
     run.model = ml_collections.ConfigDict(
         {k: tuple(v) if isinstance(v, list) else v for k, v in saved["model"].items()})
   return run

@@ -30,7 +30,8 @@ def make_input(config) -> pipeline.TfdsInput | mixture.MixtureInput:
         global_batch=config.batch_size, eval_batch=config.eval_batch_size,
         train_split=config.dataset.train_split, seed=config.seed,
         shuffle_buffer=config.dataset.shuffle_buffer, augment=config.dataset.augment,
-        threads=config.dataset.threads, leads=config.dataset.leads)
+        threads=config.dataset.threads, leads=config.dataset.leads,
+        crop_s=config.dataset.crop_s, eval_stride_s=config.dataset.eval_stride_s)
   if config.dataset.build_if_missing:
     embedded.ensure_built(config.dataset.name, data_dir)
   builder = datasets.load_builder(config.dataset.name, data_dir)
@@ -39,7 +40,8 @@ def make_input(config) -> pipeline.TfdsInput | mixture.MixtureInput:
                             train_split=config.dataset.train_split, seed=config.seed,
                             shuffle_buffer=config.dataset.shuffle_buffer,
                             augment=config.dataset.augment, threads=config.dataset.threads,
-                            leads=config.dataset.leads)
+                            leads=config.dataset.leads, crop_s=config.dataset.crop_s,
+                            eval_stride_s=config.dataset.eval_stride_s)
 
 
 def train_and_evaluate(config, workdir: str) -> dict:

@@ -15,6 +15,15 @@ MODELS = {
     "ribeiro2020": dict(stem_width=64, stage_widths=(128, 196, 256, 320),
                         blocks_per_stage=(1, 1, 1, 1), stage_strides=(4, 4, 4, 4),
                         kernel_size=16, stem_stride=1, dropout=0.2),
+    # The PTB-XL benchmark's xresnet1d101 (Strodthoff et al. 2021), as near as this
+    # family goes: its deep stem (32, 32, 64; kernel 5; stride 2; max-pool), its stage
+    # depths (3, 4, 23, 3) and strides (1, 2, 2, 2), kernel 5, but basic pre-activation
+    # blocks 64 wide instead of bottlenecks 64 -> 256, and mean pooling into one linear
+    # layer instead of concat pooling into a 128-unit head (configs/ptbxl_benchmark.py).
+    "xresnet1d101_like": dict(stem_width=32, stem_extra_widths=(32, 64), stem_pool=True,
+                              stage_widths=(64, 64, 64, 64), blocks_per_stage=(3, 4, 23, 3),
+                              stage_strides=(1, 2, 2, 2), kernel_size=5, stem_stride=2,
+                              dropout=0.0),
     # Hannun et al. 2019: 16 residual blocks, kernel 16, 32-256 channels.
     "hannun2019": dict(stem_width=32, stage_widths=(32, 64, 128, 256),
                        blocks_per_stage=(4, 4, 4, 4), stage_strides=(2, 2, 2, 2),
@@ -25,7 +34,9 @@ MODELS = {
 def model_config(name: str, dtype: str = "bfloat16") -> ml_collections.ConfigDict:
   if name not in MODELS:
     raise ValueError(f"unknown model {name!r}; known: {sorted(MODELS)}")
-  return ml_collections.ConfigDict({**MODELS[name], "dtype": dtype,
+  # Every shape names every field, so one schema checks them all.
+  return ml_collections.ConfigDict({"stem_extra_widths": (), "stem_pool": False,
+                                    **MODELS[name], "dtype": dtype,
                                     "strided_conv": "space_to_depth"})
 
 
@@ -58,6 +69,10 @@ def pretrain_defaults() -> ml_collections.ConfigDict:
   c.dataset.threads = 0         # tf.data private thread pool; 0: all cores
   c.dataset.leads = "all"       # all (recorded) | limb | names such as I or I,II,V1
   c.dataset.mixture = ""        # NAME:WEIGHT,NAME:WEIGHT under data_dir (data.mixture)
+  # The model reads crop_s seconds: a random crop in training, windows eval_stride_s
+  # apart in evaluation (0: back to back), aggregated per ECG; 0: whole signals.
+  c.dataset.crop_s = 0.0
+  c.dataset.eval_stride_s = 0.0
   c.dataset.eval_aggregate = "max"   # a recording's windows scored as one: max | mean | none
 
   c.model = model_config("small")

@@ -129,7 +129,8 @@ class MixtureInput:
 
   def __init__(self, mixture, data_dir: str, *, labels: str, global_batch: int,
                eval_batch: int, train_split: str, seed: int, shuffle_buffer: int,
-               augment: bool = False, threads: int = 0, leads: str = "all"):
+               augment: bool = False, threads: int = 0, leads: str = "all",
+               crop_s: float = 0.0, eval_stride_s: float = 0.0):
     builders = load_builders(mixture, data_dir)
     infos = [b.info for b in builders]
     self.label_names = union_labels(infos, labels)
@@ -148,7 +149,7 @@ class MixtureInput:
       source_input = pipeline.TfdsInput(
           builder, labels=",".join(own), global_batch=global_batch, eval_batch=eval_batch,
           train_split=train_split, seed=seed, shuffle_buffer=shuffle_buffer, augment=augment,
-          threads=threads, leads=leads)
+          threads=threads, leads=leads, crop_s=crop_s, eval_stride_s=eval_stride_s)
       self.sources.append(_Source(
           name=name, weight=weight, input=source_input,
           scatter=np.array([self.label_names.index(n) for n in own], np.int32),

@@ -25,6 +25,13 @@ label; the loss ignores the rest, steps.multilabel_bce). One dataset trains on
 every label chosen, with a warning for any its metadata says it does not
 annotate; a mixture (data.mixture) masks them.
 
+Crops (`crop_s`, the PTB-XL benchmark's protocol, Strodthoff et al. 2021): the
+model reads `crop_s` seconds. Training takes one random crop per example (its
+offset drawn like the augmentation, so the stream still resumes exactly);
+evaluation cuts every example into windows of that length `eval_stride_s` apart
+(0: back to back), the last aligned to the end, which share the example's
+`recording` so they are scored as one (training.predict.aggregate_recordings).
+
 Evaluation: one pass over the split, padded to whole batches with a `mask`;
 every process yields the same number of batches so sharded steps stay in step.
 """
@@ -51,7 +58,8 @@ class TfdsInput:
 
   def __init__(self, builder: tfds.core.DatasetBuilder, *, labels: str, global_batch: int,
                eval_batch: int, train_split: str, seed: int, shuffle_buffer: int,
-               augment: bool = False, threads: int = 0, leads: str = "all"):
+               augment: bool = False, threads: int = 0, leads: str = "all",
+               crop_s: float = 0.0, eval_stride_s: float = 0.0):
     self.builder = builder
     self.augment = augment
     self.threads = threads
@@ -68,7 +76,20 @@ class TfdsInput:
                                              datasets.display_name(builder.info))
     self._lead_indices = [stored_leads.index(n) for n in self.lead_names]
     samples = builder.info.features["signal"].shape[0]
-    self.signal_shape = (samples, len(self.lead_names))
+    rate = float((builder.info.metadata or {})["sampling_rate"])
+    self.crop = int(round(crop_s * rate)) if crop_s else 0
+    if self.crop > samples or self.crop < 0:
+      raise ValueError(f"dataset.crop_s={crop_s}: {self.crop} samples, but "
+                       f"{datasets.display_name(builder.info)} holds {samples} per ECG")
+    self.stored_samples = samples
+    self._window_starts = [0]
+    if self.crop:
+      stride = int(round(eval_stride_s * rate)) if eval_stride_s else self.crop
+      starts = list(range(0, samples - self.crop + 1, max(stride, 1)))
+      if starts[-1] != samples - self.crop:
+        starts.append(samples - self.crop)
+      self._window_starts = starts
+    self.signal_shape = (self.crop or samples, len(self.lead_names))
     self.train_split = train_split
     self.seed = seed
     self.shuffle_buffer = shuffle_buffer
@@ -143,6 +164,24 @@ class TfdsInput:
       options.threading.private_threadpool_size = self.threads
     return ds.with_options(options)
 
+  def _perturb(self, seed, example):
+    if self.crop:
+      # Its own stream of the seed: augmentation draws the same with or without crops.
+      crop_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+      start = tf.random.stateless_uniform([], crop_seed, 0, self.stored_samples - self.crop + 1,
+                                          dtype=tf.int32)
+      example = {**example, "signal": example["signal"][start:start + self.crop]}
+    return self._augment(seed, example) if self.augment else example
+
+  def _windows(self, example):
+    """One evaluation example -> its crop-length windows (a dataset of them)."""
+    starts = tf.constant(self._window_starts, tf.int32)
+    signals = tf.map_fn(lambda start: example["signal"][start:start + self.crop], starts,
+                        fn_output_signature=example["signal"].dtype)
+    count = len(self._window_starts)
+    rest = {k: tf.repeat(v[None], count, axis=0) for k, v in example.items() if k != "signal"}
+    return tf.data.Dataset.from_tensor_slices({"signal": signals, **rest})
+
   def _augment(self, seed, example):
     """Gain, per-lead offset and noise, from a stateless seed (see module docstring)."""
     signal = tf.cast(example["signal"], tf.float32)
@@ -180,9 +219,9 @@ class TfdsInput:
     def epoch(e):
       shuffled = base.shuffle(self.shuffle_buffer, seed=seed + e * 7919,
                               reshuffle_each_iteration=False)
-      if self.augment:    # (seed, epoch, position) seeds each example's augmentation
+      if self.augment or self.crop:   # (seed, epoch, position) seeds each example's draws
         shuffled = shuffled.enumerate().map(
-            lambda i, ex: self._augment(tf.stack([seed + e, i]), ex),
+            lambda i, ex: self._perturb(tf.stack([seed + e, i]), ex),
             num_parallel_calls=tf.data.AUTOTUNE)
       return shuffled.skip(tf.where(e == start_epoch, tf.constant(offset, tf.int64),
                                     tf.constant(0, tf.int64)))
@@ -203,9 +242,11 @@ class TfdsInput:
     else:
       total = datasets.split_size(self.builder.info, split)
       ds = self._read(tfds.split_for_jax_process(split))
-    most_per_process = math.ceil(total / jax.process_count())
+    most_per_process = math.ceil(total / jax.process_count()) * len(self._window_starts)
     batches = math.ceil(most_per_process / self.local_eval_batch)
     ds = ds.map(self._select_for_eval)
+    if self.crop:
+      ds = ds.flat_map(self._windows)
     num_labels = len(self.label_names)
     if transform is not None:
       ds = ds.map(transform)

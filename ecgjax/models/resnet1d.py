@@ -43,6 +43,11 @@ class ResNet1DConfig:
   dropout: float = 0.2
   dtype: str = "bfloat16"
   strided_conv: str = "space_to_depth"    # or "native"
+  # A deep stem (fastai's xresnet, Bag of Tricks, He et al. 2019): convolutions after
+  # the first, each preceded by BatchNorm and ReLU, to these widths; then a stride-2
+  # max-pool when `stem_pool`. Empty: the single-convolution stem.
+  stem_extra_widths: Sequence[int] = ()
+  stem_pool: bool = False
 
   def __post_init__(self):
     n = len(self.stage_widths)
@@ -141,7 +146,14 @@ class Backbone(nnx.Module):
     self.dtype = dtype
     self.space_to_depth = cfg.strided_conv == "space_to_depth"
     self.stem = _conv(in_leads, cfg.stem_width, cfg.kernel_size, cfg.stem_stride, dtype, rngs)
-    blocks, width = [], cfg.stem_width
+    norms, convs, width = [], [], cfg.stem_width
+    for out in cfg.stem_extra_widths:
+      norms.append(_norm(width, dtype, rngs))
+      convs.append(_conv(width, out, cfg.kernel_size, 1, dtype, rngs))
+      width = out
+    self.stem_norms, self.stem_convs = nnx.List(norms), nnx.List(convs)
+    self.stem_pool = cfg.stem_pool
+    blocks = []
     for out, n, stride in zip(cfg.stage_widths, cfg.blocks_per_stage, cfg.stage_strides, strict=True):
       for b in range(n):
         blocks.append(ResidualBlock(width, out, stride if b == 0 else 1, cfg.kernel_size,
@@ -155,6 +167,10 @@ class Backbone(nnx.Module):
                batch_norm_train: bool | None = None):
     batch_norm_train = train if batch_norm_train is None else batch_norm_train
     x = _apply_conv(self.stem, x.astype(self.dtype), self.space_to_depth)
+    for norm, conv in zip(self.stem_norms, self.stem_convs):
+      x = conv(nnx.relu(norm(x, use_running_average=not batch_norm_train)))
+    if self.stem_pool:
+      x = nnx.max_pool(x, window_shape=(3,), strides=(2,), padding="SAME")
     for block in self.blocks:
       x = block(x, train=train, rngs=rngs, batch_norm_train=batch_norm_train)
     x = nnx.relu(self.final_norm(x, use_running_average=not batch_norm_train))
