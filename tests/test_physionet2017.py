@@ -128,3 +128,17 @@ def test_one_lead_fine_tuning_reports_the_challenge_score_per_recording(built, s
   assert low <= value <= high
   card = json.load(open(tmp_path / "scratch" / "model_card.json"))
   assert card["input"]["leads"] == ["I"] and card["input"]["sampling_rate"] == 100
+
+
+def test_the_sweep_report_lists_each_runs_challenge_score():
+  from ecgjax.evaluation import report
+  score = {"score": {"value": 0.61, "ci_low": 0.4, "ci_high": 0.8}, "records": 15,
+           "f1": {"normal": 0.8, "af": float("nan"), "other": 0.42, "noisy": 0.0}}
+  runs = [report.Run("full", 0, 1, {"challenge2017": score}, {}),
+          report.Run("scratch", 0, 0, {"challenge2017": score}, {}),
+          report.Run("full", 50, 0, {}, {})]
+  lines = report.challenge_2017_table(runs)
+  rows = [ln for ln in lines if ln.startswith("| all")]
+  assert rows == ["| all | full | 1 | 0.610 [0.400, 0.800] | 0.800 | n/a | 0.420 | 15 |",
+                  "| all | scratch | 0 | 0.610 [0.400, 0.800] | 0.800 | n/a | 0.420 | 15 |"]
+  assert report.challenge_2017_table(runs[2:]) == []

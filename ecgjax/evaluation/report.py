@@ -177,10 +177,33 @@ def write_report(summary: dict, runs: list[Run], outdir: str, roc_size: int | No
            "difference is paired (same resamples, same seeds), its p-value two-sided from the "
            "bootstrap. DeLong's p-value per seed is in comparisons.csv; every run in "
            "results.csv.", "", *summary_table(summary)]
+  lines += challenge_2017_table(runs)
   lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
   with open(os.path.join(outdir, "report.md"), "w") as f:
     f.write("\n".join(lines))
   return plots
+
+
+def challenge_2017_table(runs: list[Run]) -> list[str]:
+  """Runs scored with the Challenge 2017 score (physionet2017's four classes): one row per
+  run, its score with the record-bootstrap CI and the three F1s in the mean."""
+  scored = sorted((r for r in runs if "challenge2017" in r.results),
+                  key=lambda r: (r.train_size == 0, r.train_size, r.mode, r.seed))
+  if not scored:
+    return []
+  lines = ["", "## PhysioNet/CinC Challenge 2017 score", "",
+           "The mean F1 of normal, AF and other (each recording's class is its highest "
+           "output), with a 95% CI from record-bootstrap resamples.", "",
+           "| train size | mode | seed | score [95% CI] | F1 normal | F1 AF | F1 other | recordings |",
+           "|---|---|---|---|---|---|---|---|"]
+  for run in scored:
+    c = run.results["challenge2017"]
+    score, f1 = c["score"], c["f1"]
+    lines.append(f"| {size_name(run.train_size)} | {run.mode} | {run.seed} | "
+                 f"{_fmt(score['value'])} [{_fmt(score['ci_low'])}, {_fmt(score['ci_high'])}] | "
+                 f"{_fmt(f1['normal'])} | {_fmt(f1['af'])} | {_fmt(f1['other'])} | "
+                 f"{c['records']} |")
+  return lines
 
 
 def summary_table(summary: dict) -> list[str]:
