@@ -124,7 +124,8 @@ def _twelve_to_one(tiny_data_dir, init_from, tmp_path, leads_spec="I", **overrid
 def test_fine_tuning_one_lead_from_twelve_selects_or_reinitialises_the_stem(
     tiny_pretrained, tiny_data_dir, tmp_path):
   before = checkpoints.read_pretrained(tiny_pretrained).params["backbone"]["stem"]["kernel"]
-  workdir, report = _twelve_to_one(tiny_data_dir, tiny_pretrained, tmp_path)
+  workdir, report = _twelve_to_one(tiny_data_dir, tiny_pretrained, tmp_path,
+                                   lead_transfer="select")
   assert report["leads"]["checkpoint"] == list(leads.STANDARD_LEADS)
   assert report["leads"]["dataset"] == ["I"] and "selected" in report["leads"]["stem"]
   assert "backbone/stem/kernel" in report["loaded"]
