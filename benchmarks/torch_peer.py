@@ -63,10 +63,20 @@ class ResNet1D(nn.Module):
 
   def __init__(self, num_labels: int, in_leads: int = 12, *, stem_width: int,
                stage_widths, blocks_per_stage, stage_strides, kernel_size: int,
-               stem_stride: int = 1, dropout: float = 0.2, **unused):
+               stem_stride: int = 1, dropout: float = 0.2, stem_extra_widths=(),
+               stem_pool: bool = False, **unused):
     super().__init__()
     self.stem = SameConv1d(in_leads, stem_width, kernel_size, stride=stem_stride, bias=False)
-    blocks, width = [], stem_width
+    # The deep stem of ecgjax.models.resnet1d: BN-ReLU-conv per extra width, then a
+    # stride-2 SAME max-pool of 3.
+    stem, width = [], stem_width
+    for out in stem_extra_widths:
+      stem += [nn.BatchNorm1d(width, momentum=0.1, eps=1e-5), nn.ReLU(),
+               SameConv1d(width, out, kernel_size, bias=False)]
+      width = out
+    self.stem_extra = nn.Sequential(*stem)
+    self.stem_pool = stem_pool
+    blocks = []
     for out, n, stride in zip(stage_widths, blocks_per_stage, stage_strides, strict=True):
       for b in range(n):
         blocks.append(ResidualBlock(width, out, stride if b == 0 else 1, kernel_size, dropout))
@@ -76,7 +86,11 @@ class ResNet1D(nn.Module):
     self.head = nn.Linear(width, num_labels)
 
   def forward(self, x):
-    x = self.blocks(self.stem(x))
+    x = self.stem_extra(self.stem(x))
+    if self.stem_pool:
+      left, right = same_padding(x.shape[-1], 3, 2)
+      x = F.max_pool1d(F.pad(x, (left, right), value=-math.inf), 3, 2)
+    x = self.blocks(x)
     return self.head(F.relu(self.final_norm(x)).mean(dim=-1))
 
 
