@@ -139,6 +139,14 @@ def validate_finetune(config, device_count: int | None = None,
     raise ConfigError(f"config.lr_multipliers: {e}") from e
 
 
+def check_eval_aggregate(config) -> None:
+  """dataset.eval_aggregate, of pretraining, fine-tuning and evaluate configs."""
+  from ecgjax.training import predict
+  if config.dataset.eval_aggregate not in predict.AGGREGATIONS:
+    raise ConfigError(f"config.dataset.eval_aggregate={config.dataset.eval_aggregate!r}: "
+                      f"expected one of {predict.AGGREGATIONS}")
+
+
 def _check_training(config, device_count: int | None) -> None:
   from ecgjax.evaluation import thresholds
   _positive(config, "batch_size", "eval_batch_size", "total_steps", "log_every", "eval_every",
@@ -184,10 +192,7 @@ def _check_training(config, device_count: int | None) -> None:
   if config.dataset.eval_stride_s and not config.dataset.crop_s:
     raise ConfigError("config.dataset.eval_stride_s is set but config.dataset.crop_s is 0: "
                       "evaluation windows are crops")
-  from ecgjax.training import predict
-  if config.dataset.eval_aggregate not in predict.AGGREGATIONS:
-    raise ConfigError(f"config.dataset.eval_aggregate={config.dataset.eval_aggregate!r}: "
-                      f"expected one of {predict.AGGREGATIONS}")
+  check_eval_aggregate(config)
   from ecgjax.ecg import leads
   try:
     leads.parse_lead_spec(config.dataset.leads)

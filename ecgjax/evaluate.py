@@ -78,10 +78,7 @@ def _check_input(card_input: dict, data_input: dict, dataset: str) -> None:
 
 def evaluate_checkpoint(config, workdir: str) -> dict:
   config_validation.check_fields(config, evaluate_config.get_config())
-  if config.dataset.eval_aggregate not in predict.AGGREGATIONS:
-    raise config_validation.ConfigError(
-        f"config.dataset.eval_aggregate={config.dataset.eval_aggregate!r}: expected one of "
-        f"{predict.AGGREGATIONS}")
+  config_validation.check_eval_aggregate(config)
   if not config.checkpoint:
     raise config_validation.ConfigError("config.checkpoint is empty: give a workdir to evaluate")
   saved = checkpoints.read_pretrained(config.checkpoint, config.checkpoint_step or None)

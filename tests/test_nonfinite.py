@@ -143,7 +143,8 @@ def test_non_finite_predictions_are_a_clear_error_not_a_library_traceback():
   class Source:
     def eval_batches(self, split, training_set=False):
       yield {"signal": np.zeros((2, 10, 12), np.int16), "labels": np.zeros((2, 3), np.float32),
-             "patient": np.array([1, 2]), "mask": np.array([True, True])}
+             "label_mask": np.ones((2, 3), np.float32), "patient": np.array([1, 2]),
+             "recording": np.array([1, 2]), "mask": np.array([True, True])}
 
   with pytest.raises(nonfinite.NonFiniteError, match=r"validation split: 3 of 6 predictions"):
     predict.collect_predictions(

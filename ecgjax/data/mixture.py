@@ -134,7 +134,6 @@ class MixtureInput:
     builders = load_builders(mixture, data_dir)
     infos = [b.info for b in builders]
     self.label_names = union_labels(infos, labels)
-    self.lead_names = None
     chosen_leads = [leads_lib.select_leads(leads, datasets.recorded_leads(info),
                                            datasets.display_name(info)) for info in infos]
     _check_signals(builders, chosen_leads)

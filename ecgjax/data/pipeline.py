@@ -47,7 +47,7 @@ import tensorflow_datasets as tfds
 
 from ecgjax.data import datasets, subsample
 from ecgjax.ecg import leads as leads_lib
-from ecgjax.inference import model_card
+from ecgjax.inference import model_card, windows
 
 _EPOCH_SEED_STRIDE = 1_000_003
 
@@ -70,7 +70,6 @@ class TfdsInput:
       logging.warning("%s does not annotate %s: its zeros there are unknowns, trained and "
                       "scored as negatives", datasets.display_name(builder.info),
                       ", ".join(unannotated))
-    self.label_mask = np.ones(len(self.label_names), np.float32)
     stored_leads = datasets.stored_leads(builder.info)
     self.lead_names = leads_lib.select_leads(leads, datasets.recorded_leads(builder.info),
                                              datasets.display_name(builder.info))
@@ -85,10 +84,7 @@ class TfdsInput:
     self._window_starts = [0]
     if self.crop:
       stride = int(round(eval_stride_s * rate)) if eval_stride_s else self.crop
-      starts = list(range(0, samples - self.crop + 1, max(stride, 1)))
-      if starts[-1] != samples - self.crop:
-        starts.append(samples - self.crop)
-      self._window_starts = starts
+      self._window_starts = windows.window_starts(samples, self.crop, max(stride, 1))
     self.signal_shape = (self.crop or samples, len(self.lead_names))
     self.train_split = train_split
     self.seed = seed
@@ -141,7 +137,7 @@ class TfdsInput:
     if len(self._lead_indices) != signal.shape[-1]:
       signal = tf.gather(signal, self._lead_indices, axis=1)
     return {"signal": signal, "labels": tf.cast(labels, tf.float32),
-            "label_mask": tf.constant(self.label_mask)}
+            "label_mask": tf.ones(tf.shape(labels), tf.float32)}
 
   def _select_for_eval(self, example):
     # Patients and recordings as 63-bit hashes: numeric, so they travel as arrays
@@ -175,9 +171,8 @@ class TfdsInput:
 
   def _windows(self, example):
     """One evaluation example -> its crop-length windows (a dataset of them)."""
-    starts = tf.constant(self._window_starts, tf.int32)
-    signals = tf.map_fn(lambda start: example["signal"][start:start + self.crop], starts,
-                        fn_output_signature=example["signal"].dtype)
+    rows = np.asarray(self._window_starts)[:, None] + np.arange(self.crop)   # (windows, crop)
+    signals = tf.gather(example["signal"], rows)
     count = len(self._window_starts)
     rest = {k: tf.repeat(v[None], count, axis=0) for k, v in example.items() if k != "signal"}
     return tf.data.Dataset.from_tensor_slices({"signal": signals, **rest})

@@ -31,7 +31,10 @@ class InputSource(Protocol):
 
   def train_batches(self, start_step: int) -> Iterator[dict]: ...
 
-  def eval_batches(self, split: str, training_set: bool = False) -> Iterator[dict]: ...
+  def eval_batches(self, split: str, training_set: bool = False) -> Iterator[dict]:
+    """Local batches of `signal`, `labels`, `label_mask` (0: not annotated), hashed
+    `patient` and `recording` (a recording's windows share it), and `mask` (False
+    on padding)."""
 
   def describe(self) -> dict:
     """{'dataset': {name, version, splits, ...}, 'input': model_card.input_contract(...)}"""

@@ -27,18 +27,13 @@ def collect_outputs(source, split: str, predict, *, training_set: bool = False):
   """`predict(local_batch)` over a split, padding dropped: (outputs, labels, patients,
   recordings), the last the hashed recording of each example (its windows share it)."""
   outs, labels, patients, recordings = [], [], [], []
-  rows = 0
   for local in source.eval_batches(split, training_set=training_set):
     keep = to_host(local.pop("mask"))
     patient = to_host(local.pop("patient"))
-    # A source without recordings or label masks (not TfdsInput): each example its
-    # own recording, every label annotated.
-    recording = (to_host(local.pop("recording")) if "recording" in local
-                 else np.arange(rows, rows + len(keep)))
-    rows += len(keep)
+    recording = to_host(local.pop("recording"))
     outs.append(to_host(predict(local))[keep])
     # NaN marks a label the example's dataset does not annotate (a mixture's).
-    label_mask = to_host(local.get("label_mask", np.ones_like(local["labels"])))[keep]
+    label_mask = to_host(local["label_mask"])[keep]
     labels.append(np.where(label_mask > 0, to_host(local["labels"])[keep], np.nan))
     patients.append(patient[keep])
     recordings.append(recording[keep])
