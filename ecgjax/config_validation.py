@@ -114,6 +114,10 @@ def validate_finetune(config, device_count: int | None = None,
     if config.experiment != "finetune":
       raise ConfigError(f"config.experiment={config.experiment!r}: expected 'finetune'")
   _check_training(config, device_count)
+  if config.parallelism != "jit":
+    raise ConfigError(f"config.parallelism={config.parallelism!r}: only pretraining has the "
+                      "pmap path; fine-tuning (and the sweep) compile with jit, which trains "
+                      "the same function on the same devices")
   if config.mode not in finetune.MODES:
     raise ConfigError(f"config.mode={config.mode!r}: expected one of {finetune.MODES}")
   if config.mode != "scratch" and not config.init_from:
@@ -167,6 +171,10 @@ def _check_training(config, device_count: int | None) -> None:
     raise ConfigError(f"config.nonfinite={config.nonfinite!r}: expected one of "
                       f"{nonfinite.POLICIES}")
   _positive(config, "max_consecutive_skips")
+  from ecgjax.training import parallel
+  if config.parallelism not in parallel.PARALLELISMS:
+    raise ConfigError(f"config.parallelism={config.parallelism!r}: expected one of "
+                      f"{parallel.PARALLELISMS}")
   if config.bootstrap_resamples < 1000:
     raise ConfigError(f"config.bootstrap_resamples={config.bootstrap_resamples}: use at "
                       "least 1000 for 95% intervals")

@@ -56,6 +56,9 @@ def pretrain_defaults() -> ml_collections.ConfigDict:
   c.bootstrap_resamples = 1000   # patient bootstrap of the final test metrics
   c.nonfinite = "stop"           # or skip_step: a NaN/inf loss or gradient (training.nonfinite)
   c.max_consecutive_skips = 10   # skip_step: this many non-finite steps in a row stop the run
+  # jit (sharded jit over a mesh of every device; the default) or pmap (jax.pmap over
+  # each process's devices, in maintenance mode since JAX 0.8): training.parallel.
+  c.parallelism = "jit"
 
   c.dataset = ml_collections.ConfigDict()
   c.dataset.name = "synthetic_ecg/demo"

@@ -192,5 +192,15 @@ class ResNet1D(nnx.Module):
                                    batch_norm_train=batch_norm_train))
 
 
+def sync_batch_norm(model: nnx.Module, axis_name: str) -> None:
+  """Makes every BatchNorm of `model` average its batch statistics over the mapped
+  axis `axis_name` (jax.pmap's), so normalisation sees the global batch as it does
+  under sharded jit. Only for a model used inside that map: outside one the axis
+  is unbound. Running averages are unaffected (they read no axis)."""
+  for _, module in nnx.iter_modules(model):
+    if isinstance(module, nnx.BatchNorm):
+      module.axis_name = axis_name
+
+
 def parameter_count(model: nnx.Module) -> int:
   return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))

@@ -21,7 +21,7 @@ from ecgjax.evaluation import metrics as eval_metrics, results as eval_results
 from ecgjax.inference import model_card
 from ecgjax.models import resnet1d
 from ecgjax.training import (checkpoints, interrupt, mesh as mesh_lib, nonfinite, optimizers,
-                             predict, progress as progress_lib, steps)
+                             parallel, predict, progress as progress_lib, steps)
 from ecgjax.training.metric_writer import MetricWriter
 
 
@@ -100,13 +100,13 @@ def run(config, workdir: str, source: InputSource) -> dict:
 def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest) -> dict:
   config_json = json.loads(config.to_json_best_effort())
 
-  # ---- Mesh: every device of every process on one `data` axis.
+  # ---- Mesh: every device of every process on one `data` axis; the step compiled
+  # with sharded jit over it or mapped with pmap over each process's devices.
   mesh = mesh_lib.make_data_mesh()
-  state_sharding = mesh_lib.replicated(mesh)
-  batch_sharding = mesh_lib.batch_sharded(mesh)
+  par = parallel.make(config.parallelism, mesh)
   devices = jax.device_count()
-  logging.info("mesh %s over %d devices (%s), %d processes", dict(mesh.shape), devices,
-               jax.devices()[0].device_kind, jax.process_count())
+  logging.info("mesh %s over %d devices (%s), %d processes, %s", dict(mesh.shape), devices,
+               jax.devices()[0].device_kind, jax.process_count(), par.name)
 
   # ---- Model and optimiser.
   leads = source.signal_shape[-1]
@@ -115,7 +115,7 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
   tx = optimizers.make_optimizer(config.optimizer, config.total_steps)
   schedule = optimizers.learning_rate_schedule(config.optimizer, config.total_steps)
   graphdef, state = steps.init_state(model, tx)
-  state = jax.device_put(state, state_sharding)
+  state = jax.device_put(state, par.state_sharding)    # the checkpoint layout
 
   # ---- Checkpoint: resume where the workdir left off.
   ckpt = checkpoints.Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"),
@@ -130,15 +130,16 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
   if start:
     state = ckpt.restore_state(start, state)
     logging.info("resumed from step %d", start)
+  state = par.from_checkpoint(state)
 
   # ---- Update and eval steps, compiled ahead of time for the step's FLOPs.
   train_batches = source.train_batches(start)
-  first = mesh_lib.global_batch(next(train_batches), batch_sharding)
-  train_step = steps.make_train_step(
-      graphdef, tx, config.seed, state_sharding, batch_sharding,
-      skip_nonfinite=config.nonfinite == "skip_step").lower(state, first).compile()
+  first = par.put_batch(next(train_batches))
+  train_step = par.train_step(graphdef, tx, config.seed,
+                              skip_nonfinite=config.nonfinite == "skip_step")
+  train_step = train_step.lower(state, first).compile()
   step_flops = _step_flops(train_step)
-  eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
+  eval_step = par.eval_step(graphdef)
 
   guard = nonfinite.Guard(config.nonfinite, config.max_consecutive_skips)
 
@@ -155,7 +156,7 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
       try:
         scored.append(predict.collect_predictions(
             part, split,
-            lambda local: eval_step(state, mesh_lib.global_batch(local, batch_sharding)),
+            lambda local: eval_step(state, local),
             aggregate=config.dataset.eval_aggregate))
       except nonfinite.NonFiniteError as e:
         raise nonfinite.NonFiniteError(f"step {step}: {e} ({last_finite()})") from e
@@ -195,10 +196,10 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
   try:
     for step in range(start + 1, config.total_steps + 1):
       if batch is None:
-        batch = mesh_lib.global_batch(next(train_batches), batch_sharding)
+        batch = par.put_batch(next(train_batches))
       state, step_metrics = train_step(state, batch)
       batch = None
-      pending.append(step_metrics)
+      pending.append(par.host_metrics(step_metrics))
       window_steps += 1
 
       # A stop request is read here, on the host, after the step: no device sync.
@@ -217,7 +218,7 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
             "ecg_per_sec_per_device": ecg_per_sec / devices,
             "step_time_s": elapsed / window_steps,
         }
-        if step_flops:   # XLA reports an SPMD program's FLOPs per device
+        if step_flops:   # XLA reports an SPMD (or a mapped) program's FLOPs per device
           record["tflops_per_sec_per_device"] = step_flops / (elapsed / window_steps) / 1e12
         writer.write(step, record)
         logging.info("step %d: loss %.4f, %.1f ECG/s (%.1f per device); %s", step,
@@ -260,12 +261,14 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
       saved = False
       if ckpt.would_save(step, force):
         # One small sync per save: a checkpoint holding NaN must never become the latest.
-        if not bool(jax.device_get(nonfinite.all_finite((state.params, state.batch_stats)))):
+        saved_state = par.to_checkpoint(state)
+        if not bool(jax.device_get(nonfinite.all_finite((saved_state.params,
+                                                         saved_state.batch_stats)))):
           ckpt.wait()
           raise nonfinite.NonFiniteError(
               f"step {step}: parameters or BatchNorm statistics hold NaN or infinity; not saved, "
               f"{last_finite()}. Try: {nonfinite.ADVICE}")
-        saved = ckpt.save(step, state, config_json, card, force=force)
+        saved = ckpt.save(step, saved_state, config_json, card, force=force)
       if saved and jax.process_index() == 0:
         model_card.write(workdir, card)
       if interrupted:

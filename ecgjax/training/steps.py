@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from ecgjax.models import resnet1d
+
 MICROVOLTS_PER_MILLIVOLT = 1000.0
 
 
@@ -40,43 +42,71 @@ def signal_to_model_input(signal: jax.Array) -> jax.Array:
 
 
 def multilabel_bce(logits: jax.Array, labels: jax.Array,
-                   label_mask: jax.Array | None = None) -> jax.Array:
+                   label_mask: jax.Array | None = None, axis_name: str | None = None
+                   ) -> jax.Array:
   """Binary cross-entropy in float32, averaged over the annotated (example, label)
   entries: `label_mask` is 1 where the example's source annotates the label and 0
-  where the label is unknown (a mixture of archives). No mask: every entry counts."""
+  where the label is unknown (a mixture of archives). No mask: every entry counts.
+
+  Inside jax.pmap (`axis_name`), the average's denominator is the count over every
+  device, so the result is this device's share of the global mean: summed over the
+  axis, losses and gradients equal the global batch's under jit, even when devices
+  hold different numbers of annotated entries."""
   losses = optax.sigmoid_binary_cross_entropy(logits.astype(jnp.float32),
                                               labels.astype(jnp.float32))
   if label_mask is None:
-    return losses.mean()
+    if axis_name is None:
+      return losses.mean()
+    label_mask = jnp.ones_like(losses)
   label_mask = label_mask.astype(jnp.float32)
-  return (losses * label_mask).sum() / jnp.maximum(label_mask.sum(), 1.0)
+  count = label_mask.sum()
+  if axis_name is not None:
+    count = jax.lax.psum(count, axis_name)
+  return (losses * label_mask).sum() / jnp.maximum(count, 1.0)
 
 
-def make_train_step(graphdef, tx: optax.GradientTransformation, seed: int,
-                    state_sharding, batch_sharding, freeze_batch_norm: bool = False,
-                    skip_nonfinite: bool = False) -> Callable:
-  """(state, batch) -> (state, metrics); the input state is donated.
+def train_step_fn(graphdef, tx: optax.GradientTransformation, seed: int,
+                  freeze_batch_norm: bool = False, skip_nonfinite: bool = False,
+                  axis_name: str | None = None) -> Callable:
+  """The update, (state, batch) -> (state, metrics), before compilation: jit's
+  global step, or with `axis_name` one device's step inside jax.pmap.
 
   `freeze_batch_norm`: BatchNorm normalises with (and keeps) its running
   statistics instead of the batch's, as when fine-tuning a pretrained backbone.
   Metrics carry `finite` (loss and gradient norm both finite); with
   `skip_nonfinite` a non-finite step leaves parameters, statistics and optimiser
   state as they were (training.nonfinite), and only the step count moves on.
+
+  Under pmap the step trains the same function as jit's: BatchNorm averages its
+  batch statistics over the devices (resnet1d.sync_batch_norm), the loss is each
+  device's share of the global mean and its gradients are summed over the axis.
+  Dropout folds in the device index, so devices draw different masks; the masks
+  differ from jit's, which draws one for the global batch.
   """
   base_key = jax.random.key(seed)
 
   def train_step(state: TrainState, batch: dict):
     dropout_key = jax.random.fold_in(base_key, state.step)
+    if axis_name is not None:
+      dropout_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(axis_name))
 
     def loss_fn(params):
       model = nnx.merge(graphdef, params, state.batch_stats, copy=True)
+      if axis_name is not None:
+        resnet1d.sync_batch_norm(model, axis_name)
       logits = model(signal_to_model_input(batch["signal"]), train=True,
                      rngs=nnx.Rngs(dropout=dropout_key),
                      batch_norm_train=not freeze_batch_norm)
       new_stats = nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
-      return multilabel_bce(logits, batch["labels"], batch.get("label_mask")), new_stats
+      loss = multilabel_bce(logits, batch["labels"], batch.get("label_mask"), axis_name)
+      return loss, new_stats
 
     (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    if axis_name is not None:
+      loss, grads = jax.lax.psum((loss, grads), axis_name)
+      # Equal on every device already (synchronised BatchNorm); the mean keeps the
+      # replicas bit-identical whatever the reduction order.
+      batch_stats = jax.lax.pmean(batch_stats, axis_name)
     grad_norm = optax.tree.norm(grads)
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -89,17 +119,30 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, seed: int,
                               opt_state=opt_state)
     return new_state, {"loss": loss, "grad_norm": grad_norm, "finite": finite}
 
-  return jax.jit(train_step, in_shardings=(state_sharding, batch_sharding),
+  return train_step
+
+
+def make_train_step(graphdef, tx: optax.GradientTransformation, seed: int,
+                    state_sharding, batch_sharding, freeze_batch_norm: bool = False,
+                    skip_nonfinite: bool = False) -> Callable:
+  """`train_step_fn` jitted over the mesh; the input state is donated."""
+  step = train_step_fn(graphdef, tx, seed, freeze_batch_norm, skip_nonfinite)
+  return jax.jit(step, in_shardings=(state_sharding, batch_sharding),
                  out_shardings=(state_sharding, None), donate_argnums=0)
 
 
-def make_eval_step(graphdef, state_sharding, batch_sharding) -> Callable:
-  """(state, batch) -> per-example sigmoid probabilities, sharded like the batch."""
+def eval_step_fn(graphdef) -> Callable:
+  """(state, batch) -> per-example sigmoid probabilities, before compilation."""
 
   def eval_step(state: TrainState, batch: dict):
     model = nnx.merge(graphdef, state.params, state.batch_stats, copy=True)
     logits = model(signal_to_model_input(batch["signal"]), train=False)
     return jax.nn.sigmoid(logits)
 
-  return jax.jit(eval_step, in_shardings=(state_sharding, batch_sharding),
+  return eval_step
+
+
+def make_eval_step(graphdef, state_sharding, batch_sharding) -> Callable:
+  """`eval_step_fn` jitted over the mesh, the output sharded like the batch."""
+  return jax.jit(eval_step_fn(graphdef), in_shardings=(state_sharding, batch_sharding),
                  out_shardings=batch_sharding)

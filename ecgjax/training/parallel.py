@@ -1,0 +1,127 @@
+"""The two ways pretraining spreads a step over devices: `jit` and `pmap`.
+
+`jit` (the default, DESIGN.md): one program over a mesh of every device of every
+process; the train state is a replicated global array, the batch is split along
+the `data` axis, and XLA inserts the collectives.
+
+`pmap`: the step is mapped over this process's local devices, each holding a copy
+of the state (a leading axis of local-device length) and its own per-device batch;
+the collectives over the `data` axis are written in the step (steps.train_step_fn:
+gradients summed, BatchNorm statistics averaged). jax.pmap has been in maintenance
+mode since JAX 0.8; the path exists for code and habits written around it, and to
+compare.
+
+Both share the model, the loss, the optimiser, the input and the checkpoints: a
+checkpoint always holds the jit layout (`to_checkpoint`/`from_checkpoint` convert),
+so a pmap run resumes a jit checkpoint and the other way round.
+"""
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+from ecgjax.training import mesh as mesh_lib, steps
+
+PARALLELISMS = ("jit", "pmap")
+
+
+class JitParallel:
+  """Sharded jit over the global `data` mesh."""
+
+  name = "jit"
+
+  def __init__(self, mesh: jax.sharding.Mesh):
+    self.mesh = mesh
+    self.state_sharding = mesh_lib.replicated(mesh)
+    self.batch_sharding = mesh_lib.batch_sharded(mesh)
+
+  def from_checkpoint(self, state):
+    """A state in the checkpoint layout (replicated global arrays) -> this path's."""
+    return state
+
+  def to_checkpoint(self, state):
+    return state
+
+  def put_batch(self, local_batch: dict) -> dict:
+    return mesh_lib.global_batch(local_batch, self.batch_sharding)
+
+  def train_step(self, graphdef, tx, seed: int, skip_nonfinite: bool = False):
+    return steps.make_train_step(graphdef, tx, seed, self.state_sharding, self.batch_sharding,
+                                 skip_nonfinite=skip_nonfinite)
+
+  def eval_step(self, graphdef):
+    """(state, local batch) -> probabilities, a global array (predict.to_host gathers)."""
+    step = steps.make_eval_step(graphdef, self.state_sharding, self.batch_sharding)
+    return lambda state, local: step(state, self.put_batch(local))
+
+  def host_metrics(self, metrics: dict) -> dict:
+    return metrics
+
+
+class PmapParallel:
+  """jax.pmap over this process's devices; collectives span every process's."""
+
+  name = "pmap"
+
+  def __init__(self, mesh: jax.sharding.Mesh):
+    self.mesh = mesh
+    self.state_sharding = mesh_lib.replicated(mesh)   # the checkpoint layout
+    self.devices = jax.local_devices()
+
+  def from_checkpoint(self, state):
+    """Replicated global arrays -> one copy per local device, stacked on a leading
+    axis, built from the copies already on those devices (no host round trip)."""
+    n = len(self.devices)
+    local = jax.sharding.Mesh(np.array(self.devices), ("device",))
+    stacked = NamedSharding(local, PartitionSpec("device"))
+
+    def stack(x):
+      by_device = {s.device: s.data for s in x.addressable_shards}
+      return jax.make_array_from_single_device_arrays(
+          (n, *x.shape), stacked, [by_device[d][None] for d in self.devices])
+
+    return jax.tree.map(stack, state)
+
+  def to_checkpoint(self, state):
+    """Per-device copies -> replicated global arrays over the mesh (what jit holds
+    and Orbax saves). The copies are equal: every update is computed from summed
+    gradients and averaged statistics."""
+
+    def unstack(x):
+      return jax.make_array_from_single_device_arrays(
+          x.shape[1:], self.state_sharding,
+          [s.data.reshape(x.shape[1:]) for s in x.addressable_shards])
+
+    return jax.tree.map(unstack, state)
+
+  def put_batch(self, local_batch: dict) -> dict:
+    """(local batch, ...) -> (local devices, per-device batch, ...)."""
+    n = len(self.devices)
+    return jax.tree.map(lambda x: x.reshape(n, x.shape[0] // n, *x.shape[1:]), local_batch)
+
+  def train_step(self, graphdef, tx, seed: int, skip_nonfinite: bool = False):
+    step = steps.train_step_fn(graphdef, tx, seed, skip_nonfinite=skip_nonfinite,
+                               axis_name=mesh_lib.DATA_AXIS)
+    return jax.pmap(step, axis_name=mesh_lib.DATA_AXIS, devices=self.devices,
+                    donate_argnums=0)
+
+  def eval_step(self, graphdef):
+    """(state, local batch) -> this process's probabilities as numpy, in batch order."""
+    step = jax.pmap(steps.eval_step_fn(graphdef), devices=self.devices)
+
+    def run(state, local):
+      probs = np.asarray(step(state, self.put_batch(local)))
+      return probs.reshape(-1, probs.shape[-1])
+
+    return run
+
+  def host_metrics(self, metrics: dict) -> dict:
+    """Metrics come back once per device, equal after the psum: this process's first
+    copy (dispatched, not waited for)."""
+    return jax.tree.map(lambda x: x.addressable_shards[0].data.reshape(()), metrics)
+
+
+def make(name: str, mesh: jax.sharding.Mesh) -> JitParallel | PmapParallel:
+  if name not in PARALLELISMS:
+    raise ValueError(f"parallelism must be one of {PARALLELISMS}, got {name!r}")
+  return JitParallel(mesh) if name == "jit" else PmapParallel(mesh)
