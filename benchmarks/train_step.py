@@ -1,13 +1,15 @@
 """Steady-state train-step throughput and model FLOP utilisation, JAX beside PyTorch.
 
   python benchmarks/train_step.py [--models small ribeiro2020] [--batch_sizes 32 64]
-      [--dtypes float32 bfloat16] [--samples 5000] [--peer eager compiled] [--out FILE]
+      [--dtypes float32 bfloat16] [--samples 5000] [--parallelism jit pmap]
+      [--peer eager compiled channels_last] [--out FILE]
 
-For each (model, batch size, dtype): the ecgjax train step (the trainer's own
-`steps.make_train_step`: jit over a `data` mesh of every local device, state
-donated, AdamW, multi-label BCE) on a synthetic on-device batch of int16 µV
-(batch, samples, 12), and the PyTorch peer (benchmarks/torch_peer.py: same
-architecture and parameter count) eager and/or `torch.compile`d. After warm-up,
+For each (model, batch size, dtype): the ecgjax train step (the trainer's own,
+training.parallel: `jit` over a `data` mesh of every local device and/or `pmap`
+over the same devices; state donated, AdamW, multi-label BCE) on a synthetic
+on-device batch of int16 µV (batch, samples, 12), and the PyTorch peer
+(benchmarks/torch_peer.py: same architecture and parameter count) eager,
+`torch.compile`d, and/or compiled in channels-last memory format. After warm-up,
 `--windows` timed windows of `--steps` steps alternate between the frameworks,
 so drift on the machine hits both alike; each figure is the median window.
 MFU = FLOPs of the compiled JAX step (XLA cost analysis, per device) / step time
@@ -31,7 +33,7 @@ from flax import nnx
 from emit import emit
 from ecgjax.configs.common import MODELS
 from ecgjax.models import resnet1d
-from ecgjax.training import mesh as mesh_lib, steps
+from ecgjax.training import mesh as mesh_lib, parallel, steps
 
 NUM_LABELS = 68
 # Dense peak TFLOP/s per device, by jax device_kind, and where the figure comes from.
@@ -80,20 +82,20 @@ class JaxStep:
   """The trainer's step on a fixed on-device batch."""
 
   def __init__(self, model_name: str, batch_size: int, dtype: str, samples: int,
-               strided_conv: str):
+               strided_conv: str, parallelism: str = "jit"):
     cfg = resnet1d.ResNet1DConfig(**MODELS[model_name], dtype=dtype, strided_conv=strided_conv)
     model = resnet1d.ResNet1D(cfg, NUM_LABELS, 12, rngs=nnx.Rngs(params=0))
     tx = optax.adamw(1e-3, weight_decay=1e-4)
     graphdef, state = steps.init_state(model, tx)
-    mesh = mesh_lib.make_data_mesh()
-    state_sharding, batch_sharding = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
+    par = parallel.make(parallelism, mesh_lib.make_data_mesh(jax.local_devices()))
     rng = np.random.default_rng(0)
     batch = {"signal": rng.integers(-2000, 2000, (batch_size, samples, 12)).astype(np.int16),
              "labels": (rng.uniform(size=(batch_size, NUM_LABELS)) < 0.05).astype(np.uint8)}
-    self.batch = jax.device_put(batch, batch_sharding)
-    self.state = jax.device_put(state, state_sharding)
-    step = steps.make_train_step(graphdef, tx, 0, state_sharding, batch_sharding)
-    self.compiled = step.lower(self.state, self.batch).compile()
+    self.batch = jax.block_until_ready(par.put_batch(batch))
+    if parallelism == "pmap":     # on the devices already, as the jit batch is
+      self.batch = jax.pmap(lambda b: b)(self.batch)
+    self.state = par.from_checkpoint(jax.device_put(state, par.state_sharding))
+    self.compiled = par.train_step(graphdef, tx, 0).lower(self.state, self.batch).compile()
     cost = self.compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     self.flops_per_device = float(cost["flops"]) if cost and cost.get("flops") else None
@@ -110,16 +112,18 @@ class JaxStep:
 class TorchStep:
 
   def __init__(self, model_name: str, batch_size: int, dtype: str, samples: int,
-               compiled: bool):
+               variant: str):
     import torch
     import torch_peer
     self.torch = torch
     self.device = "cuda" if torch.cuda.is_available() else "cpu"
-    self.step = torch_peer.TrainStep(MODELS[model_name], NUM_LABELS, dtype, compiled).to(
-        self.device)
+    self.step = torch_peer.TrainStep(MODELS[model_name], NUM_LABELS, dtype,
+                                     compiled=variant in ("compiled", "channels_last"),
+                                     channels_last=variant == "channels_last").to(self.device)
     g = torch.Generator().manual_seed(0)
-    self.signal = (torch.randint(-2000, 2000, (batch_size, 12, samples), generator=g)
-                   .float().div(1000).to(self.device))
+    self.signal = self.step.input_layout(
+        torch.randint(-2000, 2000, (batch_size, 12, samples), generator=g)
+        .float().div(1000).to(self.device))
     self.labels = (torch.rand(batch_size, NUM_LABELS, generator=g) < 0.05).float().to(
         self.device)
     self.parameters = torch_peer.parameter_count(self.step.model)
@@ -141,17 +145,18 @@ def _torch_threads():
 
 
 def measure(args, model_name: str, batch_size: int, dtype: str) -> list[dict]:
-  runners = {"jax": JaxStep(model_name, batch_size, dtype, args.samples, args.strided_conv)}
+  runners = {f"jax_{p}": JaxStep(model_name, batch_size, dtype, args.samples,
+                                 args.strided_conv, p) for p in args.parallelism}
   for variant in args.peer:
     runners[f"torch_{variant}"] = TorchStep(model_name, batch_size, dtype, args.samples,
-                                            compiled=variant == "compiled")
+                                            variant)
   for runner in runners.values():
     runner.run(args.warmup)
   windows = {name: [] for name in runners}
   for _ in range(args.windows):       # alternate: each window of each framework in turn
     for name, runner in runners.items():
       windows[name].append(args.steps * batch_size / runner.run(args.steps))
-  jax_step = runners["jax"]
+  jax_step = runners[f"jax_{args.parallelism[0]}"]
   kind = jax.devices()[0].device_kind
   peak = PEAKS.get(kind) or (cpu_peak() if kind == "cpu" else {})
   # XLA's cost analysis counts one device's share of the SPMD program.
@@ -165,7 +170,7 @@ def measure(args, model_name: str, batch_size: int, dtype: str) -> list[dict]:
     flops_per_sec_per_device = (global_flops * ecg_per_sec / batch_size / devices
                                 if global_flops else None)
     out.append({
-        "benchmark": "train_step", "framework": framework, "variant": variant or "jit",
+        "benchmark": "train_step", "framework": framework, "variant": variant,
         "model": model_name, "batch_size": batch_size, "dtype": dtype,
         "strided_conv": args.strided_conv if framework == "jax" else "native",
         "samples": args.samples, "devices": devices, "device_kind": kind,
@@ -187,8 +192,10 @@ def main():
   parser.add_argument("--batch_sizes", type=int, nargs="+", default=[32])
   parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
   parser.add_argument("--samples", type=int, default=5000)     # 500 Hz x 10 s
+  parser.add_argument("--parallelism", nargs="+", default=["jit"], choices=["jit", "pmap"])
   parser.add_argument("--peer", nargs="*", default=["eager", "compiled"],
-                      choices=["eager", "compiled"])
+                      choices=["eager", "compiled", "channels_last"],
+                      help="channels_last: the 2-D form in channels-last, torch.compile'd")
   parser.add_argument("--strided_conv", default="space_to_depth",
                       choices=["space_to_depth", "native"])
   parser.add_argument("--warmup", type=int, default=3)

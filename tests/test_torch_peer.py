@@ -69,3 +69,29 @@ def test_same_logits_with_the_same_weights(name):
   with torch.no_grad():
     got = peer(torch.from_numpy(x.transpose(0, 2, 1).copy())).numpy()
   np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["small", "xresnet1d101_like"])
+def test_channels_last_form_is_the_same_network(name):
+  """The 2-D channels-last variant holds the same parameters (each conv kernel with a
+  unit height) and gives the same logits as the 1-D form, with batch statistics too."""
+  one_d = torch_peer.ResNet1D(68, **MODELS[name])
+  step = torch_peer.TrainStep(MODELS[name], 68, "float32", compiled=False, channels_last=True)
+  two_d = step.model
+  assert torch_peer.parameter_count(two_d) == torch_peer.parameter_count(one_d)
+  two_d.load_state_dict({k: v.reshape(two_d.state_dict()[k].shape)
+                         for k, v in one_d.state_dict().items()})
+  x = torch.from_numpy(np.random.default_rng(0).normal(0, 0.5, size=(3, 12, 1000))
+                       .astype(np.float32))
+  x2 = step.input_layout(x)
+  assert x2.is_contiguous(memory_format=torch.channels_last)
+  for module in [*one_d.modules(), *two_d.modules()]:
+    if isinstance(module, torch.nn.Dropout):   # masks follow memory order, which differs
+      module.p = 0.0
+  for train in (False, True):
+    one_d.train(train), two_d.train(train)
+    torch.manual_seed(0)
+    expected = one_d(x).detach().numpy()
+    torch.manual_seed(0)
+    got = two_d(x2).detach().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
