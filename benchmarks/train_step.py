@@ -95,10 +95,8 @@ class JaxStep:
     if parallelism == "pmap":     # on the devices already, as the jit batch is
       self.batch = jax.pmap(lambda b: b)(self.batch)
     self.state = par.from_checkpoint(jax.device_put(state, par.state_sharding))
-    self.compiled = par.train_step(graphdef, tx, 0).lower(self.state, self.batch).compile()
-    cost = self.compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    self.flops_per_device = float(cost["flops"]) if cost and cost.get("flops") else None
+    self.compiled, self.flops_per_device = par.compile_train_step(graphdef, tx, 0, self.state,
+                                                                   self.batch)
     self.devices = jax.device_count()
 
   def run(self, n: int) -> float:

@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 CHILD = """
@@ -54,32 +56,130 @@ def test_single_process_needs_no_cluster():
   assert out.stdout.strip() == "1"
 
 
-def test_pretraining_as_two_processes(tiny_data_dir, tmp_path):
-  """The real command on 2 processes x 4 devices: each reads its own data slice,
-  evaluation gathers both, only process 0 writes metrics, both agree."""
-  port, workdir = free_port(), str(tmp_path / "run")
-  command = [sys.executable, "-m", "ecgjax.main", "--config=ecgjax/configs/pretrain.py",
-             f"--workdir={workdir}", "--config.dataset.name=synthetic_ecg/tiny",
-             f"--config.dataset.data_dir={tiny_data_dir}", "--config.total_steps=6",
-             "--config.optimizer.warmup_steps=2",
-             "--config.log_every=3", "--config.eval_every=6", "--config.checkpoint_every=3",
-             "--config.batch_size=16", "--config.eval_batch_size=64",
-             "--config.dataset.shuffle_buffer=128", "--config.model.stage_widths=(16,16,16,16)"]
+def start_two_processes(command, port, stdout=subprocess.DEVNULL):
   procs = []
   for pid in range(2):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
            "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2",
            "JAX_PROCESS_ID": str(pid)}
-    procs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+    procs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=stdout,
                                   stderr=subprocess.PIPE, text=True))
-  errs = [p.communicate(timeout=300)[1] for p in procs]
-  for p, err in zip(procs, errs, strict=True):
+  outs = [p.communicate(timeout=300) for p in procs]
+  for p, (_, err) in zip(procs, outs, strict=True):
     assert p.returncode == 0, err[-3000:]
-    assert "mesh {'data': 8} over 8 devices (cpu), 2 processes" in err
+  return outs
+
+
+READS = """
+import json, sys
+import numpy as np
+from ecgjax.training import mesh, predict
+mesh.initialize_distributed()
+import jax
+from ecgjax.data import datasets, pipeline
+
+def source():
+  builder = datasets.load_builder("synthetic_ecg/tiny", sys.argv[1])
+  return pipeline.TfdsInput(builder, labels="pretrain", global_batch=16, eval_batch=64,
+                            train_split="train", seed=0, shuffle_buffer=128)
+
+def epochs(src, n):
+  per_epoch = src.examples_per_epoch()
+  rows = list(src.example_stream(select=False).take(n * per_epoch).as_numpy_iterator())
+  ids = [r["record_id"].decode() for r in rows]
+  return [ids[e * per_epoch:(e + 1) * per_epoch] for e in range(n)]
+
+src = source()
+out = {"process": jax.process_index(), "epochs": epochs(src, 2),
+       "split": sorted(r.decode() for r in src.split_index("train")[0])}
+subset = source()
+subset.restrict_training_set(40, 1, seed=3)
+out["subset_epoch"] = epochs(subset, 1)[0]
+out["subset_size"] = subset.train_examples
+_, _, _, recordings = predict.collect_outputs(src, "validation", lambda local: local["labels"])
+out["eval_recordings"] = [int(r) for r in recordings]
+out["validation_size"] = len(src.split_index("validation")[0])
+print("READS", json.dumps(out))
+"""
+
+
+def test_processes_read_disjoint_parts_and_score_each_example_once(tiny_data_dir):
+  """2 processes x 4 devices: within each epoch the processes read disjoint parts of
+  the training split (and of a chosen subset) whose union is the whole; evaluation,
+  gathered on both, scores every validation example exactly once."""
+  outs = start_two_processes([sys.executable, "-c", READS, tiny_data_dir], free_port(),
+                             stdout=subprocess.PIPE)
+  reads = sorted((json.loads(line[len("READS "):]) for out, _ in outs
+                  for line in out.splitlines() if line.startswith("READS ")),
+                 key=lambda r: r["process"])
+  assert [r["process"] for r in reads] == [0, 1]
+  split = set(reads[0]["split"])
+  for epoch in range(2):
+    parts = [r["epochs"][epoch] for r in reads]
+    assert all(len(p) == len(set(p)) for p in parts)            # no repeats in an epoch
+    assert not set(parts[0]) & set(parts[1])                     # disjoint
+    assert set(parts[0]) | set(parts[1]) == split                # together, the split
+  assert reads[0]["epochs"][0] != reads[0]["epochs"][1]          # reshuffled per epoch
+  subset = [set(r["subset_epoch"]) for r in reads]
+  assert not subset[0] & subset[1]
+  assert len(subset[0] | subset[1]) == reads[0]["subset_size"] == 40
+  assert subset[0] | subset[1] <= split
+  for r in reads:
+    assert r["eval_recordings"] == reads[0]["eval_recordings"]   # gathered alike
+    assert len(r["eval_recordings"]) == len(set(r["eval_recordings"])) == r["validation_size"]
+
+
+PRETRAIN_FLAGS = ["--config.dataset.name=synthetic_ecg/tiny", "--config.total_steps=6",
+                  "--config.optimizer.warmup_steps=2", "--config.log_every=3",
+                  "--config.eval_every=6", "--config.checkpoint_every=3",
+                  "--config.batch_size=16", "--config.eval_batch_size=64",
+                  "--config.dataset.shuffle_buffer=128", "--config.model.stage_widths=(16,16,16,16)"]
+
+
+def logged(err: str, text: str) -> list[str]:
+  """The logged lines holding `text`, without the time and process prefix."""
+  return [line.split("] ", 1)[-1] for line in err.splitlines() if text in line]
+
+
+@pytest.mark.parametrize("parallelism", ["jit", "pmap"])
+def test_pretraining_as_two_processes(tiny_data_dir, tmp_path, parallelism):
+  """The real command on 2 processes x 4 devices: each reads its own data slice, both
+  train the same model (their losses agree step for step), evaluation gathers both,
+  and process 0 alone writes metrics, card and results."""
+  workdir = str(tmp_path / "run")
+  command = [sys.executable, "-m", "ecgjax.main", "--config=ecgjax/configs/pretrain.py",
+             f"--workdir={workdir}", f"--config.dataset.data_dir={tiny_data_dir}",
+             f"--config.parallelism={parallelism}", *PRETRAIN_FLAGS]
+  errs = [err for _, err in start_two_processes(command, free_port())]
+  for err in errs:
+    assert f"mesh {{'data': 8}} over 8 devices (cpu), 2 processes, {parallelism}" in err
+  losses = [[line.split(",")[0] for line in logged(err, ": loss ")] for err in errs]
+  assert len(losses[0]) == 2 and losses[0] == losses[1]
   lines = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
   assert [line["step"] for line in lines] == [3, 6, 6]      # one writer, not two
-  auroc_lines = [[line for line in err.splitlines() if "median AUROC" in line][-1]
-                 for err in errs]
-  assert auroc_lines[0].split("]")[-1] == auroc_lines[1].split("]")[-1]
+  assert logged(errs[0], "median AUROC")[-2:] == logged(errs[1], "median AUROC")[-2:]
   steps = sorted(int(p) for p in os.listdir(os.path.join(workdir, "checkpoints")) if p.isdigit())
   assert steps == [3, 6]
+  card = json.load(open(os.path.join(workdir, "model_card.json")))
+  assert card["training"]["steps"] == 6
+  assert json.load(open(os.path.join(workdir, "results.json")))["step"] == 6
+  assert not [f for f in os.listdir(workdir) if f.endswith(".tmp")]
+
+
+def test_fine_tuning_as_two_processes(tiny_pretrained, tiny_data_dir, tmp_path):
+  """Fine-tuning on a chosen subset, as 2 processes: both agree on the subset, the
+  losses and the test result; one results.json."""
+  workdir = str(tmp_path / "finetune")
+  command = [sys.executable, "-m", "ecgjax.finetune", "--config=ecgjax/configs/finetune.py",
+             f"--workdir={workdir}", f"--config.init_from={tiny_pretrained}",
+             "--config.mode=full", "--config.dataset.name=synthetic_ecg/tiny",
+             f"--config.dataset.data_dir={tiny_data_dir}", "--config.total_steps=6",
+             "--config.optimizer.warmup_steps=2", "--config.log_every=3", "--config.eval_every=3",
+             "--config.batch_size=16", "--config.eval_batch_size=64",
+             "--config.dataset.shuffle_buffer=128", "--config.train_size=40",
+             "--config.min_positives=1"]
+  errs = [err for _, err in start_two_processes(command, free_port())]
+  for text in ("train loss", "test median AUROC"):
+    assert logged(errs[0], text) and logged(errs[0], text) == logged(errs[1], text)
+  results = json.load(open(os.path.join(workdir, "results.json")))
+  assert results["train_examples"] == 40

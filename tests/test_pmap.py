@@ -22,7 +22,8 @@ def run_steps(name: str, batches, config):
   tx = optimizers.make_optimizer(config.optimizer, config.total_steps)
   graphdef, state = steps.init_state(model, tx)
   state = par.from_checkpoint(jax.device_put(state, par.state_sharding))
-  train_step = par.train_step(graphdef, tx, config.seed)
+  first = par.put_batch(batches[0])
+  train_step, _ = par.compile_train_step(graphdef, tx, config.seed, state, first)
   losses = []
   for b in batches:
     state, m = train_step(state, par.put_batch(b))

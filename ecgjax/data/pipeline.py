@@ -193,21 +193,13 @@ class TfdsInput:
     ds = ds.batch(self.local_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     return iter(tfds.as_numpy(ds))
 
-  def example_stream(self, start_example: int = 0, seed_offset: int = 0) -> tf.data.Dataset:
+  def example_stream(self, start_example: int = 0, seed_offset: int = 0,
+                     select: bool = True) -> tf.data.Dataset:
     """This process's endless training stream, one example at a time, from its
-    `start_example`-th example on: a pure function of (seed, seed_offset, position)."""
-    split = self.train_split
-    if self._train_records is None:
-      split = tfds.split_for_jax_process(self.train_split)
-      examples = datasets.split_size(self.builder.info, split)
-      base = self._read(split)
-    else:
-      # A chosen subset: every process filters the whole split, then takes its share.
-      base = self._read(split).filter(self._in_training_set)
-      base = base.shard(jax.process_count(), jax.process_index())
-      examples = len(range(jax.process_index(), self.train_examples, jax.process_count()))
-    if examples == 0:
-      raise ValueError(f"split {split!r} of {self.builder.info.full_name} is empty")
+    `start_example`-th example on: a pure function of (seed, seed_offset, position).
+    `select=False`: the examples as read, record_id and all (which records each
+    process reads: tests/test_distributed.py)."""
+    base, examples = self._process_share()
     start_epoch, offset = divmod(start_example, examples)
     seed = (self.seed + seed_offset) * _EPOCH_SEED_STRIDE + jax.process_index()
 
@@ -222,7 +214,28 @@ class TfdsInput:
                                     tf.constant(0, tf.int64)))
 
     ds = tf.data.Dataset.range(start_epoch, 2 ** 62).flat_map(epoch)
-    return ds.map(self._select, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(self._select, num_parallel_calls=tf.data.AUTOTUNE) if select else ds
+
+  def _process_share(self) -> tuple[tf.data.Dataset, int]:
+    """This process's part of the training set and its size: one epoch of its stream.
+    The processes' parts are disjoint and together make the training set."""
+    if self._train_records is None:
+      split = tfds.split_for_jax_process(self.train_split)
+      examples = datasets.split_size(self.builder.info, split)
+      base = self._read(split)
+    else:
+      # A chosen subset: every process filters the whole split, then takes its share.
+      base = self._read(self.train_split).filter(self._in_training_set)
+      base = base.shard(jax.process_count(), jax.process_index())
+      examples = len(range(jax.process_index(), self.train_examples, jax.process_count()))
+    if examples == 0:
+      raise ValueError(f"split {self.train_split!r} of {self.builder.info.full_name} has no "
+                       f"training examples for process {jax.process_index()}")
+    return base, examples
+
+  def examples_per_epoch(self) -> int:
+    """How many examples one epoch of this process's training stream holds."""
+    return self._process_share()[1]
 
   def eval_batches(self, split: str, training_set: bool = False,
                    transform=None) -> Iterator[dict]:

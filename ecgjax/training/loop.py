@@ -75,18 +75,6 @@ def write_json(path: str, obj) -> None:
   os.replace(path + ".tmp", path)
 
 
-def _step_flops(compiled) -> float | None:
-  """FLOPs of one compiled step on one device (XLA's cost analysis of the partitioned
-  program), where the backend gives it."""
-  try:
-    cost = compiled.cost_analysis()
-  except Exception:  # not every backend implements it
-    return None
-  if isinstance(cost, (list, tuple)):
-    cost = cost[0] if cost else None
-  return float(cost["flops"]) if cost and cost.get("flops") else None
-
-
 def run(config, workdir: str, source: InputSource) -> dict:
   """Pretrains (or resumes pretraining) in `workdir`; returns the last evaluation.
 
@@ -135,10 +123,8 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
   # ---- Update and eval steps, compiled ahead of time for the step's FLOPs.
   train_batches = source.train_batches(start)
   first = par.put_batch(next(train_batches))
-  train_step = par.train_step(graphdef, tx, config.seed,
-                              skip_nonfinite=config.nonfinite == "skip_step")
-  train_step = train_step.lower(state, first).compile()
-  step_flops = _step_flops(train_step)
+  train_step, step_flops = par.compile_train_step(
+      graphdef, tx, config.seed, state, first, skip_nonfinite=config.nonfinite == "skip_step")
   eval_step = par.eval_step(graphdef)
 
   guard = nonfinite.Guard(config.nonfinite, config.max_consecutive_skips)
