@@ -9,6 +9,7 @@ import os
 
 import jax
 from absl import logging
+from etils import epath
 
 from ecgjax import config_validation
 from ecgjax.data import datasets, embedded, mixture, pipeline
@@ -17,9 +18,10 @@ from ecgjax.training import loop
 
 def write_config(config, workdir: str) -> None:
   if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      json.dump(json.loads(config.to_json_best_effort()), f, indent=2, sort_keys=True)
+    directory = epath.Path(workdir)      # a local directory or a bucket (gs://...)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(
+        json.dumps(json.loads(config.to_json_best_effort()), indent=2, sort_keys=True))
 
 
 def make_input(config) -> pipeline.TfdsInput | mixture.MixtureInput:

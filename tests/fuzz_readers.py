@@ -13,7 +13,6 @@ import argparse
 import collections
 import json
 import multiprocessing
-import os
 import sys
 import tempfile
 import time

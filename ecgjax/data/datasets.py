@@ -7,6 +7,7 @@ dataset_info.json and features.json, so training needs no builder code.
 import os
 
 import tensorflow_datasets as tfds
+from etils import epath
 
 from ecgjax.ecg import leads
 
@@ -38,16 +39,16 @@ def _version_key(version: str) -> tuple:
 def dataset_dir(name: str, data_dir: str) -> str:
   """The newest complete version directory of `name` under `data_dir`."""
   builder, config = split_name(name)
-  root = os.path.join(os.path.expanduser(data_dir), builder, *([config] if config else []))
+  # A local directory or a bucket (gs://...), which TFDS reads as well.
+  root = epath.Path(os.path.expanduser(data_dir), builder, *([config] if config else []))
   versions = []
-  if os.path.isdir(root):
-    versions = [v for v in os.listdir(root)
-                if os.path.isfile(os.path.join(root, v, "dataset_info.json"))]
+  if root.is_dir():
+    versions = [v.name for v in root.iterdir() if (v / "dataset_info.json").is_file()]
   if not versions:
     raise DatasetNotBuiltError(
         f"dataset {name!r} is not built under {data_dir} (looked in {root}). "
         f"Build it with:\n  {build_command(name, data_dir)}")
-  return os.path.join(root, max(versions, key=_version_key))
+  return os.fspath(root / max(versions, key=_version_key))
 
 
 def is_built(name: str, data_dir: str) -> bool:

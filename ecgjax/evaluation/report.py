@@ -232,6 +232,8 @@ def _plot_auroc_vs_size(summary: dict, outdir: str) -> list[str]:
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   labels = sorted({r["label"] for r in summary["table"]})
+  if not labels:    # no label had an AUROC on test (no positives there): nothing to draw
+    return []
   fig, axes = plt.subplots(1, len(labels), figsize=(4.5 * len(labels), 3.6), squeeze=False)
   for ax, label in zip(axes[0], labels, strict=True):
     rows = [r for r in summary["table"] if r["label"] == label]

@@ -24,9 +24,10 @@ imported by serving code that has neither TensorFlow nor the training stack.
 import datetime
 import importlib.metadata
 import json
-import os
 import shlex
 import sys
+
+from etils import epath
 
 from ecgjax.ecg import labels as vocabulary, preprocess
 
@@ -155,11 +156,11 @@ def validate(card: dict, where: str) -> dict:
 
 def read(path: str) -> dict:
   """A card from `model_card.json` or the directory that holds it."""
-  if os.path.isdir(path):
-    path = os.path.join(path, CARD_FILE)
+  path = epath.Path(path)                # a local path or a bucket's (gs://...)
+  if path.is_dir():
+    path = path / CARD_FILE
   try:
-    with open(path, encoding="utf-8") as f:
-      card = json.load(f)
+    card = json.loads(path.read_text(encoding="utf-8"))
   except FileNotFoundError as e:
     raise ModelCardError(f"{path}: no model card") from e
   except (OSError, json.JSONDecodeError) as e:
@@ -169,12 +170,12 @@ def read(path: str) -> dict:
 
 def write(directory: str, card: dict) -> None:
   """model_card.json and model_card.md into `directory`, each replaced whole."""
-  os.makedirs(directory, exist_ok=True)
+  directory = epath.Path(directory)
+  directory.mkdir(parents=True, exist_ok=True)
   for name, text in ((CARD_FILE, json.dumps(card, indent=2)), (CARD_MARKDOWN, markdown(card))):
-    path = os.path.join(directory, name)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-      f.write(text)
-    os.replace(path + ".tmp", path)
+    tmp = directory / (name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(directory / name)
 
 
 def _fmt(value, digits=3) -> str:

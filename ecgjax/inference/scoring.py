@@ -11,7 +11,6 @@ jits it with the batch sharded over this process's devices.
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 

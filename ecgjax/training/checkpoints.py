@@ -11,6 +11,7 @@ have no `model_card` item. Saves are asynchronous; the manager keeps the last
 
 import dataclasses
 import json
+import os
 
 import jax
 import orbax.checkpoint as ocp
@@ -21,6 +22,12 @@ from ecgjax.training import mesh as mesh_lib
 ITEMS = ("state", "config", "model_card")
 CARD_ITEM = "model_card"
 LEGACY_CARD_FILE = "model_card.json"   # a card written after the checkpoint (evaluate)
+
+
+def checkpoint_dir(workdir: str) -> str:
+  """WORKDIR/checkpoints, absolute (Orbax asks for it); a bucket path (gs://...) as is."""
+  root = workdir if "://" in workdir else os.path.abspath(workdir)
+  return os.path.join(root, "checkpoints")
 
 
 class Checkpointer:

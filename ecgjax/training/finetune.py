@@ -211,7 +211,7 @@ def run(config, workdir: str, source) -> dict:
           pretrained is not None and config.mode != "scratch") else None,
       extra_training={"mode": config.mode, "train_size": config.train_size,
                       "seed": config.seed})
-  ckpt = checkpoints.Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"),
+  ckpt = checkpoints.Checkpointer(checkpoints.checkpoint_dir(workdir),
                                   max_to_keep=1, save_every=1)
   final = steps.TrainState(step=jnp.asarray(best_step, jnp.int32), params=best[0],
                            batch_stats=best[1], opt_state=())

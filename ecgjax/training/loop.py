@@ -15,6 +15,7 @@ from typing import Protocol
 import jax
 import numpy as np
 from absl import logging
+from etils import epath
 from flax import nnx
 
 from ecgjax.evaluation import metrics as eval_metrics, results as eval_results
@@ -69,10 +70,10 @@ def card_metrics(results: dict, split: str, step: int) -> dict:
 
 
 def write_json(path: str, obj) -> None:
-  """Replaces `path` whole: a reader never sees half a file."""
-  with open(path + ".tmp", "w") as f:
-    json.dump(obj, f, indent=2)
-  os.replace(path + ".tmp", path)
+  """Replaces `path` whole: a reader never sees half a file (local or gs://)."""
+  tmp = epath.Path(path + ".tmp")
+  tmp.write_text(json.dumps(obj, indent=2))
+  tmp.replace(path)
 
 
 def run(config, workdir: str, source: InputSource) -> dict:
@@ -106,7 +107,7 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
   state = jax.device_put(state, par.state_sharding)    # the checkpoint layout
 
   # ---- Checkpoint: resume where the workdir left off.
-  ckpt = checkpoints.Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"),
+  ckpt = checkpoints.Checkpointer(checkpoints.checkpoint_dir(workdir),
                                   max_to_keep=config.keep_checkpoints,
                                   save_every=config.checkpoint_every)
   start = ckpt.latest_step() or 0

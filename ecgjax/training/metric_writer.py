@@ -2,15 +2,19 @@
 
 TensorBoard events are written with tensorboard's own protobuf writer, which
 needs no TensorFlow (the training layer must run on hosts without it).
+
+The workdir may be a bucket (gs://...): object stores cannot append, so there
+metrics.jsonl is rewritten whole at each write (a few thousand short lines at
+most: one per logging step), through etils.epath.
 """
 
 import json
 import math
-import os
 import time
 
 import jax
 import numpy as np
+from etils import epath
 
 
 def _jsonable(value):
@@ -30,16 +34,23 @@ class MetricWriter:
   those lines would record two different values for one step.
   """
 
-  def __init__(self, workdir: str, resume_step: int = 0):
+  def __init__(self, workdir: str, resume_step: int = 0, append: bool | None = None):
+    """`append`: append to metrics.jsonl (default where the workdir is local) or
+    rewrite it whole at each write (a bucket's)."""
     self.enabled = jax.process_index() == 0
     self._jsonl = None
     self._events = None
     if not self.enabled:
       return
-    os.makedirs(workdir, exist_ok=True)
-    path = os.path.join(workdir, "metrics.jsonl")
-    _truncate_after(path, resume_step)
-    self._jsonl = open(path, "a")
+    directory = epath.Path(workdir)
+    directory.mkdir(parents=True, exist_ok=True)
+    self._path = directory / "metrics.jsonl"
+    self._lines = _lines_up_to(self._path, resume_step)
+    self._path.write_text("".join(self._lines))
+    if append is None:
+      append = "://" not in workdir
+    if append:
+      self._jsonl = self._path.open("a")
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
     self._events = EventFileWriter(workdir)
 
@@ -48,8 +59,15 @@ class MetricWriter:
     if not self.enabled:
       return
     record = {"step": int(step), **_jsonable(metrics)}
-    self._jsonl.write(json.dumps(record) + "\n")
-    self._jsonl.flush()
+    line = json.dumps(record) + "\n"
+    if self._jsonl is not None:
+      self._jsonl.write(line)
+      self._jsonl.flush()
+    else:
+      self._lines.append(line)
+      tmp = epath.Path(f"{self._path}.tmp")
+      tmp.write_text("".join(self._lines))
+      tmp.replace(self._path)
     self._write_scalars(step, record)
 
   def _write_scalars(self, step: int, record: dict) -> None:
@@ -67,17 +85,17 @@ class MetricWriter:
 
   def close(self) -> None:
     if self.enabled:
-      self._jsonl.close()
+      if self._jsonl is not None:
+        self._jsonl.close()
       self._events.close()
 
 
-def _truncate_after(path: str, step: int) -> None:
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    lines = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
-  with open(path, "w") as f:
-    f.writelines(lines)
+def _lines_up_to(path: epath.Path, step: int) -> list[str]:
+  """The lines of an existing metrics.jsonl up to `step`."""
+  if not path.exists():
+    return []
+  return [line + "\n" for line in path.read_text().splitlines()
+          if line.strip() and json.loads(line)["step"] <= step]
 
 
 def _flatten(record: dict, prefix: str = ""):
