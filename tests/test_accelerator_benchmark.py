@@ -1,0 +1,67 @@
+"""benchmarks/accelerator.py runs where the GPU host is: no TensorFlow, no TFDS and
+none of the archive readers' libraries. A tiny CPU run with those imports blocked
+must write every section SPEC.md asks of a benchmark line, and its summary."""
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+BLOCKED = ("tensorflow", "tensorflow_datasets", "wfdb", "h5py", "defusedxml")
+RUN = f"""
+import runpy, sys
+for name in {BLOCKED!r}:
+  sys.modules[name] = None          # import raises ImportError, find_spec says absent
+sys.path.insert(0, "benchmarks")
+sys.argv = ["benchmarks/accelerator.py"] + sys.argv[1:]
+runpy.run_path("benchmarks/accelerator.py", run_name="__main__")
+"""
+FIELDS = ("benchmark", "framework", "model", "batch_size", "dtype", "devices", "device_kind",
+          "ecg_per_sec", "ecg_per_sec_per_device", "mfu", "command", "date")
+
+
+def test_one_command_without_tensorflow(tmp_path):
+  out = tmp_path / "accelerator.jsonl"
+  proc = subprocess.run(
+      [sys.executable, "-c", RUN, "--models", "small", "ribeiro2020", "--batch_sizes", "8",
+       "--dtypes", "float32", "--peer", "eager", "--parallelism", "jit", "pmap",
+       "--samples", "400", "--warmup", "1", "--steps", "1", "--windows", "1",
+       "--predict_batch", "8", "--predict_windows", "16", "--out", str(out)],
+      cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  lines = [json.loads(line) for line in out.read_text().splitlines()]
+  kinds = [line["benchmark"] for line in lines]
+  assert kinds[0] == "environment" and lines[0]["tensorflow"] is False
+  assert kinds[-2:] == ["input_pipeline", "summary"]
+  assert "tensorflow is not installed" in lines[-2]["skipped"]
+  train = [line for line in lines if line["benchmark"] == "train_step"]
+  # ribeiro2020 first (the MFU goal); JAX jit and pmap beside PyTorch eager, per model.
+  assert [(t["model"], t["framework"], t["variant"]) for t in train] == [
+      ("ribeiro2020", "jax", "jit"), ("ribeiro2020", "jax", "pmap"),
+      ("ribeiro2020", "torch", "eager"),
+      ("small", "jax", "jit"), ("small", "jax", "pmap"), ("small", "torch", "eager")]
+  scoring = [line for line in lines if line["benchmark"] == "predict_scoring"]
+  assert [s["model"] for s in scoring] == ["ribeiro2020", "small"]
+  for line in train + scoring:
+    assert all(field in line for field in FIELDS), line
+    assert line["ecg_per_sec"] > 0
+  rows = lines[-1]["rows"]
+  assert {(r["model"], r["batch_size"]) for r in rows} == {("ribeiro2020", 8), ("small", 8)}
+  for r in rows:
+    assert r["best_torch_variant"] == "eager"
+    assert abs(r["ratio"] - r["jax_ecg_per_sec"] / r["best_torch_ecg_per_sec"]) < 1e-9
+  assert lines[-1]["goals"]["ribeiro2020_mfu_at_least_0.35"] is not None
+
+
+def test_time_limit_records_what_was_skipped(tmp_path):
+  out = tmp_path / "accelerator.jsonl"
+  proc = subprocess.run(
+      [sys.executable, "-c", RUN, "--models", "small", "--batch_sizes", "8", "16",
+       "--dtypes", "float32", "--peer", "--samples", "400", "--time_limit_s", "0",
+       "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  lines = [json.loads(line) for line in out.read_text().splitlines()]
+  skipped = [(line["benchmark"], line.get("batch_size")) for line in lines if "skipped" in line]
+  assert skipped[:3] == [("train_step", 8), ("train_step", 16), ("predict_scoring", None)]
+  assert lines[-1]["benchmark"] == "summary" and lines[-1]["rows"] == []
