@@ -216,6 +216,7 @@ def _check_training(config, device_count: int | None) -> None:
     raise ConfigError(f"config.optimizer.name={opt.name!r}: only 'adamw' is implemented")
   try:
     resnet1d.ResNet1DConfig(**{k: (tuple(v) if isinstance(v, (list, tuple)) else v)
-                               for k, v in config.model.items()})
+                               for k, v in config.model.items()
+                               if not (k == "dtype" and v == "auto")})
   except (TypeError, ValueError) as e:
     raise ConfigError(f"config.model: {e}") from e

@@ -162,6 +162,9 @@ def test_pretraining_as_two_processes(tiny_data_dir, tmp_path, parallelism):
   assert steps == [3, 6]
   card = json.load(open(os.path.join(workdir, "model_card.json")))
   assert card["training"]["steps"] == 6
+  # model.dtype auto: the config keeps `auto`, the card the dtype the run used (CPU: fp32).
+  assert json.load(open(os.path.join(workdir, "config.json")))["model"]["dtype"] == "auto"
+  assert card["model"]["config"]["dtype"] == "float32"
   assert json.load(open(os.path.join(workdir, "results.json")))["step"] == 6
   assert not [f for f in os.listdir(workdir) if f.endswith(".tmp")]
 

@@ -89,3 +89,12 @@ def test_both_strided_convolutions_give_the_same_model():
   np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-5)
   with pytest.raises(ValueError, match="strided_conv"):
     resnet1d.ResNet1DConfig(strided_conv="fast")
+
+
+def test_auto_dtype_is_fp32_on_cpu_and_bf16_on_accelerators():
+  assert resnet1d.resolve_dtype("auto", "cpu") == "float32"
+  assert resnet1d.resolve_dtype("auto", "gpu") == "bfloat16"
+  assert resnet1d.resolve_dtype("auto", "tpu") == "bfloat16"
+  assert resnet1d.resolve_dtype("bfloat16", "cpu") == "bfloat16"    # asked for: kept
+  assert resnet1d.resolve_dtype("auto") == "float32"                # these tests run on CPU
+  assert common.model_config("ribeiro2020").dtype == "auto"

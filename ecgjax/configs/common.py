@@ -31,7 +31,9 @@ MODELS = {
 }
 
 
-def model_config(name: str, dtype: str = "bfloat16") -> ml_collections.ConfigDict:
+def model_config(name: str, dtype: str = "auto") -> ml_collections.ConfigDict:
+  """A named shape; `auto` computes in bf16 on GPU/TPU and fp32 on CPU
+  (resnet1d.resolve_dtype)."""
   if name not in MODELS:
     raise ValueError(f"unknown model {name!r}; known: {sorted(MODELS)}")
   # Every shape names every field, so one schema checks them all.

@@ -5,7 +5,7 @@
 
 Arguments after the colon: `synthetic` (default; synthetic_ecg/demo at 100 Hz,
 the `small` model), `synthetic_large` (synthetic_ecg/large at 500 Hz, the
-Hannun 2019 shape in bf16, for accelerators), or a real archive built by its
+Hannun 2019 shape, for accelerators), or a real archive built by its
 builder: `ptbxl`, `physionet2021`, `code15`, `mimic_iv_ecg`, `muse_xml` (the
 68-label vocabulary at 500 Hz, `ribeiro2020` model; `--config.labels=rhythm` or
 NAME,NAME picks labels, `--config.dataset.name=ptbxl/superdiagnostic_500`
@@ -24,10 +24,10 @@ REAL_ARCHIVES = ("ptbxl", "physionet2021", "code15", "mimic_iv_ecg", "muse_xml")
 def get_config(arg: str = "synthetic"):
   c = common.pretrain_defaults()
   if arg == "synthetic":
-    c.model.dtype = "float32"     # bf16 brings nothing on CPUs; set bfloat16 on GPU/TPU
+    pass                          # the defaults; model.dtype auto: fp32 on CPU, bf16 on GPU/TPU
   elif arg == "synthetic_large":
     c.dataset.name = "synthetic_ecg/large"
-    c.model = common.model_config("hannun2019", dtype="bfloat16")
+    c.model = common.model_config("hannun2019")
     c.batch_size = 256
     c.total_steps = 20_000
     c.eval_every = c.checkpoint_every = 2000
@@ -35,7 +35,7 @@ def get_config(arg: str = "synthetic"):
   elif arg in REAL_ARCHIVES:
     c.dataset.name = f"{arg}/vocabulary_500"
     c.labels = "all"
-    c.model = common.model_config("ribeiro2020", dtype="bfloat16")
+    c.model = common.model_config("ribeiro2020")
     c.batch_size = 128
     c.total_steps = 30_000
     c.eval_every = c.checkpoint_every = 1000

@@ -49,7 +49,7 @@ def get_config(task: str = "superdiagnostic"):
   c.dataset.crop_s = 2.5
   c.dataset.eval_stride_s = 1.25
   c.dataset.eval_aggregate = "max"
-  c.model = common.model_config("xresnet1d101_like", dtype="bfloat16")
+  c.model = common.model_config("xresnet1d101_like")
   c.batch_size = 128
   c.total_steps = 6800
   c.eval_every = c.checkpoint_every = 680       # every 5 epochs

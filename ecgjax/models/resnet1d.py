@@ -8,8 +8,9 @@ other block) and Ribeiro et al. (Nat Commun 2020, 4 blocks, kernel 16,
 `ResNet1D.head` is one dense layer, so fine-tuning can swap it.
 
 Layout is NWC (batch, time, channels), XLA's preferred convolution layout on
-TPU and GPU. Compute runs in `dtype` (bf16 by default); parameters and
-BatchNorm statistics stay fp32; logits come back fp32 for the loss.
+TPU and GPU. Compute runs in `dtype`; parameters and BatchNorm statistics stay
+fp32; logits come back fp32 for the loss. Configs say `auto` (resolve_dtype):
+bf16 on GPU and TPU, fp32 on CPU.
 
 Strided convolutions (the subsampling conv of a block, a strided stem) run by
 default as space-to-depth: the input's time axis folded by the stride into
@@ -62,6 +63,17 @@ class ResNet1DConfig:
     if self.strided_conv not in ("space_to_depth", "native"):
       raise ValueError(f"model.strided_conv must be 'space_to_depth' or 'native', got "
                        f"{self.strided_conv!r}")
+
+
+def resolve_dtype(dtype: str, backend: str | None = None) -> str:
+  """A config's compute dtype for `backend` (default: JAX's): `auto` is bfloat16 on
+  GPU and TPU and float32 on CPU. XLA:CPU has no native bf16 convolution or matrix
+  kernel (no AMX or AVX512_BF16 path): it converts to fp32 and back, so bf16 steps
+  run slower than fp32 there, even on CPUs whose PyTorch runs bf16 far faster
+  (benchmarks/README.md, "bf16 on a CPU"). Any other value is kept."""
+  if dtype != "auto":
+    return dtype
+  return "float32" if (backend or jax.default_backend()) == "cpu" else "bfloat16"
 
 
 def _conv(cin, cout, kernel, stride, dtype, rngs):

@@ -42,8 +42,10 @@ class InputSource(Protocol):
 
 
 def model_config(model_cfg) -> resnet1d.ResNet1DConfig:
-  return resnet1d.ResNet1DConfig(**{k: (tuple(v) if isinstance(v, (list, tuple)) else v)
-                                    for k, v in model_cfg.items()})
+  """The network's config, its dtype resolved for this backend (`auto`)."""
+  fields = {k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in model_cfg.items()}
+  fields["dtype"] = resnet1d.resolve_dtype(fields["dtype"])
+  return resnet1d.ResNet1DConfig(**fields)
 
 
 def build_model(config, num_labels: int, in_leads: int) -> resnet1d.ResNet1D:
