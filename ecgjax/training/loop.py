@@ -123,7 +123,7 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
     logging.info("resumed from step %d", start)
   state = par.from_checkpoint(state)
 
-  # ---- Update and eval steps, compiled ahead of time for the step's FLOPs.
+  # ---- Update and eval steps (jit's compiled ahead of time), with the step's FLOPs.
   train_batches = source.train_batches(start)
   first = par.put_batch(next(train_batches))
   train_step, step_flops = par.compile_train_step(
