@@ -5,7 +5,7 @@
 
 Times (ms, median of `--repeats` after two warm-up calls) of the model's forward
 in eval mode, in train mode, and its gradient (forward + backward, no optimiser),
-in `--dtype` (PyTorch: bf16 autocast), for ecgjax's ResNet1D and the PyTorch peer
+in `--dtype` (PyTorch: bf16 autocast, on CUDA where there is one), for ecgjax's ResNet1D and the PyTorch peer
 (benchmarks/torch_peer.py), plus single operations' forward+backward: a stride-1
 convolution, strided convolutions (as XLA's strided convolution and as ecgjax's
 space-to-depth form, `resnet1d.space_to_depth_conv`), and a training-mode
@@ -61,7 +61,12 @@ def main():
 
   dtype = jnp.dtype(args.dtype)
   torch_dtype = torch.bfloat16 if args.dtype == "bfloat16" else torch.float32
-  autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.dtype == "bfloat16")
+  device = "cuda" if torch.cuda.is_available() else "cpu"
+
+  def torch_sync():     # CUDA calls return before the work is done
+    if device == "cuda":
+      torch.cuda.synchronize()
+  autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=args.dtype == "bfloat16")
   model = resnet1d.ResNet1D(resnet1d.ResNet1DConfig(**MODELS[args.model], dtype=args.dtype),
                             labels, 12, rngs=nnx.Rngs(0))
   graphdef, params, stats = nnx.split(model, nnx.Param, nnx.BatchStat)
@@ -74,8 +79,9 @@ def main():
   train_fwd = jax.jit(lambda p: apply(p, True))
   grad = jax.jit(jax.grad(lambda p: optax.sigmoid_binary_cross_entropy(apply(p, True),
                                                                        yj).mean()))
-  peer = torch_peer.ResNet1D(labels, **MODELS[args.model])
-  xt, yt = torch.from_numpy(x.transpose(0, 2, 1).copy()), torch.zeros(b, labels)
+  peer = torch_peer.ResNet1D(labels, **MODELS[args.model]).to(device)
+  xt = torch.from_numpy(x.transpose(0, 2, 1).copy()).to(device)
+  yt = torch.zeros(b, labels, device=device)
 
   def torch_fwd(train):
     peer.train(train)
@@ -109,9 +115,9 @@ def main():
                                     argnums=(0, 1)))
              for name, f in (("native", native), ("space_to_depth", folded))}
     cx = torch.from_numpy(np.asarray(conv_x, np.float32).transpose(0, 2, 1).copy()
-                          ).to(torch_dtype).requires_grad_()
+                          ).to(device, torch_dtype).requires_grad_()
     cw = torch.from_numpy(np.asarray(conv_w, np.float32).transpose(2, 1, 0).copy()
-                          ).to(torch_dtype).requires_grad_()
+                          ).to(device, torch_dtype).requires_grad_()
 
     def torch_conv(cx=cx, cw=cw, length=length, taps=taps, stride=stride):
       F.conv1d(F.pad(cx, torch_peer.same_padding(length, taps, stride)), cw,
@@ -133,9 +139,9 @@ def main():
     return jax.nn.relu(out).astype(jnp.float32).sum()
 
   norm_grad = jax.jit(jax.grad(norm_loss, argnums=(0, 1)))
-  torch_norm = torch.nn.BatchNorm1d(64)
+  torch_norm = torch.nn.BatchNorm1d(64).to(device)
   tx = torch.from_numpy(np.asarray(norm_x, np.float32).transpose(0, 2, 1).copy()
-                        ).to(torch_dtype).requires_grad_()
+                        ).to(device, torch_dtype).requires_grad_()
 
   def torch_norm_grad():
     torch_norm.zero_grad()
@@ -152,8 +158,8 @@ def main():
   mat_a = jnp.asarray(rng.normal(size=(b * 2500, 576)).astype(np.float32)).astype(dtype)
   mat_b = jnp.asarray(rng.normal(size=(576, 64)).astype(np.float32)).astype(dtype)
   matmul = jax.jit(lambda p, q: p @ q)
-  torch_a = torch.from_numpy(np.asarray(mat_a, np.float32)).to(torch_dtype)
-  torch_b = torch.from_numpy(np.asarray(mat_b, np.float32)).to(torch_dtype)
+  torch_a = torch.from_numpy(np.asarray(mat_a, np.float32)).to(device, torch_dtype)
+  torch_b = torch.from_numpy(np.asarray(mat_b, np.float32)).to(device, torch_dtype)
   conv_parts["matmul_forward"] = (lambda: matmul(mat_a, mat_b).block_until_ready(),
                                   lambda: torch_a @ torch_b)
 
@@ -170,7 +176,8 @@ def main():
           "batch_size": b, "samples": n, "dtype": args.dtype,
           "device_kind": jax.devices()[0].device_kind,
           "xla_flags": os.environ.get("XLA_FLAGS", ""),
-          "jax_ms": timed(jax_fn, args.repeats), "torch_ms": timed(torch_fn, args.repeats),
+          "jax_ms": timed(jax_fn, args.repeats),
+          "torch_ms": timed(lambda f=torch_fn: (f(), torch_sync()), args.repeats),
           "jax_space_to_depth_ms": timed(folded_fn[0], args.repeats) if folded_fn else None,
           "command": "python " + " ".join(sys.argv),
           "date": datetime.date.today().isoformat()}, args.out)
