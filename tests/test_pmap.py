@@ -89,6 +89,7 @@ def test_jit_and_pmap_resume_each_other(tiny_data_dir, tmp_path):
                              checkpoint_every=4, parallelism=parallelism)
     c.model.dtype = "float32"
     c.model.dropout = 0.0
+    c.dataset.test_split = ""       # the validation AUROCs compare the models; no results.json
     return c
 
   results = {}
@@ -99,7 +100,6 @@ def test_jit_and_pmap_resume_each_other(tiny_data_dir, tmp_path):
     losses = train_losses(workdir)
     assert sorted(losses) == list(range(1, 9))
     results[first, second] = [losses[s] for s in range(1, 9)], final["auroc"]
-    assert os.path.exists(os.path.join(workdir, "results.json"))
   expected_losses, expected_auroc = results["jit", "jit"]
   for key in (("jit", "pmap"), ("pmap", "jit")):
     losses, auroc = results[key]
