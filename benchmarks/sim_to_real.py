@@ -10,7 +10,7 @@ which annotates CPSC's nine classes only) and, for `--one_lead_model` (a model
 that reads lead I), CinC 2017 A00001-A00200 (`physionet2017/vocabulary_RATE`, every
 10-s window, scored per recording). Each is scored with no training by evaluate's
 zero-shot path (labels matched by name, every record of every split, operating
-points from the model card): per label, AUROC with its patient-bootstrap 95% CI
+points from the model card): per label the set annotates, AUROC with its 95% CI
 and the number of positives. `median_auroc` is over the labels with at least
 `--min_positives` (3) positives, pooled over the sets (a label scored on two sets
 counts once per set). One JSON line per run: the generator version the model was
@@ -36,8 +36,8 @@ SETS = {   # name: (builder module, config template, raw folder, needs lead I on
 }
 
 
-def build(module: str, config: str, raw: str, data_dir: str) -> str:
-  """Builds one sample set; returns its dataset name."""
+def build(module: str, config: str, raw: str, data_dir: str) -> tuple[str, list[str]]:
+  """Builds one sample set; returns its dataset name and the labels it annotates."""
   import importlib
 
   import tensorflow_datasets as tfds
@@ -49,7 +49,8 @@ def build(module: str, config: str, raw: str, data_dir: str) -> str:
   builder = builder_module.Builder(config=config, data_dir=data_dir)
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       manual_dir=manual_dir))
-  return f"{module}/{config}"
+  from ecgjax.data import datasets
+  return f"{module}/{config}", datasets.annotated_labels(builder.info)
 
 
 def zero_shot(model_dir: str, dataset: str, data_dir: str, workdir: str) -> dict:
@@ -64,9 +65,14 @@ def zero_shot(model_dir: str, dataset: str, data_dir: str, workdir: str) -> dict
   return evaluate.evaluate_checkpoint(config, workdir)
 
 
-def label_figures(results: dict) -> dict:
+def label_figures(results: dict, annotated: list[str]) -> dict:
+  """Per label the set annotates (a zero elsewhere means unknown, not absent: CPSC
+  2018 gives sinus_rhythm to its normal ECGs only, so scoring it would measure
+  normal against abnormal)."""
   out = {}
   for name, entry in results["labels"].items():
+    if name not in annotated:
+      continue
     auroc = entry.get("auroc")
     out[name] = {"n_pos": int(entry["n_pos"]), "n_neg": int(entry["n_neg"]),
                  "auroc": None if auroc is None else auroc["value"],
@@ -110,9 +116,10 @@ def main():
     model = args.one_lead_model if one_lead else args.model
     if not model:
       continue
-    dataset = build(module, config.format(rate=rate), os.path.join(args.shared, raw), scratch)
+    dataset, annotated = build(module, config.format(rate=rate),
+                               os.path.join(args.shared, raw), scratch)
     results = zero_shot(model, dataset, scratch, os.path.join(scratch, "eval", name))
-    labels = label_figures(results)
+    labels = label_figures(results, annotated)
     median, counted = median_over(labels, args.min_positives)
     sets[name] = {"dataset": dataset, "model": model, "examples": results["test_examples"],
                   "median_auroc": median, "labels_counted": counted, "labels": labels}
