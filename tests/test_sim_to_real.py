@@ -1,0 +1,39 @@
+"""benchmarks/sim_to_real.py on the shared real samples, with the tiny pretrained
+model: every 12-lead set built and scored zero-shot, only the labels each set
+annotates, the median over labels with enough positives, the generator named."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_zero_shot_line_on_the_shared_samples(tiny_pretrained, shared_data, tmp_path):
+  out = tmp_path / "sim_to_real.jsonl"
+  proc = subprocess.run(
+      [sys.executable, os.path.join(REPO, "benchmarks", "sim_to_real.py"),
+       f"--model={tiny_pretrained}", f"--shared={shared_data}", "--recipe=test",
+       f"--scratch={tmp_path / 'scratch'}", f"--out={out}"],
+      cwd=REPO, capture_output=True, text=True, timeout=600,
+      env={**os.environ, "PYTHONPATH": REPO})
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  [line] = [json.loads(row) for row in out.read_text().splitlines()]
+  assert line["generator"] == "synthetic_ecg/tiny 1.1.0" and line["recipe"] == "test"
+  sets = line["sets"]
+  assert set(sets) == {"ptbxl_1_40", "cpsc2018_1_40"}      # no one-lead model: no CinC 2017
+  assert sets["ptbxl_1_40"]["examples"] == sets["cpsc2018_1_40"]["examples"] == 40
+  # CPSC 2018 annotates its nine classes: its sinus_rhythm (normal ECGs only) is not scored.
+  assert "sinus_rhythm" not in sets["cpsc2018_1_40"]["labels"]
+  assert "sinus_rhythm" in sets["ptbxl_1_40"]["labels"]
+  counted = [(name, v) for name, v in line["labels"].items()
+             if v["auroc"] is not None and v["n_pos"] >= 3]
+  assert line["labels_counted"] == len(counted) > 0
+  values = sorted(v["auroc"] for _, v in counted)
+  middle = len(values) // 2
+  median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+  assert abs(line["median_auroc"] - median) < 1e-12
+  for _, v in counted:
+    low, high = v["auroc_ci"]
+    assert low <= v["auroc"] <= high
