@@ -222,8 +222,7 @@ def main():
     for line in lines:
       emit(line, args.out)
     train_lines += lines
-  for model in ordered_configs(args)[::len(args.batch_sizes)]:
-    model_name, dtype, _ = model
+  for model_name, dtype in dict.fromkeys((m, d) for m, d, _ in ordered_configs(args)):
     if not in_time():
       emit({"benchmark": "predict_scoring", "model": model_name, "dtype": dtype,
             "skipped": f"time limit {args.time_limit_s:.0f} s", **base_fields(args)}, args.out)

@@ -20,7 +20,6 @@ are small: read the CIs, and never tune the generator on these labels.
 
 import argparse
 import datetime
-import json
 import os
 import shutil
 import statistics

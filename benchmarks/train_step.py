@@ -92,8 +92,6 @@ class JaxStep:
     batch = {"signal": rng.integers(-2000, 2000, (batch_size, samples, 12)).astype(np.int16),
              "labels": (rng.uniform(size=(batch_size, NUM_LABELS)) < 0.05).astype(np.uint8)}
     self.batch = jax.block_until_ready(par.put_batch(batch))
-    if parallelism == "pmap":     # on the devices already, as the jit batch is
-      self.batch = jax.pmap(lambda b: b)(self.batch)
     self.state = par.from_checkpoint(jax.device_put(state, par.state_sharding))
     self.compiled, self.flops_per_device = par.compile_train_step(graphdef, tx, 0, self.state,
                                                                    self.batch)

@@ -215,8 +215,6 @@ def _check_training(config, device_count: int | None) -> None:
   if opt.name != "adamw":
     raise ConfigError(f"config.optimizer.name={opt.name!r}: only 'adamw' is implemented")
   try:
-    resnet1d.ResNet1DConfig(**{k: (tuple(v) if isinstance(v, (list, tuple)) else v)
-                               for k, v in config.model.items()
-                               if not (k == "dtype" and v == "auto")})
+    resnet1d.config_from(config.model)
   except (TypeError, ValueError) as e:
     raise ConfigError(f"config.model: {e}") from e

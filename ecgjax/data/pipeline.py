@@ -219,23 +219,24 @@ class TfdsInput:
   def _process_share(self) -> tuple[tf.data.Dataset, int]:
     """This process's part of the training set and its size: one epoch of its stream.
     The processes' parts are disjoint and together make the training set."""
+    examples = self.examples_per_epoch()
     if self._train_records is None:
-      split = tfds.split_for_jax_process(self.train_split)
-      examples = datasets.split_size(self.builder.info, split)
-      base = self._read(split)
+      return self._read(tfds.split_for_jax_process(self.train_split)), examples
+    # A chosen subset: every process filters the whole split, then takes its share.
+    base = self._read(self.train_split).filter(self._in_training_set)
+    return base.shard(jax.process_count(), jax.process_index()), examples
+
+  def examples_per_epoch(self) -> int:
+    """How many examples one epoch of this process's training stream holds."""
+    if self._train_records is None:
+      examples = datasets.split_size(self.builder.info,
+                                     tfds.split_for_jax_process(self.train_split))
     else:
-      # A chosen subset: every process filters the whole split, then takes its share.
-      base = self._read(self.train_split).filter(self._in_training_set)
-      base = base.shard(jax.process_count(), jax.process_index())
       examples = len(range(jax.process_index(), self.train_examples, jax.process_count()))
     if examples == 0:
       raise ValueError(f"split {self.train_split!r} of {self.builder.info.full_name} has no "
                        f"training examples for process {jax.process_index()}")
-    return base, examples
-
-  def examples_per_epoch(self) -> int:
-    """How many examples one epoch of this process's training stream holds."""
-    return self._process_share()[1]
+    return examples
 
   def eval_batches(self, split: str, training_set: bool = False,
                    transform=None) -> Iterator[dict]:

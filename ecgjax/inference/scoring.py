@@ -58,9 +58,7 @@ class LoadedModel:
 
 def build_network(card: dict) -> resnet1d.ResNet1D:
   entry = card["model"]
-  cfg = resnet1d.ResNet1DConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                   for k, v in entry["config"].items()})
-  return resnet1d.ResNet1D(cfg, entry["num_labels"], entry["in_leads"], rngs=nnx.Rngs(0))
+  return resnet1d.ResNet1D(resnet1d.config_from(entry["config"]), entry["num_labels"], entry["in_leads"], rngs=nnx.Rngs(0))
 
 
 def load(model_dir: str, step: int | None = None) -> LoadedModel:

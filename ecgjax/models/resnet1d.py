@@ -76,6 +76,15 @@ def resolve_dtype(dtype: str, backend: str | None = None) -> str:
   return "float32" if (backend or jax.default_backend()) == "cpu" else "bfloat16"
 
 
+def config_from(fields) -> ResNet1DConfig:
+  """A ResNet1DConfig from a config's or a card's `model` fields (lists as tuples,
+  as JSON and ConfigDicts give them), its `auto` dtype resolved for this backend."""
+  fields = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in fields.items()}
+  if "dtype" in fields:
+    fields["dtype"] = resolve_dtype(fields["dtype"])
+  return ResNet1DConfig(**fields)
+
+
 def _conv(cin, cout, kernel, stride, dtype, rngs):
   return nnx.Conv(cin, cout, kernel_size=(kernel,), strides=(stride,), padding="SAME",
                   use_bias=False, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)

@@ -41,15 +41,8 @@ class InputSource(Protocol):
     """{'dataset': {name, version, splits, ...}, 'input': model_card.input_contract(...)}"""
 
 
-def model_config(model_cfg) -> resnet1d.ResNet1DConfig:
-  """The network's config, its dtype resolved for this backend (`auto`)."""
-  fields = {k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in model_cfg.items()}
-  fields["dtype"] = resnet1d.resolve_dtype(fields["dtype"])
-  return resnet1d.ResNet1DConfig(**fields)
-
-
 def build_model(config, num_labels: int, in_leads: int) -> resnet1d.ResNet1D:
-  return resnet1d.ResNet1D(model_config(config.model), num_labels, in_leads,
+  return resnet1d.ResNet1D(resnet1d.config_from(config.model), num_labels, in_leads,
                            rngs=nnx.Rngs(params=config.seed))
 
 
@@ -57,7 +50,7 @@ def describe_model(config, model: resnet1d.ResNet1D, in_leads: int) -> dict:
   """The card's `model` entry: enough to rebuild the network without the config."""
   return {"architecture": "ResNet1D",
           "config": {k: list(v) if isinstance(v, tuple) else v
-                     for k, v in dataclasses.asdict(model_config(config.model)).items()},
+                     for k, v in dataclasses.asdict(resnet1d.config_from(config.model)).items()},
           "parameters": resnet1d.parameter_count(model), "in_leads": in_leads}
 
 
