@@ -23,9 +23,16 @@ and torch but no TensorFlow and no network. Writes JSON lines, in this order:
 5. `summary`: per (model, dtype, batch) JAX's ratio to the best PyTorch variant and
    its MFU, and the issue's two goals (bf16 at least 1.3x the best PyTorch variant;
    ribeiro2020 at its best batch at least 35% MFU), each met or not.
-Configurations are run most important first (ribeiro2020 bf16 leads); past
-`--time_limit_s` the remaining ones are recorded as skipped, so a run inside a
-short lease still ends with a summary of what it measured.
+Configurations are run most important first: every configuration beside eager
+PyTorch, then again beside the compiled variants (torch.compile's minutes per
+configuration come last), ribeiro2020 bf16 leading each pass. Past `--time_limit_s`
+the remaining ones are recorded as skipped, so a run inside a short lease still ends
+with a summary of what it measured. Each line records `setup_s` (build, compile,
+warm-up) per runner, to plan the next lease by.
+
+The first H100 lease (15 min, 2026-11-28) measured JAX beside eager PyTorch at batch
+256 (results/accelerator_h100.jsonl); its MFU was undercounted, see
+benchmarks/step_flops.py.
 """
 
 import argparse
@@ -68,10 +75,10 @@ def environment(args) -> dict:
           **base_fields(args)}
 
 
-def train_step_lines(args, model: str, batch: int, dtype: str) -> list[dict]:
+def train_step_lines(args, model: str, batch: int, dtype: str, peers: list[str]) -> list[dict]:
   step_args = argparse.Namespace(
       samples=args.samples, strided_conv=args.strided_conv, parallelism=args.parallelism,
-      peer=args.peer, warmup=args.warmup, steps=args.steps, windows=args.windows)
+      peer=peers, warmup=args.warmup, steps=args.steps, windows=args.windows)
   return train_step.measure(step_args, model, batch, dtype)
 
 
@@ -177,6 +184,15 @@ def ordered_configs(args) -> list[tuple[str, str, int]]:
   return [(m, d, b) for m in models for d in dtypes for b in args.batch_sizes]
 
 
+def peer_passes(peers: list[str]) -> list[list[str]]:
+  """Every configuration beside eager PyTorch first, then again beside the compiled
+  variants: torch.compile of a ribeiro2020 step took over 3 min on an H100 host
+  (16 cores), so within a short lease the eager pass is what reaches every model."""
+  eager = [p for p in peers if p == "eager"]
+  compiled = [p for p in peers if p != "eager"]
+  return [p for p in (eager, compiled) if p] or [[]]
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--models", nargs="+", default=["ribeiro2020", "small", "hannun2019"],
@@ -207,15 +223,17 @@ def main():
 
   emit(environment(args), args.out)
   train_lines = []
-  for model, dtype, batch in ordered_configs(args):
-    key = {"benchmark": "train_step", "model": model, "dtype": dtype, "batch_size": batch}
+  for (model, dtype, batch), peers in [(c, p) for p in peer_passes(args.peer)
+                                       for c in ordered_configs(args)]:
+    key = {"benchmark": "train_step", "model": model, "dtype": dtype, "batch_size": batch,
+           "peers": peers}
     if not in_time():
       line = {**key, "skipped": f"time limit {args.time_limit_s:.0f} s", **base_fields(args)}
       emit(line, args.out)
       train_lines.append(line)
       continue
     try:
-      lines = train_step_lines(args, model, batch, dtype)
+      lines = train_step_lines(args, model, batch, dtype, peers)
     except Exception as e:  # noqa: BLE001  out of memory, a compiler failure: go on
       lines = [{**key, "error": f"{type(e).__name__}: {str(e)[:500]}",
                 "traceback": traceback.format_exc()[-2000:], **base_fields(args)}]

@@ -20,6 +20,7 @@ TensorFlow: it runs on a GPU host without it.
 
 import argparse
 import datetime
+import functools
 import os
 import statistics
 import sys
@@ -78,21 +79,30 @@ def command_line() -> str:
   return "python " + " ".join(sys.argv)
 
 
+def step_inputs(par, model_name: str, batch_size: int, dtype: str, samples: int,
+                strided_conv: str):
+  """(graphdef, optimiser, state, batch) of the benchmarked step, placed for `par`:
+  AdamW, and a fixed batch of int16 µV with 5% positive labels."""
+  cfg = resnet1d.ResNet1DConfig(**MODELS[model_name], dtype=dtype, strided_conv=strided_conv)
+  model = resnet1d.ResNet1D(cfg, NUM_LABELS, 12, rngs=nnx.Rngs(params=0))
+  tx = optax.adamw(1e-3, weight_decay=1e-4)
+  graphdef, state = steps.init_state(model, tx)
+  rng = np.random.default_rng(0)
+  batch = {"signal": rng.integers(-2000, 2000, (batch_size, samples, 12)).astype(np.int16),
+           "labels": (rng.uniform(size=(batch_size, NUM_LABELS)) < 0.05).astype(np.uint8)}
+  batch = jax.block_until_ready(par.put_batch(batch))
+  state = par.from_checkpoint(jax.device_put(state, par.state_sharding))
+  return graphdef, tx, state, batch
+
+
 class JaxStep:
   """The trainer's step on a fixed on-device batch."""
 
   def __init__(self, model_name: str, batch_size: int, dtype: str, samples: int,
                strided_conv: str, parallelism: str = "jit"):
-    cfg = resnet1d.ResNet1DConfig(**MODELS[model_name], dtype=dtype, strided_conv=strided_conv)
-    model = resnet1d.ResNet1D(cfg, NUM_LABELS, 12, rngs=nnx.Rngs(params=0))
-    tx = optax.adamw(1e-3, weight_decay=1e-4)
-    graphdef, state = steps.init_state(model, tx)
     par = parallel.make(parallelism, mesh_lib.make_data_mesh(jax.local_devices()))
-    rng = np.random.default_rng(0)
-    batch = {"signal": rng.integers(-2000, 2000, (batch_size, samples, 12)).astype(np.int16),
-             "labels": (rng.uniform(size=(batch_size, NUM_LABELS)) < 0.05).astype(np.uint8)}
-    self.batch = jax.block_until_ready(par.put_batch(batch))
-    self.state = par.from_checkpoint(jax.device_put(state, par.state_sharding))
+    graphdef, tx, self.state, self.batch = step_inputs(par, model_name, batch_size, dtype,
+                                                       samples, strided_conv)
     self.compiled, self.flops_per_device = par.compile_train_step(graphdef, tx, 0, self.state,
                                                                    self.batch)
     self.devices = jax.device_count()
@@ -113,6 +123,12 @@ class TorchStep:
     import torch_peer
     self.torch = torch
     self.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if self.device == "cuda":
+      # What a PyTorch user sets for a fixed-shape convnet: cuDNN picks its fastest
+      # algorithm per shape (as XLA autotunes), and fp32 matmuls use TF32 as XLA's
+      # default precision does. The first H100 run (2026-11-28) had neither.
+      torch.backends.cudnn.benchmark = True
+      torch.set_float32_matmul_precision("high")
     self.step = torch_peer.TrainStep(MODELS[model_name], NUM_LABELS, dtype,
                                      compiled=variant in ("compiled", "channels_last"),
                                      channels_last=variant == "channels_last").to(self.device)
@@ -141,13 +157,22 @@ def _torch_threads():
 
 
 def measure(args, model_name: str, batch_size: int, dtype: str) -> list[dict]:
-  runners = {f"jax_{p}": JaxStep(model_name, batch_size, dtype, args.samples,
-                                 args.strided_conv, p) for p in args.parallelism}
+  makers = {f"jax_{p}": functools.partial(JaxStep, model_name, batch_size, dtype, args.samples,
+                                          args.strided_conv, p) for p in args.parallelism}
   for variant in args.peer:
-    runners[f"torch_{variant}"] = TorchStep(model_name, batch_size, dtype, args.samples,
-                                            variant)
-  for runner in runners.values():
-    runner.run(args.warmup)
+    makers[f"torch_{variant}"] = functools.partial(TorchStep, model_name, batch_size, dtype,
+                                                   args.samples, variant)
+  runners, setup_s = {}, {}
+  for name, make in makers.items():
+    # Building, compiling (autotuning on a GPU; torch.compile took over 3 min for
+    # ribeiro2020 on an H100 host) and warming up: recorded, so a short lease can be
+    # planned from the last run's figures.
+    start = time.perf_counter()
+    runners[name] = make()
+    runners[name].run(args.warmup)
+    setup_s[name] = time.perf_counter() - start
+    print(f"[train_step] {model_name} {dtype} batch {batch_size} {name}: set up in "
+          f"{setup_s[name]:.1f} s", file=sys.stderr, flush=True)
   windows = {name: [] for name in runners}
   for _ in range(args.windows):       # alternate: each window of each framework in turn
     for name, runner in runners.items():
@@ -171,7 +196,7 @@ def measure(args, model_name: str, batch_size: int, dtype: str) -> list[dict]:
         "strided_conv": args.strided_conv if framework == "jax" else "native",
         "samples": args.samples, "devices": devices, "device_kind": kind,
         "ecg_per_sec": ecg_per_sec, "ecg_per_sec_per_device": ecg_per_sec / devices,
-        "windows": rates, "step_flops": global_flops,
+        "windows": rates, "setup_s": setup_s[name], "step_flops": global_flops,
         "tflops_per_sec_per_device": (flops_per_sec_per_device / 1e12
                                       if flops_per_sec_per_device else None),
         "mfu": (flops_per_sec_per_device / (peak[dtype] * 1e12)

@@ -46,6 +46,7 @@ def test_one_command_without_tensorflow(tmp_path):
   for line in train + scoring:
     assert all(field in line for field in FIELDS), line
     assert line["ecg_per_sec"] > 0
+  assert all(t["setup_s"] > 0 for t in train)     # to plan the next lease by
   [row] = lines[-1]["rows"]
   assert (row["model"], row["batch_size"], row["best_torch_variant"]) == ("small", 8, "eager")
   assert abs(row["ratio"] - row["jax_ecg_per_sec"] / row["best_torch_ecg_per_sec"]) < 1e-9
@@ -65,6 +66,45 @@ def test_configurations_run_most_important_first():
       ("ribeiro2020", "float32", 64), ("ribeiro2020", "float32", 256),
       ("small", "bfloat16", 64)]
   assert accelerator.ordered_configs(args)[-1] == ("hannun2019", "float32", 256)
+
+
+def test_eager_pass_reaches_every_configuration_before_torch_compile():
+  sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+  import accelerator
+  assert accelerator.peer_passes(["compiled", "eager", "channels_last"]) == [
+      ["eager"], ["compiled", "channels_last"]]
+  assert accelerator.peer_passes(["compiled"]) == [["compiled"]]
+  assert accelerator.peer_passes([]) == [[]]      # JAX alone, once
+
+
+def test_rescore_counts_the_lowered_step_and_recomputes_mfu():
+  """step_flops.py: a line measured elsewhere (here with the compiled-GPU undercount)
+  gets the step's FLOPs from lowering, which XLA:CPU's compiled analysis confirms, and
+  MFU = FLOPs x ECG/s / batch / devices / peak."""
+  sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+  import step_flops
+  import train_step
+  from ecgjax.training import mesh as mesh_lib, parallel
+  import jax
+  measured = {"benchmark": "train_step", "framework": "jax", "variant": "jit",
+              "model": "small", "batch_size": 4, "dtype": "float32", "samples": 400,
+              "strided_conv": "space_to_depth", "devices": 2, "ecg_per_sec": 1000.0,
+              "step_flops": 1.0, "mfu": 1e-9, "peak_tflops": 10.0}
+  torch_line = {**measured, "framework": "torch", "variant": "eager",
+                "strided_conv": "native", "ecg_per_sec": 500.0}
+  jax_out, torch_out = step_flops.rescore(
+      [{"benchmark": "environment"}, measured, torch_line,
+       {"benchmark": "train_step", "skipped": "time limit"}], "measured.jsonl")
+  par = parallel.make("jit", mesh_lib.make_data_mesh(jax.local_devices()[:1]))
+  graphdef, tx, state, batch = train_step.step_inputs(par, "small", 4, "float32", 400,
+                                                      "space_to_depth")
+  compiled, _ = par.compile_train_step(graphdef, tx, 0, state, batch)
+  flops = jax_out["step_flops"]
+  assert flops == torch_out["step_flops"]
+  assert abs(flops / compiled.cost_analysis()["flops"] - 1) < 0.10
+  assert abs(jax_out["mfu"] - flops * 1000 / 4 / 2 / 10e12) < 1e-12
+  assert abs(torch_out["mfu"] - flops * 500 / 4 / 2 / 10e12) < 1e-12
+  assert jax_out["mfu_as_measured"] == 1e-9 and "measured.jsonl" in jax_out["step_flops_source"]
 
 
 def test_time_limit_records_what_was_skipped(tmp_path):
