@@ -40,7 +40,7 @@ def test_build_pretrain_kill_resume(tmp_path):
       [os.path.join(os.path.dirname(sys.executable), "tfds"), "build", "tfds_builders/synthetic_ecg", f"--data_dir={data_dir}", "--config=tiny"],
       cwd=REPO, env=env8(), capture_output=True, text=True, timeout=600)
   assert build.returncode == 0, build.stderr[-3000:]
-  assert glob.glob(os.path.join(data_dir, "synthetic_ecg", "tiny", "1.1.0", "*.tfrecord*"))
+  assert glob.glob(os.path.join(data_dir, "synthetic_ecg", "tiny", "1.2.0", "*.tfrecord*"))
 
   # Start pretraining and kill it (SIGKILL: no chance to clean up) once step 8 is saved.
   run = subprocess.Popen(pretrain_command(workdir, data_dir), cwd=REPO, env=env8(),
@@ -80,7 +80,7 @@ def test_build_pretrain_kill_resume(tmp_path):
 
 
 def config_labels(data_dir):
-  info = json.load(open(os.path.join(data_dir, "synthetic_ecg", "tiny", "1.1.0", "metadata.json")))
+  info = json.load(open(os.path.join(data_dir, "synthetic_ecg", "tiny", "1.2.0", "metadata.json")))
   return info["label_groups"]["pretrain"]
 
 

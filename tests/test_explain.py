@@ -50,7 +50,8 @@ def synthetic_ecg(seed: int, index: int, with_pvc: bool):
     return None
   signal = render.render(rng, schedule, spec.atria, spec.ventricles, spec.qtc, spec.scale,
                          spec.noise, FS, DURATION,
-                         lead_field=render.placed_lead_field(rng, spec.chest_rotation))
+                         lead_field=render.placed_lead_field(rng, spec.chest_rotation,
+                                                                  spec.chest_gain))
   return np.clip(np.rint(signal), -32768, 32767).astype(np.int16), pvcs
 
 

@@ -20,7 +20,7 @@ def test_zero_shot_line_on_the_shared_samples(tiny_pretrained, shared_data, tmp_
       env={**os.environ, "PYTHONPATH": REPO})
   assert proc.returncode == 0, proc.stderr[-3000:]
   [line] = [json.loads(row) for row in out.read_text().splitlines()]
-  assert line["generator"] == "synthetic_ecg/tiny 1.1.0" and line["recipe"] == "test"
+  assert line["generator"] == "synthetic_ecg/tiny 1.2.0" and line["recipe"] == "test"
   sets = line["sets"]
   assert set(sets) == {"ptbxl_1_40", "cpsc2018_1_40"}      # no one-lead model: no CinC 2017
   assert sets["ptbxl_1_40"]["examples"] == sets["cpsc2018_1_40"]["examples"] == 40

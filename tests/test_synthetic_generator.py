@@ -97,7 +97,9 @@ def test_bundle_branch_block_widens_the_qrs(cohort):
   normal = [qrs_width(r) for r in cohort if r["names"] == {"sinus_rhythm"}][:40]
   lbbb = [qrs_width(r) for r in cohort if "left_bundle_branch_block" in r["names"]]
   assert lbbb, "no LBBB in the sample cohort"
-  assert np.median(lbbb) > 1.8 * np.median(normal)
+  # LBBB's QRS is 130-170 ms against a normal 75-110 (ratio about 1.6); an energy
+  # width read from all 12 leads is a rough proxy of it.
+  assert np.median(lbbb) > 1.45 * np.median(normal)
 
 
 def test_prevalences_run_from_common_to_rare(cohort):

@@ -5,7 +5,12 @@ waves for P, QRS and T, a plateau for ST) projected onto the lead fields of the
 nine electrodes; noise (baseline wander with respiration, band-limited muscle
 artefact, 50/60 Hz powerline where the sampling rate resolves it) is added per
 electrode, and the 12 leads are formed from the electrodes as an ECG machine
-forms them, so Einthoven's (III = II - I) and Goldberger's relations hold.
+forms them, so Einthoven's (III = II - I) and Goldberger's relations hold. Each
+recording then passes a cart (ecgjax/ecg/synthetic/recording.py): 0.05 Hz or
+0.5-0.67 Hz high-pass, 40/100/150 Hz low-pass, a 50/60 Hz notch on half, and
+rare electrode motion, swapped arm cables, amplifier saturation or a flat lead.
+Per-lead R and S amplitudes, intervals and axes of normal ECGs match published
+adult normal values (ecgjax/ecg/synthetic/normal_ranges.py, tests/test_normal_ranges.py).
 Heart rate varies beat to beat (respiratory sinus arrhythmia, Mayer waves,
 jitter); QT follows RR by Bazett's formula.
 
@@ -24,19 +29,19 @@ fine-tuning only. Conditions and how each is rendered:
   sinus_rhythm [rhythm]: P before every QRS at a fixed PR, rate 60-100/min.
   sinus_bradycardia [rhythm]: sinus rhythm below 60/min.
   sinus_tachycardia [rhythm]: sinus rhythm above 100/min.
-  sinus_arrhythmia [rhythm]: sinus rhythm with respiratory RR modulation of 10-20%.
+  sinus_arrhythmia [rhythm]: sinus rhythm whose PP intervals span more than 0.12 s (respiratory modulation, deepest in the young).
   atrial_fibrillation [rhythm]: no P waves; 4-9 Hz fibrillatory waves strongest in V1 and the inferior leads; irregularly irregular RR (CV 0.15-0.3).
   atrial_flutter [rhythm]: negative sawtooth atrial waves at 250-330/min in II, III, aVF; 2:1 to 4:1 conduction.
-  premature_atrial_contractions [rhythm]: beats 20-35% early with a P of another axis, narrow QRS, sinus node reset.
+  premature_atrial_contractions [rhythm]: beats 15-45% early with a P' from a high-right, left or low atrial focus; the earliest conduct with a longer PR, a right-bundle aberrancy or not at all; sinus node reset.
   premature_ventricular_contractions [rhythm]: beats 25-40% early without P, QRS 130-170 ms in an ectopic direction, discordant T, full compensatory pause.
   first_degree_av_block [rhythm]: PR 210-360 ms.
   second_degree_av_block [rhythm]: Wenckebach: PR lengthens beat by beat until one P is not conducted.
   third_degree_av_block [rhythm]: P waves at 60-95/min dissociated from a 30-45/min escape rhythm.
   junctional_rhythm [rhythm]: no P waves, narrow QRS at 40-60/min.
-  ventricular_pacing [rhythm]: pacing spike before every QRS, wide QRS with superior axis (right-ventricular apex), discordant T.
+  ventricular_pacing [rhythm]: pacing stimulus before every QRS (mostly small bipolar ones, shrunk further by the cart's low-pass), wide QRS with superior axis (right-ventricular apex), discordant T.
   left_bundle_branch_block [conduction]: QRS 130-170 ms, no septal q, broad notched R in I, aVL, V5-V6, QS in V1, discordant ST-T.
-  right_bundle_branch_block [conduction]: QRS 120-150 ms with a slow terminal rightward-anterior wave: rsR' in V1, wide S in I and V6, T inverted in V1-V2.
-  incomplete_right_bundle_branch_block [conduction]: a smaller terminal rightward-anterior wave, QRS 100-119 ms.
+  right_bundle_branch_block [conduction]: QRS at least 120 ms with a slow terminal rightward-anterior wave: rsR' in V1, wide S in I and V6, T inverted in V1-V2.
+  incomplete_right_bundle_branch_block [conduction]: a smaller terminal rightward-anterior wave, QRS 110-119 ms.
   left_anterior_fascicular_block [conduction]: frontal axis -45 to -80 degrees, qR in aVL, rS in II, III, aVF.
   left_posterior_fascicular_block [conduction]: frontal axis 100 to 150 degrees, rS in I, qR in III.
   wolff_parkinson_white [conduction]: PR 80-115 ms and a slurred delta wave starting the QRS in the accessory pathway's direction.
@@ -45,7 +50,7 @@ fine-tuning only. Conditions and how each is rendered:
   right_ventricular_hypertrophy [morphology]: right axis and a dominant anterior-rightward R: tall R in V1.
   left_atrial_enlargement [morphology]: wide notched P (>120 ms) with a deep negative terminal P in V1.
   right_atrial_enlargement [morphology]: tall peaked P (>0.25 mV) in II, III, aVF.
-  low_qrs_voltage [morphology]: every QRS force scaled below 0.55x: limb-lead QRS < 0.5 mV.
+  low_qrs_voltage [morphology]: QRS below 0.5 mV peak to peak in every limb lead.
   prolonged_qt [morphology]: QTc 470-560 ms (Bazett).
   left_axis_deviation [morphology]: frontal QRS axis below -30 degrees.
   right_axis_deviation [morphology]: frontal QRS axis above 90 degrees.
@@ -100,12 +105,19 @@ class SyntheticEcgConfig(tfds.core.BuilderConfig):
 
 class Builder(tfds.core.GeneratorBasedBuilder):
   __doc__ = __doc__
-  VERSION = tfds.core.Version("1.1.0")
+  VERSION = tfds.core.Version("1.2.0")
   RELEASE_NOTES = {
       "1.0.0": "First release: 39 pretraining and 3 rare conditions.",
       "1.1.0": "Brugada ST 0.1-0.35 mV as documented; its ECGs carry the anterior "
                "ST elevation and incomplete RBBB labels a reader would give; each "
                "patient's heart is rotated about its long axis (transition zone).",
+      "1.2.0": "Sim-to-real: per-lead amplitudes to published normals (limb leads "
+               "smaller, precordial peak in V2-V4, voltage falling with age), QRS "
+               "duration per patient, the cart's filters and recording mishaps, "
+               "atrial ectopy by focus with aberrant and blocked PACs, sinus "
+               "arrhythmia read off the PP intervals, RBBB/iRBBB durations by "
+               "definition, bipolar and unipolar pacing stimuli, low voltage by the "
+               "limb-lead criterion.",
   }
   BUILDER_CONFIGS = [
       SyntheticEcgConfig(name="tiny", num_ecgs=600, sampling_rate=100,

@@ -16,13 +16,15 @@ import dataclasses
 
 import numpy as np
 
+from ecgjax.ecg import leads
 from ecgjax.ecg.synthetic import conditions
 from ecgjax.ecg.synthetic import morphology as morph
+from ecgjax.ecg.synthetic import render
 from ecgjax.ecg.synthetic.render import NoiseSpec
 from ecgjax.ecg.synthetic.rhythm import RhythmSpec
 
 LVH_LABEL_THRESHOLD = 1.45
-LOW_VOLTAGE_LABEL_THRESHOLD = 0.55
+LOW_VOLTAGE_LABEL_THRESHOLD = 0.5     # mV, every limb lead (the clinical criterion)
 Q_WAVE_LABEL_THRESHOLD = 0.5
 
 
@@ -45,6 +47,11 @@ class Patient:
   # (degrees; + counter-clockwise seen from below): shifts the precordial
   # transition zone by about one lead per 20 degrees, the same every visit.
   chest_rotation: float = 0.0
+  # Normal QRS duration, s: men's is longer (Mason et al. 2007, normal_ranges.py).
+  qrs_duration: float = 0.09
+  # How close the chest electrodes sit to the heart: a thinner chest wall and less
+  # interposed lung in the young give larger precordial voltages.
+  chest_gain: float = 1.0
 
 
 def _chance(rng, p: float) -> bool:
@@ -97,7 +104,7 @@ def sample_patient(rng: np.random.Generator, index: int) -> Patient:
   maybe("cardiac_amyloidosis", (0.01 + 0.03 * old) * (1.5 if male else 0.7))
   maybe("brugada_pattern", 0.035 if male else 0.012)
 
-  axis = rng.normal(55 - 20 * old, 18)
+  axis = rng.normal(65 - 20 * old, 18)
   if "lafb" in traits:
     axis = rng.uniform(-80, -45)
   elif "lpfb" in traits or "rvh" in traits:
@@ -107,7 +114,11 @@ def sample_patient(rng: np.random.Generator, index: int) -> Patient:
   return Patient(
       index=index, age=age, sex=sex, axis=float(axis),
       p_axis=float(rng.normal(55, 12)),
-      voltage=float(rng.lognormal(0, 0.15) * (1.0 if male else 0.88) * (1.15 - 0.15 * min(old, 1))),
+      # QRS voltage falls through adult life (Sokolow-Lyon about 3.0 mV in the
+      # twenties, 2.3 past sixty: Macfarlane & Lawrie 2010) and is lower in women;
+      # most of the fall is in the chest leads (`chest_gain`).
+      voltage=float(rng.lognormal(0, 0.15) * (1.0 if male else 0.88)
+                    * (1.12 - 0.15 * np.clip((age - 20) / 60, 0, 1))),
       heart_rate=float(np.clip(rng.normal(72, 10), 50, 100)),
       pr=float(np.clip(rng.normal(0.155, 0.02), 0.12, 0.2)),
       qtc=float(np.clip(rng.normal(0.41 if male else 0.42, 0.015), 0.37, 0.445)),
@@ -116,6 +127,9 @@ def sample_patient(rng: np.random.Generator, index: int) -> Patient:
       ecg_count=1 if rng.uniform() < 0.4 else int(min(rng.geometric(0.45), 7)) + 1,
       morphology_seed=int(rng.integers(2 ** 63)),
       chest_rotation=float(rng.normal(0, 15)),
+      # Drawn last, so every earlier draw is what it was before QRS width varied.
+      qrs_duration=float(np.clip(rng.normal(0.095 if male else 0.088, 0.008), 0.074, 0.108)),
+      chest_gain=float((1.2 - 0.35 * np.clip((age - 20) / 60, 0, 1)) * rng.lognormal(0, 0.1)),
   )
 
 
@@ -129,6 +143,7 @@ class EcgSpec:
   noise: NoiseSpec
   labels: set[str]
   chest_rotation: float = 0.0
+  chest_gain: float = 1.0
 
 
 def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpec:
@@ -160,10 +175,12 @@ def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpe
     kind = "junctional"
   if "wpw" in traits:
     pr = rng.uniform(0.08, 0.115) + traits["wpw"]
+  # Respiratory sinus arrhythmia is deepest in the young and fades with age (vagal
+  # tone); its depth is a fraction of the RR, and the label is read off the rendered
+  # PP intervals (generator.py).
+  youth = float(np.clip((75 - patient.age) / 55, 0.15, 1.0))
   rhythm = RhythmSpec(kind=kind, heart_rate=rate, pr=pr, paced=paced, wenckebach=wenckebach,
-                      respiratory_modulation=0.03)
-  if kind == "sinus" and rng.uniform() < 0.08 and patient.age < 50:
-    rhythm.respiratory_modulation = rng.uniform(0.1, 0.2)
+                      respiratory_modulation=float(0.045 * youth * rng.lognormal(0, 0.55)))
   if kind == "third_degree":
     rhythm.atrial_rate, rhythm.heart_rate = rng.uniform(60, 95), rng.uniform(30, 45)
   elif kind == "junctional":
@@ -210,8 +227,11 @@ def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpe
   ventricle = _acute_changes(rng, ventricle, labels)
   if "brugada_pattern" in traits:
     ventricle = _brugada(own, rng, ventricle, labels)
+  # A premature atrial beat arriving early finds the right bundle refractory.
+  aberrant = morph.add_terminal_right_anterior(ventricle, rng.uniform(0.4, 0.7),
+                                               rng.uniform(0.035, 0.05))
   ventricles = {"normal": ventricle, "pvc": morph.ectopic_ventricle(rng),
-                "paced": morph.paced_ventricle(rng)}
+                "paced": morph.paced_ventricle(rng), "aberrant": aberrant}
   if not paced:   # a paced QRS's axis is the pacing site's, not a diagnosis
     _axis_labels(morph.frontal_axis(ventricle), labels)
 
@@ -230,7 +250,7 @@ def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpe
   labels.update(rare)
   return EcgSpec(rhythm=rhythm, atria=atria, ventricles=ventricles, qtc=qtc,
                  scale=patient.voltage, noise=noise, labels=labels,
-                 chest_rotation=patient.chest_rotation)
+                 chest_rotation=patient.chest_rotation, chest_gain=patient.chest_gain)
 
 
 def _rhythm_labels(r: RhythmSpec, labels: set[str]) -> None:
@@ -243,8 +263,6 @@ def _rhythm_labels(r: RhythmSpec, labels: set[str]) -> None:
       labels.add("sinus_tachycardia")
     else:
       labels.add("sinus_rhythm")
-    if r.respiratory_modulation >= 0.1:
-      labels.add("sinus_arrhythmia")
     if r.wenckebach:
       labels.add("second_degree_av_block")
     elif r.pr > 0.2 and not r.paced:
@@ -268,7 +286,7 @@ def _conducted_ventricle(rng, patient: Patient, rhythm: RhythmSpec, labels: set[
   if "lbbb" in traits:
     labels.add("left_bundle_branch_block")
     return morph.left_bundle_branch_block(rng, min(axis, 40))
-  v = morph.normal_ventricle(rng, axis, patient.t_amp)
+  v = morph.normal_ventricle(rng, axis, patient.t_amp, patient.qrs_duration)
   if "lafb" in traits:
     labels.add("left_anterior_fascicular_block")
     # Initial forces through the posterior fascicle: inferior-rightward (q in I, aVL).
@@ -278,11 +296,16 @@ def _conducted_ventricle(rng, patient: Patient, rhythm: RhythmSpec, labels: set[
     v.qrs_waves[0, 3:] = morph.frontal(-40, 0.5)
   if "rbbb" in traits:
     labels.add("right_bundle_branch_block")
-    v = morph.add_terminal_right_anterior(v, rng.uniform(0.5, 0.8), rng.uniform(0.035, 0.055))
+    # Complete RBBB: QRS at least 120 ms in adults (Surawicz B et al., AHA/ACCF/HRS
+    # recommendations part III, Circulation 2009;119:e235).
+    v = morph.add_terminal_right_anterior(
+        v, rng.uniform(0.5, 0.8), max(rng.uniform(0.035, 0.055), 0.122 - v.qrs_duration))
     v = morph.invert_t(v, morph.RIGHT_ANTERIOR_TERMINAL, 0.6)
   elif "irbbb" in traits:
     labels.add("incomplete_right_bundle_branch_block")
-    v = morph.add_terminal_right_anterior(v, rng.uniform(0.25, 0.4), rng.uniform(0.015, 0.025))
+    # Incomplete RBBB: the same rSR' pattern with a QRS of 110-119 ms (ibid.).
+    v = morph.add_terminal_right_anterior(
+        v, rng.uniform(0.25, 0.45), max(rng.uniform(0.11, 0.119) - v.qrs_duration, 0.015))
   if "ivcd" in traits and "rbbb" not in traits:
     v = morph.widen(v, traits["ivcd"])
     labels.add("nonspecific_intraventricular_conduction_delay")
@@ -346,9 +369,13 @@ def _structural_changes(rng, patient: Patient, v, labels: set[str]):
 
 
 def _limb_qrs_amplitude(v) -> float:
-  """Largest frontal projection of the QRS waves (a proxy for limb-lead QRS mV)."""
-  vectors = v.qrs_waves[:, 2:3] * v.qrs_waves[:, 3:5]
-  return float(np.max(np.linalg.norm(vectors, axis=1)))
+  """The largest peak-to-peak QRS of the six limb leads, mV, before body habitus:
+  the low-voltage criterion (every limb lead below 0.5 mV) read off the QRS as the
+  limb electrodes record it."""
+  t = np.arange(-0.05, v.qrs_duration + 0.05, 0.001)
+  dipole = render.gaussian_waves(t, v.qrs_waves)
+  limb = leads.leads_from_electrodes(dipole @ render.LEAD_FIELD.T)[:, :6]
+  return float(np.max(limb.max(axis=0) - limb.min(axis=0)))
 
 
 def _acute_changes(rng, v, labels: set[str]):

@@ -31,7 +31,8 @@ PRETRAIN = (
     Condition("sinus_tachycardia", "rhythm", "427084000",
               "sinus rhythm above 100/min"),
     Condition("sinus_arrhythmia", "rhythm", "427393009",
-              "sinus rhythm with respiratory RR modulation of 10-20%"),
+              "sinus rhythm whose PP intervals span more than 0.12 s (respiratory "
+              "modulation, deepest in the young)"),
     Condition("atrial_fibrillation", "rhythm", "164889003",
               "no P waves; 4-9 Hz fibrillatory waves strongest in V1 and the "
               "inferior leads; irregularly irregular RR (CV 0.15-0.3)"),
@@ -39,8 +40,9 @@ PRETRAIN = (
               "negative sawtooth atrial waves at 250-330/min in II, III, aVF; "
               "2:1 to 4:1 conduction"),
     Condition("premature_atrial_contractions", "rhythm", "284470004",
-              "beats 20-35% early with a P of another axis, narrow QRS, "
-              "sinus node reset"),
+              "beats 15-45% early with a P' from a high-right, left or low atrial "
+              "focus; the earliest conduct with a longer PR, a right-bundle "
+              "aberrancy or not at all; sinus node reset"),
     Condition("premature_ventricular_contractions", "rhythm", "427172004",
               "beats 25-40% early without P, QRS 130-170 ms in an ectopic "
               "direction, discordant T, full compensatory pause"),
@@ -55,17 +57,18 @@ PRETRAIN = (
     Condition("junctional_rhythm", "rhythm", "426995002",
               "no P waves, narrow QRS at 40-60/min"),
     Condition("ventricular_pacing", "rhythm", "10370003",
-              "pacing spike before every QRS, wide QRS with superior axis "
+              "pacing stimulus before every QRS (mostly small bipolar ones, shrunk "
+              "further by the cart's low-pass), wide QRS with superior axis "
               "(right-ventricular apex), discordant T"),
     # Conduction.
     Condition("left_bundle_branch_block", "conduction", "164909002",
               "QRS 130-170 ms, no septal q, broad notched R in I, aVL, V5-V6, "
               "QS in V1, discordant ST-T"),
     Condition("right_bundle_branch_block", "conduction", "59118001",
-              "QRS 120-150 ms with a slow terminal rightward-anterior wave: "
+              "QRS at least 120 ms with a slow terminal rightward-anterior wave: "
               "rsR' in V1, wide S in I and V6, T inverted in V1-V2"),
     Condition("incomplete_right_bundle_branch_block", "conduction", "713426002",
-              "a smaller terminal rightward-anterior wave, QRS 100-119 ms"),
+              "a smaller terminal rightward-anterior wave, QRS 110-119 ms"),
     Condition("left_anterior_fascicular_block", "conduction", "445118002",
               "frontal axis -45 to -80 degrees, qR in aVL, rS in II, III, aVF"),
     Condition("left_posterior_fascicular_block", "conduction", "445211001",
@@ -87,7 +90,7 @@ PRETRAIN = (
     Condition("right_atrial_enlargement", "morphology", "446358003",
               "tall peaked P (>0.25 mV) in II, III, aVF"),
     Condition("low_qrs_voltage", "morphology", "251146004",
-              "every QRS force scaled below 0.55x: limb-lead QRS < 0.5 mV"),
+              "QRS below 0.5 mV peak to peak in every limb lead"),
     Condition("prolonged_qt", "morphology", "111975006",
               "QTc 470-560 ms (Bazett)"),
     Condition("left_axis_deviation", "morphology", "39732003",

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ecgjax.ecg.synthetic import cohort, conditions, render, rhythm
+from ecgjax.ecg.synthetic import cohort, conditions, recording, render, rhythm
 
 SPLIT_FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
@@ -63,11 +63,20 @@ def generate_record(seed: int, patient_index: int, visit: int,
   rng = np.random.default_rng([seed, patient_index, visit + 1])
   spec = cohort.sample_ecg(rng, patient, visit)
   sched = rhythm.schedule(rng, spec.rhythm, duration)
+  # The cart's settings and mishaps come from a stream of their own.
+  cart_rng = np.random.default_rng([seed, patient_index, visit + 1, 1 << 16])
+  cart = recording.sample_recording(cart_rng, spec.noise.powerline_hz, duration)
   signal = render.render(rng, sched, spec.atria, spec.ventricles, spec.qtc, spec.scale,
                          spec.noise, sampling_rate, duration,
-                         lead_field=render.placed_lead_field(rng, spec.chest_rotation))
+                         lead_field=render.placed_lead_field(rng, spec.chest_rotation,
+                                                                  spec.chest_gain),
+                         conditions=cart, conditions_rng=cart_rng)
+  names = set(spec.labels)
+  if (spec.rhythm.kind == "sinus" and not spec.rhythm.paced
+      and rhythm.sinus_pp_range(sched, duration) > rhythm.SINUS_ARRHYTHMIA_PP_RANGE):
+    names.add("sinus_arrhythmia")
   labels = np.zeros(len(conditions.NAMES), dtype=np.int8)
-  labels[[conditions.INDEX[name] for name in spec.labels]] = 1
+  labels[[conditions.INDEX[name] for name in names]] = 1
   return {
       "signal": signal,
       "labels": labels,

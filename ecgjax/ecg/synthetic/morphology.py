@@ -62,7 +62,7 @@ class VentricularMorphology:
   st_coved: bool                          # peaks at J and descends (Brugada)
   t_vector: np.ndarray                    # mV, 3-D: amplitude times direction
   t_width: float                          # sigma of the T wave, s
-  pacing_spike: bool = False
+  pacing_spike_mv: float = 0.0            # at the dipole; 0: not paced
 
 
 def normal_atrium(rng: np.random.Generator, p_axis: float) -> AtrialMorphology:
@@ -73,27 +73,46 @@ def normal_atrium(rng: np.random.Generator, p_axis: float) -> AtrialMorphology:
   ))
 
 
+# Ectopic atrial foci and their P' axes (frontal degrees, anterior part): a P' wave
+# points away from its focus (Kistler PM et al., "P-wave morphology in focal atrial
+# tachycardia", J Am Coll Cardiol 2006;48:1010-1017). High right-atrial foci (crista
+# terminalis) look like sinus P waves; left-atrial foci are negative in I and aVL and
+# positive in V1; low foci are negative in the inferior leads.
+ECTOPIC_ATRIAL_SITES = {
+    "high_right": ((50, 85), (0.1, 0.4), 0.45),
+    "left": ((100, 160), (0.4, 0.8), 0.3),
+    "low": ((-90, -40), (-0.1, 0.3), 0.25),
+}
+
+
 def ectopic_atrium(rng: np.random.Generator) -> AtrialMorphology:
-  """A P wave from a low atrial focus: negative in the inferior leads."""
+  """A P' wave from one focus, drawn by `ECTOPIC_ATRIAL_SITES` prevalence."""
+  sites = list(ECTOPIC_ATRIAL_SITES)
+  site = sites[rng.choice(len(sites), p=[ECTOPIC_ATRIAL_SITES[s][2] for s in sites])]
+  (lo, hi), (front_lo, front_hi), _ = ECTOPIC_ATRIAL_SITES[site]
   return AtrialMorphology(waves(
-      (0.04, 0.02, rng.uniform(0.08, 0.15), frontal(rng.uniform(-80, -40), 0.2)),
+      (0.045, rng.uniform(0.016, 0.024), rng.uniform(0.08, 0.17),
+       frontal(rng.uniform(lo, hi), rng.uniform(front_lo, front_hi))),
   ))
 
 
-def normal_ventricle(rng: np.random.Generator, axis: float,
-                     t_amp: float) -> VentricularMorphology:
+def normal_ventricle(rng: np.random.Generator, axis: float, t_amp: float,
+                     qrs_duration: float = 0.09) -> VentricularMorphology:
   """Septal q, early and late left-ventricular R, terminal S; concordant T.
 
   The waves are drawn at frontal axis 50 degrees; `rotate_frontal` moves them to
-  the patient's axis.
+  the patient's axis. The left-ventricular free wall's forces point well behind
+  the frontal plane (the normal adult QRS loop is posterior in the transverse
+  plane): they make the deep S in V1-V3. `qrs_duration` stretches the sequence.
   """
   r = rng.uniform(1.0, 1.7)
   qrs = waves(
       (0.012, 0.007, 0.18 * r, [-0.5, 0.3, 0.8]),            # septum: right-anterior
-      (0.034, 0.010, 0.65 * r, frontal(40, 0.25)),           # apex: left-anterior
-      (0.050, 0.011, 0.80 * r, frontal(35, -0.4)),           # free wall: left-posterior
+      (0.034, 0.010, 0.65 * r, frontal(40, 0.5)),            # apex: left-anterior
+      (0.050, 0.011, 0.9 * r, frontal(35, -0.9)),            # free wall: left-posterior
       (0.072, 0.009, 0.25 * r, [-0.3, -0.6, -0.6]),          # base: right-superior-posterior
   )
+  qrs[:, :2] *= qrs_duration / 0.09
   # People differ wave by wave, not just in overall size and axis: each wave's
   # timing, width, size and direction varies, so no one template is "normal".
   n = len(qrs)
@@ -103,7 +122,7 @@ def normal_ventricle(rng: np.random.Generator, axis: float,
   qrs[:, 3:] = [unit(d + rng.normal(scale=0.2, size=3)) for d in qrs[:, 3:]]
   t_direction = unit(frontal(45, 0.45) + rng.normal(scale=0.2, size=3))
   ventricle = VentricularMorphology(
-      qrs_waves=qrs, qrs_duration=0.09, st_vector=np.zeros(3), st_coved=False,
+      qrs_waves=qrs, qrs_duration=qrs_duration, st_vector=np.zeros(3), st_coved=False,
       t_vector=t_amp * t_direction, t_width=rng.uniform(0.034, 0.048))
   return rotate_frontal(ventricle, axis - 50)
 
@@ -148,9 +167,12 @@ def left_bundle_branch_block(rng, axis: float) -> VentricularMorphology:
 
 
 def paced_ventricle(rng) -> VentricularMorphology:
-  """Right-ventricular apical pacing: wide, superior axis, LBBB-like."""
+  """Right-ventricular apical pacing: wide, superior axis, LBBB-like. The stimulus is
+  large from a unipolar lead and small from the commoner bipolar one; the cart's
+  low-pass then shrinks and widens it further, often to a fraction of a millivolt."""
   v = left_bundle_branch_block(rng, axis=rng.uniform(-80, -50))
-  return dataclasses.replace(v, pacing_spike=True)
+  spike = rng.lognormal(np.log(0.8), 0.5) if rng.uniform() < 0.8 else rng.uniform(2.0, 6.0)
+  return dataclasses.replace(v, pacing_spike_mv=float(spike))
 
 
 def ectopic_ventricle(rng) -> VentricularMorphology:

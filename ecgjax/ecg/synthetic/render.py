@@ -13,8 +13,16 @@ import scipy.signal
 import scipy.special
 
 from ecgjax.ecg import leads
-from ecgjax.ecg.synthetic import morphology as morph
+from ecgjax.ecg.synthetic import morphology as morph, recording
 from ecgjax.ecg.synthetic.rhythm import LEAD_IN, Schedule
+
+
+# The limb electrodes are far from the heart and see its dipole weakly; the chest
+# electrodes lie on it, V2-V4 closest. These gains put the population medians of
+# normal R and S amplitudes per lead inside published adult values (normal_ranges.py):
+# limb-lead R about 1 mV in II, the deepest S in V2 and the largest QRS in V2-V4.
+LIMB_GAIN = 0.8
+CHEST_PLACEMENT = ((120, 1.25), (100, 1.9), (80, 2.0), (60, 2.1), (35, 1.55), (10, 1.05))
 
 
 def _lead_field() -> np.ndarray:
@@ -23,30 +31,32 @@ def _lead_field() -> np.ndarray:
   Limb electrodes sit on an equilateral triangle in the frontal plane (their sum
   is zero, so the Wilson terminal carries no dipole signal); the chest
   electrodes wrap the heart in the transverse plane from right-anterior (V1) to
-  left-lateral (V6), with larger gain where they lie closest (V2-V4).
+  left-lateral (V6), at (angle, gain) `CHEST_PLACEMENT`.
   """
   h = 1 / np.sqrt(3)
-  limbs = [[-0.5, -h / 2, 0], [0.5, -h / 2, 0], [0, h, 0]]
+  limbs = LIMB_GAIN * np.array([[-0.5, -h / 2, 0], [0.5, -h / 2, 0], [0, h, 0]])
   chest = []
-  for angle, gain in ((120, 1.0), (100, 1.45), (80, 1.6), (60, 1.5), (35, 1.3), (10, 1.1)):
+  for angle, gain in CHEST_PLACEMENT:
     a = np.deg2rad(angle)
     chest.append(gain * np.array([np.cos(a), 0.15, np.sin(a)]))
-  return np.array(limbs + chest)
+  return np.concatenate([limbs, np.array(chest)])
 
 
 LEAD_FIELD = _lead_field()
 
 
-def placed_lead_field(rng: np.random.Generator, chest_rotation: float = 0.0) -> np.ndarray:
+def placed_lead_field(rng: np.random.Generator, chest_rotation: float = 0.0,
+                      chest_gain: float = 1.0) -> np.ndarray:
   """The lead field of one recording: chest electrodes are never placed exactly
   twice alike (a few degrees around the chest, a few percent in gain), around
   the patient's own heart rotation (`chest_rotation` degrees, which moves the
-  transition zone; the limb leads, far from the heart, do not see it)."""
+  transition zone; the limb leads, far from the heart, do not see it) and the
+  patient's chest wall (`chest_gain`)."""
   field = LEAD_FIELD.copy()
   for k in range(3, 9):
     a = np.deg2rad(chest_rotation + rng.normal(0, 6))
     rot = np.array([[np.cos(a), 0, -np.sin(a)], [0, 1, 0], [np.sin(a), 0, np.cos(a)]])
-    field[k] = rng.lognormal(0, 0.08) * rot @ field[k]
+    field[k] = chest_gain * rng.lognormal(0, 0.08) * rot @ field[k]
   return field
 
 
@@ -58,7 +68,7 @@ class NoiseSpec:
   powerline_hz: float = 50.0
 
 
-def _gaussians(t: np.ndarray, w: np.ndarray) -> np.ndarray:
+def gaussian_waves(t: np.ndarray, w: np.ndarray) -> np.ndarray:
   """Sum of Gaussian dipole waves (n, 6) over times t -> (samples, 3)."""
   if len(w) == 0:
     return np.zeros((len(t), 3))
@@ -88,8 +98,8 @@ def _beat_waves(onset: float, v: morph.VentricularMorphology,
     # An asymmetric T: a slower upstroke than downstroke.
     rows.append(morph.waves((t_peak, v.t_width, 0.8 * t_amp, t_dir),
                             (t_peak - v.t_width, 1.1 * v.t_width, 0.3 * t_amp, t_dir)))
-  if v.pacing_spike:
-    rows.append(morph.waves((onset - 0.004, 0.0015, 2.0, [0.3, -0.8, -0.5])))
+  if v.pacing_spike_mv:
+    rows.append(morph.waves((onset - 0.004, 0.0015, v.pacing_spike_mv, [0.3, -0.8, -0.5])))
   plateau = (onset + v.qrs_duration, t_peak, v.st_vector, v.st_coved)
   return np.concatenate(rows), plateau
 
@@ -162,8 +172,12 @@ def render(rng: np.random.Generator, sched: Schedule,
            atria: dict[str, morph.AtrialMorphology],
            ventricles: dict[str, morph.VentricularMorphology],
            qtc: float, scale: float, noise: NoiseSpec,
-           fs: float, duration: float, lead_field: np.ndarray = LEAD_FIELD) -> np.ndarray:
-  """Renders a (samples, 12) float32 signal in microvolts, standard lead order."""
+           fs: float, duration: float, lead_field: np.ndarray = LEAD_FIELD,
+           conditions: recording.Recording = recording.IDEAL,
+           conditions_rng: np.random.Generator | None = None) -> np.ndarray:
+  """Renders a (samples, 12) float32 signal in microvolts, standard lead order,
+  as a cart with `conditions` records it (by default: unfiltered, no mishaps).
+  `conditions_rng` draws the artefacts' shapes, apart from the body's draws."""
   n = int(round(fs * duration))
   # Simulate with the lead-in on both sides so beats straddling an edge are whole.
   t = np.arange(-int(LEAD_IN * fs), n + int(LEAD_IN * fs)) / fs
@@ -181,8 +195,10 @@ def render(rng: np.random.Generator, sched: Schedule,
     plateaus.append(plateau)
     previous = time
   waves = np.concatenate(wave_rows) if wave_rows else np.zeros((0, 6))
-  dipole = _gaussians(t, waves) + _plateaus(t, plateaus) + _atrial_activity(rng, t, sched)
+  dipole = gaussian_waves(t, waves) + _plateaus(t, plateaus) + _atrial_activity(rng, t, sched)
   potentials = scale * dipole @ lead_field.T
   start = int(LEAD_IN * fs)
   potentials = potentials[start:start + n] + _electrode_noise(rng, n, fs, noise)
-  return (1000.0 * leads.leads_from_electrodes(potentials)).astype(np.float32)
+  potentials = recording.electrode_artefacts(conditions_rng or rng, potentials, fs, conditions)
+  recorded = recording.cart_processing(leads.leads_from_electrodes(potentials), fs, conditions)
+  return (1000.0 * recorded).astype(np.float32)

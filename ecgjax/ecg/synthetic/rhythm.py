@@ -17,7 +17,7 @@ class Schedule:
   p_times: list[float] = dataclasses.field(default_factory=list)
   p_kinds: list[str] = dataclasses.field(default_factory=list)       # sinus | ectopic
   v_times: list[float] = dataclasses.field(default_factory=list)
-  v_kinds: list[str] = dataclasses.field(default_factory=list)       # normal | pvc | paced
+  v_kinds: list[str] = dataclasses.field(default_factory=list)  # normal|pvc|paced|aberrant
   atrial_activity: str = "none"                                       # none | fibrillation | flutter
   atrial_rate: float = 0.0                                            # flutter waves/min
 
@@ -106,12 +106,18 @@ def _sinus(rng, spec: RhythmSpec, duration: float, s: Schedule) -> None:
   while t < end and i < len(rr) - 1:
     cycle = rr[i]
     i += 1
-    # A premature atrial beat fires early and resets the sinus node.
+    # A premature atrial beat fires early and resets the sinus node. The earlier it
+    # comes, the more refractory the conduction system finds it: a longer PR, a
+    # right-bundle aberrancy, or no conduction at all (a blocked PAC: a pause).
     if rng.uniform() < spec.pac_probability and s.v_times:
-      t_pac = t - cycle + cycle * rng.uniform(0.65, 0.8)
-      if t_pac > s.v_times[-1] + 0.35:
+      coupling = rng.uniform(0.55, 0.85)
+      t_pac = t - cycle + cycle * coupling
+      if t_pac > s.v_times[-1] + 0.3:
         s.add_p(t_pac, "ectopic")
-        s.add_v(t_pac + 0.14, ventricular_kind)
+        early, u = coupling < 0.65, rng.uniform()
+        if not (early and u < 0.15):
+          kind = "aberrant" if early and u < 0.4 and not spec.paced else ventricular_kind
+          s.add_v(t_pac + spec.pr + rng.uniform(0, 0.06 if early else 0.03), kind)
         t = t_pac + cycle
         continue
     s.add_p(t)
@@ -132,3 +138,18 @@ def _sinus(rng, spec: RhythmSpec, duration: float, s: Schedule) -> None:
       s.add_v(t_pvc, "pvc")
       pvc_pause_until = t + cycle + pr + 0.01
     t += cycle
+
+
+# Sinus arrhythmia as a reader measures it: the longest minus the shortest PP interval
+# between consecutive sinus beats above 0.12 s.
+SINUS_ARRHYTHMIA_PP_RANGE = 0.12
+
+
+def sinus_pp_range(s: Schedule, duration: float) -> float:
+  """Longest minus shortest PP interval between consecutive sinus P waves inside the
+  record (an interval spanning an ectopic P is not a sinus cycle); 0 with fewer than
+  two such intervals."""
+  intervals = [b - a for (a, ka), (b, kb) in zip(zip(s.p_times, s.p_kinds),
+                                                 zip(s.p_times[1:], s.p_kinds[1:]))
+               if ka == kb == "sinus" and 0 <= a and b <= duration]
+  return max(intervals) - min(intervals) if len(intervals) >= 2 else 0.0

@@ -1,0 +1,79 @@
+"""Generator 1.2.0's physiology: atrial ectopy by site, respiratory sinus arrhythmia
+read off the rendered rhythm, bundle-branch durations by their definitions, and
+pacing stimuli of realistic size."""
+
+import numpy as np
+
+from ecgjax.ecg.synthetic import cohort, conditions, generator, morphology as morph, rhythm
+
+
+def p_axis(atrium: morph.AtrialMorphology) -> float:
+  x, y = (atrium.p_waves[:, 2:3] * atrium.p_waves[:, 3:5]).sum(axis=0)
+  return float(np.rad2deg(np.arctan2(y, x)))
+
+
+def test_ectopic_p_waves_point_away_from_their_focus():
+  axes = np.array([p_axis(morph.ectopic_atrium(np.random.default_rng(i))) for i in range(600)])
+  sinus_like = np.mean((axes > 40) & (axes < 95))
+  negative_in_lead_i = np.mean(np.abs(axes) > 95)            # left-atrial foci
+  negative_inferior = np.mean(axes < -35)                    # low foci
+  assert 0.35 < sinus_like < 0.55
+  assert 0.2 < negative_in_lead_i < 0.4
+  assert 0.15 < negative_inferior < 0.35
+
+
+def test_early_premature_atrial_beats_are_sometimes_aberrant_or_blocked():
+  spec = rhythm.RhythmSpec(kind="sinus", heart_rate=75, pac_probability=0.5)
+  kinds, blocked = [], 0
+  for seed in range(60):
+    s = rhythm.schedule(np.random.default_rng(seed), spec, 10.0)
+    kinds += s.v_kinds
+    for t, kind in zip(s.p_times, s.p_kinds):
+      if kind == "ectopic" and not any(0 < v - t < 0.5 for v in s.v_times):
+        blocked += 1
+  assert "aberrant" in kinds and kinds.count("aberrant") < kinds.count("normal") / 5
+  assert blocked > 0
+
+
+def test_sinus_arrhythmia_is_labelled_from_the_rendered_pp_intervals():
+  labelled, young, old = 0, [], []
+  for index in range(400):
+    record = generator.generate_record(5, index, 0, 100.0, 10.0)
+    patient = cohort.sample_patient(np.random.default_rng([5, index, 0]), index)
+    rng = np.random.default_rng([5, index, 1])
+    spec = cohort.sample_ecg(rng, patient, 0)
+    sched = rhythm.schedule(rng, spec.rhythm, 10.0)
+    spread = rhythm.sinus_pp_range(sched, 10.0)
+    is_sa = bool(record["labels"][conditions.INDEX["sinus_arrhythmia"]])
+    if spec.rhythm.kind == "sinus" and not spec.rhythm.paced:
+      assert is_sa == (spread > rhythm.SINUS_ARRHYTHMIA_PP_RANGE)
+      (young if patient.age < 40 else old).append(is_sa)
+    else:
+      assert not is_sa
+    labelled += is_sa
+  assert 0.01 < labelled / 400 < 0.12
+  assert np.mean(young) > np.mean(old)           # vagal tone fades with age
+
+
+def test_right_bundle_branch_block_durations_follow_the_definitions():
+  complete, incomplete = [], []
+  for index in range(6000):
+    patient = cohort.sample_patient(np.random.default_rng([0, index, 0]), index)
+    # (IVCD widens every wave; a Brugada r' adds its own terminal delay.)
+    if not {"rbbb", "irbbb"} & set(patient.traits) or {"ivcd", "brugada_pattern"} & set(
+        patient.traits):
+      continue
+    spec = cohort.sample_ecg(np.random.default_rng([0, index, 1]), patient, 0)
+    duration = spec.ventricles["normal"].qrs_duration
+    (complete if "rbbb" in patient.traits else incomplete).append(duration)
+  assert len(complete) > 20 and len(incomplete) > 20
+  assert min(complete) >= 0.12
+  assert 0.108 <= min(incomplete) and max(incomplete) < 0.125
+
+
+def test_pacing_stimuli_are_mostly_small_bipolar_ones():
+  spikes = np.array([morph.paced_ventricle(np.random.default_rng(i)).pacing_spike_mv
+                     for i in range(400)])
+  assert np.all(spikes > 0)
+  assert 0.6 < np.mean(spikes < 1.5) < 0.9
+  assert np.mean(spikes > 2.0) > 0.1
