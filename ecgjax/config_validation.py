@@ -3,6 +3,8 @@
 Each error names the field and says what was wrong with its value.
 """
 
+import os
+
 import jax
 import ml_collections
 
@@ -98,9 +100,18 @@ def validate_compare(config, device_count: int | None = None) -> None:
 
 def validate_demo(config, sweep, device_count: int | None = None) -> None:
   """The demo's two stages: its pretraining config and the sweep run after it."""
-  unknown = sorted(set(config.keys()) - {"experiment", "pretrain", "compare"})
+  unknown = sorted(set(config.keys()) - {"experiment", "pretrain", "compare", "real_data"})
   if unknown:
     raise ConfigError(f"unknown config field(s): {', '.join('config.' + f for f in unknown)}")
+  real_data = config.get("real_data", "")
+  if real_data not in ("", "auto"):
+    from ecgjax import sim_to_real
+    if not os.path.isdir(os.path.expanduser(real_data)):
+      raise ConfigError(f"config.real_data={real_data!r}: no such directory (it should hold "
+                        f"any of {', '.join(f for _, _, f, _ in sim_to_real.SETS.values())}/)")
+    if not sim_to_real.present_sets(os.path.expanduser(real_data)):
+      raise ConfigError(f"config.real_data={real_data!r} holds none of "
+                        f"{', '.join(f + '/' for _, _, f, _ in sim_to_real.SETS.values())}")
   validate_pretrain(config.pretrain, device_count)
   validate_compare(sweep, device_count)
 
@@ -160,9 +171,10 @@ def _check_training(config, device_count: int | None) -> None:
     if config[name] % devices:
       raise ConfigError(f"config.{name}={config[name]} (global) is not divisible by the "
                         f"{devices} devices of this run")
-  if not isinstance(config.dataset.augment, bool):
-    raise ConfigError(f"config.dataset.augment must be True or False, got "
-                      f"{config.dataset.augment!r}")
+  try:
+    common.augment_kind(config.dataset.augment)
+  except ValueError as e:
+    raise ConfigError(f"config.dataset.{e}") from None
   if not isinstance(config.dataset.threads, int) or config.dataset.threads < 0:
     raise ConfigError(f"config.dataset.threads must be a non-negative integer, got "
                       f"{config.dataset.threads!r}")

@@ -21,6 +21,21 @@ def test_shipped_configs_are_valid():
   config_validation.validate_demo(config, sweep, device_count=8)
 
 
+def test_demo_refuses_real_data_it_cannot_read(tmp_path):
+  config = demo.get_config()
+  sweep = config.compare.copy_and_resolve_references()
+  sweep.init_from = "/pretrain"
+  config.real_data = str(tmp_path / "absent")
+  with pytest.raises(config_validation.ConfigError, match="real_data=.*no such directory"):
+    config_validation.validate_demo(config, sweep, device_count=8)
+  config.real_data = str(tmp_path)                 # exists, but holds no archive folder
+  with pytest.raises(config_validation.ConfigError, match="holds none of ptbxl/"):
+    config_validation.validate_demo(config, sweep, device_count=8)
+  config.augment = "recording"                     # a misplaced field is named
+  with pytest.raises(config_validation.ConfigError, match="config.augment"):
+    config_validation.validate_demo(config, sweep, device_count=8)
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("batch_size", 60, r"config.batch_size=60 .* not divisible by the 8 devices"),
     ("total_steps", -5, r"config.total_steps must be a positive integer"),

@@ -84,9 +84,10 @@ def config_labels(data_dir):
   return info["label_groups"]["pretrain"]
 
 
-def test_demo_tells_the_whole_story(tmp_path):
+def test_demo_tells_the_whole_story(tmp_path, shared_data):
   """The demo command on the tiny dataset: build, pretrain, fine-tune three ways,
-  report; then the same command again has nothing left to do."""
+  report, score the pretrained model zero-shot on the real samples; then the same
+  command again has nothing left to do."""
   data_dir, workdir = str(tmp_path / "tfds"), str(tmp_path / "demo")
   small = ["--config.pretrain.model.stem_width=8", "--config.pretrain.model.stage_widths=(8,16)",
            "--config.pretrain.model.blocks_per_stage=(1,1)",
@@ -104,7 +105,7 @@ def test_demo_tells_the_whole_story(tmp_path):
              "--config.compare.total_steps=4", "--config.compare.eval_every=2",
              "--config.compare.optimizer.warmup_steps=1",
              "--config.compare.batch_size=16", "--config.compare.eval_batch_size=64",
-             *small]
+             f"--config.real_data={shared_data}", *small]
   first = subprocess.run(command, cwd=REPO, env=env8(), capture_output=True, text=True,
                          timeout=900)
   assert first.returncode == 0, first.stderr[-3000:]
@@ -118,8 +119,19 @@ def test_demo_tells_the_whole_story(tmp_path):
     assert os.path.exists(os.path.join(workdir, name)), name
   for mode in ("scratch", "linear_probe", "full"):
     assert os.path.exists(os.path.join(workdir, "runs", mode, "n60", "seed0", "results.json"))
+  # The zero-shot section: the 12-lead sets of the samples, their annotated labels.
+  with open(os.path.join(workdir, "sim_to_real.json")) as f:
+    zero_shot = json.load(f)
+  assert set(zero_shot["sets"]) == {"ptbxl", "cpsc2018"}
+  report_text = open(os.path.join(workdir, "report.md")).read()
+  assert "## Zero-shot on real ECGs" in report_text
+  assert "| ptbxl (ptbxl/vocabulary_100) | sinus_rhythm |" in report_text
+  assert "## Zero-shot on real ECGs" in first.stdout
+  scored_at = os.path.getmtime(os.path.join(workdir, "sim_to_real.json"))
   again = subprocess.run(command, cwd=REPO, env=env8(), capture_output=True, text=True,
                          timeout=900)
   assert again.returncode == 0, again.stderr[-3000:]
   assert "nothing to train" in again.stderr
   assert again.stderr.count("finished earlier, skipped") == 3
+  assert os.path.getmtime(os.path.join(workdir, "sim_to_real.json")) == scored_at
+  assert open(os.path.join(workdir, "report.md")).read().count("## Zero-shot on real ECGs") == 1

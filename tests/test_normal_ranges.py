@@ -30,6 +30,12 @@ def test_median_s_depth_is_in_the_published_range(normals, lead):
   assert lo <= np.median(normals.s_mv[lead]) <= hi
 
 
+def test_p_waves_are_normal_sized_in_lead_ii(normals):
+  lo, hi = nr.PUBLISHED_P_II_MEDIAN
+  assert lo <= np.median(normals.p_ii_mv) <= hi
+  assert np.mean(normals.p_ii_mv < nr.PUBLISHED_P_II_MAX) >= 0.97
+
+
 def test_precordial_progression(normals):
   """R grows from V1 to V4, the S is deepest in V1-V3, and the largest QRS is in
   V2-V4, not V5-V6 (the generator's fault before version 1.2.0)."""

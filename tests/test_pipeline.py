@@ -46,6 +46,40 @@ def test_augmented_stream_perturbs_signals_and_still_resumes_exactly(tiny_data_d
   assert 0.78 < min(gains) and max(gains) < 1.27 and np.std(gains) > 0.01
 
 
+def test_recording_augmentation_perturbs_each_lead_and_resumes_exactly(tiny_data_dir):
+  """augment=recording (the sim-to-real recipe): a gain per lead, baseline wander and
+  sometimes one flat lead, on top of the basic perturbation; resumable as before."""
+  plain = take(make_input(tiny_data_dir).train_batches(0), 30)
+  augmented = take(make_input(tiny_data_dir, augment="recording").train_batches(0), 30)
+  resumed = take(make_input(tiny_data_dir, augment="recording").train_batches(12), 18)
+  for a, b in zip(augmented[12:], resumed, strict=True):
+    np.testing.assert_array_equal(a["signal"], b["signal"])
+  raw = np.concatenate([b["signal"] for b in plain]).astype(np.float64)
+  new = np.concatenate([b["signal"] for b in augmented]).astype(np.float64)
+  np.testing.assert_array_equal(np.concatenate([b["labels"] for b in plain]),
+                                np.concatenate([b["labels"] for b in augmented]))
+  flat = (np.abs(new).max(axis=1) == 0) & (np.abs(raw).max(axis=1) > 0)   # (ECGs, leads)
+  assert 0.03 < flat.any(axis=1).mean() < 0.2 and flat.sum(axis=1).max() == 1
+  live = ~flat
+  live &= np.abs(raw).max(axis=1) > 0                    # the generator's own flat leads
+  with np.errstate(invalid="ignore", divide="ignore"):
+    gains = np.where(live, np.sum(new * raw, axis=1) / np.sum(raw * raw, axis=1), np.nan)
+  spread = np.nanmax(gains, axis=1) / np.nanmin(gains, axis=1)    # leads of one ECG differ
+  assert np.median(spread) > 1.1 and np.nanmax(gains) < 1.25 * 1.18 * 1.2
+  # Baseline wander: the slow part of the difference is far larger than basic's offset.
+  slow = np.abs(np.diff((new - raw)[:, ::20], axis=1)).mean()
+  assert slow > 2.0
+
+
+def test_augment_kinds_and_their_old_spellings():
+  from ecgjax.configs.common import augment_kind
+  assert [augment_kind(v) for v in (True, False, "True", "false", "recording", "none")] == [
+      "basic", "none", "basic", "none", "recording", "none"]
+  import pytest
+  with pytest.raises(ValueError, match="none, basic, recording"):
+    augment_kind("heavy")
+
+
 def test_epochs_are_reshuffled_and_seeds_differ(tiny_data_dir):
   source = make_input(tiny_data_dir)
   steps_per_epoch = datasets.split_size(source.builder.info, "train") // 16

@@ -22,11 +22,11 @@ def test_zero_shot_line_on_the_shared_samples(tiny_pretrained, shared_data, tmp_
   [line] = [json.loads(row) for row in out.read_text().splitlines()]
   assert line["generator"] == "synthetic_ecg/tiny 1.2.0" and line["recipe"] == "test"
   sets = line["sets"]
-  assert set(sets) == {"ptbxl_1_40", "cpsc2018_1_40"}      # no one-lead model: no CinC 2017
-  assert sets["ptbxl_1_40"]["examples"] == sets["cpsc2018_1_40"]["examples"] == 40
+  assert set(sets) == {"ptbxl", "cpsc2018"}      # no one-lead model: no CinC 2017
+  assert sets["ptbxl"]["examples"] == sets["cpsc2018"]["examples"] == 40
   # CPSC 2018 annotates its nine classes: its sinus_rhythm (normal ECGs only) is not scored.
-  assert "sinus_rhythm" not in sets["cpsc2018_1_40"]["labels"]
-  assert "sinus_rhythm" in sets["ptbxl_1_40"]["labels"]
+  assert "sinus_rhythm" not in sets["cpsc2018"]["labels"]
+  assert "sinus_rhythm" in sets["ptbxl"]["labels"]
   counted = [(name, v) for name, v in line["labels"].items()
              if v["auroc"] is not None and v["n_pos"] >= 3]
   assert line["labels_counted"] == len(counted) > 0

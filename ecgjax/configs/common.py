@@ -70,7 +70,7 @@ def pretrain_defaults() -> ml_collections.ConfigDict:
   c.dataset.test_split = "test"         # scored once at the end into results.json; "": none
   c.dataset.shuffle_buffer = 4096
   c.dataset.build_if_missing = False   # only the synthetic dataset can be built on demand
-  c.dataset.augment = False     # training stream: gain, baseline offset, noise (pipeline.py)
+  c.dataset.augment = "none"    # training stream: none | basic | recording (data/augment.py)
   c.dataset.threads = 0         # tf.data private thread pool; 0: all cores
   c.dataset.leads = "all"       # all (recorded) | limb | names such as I or I,II,V1
   c.dataset.mixture = ""        # NAME:WEIGHT,NAME:WEIGHT under data_dir (data.mixture)
@@ -139,3 +139,19 @@ def compare_defaults() -> ml_collections.ConfigDict:
   c.seeds = "0,1,2"
   c.roc_train_size = 200         # the size whose ROC curves are plotted
   return c
+
+
+AUGMENT_KINDS = ("none", "basic", "recording")
+
+
+def augment_kind(augment) -> str:
+  """`dataset.augment` -> one of AUGMENT_KINDS (data/augment.py). True and False, the
+  field's values before the kinds existed, mean basic and none."""
+  if isinstance(augment, bool):
+    return "basic" if augment else "none"
+  # A command line's --config.dataset.augment=True arrives as a string.
+  augment = {"true": "basic", "false": "none"}.get(str(augment).lower(), augment)
+  if augment not in AUGMENT_KINDS:
+    raise ValueError(f"augment must be one of {', '.join(AUGMENT_KINDS)} (or True/False), "
+                     f"got {augment!r}")
+  return augment

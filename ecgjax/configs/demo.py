@@ -8,6 +8,9 @@
 3. Fine-tunes on the 3 held-out rare conditions three ways (scratch, linear
    probe, full) at several training-set sizes and seeds (DIR/runs), and writes
    report.md, results.csv, comparisons.csv and the plots into DIR.
+4. Scores the pretrained model zero-shot on real ECGs (`--config.real_data=DIR`;
+   by default the project's samples in ../shared/data where they exist): a
+   "Zero-shot on real ECGs" section in report.md and DIR/sim_to_real.json.
 
 Every stage resumes: run the command again after an interruption. Override a
 stage's field as --config.pretrain.FIELD or --config.compare.FIELD.
@@ -48,5 +51,10 @@ def get_config():
   compare.roc_train_size = 100
   compare.total_steps = 200
 
+  # Real ECGs to score the pretrained model on, zero-shot, in the report (sim_to_real.py:
+  # ptbxl/, cinc2020/ and cinc2017/ folders as PhysioNet gives them). "auto": the
+  # project's samples in ../shared/data beside the checkout, where they exist; "": none.
+  real_data = "auto"
+
   return ml_collections.ConfigDict({"experiment": "demo", "pretrain": pretrain,
-                                    "compare": compare})
+                                    "compare": compare, "real_data": real_data})

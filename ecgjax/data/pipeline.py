@@ -7,11 +7,9 @@ epoch, and batches across epoch boundaries. The stream is a pure function of
 the epoch is recomputed and the examples already consumed in it are skipped
 before decoding (reading, not decoding, that part of one epoch again).
 
-Augmentation (training only, `augment=True`): per ECG, an amplitude gain
-(log-uniform 0.8-1.25, the spread of electrode contact and body habitus), a
-baseline offset per lead (±50 µV) and white noise (σ 10 µV), drawn with
-stateless random ops seeded by (seed, epoch, position in the epoch), so an
-augmented stream is still a pure function of (seed, step) and resumes exactly.
+Augmentation (training only, `augment`: none, basic or recording, data/augment.py):
+drawn with stateless random ops seeded by (seed, epoch, position in the epoch), so
+an augmented stream is still a pure function of (seed, step) and resumes exactly.
 Signals stay int16 µV, so host-to-device bytes do not grow.
 
 `threads` caps tf.data's private thread pool (0: tf.data's default, all cores):
@@ -45,7 +43,7 @@ from absl import logging
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from ecgjax.data import datasets, subsample
+from ecgjax.data import augment as augment_lib, datasets, subsample
 from ecgjax.ecg import leads as leads_lib
 from ecgjax.inference import model_card, windows
 
@@ -58,10 +56,10 @@ class TfdsInput:
 
   def __init__(self, builder: tfds.core.DatasetBuilder, *, labels: str, global_batch: int,
                eval_batch: int, train_split: str, seed: int, shuffle_buffer: int,
-               augment: bool = False, threads: int = 0, leads: str = "all",
+               augment: str | bool = "none", threads: int = 0, leads: str = "all",
                crop_s: float = 0.0, eval_stride_s: float = 0.0):
     self.builder = builder
-    self.augment = augment
+    self.augment = augment_lib.augment_kind(augment)
     self.threads = threads
     self.label_names, self._label_indices = datasets.resolve_labels(builder.info, labels)
     annotated = set(datasets.annotated_labels(builder.info))
@@ -76,6 +74,7 @@ class TfdsInput:
     self._lead_indices = [stored_leads.index(n) for n in self.lead_names]
     samples = builder.info.features["signal"].shape[0]
     rate = float((builder.info.metadata or {})["sampling_rate"])
+    self.sampling_rate = rate
     self.crop = int(round(crop_s * rate)) if crop_s else 0
     if self.crop > samples or self.crop < 0:
       raise ValueError(f"dataset.crop_s={crop_s}: {self.crop} samples, but "
@@ -167,7 +166,7 @@ class TfdsInput:
       start = tf.random.stateless_uniform([], crop_seed, 0, self.stored_samples - self.crop + 1,
                                           dtype=tf.int32)
       example = {**example, "signal": example["signal"][start:start + self.crop]}
-    return self._augment(seed, example) if self.augment else example
+    return self._augment(seed, example) if self.augment != "none" else example
 
   def _windows(self, example):
     """One evaluation example -> its crop-length windows (a dataset of them)."""
@@ -178,14 +177,13 @@ class TfdsInput:
     return tf.data.Dataset.from_tensor_slices({"signal": signals, **rest})
 
   def _augment(self, seed, example):
-    """Gain, per-lead offset and noise, from a stateless seed (see module docstring)."""
+    """The `augment` kind's perturbation, from a stateless seed (data/augment.py)."""
     signal = tf.cast(example["signal"], tf.float32)
-    seeds = tf.random.experimental.stateless_split(seed, 3)
-    gain = tf.exp(tf.random.stateless_uniform([], seeds[0], tf.math.log(0.8),
-                                              tf.math.log(1.25)))
-    offset = tf.random.stateless_uniform([1, tf.shape(signal)[1]], seeds[1], -50.0, 50.0)
-    noise = tf.random.stateless_normal(tf.shape(signal), seeds[2], stddev=10.0)
-    signal = tf.clip_by_value(tf.round(signal * gain + offset + noise), -32768.0, 32767.0)
+    if self.augment == "basic":
+      signal = augment_lib.basic(signal, seed)
+    else:
+      signal = augment_lib.recording(signal, seed, self.sampling_rate)
+    signal = tf.clip_by_value(tf.round(signal), -32768.0, 32767.0)
     return {**example, "signal": tf.cast(signal, tf.int16)}
 
   def train_batches(self, start_step: int = 0) -> Iterator[dict]:
@@ -206,7 +204,7 @@ class TfdsInput:
     def epoch(e):
       shuffled = base.shuffle(self.shuffle_buffer, seed=seed + e * 7919,
                               reshuffle_each_iteration=False)
-      if self.augment or self.crop:   # (seed, epoch, position) seeds each example's draws
+      if self.augment != "none" or self.crop:   # (seed, epoch, position) seeds the draws
         shuffled = shuffled.enumerate().map(
             lambda i, ex: self._perturb(tf.stack([seed + e, i]), ex),
             num_parallel_calls=tf.data.AUTOTUNE)

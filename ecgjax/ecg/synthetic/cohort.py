@@ -104,13 +104,15 @@ def sample_patient(rng: np.random.Generator, index: int) -> Patient:
   maybe("cardiac_amyloidosis", (0.01 + 0.03 * old) * (1.5 if male else 0.7))
   maybe("brugada_pattern", 0.035 if male else 0.012)
 
-  axis = rng.normal(65 - 20 * old, 18)
+  # The frontal QRS axis turns leftward with age; its adult 2nd-98th percentiles span
+  # about -30 to +90 degrees (Mason et al. 2007, normal_ranges.py).
+  axis = rng.normal(55 - 30 * old, 24)
   if "lafb" in traits:
     axis = rng.uniform(-80, -45)
   elif "lpfb" in traits or "rvh" in traits:
     axis = rng.uniform(100, 150)
   else:
-    axis = float(np.clip(axis, -40, 105))
+    axis = float(np.clip(axis, -50, 110))
   return Patient(
       index=index, age=age, sex=sex, axis=float(axis),
       p_axis=float(rng.normal(55, 12)),

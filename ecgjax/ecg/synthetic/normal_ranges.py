@@ -40,6 +40,10 @@ PUBLISHED_S_MEDIAN = {
     "V1": (0.6, 1.3), "V2": (1.0, 1.9), "V3": (0.6, 1.4), "V4": (0.25, 0.9),
     "V5": (0.05, 0.5), "V6": (0.0, 0.3),
 }
+# P wave in lead II: amplitude below 0.25 mV (above it: right atrial enlargement), a
+# median about 0.1 mV (Macfarlane & Lawrie 2010).
+PUBLISHED_P_II_MEDIAN = (0.06, 0.18)
+PUBLISHED_P_II_MAX = 0.25
 # 2nd-98th percentile ranges; `fraction_within` tests that most normals fall inside.
 PUBLISHED_LIMITS = {"pr_ms": (120, 210), "qrs_ms": (70, 110), "qtc_ms": (350, 460),
                     "axis_deg": (-30, 90)}
@@ -49,6 +53,7 @@ PUBLISHED_LIMITS = {"pr_ms": (120, 210), "qrs_ms": (70, 110), "qtc_ms": (350, 46
 class NormalMeasurements:
   r_mv: dict[str, np.ndarray]          # lead -> R amplitude per ECG
   s_mv: dict[str, np.ndarray]          # lead -> S depth per ECG (positive mV)
+  p_ii_mv: np.ndarray                  # P wave height in lead II
   pr_ms: np.ndarray
   qrs_ms: np.ndarray
   qtc_ms: np.ndarray
@@ -76,7 +81,8 @@ def _r_and_s(signal_mv: np.ndarray, onset: int, end: int, baseline: np.ndarray):
 
 def measure_normals(count: int, seed: int = 0, fs: float = 500.0) -> NormalMeasurements:
   """Renders the first `count` normal ECGs of the cohort for `seed`, noise-free."""
-  rows = {"r": [], "s": [], "pr": [], "qrs": [], "qtc": [], "axis": [], "age": [], "sex": []}
+  rows = {"r": [], "s": [], "p": [], "pr": [], "qrs": [], "qtc": [], "axis": [], "age": [],
+          "sex": []}
   index = 0
   while len(rows["r"]) < count:
     patient = cohort.sample_patient(np.random.default_rng([seed, index, 0]), index)
@@ -100,6 +106,9 @@ def measure_normals(count: int, seed: int = 0, fs: float = 500.0) -> NormalMeasu
                     start + int((ventricle.qrs_duration + 0.03) * fs), baseline)
     rows["r"].append(r)
     rows["s"].append(s)
+    p_start = start - int(spec.rhythm.pr * fs)
+    rows["p"].append(float((signal[p_start:start - int(0.01 * fs), 1] / 1000
+                            - baseline[1]).max()))
     rows["pr"].append(spec.rhythm.pr * 1000)
     rows["qrs"].append(ventricle.qrs_duration * 1000)
     rows["qtc"].append(spec.qtc * 1000)
@@ -110,7 +119,7 @@ def measure_normals(count: int, seed: int = 0, fs: float = 500.0) -> NormalMeasu
   names = lead_names.STANDARD_LEADS
   return NormalMeasurements(
       r_mv={n: r[:, i] for i, n in enumerate(names)},
-      s_mv={n: s[:, i] for i, n in enumerate(names)},
+      s_mv={n: s[:, i] for i, n in enumerate(names)}, p_ii_mv=np.array(rows["p"]),
       pr_ms=np.array(rows["pr"]), qrs_ms=np.array(rows["qrs"]),
       qtc_ms=np.array(rows["qtc"]), axis_deg=np.array(rows["axis"]),
       ages=np.array(rows["age"]), sexes=np.array(rows["sex"]))

@@ -1,0 +1,151 @@
+"""Sim-to-real: a synthetic-pretrained model scored zero-shot on real ECG sample sets.
+
+Each real set found under `real_data` is built at the model's sampling rate into a
+scratch data_dir with its own builder, then scored with no training by evaluate's
+zero-shot path (labels matched by name, every record of every split, operating
+points from the model card). Per label the set annotates: AUROC with its 95% CI
+and the number of positives; `median_auroc` is over the labels with at least
+`min_positives` positives, pooled over the sets (a label scored on two sets counts
+once per set). The samples in ../shared/data are small: read the CIs, and never
+tune the generator on these labels.
+
+`real_data` holds the archives as PhysioNet distributes them, each in its folder:
+- `ptbxl/`: PTB-XL (ptbxl_database.csv, scp_statements.csv, records100/500) ->
+  `ptbxl/vocabulary_RATE`;
+- `cinc2020/`: CPSC 2018 as the PhysioNet 2020 Challenge gives it (A*.hea/.mat) ->
+  `physionet2021/cpsc2018_RATE`, which annotates CPSC's nine classes only;
+- `cinc2017/`: the CinC 2017 AliveCor recordings (REFERENCE.csv, A*.hea/.mat) ->
+  `physionet2017/vocabulary_RATE`, every 10-s window scored per recording, for a
+  model that reads lead I only (a 12-lead model's score there would be of leads it
+  never sees).
+Used by benchmarks/sim_to_real.py (the results file) and the demo's report.
+"""
+
+import os
+import shutil
+import statistics
+
+SETS = {   # name: (builder module, config template, folder under real_data, lead I model)
+    "ptbxl": ("ptbxl", "vocabulary_{rate}", "ptbxl", False),
+    "cpsc2018": ("physionet2021", "cpsc2018_{rate}", "cinc2020", False),
+    "cinc2017": ("physionet2017", "vocabulary_{rate}", "cinc2017", True),
+}
+# ../shared/data beside the checkout, where the real samples of this project live.
+SHARED_SAMPLES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..",
+                                               "shared", "data"))
+
+
+def present_sets(real_data: str) -> list[str]:
+  """The SETS whose folder exists under `real_data`."""
+  return [name for name, (_, _, folder, _) in SETS.items()
+          if os.path.isdir(os.path.join(real_data, folder))]
+
+
+def build(module: str, config: str, raw: str, data_dir: str) -> tuple[str, list[str]]:
+  """Builds one sample set; returns its dataset name and the labels it annotates."""
+  import importlib
+
+  import tensorflow_datasets as tfds
+
+  from ecgjax.data import datasets
+  builder_module = importlib.import_module(f"tfds_builders.{module}.{module}_dataset_builder")
+  manual_dir = raw
+  if module == "physionet2021":     # the builder reads WFDB_* / cpsc_2018 source folders
+    manual_dir = os.path.join(data_dir, "raw_physionet2021")
+    shutil.copytree(raw, os.path.join(manual_dir, "cpsc_2018"), dirs_exist_ok=True)
+  builder = builder_module.Builder(config=config, data_dir=data_dir)
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=manual_dir))
+  return f"{module}/{config}", datasets.annotated_labels(builder.info)
+
+
+def zero_shot(model_dir: str, dataset: str, data_dir: str, workdir: str) -> dict:
+  from ecgjax import evaluate
+  from ecgjax.configs import evaluate as evaluate_config
+  config = evaluate_config.get_config()
+  config.checkpoint = model_dir
+  config.dataset.name, config.dataset.data_dir = dataset, data_dir
+  config.dataset.eval_split = ""                        # the model card's operating points
+  config.dataset.test_split = "train+validation+test"   # nothing here was trained on
+  config.eval_batch_size = 64
+  return evaluate.evaluate_checkpoint(config, workdir)
+
+
+def label_figures(results: dict, annotated: list[str]) -> dict:
+  """Per label the set annotates (a zero elsewhere means unknown, not absent: CPSC
+  2018 gives sinus_rhythm to its normal ECGs only, so scoring it would measure
+  normal against abnormal)."""
+  out = {}
+  for name, entry in results["labels"].items():
+    if name not in annotated:
+      continue
+    auroc = entry.get("auroc")
+    out[name] = {"n_pos": int(entry["n_pos"]), "n_neg": int(entry["n_neg"]),
+                 "auroc": None if auroc is None else auroc["value"],
+                 "auroc_ci": None if auroc is None else [auroc["ci_low"], auroc["ci_high"]]}
+  return out
+
+
+def median_over(labels: dict, min_positives: int) -> tuple[float | None, int]:
+  values = [v["auroc"] for v in labels.values()
+            if v["auroc"] is not None and v["n_pos"] >= min_positives]
+  return (statistics.median(values) if values else None), len(values)
+
+
+def generator_version(model_dir: str) -> str | None:
+  from ecgjax.inference import model_card
+  card = model_card.read(model_dir)
+  for dataset in card["training"].get("datasets", []):
+    if dataset["name"].startswith("synthetic_ecg/"):
+      return f"{dataset['name']} {dataset['version']}"
+  return None
+
+
+def score(model_dir: str, real_data: str, scratch: str, one_lead_model: str = "",
+          min_positives: int = 3) -> dict:
+  """Every set present under `real_data` that a given model can read, zero-shot:
+  {'sets': {name: ...}, 'labels': {'SET:LABEL': ...}, 'median_auroc', 'labels_counted'}."""
+  from ecgjax.inference import model_card
+  # The public samples' patient keys need no secret salt.
+  os.environ.setdefault("ECGJAX_PATIENT_SALT", "sim-to-real")
+  rate = int(model_card.read(model_dir)["input"]["sampling_rate"])
+  sets, pooled = {}, {}
+  for name in present_sets(real_data):
+    module, config, folder, one_lead = SETS[name]
+    model = one_lead_model if one_lead else model_dir
+    if not model:
+      continue
+    dataset, annotated = build(module, config.format(rate=rate),
+                               os.path.join(real_data, folder), scratch)
+    results = zero_shot(model, dataset, scratch, os.path.join(scratch, "eval", name))
+    labels = label_figures(results, annotated)
+    median, counted = median_over(labels, min_positives)
+    sets[name] = {"dataset": dataset, "model": model, "examples": results["test_examples"],
+                  "median_auroc": median, "labels_counted": counted, "labels": labels}
+    pooled.update({f"{name}:{label}": v for label, v in labels.items()})
+  median, counted = median_over(pooled, min_positives)
+  return {"generator": generator_version(model_dir), "real_data": real_data,
+          "median_auroc": median, "labels_counted": counted, "min_positives": min_positives,
+          "labels": pooled, "sets": sets}
+
+
+def report_lines(result: dict) -> list[str]:
+  """A markdown section: per set and label with positives, AUROC [95% CI] and counts."""
+  lines = ["## Zero-shot on real ECGs", "",
+           f"The pretrained model, which never saw a real ECG, scored on the real ECGs in "
+           f"`{result['real_data']}` with no training: labels matched by name, operating "
+           f"points from its model card. Only the labels each set annotates are scored. "
+           f"Median AUROC over the labels with at least {result['min_positives']} positives: "
+           + (f"**{result['median_auroc']:.3f}** over {result['labels_counted']}."
+              if result["median_auroc"] is not None else "none had enough positives.")
+           + " These sets are small: read the CIs.", "",
+           "| set | label | positives / ECGs | AUROC [95% CI] |", "|---|---|---|---|"]
+  for name, s in result["sets"].items():
+    for label, v in s["labels"].items():
+      if not v["n_pos"]:
+        continue
+      auroc = ("n/a" if v["auroc"] is None else
+               f"{v['auroc']:.3f} [{v['auroc_ci'][0]:.2f}, {v['auroc_ci'][1]:.2f}]")
+      lines.append(f"| {name} ({s['dataset']}) | {label} | {v['n_pos']} / "
+                   f"{v['n_pos'] + v['n_neg']} | {auroc} |")
+  return lines + [""]
