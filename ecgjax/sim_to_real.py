@@ -149,3 +149,22 @@ def report_lines(result: dict) -> list[str]:
       lines.append(f"| {name} ({s['dataset']}) | {label} | {v['n_pos']} / "
                    f"{v['n_pos'] + v['n_neg']} | {auroc} |")
   return lines + [""]
+
+
+SET_TITLES = {"ptbxl": "PTB-XL", "cpsc2018": "CPSC 2018", "cinc2017": "CinC 2017 (lead I)"}
+
+
+def table_row(result: dict, recipe: str) -> str:
+  """benchmarks/README.md's row for one run: generator, recipe, the median, and per
+  set the labels with enough positives, AUROC [95% CI] (positives)."""
+  cells = [result["generator"] or "?", recipe,
+           "n/a" if result["median_auroc"] is None else
+           f"**{result['median_auroc']:.3f}** over {result['labels_counted']}"]
+  for name in SETS:
+    labels = result["sets"].get(name, {}).get("labels", {})
+    cells.append("; ".join(
+        f"{label.replace('_', ' ')} {v['auroc']:.3f} [{v['auroc_ci'][0]:.2f}, "
+        f"{v['auroc_ci'][1]:.2f}] ({v['n_pos']})"
+        for label, v in labels.items()
+        if v["auroc"] is not None and v["n_pos"] >= result["min_positives"]) or "not scored")
+  return "| " + " | ".join(cells) + " |"

@@ -15,6 +15,8 @@ from tests.conftest import REPO, tiny_pretrain_config
 def test_shipped_configs_are_valid():
   config_validation.validate_pretrain(pretrain_config.get_config(), device_count=8)
   config_validation.validate_pretrain(pretrain_config.get_config("synthetic_large"), device_count=8)
+  config_validation.validate_pretrain(pretrain_config.get_config("synthetic_foundation"),
+                                     device_count=8)
   config = demo.get_config()
   sweep = config.compare.copy_and_resolve_references()
   sweep.init_from = "/pretrain"

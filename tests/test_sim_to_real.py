@@ -37,3 +37,20 @@ def test_zero_shot_line_on_the_shared_samples(tiny_pretrained, shared_data, tmp_
   for _, v in counted:
     low, high = v["auroc_ci"]
     assert low <= v["auroc"] <= high
+  # The README table's row, printed for the one who ran it.
+  assert f"| synthetic_ecg/tiny 1.2.0 | test | **{line['median_auroc']:.3f}** over " in proc.stderr
+
+
+def test_demo_without_real_ecgs_says_how_to_give_them(tmp_path, monkeypatch):
+  """No ../shared/data and no --config.real_data: the report's last section says
+  which flag scores the model on real archives, and nothing is scored."""
+  from ecgjax import demo, sim_to_real
+  monkeypatch.setattr(sim_to_real, "SHARED_SAMPLES", str(tmp_path / "absent"))
+  monkeypatch.setattr(sim_to_real, "score", lambda *a, **k: (_ for _ in ()).throw(
+      AssertionError("nothing to score")))
+  (tmp_path / "report.md").write_text("# Fine-tuning comparison\n")
+  demo.zero_shot_on_real_ecgs("auto", str(tmp_path / "pretrain"), str(tmp_path))
+  text = (tmp_path / "report.md").read_text()
+  assert text.startswith("# Fine-tuning comparison\n")
+  assert "## Zero-shot on real ECGs" in text and "--config.real_data=DIR" in text
+  assert not (tmp_path / "sim_to_real.json").exists()
