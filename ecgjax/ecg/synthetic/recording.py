@@ -23,6 +23,7 @@ None of these changes a label: a reader diagnoses through them, and the model mu
 """
 
 import dataclasses
+import functools
 
 import numpy as np
 import scipy.signal
@@ -88,12 +89,24 @@ def electrode_artefacts(rng: np.random.Generator, potentials: np.ndarray, fs: fl
   return out
 
 
+@functools.lru_cache(maxsize=64)
+def _butter(order: int, hz: float, btype: str, fs: float):
+  # A cart has a handful of settings: design each filter once per process (the
+  # design, not the filtering, was a tenth of the generator's time).
+  return scipy.signal.butter(order, hz, btype=btype, fs=fs)
+
+
+@functools.lru_cache(maxsize=16)
+def _notch(hz: float, fs: float):
+  return scipy.signal.iirnotch(hz, NOTCH_Q, fs=fs)
+
+
 def cart_processing(leads_mv: np.ndarray, fs: float, rec: Recording) -> np.ndarray:
   """(samples, 12) leads in mV -> as the cart filters, clips and stores them."""
   out = leads_mv
   nyquist = fs / 2
   if 0 < rec.highpass_hz < nyquist:
-    b, a = scipy.signal.butter(1, rec.highpass_hz, btype="highpass", fs=fs)
+    b, a = _butter(1, rec.highpass_hz, "highpass", fs)
     if rec.highpass_two_pass:
       out = scipy.signal.filtfilt(b, a, out, axis=0)
     else:
@@ -102,10 +115,10 @@ def cart_processing(leads_mv: np.ndarray, fs: float, rec: Recording) -> np.ndarr
       zi = scipy.signal.lfilter_zi(b, a)[:, None] * out[:1]
       out, _ = scipy.signal.lfilter(b, a, out, axis=0, zi=zi)
   if rec.lowpass_hz < 0.9 * nyquist:
-    b, a = scipy.signal.butter(2, rec.lowpass_hz, btype="lowpass", fs=fs)
+    b, a = _butter(2, rec.lowpass_hz, "lowpass", fs)
     out = scipy.signal.filtfilt(b, a, out, axis=0)
   if rec.notch_hz and rec.notch_hz < 0.9 * nyquist:
-    b, a = scipy.signal.iirnotch(rec.notch_hz, NOTCH_Q, fs=fs)
+    b, a = _notch(rec.notch_hz, fs)
     out = scipy.signal.filtfilt(b, a, out, axis=0)
   if rec.saturation_mv:
     out = np.clip(out, -rec.saturation_mv, rec.saturation_mv)
