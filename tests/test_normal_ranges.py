@@ -50,11 +50,16 @@ def test_precordial_progression(normals):
 
 
 @pytest.mark.parametrize("field", sorted(nr.PUBLISHED_LIMITS))
-def test_intervals_and_axis_mostly_within_normal_limits(normals, field):
-  """2nd-98th percentile limits: at least 95% of generated normals inside."""
+def test_intervals_and_axis_spread_across_the_normal_limits(normals, field):
+  """Each draw is clipped to the published 2nd-98th percentile limits (and an axis
+  outside them is labelled a deviation, not normal), so being inside proves little;
+  what can fail is the spread: the median near the middle of the limits and the
+  10th-90th percentiles covering at least 30% of their width, not one template."""
+  lo, hi = nr.PUBLISHED_LIMITS[field]
   values = getattr(normals, field)
-  assert nr.fraction_within(values, nr.PUBLISHED_LIMITS[field]) >= 0.95
-  assert np.std(values) > 0          # drawn per patient, not one template
+  assert lo + 0.2 * (hi - lo) <= np.median(values) <= hi - 0.2 * (hi - lo)
+  p10, p90 = np.percentile(values, [10, 90])
+  assert p90 - p10 >= 0.3 * (hi - lo)
 
 
 def test_men_have_larger_voltage_and_wider_qrs(normals):

@@ -18,8 +18,6 @@ import math
 
 import tensorflow as tf
 
-from ecgjax.configs.common import AUGMENT_KINDS, augment_kind  # noqa: F401  (re-exported)
-
 
 def _gain_offset_noise(signal, seeds, noise_std):
   gain = tf.exp(tf.random.stateless_uniform([], seeds[0], math.log(0.8), math.log(1.25)))

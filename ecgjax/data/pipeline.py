@@ -43,6 +43,7 @@ from absl import logging
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from ecgjax.configs import common
 from ecgjax.data import augment as augment_lib, datasets, subsample
 from ecgjax.ecg import leads as leads_lib
 from ecgjax.inference import model_card, windows
@@ -59,7 +60,7 @@ class TfdsInput:
                augment: str | bool = "none", threads: int = 0, leads: str = "all",
                crop_s: float = 0.0, eval_stride_s: float = 0.0):
     self.builder = builder
-    self.augment = augment_lib.augment_kind(augment)
+    self.augment = common.augment_kind(augment)
     self.threads = threads
     self.label_names, self._label_indices = datasets.resolve_labels(builder.info, labels)
     annotated = set(datasets.annotated_labels(builder.info))

@@ -6,6 +6,8 @@ per-lead amplitudes. `measure_normals` renders noise-free normal ECGs (sinus rhy
 and nothing else on the label list) and reads each lead's R and S amplitudes off
 the first whole beat; `PUBLISHED` holds the adult values they must fall within.
 
+  python -m ecgjax.ecg.synthetic.normal_ranges [COUNT]   (prints the medians)
+
 Sources (adults, both sexes; amplitudes in mV, intervals in ms, axis in degrees):
 - Intervals and axis, about the 2nd-98th percentiles: Mason JW, Ramseth DJ,
   Chanter DO et al., "Electrocardiographic reference ranges derived from 79,743
@@ -128,3 +130,19 @@ def measure_normals(count: int, seed: int = 0, fs: float = 500.0) -> NormalMeasu
 def fraction_within(values: np.ndarray, limits: tuple[float, float]) -> float:
   lo, hi = limits
   return float(np.mean((values >= lo) & (values <= hi)))
+
+
+def main(count: int = 300) -> None:
+  m = measure_normals(count)
+  for lead in lead_names.STANDARD_LEADS:
+    print(f"{lead:4s} R {np.median(m.r_mv[lead]):.2f} (published {PUBLISHED_R_MEDIAN.get(lead)})  "
+          f"S {np.median(m.s_mv[lead]):.2f} (published {PUBLISHED_S_MEDIAN.get(lead)})")
+  for field, limits in PUBLISHED_LIMITS.items():
+    values = getattr(m, field)
+    print(f"{field}: 2nd/50th/98th percentiles {np.percentile(values, [2, 50, 98]).round(1)}, "
+          f"published {limits}")
+
+
+if __name__ == "__main__":
+  import sys
+  main(int(sys.argv[1]) if len(sys.argv) > 1 else 300)
