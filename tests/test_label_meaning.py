@@ -64,6 +64,51 @@ def test_ptbxl_samples_normal_and_infarction(shared_data):
   assert normal > 0 and infarction > 0
 
 
+def test_ptbxl_axis_types_map_to_deviations_only_beyond_the_normal_range():
+  for code, expected in (("ALAD", {"left_axis_deviation"}), ("LAD", set()), ("MID", set()),
+                         ("RAD", {"right_axis_deviation"}),
+                         ("ARAD", {"right_axis_deviation"}), ("", set()), ("SAG", set())):
+    assert labels.from_ptbxl([], code).labels == expected, code
+
+
+def _frontal_qrs_axis(path: str) -> float:
+  """The frontal QRS axis as carts measure it: the direction of the net QRS area
+  in leads I and aVF (median over beats, 0.5-40 Hz)."""
+  import numpy as np
+  import scipy.signal
+
+  from ecgjax.ecg.formats import wfdb_format
+  record = wfdb_format.read_wfdb(path)
+  fs = record.sampling_rate
+  b, a = scipy.signal.butter(2, [0.5, 40], btype="band", fs=fs)
+  x = scipy.signal.filtfilt(b, a, record.signal, axis=0)
+  slope = np.abs(np.diff(x, axis=0)).sum(axis=1)
+  beats, _ = scipy.signal.find_peaks(slope, distance=int(0.3 * fs),
+                                     height=0.4 * np.percentile(slope, 98))
+  names = [name.upper() for name in record.lead_names]
+  lead_i, lead_avf = names.index("I"), names.index("AVF")
+  areas = []
+  for beat in beats[(beats > 0.2 * fs) & (beats < len(x) - 0.2 * fs)]:
+    baseline = x[beat - int(0.12 * fs):beat - int(0.08 * fs)].mean(axis=0)
+    areas.append((x[beat - int(0.06 * fs):beat + int(0.06 * fs)] - baseline).sum(axis=0))
+  area = np.median(areas, axis=0)
+  return float(np.degrees(np.arctan2(area[lead_avf], area[lead_i])))
+
+
+def test_ptbxl_lad_is_the_linkstyp_inside_the_normal_range(shared_data):
+  """The axis measured on the shared records PTB-XL calls LAD lies mostly in -30 to
+  +30 degrees (Linkstyp), not beyond -30 (left axis deviation): what from_ptbxl
+  assumes."""
+  import numpy as np
+  with open(os.path.join(shared_data, "ptbxl", "ptbxl_database.csv"), newline="") as f:
+    rows = [r for r in csv.DictReader(f) if r["heart_axis"] == "LAD"]
+  assert len(rows) >= 5, "the shared PTB-XL sample has too few LAD records to check"
+  axes = np.array([_frontal_qrs_axis(os.path.join(shared_data, "ptbxl", r["filename_hr"]))
+                   for r in rows])
+  assert -30 < np.median(axes) < 30, axes
+  assert np.mean((axes > -30) & (axes < 30)) >= 0.7, axes
+
+
 def _cpsc_headers(shared_data):
   headers = sorted(glob.glob(os.path.join(shared_data, "cinc2020", "A*.hea")))
   assert headers, f"no CPSC 2018 headers in {shared_data}/cinc2020"

@@ -79,9 +79,38 @@ def test_vocabulary_labels_leave_noisy_records_out(built, shared_data):
   assert set(examples) == {n for n, code in reference.items() if code != "~"}
   assert builder.info.metadata["annotated_labels"] == ["sinus_rhythm", "atrial_fibrillation"]
   names = builder.info.metadata["label_names"]
+  sinus = names.index("sinus_rhythm")
   for name, (_, ex) in examples.items():
     got = {n for n, v in zip(names, ex["labels"]) if v}
     assert got == set(cinc2017.VOCABULARY[reference[name]]), name
+    # An "other rhythm" record's sinus rhythm is unknown; every other entry is known.
+    unknown = {n for n, v in zip(names, ex["labels_known"]) if not v}
+    assert unknown == ({"sinus_rhythm"} if reference[name] == "O" else set()), name
+    assert ex["labels"][sinus] in (0, 1)
+
+
+def test_unknown_labels_are_masked_in_training_and_left_out_of_scoring(built, shared_data):
+  """The pipeline's label_mask is 0 on an O record's sinus_rhythm, so the loss skips
+  it and collect_outputs gives NaN there: the AUROC is N against A only."""
+  from ecgjax.data import pipeline
+  _, builders = built
+  source = pipeline.TfdsInput(builders["vocabulary_100_first"],
+                              labels="sinus_rhythm,atrial_fibrillation", global_batch=8,
+                              eval_batch=32, train_split="train", seed=0, shuffle_buffer=8,
+                              leads="I")
+  reference = _reference(shared_data)
+  counts = collections.Counter(code for code in reference.values() if code != "~")
+  _, labels, _, _ = predict.collect_outputs(
+      source, "train+validation+test", lambda local: np.zeros(local["labels"].shape))
+  assert len(labels) == sum(counts.values())
+  sinus, af = labels[:, 0], labels[:, 1]
+  assert np.isnan(sinus).sum() == counts["O"]
+  assert np.nansum(sinus) == counts["N"] and (sinus == 0).sum() == counts["A"]
+  assert not np.isnan(af).any() and af.sum() == counts["A"]
+  batch = next(source.example_stream(0).batch(64).as_numpy_iterator())
+  known = batch["label_mask"][:, 0]
+  assert 0 < known.sum() < len(known)                  # O records are in the stream
+  assert (batch["labels"][:, 0][known == 0] == 0).all()
 
 
 def test_a_malformed_reference_line_is_named(tmp_path):

@@ -11,6 +11,9 @@ A builder subclasses `EcgArchiveBuilder` and provides:
   `annotated_labels()`: the labels of that space the archive's annotation can
     give at all (the rest are unknown, not negative: a mixture masks them in the
     loss); all of them unless overridden;
+  `RECORD_UNKNOWNS = True` when the reader leaves some of those undecided for
+    some records (`Mapped.unknown`): the examples then carry `labels_known`, and
+    training and evaluation mask those entries;
   `recorded_leads()`: the leads the archive records (the others are stored as
     zeros); all 12 unless overridden.
 Readers raise RecordFormatError for a bad file: it is counted under its reason
@@ -69,19 +72,26 @@ class EcgArchiveConfig(tfds.core.BuilderConfig):
     self.windows = windows    # first | all (processing.RecordProcessor)
 
 
-def ecg_features(samples: int, num_labels: int) -> tfds.features.FeaturesDict:
+def ecg_features(samples: int, num_labels: int,
+                 record_unknowns: bool = False) -> tfds.features.FeaturesDict:
   """The features of every ecgjax dataset (SPEC.md): int16 µV and uint8 multi-hot
-  stored as raw bytes (TFDS's default int16 encoding widens to int64)."""
-  return tfds.features.FeaturesDict({
+  stored as raw bytes (TFDS's default int16 encoding widens to int64). With
+  `record_unknowns`, `labels_known` too: 0 where a record's label is unknown."""
+  multi_hot = tfds.features.Tensor(shape=(num_labels,), dtype=np.uint8,
+                                   encoding=tfds.features.Encoding.BYTES)
+  features = {
       "signal": tfds.features.Tensor(shape=(samples, 12), dtype=np.int16,
                                      encoding=tfds.features.Encoding.BYTES),
-      "labels": tfds.features.Tensor(shape=(num_labels,), dtype=np.uint8,
-                                     encoding=tfds.features.Encoding.BYTES),
+      "labels": multi_hot,
       "record_id": tfds.features.Text(),
       "patient": tfds.features.Text(),
       "age": tfds.features.Scalar(dtype=np.int32),
       "sex": tfds.features.ClassLabel(names=SEXES),
-  })
+  }
+  if record_unknowns:
+    features["labels_known"] = tfds.features.Tensor(
+        shape=(num_labels,), dtype=np.uint8, encoding=tfds.features.Encoding.BYTES)
+  return tfds.features.FeaturesDict(features)
 
 
 def vocabulary_configs(rates=(500, 100), duration: float = 10.0) -> list[EcgArchiveConfig]:
@@ -112,6 +122,9 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
   # A public dataset whose patient ids are already pseudonyms may name a fixed
   # salt; clinical archives leave this None and need ECGJAX_PATIENT_SALT.
   PUBLIC_SALT: str | None = None
+  # True when the reader leaves labels undecided per record (Mapped.unknown): the
+  # examples then hold `labels_known`.
+  RECORD_UNKNOWNS = False
 
   def label_names(self) -> list[str]:
     return list(vocab.names())
@@ -135,7 +148,8 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
   def _info(self) -> tfds.core.DatasetInfo:
     cfg = self.builder_config
     return self.dataset_info_from_configs(
-        features=ecg_features(cfg.recipe.samples, len(self.label_names())),
+        features=ecg_features(cfg.recipe.samples, len(self.label_names()),
+                              self.RECORD_UNKNOWNS),
         metadata=tfds.core.MetadataDict(
             label_names=self.label_names(), label_groups=self.label_groups(),
             annotated_labels=self.annotated_labels(), recorded_leads=self.recorded_leads(),
@@ -175,7 +189,8 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
         logging.warning("%s: no records fall in split %r; it is left out", self.name, split)
     processor = RecordProcessor(self._reader(), tuple(self.label_names()),
                                 self.builder_config.recipe, self._salt,
-                                windows=self.builder_config.windows)
+                                windows=self.builder_config.windows,
+                                record_unknowns=self.RECORD_UNKNOWNS)
     if self._beam:
       return {split: _beam_records(processor, split, split_items,
                                    str(self.data_path / _OUTCOMES / split))

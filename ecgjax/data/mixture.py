@@ -5,7 +5,8 @@ appearance, or what `labels` chooses among them (`all`, a label group of any
 source, or names). Each source annotates only some of them (its
 `annotated_labels` metadata); an example's `label_mask` is 1 on the labels its
 source annotates and 0 elsewhere, so the loss averages over annotated entries
-only and a label an archive never reads is missing, not negative.
+only and a label an archive never reads is missing, not negative. A record's own
+unknowns (its `labels_known`, pipeline._select) stay masked.
 
 Training stream: every example position p of this process draws its source from
 a stateless categorical with the weights, seeded by (seed, p // local_batch):
@@ -121,7 +122,8 @@ class _Source:
   def to_union(self, example: dict) -> dict:
     size = len(self.mask)
     labels = tf.scatter_nd(self.scatter[:, None], example["labels"], [size])
-    return {**example, "labels": labels, "label_mask": tf.constant(self.mask)}
+    known = tf.scatter_nd(self.scatter[:, None], example["label_mask"], [size])
+    return {**example, "labels": labels, "label_mask": known * tf.constant(self.mask)}
 
 
 class MixtureInput:

@@ -19,9 +19,11 @@ Leads (`leads`, ecg.leads.select_leads): the chosen leads are gathered from the
 stored 12, in standard order, so a one-lead model reads (samples, 1).
 
 Every batch carries a `label_mask` (1 where the example's dataset annotates the
-label; the loss ignores the rest, steps.multilabel_bce). One dataset trains on
-every label chosen, with a warning for any its metadata says it does not
-annotate; a mixture (data.mixture) masks them.
+label; the loss ignores the rest, steps.multilabel_bce, and evaluation leaves
+them out). One dataset trains on every label chosen, with a warning for any its
+metadata says it does not annotate; a mixture (data.mixture) masks them. An
+archive that leaves a label undecided for some records (`labels_known`, e.g. an
+"other rhythm" CinC 2017 record's sinus_rhythm) masks those entries.
 
 Crops (`crop_s`, the PTB-XL benchmark's protocol, Strodthoff et al. 2021): the
 model reads `crop_s` seconds. Training takes one random crop per example (its
@@ -136,8 +138,11 @@ class TfdsInput:
     signal = example["signal"]
     if len(self._lead_indices) != signal.shape[-1]:
       signal = tf.gather(signal, self._lead_indices, axis=1)
-    return {"signal": signal, "labels": tf.cast(labels, tf.float32),
-            "label_mask": tf.ones(tf.shape(labels), tf.float32)}
+    if "labels_known" in example:      # an archive with per-record unknowns
+      known = tf.cast(tf.gather(example["labels_known"], self._label_indices), tf.float32)
+    else:
+      known = tf.ones(tf.shape(labels), tf.float32)
+    return {"signal": signal, "labels": tf.cast(labels, tf.float32), "label_mask": known}
 
   def _select_for_eval(self, example):
     # Patients and recordings as 63-bit hashes: numeric, so they travel as arrays

@@ -9,8 +9,9 @@ so a model reads it with `dataset.leads=I` (or `all`, which means the recorded
 leads). Configs are LABELS_RATE[_first]:
   LABELS  `challenge`: normal, af, other, noisy (the Challenge's four classes);
           `vocabulary`: A -> atrial_fibrillation, N -> sinus_rhythm; noisy
-          records are left out (their rhythm is unknown) and `O` records carry
-          neither label (ecgjax.ecg.archives.physionet2017).
+          records are left out (their rhythm is unknown); `O` records are not
+          atrial fibrillation and their sinus_rhythm is unknown, stored as 0 in
+          the `labels_known` feature (ecgjax.ecg.archives.physionet2017).
   RATE    100 or 300 Hz (resampled polyphase from 300), 10 s windows.
   _first  one example per record, its first 10 s (a 9 s record is padded);
           without it every whole non-overlapping 10 s window is an example,
@@ -44,8 +45,11 @@ def _configs():
 class Builder(ecg_archive.EcgArchiveBuilder):
   """CinC 2017 records joined to REFERENCE.csv."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "First release.",
+                   "1.1.0": "labels_known: an `O` record's sinus_rhythm is unknown, no "
+                            "longer a negative."}
+  RECORD_UNKNOWNS = True
   BUILDER_CONFIGS = _configs()
   DEFAULT_CONFIG_NAME = "challenge_100"
   PUBLIC_SALT = "physionet2017"

@@ -38,11 +38,13 @@ def _configs():
 class Builder(ecg_archive.EcgArchiveBuilder):
   """PTB-XL from its WFDB records and ptbxl_database.csv."""
 
-  VERSION = tfds.core.Version("1.1.0")
+  VERSION = tfds.core.Version("1.2.0")
   RELEASE_NOTES = {"1.0.0": "First release.",
                    "1.1.0": "Vocabulary: child labels imply parents (INJ* -> "
                             "myocardial_infarction); ANEUR -> st_elevation; ABQRS, PRC(S), "
-                            "SVARR unmapped on purpose; annotated_labels metadata."}
+                            "SVARR unmapped on purpose; annotated_labels metadata.",
+                   "1.2.0": "heart_axis LAD (Linkstyp, -30 to +30 degrees) is no longer "
+                            "left_axis_deviation; ALAD is."}
   BUILDER_CONFIGS = _configs()
   DEFAULT_CONFIG_NAME = "vocabulary_500"
   PUBLIC_SALT = "ptbxl"

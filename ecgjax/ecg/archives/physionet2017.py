@@ -8,9 +8,12 @@ N (normal rhythm), A (atrial fibrillation), O (other rhythm), ~ (too noisy).
 
 Two label spaces:
   `challenge`   the Challenge's four classes (evaluation.challenge2017.CLASSES);
-  `vocabulary`  A -> atrial_fibrillation, N -> sinus_rhythm. `O` gives neither
-                (an "other rhythm" may or may not be sinus), and noisy records
-                carry no label at all, so the builder leaves them out.
+  `vocabulary`  A -> atrial_fibrillation, N -> sinus_rhythm. `O` is not atrial
+                fibrillation, and its sinus_rhythm is unknown: the class holds
+                sinus rhythms with ectopy, bundle-branch block or a fast or slow
+                rate as well as other rhythms (Clifford et al. 2017), so it is
+                neither a positive nor a negative of sinus_rhythm (Mapped.unknown).
+                Noisy records carry no label at all, so the builder leaves them out.
 """
 
 import dataclasses
@@ -22,6 +25,7 @@ from ecgjax.ecg.formats.errors import RecordFormatError
 
 CHALLENGE_CLASSES = {"N": "normal", "A": "af", "O": "other", "~": "noisy"}
 VOCABULARY = {"N": ("sinus_rhythm",), "A": ("atrial_fibrillation",), "O": (), "~": ()}
+VOCABULARY_UNKNOWN = {"O": ("sinus_rhythm",)}
 VOCABULARY_ANNOTATED = ("sinus_rhythm", "atrial_fibrillation")
 LABEL_SETS = ("challenge", "vocabulary")
 RECORDED_LEADS = ("I",)
@@ -70,4 +74,5 @@ class Physionet2017Reader(ArchiveReader):
     record.path = self.path(item)
     if self.label_set == "challenge":
       return record, vocab.Mapped({CHALLENGE_CLASSES[code]}, [])
-    return record, vocab.Mapped(set(VOCABULARY[code]), [])
+    return record, vocab.Mapped(set(VOCABULARY[code]), [],
+                                set(VOCABULARY_UNKNOWN.get(code, ())))

@@ -41,12 +41,18 @@ class RecordProcessor:
   example whose record_id is suffixed `_w{index}`; they share the record's
   patient key, so patient splits and bootstraps keep a record's windows together,
   and evaluation can aggregate them per record.
+
+  `record_unknowns`: the archive leaves some labels undecided per record
+  (Mapped.unknown); each example then also holds `labels_known`, multi-hot over
+  the same labels, 0 where this record's label is unknown (neither trained on nor
+  scored).
   """
   reader: ArchiveReader
   label_names: tuple[str, ...]
   recipe: preprocess.Recipe
   salt: str
   windows: str = "first"
+  record_unknowns: bool = False
 
   @functools.cached_property
   def _label_index(self) -> dict[str, int]:
@@ -72,14 +78,23 @@ class RecordProcessor:
     present = sorted(name for name in vocab.with_implied(mapped.labels) if name in index)
     labels = np.zeros(len(self.label_names), np.uint8)
     labels[[index[n] for n in present]] = 1
+    unknown = sorted(n for n in mapped.unknown if n in index and n not in present)
+    if unknown and not self.record_unknowns:
+      raise ValueError(f"{path}: the reader leaves {unknown} unknown, but the builder "
+                       "stores no per-record unknowns (record_unknowns)")
+    known = np.ones(len(self.label_names), np.uint8)
+    known[[index[n] for n in unknown]] = 0
     patient = patients.patient_key(record.patient_id or f"record:{record.record_id}", self.salt)
     examples = []
     for i, signal in enumerate(signals):
       record_id = record.record_id if self.windows == "first" else f"{record.record_id}_w{i}"
       key = hashlib.sha1(f"{split}/{record_id}".encode()).hexdigest()
-      examples.append((key, {"signal": signal, "labels": labels, "record_id": record_id,
-                             "patient": patient, "sex": record.sex,
-                             "age": np.int32(round(record.age) if record.age >= 0 else -1)}))
+      example = {"signal": signal, "labels": labels, "record_id": record_id,
+                 "patient": patient, "sex": record.sex,
+                 "age": np.int32(round(record.age) if record.age >= 0 else -1)}
+      if self.record_unknowns:
+        example["labels_known"] = known
+      examples.append((key, example))
     return ({"split": split, "labels": present, "patient": patient,
              "unmapped": list(mapped.unmapped)}, examples)
 

@@ -51,8 +51,12 @@ class Label:
 
 @dataclasses.dataclass
 class Mapped:
+  """A record's vocabulary labels, the source statements with no label, and the
+  labels its annotation cannot decide for this record (`unknown`: neither positive
+  nor negative, e.g. sinus_rhythm for CinC 2017's "other rhythm" class)."""
   labels: set[str]
   unmapped: list[str]
+  unknown: set[str] = dataclasses.field(default_factory=set)
 
 
 def _resource(name: str) -> str:
@@ -141,16 +145,27 @@ PTBXL_UNMAPPED = {
 }
 
 
+# PTB-XL's `heart_axis` codes name the German axis types (Lagetypen): ALAD
+# ueberdrehter Linkstyp (below -30 degrees), LAD Linkstyp (-30 to +30), MID
+# Indifferenztyp (+30 to +60), RAD Rechtstyp (+90 to +120), ARAD ueberdrehter
+# Rechtstyp (beyond +120); AXL, AXR and SAG give no label. Linkstyp is the usual
+# axis of adults over 40 and lies inside the international normal range (-30 to
+# +90; left axis deviation is below -30), so LAD is not left_axis_deviation: the
+# frontal axis measured on the shared samples that carry it agrees
+# (tests/test_label_meaning.py). Right axis deviation (beyond +90) is both
+# Rechtstyp and its extreme.
+PTBXL_AXIS = {"ALAD": "left_axis_deviation", "RAD": "right_axis_deviation",
+              "ARAD": "right_axis_deviation"}
+
+
 def from_ptbxl(scp_codes: Iterable[str], heart_axis: str | None = None) -> Mapped:
   """PTB-XL `scp_codes` keys (any likelihood, as in Strodthoff et al. 2021) and the
-  `heart_axis` column (LAD/ALAD, RAD/ARAD) -> vocabulary labels. ANEUR (ST-T
-  changes of a ventricular aneurysm: persistent ST elevation) maps to st_elevation."""
+  `heart_axis` column (PTBXL_AXIS) -> vocabulary labels. ANEUR (ST-T changes of a
+  ventricular aneurysm: persistent ST elevation) maps to st_elevation."""
   mapped = _map((c for c in scp_codes if c not in PTBXL_UNMAPPED), _scp_index())
-  axis = (heart_axis or "").strip().upper()
-  if axis in ("LAD", "ALAD"):
-    mapped.labels.add("left_axis_deviation")
-  elif axis in ("RAD", "ARAD"):
-    mapped.labels.add("right_axis_deviation")
+  axis = PTBXL_AXIS.get((heart_axis or "").strip().upper())
+  if axis:
+    mapped.labels.add(axis)
   return mapped
 
 
