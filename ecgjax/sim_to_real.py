@@ -41,8 +41,9 @@ def present_sets(real_data: str) -> list[str]:
           if os.path.isdir(os.path.join(real_data, folder))]
 
 
-def build(module: str, config: str, raw: str, data_dir: str) -> tuple[str, list[str]]:
-  """Builds one sample set; returns its dataset name and the labels it annotates."""
+def build(module: str, config: str, raw: str, data_dir: str) -> tuple[str, list[str], str]:
+  """Builds one sample set; returns its dataset name, the labels it annotates and the
+  builder's version (which fixes what each label means there)."""
   import importlib
 
   import tensorflow_datasets as tfds
@@ -56,7 +57,8 @@ def build(module: str, config: str, raw: str, data_dir: str) -> tuple[str, list[
   builder = builder_module.Builder(config=config, data_dir=data_dir)
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       manual_dir=manual_dir))
-  return f"{module}/{config}", datasets.annotated_labels(builder.info)
+  return (f"{module}/{config}", datasets.annotated_labels(builder.info),
+          str(builder.info.version))
 
 
 def zero_shot(model_dir: str, dataset: str, data_dir: str, workdir: str) -> dict:
@@ -115,12 +117,13 @@ def score(model_dir: str, real_data: str, scratch: str, one_lead_model: str = ""
     model = one_lead_model if one_lead else model_dir
     if not model:
       continue
-    dataset, annotated = build(module, config.format(rate=rate),
-                               os.path.join(real_data, folder), scratch)
+    dataset, annotated, version = build(module, config.format(rate=rate),
+                                        os.path.join(real_data, folder), scratch)
     results = zero_shot(model, dataset, scratch, os.path.join(scratch, "eval", name))
     labels = label_figures(results, annotated)
     median, counted = median_over(labels, min_positives)
-    sets[name] = {"dataset": dataset, "model": model, "examples": results["test_examples"],
+    sets[name] = {"dataset": dataset, "version": version, "model": model,
+                  "examples": results["test_examples"],
                   "median_auroc": median, "labels_counted": counted, "labels": labels}
     pooled.update({f"{name}:{label}": v for label, v in labels.items()})
   median, counted = median_over(pooled, min_positives)

@@ -20,13 +20,16 @@ def test_zero_shot_line_on_the_shared_samples(tiny_pretrained, shared_data, tmp_
       env={**os.environ, "PYTHONPATH": REPO})
   assert proc.returncode == 0, proc.stderr[-3000:]
   [line] = [json.loads(row) for row in out.read_text().splitlines()]
-  assert line["generator"] == "synthetic_ecg/tiny 1.2.0" and line["recipe"] == "test"
+  assert line["generator"] == "synthetic_ecg/tiny 1.3.0" and line["recipe"] == "test"
   sets = line["sets"]
   assert set(sets) == {"ptbxl", "cpsc2018"}      # no one-lead model: no CinC 2017
   assert sets["ptbxl"]["examples"] == sets["cpsc2018"]["examples"] == 40
   # CPSC 2018 annotates its nine classes: its sinus_rhythm (normal ECGs only) is not scored.
   assert "sinus_rhythm" not in sets["cpsc2018"]["labels"]
   assert "sinus_rhythm" in sets["ptbxl"]["labels"]
+  # PTB-XL's heart_axis: only its one ALAD record is left axis deviation (LAD, the
+  # Linkstyp of ten records, is inside the normal range).
+  assert sets["ptbxl"]["labels"]["left_axis_deviation"]["n_pos"] == 1
   counted = [(name, v) for name, v in line["labels"].items()
              if v["auroc"] is not None and v["n_pos"] >= 3]
   assert line["labels_counted"] == len(counted) > 0
@@ -38,7 +41,7 @@ def test_zero_shot_line_on_the_shared_samples(tiny_pretrained, shared_data, tmp_
     low, high = v["auroc_ci"]
     assert low <= v["auroc"] <= high
   # The README table's row, printed for the one who ran it.
-  assert f"| synthetic_ecg/tiny 1.2.0 | test | **{line['median_auroc']:.3f}** over " in proc.stderr
+  assert f"| synthetic_ecg/tiny 1.3.0 | test | **{line['median_auroc']:.3f}** over " in proc.stderr
 
 
 def test_demo_without_real_ecgs_says_how_to_give_them(tmp_path, monkeypatch):

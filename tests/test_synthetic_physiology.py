@@ -77,3 +77,33 @@ def test_pacing_stimuli_are_mostly_small_bipolar_ones():
   assert np.all(spikes > 0)
   assert 0.6 < np.mean(spikes < 1.5) < 0.9
   assert np.mean(spikes > 2.0) > 0.1
+
+
+def test_premature_ventricular_beats_come_mostly_from_the_outflow_tracts():
+  """Generator 1.3.0: the foci of PVC_FOCI. Most PVCs have an inferior axis (outflow
+  tracts), most of those a negative V1 (the right outflow tract's left-bundle shape),
+  and a superior axis with a positive V1 (fascicular, right-bundle shape) occurs."""
+  from ecgjax.ecg.synthetic import render
+  v1 = render.LEAD_FIELD[3]                      # the first chest electrode
+  beats = [morph.ectopic_ventricle(np.random.default_rng(seed)) for seed in range(1000)]
+  axes = np.array([morph.frontal_axis(v) for v in beats])
+  in_v1 = np.array([morph.mean_qrs_vector(v) @ v1 for v in beats])
+  inferior = (axes > 60) & (axes < 125)
+  assert 0.5 < inferior.mean() < 0.75
+  assert 0.55 < np.mean(in_v1[inferior] < 0) < 0.9
+  assert 0.05 < np.mean((axes < -40) & (axes > -100) & (in_v1 > 0)) < 0.25
+  durations = np.array([v.qrs_duration for v in beats])
+  assert durations.min() >= 0.12 and durations.max() <= 0.18
+
+
+def test_a_recordings_pvcs_keep_one_coupling_interval():
+  spec = rhythm.RhythmSpec(kind="sinus", heart_rate=60, pvc_probability=0.3,
+                           pvc_coupling_s=0.42, respiratory_modulation=0.0)
+  couplings = []
+  for seed in range(20):
+    s = rhythm.schedule(np.random.default_rng(seed), spec, 10.0)
+    for before, (t, kind) in zip(s.v_times, list(zip(s.v_times, s.v_kinds))[1:]):
+      if kind == "pvc":
+        couplings.append(t - before)
+  assert len(couplings) > 20
+  assert np.all(np.abs(np.array(couplings) - 0.42) <= 0.021)

@@ -33,7 +33,7 @@ fine-tuning only. Conditions and how each is rendered:
   atrial_fibrillation [rhythm]: no P waves; 4-9 Hz fibrillatory waves strongest in V1 and the inferior leads; irregularly irregular RR (CV 0.15-0.3).
   atrial_flutter [rhythm]: negative sawtooth atrial waves at 250-330/min in II, III, aVF; 2:1 to 4:1 conduction.
   premature_atrial_contractions [rhythm]: beats 15-45% early with a P' from a high-right, left or low atrial focus; the earliest conduct with a longer PR, a right-bundle aberrancy or not at all; sinus node reset.
-  premature_ventricular_contractions [rhythm]: beats 25-40% early without P, QRS 130-170 ms in an ectopic direction, discordant T, full compensatory pause.
+  premature_ventricular_contractions [rhythm]: early beats without P at a coupling interval fixed per recording (380-560 ms), QRS 120-180 ms with the axis and V1 shape of their focus (mostly the outflow tracts), discordant T, full compensatory pause.
   first_degree_av_block [rhythm]: PR 210-360 ms.
   second_degree_av_block [rhythm]: Wenckebach: PR lengthens beat by beat until one P is not conducted.
   third_degree_av_block [rhythm]: P waves at 60-95/min dissociated from a 30-45/min escape rhythm.
@@ -105,7 +105,7 @@ class SyntheticEcgConfig(tfds.core.BuilderConfig):
 
 class Builder(tfds.core.GeneratorBasedBuilder):
   __doc__ = __doc__
-  VERSION = tfds.core.Version("1.2.0")
+  VERSION = tfds.core.Version("1.3.0")
   RELEASE_NOTES = {
       "1.0.0": "First release: 39 pretraining and 3 rare conditions.",
       "1.1.0": "Brugada ST 0.1-0.35 mV as documented; its ECGs carry the anterior "
@@ -118,6 +118,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                "arrhythmia read off the PP intervals, RBBB/iRBBB durations by "
                "definition, bipolar and unipolar pacing stimuli, low voltage by the "
                "limb-lead criterion.",
+      "1.3.0": "PVCs from anatomical foci (mostly the outflow tracts: inferior axis, "
+               "left- or right-bundle shape by site) at a coupling interval fixed per "
+               "recording, instead of any direction at 60-75% of the cycle.",
   }
   BUILDER_CONFIGS = [
       SyntheticEcgConfig(name="tiny", num_ecgs=600, sampling_rate=100,

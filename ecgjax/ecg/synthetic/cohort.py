@@ -197,10 +197,12 @@ def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpe
   if "ectopy" in traits and kind in ("sinus", "fibrillation"):
     if rng.uniform() < 0.45:
       rhythm.pvc_probability = rng.uniform(0.08, 0.25)
+      rhythm.pvc_coupling_s = rng.uniform(0.38, 0.56)
     if kind == "sinus" and rng.uniform() < 0.4:
       rhythm.pac_probability = rng.uniform(0.08, 0.25)
   elif rng.uniform() < 0.02 and kind == "sinus":
     rhythm.pvc_probability = rng.uniform(0.08, 0.2)
+    rhythm.pvc_coupling_s = rng.uniform(0.38, 0.56)
 
   _rhythm_labels(rhythm, labels)
 

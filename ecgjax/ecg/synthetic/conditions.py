@@ -44,8 +44,10 @@ PRETRAIN = (
               "focus; the earliest conduct with a longer PR, a right-bundle "
               "aberrancy or not at all; sinus node reset"),
     Condition("premature_ventricular_contractions", "rhythm", "427172004",
-              "beats 25-40% early without P, QRS 130-170 ms in an ectopic "
-              "direction, discordant T, full compensatory pause"),
+              "early beats without P at a coupling interval fixed per recording "
+              "(380-560 ms), QRS 120-180 ms with the axis and V1 shape of their "
+              "focus (mostly the outflow tracts), discordant T, full compensatory "
+              "pause"),
     Condition("first_degree_av_block", "rhythm", "270492004",
               "PR 210-360 ms"),
     Condition("second_degree_av_block", "rhythm", "195042002",

@@ -175,11 +175,46 @@ def paced_ventricle(rng) -> VentricularMorphology:
   return dataclasses.replace(v, pacing_spike_mv=float(spike))
 
 
+# Where premature ventricular beats start, and so where their forces point: away
+# from the focus, across the rest of the ventricles. Name: (share, frontal axis
+# range in degrees, anterior component range, QRS duration range in s). Most
+# idiopathic PVCs arise in the outflow tracts, the right more often than the left:
+# an inferior axis, a left-bundle-branch-block shape in V1 (right) or an early
+# precordial transition (left). Fascicular foci give a right-bundle-branch-block
+# shape with a superior axis and the narrowest ectopic QRS; right-ventricular body
+# and apex foci a left-bundle shape with a superior axis; left-ventricular apical
+# foci point superiorly and away from V4-V6; basal lateral (mitral annular) foci
+# a right-bundle shape with an inferior-rightward axis. A small share has any
+# direction, for the structural hearts whose scars put foci anywhere.
+PVC_FOCI = {
+    "right_ventricular_outflow": (0.40, (70, 100), (-0.8, -0.4), (0.14, 0.17)),
+    "left_ventricular_outflow": (0.15, (80, 115), (-0.1, 0.4), (0.13, 0.16)),
+    "left_fascicular": (0.10, (-90, -50), (0.5, 0.9), (0.12, 0.14)),
+    "right_ventricular_body": (0.10, (-80, -20), (-0.8, -0.4), (0.14, 0.18)),
+    "left_ventricular_apex": (0.10, (-150, -95), (-0.4, 0.4), (0.14, 0.18)),
+    "left_ventricular_lateral": (0.10, (100, 160), (0.4, 0.8), (0.14, 0.18)),
+    "any": (0.05, None, None, (0.13, 0.18)),
+}
+
+
+def ectopic_focus(rng) -> tuple[str, np.ndarray, float]:
+  """A PVC focus drawn by PVC_FOCI's shares: (name, main force direction, QRS s)."""
+  names = list(PVC_FOCI)
+  shares = np.array([PVC_FOCI[n][0] for n in names])
+  name = names[rng.choice(len(names), p=shares / shares.sum())]
+  _, axis, anterior, duration = PVC_FOCI[name]
+  if axis is None:
+    direction = unit(rng.normal(size=3))
+  else:
+    direction = frontal(rng.uniform(*axis), rng.uniform(*anterior))
+  return name, direction, float(rng.uniform(*duration))
+
+
 def ectopic_ventricle(rng) -> VentricularMorphology:
-  """A premature ventricular beat from a random focus: wide, bizarre, discordant T."""
-  dur = rng.uniform(0.13, 0.17)
-  d1 = unit(rng.normal(size=3))
-  d2 = unit(d1 + 0.6 * rng.normal(size=3))
+  """A premature ventricular beat from a focus (PVC_FOCI): wide, its forces pointing
+  away from the focus, a slurred second half, discordant T."""
+  _, d1, dur = ectopic_focus(rng)
+  d2 = unit(d1 + 0.4 * rng.normal(size=3))
   amp = rng.uniform(1.2, 2.0)
   v = VentricularMorphology(
       qrs_waves=waves((0.35 * dur, 0.15 * dur, amp, d1),

@@ -40,6 +40,9 @@ class RhythmSpec:
   paced: bool = False       # ventricular pacing tracking the atria
   pac_probability: float = 0.0
   pvc_probability: float = 0.0
+  # A unifocal PVC keeps its coupling interval to the beat before it (within tens of
+  # ms), whatever the rate; capped at 0.8 of a fast cycle.
+  pvc_coupling_s: float = 0.45
   atrial_rate: float = 75.0  # for flutter and complete block
   conduction_ratio: int = 2  # flutter
 
@@ -129,12 +132,14 @@ def _sinus(rng, spec: RhythmSpec, duration: float, s: Schedule) -> None:
         continue
       pr += 0.12 * (1 - 0.5 ** wenckebach_beat)
       wenckebach_beat += 1
-    if t + pr >= pvc_pause_until:
+    conducted = t + pr >= pvc_pause_until
+    if conducted:
       s.add_v(t + pr, ventricular_kind)
-    # A premature ventricular beat comes early; the next sinus beat is not conducted
-    # (the ventricle is refractory), giving the full compensatory pause.
-    if rng.uniform() < spec.pvc_probability and not spec.paced:
-      t_pvc = t + pr + cycle * rng.uniform(0.6, 0.75)
+    # A premature ventricular beat comes early, coupled to the conducted beat before
+    # it; the next sinus beat is not conducted (the ventricle is refractory), giving
+    # the full compensatory pause.
+    if rng.uniform() < spec.pvc_probability and conducted and not spec.paced:
+      t_pvc = t + pr + min(spec.pvc_coupling_s + rng.uniform(-0.02, 0.02), 0.8 * cycle)
       s.add_v(t_pvc, "pvc")
       pvc_pause_until = t + cycle + pr + 0.01
     t += cycle
