@@ -25,7 +25,7 @@ from flax import nnx
 from scipy import stats
 from sklearn import metrics as skm
 
-from ecgjax.ecg.synthetic import cohort, render, rhythm as rhythm_lib
+from ecgjax.ecg.synthetic import generator, rhythm as rhythm_lib
 from ecgjax.inference import ecg_plot, explain, scoring, windows
 from ecgjax.models import resnet1d
 from ecgjax.training import mesh as mesh_lib, steps
@@ -38,9 +38,7 @@ PVC_REGION_S = (-0.04, 0.30)     # from just before the premature QRS to the end
 def synthetic_ecg(seed: int, index: int, with_pvc: bool):
   """A sinus-rhythm ECG of a sampled patient (any conduction or structural change
   it has stays), with premature ventricular beats or none; their times in s."""
-  patient = cohort.sample_patient(np.random.default_rng([seed, index, 0]), index)
-  rng = np.random.default_rng([seed, index, 1])
-  spec = cohort.sample_ecg(rng, patient, 0)
+  _, rng, spec = generator.draw_ecg(seed, index, 0)
   rhythm = dataclasses.replace(spec.rhythm, kind="sinus", paced=False, wenckebach=False,
                                pac_probability=0.0, pvc_probability=0.25 if with_pvc else 0.0)
   schedule = rhythm_lib.schedule(rng, rhythm, DURATION)
@@ -48,10 +46,7 @@ def synthetic_ecg(seed: int, index: int, with_pvc: bool):
           if k == "pvc" and 0.1 < t < DURATION - 0.4]
   if with_pvc and not pvcs:
     return None
-  signal = render.render(rng, schedule, spec.atria, spec.ventricles, spec.qtc, spec.scale,
-                         spec.noise, FS, DURATION,
-                         lead_field=render.placed_lead_field(rng, spec.chest_rotation,
-                                                                  spec.chest_gain))
+  signal = generator.render_ecg(rng, spec, schedule, FS, DURATION)
   return np.clip(np.rint(signal), -32768, 32767).astype(np.int16), pvcs
 
 

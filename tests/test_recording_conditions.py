@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ecgjax.ecg import leads
-from ecgjax.ecg.synthetic import cohort, recording, render, rhythm
+from ecgjax.ecg.synthetic import generator, recording, rhythm
 
 FS = 500.0
 LEAD = {name: i for i, name in enumerate(leads.STANDARD_LEADS)}
@@ -16,13 +16,10 @@ PLAIN = dataclasses.replace(recording.IDEAL)
 
 def rendered(conditions: recording.Recording, seed: int = 3) -> np.ndarray:
   """One ECG (mV), the body drawn the same way whatever the cart does."""
-  patient = cohort.sample_patient(np.random.default_rng([seed, 0]), 0)
-  rng = np.random.default_rng([seed, 1])
-  spec = cohort.sample_ecg(rng, patient, 0)
+  _, rng, spec = generator.draw_ecg(seed, 0, 0)
   sched = rhythm.schedule(rng, spec.rhythm, 10.0)
-  return render.render(rng, sched, spec.atria, spec.ventricles, spec.qtc, spec.scale,
-                       spec.noise, FS, 10.0, conditions=conditions,
-                       conditions_rng=np.random.default_rng(0)) / 1000
+  return generator.render_ecg(rng, spec, sched, FS, 10.0, cart=conditions,
+                              cart_rng=np.random.default_rng(0)) / 1000
 
 
 def power_at(signal: np.ndarray, hz: float) -> float:

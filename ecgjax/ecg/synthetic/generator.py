@@ -56,21 +56,40 @@ def synthetic_patient_key(seed: int, index: int) -> str:
   return hashlib.sha256(f"synthetic-ecg:{seed}:{index}".encode()).hexdigest()[:16]
 
 
+def draw_ecg(seed: int, patient_index: int, visit: int
+             ) -> tuple[cohort.Patient, np.random.Generator, cohort.EcgSpec]:
+  """What one ECG of the cohort shows, before it is rendered: the patient, the
+  recording's random stream (next: the rhythm's schedule, then the body's
+  rendering) and the ECG's spec. Studies of the generator (normal_ranges, tests)
+  start here and change what they study, as generate_record renders it."""
+  patient = cohort.sample_patient(_patient_rng(seed, patient_index), patient_index)
+  rng = np.random.default_rng([seed, patient_index, visit + 1])
+  return patient, rng, cohort.sample_ecg(rng, patient, visit)
+
+
+def render_ecg(rng: np.random.Generator, spec: cohort.EcgSpec, sched: rhythm.Schedule,
+               sampling_rate: float, duration: float, *, noise: render.NoiseSpec | None = None,
+               cart: recording.Recording = recording.IDEAL,
+               cart_rng: np.random.Generator | None = None) -> np.ndarray:
+  """The spec's body on the patient's placed electrodes, (samples, 12) float32 µV:
+  with the spec's noise unless `noise` replaces it, through `cart` (its filters and
+  mishaps, drawn from `cart_rng`; by default an ideal one)."""
+  lead_field = render.placed_lead_field(rng, spec.chest_rotation, spec.chest_gain)
+  return render.render(rng, sched, spec.atria, spec.ventricles, spec.qtc, spec.scale,
+                       spec.noise if noise is None else noise, sampling_rate, duration,
+                       lead_field=lead_field, conditions=cart, conditions_rng=cart_rng)
+
+
 def generate_record(seed: int, patient_index: int, visit: int,
                     sampling_rate: float, duration: float) -> dict:
   """One ECG: signal (samples, 12) float32 µV, labels, and demographics."""
-  patient = cohort.sample_patient(_patient_rng(seed, patient_index), patient_index)
-  rng = np.random.default_rng([seed, patient_index, visit + 1])
-  spec = cohort.sample_ecg(rng, patient, visit)
+  patient, rng, spec = draw_ecg(seed, patient_index, visit)
   sched = rhythm.schedule(rng, spec.rhythm, duration)
   # The cart's settings and mishaps come from a stream of their own.
   cart_rng = np.random.default_rng([seed, patient_index, visit + 1, 1 << 16])
   cart = recording.sample_recording(cart_rng, spec.noise.powerline_hz, duration)
-  signal = render.render(rng, sched, spec.atria, spec.ventricles, spec.qtc, spec.scale,
-                         spec.noise, sampling_rate, duration,
-                         lead_field=render.placed_lead_field(rng, spec.chest_rotation,
-                                                                  spec.chest_gain),
-                         conditions=cart, conditions_rng=cart_rng)
+  signal = render_ecg(rng, spec, sched, sampling_rate, duration, cart=cart,
+                      cart_rng=cart_rng)
   names = set(spec.labels)
   if (spec.rhythm.kind == "sinus" and not spec.rhythm.paced
       and rhythm.sinus_pp_range(sched, duration) > rhythm.SINUS_ARRHYTHMIA_PP_RANGE):

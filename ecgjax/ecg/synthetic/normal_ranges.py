@@ -30,7 +30,7 @@ import dataclasses
 import numpy as np
 
 from ecgjax.ecg import leads as lead_names
-from ecgjax.ecg.synthetic import cohort, morphology as morph, render, rhythm
+from ecgjax.ecg.synthetic import cohort, generator, morphology as morph, render, rhythm
 
 # Population-median ranges per lead, (low, high) in mV.
 PUBLISHED_R_MEDIAN = {
@@ -87,18 +87,13 @@ def measure_normals(count: int, seed: int = 0, fs: float = 500.0) -> NormalMeasu
           "sex": []}
   index = 0
   while len(rows["r"]) < count:
-    patient = cohort.sample_patient(np.random.default_rng([seed, index, 0]), index)
-    rng = np.random.default_rng([seed, index, 1])
-    spec = cohort.sample_ecg(rng, patient, 0)
+    patient, rng, spec = generator.draw_ecg(seed, index, 0)
     index += 1
     if not _is_normal(spec):
       continue
     sched = rhythm.schedule(rng, spec.rhythm, 10.0)
     quiet = render.NoiseSpec(baseline_mv=0.0, muscle_mv=0.0, powerline_mv=0.0)
-    signal = render.render(rng, sched, spec.atria, spec.ventricles, spec.qtc, spec.scale,
-                           quiet, fs, 10.0,
-                           lead_field=render.placed_lead_field(rng, spec.chest_rotation,
-                                                                  spec.chest_gain))
+    signal = generator.render_ecg(rng, spec, sched, fs, 10.0, noise=quiet)
     ventricle = spec.ventricles["normal"]
     onset = next(t for t, k in zip(sched.v_times, sched.v_kinds) if t > 0.3 and k == "normal")
     start = int(onset * fs)
