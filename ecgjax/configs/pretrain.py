@@ -34,7 +34,10 @@ def get_config(arg: str = "synthetic"):
     # with >= 3 positives): 600 steps without augmentation 0.930; 600 steps with
     # augment=recording 0.898; 2000 steps 0.852, with augment=recording 0.902 (the
     # longer runs reach 0.998 on synthetic validation: they learn the simulator).
-    # With a lead-I model for CinC 2017, 0.894 over 9 labels. CIs span 0.3-0.5 at
+    # With a lead-I model for CinC 2017, 0.894 over 9 labels. With the labels' meanings
+    # corrected (ptbxl 1.2.0: LAD is not left axis deviation; physionet2017 1.1.0: an
+    # "other rhythm" record's sinus rhythm is unknown), 0.912 over 8 on generator
+    # 1.2.0 and 0.917 over 8 on 1.3.0 (6 12-lead labels: 0.933). CIs span 0.3-0.5 at
     # these positives: the differences are not significant. Cost: building
     # synthetic_ecg/demo (about 70 s) and 600 steps at about 160 ECG/s, 5-6 min on a
     # 2-core CPU.
