@@ -299,6 +299,38 @@ def test_sweep_summary_adds_a_macro_row_and_keeps_perfect_labels_honest():
   assert any(report.MACRO_LABEL in line for line in report.summary_table(summary))
 
 
+def test_sweep_summary_and_plots_leave_unknown_labels_out(tmp_path):
+  """A record's unknown label (NaN in test_labels: a CinC 2017 "other rhythm"
+  record's sinus rhythm) is left out of that label's AUROC, CI, DeLong test and plots,
+  and kept for the other labels."""
+  from sklearn import metrics as skm
+
+  from ecgjax.evaluation import report
+  rng = np.random.default_rng(4)
+  n = 120
+  y = np.stack([rng.uniform(size=n) < 0.5, rng.uniform(size=n) < 0.3], axis=1).astype(float)
+  unknown = rng.uniform(size=n) < 0.3
+  # Scores that would be perfect on the known rows and wrong on the unknown ones.
+  scores = np.stack([np.where(unknown, 1 - y[:, 0], y[:, 0]) + 0.1 * rng.normal(size=n),
+                     y[:, 1] + rng.normal(size=n)], axis=1)
+  labels = y.copy()
+  labels[unknown, 0] = np.nan
+  base = {"names": np.array(["sinus_rhythm", "atrial_fibrillation"]),
+          "test_patients": np.arange(n), "test_labels": labels}
+  runs = [report.Run(mode, 0, 0, {"labels": {}}, {**base, "test_scores": scores + shift})
+          for mode, shift in (("scratch", 0.0), ("full", 0.01))]
+  summary = report.summarize(runs, resamples=200, seed=0)
+  rows = {r["label"]: r for r in summary["table"] if r["train_size"] == 0}
+  known = ~unknown
+  assert rows["sinus_rhythm"]["modes"]["full"][0] == pytest.approx(
+      skm.roc_auc_score(y[known, 0], scores[known, 0]))
+  assert rows["sinus_rhythm"]["n_test_pos"] == int(y[known, 0].sum())
+  assert rows["atrial_fibrillation"]["modes"]["full"][0] == pytest.approx(
+      skm.roc_auc_score(y[:, 1], scores[:, 1]))
+  assert all(np.isfinite(c["delong_p"]) for c in summary["comparisons"])
+  assert report._plot_roc(runs, summary, str(tmp_path), 0)
+
+
 def test_challenge_2017_score_is_the_mean_f1_of_normal_af_and_other():
   from ecgjax.evaluation import challenge2017
   rng = np.random.default_rng(3)

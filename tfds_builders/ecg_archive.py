@@ -77,20 +77,21 @@ def ecg_features(samples: int, num_labels: int,
   """The features of every ecgjax dataset (SPEC.md): int16 µV and uint8 multi-hot
   stored as raw bytes (TFDS's default int16 encoding widens to int64). With
   `record_unknowns`, `labels_known` too: 0 where a record's label is unknown."""
-  multi_hot = tfds.features.Tensor(shape=(num_labels,), dtype=np.uint8,
-                                   encoding=tfds.features.Encoding.BYTES)
+  def multi_hot():
+    return tfds.features.Tensor(shape=(num_labels,), dtype=np.uint8,
+                                encoding=tfds.features.Encoding.BYTES)
+
   features = {
       "signal": tfds.features.Tensor(shape=(samples, 12), dtype=np.int16,
                                      encoding=tfds.features.Encoding.BYTES),
-      "labels": multi_hot,
+      "labels": multi_hot(),
       "record_id": tfds.features.Text(),
       "patient": tfds.features.Text(),
       "age": tfds.features.Scalar(dtype=np.int32),
       "sex": tfds.features.ClassLabel(names=SEXES),
   }
   if record_unknowns:
-    features["labels_known"] = tfds.features.Tensor(
-        shape=(num_labels,), dtype=np.uint8, encoding=tfds.features.Encoding.BYTES)
+    features["labels_known"] = multi_hot()
   return tfds.features.FeaturesDict(features)
 
 

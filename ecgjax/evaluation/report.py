@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from ecgjax.evaluation import auroc_interval, bootstrap, calibration, comparison
+from ecgjax.evaluation import auroc_interval, bootstrap, calibration, comparison, metrics
 
 RESULTS_COLUMNS = ["label", "mode", "train_size", "seed", "auroc", "auroc_ci_low",
                    "auroc_ci_high", "auprc", "sensitivity", "specificity", "threshold",
@@ -70,6 +70,14 @@ def write_results_csv(runs: list[Run], path: str) -> None:
         writer.writerow(row)
 
 
+def known_rows(predictions: dict, k: int) -> tuple[np.ndarray, np.ndarray]:
+  """The test rows whose label k is known (NaN marks a mixture's unannotated label or a
+  record's unknown one) and their 0/1 labels."""
+  y = predictions["test_labels"][:, k]
+  rows = metrics.annotated(y)
+  return rows, y[rows].astype(int)
+
+
 def _pct(values: np.ndarray) -> tuple[float, float]:
   values = values[np.isfinite(values)]
   return tuple(np.percentile(values, [2.5, 97.5])) if len(values) else (np.nan, np.nan)
@@ -80,25 +88,25 @@ def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
   first = runs[0].predictions
   names = [str(n) for n in first["names"]]
   weights = bootstrap.patient_weights(first["test_patients"], resamples, seed)
-  y_all = first["test_labels"]
   modes = sorted({r.mode for r in runs})
   sizes = sorted({r.train_size for r in runs}, key=lambda s: (s == 0, s))
   table, comparisons = [], []
   macro: dict = {}            # (size, mode) -> [(point, draws)] over labels
   for k, label in enumerate(names):
-    y = y_all[:, k].astype(int)
-    if y.min() == y.max():
+    rows, y = known_rows(first, k)
+    if not len(y) or y.min() == y.max():
       continue
+    w = weights[:, rows]
     for size in sizes:
       per_mode, boot = {}, {}
       for mode in modes:
         chosen = [r for r in runs if r.mode == mode and r.train_size == size]
         if not chosen:
           continue
-        scores = {r.seed: r.predictions["test_scores"][:, k] for r in chosen}
+        scores = {r.seed: r.predictions["test_scores"][rows, k] for r in chosen}
         point = np.mean([bootstrap.weighted_auroc(y, s, np.ones((1, len(y))))[0]
                          for s in scores.values()])
-        draws = np.mean([bootstrap.weighted_auroc(y, s, weights) for s in scores.values()], 0)
+        draws = np.mean([bootstrap.weighted_auroc(y, s, w) for s in scores.values()], 0)
         # The bootstrap percentile interval, widened to Newcombe's where that is wider
         # (results.AUROC_INTERVAL_METHOD): it must not collapse at AUROC 1.
         low, high, _, _ = auroc_interval.widen(float(point), *_pct(draws), int(y.sum()),
@@ -281,11 +289,12 @@ def _plot_roc(runs: list[Run], summary: dict, outdir: str, roc_size: int | None)
   fig, axes = _per_label_axes(plt, names)
   for k, (ax, label) in enumerate(zip(axes, names, strict=True)):
     for mode, run in sorted(chosen.items()):
-      y = run.predictions["test_labels"][:, k]
-      if y.min() == y.max():
+      rows, y = known_rows(run.predictions, k)
+      if not len(y) or y.min() == y.max():
         continue
-      fpr, tpr, _ = skm.roc_curve(y, run.predictions["test_scores"][:, k])
-      ax.plot(fpr, tpr, label=f"{mode} ({skm.roc_auc_score(y, run.predictions['test_scores'][:, k]):.2f})")
+      scores = run.predictions["test_scores"][rows, k]
+      fpr, tpr, _ = skm.roc_curve(y, scores)
+      ax.plot(fpr, tpr, label=f"{mode} ({skm.roc_auc_score(y, scores):.2f})")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
     ax.set_title(f"{label}, {size_name(size)} training ECGs")
     ax.set_xlabel("1 - specificity")
@@ -321,7 +330,8 @@ def _plot_reliability(runs: list[Run], summary: dict, outdir: str,
       entry = run.results["labels"].get(label, {})
       if "calibration" not in entry:
         continue
-      y, raw = run.predictions["test_labels"][:, k], run.predictions["test_scores"][:, k]
+      rows, y = known_rows(run.predictions, k)
+      raw = run.predictions["test_scores"][rows, k]
       calibrated = calibration.apply_platt(raw[:, None], [entry["calibration"]])[:, 0]
       for scores, style, ece in ((calibrated, "-", entry["ece"]["after"]["value"]),
                                  (raw, "--", entry["ece"]["before"]["value"])):
