@@ -326,6 +326,52 @@ def test_custom_configs_from_json_kwargs():
     ecg_archive.EcgArchiveConfig(name="typo", recipe={"sampling_hz": 250})
 
 
+def test_k_fold_configs_test_every_patient_once_and_keep_patients_whole(shared_data):
+  """folds=K, fold=k: fold k is test, fold k+1 validation, the rest train; over the K
+  configs every patient is tested exactly once, and a patient's records never straddle
+  splits. PTB-XL's folds are its own strat_folds."""
+  import collections
+
+  from etils import epath
+
+  from tfds_builders.ptbxl import ptbxl_dataset_builder as ptbxl_builder
+  items = [(f"record{i}", f"patient{i // 3}") for i in range(90)]
+  tested, validated = collections.Counter(), collections.Counter()
+  for k in range(5):
+    splits = ecg_archive.split_by_patient(items, lambda item: item[1], salt="s", folds=5,
+                                          fold=k)
+    assert sum(map(len, splits.values())) == len(items)
+    patients = {name: {p for _, p in part} for name, part in splits.items()}
+    assert not (patients["test"] & patients["train"] or patients["test"] & patients["validation"]
+                or patients["train"] & patients["validation"])
+    assert splits["test"] and splits["validation"] and splits["train"]
+    tested.update(r for r, _ in splits["test"])
+    validated.update(r for r, _ in splits["validation"])
+  assert set(tested.values()) == {1} and len(tested) == len(items)
+  assert set(validated.values()) == {1}
+  with pytest.raises(ValueError, match="folds must be 0 or at least 3"):
+    ecg_archive.EcgArchiveConfig(name="bad", folds=5, fold=5)
+
+  with open(os.path.join(shared_data, "ptbxl", "ptbxl_database.csv"), newline="") as f:
+    strat_fold = {r["ecg_id"]: int(float(r["strat_fold"])) for r in csv.DictReader(f)}
+  seen = collections.Counter()
+  for k in range(10):
+    builder = ptbxl_builder.Builder(
+        config=ecg_archive.EcgArchiveConfig(name=f"f{k}", folds=10, fold=k),
+        data_dir="/nonexistent")
+    splits = builder._items(epath.Path(shared_data) / "ptbxl")
+    for split, part in splits.items():
+      for _, _, row in part:
+        expected = {k + 1: "test", (k + 1) % 10 + 1: "validation"}.get(
+            strat_fold[row["ecg_id"]], "train")
+        assert split == expected, (k, row["ecg_id"])
+        seen[row["ecg_id"]] += split == "test"
+  assert set(seen.values()) == {1} and len(seen) == len(strat_fold)
+  with pytest.raises(ValueError, match="strat_folds"):
+    ptbxl_builder.Builder(config=ecg_archive.EcgArchiveConfig(name="f5", folds=5, fold=0),
+                          data_dir="/nonexistent")._items(epath.Path(shared_data) / "ptbxl")
+
+
 def test_muse_extra_labels_and_a_users_rules_file(shared_data, tmp_path, monkeypatch):
   from tfds_builders.muse_xml import muse_xml_dataset_builder as muse
   raw = tmp_path / "raw"

@@ -8,6 +8,9 @@ import subprocess
 import sys
 
 from tests.conftest import REPO
+from tfds_builders.synthetic_ecg import synthetic_ecg_dataset_builder as synthetic
+
+TINY = f"synthetic_ecg/tiny {synthetic.Builder.VERSION}"
 
 
 def test_zero_shot_line_on_the_shared_samples(tiny_pretrained, shared_data, tmp_path):
@@ -20,7 +23,7 @@ def test_zero_shot_line_on_the_shared_samples(tiny_pretrained, shared_data, tmp_
       env={**os.environ, "PYTHONPATH": REPO})
   assert proc.returncode == 0, proc.stderr[-3000:]
   [line] = [json.loads(row) for row in out.read_text().splitlines()]
-  assert line["generator"] == "synthetic_ecg/tiny 1.3.0" and line["recipe"] == "test"
+  assert line["generator"] == TINY and line["recipe"] == "test"
   sets = line["sets"]
   assert set(sets) == {"ptbxl", "cpsc2018"}      # no one-lead model: no CinC 2017
   assert sets["ptbxl"]["examples"] == sets["cpsc2018"]["examples"] == 40
@@ -41,7 +44,7 @@ def test_zero_shot_line_on_the_shared_samples(tiny_pretrained, shared_data, tmp_
     low, high = v["auroc_ci"]
     assert low <= v["auroc"] <= high
   # The README table's row, printed for the one who ran it.
-  assert f"| synthetic_ecg/tiny 1.3.0 | test | **{line['median_auroc']:.3f}** over " in proc.stderr
+  assert f"| {TINY} | test | **{line['median_auroc']:.3f}** over " in proc.stderr
 
 
 def test_demo_without_real_ecgs_says_how_to_give_them(tmp_path, monkeypatch):

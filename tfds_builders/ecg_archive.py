@@ -51,11 +51,16 @@ class EcgArchiveConfig(tfds.core.BuilderConfig):
   From the command line a custom config is JSON (TFDS forwards it here), e.g.
     --config='{"name": "vocab_250_bp", "recipe": {"sampling_rate": 250,
                "bandpass_hz": [0.5, 100]}, "max_skip_fraction": 0.05}'
+
+  `folds`, `fold`: K-fold cross-validation for a small archive, by patient: fold
+  `fold` of `folds` is the test split, the next fold the validation split, the rest
+  train, so the K configs together test every patient once
+  (benchmarks/finetune_folds.py). 0 folds: the builder's own split.
   """
 
   def __init__(self, *, recipe: preprocess.Recipe | dict | None = None,
                label_set: str = "vocabulary", max_skip_fraction: float = 0.01,
-               windows: str = "first", **kwargs):
+               windows: str = "first", folds: int = 0, fold: int = 0, **kwargs):
     super().__init__(**kwargs)
     if recipe is None or isinstance(recipe, dict):
       fields = dict(recipe or {})
@@ -66,10 +71,14 @@ class EcgArchiveConfig(tfds.core.BuilderConfig):
       raise ValueError(f"max_skip_fraction must be in [0, 1], got {max_skip_fraction}")
     if windows not in WINDOWS:
       raise ValueError(f"windows must be one of {WINDOWS}, got {windows!r}")
+    if folds and not (folds >= 3 and 0 <= fold < folds):
+      raise ValueError(f"folds must be 0 or at least 3, and fold in [0, folds); got "
+                       f"folds={folds}, fold={fold}")
     self.recipe = recipe
     self.label_set = label_set
     self.max_skip_fraction = max_skip_fraction
     self.windows = windows    # first | all (processing.RecordProcessor)
+    self.folds, self.fold = folds, fold
 
 
 def ecg_features(samples: int, num_labels: int,
@@ -142,6 +151,11 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
   def _items(self, manual_dir) -> dict[str, list]:
     raise NotImplementedError
 
+  def _split_by_patient(self, items, patient_of, salt: str) -> dict[str, list]:
+    """split_by_patient with the config's folds, if it asks for them."""
+    cfg = self.builder_config
+    return split_by_patient(items, patient_of, salt=salt, folds=cfg.folds, fold=cfg.fold)
+
   def _reader(self) -> ArchiveReader:
     raise NotImplementedError
 
@@ -157,7 +171,8 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
             label_set=cfg.label_set, windows=cfg.windows,
             sampling_rate=cfg.recipe.sampling_rate,
             duration_s=cfg.recipe.duration, lead_names=list(leads.STANDARD_LEADS),
-            units="microvolt", preprocess=cfg.recipe.to_dict()),
+            units="microvolt", preprocess=cfg.recipe.to_dict(),
+            **({"folds": cfg.folds, "fold": cfg.fold} if cfg.folds else {})),
     )
 
   def _download_and_prepare(self, dl_manager, download_config=None):
@@ -225,16 +240,31 @@ def statement_rules(manual_dir) -> vocab.StatementRules:
   return vocab.StatementRules.default()
 
 
+def _patient_unit(salt: str, patient) -> float:
+  """A patient's place in [0, 1), from a hash: the same in every build."""
+  digest = hashlib.sha256(f"{salt}:{patient}".encode()).digest()
+  return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def split_by_patient(items, patient_of, fractions=(("train", 0.8), ("validation", 0.1),
-                                                   ("test", 0.1)), salt: str = "split"):
-  """Deterministic patient-level split: a patient's hash decides its split."""
+                                                   ("test", 0.1)), salt: str = "split",
+                     folds: int = 0, fold: int = 0):
+  """Deterministic patient-level split: a patient's hash decides its split. With
+  `folds`, the hash puts each patient in one of `folds` folds: fold `fold` is test,
+  the next one validation, the rest train (EcgArchiveConfig)."""
+  if folds:
+    out = {"train": [], "validation": [], "test": []}
+    for item in items:
+      k = int(_patient_unit(salt, patient_of(item)) * folds)
+      split = "test" if k == fold else "validation" if k == (fold + 1) % folds else "train"
+      out[split].append(item)
+    return out
   out = {name: [] for name, _ in fractions}
   bounds, total = [], 0.0
   for name, fraction in fractions:
     total += fraction
     bounds.append((total, name))
   for item in items:
-    digest = hashlib.sha256(f"{salt}:{patient_of(item)}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64 * total
+    u = _patient_unit(salt, patient_of(item)) * total
     out[next(name for bound, name in bounds if u < bound)].append(item)
   return out

@@ -54,7 +54,7 @@ class Builder(ecg_archive.EcgArchiveBuilder):
     def patient_of(item):
       exam = self._exams.get(item[2])
       return exam["patient_id"] if exam and exam.get("patient_id") else f"exam:{item[2]}"
-    return ecg_archive.split_by_patient(items, patient_of, salt="code15")
+    return self._split_by_patient(items, patient_of, salt="code15")
 
   def _reader(self):
     return Code15Reader(self._exams)

@@ -51,7 +51,7 @@ class Builder(ecg_archive.EcgArchiveBuilder):
     self._manual_dir = str(manual_dir)
     items = [(row["subject_id"], row["study_id"], row["path"], reports.get(row["study_id"]))
              for row in csv.DictReader(io.StringIO(record_list.read_text()))]
-    return ecg_archive.split_by_patient(items, lambda item: item[0], salt=self._salt)
+    return self._split_by_patient(items, lambda item: item[0], salt=self._salt)
 
   def _reader(self):
     return MimicReader(self._manual_dir, self._rules)

@@ -74,7 +74,7 @@ class Builder(ecg_archive.EcgArchiveBuilder):
         found = _PATIENT_ID.search(f.read(1 << 16))
       return found.group(1).decode("latin-1") if found else f"file:{path}"
     keyed = [(p, patients.patient_key(patient_of(p), self._salt)) for p in files]
-    return ecg_archive.split_by_patient(keyed, lambda item: item[1], salt=self._salt)
+    return self._split_by_patient(keyed, lambda item: item[1], salt=self._salt)
 
   def _reader(self):
     return MuseReader(self._manual_dir, self._rules, self._extra()[1])

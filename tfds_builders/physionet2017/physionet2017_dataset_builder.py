@@ -98,8 +98,8 @@ class Builder(ecg_archive.EcgArchiveBuilder):
       raise FileNotFoundError(f"no records of REFERENCE.csv under {manual_dir}.\n"
                               f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
     self._manual_dir = str(manual_dir)
-    return ecg_archive.split_by_patient(items, lambda item: item[0].rsplit("/", 1)[-1],
-                                        salt="physionet2017")
+    return self._split_by_patient(items, lambda item: item[0].rsplit("/", 1)[-1],
+                                  salt="physionet2017")
 
   def _reader(self):
     return cinc2017.Physionet2017Reader(self._manual_dir, self.builder_config.label_set)

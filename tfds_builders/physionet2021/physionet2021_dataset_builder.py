@@ -66,8 +66,8 @@ class Builder(ecg_archive.EcgArchiveBuilder):
       raise FileNotFoundError(f"no .hea files under {manual_dir}.\n"
                               f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
     self._manual_dir = str(manual_dir)
-    return ecg_archive.split_by_patient(
-        headers, lambda p: relative_path(p, manual_dir), salt="physionet2021")
+    return self._split_by_patient(headers, lambda p: relative_path(p, manual_dir),
+                                  salt="physionet2021")
 
   def _reader(self):
     return PhysionetReader(self._manual_dir)

@@ -75,10 +75,19 @@ class Builder(ecg_archive.EcgArchiveBuilder):
                               f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
     rows = list(csv.DictReader(io.StringIO(database.read_text())))
     column = "filename_lr" if self.builder_config.recipe.sampling_rate == 100 else "filename_hr"
+    folds, chosen = self.builder_config.folds, self.builder_config.fold
+    if folds not in (0, 10):
+      raise ValueError(f"ptbxl: folds={folds}; PTB-XL's cross-validation folds are its ten "
+                       "strat_folds (folds=10), or 0 for the benchmark's split")
     items = {split: [] for split in ("train", "validation", "test")}
     for row in rows:
       fold = int(float(row["strat_fold"]))
-      items[FOLD_SPLITS[fold]].append((str(manual_dir), column, row))
+      if folds:     # fold k (0-based) tests strat_fold k+1 and validates on the next
+        k = fold - 1
+        split = "test" if k == chosen else "validation" if k == (chosen + 1) % 10 else "train"
+      else:
+        split = FOLD_SPLITS[fold]
+      items[split].append((str(manual_dir), column, row))
     return items
 
   def _reader(self):

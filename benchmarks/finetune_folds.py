@@ -1,0 +1,144 @@
+"""Fine-tuning on a small real archive by K-fold cross-validation: pretrained start
+against scratch, every record tested once.
+
+  python benchmarks/finetune_folds.py --init_from LEAD_I --workdir DIR
+      [--archive cinc2017] [--folds 10] [--seeds 0] [--out results/finetune_folds.jsonl]
+      [--config.FIELD=VALUE ...]       (passed to every fold's sweep)
+
+A test split of 15 recordings cannot tell two starts apart (benchmarks/README.md,
+"Fine-tuning on real samples"). Here the archive is built K times with
+`EcgArchiveConfig(folds=K, fold=k)` (fold k tests, fold k+1 validates, the rest
+trains), the comparison sweep (ecgjax/configs/compare.py: scratch, linear probe,
+full) runs on each, and each mode's test predictions are pooled over the K folds:
+each record is scored once, by the model that never trained on it. The pooled
+predictions go through the sweep's own statistics (evaluation.report.summarize:
+AUROC with patient-bootstrap CIs, pretrained minus scratch paired by resample).
+Pooling scores of K models assumes they share a scale; the per-fold AUROCs are in
+each fold's report.md. One JSON line per run.
+"""
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from emit import emit
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(REPO), "shared", "data")
+# name: (builder module, folder under --shared, label set, labels scored, leads)
+ARCHIVES = {
+    "cinc2017": ("physionet2017", "cinc2017", "vocabulary",
+                 "atrial_fibrillation,sinus_rhythm", "I"),
+}
+
+
+def build_folds(archive: str, raw: str, data_dir: str, folds: int, rate: int) -> list[str]:
+  """Builds the K fold configs; returns their dataset names."""
+  import importlib
+
+  import tensorflow_datasets as tfds
+
+  from ecgjax.ecg import preprocess
+  from tfds_builders import ecg_archive
+  module, _, label_set, _, _ = ARCHIVES[archive]
+  builder_module = importlib.import_module(f"tfds_builders.{module}.{module}_dataset_builder")
+  names = []
+  for k in range(folds):
+    config = ecg_archive.EcgArchiveConfig(
+        name=f"{label_set}_{rate}_fold{k}of{folds}", label_set=label_set, windows="all",
+        recipe=preprocess.Recipe(sampling_rate=rate, duration=10.0), folds=folds, fold=k)
+    builder = builder_module.Builder(config=config, data_dir=data_dir)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=raw))
+    names.append(f"{module}/{config.name}")
+  return names
+
+
+def run_sweep(dataset: str, data_dir: str, workdir: str, args, overrides: list[str]) -> None:
+  """The comparison sweep on one fold (it skips runs that finished earlier)."""
+  labels = ARCHIVES[args.archive][3]
+  command = [sys.executable, "-m", "ecgjax.main", "--config=ecgjax/configs/compare.py",
+             f"--workdir={workdir}", f"--config.init_from={args.init_from}",
+             f"--config.dataset.name={dataset}", f"--config.dataset.data_dir={data_dir}",
+             f"--config.labels={labels}", "--config.train_sizes=0",
+             f"--config.seeds={args.seeds}", "--config.roc_train_size=0",
+             f"--config.modes={args.modes}", "--config.model.dtype=float32", *overrides]
+  done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+  if done.returncode:
+    raise SystemExit(f"the sweep on {dataset} failed:\n{done.stderr[-3000:]}")
+
+
+def pooled_runs(fold_dirs: list[str]):
+  """Per (mode, seed): the K folds' test predictions, concatenated, as one report.Run."""
+  from ecgjax.evaluation import report
+  by_run: dict = {}
+  for d in fold_dirs:
+    for mode in sorted(os.listdir(os.path.join(d, "runs"))):
+      root = os.path.join(d, "runs", mode, "nall")
+      for seed_dir in sorted(os.listdir(root)):
+        [run] = report.load_runs([os.path.join(root, seed_dir)])
+        by_run.setdefault((run.mode, run.seed), []).append(run.predictions)
+  runs = []
+  for (mode, seed), parts in sorted(by_run.items()):
+    if len(parts) != len(fold_dirs):
+      raise SystemExit(f"{mode} seed {seed}: {len(parts)} of {len(fold_dirs)} folds finished")
+    names = [str(n) for n in parts[0]["names"]]
+    if any([str(n) for n in p["names"]] != names for p in parts):
+      raise SystemExit(f"{mode} seed {seed}: the folds' labels differ")
+    pooled = {"names": parts[0]["names"]}
+    for key in ("test_scores", "test_labels", "test_patients"):
+      pooled[key] = np.concatenate([p[key] for p in parts])
+    runs.append(report.Run(mode, 0, seed, {}, pooled))
+  return runs
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--init_from", required=True, help="the pretrained model's workdir")
+  parser.add_argument("--workdir", required=True)
+  parser.add_argument("--archive", default="cinc2017", choices=sorted(ARCHIVES))
+  parser.add_argument("--shared", default=SHARED, help="the folder holding the archive")
+  parser.add_argument("--folds", type=int, default=10)
+  parser.add_argument("--rate", type=int, default=100)
+  parser.add_argument("--seeds", default="0")
+  parser.add_argument("--modes", default="scratch,linear_probe,full")
+  parser.add_argument("--resamples", type=int, default=1000)
+  parser.add_argument("--out")
+  args, overrides = parser.parse_known_args()      # the rest: --config.FIELD=VALUE
+  unknown = [o for o in overrides if not o.startswith("--config.")]
+  if unknown:
+    parser.error(f"unrecognised arguments: {' '.join(unknown)} (the sweeps take "
+                 "--config.FIELD=VALUE)")
+  from ecgjax.evaluation import report
+  data_dir = os.path.join(args.workdir, "data")
+  raw = os.path.join(args.shared, ARCHIVES[args.archive][1])
+  if not os.path.isdir(raw):
+    raise SystemExit(f"{raw} not found: --shared must hold the {args.archive} records")
+  datasets = build_folds(args.archive, raw, data_dir, args.folds, args.rate)
+  fold_dirs = []
+  for k, dataset in enumerate(datasets):
+    fold_dirs.append(os.path.join(args.workdir, f"fold{k}"))
+    print(f"[fold {k + 1}/{args.folds}] {dataset}", file=sys.stderr)
+    run_sweep(dataset, data_dir, fold_dirs[-1], args, overrides)
+  runs = pooled_runs(fold_dirs)
+  summary = report.summarize(runs, resamples=args.resamples, seed=0)
+  print("\n".join(report.summary_table(summary)), file=sys.stderr)
+  rows = []
+  for row in summary["table"]:
+    rows.append({"label": row["label"], "n_test_pos": row["n_test_pos"],
+                 "modes": {m: dict(zip(("auroc", "ci_low", "ci_high", "seeds"), v))
+                           for m, v in row["modes"].items()},
+                 **{k: dict(zip(("difference", "ci_low", "ci_high", "p"), row[k]))
+                    for k in ("full_minus_scratch", "linear_probe_minus_scratch") if k in row}})
+  first = runs[0].predictions
+  emit({"benchmark": "finetune_folds", "archive": args.archive, "folds": args.folds,
+        "init_from": args.init_from, "test_records": int(len(first["test_labels"])),
+        "seeds": args.seeds, "rows": rows, "command": "python " + " ".join(sys.argv),
+        "date": datetime.date.today().isoformat()}, args.out)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,62 @@
+"""benchmarks/finetune_folds.py: each mode's test predictions pooled over the K folds
+(every record scored once, by a model that never trained on it), then the sweep's
+statistics; a fold that did not finish is named, not skipped."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from tests.conftest import REPO
+
+
+def write_run(root, mode, seed, names, labels, scores, patients):
+  run = root / "runs" / mode / "nall" / f"seed{seed}"
+  run.mkdir(parents=True)
+  (run / "results.json").write_text(json.dumps({"mode": mode, "train_size": 0, "seed": seed}))
+  np.savez(run / "predictions.npz", names=np.array(names), test_labels=labels,
+           test_scores=scores, test_patients=patients)
+
+
+def test_folds_are_pooled_per_mode_and_scored_as_one_test_set(tmp_path):
+  sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+  import finetune_folds
+  from ecgjax.evaluation import report
+  rng = np.random.default_rng(0)
+  names = ["atrial_fibrillation", "sinus_rhythm"]
+  everything = {"scratch": [], "full": []}
+  fold_dirs = []
+  for k in range(3):
+    n = 30
+    labels = (rng.uniform(size=(n, 2)) < 0.4).astype(float)
+    labels[:4, 1] = np.nan                     # unknown for these records (CinC's O)
+    patients = np.arange(n) + 1000 * k
+    fold = tmp_path / f"fold{k}"
+    for mode, strength in (("scratch", 0.5), ("full", 2.0)):
+      scores = np.nan_to_num(labels) * strength + rng.normal(size=(n, 2))
+      write_run(fold, mode, 0, names, labels, scores, patients)
+      everything[mode].append((labels, scores))
+    fold_dirs.append(str(fold))
+  runs = finetune_folds.pooled_runs(fold_dirs)
+  assert sorted(r.mode for r in runs) == ["full", "scratch"]
+  full = next(r for r in runs if r.mode == "full")
+  assert len(full.predictions["test_labels"]) == 90
+  summary = report.summarize(runs, resamples=200, seed=0)
+  rows = {r["label"]: r for r in summary["table"]}
+  labels = np.concatenate([y for y, _ in everything["full"]])
+  scores = np.concatenate([s for _, s in everything["full"]])
+  known = ~np.isnan(labels[:, 1])
+  assert rows["sinus_rhythm"]["modes"]["full"][0] == pytest.approx(
+      skm.roc_auc_score(labels[known, 1], scores[known, 1]))
+  assert rows["atrial_fibrillation"]["modes"]["full"][0] == pytest.approx(
+      skm.roc_auc_score(labels[:, 0], scores[:, 0]))
+  assert "full_minus_scratch" in rows["atrial_fibrillation"]
+
+  # A fold whose full run is missing stops the pooling with the count.
+  missing = tmp_path / "fold3"
+  write_run(missing, "scratch", 0, names, labels[:30], scores[:30], np.arange(30) + 5000)
+  with pytest.raises(SystemExit, match="full seed 0: 3 of 4 folds finished"):
+    finetune_folds.pooled_runs(fold_dirs + [str(missing)])
