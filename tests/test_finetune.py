@@ -168,3 +168,22 @@ def test_evaluate_config_reproduces_the_runs_results(pretrained, tiny_data_dir, 
   config.labels = "junctional_rhythm"
   with pytest.raises(config_validation.ConfigError, match="matches a model label"):
     evaluate.evaluate_checkpoint(config, str(tmp_path / "eval4"))
+
+
+def test_a_validation_split_that_scores_no_label_keeps_the_last_model():
+  """A small archive's fold can hold no positive of any label in validation: every
+  evaluation is -inf, and the kept model must still be a trained one, the last."""
+  import numpy as np
+
+  from ecgjax.training import finetune as finetune_lib
+  names = ["atrial_fibrillation", "sinus_rhythm"]
+  labels = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, np.nan]])
+  assert finetune_lib._mean_auroc(labels, np.random.default_rng(0).uniform(size=(3, 2)),
+                                  names) == -np.inf
+  best, kept = -np.inf, []
+  for step, score in ((50, -np.inf), (100, -np.inf), (150, -np.inf)):
+    if finetune_lib.keeps(score, best):
+      best, kept = score, kept + [step]
+  assert kept[-1] == 150
+  assert finetune_lib.keeps(0.7, -np.inf) and not finetune_lib.keeps(0.6, 0.7)
+  assert not finetune_lib.keeps(-np.inf, 0.7)

@@ -12,7 +12,8 @@ module runs without TensorFlow.
   (`full_head_init`, `freeze_batch_norm`).
 - `scratch`: the same architecture from random initialisation.
 
-The model kept is the one with the best mean validation AUROC; the test split
+The model kept is the one with the best mean validation AUROC (the last one
+when the validation split can score no label: a small archive's fold); the test split
 is evaluated once, at the end, with thresholds chosen on validation.
 """
 
@@ -118,7 +119,18 @@ def adapt_stem(pretrained_params: dict, checkpoint_leads, leads, how: str
 
 def _mean_auroc(labels, scores, names) -> float:
   value = eval_metrics.per_label_auroc(labels, scores, names)["auroc_mean"]
-  return -np.inf if value is None else value
+  if value is None:
+    logging.warning("the validation split scores none of %s (each lacks positives or "
+                    "negatives there): the last model is kept, not the best", ", ".join(names))
+    return -np.inf
+  return value
+
+
+def keeps(score: float, best_score: float) -> bool:
+  """Whether a model scoring `score` on validation replaces the kept one: a better
+  score, or, while validation can score no label at all (a small archive's fold
+  without positives), the later model."""
+  return score > best_score or score == best_score == -np.inf
 
 
 def run(config, workdir: str, source) -> dict:
@@ -277,7 +289,7 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
                    f" ({(~flags).sum()} non-finite steps skipped)" if not flags.all() else "",
                    progress.text(step))
       pending = []
-      if score > best_score:
+      if keeps(score, best_score):
         best_score, best_step = score, step
         best = jax.device_get((state.params, state.batch_stats))
   return best_step, best
@@ -349,7 +361,7 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
           f"--config.probe_learning_rate (now {config.probe_learning_rate})")
     val_scores = scored(head, val_x, val_y, val_p, val_r)
     score = _mean_auroc(val_scores[1], val_scores[0], source.label_names)
-    if score > best_score:
+    if keeps(score, best_score):
       best_score, best_step, best_head = score, step, jax.device_get(head)
   logging.info("linear probe: best validation mean AUROC %.4f at step %d", best_score,
                best_step)
