@@ -329,6 +329,16 @@ def test_sweep_summary_and_plots_leave_unknown_labels_out(tmp_path):
       skm.roc_auc_score(y[:, 1], scores[:, 1]))
   assert all(np.isfinite(c["delong_p"]) for c in summary["comparisons"])
   assert report._plot_roc(runs, summary, str(tmp_path), 0)
+  # One known positive (a small fold's test split): DeLong is undefined, not a crash.
+  one = labels.copy()
+  one[:, 0] = 0.0
+  one[0, 0] = 1.0
+  runs = [report.Run(m, 0, 0, {"labels": {}}, {**base, "test_labels": one,
+                                               "test_scores": scores + shift})
+          for m, shift in (("scratch", 0.0), ("full", 0.01))]
+  [lone] = [c for c in report.summarize(runs, resamples=50, seed=0)["comparisons"]
+            if c["label"] == "sinus_rhythm"]
+  assert np.isnan(lone["delong_p"]) and np.isfinite(lone["difference"])
 
 
 def test_challenge_2017_score_is_the_mean_f1_of_normal_af_and_other():

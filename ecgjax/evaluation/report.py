@@ -120,11 +120,9 @@ def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
         if pretrained_mode in boot and "scratch" in boot:
           for s, a in boot[pretrained_mode][0].items():
             if s in boot["scratch"][0]:
-              d = comparison.delong_test(y, a, boot["scratch"][0][s])
               comparisons.append({"label": label, "train_size": size, "seed": s,
                                   "comparison": f"{pretrained_mode} - scratch",
-                                  "difference": d.difference, "delong_z": d.z,
-                                  "delong_p": d.p_value})
+                                  **_delong(y, a, boot["scratch"][0][s])})
       table.append(row)
   for size in sizes:
     per_mode, draws = {}, {}
@@ -144,6 +142,18 @@ def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
 
 
 MACRO_LABEL = "macro (mean over labels)"
+
+
+def _delong(y: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) -> dict:
+  """DeLong's test of two AUROCs on the same ECGs; with fewer than 2 positives or 2
+  negatives (a small fold's test split) it is undefined: the difference alone, NaN."""
+  if min(int(y.sum()), int(len(y) - y.sum())) < 2:
+    difference = (bootstrap.weighted_auroc(y, score_a, np.ones((1, len(y))))[0]
+                  - bootstrap.weighted_auroc(y, score_b, np.ones((1, len(y))))[0])
+    return {"difference": float(difference), "delong_z": float("nan"),
+            "delong_p": float("nan")}
+  d = comparison.delong_test(y, score_a, score_b)
+  return {"difference": d.difference, "delong_z": d.z, "delong_p": d.p_value}
 
 
 def _differences(per_mode: dict, draws: dict) -> dict:
