@@ -27,12 +27,12 @@ import numpy as np
 
 from emit import emit
 
+from ecgjax import sim_to_real
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(os.path.dirname(REPO), "shared", "data")
-# name: (builder module, folder under --shared, label set, labels scored, leads)
+# name: (builder module, folder under --shared, label set, labels scored)
 ARCHIVES = {
-    "cinc2017": ("physionet2017", "cinc2017", "vocabulary",
-                 "atrial_fibrillation,sinus_rhythm", "I"),
+    "cinc2017": ("physionet2017", "cinc2017", "vocabulary", "atrial_fibrillation,sinus_rhythm"),
 }
 
 
@@ -44,7 +44,7 @@ def build_folds(archive: str, raw: str, data_dir: str, folds: int, rate: int) ->
 
   from ecgjax.ecg import preprocess
   from tfds_builders import ecg_archive
-  module, _, label_set, _, _ = ARCHIVES[archive]
+  module, _, label_set, _ = ARCHIVES[archive]
   builder_module = importlib.import_module(f"tfds_builders.{module}.{module}_dataset_builder")
   names = []
   for k in range(folds):
@@ -100,7 +100,8 @@ def main():
   parser.add_argument("--init_from", required=True, help="the pretrained model's workdir")
   parser.add_argument("--workdir", required=True)
   parser.add_argument("--archive", default="cinc2017", choices=sorted(ARCHIVES))
-  parser.add_argument("--shared", default=SHARED, help="the folder holding the archive")
+  parser.add_argument("--shared", default=sim_to_real.SHARED_SAMPLES,
+                      help="the folder holding the archive")
   parser.add_argument("--folds", type=int, default=10)
   parser.add_argument("--rate", type=int, default=100)
   parser.add_argument("--seeds", default="0")
