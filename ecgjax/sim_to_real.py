@@ -41,6 +41,17 @@ def present_sets(real_data: str) -> list[str]:
           if os.path.isdir(os.path.join(real_data, folder))]
 
 
+def manual_dir_for(module: str, raw: str, data_dir: str) -> str:
+  """The --manual_dir a builder reads `raw` (a folder of ../shared/data) from: the
+  physionet2021 builder reads the Challenge's per-source folders, so the CPSC samples
+  are copied into a `cpsc_2018` folder under `data_dir`."""
+  if module != "physionet2021":
+    return raw
+  manual_dir = os.path.join(data_dir, "raw_physionet2021")
+  shutil.copytree(raw, os.path.join(manual_dir, "cpsc_2018"), dirs_exist_ok=True)
+  return manual_dir
+
+
 def build(module: str, config: str, raw: str, data_dir: str) -> tuple[str, list[str], str]:
   """Builds one sample set; returns its dataset name, the labels it annotates and the
   builder's version (which fixes what each label means there)."""
@@ -50,13 +61,9 @@ def build(module: str, config: str, raw: str, data_dir: str) -> tuple[str, list[
 
   from ecgjax.data import datasets
   builder_module = importlib.import_module(f"tfds_builders.{module}.{module}_dataset_builder")
-  manual_dir = raw
-  if module == "physionet2021":     # the builder reads WFDB_* / cpsc_2018 source folders
-    manual_dir = os.path.join(data_dir, "raw_physionet2021")
-    shutil.copytree(raw, os.path.join(manual_dir, "cpsc_2018"), dirs_exist_ok=True)
   builder = builder_module.Builder(config=config, data_dir=data_dir)
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=manual_dir))
+      manual_dir=manual_dir_for(module, raw, data_dir)))
   return (f"{module}/{config}", datasets.annotated_labels(builder.info),
           str(builder.info.version))
 
