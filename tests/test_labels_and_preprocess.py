@@ -131,10 +131,15 @@ def test_patient_keys_are_salted_and_stable(monkeypatch):
 
 def test_build_report_counts_and_threshold():
   report = build_report.BuildReport("x/y", ["a", "b"])
-  for i in range(99):
+  for i in range(98):
     report.add("train", ["a"], f"p{i}")
+  report.add("train", ["a"], "p98", unknown=["b"])     # b: neither positive nor negative
   report.skip("train", "bad.xml", "truncated: 12 bytes of 40")
   assert report.to_dict()["skipped_by_reason"] == {"truncated": 1}
+  assert report.to_dict()["label_prevalence"]["train"]["a"] == {
+      "count": 99, "prevalence": 1.0, "unknown": 0}
+  assert report.to_dict()["label_prevalence"]["train"]["b"]["unknown"] == 1
+  assert "| b | 0 (0.0%), 1 unknown |" in report.to_markdown()
   report.check(0.02)
   with pytest.raises(build_report.TooManySkippedError, match="1.00% of records skipped"):
     report.check(0.005)

@@ -87,6 +87,14 @@ def test_vocabulary_labels_leave_noisy_records_out(built, shared_data):
     unknown = {n for n, v in zip(names, ex["labels_known"]) if not v}
     assert unknown == ({"sinus_rhythm"} if reference[name] == "O" else set()), name
     assert ex["labels"][sinus] in (0, 1)
+  # The build report counts those unknowns beside the positives, per split.
+  prevalence = json.loads((builder.data_path / "build_report.json").read_text())[
+      "label_prevalence"]
+  for split in builder.info.splits:
+    others = sum(1 for name, (s, _) in examples.items() if s == split and reference[name] == "O")
+    assert prevalence[split]["sinus_rhythm"]["unknown"] == others, split
+    assert prevalence[split]["atrial_fibrillation"]["unknown"] == 0, split
+  assert "unknown" in (builder.data_path / "build_report.md").read_text()
 
 
 def test_unknown_labels_are_masked_in_training_and_left_out_of_scoring(built, shared_data):

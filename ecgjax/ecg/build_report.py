@@ -2,7 +2,8 @@
 
 Every builder fills one: each file is either read (and counted under its split,
 labels and patient) or skipped with a reason; source labels the vocabulary could
-not map are tallied. The report is written as build_report.json and
+not map are tallied, and so are labels a record leaves unknown (Mapped.unknown:
+neither positive nor negative there, so a prevalence needs them beside it). The report is written as build_report.json and
 build_report.md beside the dataset, and the build fails once the skipped
 fraction exceeds `max_skip_fraction`. Only file paths relative to the raw
 directory, reasons, codes and counts go in: never demographics.
@@ -36,13 +37,15 @@ class BuildReport:
     self.skipped = collections.Counter()
     self.skipped_examples: dict[str, list[str]] = collections.defaultdict(list)
     self.label_counts = {}
+    self.unknown_counts = {}
     self.patients: dict[str, set] = collections.defaultdict(set)
     self.unmapped = collections.Counter()
 
-  def add(self, split: str, labels, patient: str, unmapped=()) -> None:
+  def add(self, split: str, labels, patient: str, unmapped=(), unknown=()) -> None:
     self.read[split] += 1
     counts = self.label_counts.setdefault(split, collections.Counter())
     counts.update(labels)
+    self.unknown_counts.setdefault(split, collections.Counter()).update(unknown)
     self.patients[split].add(patient)
     self.unmapped.update(unmapped)
 
@@ -73,7 +76,8 @@ class BuildReport:
         "skipped_examples": dict(self.skipped_examples),
         "patients_per_split": {k: len(v) for k, v in self.patients.items()},
         "label_prevalence": {
-            split: {name: {"count": counts[name], "prevalence": counts[name] / self.read[split]}
+            split: {name: {"count": counts[name], "prevalence": counts[name] / self.read[split],
+                           "unknown": self.unknown_counts.get(split, {}).get(name, 0)}
                     for name in self.label_names}
             for split, counts in self.label_counts.items() if self.read[split]},
         "unmapped_source_labels": dict(self.unmapped.most_common()),
@@ -99,7 +103,9 @@ class BuildReport:
       cells = []
       for s in splits:
         n = self.label_counts.get(s, {}).get(name, 0)
-        cells.append(f"{n} ({n / d['records_read'][s]:.1%})" if d["records_read"][s] else "0")
+        unknown = self.unknown_counts.get(s, {}).get(name, 0)
+        cell = f"{n} ({n / d['records_read'][s]:.1%})" if d["records_read"][s] else "0"
+        cells.append(cell + (f", {unknown} unknown" if unknown else ""))
       lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if self.unmapped:
       lines += ["", "## Source labels left unmapped", "", "| source label | records |", "|---|---|"]

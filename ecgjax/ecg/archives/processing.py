@@ -96,14 +96,15 @@ class RecordProcessor:
         example["labels_known"] = known
       examples.append((key, example))
     return ({"split": split, "labels": present, "patient": patient,
-             "unmapped": list(mapped.unmapped)}, examples)
+             "unmapped": list(mapped.unmapped), "unknown": unknown}, examples)
 
 
 def add_outcome(report: build_report.BuildReport, outcome: dict) -> None:
   if "skipped" in outcome:
     report.skip(outcome["split"], outcome["skipped"], outcome["reason"])
   else:
-    report.add(outcome["split"], outcome["labels"], outcome["patient"], outcome["unmapped"])
+    report.add(outcome["split"], outcome["labels"], outcome["patient"], outcome["unmapped"],
+               outcome.get("unknown", ()))
 
 
 def relative_path(path: str, root) -> str:
