@@ -1,6 +1,6 @@
-"""Generator 1.2.0's physiology: atrial ectopy by site, respiratory sinus arrhythmia
-read off the rendered rhythm, bundle-branch durations by their definitions, and
-pacing stimuli of realistic size."""
+"""The generator's physiology: atrial ectopy by site (aberrant only where the bundles
+conduct), respiratory sinus arrhythmia read off the rendered rhythm, bundle-branch
+durations by their definitions, pacing stimuli of realistic size, and PVCs by focus."""
 
 import numpy as np
 
@@ -33,6 +33,24 @@ def test_early_premature_atrial_beats_are_sometimes_aberrant_or_blocked():
         blocked += 1
   assert "aberrant" in kinds and kinds.count("aberrant") < kinds.count("normal") / 5
   assert blocked > 0
+
+
+def test_an_aberrant_beat_keeps_an_existing_bundle_branch_block():
+  blocked, open_bundles = 0, 0
+  for index in range(3000):
+    patient = cohort.sample_patient(np.random.default_rng([0, index, 0]), index)
+    spec = cohort.sample_ecg(np.random.default_rng([0, index, 1]), patient, 0)
+    normal, aberrant = spec.ventricles["normal"], spec.ventricles["aberrant"]
+    if cohort.BUNDLE_BRANCH_BLOCKS & set(patient.traits):
+      # No second terminal wave on a bundle that is already late or blocked.
+      np.testing.assert_array_equal(aberrant.qrs_waves, normal.qrs_waves)
+      assert aberrant.qrs_duration == normal.qrs_duration
+      blocked += 1
+    else:   # a functional right-bundle delay: one slow terminal wave, 35-50 ms wider
+      assert len(aberrant.qrs_waves) == len(normal.qrs_waves) + 1
+      assert 0.035 <= aberrant.qrs_duration - normal.qrs_duration <= 0.05
+      open_bundles += 1
+  assert blocked > 50 and open_bundles > 1000
 
 
 def test_sinus_arrhythmia_is_labelled_from_the_rendered_pp_intervals():

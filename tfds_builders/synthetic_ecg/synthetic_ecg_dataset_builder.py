@@ -32,7 +32,7 @@ fine-tuning only. Conditions and how each is rendered:
   sinus_arrhythmia [rhythm]: sinus rhythm whose PP intervals span more than 0.12 s (respiratory modulation, deepest in the young).
   atrial_fibrillation [rhythm]: no P waves; 4-9 Hz fibrillatory waves strongest in V1 and the inferior leads; irregularly irregular RR (CV 0.15-0.3).
   atrial_flutter [rhythm]: negative sawtooth atrial waves at 250-330/min in II, III, aVF; 2:1 to 4:1 conduction.
-  premature_atrial_contractions [rhythm]: beats 15-45% early with a P' from a high-right, left or low atrial focus; the earliest conduct with a longer PR, a right-bundle aberrancy or not at all; sinus node reset.
+  premature_atrial_contractions [rhythm]: beats 15-45% early with a P' from a high-right, left or low atrial focus; the earliest conduct with a longer PR, a right-bundle aberrancy (unless a bundle-branch block is present) or not at all; sinus node reset.
   premature_ventricular_contractions [rhythm]: early beats without P at a coupling interval fixed per recording (380-560 ms), QRS 120-180 ms with the axis and V1 shape of their focus (mostly the outflow tracts), discordant T, full compensatory pause.
   first_degree_av_block [rhythm]: PR 210-360 ms.
   second_degree_av_block [rhythm]: Wenckebach: PR lengthens beat by beat until one P is not conducted.
@@ -105,7 +105,7 @@ class SyntheticEcgConfig(tfds.core.BuilderConfig):
 
 class Builder(tfds.core.GeneratorBasedBuilder):
   __doc__ = __doc__
-  VERSION = tfds.core.Version("1.3.0")
+  VERSION = tfds.core.Version("1.4.0")
   RELEASE_NOTES = {
       "1.0.0": "First release: 39 pretraining and 3 rare conditions.",
       "1.1.0": "Brugada ST 0.1-0.35 mV as documented; its ECGs carry the anterior "
@@ -121,6 +121,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       "1.3.0": "PVCs from anatomical foci (mostly the outflow tracts: inferior axis, "
                "left- or right-bundle shape by site) at a coupling interval fixed per "
                "recording, instead of any direction at 60-75% of the cycle.",
+      "1.4.0": "An early premature atrial beat is aberrant (a functional right-bundle "
+               "delay) only where the bundles conduct: with a bundle-branch block "
+               "already present it keeps the patient's QRS, instead of gaining a "
+               "second terminal wave.",
   }
   BUILDER_CONFIGS = [
       SyntheticEcgConfig(name="tiny", num_ecgs=600, sampling_rate=100,

@@ -26,6 +26,8 @@ from ecgjax.ecg.synthetic.rhythm import RhythmSpec
 LVH_LABEL_THRESHOLD = 1.45
 LOW_VOLTAGE_LABEL_THRESHOLD = 0.5     # mV, every limb lead (the clinical criterion)
 Q_WAVE_LABEL_THRESHOLD = 0.5
+# Traits whose QRS already shows a bundle-branch block (no aberrancy to add).
+BUNDLE_BRANCH_BLOCKS = frozenset({"rbbb", "irbbb", "lbbb"})
 
 
 @dataclasses.dataclass
@@ -231,9 +233,16 @@ def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpe
   ventricle = _acute_changes(rng, ventricle, labels)
   if "brugada_pattern" in traits:
     ventricle = _brugada(own, rng, ventricle, labels)
-  # A premature atrial beat arriving early finds the right bundle refractory.
-  aberrant = morph.add_terminal_right_anterior(ventricle, rng.uniform(0.4, 0.7),
-                                               rng.uniform(0.035, 0.05))
+  # A premature atrial beat arriving early finds the right bundle refractory: a
+  # functional right-bundle delay. A patient with a bundle-branch block has no such
+  # delay to add (the right bundle already conducts late or not at all; with the
+  # left one blocked, the beat goes down the bundle that conducts): the beat keeps
+  # the patient's own QRS. The draws are made either way, so that nothing else in
+  # the recording changes with this rule.
+  functional_delay = morph.add_terminal_right_anterior(ventricle, rng.uniform(0.4, 0.7),
+                                                       rng.uniform(0.035, 0.05))
+  bundle_blocked = bool(traits.keys() & BUNDLE_BRANCH_BLOCKS)
+  aberrant = ventricle if bundle_blocked else functional_delay
   ventricles = {"normal": ventricle, "pvc": morph.ectopic_ventricle(rng),
                 "paced": morph.paced_ventricle(rng), "aberrant": aberrant}
   if not paced:   # a paced QRS's axis is the pacing site's, not a diagnosis

@@ -42,7 +42,8 @@ PRETRAIN = (
     Condition("premature_atrial_contractions", "rhythm", "284470004",
               "beats 15-45% early with a P' from a high-right, left or low atrial "
               "focus; the earliest conduct with a longer PR, a right-bundle "
-              "aberrancy or not at all; sinus node reset"),
+              "aberrancy (unless a bundle-branch block is present) or not at all; "
+              "sinus node reset"),
     Condition("premature_ventricular_contractions", "rhythm", "427172004",
               "early beats without P at a coupling interval fixed per recording "
               "(380-560 ms), QRS 120-180 ms with the axis and V1 shape of their "
