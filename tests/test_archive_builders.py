@@ -43,9 +43,13 @@ def test_ptbxl_labels_folds_and_signals_follow_the_database(shared_data, tmp_pat
   for ecg_id, (split, ex) in built.items():
     row = rows[ecg_id]
     assert split == ptbxl.FOLD_SPLITS[int(row["strat_fold"])]
-    expected = labels.with_implied(labels.from_ptbxl(ast.literal_eval(row["scp_codes"]),
-                                                     row["heart_axis"]).labels)
+    mapped = labels.from_ptbxl(ast.literal_eval(row["scp_codes"]), row["heart_axis"])
+    expected = labels.with_implied(mapped.labels)
     assert {n for n, v in zip(names, ex["labels"]) if v} == expected
+    # The axis labels are known exactly where heart_axis states a type.
+    unknown = {n for n, v in zip(names, ex["labels_known"]) if not v}
+    assert unknown == (set() if row["heart_axis"] else
+                       {"left_axis_deviation", "right_axis_deviation"} - expected), ecg_id
     raw = wfdb_format.read_wfdb(os.path.join(manual, row["filename_lr"]))
     np.testing.assert_array_equal(ex["signal"], np.round(raw.signal).astype(np.int16))
     assert ex["sex"] == (0 if row["sex"].startswith("1") else 1)  # ClassLabel(female, male)

@@ -65,10 +65,16 @@ def test_ptbxl_samples_normal_and_infarction(shared_data):
 
 
 def test_ptbxl_axis_types_map_to_deviations_only_beyond_the_normal_range():
+  axis_labels = {"left_axis_deviation", "right_axis_deviation"}
   for code, expected in (("ALAD", {"left_axis_deviation"}), ("LAD", set()), ("MID", set()),
                          ("RAD", {"right_axis_deviation"}),
-                         ("ARAD", {"right_axis_deviation"}), ("", set()), ("SAG", set())):
-    assert labels.from_ptbxl([], code).labels == expected, code
+                         ("ARAD", {"right_axis_deviation"})):
+    mapped = labels.from_ptbxl([], code)
+    assert mapped.labels == expected and not mapped.unknown, code
+  # No stated axis type: both axis labels undecided, not negative.
+  for code in ("", "SAG", "AXL", "AXR"):
+    mapped = labels.from_ptbxl(["SR"], code)
+    assert mapped.labels == {"sinus_rhythm"} and mapped.unknown == axis_labels, code
 
 
 def _frontal_qrs_axis(path: str) -> float:
@@ -107,6 +113,17 @@ def test_ptbxl_lad_is_the_linkstyp_inside_the_normal_range(shared_data):
                    for r in rows])
   assert -30 < np.median(axes) < 30, axes
   assert np.mean((axes > -30) & (axes < 30)) >= 0.7, axes
+
+
+def test_ptbxl_blank_axis_is_not_stated_rather_than_normal(shared_data):
+  """Shared records with no heart_axis code include axes outside -30 to +90 degrees:
+  why from_ptbxl leaves the axis labels unknown there instead of negative."""
+  import numpy as np
+  with open(os.path.join(shared_data, "ptbxl", "ptbxl_database.csv"), newline="") as f:
+    rows = [r for r in csv.DictReader(f) if not r["heart_axis"].strip()]
+  axes = np.array([_frontal_qrs_axis(os.path.join(shared_data, "ptbxl", r["filename_hr"]))
+                   for r in rows])
+  assert np.sum(axes < -30) >= 2 and np.sum(axes > 90) >= 2, np.round(axes)
 
 
 def _cpsc_headers(shared_data):

@@ -33,6 +33,9 @@ def test_zero_shot_line_on_the_shared_samples(tiny_pretrained, shared_data, tmp_
   # PTB-XL's heart_axis: only its one ALAD record is left axis deviation (LAD, the
   # Linkstyp of ten records, is inside the normal range).
   assert sets["ptbxl"]["labels"]["left_axis_deviation"]["n_pos"] == 1
+  # Only the 12 records with a stated axis type are scored on it (the blank ones
+  # leave it unknown): 10 LAD and 1 RAD are its negatives.
+  assert sets["ptbxl"]["labels"]["left_axis_deviation"]["n_neg"] == 11
   counted = [(name, v) for name, v in line["labels"].items()
              if v["auroc"] is not None and v["n_pos"] >= 3]
   assert line["labels_counted"] == len(counted) > 0

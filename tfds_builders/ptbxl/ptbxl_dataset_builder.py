@@ -9,7 +9,8 @@ folds 1-8 train, 9 validation, 10 test. Configs are label space x sampling rate:
   diagnostic, subdiagnostic, superdiagnostic, form, rhythm
                    the benchmark tasks of Strodthoff et al. (IEEE JBHI 2021)
 each at 100 Hz (records100, `filename_lr`) or 500 Hz (records500, `filename_hr`),
-10 s. Statements count at any likelihood, as in that benchmark. Signals are read
+10 s. Statements count at any likelihood, as in that benchmark. Where `heart_axis`
+states no axis type, the vocabulary's axis labels are unknown (`labels_known`). Signals are read
 in µV from WFDB format 16, unfiltered. Patient ids in PTB-XL are pseudonyms, so
 they are hashed with the public salt "ptbxl" unless ECGJAX_PATIENT_SALT is set.
 """
@@ -38,13 +39,17 @@ def _configs():
 class Builder(ecg_archive.EcgArchiveBuilder):
   """PTB-XL from its WFDB records and ptbxl_database.csv."""
 
-  VERSION = tfds.core.Version("1.2.0")
+  VERSION = tfds.core.Version("1.3.0")
   RELEASE_NOTES = {"1.0.0": "First release.",
                    "1.1.0": "Vocabulary: child labels imply parents (INJ* -> "
                             "myocardial_infarction); ANEUR -> st_elevation; ABQRS, PRC(S), "
                             "SVARR unmapped on purpose; annotated_labels metadata.",
                    "1.2.0": "heart_axis LAD (Linkstyp, -30 to +30 degrees) is no longer "
-                            "left_axis_deviation; ALAD is."}
+                            "left_axis_deviation; ALAD is.",
+                   "1.3.0": "labels_known: with no stated axis type (blank, AXL, AXR, "
+                            "SAG) the axis deviation labels are unknown, not negative."}
+  # The vocabulary's axis labels are undecided where heart_axis states no type.
+  RECORD_UNKNOWNS = True
   BUILDER_CONFIGS = _configs()
   DEFAULT_CONFIG_NAME = "vocabulary_500"
   PUBLIC_SALT = "ptbxl"

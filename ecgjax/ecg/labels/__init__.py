@@ -156,16 +156,27 @@ PTBXL_UNMAPPED = {
 # Rechtstyp and its extreme.
 PTBXL_AXIS = {"ALAD": "left_axis_deviation", "RAD": "right_axis_deviation",
               "ARAD": "right_axis_deviation"}
+# The codes that place the axis against both thresholds. A blank column is "not
+# stated", not "normal": of the 28 shared records without a code, the axis
+# measured as above lies below -30 degrees in 3 and beyond +90 in 3 (and Steiltyp,
+# +60 to +90, has no code of its own). AXL and AXR (left, right; type unstated)
+# straddle a threshold and SAG (sagittal type) has no frontal axis, so with any of
+# these both axis labels are unknown for the record (Mapped.unknown).
+PTBXL_AXIS_STATED = frozenset({"ALAD", "LAD", "MID", "RAD", "ARAD"})
+AXIS_LABELS = frozenset({"left_axis_deviation", "right_axis_deviation"})
 
 
 def from_ptbxl(scp_codes: Iterable[str], heart_axis: str | None = None) -> Mapped:
   """PTB-XL `scp_codes` keys (any likelihood, as in Strodthoff et al. 2021) and the
   `heart_axis` column (PTBXL_AXIS) -> vocabulary labels. ANEUR (ST-T changes of a
-  ventricular aneurysm: persistent ST elevation) maps to st_elevation."""
+  ventricular aneurysm: persistent ST elevation) maps to st_elevation. Without a
+  stated axis type (PTBXL_AXIS_STATED) the axis labels are unknown, not absent."""
   mapped = _map((c for c in scp_codes if c not in PTBXL_UNMAPPED), _scp_index())
-  axis = PTBXL_AXIS.get((heart_axis or "").strip().upper())
-  if axis:
-    mapped.labels.add(axis)
+  code = (heart_axis or "").strip().upper()
+  if code in PTBXL_AXIS:
+    mapped.labels.add(PTBXL_AXIS[code])
+  elif code not in PTBXL_AXIS_STATED:
+    mapped.unknown |= AXIS_LABELS - mapped.labels
   return mapped
 
 
