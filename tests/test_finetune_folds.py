@@ -60,3 +60,26 @@ def test_folds_are_pooled_per_mode_and_scored_as_one_test_set(tmp_path):
   write_run(missing, "scratch", 0, names, labels[:30], scores[:30], np.arange(30) + 5000)
   with pytest.raises(SystemExit, match="full seed 0: 3 of 4 folds finished"):
     finetune_folds.pooled_runs(fold_dirs + [str(missing)])
+
+
+def test_cpsc_folds_test_every_record_exactly_once(shared_data, tmp_path):
+  """The 12-lead archive's K fold builds (through the CPSC copy sim_to_real makes):
+  their test splits partition the shared records."""
+  import glob
+
+  import tensorflow_datasets as tfds
+  sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+  import finetune_folds
+  data_dir = str(tmp_path / "data")
+  names = finetune_folds.build_folds("cpsc2018", os.path.join(shared_data, "cinc2020"),
+                                     data_dir, 3, 100)
+  assert names == [f"physionet2021/cpsc2018_100_fold{k}of3" for k in range(3)]
+  tested = []
+  for name in names:
+    [directory] = glob.glob(os.path.join(data_dir, name, "*"))
+    builder = tfds.builder_from_directory(directory)
+    assert builder.info.metadata["fold"] < builder.info.metadata["folds"] == 3
+    if "test" in builder.info.splits:
+      tested += sorted({ex["record_id"].decode().split("_w")[0]
+                        for ex in tfds.as_numpy(builder.as_dataset(split="test"))})
+  assert sorted(tested) == [f"cpsc_2018/A{i:04d}" for i in range(1, 41)]
