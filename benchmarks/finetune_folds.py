@@ -2,7 +2,8 @@
 against scratch, every record tested once.
 
   python benchmarks/finetune_folds.py --init_from LEAD_I --workdir DIR
-      [--archive cinc2017|cpsc2018|ptbxl] [--folds 10] [--seeds 0] [--out results/finetune_folds.jsonl]
+      [--archive cinc2017|cpsc2018|ptbxl] [--folds 10] [--seeds 0]
+      [--out results/finetune_folds.jsonl]
       [--config.FIELD=VALUE ...]       (passed to every fold's sweep)
 
 A test split of 15 recordings cannot tell two starts apart (benchmarks/README.md,
@@ -30,9 +31,9 @@ from emit import emit
 from ecgjax import sim_to_real
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# name: (builder module, folder under --shared, label set, labels scored)
-# The labels scored are those with at least 3 positives in the shared samples (counted
-# zero-shot, benchmarks/results/sim_to_real.jsonl), fixed before any fold was run.
+# name: (builder module, folder under --shared, label set, labels scored). The labels
+# scored are those with at least 3 positives in the shared samples (counted zero-shot,
+# benchmarks/results/sim_to_real.jsonl), fixed before any fold was run.
 ARCHIVES = {
     "cinc2017": ("physionet2017", "cinc2017", "vocabulary", "atrial_fibrillation,sinus_rhythm"),
     "cpsc2018": ("physionet2021", "cinc2020", "cpsc2018",

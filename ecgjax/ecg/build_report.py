@@ -3,9 +3,9 @@
 Every builder fills one: each file is either read (and counted under its split,
 labels and patient) or skipped with a reason; source labels the vocabulary could
 not map are tallied, and so are labels a record leaves unknown (Mapped.unknown:
-neither positive nor negative there, so a prevalence needs them beside it). The report is written as build_report.json and
-build_report.md beside the dataset, and the build fails once the skipped
-fraction exceeds `max_skip_fraction`. Only file paths relative to the raw
+neither positive nor negative there, so a prevalence needs them beside it). The
+report is written as build_report.json and build_report.md beside the dataset,
+and the build fails once the skipped fraction exceeds `max_skip_fraction`. Only file paths relative to the raw
 directory, reasons, codes and counts go in: never demographics.
 """
 

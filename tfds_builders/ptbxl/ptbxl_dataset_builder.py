@@ -10,9 +10,10 @@ folds 1-8 train, 9 validation, 10 test. Configs are label space x sampling rate:
                    the benchmark tasks of Strodthoff et al. (IEEE JBHI 2021)
 each at 100 Hz (records100, `filename_lr`) or 500 Hz (records500, `filename_hr`),
 10 s. Statements count at any likelihood, as in that benchmark. Where `heart_axis`
-states no axis type, the vocabulary's axis labels are unknown (`labels_known`). Signals are read
-in µV from WFDB format 16, unfiltered. Patient ids in PTB-XL are pseudonyms, so
-they are hashed with the public salt "ptbxl" unless ECGJAX_PATIENT_SALT is set.
+states no axis type, the vocabulary's axis labels are unknown (`labels_known`).
+Signals are read in µV from WFDB format 16, unfiltered. Patient ids in PTB-XL are
+pseudonyms, so they are hashed with the public salt "ptbxl" unless
+ECGJAX_PATIENT_SALT is set.
 """
 
 import csv
