@@ -1,10 +1,13 @@
 """Fine-tuning on a small real archive by K-fold cross-validation: pretrained start
 against scratch, every record tested once.
 
-  python benchmarks/finetune_folds.py --init_from LEAD_I --workdir DIR
+  python benchmarks/finetune_folds.py --init_from MODEL --workdir DIR
       [--archive cinc2017|cpsc2018|ptbxl] [--folds 10] [--seeds 0]
       [--out results/finetune_folds.jsonl]
       [--config.FIELD=VALUE ...]       (passed to every fold's sweep)
+
+MODEL: a lead-I model for cinc2017 (the AliveCor recordings), a 12-lead one for the
+CPSC 2018 and PTB-XL samples. PTB-XL takes --folds 10 only (its strat_folds).
 
 A test split of 15 recordings cannot tell two starts apart (benchmarks/README.md,
 "Fine-tuning on real samples"). Here the archive is built K times with
