@@ -143,6 +143,9 @@ def validate_finetune(config, device_count: int | None = None,
   if config.lead_transfer not in finetune.LEAD_TRANSFERS:
     raise ConfigError(f"config.lead_transfer={config.lead_transfer!r}: expected one of "
                       f"{finetune.LEAD_TRANSFERS}")
+  if not isinstance(config.head_from_checkpoint, bool):
+    raise ConfigError(f"config.head_from_checkpoint must be True or False, got "
+                      f"{config.head_from_checkpoint!r}")
   if not isinstance(config.freeze_batch_norm, bool):
     raise ConfigError(f"config.freeze_batch_norm must be True or False, got "
                       f"{config.freeze_batch_norm!r}")

@@ -54,6 +54,42 @@ def test_each_mode_writes_results_with_intervals(mode, pretrained, tiny_data_dir
   else:
     assert report["reinitialised"] == ["head/bias", "head/kernel",]
     assert len(report["loaded"]) > 10
+    # All three labels are pretraining labels: their head columns come along.
+    assert report["head_from_checkpoint"] == ["sinus_rhythm", "sinus_bradycardia",
+                                              "atrial_fibrillation"]
+
+
+def test_head_columns_of_known_labels_are_carried_and_the_start_can_be_kept(
+    pretrained, tiny_data_dir, tmp_path):
+  """A probe that barely moves (learning rate 1e-9) keeps its starting head (step 0):
+  for labels the checkpoint knows that is exactly the checkpoint's columns, which
+  head_from_checkpoint=False throws away."""
+  before = checkpoints.read_pretrained(pretrained)
+  order = [before.card["labels"].index(n) for n in
+           ("sinus_rhythm", "sinus_bradycardia", "atrial_fibrillation")]
+  old = {k: np.asarray(v) for k, v in transfer.flatten(before.params).items()}
+  for carry in (True, False):
+    workdir = str(tmp_path / f"carry_{carry}")
+    results = finetune.finetune_and_evaluate(tiny_finetune_config(
+        tiny_data_dir, pretrained, mode="linear_probe", probe_learning_rate=1e-9,
+        head_from_checkpoint=carry), workdir)
+    new = transfer.flatten(checkpoints.read_pretrained(workdir).params)
+    same = np.array_equal(new["head/kernel"], old["head/kernel"][:, order]) and np.array_equal(
+        new["head/bias"], old["head/bias"][order])
+    assert same == carry
+    assert (results["best_step"] == 0) == carry
+
+
+def test_carry_head_copies_columns_by_name():
+  head = {"kernel": np.zeros((4, 3), np.float32), "bias": np.zeros(3, np.float32)}
+  old = {"kernel": np.arange(8, dtype=np.float32).reshape(4, 2), "bias": np.array([5., 6.])}
+  new, carried = transfer.carry_head(head, old, ["c", "b", "a"], ["a", "b"])
+  assert carried == ["b", "a"]
+  np.testing.assert_array_equal(new["kernel"], [[0, 1, 0], [0, 3, 2], [0, 5, 4], [0, 7, 6]])
+  np.testing.assert_array_equal(new["bias"], [0, 6, 5])
+  assert transfer.carry_head(head, old, ["x"], ["a", "b"]) == (head, [])
+  with pytest.raises(transfer.ArchitectureMismatchError, match="head/kernel"):
+    transfer.carry_head(head, old, ["a"], ["a", "b", "c"])
 
 
 def test_linear_probe_leaves_the_backbone_bit_identical(pretrained, tiny_data_dir, tmp_path):

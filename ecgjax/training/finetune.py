@@ -12,7 +12,9 @@ module runs without TensorFlow.
   (`full_head_init`, `freeze_batch_norm`).
 - `scratch`: the same architecture from random initialisation.
 
-The model kept is the one with the best mean validation AUROC (the last one
+In the first two, a label the checkpoint's head already predicts (by name) starts
+from that head's column (`head_from_checkpoint`), and the starting model is then a
+candidate for selection too (step 0). The model kept is the one with the best mean validation AUROC (the last one
 when the validation split can score no label: a small archive's fold); the test split
 is evaluated once, at the end, with thresholds chosen on validation.
 """
@@ -169,27 +171,41 @@ def run(config, workdir: str, source) -> dict:
         source=f"checkpoint {pretrained.directory} step {pretrained.step}", reinit=reinit)
     logging.info("backbone from %s step %d: %s", pretrained.directory, pretrained.step,
                  report.summary())
+  carried = []
+  if config.mode != "scratch" and config.head_from_checkpoint:
+    if pretrained.card is None:
+      logging.warning("%s has no model card naming its labels: every head column starts "
+                      "fresh", config.init_from)
+    else:
+      params["head"], carried = transfer.carry_head(
+          params["head"], pretrained.params["head"], names, pretrained.card["labels"])
+      if carried:
+        logging.info("head columns from the checkpoint for %s; the starting model is a "
+                     "candidate for selection", ", ".join(carried))
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "transfer.json"), "w") as f:
       json.dump({"mode": config.mode, "init_from": config.init_from,
                  "init_step": pretrained.step if pretrained else None, **leads_entry,
                  **({"loaded": report.loaded, "reinitialised": report.reinitialised,
-                     "unused": report.unused} if report else {})}, f, indent=2)
+                     "unused": report.unused, "head_from_checkpoint": carried}
+                    if report else {})}, f, indent=2)
 
   # ---- Train, keeping the best model by validation AUROC.
   if config.mode == "linear_probe":
     val_scores, test_scores, best_step, best_params = _linear_probe(
-        config, graphdef, params, batch_stats, source, state_sharding, batch_sharding)
+        config, graphdef, params, batch_stats, source, state_sharding, batch_sharding,
+        score_start=bool(carried))
     best = (best_params, batch_stats)
   else:
     if config.mode == "full" and config.full_head_init == "linear_probe":
       _, _, probe_step, probed = _linear_probe(config, graphdef, params, batch_stats, source,
-                                               state_sharding, batch_sharding, score_test=False)
+                                               state_sharding, batch_sharding, score_test=False,
+                                               score_start=bool(carried))
       params = {**params, "head": probed["head"]}
       logging.info("full fine-tune starts from the linear probe's head (probe step %d)",
                    probe_step)
     best_step, best = _train_network(config, graphdef, params, batch_stats, source,
-                                     state_sharding, batch_sharding)
+                                     state_sharding, batch_sharding, score_start=bool(carried))
     eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
     best_state = jax.device_put(steps.TrainState(step=jnp.zeros((), jnp.int32), params=best[0],
                                                  batch_stats=best[1], opt_state=()),
@@ -250,8 +266,10 @@ def run(config, workdir: str, source) -> dict:
 
 
 def _train_network(config, graphdef, params, batch_stats, source, state_sharding,
-                   batch_sharding):
-  """Full fine-tune or scratch: the sharded step, validation every `eval_every`."""
+                   batch_sharding, score_start: bool = False):
+  """Full fine-tune or scratch: the sharded step, validation every `eval_every`; with
+  `score_start`, the starting model too (step 0: a head carried from the checkpoint
+  may already be better than what a small training set makes of it)."""
   multipliers = parse_multipliers(config.lr_multipliers) if config.mode == "full" else {}
   tx = optimizers.make_optimizer(config.optimizer, config.total_steps, params=params,
                                  lr_multipliers=multipliers)
@@ -264,7 +282,18 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
       skip_nonfinite=config.nonfinite == "skip_step")
   eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
   batches = source.train_batches(0)
+  def validation_score(state) -> float:
+    scores, labels, _ = predict.collect_predictions(
+        source, config.dataset.eval_split,
+        lambda local: eval_step(state, mesh_lib.global_batch(local, batch_sharding)),
+        aggregate=config.dataset.eval_aggregate)
+    return _mean_auroc(labels, scores, source.label_names)
+
   best_score, best_step, best = -np.inf, 0, None
+  if score_start:
+    best_score = validation_score(state)
+    best = jax.device_get((state.params, state.batch_stats))
+    logging.info("step 0: validation mean AUROC %.4f", best_score)
   guard = nonfinite.Guard(config.nonfinite, config.max_consecutive_skips)
   progress = progress_lib.Progress(config.total_steps)
   pending = []
@@ -277,13 +306,8 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
       # Nothing of this run is saved until it ends; the best model so far is finite.
       guard.check_window(step - len(window) + 1, flags, [w["loss"] for w in window],
                          lambda: f"the best model so far is from step {best_step}"
-                         if best_step else "no model of this run was kept")
-      scores, labels, _ = predict.collect_predictions(
-          source, config.dataset.eval_split,
-          lambda local, state=state: eval_step(state,
-                                               mesh_lib.global_batch(local, batch_sharding)),
-          aggregate=config.dataset.eval_aggregate)
-      score = _mean_auroc(labels, scores, source.label_names)
+                         if best is not None else "no model of this run was kept")
+      score = validation_score(state)
       logging.info("step %d: train loss %.4f, validation mean AUROC %.4f%s; %s", step,
                    nonfinite.finite_mean([w["loss"] for w in window], flags), score,
                    f" ({(~flags).sum()} non-finite steps skipped)" if not flags.all() else "",
@@ -296,11 +320,12 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
 
 
 def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
-                  batch_sharding, score_test: bool = True):
+                  batch_sharding, score_test: bool = True, score_start: bool = False):
   """Head-only training on cached backbone features (full batch, AdamW).
 
   With `score_test=False` (the head for LP-FT) the test split is not read and
-  its scores come back as None.
+  its scores come back as None. With `score_start`, the starting head (carried from
+  the checkpoint) is a candidate too, as step 0.
   """
   model = nnx.merge(graphdef, params, batch_stats, copy=True)
   backbone_graph, backbone_state = nnx.split(model.backbone)
@@ -350,6 +375,10 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
                                         recordings, config.dataset.eval_aggregate)
 
   best_score, best_step, best_head = -np.inf, 0, head
+  if score_start:
+    start_scores, start_labels, _ = scored(head, val_x, val_y, val_p, val_r)
+    best_score = _mean_auroc(start_labels, start_scores, source.label_names)
+    best_head = jax.device_get(head)
   step = 0
   while step < config.total_steps:
     n = min(config.eval_every, config.total_steps - step)

@@ -1,4 +1,5 @@
-"""Moving a pretrained backbone into a model with a new head.
+"""Moving a pretrained backbone into a model with a new head (carrying over the head's
+columns for labels the checkpoint already predicts).
 
 Every parameter path of the new model is accounted for: loaded from the
 checkpoint, re-initialised (the head, or anything the rule says to leave
@@ -90,3 +91,31 @@ def load_backbone(params: dict, batch_stats: dict, pretrained_params: dict,
                           reinitialised=fresh_p + [f"batch_stats/{p}" for p in fresh_s],
                           unused=unused_p + [f"batch_stats/{p}" for p in unused_s])
   return params, stats, report
+
+
+def carry_head(head: dict, pretrained_head: dict, labels, checkpoint_labels
+               ) -> tuple[dict, list[str]]:
+  """`head` ({'kernel': (features, labels), 'bias': (labels,)}) with the column of each
+  label the checkpoint's head already predicts (matched by name, its model card's
+  order) copied from `pretrained_head`; the other columns stay as initialised.
+  Returns (head, the labels carried, in head order).
+
+  Fine-tuning on a label the pretrained model knows then starts from its zero-shot
+  classifier instead of a random one, which a few hundred real ECGs cannot rebuild."""
+  where = {name: i for i, name in enumerate(checkpoint_labels)}
+  carried = [(j, where[name]) for j, name in enumerate(labels) if name in where]
+  if not carried:
+    return head, []
+  old_kernel = np.asarray(pretrained_head["kernel"])
+  kernel = np.array(head["kernel"])
+  if old_kernel.shape[0] != kernel.shape[0] or old_kernel.shape[1] != len(checkpoint_labels):
+    raise ArchitectureMismatchError(
+        f"head/kernel: model {kernel.shape}, checkpoint {old_kernel.shape} for "
+        f"{len(checkpoint_labels)} labels in its model card")
+  bias = np.array(head["bias"])
+  new_columns, old_columns = (list(c) for c in zip(*carried))
+  kernel[:, new_columns] = old_kernel[:, old_columns]
+  bias[new_columns] = np.asarray(pretrained_head["bias"])[old_columns]
+  out = {"kernel": jax.numpy.asarray(kernel, dtype=np.asarray(head["kernel"]).dtype),
+         "bias": jax.numpy.asarray(bias, dtype=np.asarray(head["bias"]).dtype)}
+  return out, [labels[j] for j in new_columns]
