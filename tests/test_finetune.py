@@ -108,10 +108,12 @@ def test_linear_probe_leaves_the_backbone_bit_identical(pretrained, tiny_data_di
   assert new["head/kernel"].shape == (16, 3)
 
 
+# (head_from_checkpoint=False in the two tests below: with the checkpoint's head, the
+# starting model may be the one kept, and these are about what training changes.)
 def test_full_fine_tune_changes_the_backbone(pretrained, tiny_data_dir, tmp_path):
   workdir = str(tmp_path / "full")
-  finetune.finetune_and_evaluate(
-      tiny_finetune_config(tiny_data_dir, pretrained, mode="full"), workdir)
+  finetune.finetune_and_evaluate(tiny_finetune_config(
+      tiny_data_dir, pretrained, mode="full", head_from_checkpoint=False), workdir)
   old = transfer.flatten(checkpoints.read_pretrained(pretrained).params)
   new = transfer.flatten(checkpoints.read_pretrained(workdir).params)
   assert not np.array_equal(new["backbone/stem/kernel"], old["backbone/stem/kernel"])
@@ -122,7 +124,8 @@ def test_full_fine_tune_batch_norm_statistics_follow_freeze_batch_norm(
     freeze, pretrained, tiny_data_dir, tmp_path):
   workdir = str(tmp_path / f"full_{freeze}")
   finetune.finetune_and_evaluate(tiny_finetune_config(
-      tiny_data_dir, pretrained, mode="full", freeze_batch_norm=freeze), workdir)
+      tiny_data_dir, pretrained, mode="full", freeze_batch_norm=freeze,
+      head_from_checkpoint=False), workdir)
   old = transfer.flatten(checkpoints.read_pretrained(pretrained).batch_stats)
   new = transfer.flatten(checkpoints.read_pretrained(workdir).batch_stats)
   unchanged = all(np.array_equal(new[p], old[p]) for p in new)
