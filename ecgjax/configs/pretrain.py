@@ -37,7 +37,8 @@ def get_config(arg: str = "synthetic"):
     # With a lead-I model for CinC 2017, 0.894 over 9 labels. With the labels' meanings
     # corrected (ptbxl 1.2.0: LAD is not left axis deviation; physionet2017 1.1.0: an
     # "other rhythm" record's sinus rhythm is unknown), 0.912 over 8 on generator
-    # 1.2.0 and 0.917 over 8 on 1.3.0 (6 12-lead labels: 0.933). CIs span 0.3-0.5 at
+    # 1.2.0, 0.917 over 8 on 1.3.0 (6 12-lead labels: 0.933) and 0.910 over 8 on 1.4.0
+    # (0.931; ptbxl 1.3.0: an unstated axis is unknown). CIs span 0.3-0.5 at
     # these positives: the differences are not significant. Cost: building
     # synthetic_ecg/demo (about 70 s) and 600 steps at about 160 ECG/s, 5-6 min on a
     # 2-core CPU.
