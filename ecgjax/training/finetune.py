@@ -14,9 +14,10 @@ module runs without TensorFlow.
 
 In the first two, a label the checkpoint's head already predicts (by name) starts
 from that head's column (`head_from_checkpoint`), and the starting model is then a
-candidate for selection too (step 0). The model kept is the one with the best mean validation AUROC (the last one
-when the validation split can score no label: a small archive's fold); the test split
-is evaluated once, at the end, with thresholds chosen on validation.
+candidate for selection too (step 0). The model kept is the one with the best mean
+validation AUROC (the last one when the validation split can score no label: a small
+archive's fold); the test split is evaluated once, at the end, with thresholds chosen
+on validation.
 """
 
 import json
@@ -282,6 +283,7 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
       skip_nonfinite=config.nonfinite == "skip_step")
   eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
   batches = source.train_batches(0)
+
   def validation_score(state) -> float:
     scores, labels, _ = predict.collect_predictions(
         source, config.dataset.eval_split,
