@@ -113,7 +113,7 @@ def finetune_defaults() -> ml_collections.ConfigDict:
   # A label the checkpoint's head already predicts (by name, its model card) starts
   # from that head's column instead of a random one, and the starting model is a
   # candidate for selection (step 0): fine-tuning can keep, not only rebuild, what the
-  # pretrained model knows. From a fresh head, 24-32 CPSC 2018 training records took
+  # pretrained model knows. From a fresh head, 21-26 CPSC 2018 training records took
   # the 12-lead demo model's AF AUROC from 0.93 zero-shot to 0.74 (5 folds,
   # benchmarks/README.md, "Fine-tuning on real samples").
   c.head_from_checkpoint = True

@@ -376,11 +376,13 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
     return predict.aggregate_recordings(np.asarray(jax.nn.sigmoid(logits(h, x))), y, patients,
                                         recordings, config.dataset.eval_aggregate)
 
+  def validation_auroc(h) -> float:
+    scores, labels, _ = scored(h, val_x, val_y, val_p, val_r)
+    return _mean_auroc(labels, scores, source.label_names)
+
   best_score, best_step, best_head = -np.inf, 0, head
   if score_start:
-    start_scores, start_labels, _ = scored(head, val_x, val_y, val_p, val_r)
-    best_score = _mean_auroc(start_labels, start_scores, source.label_names)
-    best_head = jax.device_get(head)
+    best_score, best_head = validation_auroc(head), jax.device_get(head)
   step = 0
   while step < config.total_steps:
     n = min(config.eval_every, config.total_steps - step)
@@ -390,8 +392,7 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
       raise nonfinite.NonFiniteError(
           f"linear probe, step {step}: the head's weights are NaN or infinite; lower "
           f"--config.probe_learning_rate (now {config.probe_learning_rate})")
-    val_scores = scored(head, val_x, val_y, val_p, val_r)
-    score = _mean_auroc(val_scores[1], val_scores[0], source.label_names)
+    score = validation_auroc(head)
     if keeps(score, best_score):
       best_score, best_step, best_head = score, step, jax.device_get(head)
   logging.info("linear probe: best validation mean AUROC %.4f at step %d", best_score,
