@@ -151,6 +151,10 @@ def validate_finetune(config, device_count: int | None = None,
                       f"{config.freeze_batch_norm!r}")
   if not config.probe_learning_rate > 0:
     raise ConfigError(f"config.probe_learning_rate must be > 0, got {config.probe_learning_rate}")
+  if (isinstance(config.decay_to_start, bool) or not isinstance(config.decay_to_start, (int, float))
+      or not 0 <= config.decay_to_start < INF):
+    raise ConfigError(f"config.decay_to_start must be a finite number >= 0 (0: off), got "
+                      f"{config.decay_to_start!r}")
   try:
     finetune.parse_multipliers(config.lr_multipliers)
   except ValueError as e:

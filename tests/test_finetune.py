@@ -155,6 +155,9 @@ def test_bad_finetune_configs_are_refused(tiny_data_dir, pretrained):
   with pytest.raises(config_validation.ConfigError, match="config.full_head_init='probe'"):
     config_validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
                                                              full_head_init="probe"))
+  with pytest.raises(config_validation.ConfigError, match="config.decay_to_start must be"):
+    config_validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
+                                                             decay_to_start=-1.0))
   with pytest.raises(config_validation.ConfigError, match="bootstrap_resamples"):
     config_validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
                                                              bootstrap_resamples=100))
@@ -226,3 +229,47 @@ def test_a_validation_split_that_scores_no_label_keeps_the_last_model():
   assert kept[-1] == 150
   assert finetune_lib.keeps(0.7, -np.inf) and not finetune_lib.keeps(0.6, 0.7)
   assert not finetune_lib.keeps(-np.inf, 0.7)
+
+
+def _kernel_drift(start_params, workdir, prefix, columns=None):
+  """Largest |w - w_start| over the kernels under `prefix` of the model kept in workdir."""
+  old = transfer.flatten(start_params)
+  new = transfer.flatten(checkpoints.read_pretrained(workdir).params)
+  drift = 0.0
+  for path, value in new.items():
+    if path.startswith(prefix) and path.endswith("kernel"):
+      start = old[path] if columns is None else old[path][:, columns]
+      drift = max(drift, float(np.max(np.abs(np.asarray(value) - start))))
+  return drift
+
+
+@pytest.mark.parametrize("mode", ["linear_probe", "full"])
+def test_decay_to_start_keeps_the_fine_tune_near_its_start(mode, pretrained, tiny_data_dir,
+                                                           tmp_path, monkeypatch):
+  """L2-SP: with decay_to_start the kept model's kernels stay within about 1/strength of
+  where fine-tuning started (the probe: the carried head columns; full: the backbone),
+  and without it they move further. Selection is made to keep the last step, so the
+  drift measured is training's."""
+  from ecgjax.training import finetune as finetune_lib
+  monkeypatch.setattr(finetune_lib, "keeps", lambda score, best: True)
+  before = checkpoints.read_pretrained(pretrained)
+  labels = ("sinus_rhythm", "sinus_bradycardia", "atrial_fibrillation")
+  if mode == "linear_probe":
+    # The head columns the checkpoint gives these labels, in head order.
+    start = {"head": {"kernel": np.asarray(before.params["head"]["kernel"])[
+        :, [before.card["labels"].index(n) for n in labels]]}}
+    overrides = dict(mode=mode, probe_learning_rate=1e-2, total_steps=60, eval_every=30)
+    prefix, strength = "head/", 50.0
+  else:
+    start = before.params
+    overrides = dict(mode=mode, head_from_checkpoint=False, full_head_init="random",
+                     lr_multipliers="", total_steps=30, eval_every=15)
+    prefix, strength = "backbone/", 2000.0
+  drift = {}
+  for pull in (0.0, strength):
+    workdir = str(tmp_path / f"pull_{pull}")
+    finetune.finetune_and_evaluate(tiny_finetune_config(
+        tiny_data_dir, pretrained, decay_to_start=pull, **overrides), workdir)
+    drift[pull] = _kernel_drift(start, workdir, prefix)
+  assert drift[strength] < 0.5 * drift[0.0]
+  assert drift[strength] <= 2 / strength

@@ -124,3 +124,61 @@ def test_subsample_by_patient_keeps_positives_and_size():
   other = subsample.choose_training_examples(patients, labels, 100, min_positives=5, seed=2)
   assert not np.array_equal(mask, other)
   assert subsample.choose_training_examples(patients, labels, 0, 5, 1).all()
+
+
+def _constant_rate(learning_rate=0.01):
+  import ml_collections
+  return ml_collections.ConfigDict(dict(
+      name="adamw", learning_rate=learning_rate, warmup_steps=0, end_factor=1.0, b1=0.9,
+      b2=0.999, weight_decay=0.0, grad_clip_norm=0.0))
+
+
+@pytest.mark.parametrize("strength", [0.0, 10.0])
+def test_decay_to_start_holds_a_weight_about_one_over_strength_from_its_start(strength):
+  """Decoupled L2-SP under Adam: a gradient pushing the same way at every step moves a
+  weight one learning rate per step; the pull settles it near 1/strength from where it
+  started. Only the weights marked (kernels by default) are pulled."""
+  start = {"kernel": jnp.full((3,), 2.0), "bias": jnp.full((3,), 2.0)}
+  tx = optimizers.make_optimizer(_constant_rate(), 2000, decay_to_start=strength)
+  params, state = start, tx.init(start)
+  push = jax.tree.map(jnp.ones_like, start)          # d(loss)/dw = 1: move down
+  for _ in range(2000):
+    updates, state = tx.update(push, state, params)
+    params = optax.apply_updates(params, updates)
+  kernel_moved = float(start["kernel"][0] - params["kernel"][0])
+  bias_moved = float(start["bias"][0] - params["bias"][0])
+  np.testing.assert_allclose(bias_moved, 20.0, rtol=1e-3)      # 2000 steps of 0.01
+  if strength:
+    np.testing.assert_allclose(kernel_moved, 1 / strength, rtol=0.05)
+  else:
+    np.testing.assert_allclose(kernel_moved, 20.0, rtol=1e-3)
+
+
+def test_decay_to_start_pulls_only_the_marked_columns():
+  start = {"kernel": jnp.zeros((4, 2)), "bias": jnp.zeros((2,))}
+  tx = optimizers.make_optimizer(_constant_rate(), 500, decay_to_start=10.0,
+                                 start_weights={"kernel": jnp.array([1.0, 0.0]), "bias": 0.0})
+  params, state = start, tx.init(start)
+  push = jax.tree.map(jnp.ones_like, start)
+  for _ in range(500):
+    updates, state = tx.update(push, state, params)
+    params = optax.apply_updates(params, updates)
+  np.testing.assert_allclose(np.asarray(params["kernel"][:, 0]), -0.1, rtol=0.05)
+  np.testing.assert_allclose(np.asarray(params["kernel"][:, 1]), -5.0, rtol=1e-3)
+
+
+def test_decay_to_start_follows_frozen_and_multiplied_groups():
+  """With groups (multi_transform), the pull sees the whole tree: a frozen weight stays at
+  its start and is never pulled; a slower group is held relatively more firmly."""
+  start = {"backbone": {"kernel": jnp.zeros((2,))}, "head": {"kernel": jnp.zeros((2,))},
+           "stem": {"kernel": jnp.zeros((2,))}}
+  tx = optimizers.make_optimizer(_constant_rate(), 1000, params=start, frozen="^stem/",
+                                 lr_multipliers={"^backbone/": 0.1}, decay_to_start=10.0)
+  params, state = start, tx.init(start)
+  push = jax.tree.map(jnp.ones_like, start)
+  for _ in range(1000):
+    updates, state = tx.update(push, state, params)
+    params = optax.apply_updates(params, updates)
+  np.testing.assert_array_equal(np.asarray(params["stem"]["kernel"]), 0.0)
+  np.testing.assert_allclose(np.asarray(params["head"]["kernel"]), -0.1, rtol=0.05)
+  np.testing.assert_allclose(np.asarray(params["backbone"]["kernel"]), -0.01, rtol=0.05)

@@ -118,6 +118,12 @@ def finetune_defaults() -> ml_collections.ConfigDict:
   # benchmarks/README.md, "Fine-tuning on real samples").
   c.head_from_checkpoint = True
   c.freeze_batch_norm = True           # full mode: BatchNorm uses running statistics
+  # L2-SP, decoupled (optimizers.pull_to_start): each step pulls kernels back toward
+  # where this fine-tune started, by learning rate x decay_to_start x distance; a weight
+  # the gradients push one way settles about 1/decay_to_start from its start. Linear
+  # probe: the head columns carried from the checkpoint; full: every kernel (the head's
+  # fresh columns only with the probe's head, LP-FT). Scratch: no start to keep. 0: off.
+  c.decay_to_start = 0.0
   c.probe_learning_rate = 1e-2   # linear probe: a head on fixed features takes larger steps
   # Fewer leads than the checkpoint read (dataset.leads): `reinit` starts the stem
   # afresh; `select` keeps the stem's filters for the chosen leads (exactly the

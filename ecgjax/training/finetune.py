@@ -14,7 +14,9 @@ module runs without TensorFlow.
 
 In the first two, a label the checkpoint's head already predicts (by name) starts
 from that head's column (`head_from_checkpoint`), and the starting model is then a
-candidate for selection too (step 0). The model kept is the one with the best mean
+candidate for selection too (step 0). With `decay_to_start` (decoupled L2-SP,
+`optimizers.pull_to_start`) the probe's carried columns and the full fine-tune's
+kernels are pulled back toward that start at every step. The model kept is the one with the best mean
 validation AUROC (the last one when the validation split can score no label: a small
 archive's fold); the test split is evaluated once, at the end, with thresholds chosen
 on validation.
@@ -192,21 +194,25 @@ def run(config, workdir: str, source) -> dict:
                     if report else {})}, f, indent=2)
 
   # ---- Train, keeping the best model by validation AUROC.
+  carried_columns = np.array([name in carried for name in names], np.float32)
   if config.mode == "linear_probe":
     val_scores, test_scores, best_step, best_params = _linear_probe(
         config, graphdef, params, batch_stats, source, state_sharding, batch_sharding,
-        score_start=bool(carried))
+        score_start=bool(carried), carried_columns=carried_columns)
     best = (best_params, batch_stats)
   else:
     if config.mode == "full" and config.full_head_init == "linear_probe":
       _, _, probe_step, probed = _linear_probe(config, graphdef, params, batch_stats, source,
                                                state_sharding, batch_sharding, score_test=False,
-                                               score_start=bool(carried))
+                                               score_start=bool(carried),
+                                               carried_columns=carried_columns)
       params = {**params, "head": probed["head"]}
       logging.info("full fine-tune starts from the linear probe's head (probe step %d)",
                    probe_step)
+      carried_columns = np.ones_like(carried_columns)     # every column starts trained
     best_step, best = _train_network(config, graphdef, params, batch_stats, source,
-                                     state_sharding, batch_sharding, score_start=bool(carried))
+                                     state_sharding, batch_sharding, score_start=bool(carried),
+                                     head_columns_pulled=carried_columns)
     eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
     best_state = jax.device_put(steps.TrainState(step=jnp.zeros((), jnp.int32), params=best[0],
                                                  batch_stats=best[1], opt_state=()),
@@ -267,13 +273,22 @@ def run(config, workdir: str, source) -> dict:
 
 
 def _train_network(config, graphdef, params, batch_stats, source, state_sharding,
-                   batch_sharding, score_start: bool = False):
+                   batch_sharding, score_start: bool = False, head_columns_pulled=None):
   """Full fine-tune or scratch: the sharded step, validation every `eval_every`; with
   `score_start`, the starting model too (step 0: a head carried from the checkpoint
-  may already be better than what a small training set makes of it)."""
-  multipliers = parse_multipliers(config.lr_multipliers) if config.mode == "full" else {}
+  may already be better than what a small training set makes of it). A full fine-tune
+  with `decay_to_start` pulls every kernel toward its start, the head's kernel only in
+  `head_columns_pulled` (1 per label column pulled, 0 for a random one)."""
+  full = config.mode == "full"
+  multipliers = parse_multipliers(config.lr_multipliers) if full else {}
+  pulled = None
+  if full and config.decay_to_start:
+    pulled = optimizers.kernels_only(params)
+    pulled["head"]["kernel"] = jnp.asarray(head_columns_pulled)
   tx = optimizers.make_optimizer(config.optimizer, config.total_steps, params=params,
-                                 lr_multipliers=multipliers)
+                                 lr_multipliers=multipliers,
+                                 decay_to_start=config.decay_to_start if full else 0.0,
+                                 start_weights=pulled)
   state = jax.device_put(steps.TrainState(step=jnp.zeros((), jnp.int32), params=params,
                                           batch_stats=batch_stats, opt_state=tx.init(params)),
                          state_sharding)
@@ -322,12 +337,14 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
 
 
 def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
-                  batch_sharding, score_test: bool = True, score_start: bool = False):
+                  batch_sharding, score_test: bool = True, score_start: bool = False,
+                  carried_columns=None):
   """Head-only training on cached backbone features (full batch, AdamW).
 
   With `score_test=False` (the head for LP-FT) the test split is not read and
   its scores come back as None. With `score_start`, the starting head (carried from
-  the checkpoint) is a candidate too, as step 0.
+  the checkpoint) is a candidate too, as step 0. `decay_to_start` pulls the kernel
+  columns marked in `carried_columns` (1 per carried label) toward their start.
   """
   model = nnx.merge(graphdef, params, batch_stats, copy=True)
   backbone_graph, backbone_state = nnx.split(model.backbone)
@@ -355,7 +372,10 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
   head = params["head"]
   probe_optimizer = config.optimizer.copy_and_resolve_references()
   probe_optimizer.learning_rate = config.probe_learning_rate
-  tx = optimizers.make_optimizer(probe_optimizer, config.total_steps)
+  pull = config.decay_to_start if carried_columns is not None and carried_columns.any() else 0.0
+  tx = optimizers.make_optimizer(
+      probe_optimizer, config.total_steps, decay_to_start=pull,
+      start_weights={"kernel": jnp.asarray(carried_columns), "bias": 0.0} if pull else None)
   opt_state = tx.init(head)
 
   def logits(h, x):

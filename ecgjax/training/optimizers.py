@@ -1,8 +1,10 @@
 """Optimisers and learning-rate schedules built from `config.optimizer`."""
 
 import re
+from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import optax
 
 
@@ -35,10 +37,12 @@ def parameter_groups(params, frozen: str = "", lr_multipliers: dict[str, float] 
 
 
 def make_optimizer(opt, total_steps: int, *, params=None, frozen: str = "",
-                   lr_multipliers: dict[str, float] | None = None) -> optax.GradientTransformation:
+                   lr_multipliers: dict[str, float] | None = None, decay_to_start: float = 0.0,
+                   start_weights=None) -> optax.GradientTransformation:
   """AdamW with warm-up and cosine decay, gradient clipping, and optionally
-  regex-selected frozen parameters (no optimiser state kept for them) and
-  per-group learning-rate multipliers. `params` is needed only for the groups."""
+  regex-selected frozen parameters (no optimiser state kept for them),
+  per-group learning-rate multipliers and a pull toward the starting weights
+  (`decay_to_start`, see `pull_to_start`). `params` is needed only for the groups."""
   if opt.name != "adamw":
     raise ValueError(f"optimizer.name: only 'adamw' is implemented, got {opt.name!r}")
   schedule = learning_rate_schedule(opt, total_steps)
@@ -48,15 +52,64 @@ def make_optimizer(opt, total_steps: int, *, params=None, frozen: str = "",
                        weight_decay=opt.weight_decay, mask=_decay_mask)
 
   chain = [optax.clip_by_global_norm(opt.grad_clip_norm)] if opt.grad_clip_norm else []
+  pull = [pull_to_start(decay_to_start, schedule, start_weights)] if decay_to_start else []
   if not (frozen or lr_multipliers):
-    return optax.chain(*chain, adamw(1.0))
+    return optax.chain(*chain, adamw(1.0), *pull)
   if params is None:
     raise ValueError("make_optimizer: frozen parameters or multipliers need `params`")
   transforms = {"default": adamw(1.0), "frozen": optax.set_to_zero()}
   for i, multiplier in enumerate((lr_multipliers or {}).values()):
     transforms[f"lr_{i}"] = adamw(float(multiplier))
   return optax.chain(*chain, optax.multi_transform(
-      transforms, parameter_groups(params, frozen, lr_multipliers)))
+      transforms, parameter_groups(params, frozen, lr_multipliers)), *pull)
+
+
+class PullToStartState(NamedTuple):
+  count: jax.Array
+  start: optax.Params        # the weights when the optimiser was initialised
+
+
+def pull_to_start(strength: float, schedule: optax.Schedule,
+                  weights=None) -> optax.GradientTransformation:
+  """Decoupled L2-SP: after the optimiser's own update, each weight moves back toward
+  its value at `init` by `schedule(step) * strength * weight * (w - w_start)`.
+
+  L2-SP (Li, Grandvalet and Davoine, ICML 2018) regularises a fine-tune toward the
+  pretrained weights rather than toward zero, so a few training examples adjust the
+  pretrained model instead of replacing it. As in AdamW (Loshchilov and Hutter, ICLR
+  2019) the pull is applied outside the adaptive scaling, so its meaning does not depend
+  on the gradients' scale: Adam's steps are about the learning rate in size, so a
+  weight pushed the same way at every step settles about 1/strength from its start.
+
+  `weights`: a tree like the parameters of floats or arrays broadcastable to them (0
+  leaves a weight free, 1 pulls it fully; a head kernel's columns can differ); by
+  default kernels are pulled, biases and normalisation parameters are not. The pull
+  follows the base schedule, not `lr_multipliers`' groups; a frozen weight never moves
+  from its start, so it is never pulled."""
+  if strength < 0:
+    raise ValueError(f"decay_to_start must be >= 0, got {strength}")
+
+  def init(params):
+    return PullToStartState(count=jnp.zeros([], jnp.int32),
+                            start=jax.tree.map(jnp.array, params))
+
+  def update(updates, state, params=None):
+    if params is None:
+      raise ValueError("pull_to_start needs the parameters (optax: pass params to update)")
+    scale = schedule(state.count) * strength
+    pulled = weights if weights is not None else kernels_only(params)
+    updates = jax.tree.map(
+        lambda u, w, w0, c: u - (scale * c * (w - w0)).astype(u.dtype),
+        updates, params, state.start, pulled)
+    return updates, PullToStartState(count=optax.safe_increment(state.count),
+                                     start=state.start)
+
+  return optax.GradientTransformation(init, update)
+
+
+def kernels_only(params):
+  """1.0 for every kernel, 0.0 for biases and normalisation parameters."""
+  return jax.tree.map(lambda keep: 1.0 if keep else 0.0, _decay_mask(params))
 
 
 def _decay_mask(params):
