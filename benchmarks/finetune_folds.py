@@ -17,8 +17,9 @@ full) runs on each, and each mode's test predictions are pooled over the K folds
 each record is scored once, by the model that never trained on it. The pooled
 predictions go through the sweep's own statistics (evaluation.report.summarize:
 AUROC with patient-bootstrap CIs, pretrained minus scratch paired by resample).
-Pooling scores of K models assumes they share a scale; the per-fold AUROCs are in
-each fold's report.md. One JSON line per run.
+Pooling scores of K models assumes they share a scale; each row's `fold_mean` is the
+companion that does not (each fold's own AUROC, averaged over the folds that can score
+the label, and the paired within-fold differences). One JSON line per run.
 """
 
 import argparse
@@ -82,16 +83,22 @@ def run_sweep(dataset: str, data_dir: str, workdir: str, args, overrides: list[s
     raise SystemExit(f"the sweep on {dataset} failed:\n{done.stderr[-3000:]}")
 
 
+def fold_runs(fold_dir: str):
+  """The finished runs of one fold's sweep: report.Run per (mode, seed)."""
+  from ecgjax.evaluation import report
+  for mode in sorted(os.listdir(os.path.join(fold_dir, "runs"))):
+    root = os.path.join(fold_dir, "runs", mode, "nall")
+    for seed_dir in sorted(os.listdir(root)):
+      yield from report.load_runs([os.path.join(root, seed_dir)])
+
+
 def pooled_runs(fold_dirs: list[str]):
   """Per (mode, seed): the K folds' test predictions, concatenated, as one report.Run."""
   from ecgjax.evaluation import report
   by_run: dict = {}
   for d in fold_dirs:
-    for mode in sorted(os.listdir(os.path.join(d, "runs"))):
-      root = os.path.join(d, "runs", mode, "nall")
-      for seed_dir in sorted(os.listdir(root)):
-        [run] = report.load_runs([os.path.join(root, seed_dir)])
-        by_run.setdefault((run.mode, run.seed), []).append(run.predictions)
+    for run in fold_runs(d):
+      by_run.setdefault((run.mode, run.seed), []).append(run.predictions)
   runs = []
   for (mode, seed), parts in sorted(by_run.items()):
     if len(parts) != len(fold_dirs):
@@ -104,6 +111,41 @@ def pooled_runs(fold_dirs: list[str]):
       pooled[key] = np.concatenate([p[key] for p in parts])
     runs.append(report.Run(mode, 0, seed, {}, pooled))
   return runs
+
+
+def fold_mean_auroc(fold_dirs: list[str]) -> dict:
+  """Per label: each mode's test AUROC computed within each fold (one model's scores),
+  averaged over the folds and seeds that can score the label (a positive and a negative
+  among its known labels), with that count; and full (or linear probe) minus scratch
+  averaged over the same (fold, seed) pairs. The pooled AUROC compares scores of K
+  models; this companion never does, at the price of folds with one or two positives."""
+  from sklearn import metrics
+  per: dict = {}                       # (label, mode) -> {(fold, seed): AUROC}
+  for k, d in enumerate(fold_dirs):
+    for run in fold_runs(d):
+      p = run.predictions
+      for j, name in enumerate(str(n) for n in p["names"]):
+        y, s = p["test_labels"][:, j], p["test_scores"][:, j]
+        known = ~np.isnan(y)
+        if len(np.unique(y[known])) == 2:
+          per.setdefault((name, run.mode), {})[(k, run.seed)] = float(
+              metrics.roc_auc_score(y[known], s[known]))
+  out: dict = {}
+  for (name, mode), by_fold in sorted(per.items()):
+    entry = out.setdefault(name, {"modes": {}})
+    entry["modes"][mode] = {"auroc": float(np.mean(list(by_fold.values()))),
+                            "fold_seeds": len(by_fold)}
+  for name, entry in out.items():
+    scratch = per.get((name, "scratch"), {})
+    for mode in ("full", "linear_probe"):
+      pairs = [(v, scratch[key]) for key, v in per.get((name, mode), {}).items()
+               if key in scratch]
+      if pairs:
+        entry[f"{mode}_minus_scratch"] = {
+            "difference": float(np.mean([a - b for a, b in pairs])),
+            "ahead": sum(a > b for a, b in pairs), "behind": sum(a < b for a, b in pairs),
+            "fold_seeds": len(pairs)}
+  return out
 
 
 def main():
@@ -145,6 +187,17 @@ def main():
                            for m, v in row["modes"].items()},
                  **{k: dict(zip(("difference", "ci_low", "ci_high", "p"), row[k]))
                     for k in ("full_minus_scratch", "linear_probe_minus_scratch") if k in row}})
+  by_fold = fold_mean_auroc(fold_dirs)
+  for row in rows:
+    row["fold_mean"] = by_fold.get(row["label"], {})
+  print("Within-fold AUROC, mean over the (fold, seed) pairs that can score each label:",
+        file=sys.stderr)
+  for name, entry in by_fold.items():
+    print(f"  {name}: " + ", ".join(f"{m} {v['auroc']:.3f} ({v['fold_seeds']})"
+                                    for m, v in entry["modes"].items())
+          + "".join(f"; {k} {v['difference']:+.3f} (ahead {v['ahead']}, behind {v['behind']})"
+                    for k, v in entry.items() if k.endswith("_minus_scratch")),
+          file=sys.stderr)
   first = runs[0].predictions
   emit({"benchmark": "finetune_folds", "archive": args.archive, "folds": args.folds,
         "init_from": args.init_from, "test_records": int(len(first["test_labels"])),

@@ -83,3 +83,30 @@ def test_cpsc_folds_test_every_record_exactly_once(shared_data, tmp_path):
       tested += sorted({ex["record_id"].decode().split("_w")[0]
                         for ex in tfds.as_numpy(builder.as_dataset(split="test"))})
   assert sorted(tested) == [f"cpsc_2018/A{i:04d}" for i in range(1, 41)]
+
+
+def test_fold_mean_auroc_scores_each_fold_alone(tmp_path):
+  """A model whose scores are shifted per fold ranks every fold perfectly: its
+  within-fold mean is 1.0, though pooling the folds mixes the shifts. A fold with no
+  positive for a label is left out of that label's mean, and counted."""
+  sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+  import finetune_folds
+  names = ["atrial_fibrillation", "sinus_rhythm"]
+  fold_dirs = []
+  for k in range(3):
+    labels = np.array([[1, 1], [0, 0], [0, 1], [1, 0]], float)
+    if k == 2:
+      labels[:, 0] = 0                                  # no AF in this fold
+    shift = 10.0 * k
+    fold = tmp_path / f"fold{k}"
+    write_run(fold, "full", 0, names, labels, labels + shift, np.arange(4) + 10 * k)
+    write_run(fold, "scratch", 0, names, labels, np.where(labels == 1, 0.0, 1.0),
+              np.arange(4) + 10 * k)                   # every fold ranked backwards
+    fold_dirs.append(str(fold))
+  out = finetune_folds.fold_mean_auroc(fold_dirs)
+  assert out["atrial_fibrillation"]["modes"]["full"] == {"auroc": 1.0, "fold_seeds": 2}
+  assert out["sinus_rhythm"]["modes"]["full"] == {"auroc": 1.0, "fold_seeds": 3}
+  assert out["sinus_rhythm"]["modes"]["scratch"]["auroc"] == 0.0
+  assert out["sinus_rhythm"]["full_minus_scratch"] == {
+      "difference": 1.0, "ahead": 3, "behind": 0, "fold_seeds": 3}
+  assert "linear_probe_minus_scratch" not in out["sinus_rhythm"]
