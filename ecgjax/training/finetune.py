@@ -16,10 +16,10 @@ In the first two, a label the checkpoint's head already predicts (by name) start
 from that head's column (`head_from_checkpoint`), and the starting model is then a
 candidate for selection too (step 0). With `decay_to_start` (decoupled L2-SP,
 `optimizers.pull_to_start`) the probe's carried columns and the full fine-tune's
-kernels are pulled back toward that start at every step. The model kept is the one with the best mean
-validation AUROC (the last one when the validation split can score no label: a small
-archive's fold); the test split is evaluated once, at the end, with thresholds chosen
-on validation.
+kernels are pulled back toward that start at every step. The model kept is the one
+with the best mean validation AUROC (the last one when the validation split can score
+no label: a small archive's fold); the test split is evaluated once, at the end, with
+thresholds chosen on validation.
 """
 
 import json
