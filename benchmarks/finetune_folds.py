@@ -148,6 +148,16 @@ def fold_mean_auroc(fold_dirs: list[str]) -> dict:
   return out
 
 
+def kept_steps(fold_dirs: list[str]) -> dict[str, list[int]]:
+  """Per mode: the step of the model each (fold, seed) kept (0: the starting model,
+  which is a candidate when the head came from the checkpoint), in fold order."""
+  kept: dict = {}
+  for d in fold_dirs:
+    for run in fold_runs(d):
+      kept.setdefault(run.mode, []).append(int(run.results["best_step"]))
+  return kept
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--init_from", required=True, help="the pretrained model's workdir")
@@ -198,10 +208,13 @@ def main():
           + "".join(f"; {k} {v['difference']:+.3f} (ahead {v['ahead']}, behind {v['behind']})"
                     for k, v in entry.items() if k.endswith("_minus_scratch")),
           file=sys.stderr)
+  steps = kept_steps(fold_dirs)
+  print("Steps kept (0: the start): " + "; ".join(f"{m} {v}" for m, v in steps.items()),
+        file=sys.stderr)
   first = runs[0].predictions
   emit({"benchmark": "finetune_folds", "archive": args.archive, "folds": args.folds,
         "init_from": args.init_from, "test_records": int(len(first["test_labels"])),
-        "seeds": args.seeds, "rows": rows, "command": "python " + " ".join(sys.argv),
+        "seeds": args.seeds, "rows": rows, "kept_steps": steps, "command": "python " + " ".join(sys.argv),
         "date": datetime.date.today().isoformat()}, args.out)
 
 

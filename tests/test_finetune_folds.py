@@ -13,10 +13,11 @@ from sklearn import metrics as skm
 from tests.conftest import REPO
 
 
-def write_run(root, mode, seed, names, labels, scores, patients):
+def write_run(root, mode, seed, names, labels, scores, patients, best_step=300):
   run = root / "runs" / mode / "nall" / f"seed{seed}"
   run.mkdir(parents=True)
-  (run / "results.json").write_text(json.dumps({"mode": mode, "train_size": 0, "seed": seed}))
+  (run / "results.json").write_text(json.dumps({"mode": mode, "train_size": 0, "seed": seed,
+                                                "best_step": best_step}))
   np.savez(run / "predictions.npz", names=np.array(names), test_labels=labels,
            test_scores=scores, test_patients=patients)
 
@@ -99,7 +100,8 @@ def test_fold_mean_auroc_scores_each_fold_alone(tmp_path):
       labels[:, 0] = 0                                  # no AF in this fold
     shift = 10.0 * k
     fold = tmp_path / f"fold{k}"
-    write_run(fold, "full", 0, names, labels, labels + shift, np.arange(4) + 10 * k)
+    write_run(fold, "full", 0, names, labels, labels + shift, np.arange(4) + 10 * k,
+              best_step=50 * k)
     write_run(fold, "scratch", 0, names, labels, np.where(labels == 1, 0.0, 1.0),
               np.arange(4) + 10 * k)                   # every fold ranked backwards
     fold_dirs.append(str(fold))
@@ -110,3 +112,5 @@ def test_fold_mean_auroc_scores_each_fold_alone(tmp_path):
   assert out["sinus_rhythm"]["full_minus_scratch"] == {
       "difference": 1.0, "ahead": 3, "behind": 0, "fold_seeds": 3}
   assert "linear_probe_minus_scratch" not in out["sinus_rhythm"]
+  assert finetune_folds.kept_steps(fold_dirs) == {"full": [0, 50, 100],
+                                                  "scratch": [300, 300, 300]}
