@@ -15,15 +15,16 @@
 Every stage resumes: run the command again after an interruption. Override a
 stage's field as --config.pretrain.FIELD or --config.compare.FIELD.
 
-Result on a 2-core CPU (2026-11-28, generator 1.3.0, seed 0): pretraining
-validation median AUROC 0.986 over 39 labels (test 0.983); test AUROC at 100
-training ECGs, scratch / linear probe / full fine-tune: hypertrophic
-cardiomyopathy 0.892 / 0.981 / 0.968, cardiac amyloidosis 0.857 / 0.940 / 0.944,
-Brugada pattern 0.873 / 0.940 / 0.933 (report.md has the 95% CIs and paired
+Result on a 2-core CPU (2026-11-28, generator 1.4.0, seed 0, nothing else running):
+pretraining validation median AUROC 0.987 over 39 labels (test 0.982); test AUROC
+at 100 training ECGs, scratch / linear probe / full fine-tune: hypertrophic
+cardiomyopathy 0.892 / 0.981 / 0.966, cardiac amyloidosis 0.857 / 0.939 / 0.943,
+Brugada pattern 0.873 / 0.934 / 0.935 (report.md has the 95% CIs and paired
 differences); zero-shot on the real samples in ../shared/data (PTB-XL 1-40, CPSC
-2018 1-40), median AUROC 0.933 over the 6 labels with at least 3 positives. The
-whole demo took 9 min 57 s from a fresh clone with generator 1.1.0; the runs on
-1.2.0 and 1.3.0 shared the cores with other jobs and were not timed.
+2018 1-40), median AUROC 0.931 over the 6 labels with at least 3 positives. The
+whole demo took 11 min 49 s, building the dataset into an empty data_dir included
+(`--config.pretrain.dataset.data_dir=EMPTY`; the install not included); 1.1.0's took
+9 min 57 s from a fresh clone.
 """
 
 import ml_collections
