@@ -214,7 +214,8 @@ def main():
   first = runs[0].predictions
   emit({"benchmark": "finetune_folds", "archive": args.archive, "folds": args.folds,
         "init_from": args.init_from, "test_records": int(len(first["test_labels"])),
-        "seeds": args.seeds, "rows": rows, "kept_steps": steps, "command": "python " + " ".join(sys.argv),
+        "seeds": args.seeds, "rows": rows, "kept_steps": steps,
+        "command": "python " + " ".join(sys.argv),
         "date": datetime.date.today().isoformat()}, args.out)
 
 

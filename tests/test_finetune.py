@@ -231,15 +231,14 @@ def test_a_validation_split_that_scores_no_label_keeps_the_last_model():
   assert not finetune_lib.keeps(-np.inf, 0.7)
 
 
-def _kernel_drift(start_params, workdir, prefix, columns=None):
+def _kernel_drift(start_params, workdir, prefix):
   """Largest |w - w_start| over the kernels under `prefix` of the model kept in workdir."""
   old = transfer.flatten(start_params)
   new = transfer.flatten(checkpoints.read_pretrained(workdir).params)
   drift = 0.0
   for path, value in new.items():
     if path.startswith(prefix) and path.endswith("kernel"):
-      start = old[path] if columns is None else old[path][:, columns]
-      drift = max(drift, float(np.max(np.abs(np.asarray(value) - start))))
+      drift = max(drift, float(np.max(np.abs(np.asarray(value) - old[path]))))
   return drift
 
 
