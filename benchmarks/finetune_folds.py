@@ -83,26 +83,30 @@ def run_sweep(dataset: str, data_dir: str, workdir: str, args, overrides: list[s
     raise SystemExit(f"the sweep on {dataset} failed:\n{done.stderr[-3000:]}")
 
 
-def fold_runs(fold_dir: str):
-  """The finished runs of one fold's sweep: report.Run per (mode, seed)."""
+def load_folds(fold_dirs: list[str]) -> list[list]:
+  """Each fold's finished runs (report.Run per mode and seed), read once."""
   from ecgjax.evaluation import report
-  for mode in sorted(os.listdir(os.path.join(fold_dir, "runs"))):
-    root = os.path.join(fold_dir, "runs", mode, "nall")
-    for seed_dir in sorted(os.listdir(root)):
-      yield from report.load_runs([os.path.join(root, seed_dir)])
+  folds = []
+  for d in fold_dirs:
+    runs = []
+    for mode in sorted(os.listdir(os.path.join(d, "runs"))):
+      root = os.path.join(d, "runs", mode, "nall")
+      runs += report.load_runs([os.path.join(root, s) for s in sorted(os.listdir(root))])
+    folds.append(runs)
+  return folds
 
 
-def pooled_runs(fold_dirs: list[str]):
+def pooled_runs(folds: list[list]):
   """Per (mode, seed): the K folds' test predictions, concatenated, as one report.Run."""
   from ecgjax.evaluation import report
   by_run: dict = {}
-  for d in fold_dirs:
-    for run in fold_runs(d):
+  for fold in folds:
+    for run in fold:
       by_run.setdefault((run.mode, run.seed), []).append(run.predictions)
   runs = []
   for (mode, seed), parts in sorted(by_run.items()):
-    if len(parts) != len(fold_dirs):
-      raise SystemExit(f"{mode} seed {seed}: {len(parts)} of {len(fold_dirs)} folds finished")
+    if len(parts) != len(folds):
+      raise SystemExit(f"{mode} seed {seed}: {len(parts)} of {len(folds)} folds finished")
     names = [str(n) for n in parts[0]["names"]]
     if any([str(n) for n in p["names"]] != names for p in parts):
       raise SystemExit(f"{mode} seed {seed}: the folds' labels differ")
@@ -113,23 +117,22 @@ def pooled_runs(fold_dirs: list[str]):
   return runs
 
 
-def fold_mean_auroc(fold_dirs: list[str]) -> dict:
+def fold_mean_auroc(folds: list[list]) -> dict:
   """Per label: each mode's test AUROC computed within each fold (one model's scores),
   averaged over the folds and seeds that can score the label (a positive and a negative
   among its known labels), with that count; and full (or linear probe) minus scratch
   averaged over the same (fold, seed) pairs. The pooled AUROC compares scores of K
   models; this companion never does, at the price of folds with one or two positives."""
-  from sklearn import metrics
+  from ecgjax.evaluation import metrics
   per: dict = {}                       # (label, mode) -> {(fold, seed): AUROC}
-  for k, d in enumerate(fold_dirs):
-    for run in fold_runs(d):
+  for k, fold in enumerate(folds):
+    for run in fold:
       p = run.predictions
-      for j, name in enumerate(str(n) for n in p["names"]):
-        y, s = p["test_labels"][:, j], p["test_scores"][:, j]
-        known = ~np.isnan(y)
-        if len(np.unique(y[known])) == 2:
-          per.setdefault((name, run.mode), {})[(k, run.seed)] = float(
-              metrics.roc_auc_score(y[known], s[known]))
+      names = [str(n) for n in p["names"]]
+      aurocs = metrics.per_label_auroc(p["test_labels"], p["test_scores"], names)["auroc"]
+      for name, value in aurocs.items():
+        if value is not None:
+          per.setdefault((name, run.mode), {})[(k, run.seed)] = value
   out: dict = {}
   for (name, mode), by_fold in sorted(per.items()):
     entry = out.setdefault(name, {"modes": {}})
@@ -148,12 +151,12 @@ def fold_mean_auroc(fold_dirs: list[str]) -> dict:
   return out
 
 
-def kept_steps(fold_dirs: list[str]) -> dict[str, list[int]]:
+def kept_steps(folds: list[list]) -> dict[str, list[int]]:
   """Per mode: the step of the model each (fold, seed) kept (0: the starting model,
   which is a candidate when the head came from the checkpoint), in fold order."""
   kept: dict = {}
-  for d in fold_dirs:
-    for run in fold_runs(d):
+  for fold in folds:
+    for run in fold:
       kept.setdefault(run.mode, []).append(int(run.results["best_step"]))
   return kept
 
@@ -187,7 +190,8 @@ def main():
     fold_dirs.append(os.path.join(args.workdir, f"fold{k}"))
     print(f"[fold {k + 1}/{args.folds}] {dataset}", file=sys.stderr)
     run_sweep(dataset, data_dir, fold_dirs[-1], args, overrides)
-  runs = pooled_runs(fold_dirs)
+  folds = load_folds(fold_dirs)
+  runs = pooled_runs(folds)
   summary = report.summarize(runs, resamples=args.resamples, seed=0)
   print("\n".join(report.summary_table(summary)), file=sys.stderr)
   rows = []
@@ -197,7 +201,7 @@ def main():
                            for m, v in row["modes"].items()},
                  **{k: dict(zip(("difference", "ci_low", "ci_high", "p"), row[k]))
                     for k in ("full_minus_scratch", "linear_probe_minus_scratch") if k in row}})
-  by_fold = fold_mean_auroc(fold_dirs)
+  by_fold = fold_mean_auroc(folds)
   for row in rows:
     row["fold_mean"] = by_fold.get(row["label"], {})
   print("Within-fold AUROC, mean over the (fold, seed) pairs that can score each label:",
@@ -208,7 +212,7 @@ def main():
           + "".join(f"; {k} {v['difference']:+.3f} (ahead {v['ahead']}, behind {v['behind']})"
                     for k, v in entry.items() if k.endswith("_minus_scratch")),
           file=sys.stderr)
-  steps = kept_steps(fold_dirs)
+  steps = kept_steps(folds)
   print("Steps kept (0: the start): " + "; ".join(f"{m} {v}" for m, v in steps.items()),
         file=sys.stderr)
   first = runs[0].predictions

@@ -41,7 +41,7 @@ def test_folds_are_pooled_per_mode_and_scored_as_one_test_set(tmp_path):
       write_run(fold, mode, 0, names, labels, scores, patients)
       everything[mode].append((labels, scores))
     fold_dirs.append(str(fold))
-  runs = finetune_folds.pooled_runs(fold_dirs)
+  runs = finetune_folds.pooled_runs(finetune_folds.load_folds(fold_dirs))
   assert sorted(r.mode for r in runs) == ["full", "scratch"]
   full = next(r for r in runs if r.mode == "full")
   assert len(full.predictions["test_labels"]) == 90
@@ -60,7 +60,7 @@ def test_folds_are_pooled_per_mode_and_scored_as_one_test_set(tmp_path):
   missing = tmp_path / "fold3"
   write_run(missing, "scratch", 0, names, labels[:30], scores[:30], np.arange(30) + 5000)
   with pytest.raises(SystemExit, match="full seed 0: 3 of 4 folds finished"):
-    finetune_folds.pooled_runs(fold_dirs + [str(missing)])
+    finetune_folds.pooled_runs(finetune_folds.load_folds(fold_dirs + [str(missing)]))
 
 
 def test_cpsc_folds_test_every_record_exactly_once(shared_data, tmp_path):
@@ -105,12 +105,13 @@ def test_fold_mean_auroc_scores_each_fold_alone(tmp_path):
     write_run(fold, "scratch", 0, names, labels, np.where(labels == 1, 0.0, 1.0),
               np.arange(4) + 10 * k)                   # every fold ranked backwards
     fold_dirs.append(str(fold))
-  out = finetune_folds.fold_mean_auroc(fold_dirs)
+  folds = finetune_folds.load_folds(fold_dirs)
+  out = finetune_folds.fold_mean_auroc(folds)
   assert out["atrial_fibrillation"]["modes"]["full"] == {"auroc": 1.0, "fold_seeds": 2}
   assert out["sinus_rhythm"]["modes"]["full"] == {"auroc": 1.0, "fold_seeds": 3}
   assert out["sinus_rhythm"]["modes"]["scratch"]["auroc"] == 0.0
   assert out["sinus_rhythm"]["full_minus_scratch"] == {
       "difference": 1.0, "ahead": 3, "behind": 0, "fold_seeds": 3}
   assert "linear_probe_minus_scratch" not in out["sinus_rhythm"]
-  assert finetune_folds.kept_steps(fold_dirs) == {"full": [0, 50, 100],
+  assert finetune_folds.kept_steps(folds) == {"full": [0, 50, 100],
                                                   "scratch": [300, 300, 300]}

@@ -127,10 +127,12 @@ def test_subsample_by_patient_keeps_positives_and_size():
 
 
 def _constant_rate(learning_rate=0.01):
-  import ml_collections
-  return ml_collections.ConfigDict(dict(
-      name="adamw", learning_rate=learning_rate, warmup_steps=0, end_factor=1.0, b1=0.9,
-      b2=0.999, weight_decay=0.0, grad_clip_norm=0.0))
+  """The project's optimiser at a constant rate, with no decay toward zero or clipping."""
+  from ecgjax.configs import common
+  opt = common.pretrain_defaults().optimizer
+  opt.update(learning_rate=learning_rate, warmup_steps=0, end_factor=1.0, weight_decay=0.0,
+             grad_clip_norm=0.0)
+  return opt
 
 
 @pytest.mark.parametrize("strength", [0.0, 10.0])

@@ -209,10 +209,13 @@ def run(config, workdir: str, source) -> dict:
       params = {**params, "head": probed["head"]}
       logging.info("full fine-tune starts from the linear probe's head (probe step %d)",
                    probe_step)
-      carried_columns = np.ones_like(carried_columns)     # every column starts trained
+    # The pull keeps a head column near its start only where that start was trained
+    # (carried from the checkpoint, or every column after the probe), not random.
+    head_columns_pulled = (np.ones_like(carried_columns) if config.mode == "full" and
+                           config.full_head_init == "linear_probe" else carried_columns)
     best_step, best = _train_network(config, graphdef, params, batch_stats, source,
                                      state_sharding, batch_sharding, score_start=bool(carried),
-                                     head_columns_pulled=carried_columns)
+                                     head_columns_pulled=head_columns_pulled)
     eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
     best_state = jax.device_put(steps.TrainState(step=jnp.zeros((), jnp.int32), params=best[0],
                                                  batch_stats=best[1], opt_state=()),
@@ -337,8 +340,8 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
 
 
 def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
-                  batch_sharding, score_test: bool = True, score_start: bool = False,
-                  carried_columns=None):
+                  batch_sharding, carried_columns: np.ndarray, score_test: bool = True,
+                  score_start: bool = False):
   """Head-only training on cached backbone features (full batch, AdamW).
 
   With `score_test=False` (the head for LP-FT) the test split is not read and
@@ -372,7 +375,7 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
   head = params["head"]
   probe_optimizer = config.optimizer.copy_and_resolve_references()
   probe_optimizer.learning_rate = config.probe_learning_rate
-  pull = config.decay_to_start if carried_columns is not None and carried_columns.any() else 0.0
+  pull = config.decay_to_start if carried_columns.any() else 0.0
   tx = optimizers.make_optimizer(
       probe_optimizer, config.total_steps, decay_to_start=pull,
       start_weights={"kernel": jnp.asarray(carried_columns), "bias": 0.0} if pull else None)
