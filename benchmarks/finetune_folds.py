@@ -32,7 +32,7 @@ import numpy as np
 
 from emit import emit
 
-from ecgjax import sim_to_real
+from ecgjax.experiments import zero_shot
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # name: (builder module, folder under --shared, label set, labels scored). The labels
@@ -64,7 +64,7 @@ def build_folds(archive: str, raw: str, data_dir: str, folds: int, rate: int) ->
         recipe=preprocess.Recipe(sampling_rate=rate, duration=10.0), folds=folds, fold=k)
     builder = builder_module.Builder(config=config, data_dir=data_dir)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=sim_to_real.manual_dir_for(module, raw, data_dir)))
+        manual_dir=zero_shot.manual_dir_for(module, raw, data_dir)))
     names.append(f"{module}/{config.name}")
   return names
 
@@ -166,7 +166,7 @@ def main():
   parser.add_argument("--init_from", required=True, help="the pretrained model's workdir")
   parser.add_argument("--workdir", required=True)
   parser.add_argument("--archive", default="cinc2017", choices=sorted(ARCHIVES))
-  parser.add_argument("--shared", default=sim_to_real.SHARED_SAMPLES,
+  parser.add_argument("--shared", default=zero_shot.SHARED_SAMPLES,
                       help="the folder holding the archive")
   parser.add_argument("--folds", type=int, default=10)
   parser.add_argument("--rate", type=int, default=100)

@@ -28,7 +28,7 @@ import numpy as np
 
 from emit import emit
 from ecgjax.ecg.formats import wfdb_format
-from ecgjax.inference import predictor, scoring
+from ecgjax.inference import score_files, scoring
 
 
 def _copies(sources: list[list[str]], directory: str, files: int) -> None:
@@ -74,16 +74,16 @@ def formats(shared: str, scratch: str, files: int) -> dict:
       ("hl7_aecg", "hl7_aecg/*.xml", (".xml",))):
     directory = os.path.join(scratch, name)
     _copies(records(pattern, exts), directory, files)
-    out[name] = (directory, files, predictor.Options())
+    out[name] = (directory, files, score_files.Options())
   directory = os.path.join(scratch, "code15_hdf5")
   _code15_part(directory, files)
-  out["code15_hdf5"] = (directory, 1, predictor.Options())
+  out["code15_hdf5"] = (directory, 1, score_files.Options())
   directory = os.path.join(scratch, "npy_500hz")
   os.makedirs(directory)
   signal = wfdb_format.read_wfdb(os.path.join(shared, "ptbxl/records500/00000/00001_hr")).signal
   for k in range(files):
     np.save(os.path.join(directory, f"r{k:05d}.npy"), signal)
-  out["npy_500hz"] = (directory, files, predictor.Options(
+  out["npy_500hz"] = (directory, files, score_files.Options(
       sampling_rate=500.0, leads=wfdb_format.leads_lib.STANDARD_LEADS))
   return out
 
@@ -106,10 +106,10 @@ def main():
       if args.formats and name not in args.formats:
         continue
       if args.explain:
-        options = predictor.Options(**{**options.__dict__,
+        options = score_files.Options(**{**options.__dict__,
                                        "explain_dir": os.path.join(scratch, "png", name)})
-      options = predictor.Options(**{**options.__dict__, "batch_size": args.batch_size})
-      run = predictor.Predictor(model, options)
+      options = score_files.Options(**{**options.__dict__, "batch_size": args.batch_size})
+      run = score_files.Predictor(model, options)
       out_csv = os.path.join(scratch, f"{name}.csv")
       summary = run.run([directory], out_csv)          # warm-up: compilation, page cache
       times = []

@@ -5,7 +5,7 @@
 
 The real samples in ../shared/data (PTB-XL records 1-40, CPSC 2018 A0001-A0040 and,
 for `--one_lead_model`, a model that reads lead I, CinC 2017 A00001-A00200) are built
-at the model's sampling rate and scored with no training: ecgjax/sim_to_real.py says
+at the model's sampling rate and scored with no training: ecgjax/experiments/zero_shot.py says
 how. One JSON line per run: the generator version the model was pretrained on (its
 card), `--recipe`, the per-set and pooled figures (`median_auroc` over the labels
 with at least `--min_positives` positives). The samples are small: read the CIs, and
@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 from emit import emit
-from ecgjax import sim_to_real
+from ecgjax.experiments import zero_shot
 
 
 def main():
@@ -28,19 +28,19 @@ def main():
   parser.add_argument("--model", required=True, help="a 12-lead synthetic-pretrained model")
   parser.add_argument("--one_lead_model", default="",
                       help="a model reading lead I, for CinC 2017 (AF)")
-  parser.add_argument("--shared", default=sim_to_real.SHARED_SAMPLES)
+  parser.add_argument("--shared", default=zero_shot.SHARED_SAMPLES)
   parser.add_argument("--recipe", default="demo", help="the pretraining recipe's name")
   parser.add_argument("--min_positives", type=int, default=3)
   parser.add_argument("--scratch", default="", help="where the sample sets are built")
   parser.add_argument("--out")
   args = parser.parse_args()
   scratch = args.scratch or tempfile.mkdtemp(prefix="sim_to_real_")
-  result = sim_to_real.score(args.model, args.shared, scratch, args.one_lead_model,
+  result = zero_shot.score(args.model, args.shared, scratch, args.one_lead_model,
                              args.min_positives)
   for name, s in result["sets"].items():
     print(f"{name}: median AUROC {s['median_auroc']} over {s['labels_counted']} labels with "
           f">= {args.min_positives} positives", file=sys.stderr)
-  print(sim_to_real.table_row(result, args.recipe), file=sys.stderr)   # benchmarks/README.md
+  print(zero_shot.table_row(result, args.recipe), file=sys.stderr)   # benchmarks/README.md
   emit({"benchmark": "sim_to_real", "recipe": args.recipe, **result,
         "command": "python " + " ".join(sys.argv),
         "date": datetime.date.today().isoformat()}, args.out)

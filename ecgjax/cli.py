@@ -4,16 +4,47 @@ and user errors printed as one line instead of a traceback."""
 import ast
 import os
 import sys
+import tempfile
 
 from ecgjax import console  # first: it sets TF's log level before TF is imported
 from absl import app, flags, logging  # noqa: E402
 
-console.import_tensorflow_quietly()   # before ecgjax.data imports it
+# What TensorFlow's C++ prints to fd 2 when it loads, whatever TF_CPP_MIN_LOG_LEVEL
+# says (it logs through absl's C++ logging since TF 2.16): nothing a user can act on.
+TF_IMPORT_NOISE = ("WARNING: All log messages before absl::InitializeLog()",
+                   "oneDNN custom operations are on")
+
+
+def import_tensorflow_quietly() -> None:
+  """Imports TensorFlow with fd 2 captured, then passes on every captured line except
+  TF_IMPORT_NOISE (all of it if the import fails). predict and export never
+  import TensorFlow, so only the training commands' cli does this."""
+  if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+    return
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile(mode="w+b") as captured:
+    os.dup2(captured.fileno(), 2)
+    failed = True
+    try:
+      import tensorflow  # noqa: F401
+      failed = False
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+      captured.seek(0)
+      lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+      sys.stderr.write("".join(line for line in lines
+                               if failed or not any(n in line for n in TF_IMPORT_NOISE)))
+
+
+import_tensorflow_quietly()   # before ecgjax.data imports it
+
 from ml_collections import config_flags  # noqa: E402
 
-from ecgjax import config_validation  # noqa: E402
 from ecgjax.data import datasets, mixture  # noqa: E402
 from ecgjax.ecg import leads  # noqa: E402
+from ecgjax.experiments import validation  # noqa: E402
 from ecgjax.training import (checkpoints, finetune, interrupt, mesh, nonfinite,  # noqa: E402
                              transfer, workdir_lock)
 
@@ -46,7 +77,7 @@ def config_catalogue() -> str:
   return "\n".join(lines)
 
 # Errors a user can fix from the message alone.
-USER_ERRORS = (config_validation.ConfigError, datasets.DatasetNotBuiltError,
+USER_ERRORS = (validation.ConfigError, datasets.DatasetNotBuiltError,
                datasets.UnknownLabelError, checkpoints.InitFromError,
                transfer.ArchitectureMismatchError, finetune.InputContractError,
                nonfinite.NonFiniteError, workdir_lock.WorkdirLockedError,

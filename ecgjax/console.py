@@ -11,38 +11,7 @@ import os
 # must be set before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-
 from absl import logging  # noqa: E402
-
-# What TensorFlow's C++ prints to fd 2 when it loads, whatever TF_CPP_MIN_LOG_LEVEL
-# says (it logs through absl's C++ logging since TF 2.16): nothing a user can act on.
-TF_IMPORT_NOISE = ("WARNING: All log messages before absl::InitializeLog()",
-                   "oneDNN custom operations are on")
-
-
-def import_tensorflow_quietly() -> None:
-  """Imports TensorFlow with fd 2 captured, then passes on every captured line except
-  TF_IMPORT_NOISE (all of it if the import fails). Only the training commands call
-  this; predict and export never import TensorFlow."""
-  if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
-    return
-  sys.stderr.flush()
-  saved = os.dup(2)
-  with tempfile.TemporaryFile(mode="w+b") as captured:
-    os.dup2(captured.fileno(), 2)
-    failed = True
-    try:
-      import tensorflow  # noqa: F401
-      failed = False
-    finally:
-      os.dup2(saved, 2)
-      os.close(saved)
-      captured.seek(0)
-      lines = captured.read().decode(errors="replace").splitlines(keepends=True)
-      sys.stderr.write("".join(line for line in lines
-                               if failed or not any(n in line for n in TF_IMPORT_NOISE)))
 
 
 class LibraryInfoFilter(pylogging.Filter):

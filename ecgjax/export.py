@@ -7,7 +7,7 @@ input and output contract and the agreement checks) and `load_jax_export.py`
 µV `(batch, samples, leads)` in the card's lead order and return float32
 probabilities calibrated exactly as `ecgjax.predict` reports them; each is
 checked against the in-process model before the command succeeds. Imports no
-TensorFlow. Details: ecgjax/inference/export.py.
+TensorFlow. Details: ecgjax/inference/serving_export.py.
 """
 
 import sys
@@ -27,11 +27,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   console.quiet_libraries()
-  from ecgjax.inference import export, predictor
+  from ecgjax.inference import score_files, serving_export
   try:
-    checks = export.export_model(_MODEL.value, _OUT.value, step=_STEP.value or None,
+    checks = serving_export.export_model(_MODEL.value, _OUT.value, step=_STEP.value or None,
                                  onnx=_ONNX.value)
-  except (export.ExportError, *predictor.USER_ERRORS) as e:
+  except (serving_export.ExportError, *score_files.USER_ERRORS) as e:
     sys.exit(f"ecgjax.export: {e}")
   for c in checks:
     print(f"ecgjax.export: {_OUT.value}/{c.form}: agrees with the model within "

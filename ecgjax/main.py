@@ -1,7 +1,7 @@
 """`python -m ecgjax.main --config=ecgjax/configs/NAME.py --workdir=DIR`.
 
 The same command on every worker of a multi-host run. The config's
-`experiment` field chooses what runs.
+`experiment` field chooses what runs (ecgjax/experiments/).
 """
 
 from ecgjax import cli
@@ -11,16 +11,17 @@ __doc__ = f"{__doc__}\n{cli.config_catalogue()}\n"
 
 
 def dispatch(config, workdir: str) -> None:
-  from ecgjax import compare, demo, evaluate, finetune, pretrain
-  experiments = {"pretrain": pretrain.train_and_evaluate,
-                 "finetune": finetune.finetune_and_evaluate,
-                 "compare": compare.compare_and_report,
-                 "evaluate": evaluate.evaluate_checkpoint,
+  # Imported here, after cli has imported TensorFlow quietly.
+  from ecgjax.experiments import (checkpoint_evaluation, demo, fine_tuning, pretraining, sweep,
+                                  validation)
+  experiments = {"pretrain": pretraining.train_and_evaluate,
+                 "finetune": fine_tuning.train_and_evaluate,
+                 "compare": sweep.compare_and_report,
+                 "evaluate": checkpoint_evaluation.evaluate_checkpoint,
                  "demo": demo.run_demo}
   if config.experiment not in experiments:
-    from ecgjax.config_validation import ConfigError
-    raise ConfigError(f"config.experiment={config.experiment!r}: expected one of "
-                      f"{sorted(experiments)}")
+    raise validation.ConfigError(f"config.experiment={config.experiment!r}: expected one of "
+                                 f"{sorted(experiments)}")
   experiments[config.experiment](config, workdir)
 
 

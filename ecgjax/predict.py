@@ -49,16 +49,16 @@ def main(argv):
   if not paths:
     raise app.UsageError("give one or more ECG files or directories after the flags")
   console.quiet_libraries()
-  from ecgjax.inference import predictor
+  from ecgjax.inference import score_files
   try:
-    summary = predictor.predict_files(
+    summary = score_files.predict_files(
         _MODEL.value, paths, _OUT.value, step=_STEP.value or None,
-        options=predictor.Options(
+        options=score_files.Options(
             sampling_rate=_SAMPLING_RATE.value, leads=tuple(_LEADS.value),
             fill_missing_leads=_MISSING.value == "zero", window_stride_s=_STRIDE.value,
             aggregate=_AGGREGATE.value, batch_size=_BATCH.value, explain_dir=_EXPLAIN.value,
             explain_top=_EXPLAIN_TOP.value))
-  except predictor.USER_ERRORS as e:
+  except score_files.USER_ERRORS as e:
     sys.exit(f"ecgjax.predict: {e}")
   if summary.failed and not _ALLOW_FAILURES.value:
     sys.exit(1)

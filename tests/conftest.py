@@ -34,9 +34,9 @@ def tiny_data_dir(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_pretrained(tiny_data_dir, tmp_path_factory) -> str:
   """A pretraining workdir (8 steps on synthetic_ecg/tiny) with its model card."""
-  from ecgjax import pretrain
+  from ecgjax.experiments import pretraining
   workdir = str(tmp_path_factory.mktemp("pretrained"))
-  pretrain.train_and_evaluate(tiny_pretrain_config(data_dir=tiny_data_dir, total_steps=8),
+  pretraining.train_and_evaluate(tiny_pretrain_config(data_dir=tiny_data_dir, total_steps=8),
                               workdir)
   return workdir
 

@@ -159,7 +159,7 @@ def test_physionet_build_maps_dx_and_keeps_header_phi_out(shared_data, tmp_path)
 
 
 def test_pretraining_and_fine_tuning_run_on_built_ptbxl(shared_data, tmp_path):
-  from ecgjax import finetune, pretrain
+  from ecgjax.experiments import fine_tuning, pretraining
   from ecgjax.configs import finetune as finetune_config, pretrain as pretrain_config
   from tests.conftest import TINY_MODEL
   from tfds_builders.ptbxl import ptbxl_dataset_builder as ptbxl
@@ -179,13 +179,13 @@ def test_pretraining_and_fine_tuning_run_on_built_ptbxl(shared_data, tmp_path):
 
   c = small(pretrain_config.get_config("ptbxl"))
   assert c.labels == "all"
-  pretrain.train_and_evaluate(c, str(tmp_path / "pretrain"))
+  pretraining.train_and_evaluate(c, str(tmp_path / "pretrain"))
   f = small(finetune_config.get_config())
   f.init_from = str(tmp_path / "pretrain")
   f.mode = "linear_probe"
   f.labels = "sinus_rhythm,normal_ecg"
   f.min_positives = 1
-  results = finetune.finetune_and_evaluate(f, str(tmp_path / "probe"))
+  results = fine_tuning.train_and_evaluate(f, str(tmp_path / "probe"))
   assert set(results["labels"]) == {"sinus_rhythm", "normal_ecg"}
 
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ecgjax import compare, config_validation, finetune
+from ecgjax.experiments import fine_tuning, sweep, validation
 from ecgjax.configs import compare as compare_config
 from tests.conftest import shrink
 from tests.test_finetune import pretrained  # noqa: F401  (module fixture)
@@ -31,7 +31,7 @@ def test_killed_sweep_skips_finished_runs_and_redoes_a_half_finished_one(
   config = tiny_compare_config(tiny_data_dir, pretrained)
   workdir = str(tmp_path / "sweep")
   calls = []
-  real = finetune.finetune_and_evaluate
+  real = fine_tuning.train_and_evaluate
 
   def killed_at_third_run(c, d):
     calls.append(d)
@@ -40,17 +40,17 @@ def test_killed_sweep_skips_finished_runs_and_redoes_a_half_finished_one(
       raise KeyboardInterrupt
     return real(c, d)
 
-  monkeypatch.setattr(finetune, "finetune_and_evaluate", killed_at_third_run)
+  monkeypatch.setattr(fine_tuning, "train_and_evaluate", killed_at_third_run)
   with pytest.raises(KeyboardInterrupt):
-    compare.compare_and_report(config, workdir)
+    sweep.compare_and_report(config, workdir)
   finished, half_finished = calls[:2], calls[2]
   assert all(os.path.exists(os.path.join(d, "results.json")) for d in finished)
   assert not os.path.exists(os.path.join(half_finished, "results.json"))
 
   seen = []
-  monkeypatch.setattr(finetune, "finetune_and_evaluate",
+  monkeypatch.setattr(fine_tuning, "train_and_evaluate",
                       lambda c, d: seen.append(d) or real(c, d))
-  compare.compare_and_report(config, workdir)
+  sweep.compare_and_report(config, workdir)
   assert half_finished in seen                      # the half-finished run is redone
   assert not set(finished) & set(seen)              # finished runs are not
   assert len(seen) == 6 - 2
@@ -77,12 +77,12 @@ def test_killed_sweep_skips_finished_runs_and_redoes_a_half_finished_one(
 def test_sweep_axes_are_checked_before_any_run(tiny_data_dir, tmp_path):
   config = tiny_compare_config(tiny_data_dir, str(tmp_path))
   config.train_sizes = "100,lots"
-  with pytest.raises(config_validation.ConfigError, match="config.train_sizes"):
-    compare.compare_and_report(config, str(tmp_path / "sweep"))
+  with pytest.raises(validation.ConfigError, match="config.train_sizes"):
+    sweep.compare_and_report(config, str(tmp_path / "sweep"))
   config = tiny_compare_config(tiny_data_dir, str(tmp_path))
   config.modes = "scratch,probe"
-  with pytest.raises(config_validation.ConfigError, match="config.mode='probe'"):
-    compare.compare_and_report(config, str(tmp_path / "sweep"))
+  with pytest.raises(validation.ConfigError, match="config.mode='probe'"):
+    sweep.compare_and_report(config, str(tmp_path / "sweep"))
   assert not os.path.exists(tmp_path / "sweep")
 
 

@@ -6,36 +6,36 @@ import sys
 
 import pytest
 
-from ecgjax import config_validation, pretrain
-from ecgjax.configs import demo, pretrain as pretrain_config
+from ecgjax.configs import demo as demo_config, pretrain as pretrain_config
+from ecgjax.experiments import demo, pretraining, validation
 from ecgjax.data import datasets
 from tests.conftest import REPO, tiny_pretrain_config
 
 
 def test_shipped_configs_are_valid():
-  config_validation.validate_pretrain(pretrain_config.get_config(), device_count=8)
-  config_validation.validate_pretrain(pretrain_config.get_config("synthetic_large"), device_count=8)
-  config_validation.validate_pretrain(pretrain_config.get_config("synthetic_foundation"),
+  validation.validate_pretrain(pretrain_config.get_config(), device_count=8)
+  validation.validate_pretrain(pretrain_config.get_config("synthetic_large"), device_count=8)
+  validation.validate_pretrain(pretrain_config.get_config("synthetic_foundation"),
                                      device_count=8)
-  config = demo.get_config()
+  config = demo_config.get_config()
   sweep = config.compare.copy_and_resolve_references()
   sweep.init_from = "/pretrain"
-  config_validation.validate_demo(config, sweep, device_count=8)
+  demo.validate(config, sweep, device_count=8)
 
 
 def test_demo_refuses_real_data_it_cannot_read(tmp_path):
-  config = demo.get_config()
+  config = demo_config.get_config()
   sweep = config.compare.copy_and_resolve_references()
   sweep.init_from = "/pretrain"
   config.real_data = str(tmp_path / "absent")
-  with pytest.raises(config_validation.ConfigError, match="real_data=.*no such directory"):
-    config_validation.validate_demo(config, sweep, device_count=8)
+  with pytest.raises(validation.ConfigError, match="real_data=.*no such directory"):
+    demo.validate(config, sweep, device_count=8)
   config.real_data = str(tmp_path)                 # exists, but holds no archive folder
-  with pytest.raises(config_validation.ConfigError, match="holds none of ptbxl/"):
-    config_validation.validate_demo(config, sweep, device_count=8)
+  with pytest.raises(validation.ConfigError, match="holds none of ptbxl/"):
+    demo.validate(config, sweep, device_count=8)
   config.augment = "recording"                     # a misplaced field is named
-  with pytest.raises(config_validation.ConfigError, match="config.augment"):
-    config_validation.validate_demo(config, sweep, device_count=8)
+  with pytest.raises(validation.ConfigError, match="config.augment"):
+    demo.validate(config, sweep, device_count=8)
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -57,25 +57,25 @@ def test_demo_refuses_real_data_it_cannot_read(tmp_path):
 ])
 def test_impossible_values_are_refused(field, value, message, tmp_path):
   config = tiny_pretrain_config(str(tmp_path), **{field: value})
-  with pytest.raises(config_validation.ConfigError, match=message):
-    config_validation.validate_pretrain(config, device_count=8)
+  with pytest.raises(validation.ConfigError, match=message):
+    validation.validate_pretrain(config, device_count=8)
 
 
 def test_unknown_and_missing_fields_are_refused(tmp_path):
   config = tiny_pretrain_config(str(tmp_path))
   config.optimizer.learning_rat = 0.1       # a typo in a config file
-  with pytest.raises(config_validation.ConfigError, match="config.optimizer.learning_rat"):
-    config_validation.validate_pretrain(config, device_count=8)
+  with pytest.raises(validation.ConfigError, match="config.optimizer.learning_rat"):
+    validation.validate_pretrain(config, device_count=8)
   config = tiny_pretrain_config(str(tmp_path))
   del config.dataset["eval_split"]
-  with pytest.raises(config_validation.ConfigError, match="missing.*config.dataset.eval_split"):
-    config_validation.validate_pretrain(config, device_count=8)
+  with pytest.raises(validation.ConfigError, match="missing.*config.dataset.eval_split"):
+    validation.validate_pretrain(config, device_count=8)
 
 
 def test_missing_dataset_prints_the_build_command(tmp_path):
   config = tiny_pretrain_config(str(tmp_path / "empty"))
   with pytest.raises(datasets.DatasetNotBuiltError) as err:
-    pretrain.train_and_evaluate(config, str(tmp_path / "wd"))
+    pretraining.train_and_evaluate(config, str(tmp_path / "wd"))
   assert (f"tfds build tfds_builders/synthetic_ecg --data_dir={tmp_path / 'empty'} "
           "--config=tiny") in str(err.value)
   assert not (tmp_path / "wd").exists()         # refused before any work
@@ -84,7 +84,7 @@ def test_missing_dataset_prints_the_build_command(tmp_path):
 def test_unknown_label_lists_the_labels_the_dataset_has(tiny_data_dir, tmp_path):
   config = tiny_pretrain_config(tiny_data_dir, labels="sinus_rhythm,takotsubo")
   with pytest.raises(datasets.UnknownLabelError) as err:
-    pretrain.train_and_evaluate(config, str(tmp_path / "wd"))
+    pretraining.train_and_evaluate(config, str(tmp_path / "wd"))
   assert "takotsubo" in str(err.value) and "atrial_fibrillation" in str(err.value)
 
 

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from ecgjax import config_validation, pretrain
+from ecgjax.experiments import pretraining, validation
 from ecgjax.configs import common, ptbxl_benchmark
 from ecgjax.data import datasets, pipeline
 from ecgjax.training import loop
@@ -62,17 +62,17 @@ def test_evaluation_cuts_every_ecg_into_sliding_windows(tiny_data_dir):
 def test_crop_fields_are_checked():
   config = tiny_pretrain_config("/nonexistent")
   config.dataset.eval_stride_s = 1.0
-  with pytest.raises(config_validation.ConfigError, match="crop_s is 0"):
-    config_validation.validate_pretrain(config, device_count=8)
+  with pytest.raises(validation.ConfigError, match="crop_s is 0"):
+    validation.validate_pretrain(config, device_count=8)
   config.dataset.crop_s = -1.0
-  with pytest.raises(config_validation.ConfigError, match="crop_s must be"):
-    config_validation.validate_pretrain(config, device_count=8)
+  with pytest.raises(validation.ConfigError, match="crop_s must be"):
+    validation.validate_pretrain(config, device_count=8)
 
 
 def test_benchmark_configs_name_the_task_and_the_protocol():
   for task in ptbxl_benchmark.TASKS:
     c = ptbxl_benchmark.get_config(task)
-    config_validation.validate_pretrain(c, device_count=1)
+    validation.validate_pretrain(c, device_count=1)
     assert c.dataset.name == f"ptbxl/{task}_100"
     assert (c.dataset.crop_s, c.dataset.eval_stride_s, c.dataset.eval_aggregate) == (
         2.5, 1.25, "max")
@@ -90,7 +90,7 @@ def test_a_cropped_run_is_scored_per_ecg(tiny_data_dir, tmp_path):
   config.model.stem_extra_widths = (8,)        # the deep stem and its max-pool, tiny
   config.model.stem_pool = True
   workdir = str(tmp_path / "crops")
-  pretrain.train_and_evaluate(config, workdir)
+  pretraining.train_and_evaluate(config, workdir)
   results = json.load(open(os.path.join(workdir, "results.json")))
   builder = datasets.load_builder("synthetic_ecg/tiny", tiny_data_dir)
   assert results["test_examples"] == builder.info.splits["test"].num_examples
@@ -103,4 +103,4 @@ def test_every_named_model_shape_fits_one_schema():
   for name in common.MODELS:
     c = common.pretrain_defaults()
     c.model = common.model_config(name, "float32")
-    config_validation.validate_pretrain(c, device_count=1)
+    validation.validate_pretrain(c, device_count=1)

@@ -73,7 +73,7 @@ def start_two_processes(command, port, stdout=subprocess.DEVNULL):
 READS = """
 import json, sys
 import numpy as np
-from ecgjax.training import mesh, predict
+from ecgjax.training import eval_outputs, mesh
 mesh.initialize_distributed()
 import jax
 from ecgjax.data import datasets, pipeline
@@ -96,7 +96,7 @@ subset = source()
 subset.restrict_training_set(40, 1, seed=3)
 out["subset_epoch"] = epochs(subset, 1)[0]
 out["subset_size"] = subset.train_examples
-_, _, _, recordings = predict.collect_outputs(src, "validation", lambda local: local["labels"])
+_, _, _, recordings = eval_outputs.collect_outputs(src, "validation", lambda local: local["labels"])
 out["eval_recordings"] = [int(r) for r in recordings]
 out["validation_size"] = len(src.split_index("validation")[0])
 print("READS", json.dumps(out))

@@ -26,7 +26,8 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from ecgjax.ecg.synthetic import generator, rhythm as rhythm_lib
-from ecgjax.inference import ecg_plot, explain, scoring, windows
+from ecgjax.ecg import windows
+from ecgjax.inference import ecg_plot, explain, scoring
 from ecgjax.models import resnet1d
 from ecgjax.training import mesh as mesh_lib, steps
 from tests.conftest import REPO

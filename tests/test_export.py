@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from ecgjax.inference import export, scoring
+from ecgjax.inference import scoring, serving_export
 from tests.conftest import REPO
 
 
@@ -40,7 +40,7 @@ def no_flax(tmp_path_factory) -> dict:
 
 
 def ecgs(model, n):
-  return export.probe_signals(model.card, n)
+  return serving_export.probe_signals(model.card, n)
 
 
 def test_the_export_runs_with_nothing_but_jax(exported, tiny_pretrained, no_flax, tmp_path):
@@ -62,17 +62,17 @@ def test_the_export_runs_with_nothing_but_jax(exported, tiny_pretrained, no_flax
   served = np.load(tmp_path / "out.npy")
   in_process = scoring.Scorer(model, batch_size=8)(signal)
   assert served.shape == (5, len(model.labels)) and served.dtype == np.float32
-  np.testing.assert_allclose(served, in_process, atol=export.TOLERANCE)
+  np.testing.assert_allclose(served, in_process, atol=serving_export.TOLERANCE)
 
 
 @pytest.mark.parametrize("batch", [1, 3])
 def test_onnx_agrees_with_the_model_at_any_batch_size(exported, tiny_pretrained, batch):
   model = scoring.load(tiny_pretrained)
   signal = ecgs(model, batch)
-  outputs = export.onnx_session(os.path.join(exported, "model.onnx")).run(
+  outputs = serving_export.onnx_session(os.path.join(exported, "model.onnx")).run(
       None, {"signal": signal})[0]
   np.testing.assert_allclose(outputs, scoring.Scorer(model, batch_size=8)(signal),
-                             atol=export.TOLERANCE)
+                             atol=serving_export.TOLERANCE)
 
 
 def test_export_refuses_a_missing_model_in_one_line(tmp_path):

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from ecgjax import config_validation, finetune, pretrain
+from ecgjax.experiments import fine_tuning, pretraining, validation
 from ecgjax.configs import finetune as finetune_config
 from ecgjax.training import checkpoints, transfer
 from tests.conftest import REPO, shrink, tiny_pretrain_config
@@ -16,7 +16,7 @@ from tests.conftest import REPO, shrink, tiny_pretrain_config
 @pytest.fixture(scope="module")
 def pretrained(tiny_data_dir, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("pretrained"))
-  pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, total_steps=6), workdir)
+  pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, total_steps=6), workdir)
   return workdir
 
 
@@ -37,7 +37,7 @@ def tiny_finetune_config(data_dir, init_from, **overrides):
 @pytest.mark.parametrize("mode", ["linear_probe", "full", "scratch"])
 def test_each_mode_writes_results_with_intervals(mode, pretrained, tiny_data_dir, tmp_path):
   workdir = str(tmp_path / mode)
-  results = finetune.finetune_and_evaluate(
+  results = fine_tuning.train_and_evaluate(
       tiny_finetune_config(tiny_data_dir, pretrained, mode=mode), workdir)
   on_disk = json.load(open(os.path.join(workdir, "results.json")))
   assert on_disk["mode"] == mode and on_disk["train_examples"] == 120
@@ -70,7 +70,7 @@ def test_head_columns_of_known_labels_are_carried_and_the_start_can_be_kept(
   old = {k: np.asarray(v) for k, v in transfer.flatten(before.params).items()}
   for carry in (True, False):
     workdir = str(tmp_path / f"carry_{carry}")
-    results = finetune.finetune_and_evaluate(tiny_finetune_config(
+    results = fine_tuning.train_and_evaluate(tiny_finetune_config(
         tiny_data_dir, pretrained, mode="linear_probe", probe_learning_rate=1e-9,
         head_from_checkpoint=carry), workdir)
     new = transfer.flatten(checkpoints.read_pretrained(workdir).params)
@@ -94,7 +94,7 @@ def test_carry_head_copies_columns_by_name():
 
 def test_linear_probe_leaves_the_backbone_bit_identical(pretrained, tiny_data_dir, tmp_path):
   workdir = str(tmp_path / "probe")
-  finetune.finetune_and_evaluate(
+  fine_tuning.train_and_evaluate(
       tiny_finetune_config(tiny_data_dir, pretrained, mode="linear_probe"), workdir)
   before = checkpoints.read_pretrained(pretrained)
   after = checkpoints.read_pretrained(workdir)
@@ -112,7 +112,7 @@ def test_linear_probe_leaves_the_backbone_bit_identical(pretrained, tiny_data_di
 # starting model may be the one kept, and these are about what training changes.)
 def test_full_fine_tune_changes_the_backbone(pretrained, tiny_data_dir, tmp_path):
   workdir = str(tmp_path / "full")
-  finetune.finetune_and_evaluate(tiny_finetune_config(
+  fine_tuning.train_and_evaluate(tiny_finetune_config(
       tiny_data_dir, pretrained, mode="full", head_from_checkpoint=False), workdir)
   old = transfer.flatten(checkpoints.read_pretrained(pretrained).params)
   new = transfer.flatten(checkpoints.read_pretrained(workdir).params)
@@ -123,7 +123,7 @@ def test_full_fine_tune_changes_the_backbone(pretrained, tiny_data_dir, tmp_path
 def test_full_fine_tune_batch_norm_statistics_follow_freeze_batch_norm(
     freeze, pretrained, tiny_data_dir, tmp_path):
   workdir = str(tmp_path / f"full_{freeze}")
-  finetune.finetune_and_evaluate(tiny_finetune_config(
+  fine_tuning.train_and_evaluate(tiny_finetune_config(
       tiny_data_dir, pretrained, mode="full", freeze_batch_norm=freeze,
       head_from_checkpoint=False), workdir)
   old = transfer.flatten(checkpoints.read_pretrained(pretrained).batch_stats)
@@ -136,30 +136,30 @@ def test_full_fine_tune_starts_from_the_linear_probe_head(pretrained, tiny_data_
                                                           caplog):
   import logging
   caplog.set_level(logging.INFO)
-  finetune.finetune_and_evaluate(tiny_finetune_config(
+  fine_tuning.train_and_evaluate(tiny_finetune_config(
       tiny_data_dir, pretrained, mode="full", full_head_init="linear_probe"),
       str(tmp_path / "lpft"))
   assert "starts from the linear probe's head" in caplog.text
   caplog.clear()
-  finetune.finetune_and_evaluate(tiny_finetune_config(
+  fine_tuning.train_and_evaluate(tiny_finetune_config(
       tiny_data_dir, pretrained, mode="full", full_head_init="random"), str(tmp_path / "rand"))
   assert "starts from the linear probe's head" not in caplog.text
 
 
 def test_bad_finetune_configs_are_refused(tiny_data_dir, pretrained):
-  with pytest.raises(config_validation.ConfigError, match="config.init_from is empty"):
-    config_validation.validate_finetune(tiny_finetune_config(tiny_data_dir, "", mode="full"))
-  with pytest.raises(config_validation.ConfigError, match="config.mode='probe'"):
-    config_validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
+  with pytest.raises(validation.ConfigError, match="config.init_from is empty"):
+    validation.validate_finetune(tiny_finetune_config(tiny_data_dir, "", mode="full"))
+  with pytest.raises(validation.ConfigError, match="config.mode='probe'"):
+    validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
                                                              mode="probe"))
-  with pytest.raises(config_validation.ConfigError, match="config.full_head_init='probe'"):
-    config_validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
+  with pytest.raises(validation.ConfigError, match="config.full_head_init='probe'"):
+    validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
                                                              full_head_init="probe"))
-  with pytest.raises(config_validation.ConfigError, match="config.decay_to_start must be"):
-    config_validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
+  with pytest.raises(validation.ConfigError, match="config.decay_to_start must be"):
+    validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
                                                              decay_to_start=-1.0))
-  with pytest.raises(config_validation.ConfigError, match="bootstrap_resamples"):
-    config_validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
+  with pytest.raises(validation.ConfigError, match="bootstrap_resamples"):
+    validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
                                                              bootstrap_resamples=100))
 
 
@@ -177,15 +177,15 @@ def test_command_line_names_a_missing_init_from(tiny_data_dir, tmp_path):
 
 def test_evaluate_config_reproduces_the_runs_results(pretrained, tiny_data_dir, tmp_path):
   """Evaluating a fine-tuned checkpoint gives back the AUROCs its run reported."""
-  from ecgjax import evaluate
+  from ecgjax.experiments import checkpoint_evaluation
   from ecgjax.configs import evaluate as evaluate_config
   run_dir = str(tmp_path / "full")
-  run = finetune.finetune_and_evaluate(
+  run = fine_tuning.train_and_evaluate(
       tiny_finetune_config(tiny_data_dir, pretrained, mode="full"), run_dir)
   config = evaluate_config.get_config()
   config.checkpoint = run_dir
   config.eval_batch_size = 64
-  again = evaluate.evaluate_checkpoint(config, str(tmp_path / "eval"))
+  again = checkpoint_evaluation.evaluate_checkpoint(config, str(tmp_path / "eval"))
   assert os.path.exists(tmp_path / "eval" / "results.json")
   compared = 0
   for label, entry in run["labels"].items():
@@ -197,19 +197,19 @@ def test_evaluate_config_reproduces_the_runs_results(pretrained, tiny_data_dir, 
   assert compared >= 2
   # The head's labels in another order, or a subset, are matched by name.
   config.labels = "atrial_fibrillation,sinus_bradycardia,sinus_rhythm"
-  reordered = evaluate.evaluate_checkpoint(config, str(tmp_path / "eval2"))
+  reordered = checkpoint_evaluation.evaluate_checkpoint(config, str(tmp_path / "eval2"))
   for label, entry in run["labels"].items():
     if "auroc" in entry:
       assert reordered["labels"][label]["auroc"] == pytest.approx(entry["auroc"], rel=1e-5)
   assert reordered["unmatched_model_labels"] == []
   config.labels = "sinus_rhythm,junctional_rhythm"
-  subset = evaluate.evaluate_checkpoint(config, str(tmp_path / "eval3"))
+  subset = checkpoint_evaluation.evaluate_checkpoint(config, str(tmp_path / "eval3"))
   assert list(subset["labels"]) == ["sinus_rhythm"]
   assert subset["unmatched_dataset_labels"] == ["junctional_rhythm"]
   assert subset["unmatched_model_labels"] == ["sinus_bradycardia", "atrial_fibrillation"]
   config.labels = "junctional_rhythm"
-  with pytest.raises(config_validation.ConfigError, match="matches a model label"):
-    evaluate.evaluate_checkpoint(config, str(tmp_path / "eval4"))
+  with pytest.raises(validation.ConfigError, match="matches a model label"):
+    checkpoint_evaluation.evaluate_checkpoint(config, str(tmp_path / "eval4"))
 
 
 def test_a_validation_split_that_scores_no_label_keeps_the_last_model():
@@ -267,7 +267,7 @@ def test_decay_to_start_keeps_the_fine_tune_near_its_start(mode, pretrained, tin
   drift = {}
   for pull in (0.0, strength):
     workdir = str(tmp_path / f"pull_{pull}")
-    finetune.finetune_and_evaluate(tiny_finetune_config(
+    fine_tuning.train_and_evaluate(tiny_finetune_config(
         tiny_data_dir, pretrained, decay_to_start=pull, **overrides), workdir)
     drift[pull] = _kernel_drift(start, workdir, prefix)
   assert drift[strength] < 0.5 * drift[0.0]

@@ -12,7 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from ecgjax import pretrain
+from ecgjax.data import run_input
+from ecgjax.experiments import pretraining
 from ecgjax.training import checkpoints, interrupt, workdir_lock
 from tests.conftest import REPO, tiny_pretrain_config
 
@@ -40,7 +41,7 @@ def harmless_late_signals():
 
 
 class SignalAtBatch:
-  """Wraps pretrain.make_input so that, when the loop takes its `index`-th training batch
+  """Wraps run_input.make_input so that, when the loop takes its `index`-th training batch
   (0: the first, taken before the step is compiled), a timer sends `signum` to this
   process `delay` seconds later. Anchoring the moment to a batch, not to the run's start,
   keeps it inside the run whatever the machine's speed."""
@@ -48,7 +49,7 @@ class SignalAtBatch:
   def __init__(self, monkeypatch):
     self.index, self.delay, self.signum = None, 0.0, signal.SIGTERM
     self.timer = None
-    make_input = pretrain.make_input
+    make_input = run_input.make_input
 
     def signalling_input(config):
       source = make_input(config)
@@ -64,14 +65,14 @@ class SignalAtBatch:
       source.train_batches = batches
       return source
 
-    monkeypatch.setattr(pretrain, "make_input", signalling_input)
+    monkeypatch.setattr(run_input, "make_input", signalling_input)
 
 
 def test_signals_at_random_moments_resume_bit_identical(tiny_data_dir, tmp_path, monkeypatch,
                                                         harmless_late_signals):
   signaller = SignalAtBatch(monkeypatch)
   straight = str(tmp_path / "straight")
-  pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, **STEPS), straight)
+  pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, **STEPS), straight)
   expected = final_state(straight)
   with open(os.path.join(straight, "results.json")) as f:
     expected_results = json.load(f)
@@ -90,7 +91,7 @@ def test_signals_at_random_moments_resume_bit_identical(tiny_data_dir, tmp_path,
     workdir = str(tmp_path / f"trial{trial}")
     stopped_at = None
     try:
-      pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, **STEPS), workdir)
+      pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, **STEPS), workdir)
     except interrupt.Interrupted as e:
       stopped_at = checkpoints.read_pretrained(workdir).step
       assert f"{signaller.signum.name} at step {stopped_at}: saved checkpoint {stopped_at}" in str(e)
@@ -105,7 +106,7 @@ def test_signals_at_random_moments_resume_bit_identical(tiny_data_dir, tmp_path,
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
       assert json.loads(f.readlines()[-1])["step"] == stopped_at, context
     signaller.index = None
-    pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, **STEPS), workdir)
+    pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, **STEPS), workdir)
     assert_bit_identical(expected, final_state(workdir), context)
     with open(os.path.join(workdir, "results.json")) as f:
       assert json.load(f)["labels"] == expected_results["labels"], context

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from ecgjax import config_validation, evaluate, finetune, pretrain
+from ecgjax.experiments import checkpoint_evaluation, fine_tuning, pretraining, validation
 from ecgjax.configs import evaluate as evaluate_config, finetune as finetune_config
 from ecgjax.data import datasets, pipeline
 from ecgjax.ecg import leads
-from ecgjax.inference import predictor
+from ecgjax.inference import score_files
 from ecgjax.models import resnet1d
 from ecgjax.training import checkpoints, finetune as finetune_lib, transfer
 from tests.conftest import TINY_MODEL, shrink, tiny_pretrain_config
@@ -34,8 +34,8 @@ def test_lead_specs_name_what_is_valid():
     leads.select_leads("I,II", ("I",), "cinc")
   config = tiny_pretrain_config("/nonexistent")
   config.dataset.leads = "I,lead2"
-  with pytest.raises(config_validation.ConfigError, match="lead2"):
-    config_validation.validate_pretrain(config, device_count=8)
+  with pytest.raises(validation.ConfigError, match="lead2"):
+    validation.validate_pretrain(config, device_count=8)
 
 
 def _input(data_dir, leads_spec):
@@ -59,7 +59,7 @@ def test_the_pipeline_gathers_the_chosen_leads(tiny_data_dir):
 @pytest.fixture(scope="module")
 def one_lead_model(tiny_data_dir, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("one_lead"))
-  pretrain.train_and_evaluate(
+  pretraining.train_and_evaluate(
       tiny_pretrain_config(tiny_data_dir, total_steps=6, **{"dataset.leads": "I"}), workdir)
   return workdir
 
@@ -75,7 +75,7 @@ def test_a_one_lead_model_records_its_lead_and_is_evaluated_and_used(
   c = evaluate_config.get_config()
   c.checkpoint = one_lead_model
   c.dataset.name, c.dataset.data_dir = "synthetic_ecg/tiny", tiny_data_dir
-  results = evaluate.evaluate_checkpoint(c, str(tmp_path / "eval"))
+  results = checkpoint_evaluation.evaluate_checkpoint(c, str(tmp_path / "eval"))
   assert results["medians"]["auroc"]["value"] is not None
 
   # predict: a 12-lead file and the same ECG's lead I alone score the same; a
@@ -85,18 +85,18 @@ def test_a_one_lead_model_records_its_lead_and_is_evaluated_and_used(
   np.save(tmp_path / "twelve.npy", twelve)
   np.save(tmp_path / "lead_i.npy", twelve[:, :1])
   out = str(tmp_path / "p.csv")
-  predictor.predict_files(one_lead_model, [str(tmp_path / "twelve.npy")], out,
-                          options=predictor.Options(sampling_rate=100,
+  score_files.predict_files(one_lead_model, [str(tmp_path / "twelve.npy")], out,
+                          options=score_files.Options(sampling_rate=100,
                                                     leads=tuple(leads.STANDARD_LEADS)))
   first = _row(out)
-  predictor.predict_files(one_lead_model, [str(tmp_path / "lead_i.npy")], out,
-                          options=predictor.Options(sampling_rate=100, leads=("I",)))
+  score_files.predict_files(one_lead_model, [str(tmp_path / "lead_i.npy")], out,
+                          options=score_files.Options(sampling_rate=100, leads=("I",)))
   second = _row(out)
   assert first["status"] == second["status"] == "ok"
   for label in card["labels"]:
     assert first[label] == second[label]
-  summary = predictor.predict_files(tiny_pretrained, [str(tmp_path / "lead_i.npy")], out,
-                                    options=predictor.Options(sampling_rate=100, leads=("I",)))
+  summary = score_files.predict_files(tiny_pretrained, [str(tmp_path / "lead_i.npy")], out,
+                                    options=score_files.Options(sampling_rate=100, leads=("I",)))
   assert summary.failed == 1
   assert _row(out)["status"].startswith("missing leads ['II', 'III'"), _row(out)
 
@@ -117,7 +117,7 @@ def _twelve_to_one(tiny_data_dir, init_from, tmp_path, leads_spec="I", **overrid
   for key, value in overrides.items():
     c[key] = value
   workdir = str(tmp_path / c.lead_transfer)
-  finetune.finetune_and_evaluate(c, workdir)
+  fine_tuning.train_and_evaluate(c, workdir)
   return workdir, json.load(open(os.path.join(workdir, "transfer.json")))
 
 

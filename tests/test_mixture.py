@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from ecgjax import config_validation, pretrain
+from ecgjax.experiments import pretraining, validation
 from ecgjax.data import datasets, mixture
 from ecgjax.ecg import labels as vocab
 from ecgjax.training import steps
@@ -53,8 +53,8 @@ def test_mixture_specs_are_checked():
       mixture.parse_mixture(bad)
   config = tiny_pretrain_config("/nonexistent")
   config.dataset.mixture = "synthetic_ecg/tiny:1,ptbxl"
-  with pytest.raises(config_validation.ConfigError, match="NAME:WEIGHT"):
-    config_validation.validate_pretrain(config, device_count=8)
+  with pytest.raises(validation.ConfigError, match="NAME:WEIGHT"):
+    validation.validate_pretrain(config, device_count=8)
 
 
 def test_every_missing_dataset_is_named_with_its_build_line(tiny_data_dir):
@@ -149,7 +149,7 @@ def test_pretraining_on_a_mixture_reports_each_source(three_archives, tmp_path):
   config.labels = "all"
   config.eval_batch_size = 32
   workdir = str(tmp_path / "mix")
-  pretrain.train_and_evaluate(config, workdir)
+  pretraining.train_and_evaluate(config, workdir)
   results = json.load(open(os.path.join(workdir, "results.json")))
   assert set(results["sources"]) == {"synthetic_ecg/tiny", "ptbxl/vocabulary_100",
                                      "physionet2021/cpsc2018_100"}

@@ -7,8 +7,10 @@ import jax
 import numpy as np
 import pytest
 
-from ecgjax import finetune as finetune_entry, pretrain
-from ecgjax.training import checkpoints, nonfinite, predict
+from ecgjax.experiments import fine_tuning
+from ecgjax.data import run_input
+from ecgjax.experiments import pretraining
+from ecgjax.training import checkpoints, eval_outputs, nonfinite
 from tests.conftest import tiny_pretrain_config
 
 
@@ -32,7 +34,7 @@ def poison_steps(monkeypatch):
   """Makes the training batches of the given global steps carry NaN labels, so their
   loss and gradients are NaN: a deterministic stand-in for a diverging step."""
   poisoned: set[int] = set()
-  make_input = pretrain.make_input
+  make_input = run_input.make_input
 
   def poisoned_input(config):
     source = make_input(config)
@@ -47,7 +49,7 @@ def poison_steps(monkeypatch):
     source.train_batches = batches
     return source
 
-  monkeypatch.setattr(pretrain, "make_input", poisoned_input)
+  monkeypatch.setattr(run_input, "make_input", poisoned_input)
   return poisoned
 
 
@@ -59,7 +61,7 @@ def test_a_diverging_learning_rate_stops_before_a_nan_checkpoint(tiny_data_dir, 
                                    "optimizer.grad_clip_norm": 1e30,
                                    "model.dtype": "float32"})
   with pytest.raises(nonfinite.NonFiniteError) as raised:
-    pretrain.train_and_evaluate(config, workdir)
+    pretraining.train_and_evaluate(config, workdir)
   message = str(raised.value)
   assert "not finite" in message or "NaN" in message, message
   assert "learning_rate" in message                     # what to try
@@ -73,7 +75,7 @@ def test_stop_names_the_step_and_keeps_the_last_finite_checkpoint(tiny_data_dir,
   poison_steps.add(5)
   workdir = str(tmp_path / "wd")
   with pytest.raises(nonfinite.NonFiniteError, match=r"step 5: the loss \(nan\)") as raised:
-    pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), workdir)
+    pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), workdir)
   assert "the last finite checkpoint is step 4" in str(raised.value)
   assert saved_states_are_finite(workdir) == {4: True}
   # The window that diverged is in metrics.jsonl before the run stops.
@@ -86,7 +88,7 @@ def test_skip_step_leaves_the_state_as_it_was_and_counts_skips(tiny_data_dir, tm
                                                                poison_steps):
   poison_steps.update({3, 6})
   workdir = str(tmp_path / "wd")
-  result = pretrain.train_and_evaluate(
+  result = pretraining.train_and_evaluate(
       tiny_pretrain_config(tiny_data_dir, nonfinite="skip_step"), workdir)
   assert result["labels_total"] == 39
   metrics = [m for m in read_metrics(workdir) if "loss" in m]
@@ -99,7 +101,7 @@ def test_skip_step_update_is_the_identity_on_device(tiny_data_dir, tmp_path):
   """A skipped step returns parameters, statistics and optimiser state bit for bit."""
   from ecgjax.training import loop, mesh as mesh_lib, optimizers, steps
   config = tiny_pretrain_config(tiny_data_dir)
-  source = pretrain.make_input(config)
+  source = run_input.make_input(config)
   model = loop.build_model(config, len(source.label_names), source.signal_shape[-1])
   tx = optimizers.make_optimizer(config.optimizer, config.total_steps)
   graphdef, state = steps.init_state(model, tx)
@@ -122,7 +124,7 @@ def test_skip_step_stops_after_too_many_in_a_row(tiny_data_dir, tmp_path, poison
   poison_steps.update({5, 6, 7})
   with pytest.raises(nonfinite.NonFiniteError, match=r"3 non-finite steps in a row \(up to "
                                                      r"step 7, max_consecutive_skips=3\)"):
-    pretrain.train_and_evaluate(
+    pretraining.train_and_evaluate(
         tiny_pretrain_config(tiny_data_dir, nonfinite="skip_step", max_consecutive_skips=3),
         str(tmp_path / "wd"))
 
@@ -147,7 +149,7 @@ def test_non_finite_predictions_are_a_clear_error_not_a_library_traceback():
              "recording": np.array([1, 2]), "mask": np.array([True, True])}
 
   with pytest.raises(nonfinite.NonFiniteError, match=r"validation split: 3 of 6 predictions"):
-    predict.collect_predictions(
+    eval_outputs.collect_predictions(
         Source(), "validation", lambda batch: np.array([[0.1, np.nan, 0.2], [np.inf, np.nan, 0]]))
 
 
@@ -158,4 +160,4 @@ def test_finetune_stops_on_a_diverging_run(tiny_pretrained, tiny_data_dir, tmp_p
   config.optimizer.learning_rate = 1e8
   config.optimizer.grad_clip_norm = 1e30
   with pytest.raises(nonfinite.NonFiniteError, match=r"step \d: the loss"):
-    finetune_entry.finetune_and_evaluate(config, str(tmp_path / "ft"))
+    fine_tuning.train_and_evaluate(config, str(tmp_path / "ft"))

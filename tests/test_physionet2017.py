@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from ecgjax import finetune
+from ecgjax.experiments import fine_tuning
 from ecgjax.configs import finetune as finetune_config
 from ecgjax.ecg import preprocess
 from ecgjax.ecg.archives import physionet2017 as cinc2017
 from ecgjax.ecg.formats import wfdb_format
-from ecgjax.training import predict
+from ecgjax.training import eval_outputs
 from tests.conftest import TINY_MODEL
 
 
@@ -112,7 +112,7 @@ def test_unknown_labels_are_masked_in_training_and_left_out_of_scoring(built, sh
                               leads="I")
   reference = _reference(shared_data)
   counts = collections.Counter(code for code in reference.values() if code != "~")
-  _, labels, _, _ = predict.collect_outputs(
+  _, labels, _, _ = eval_outputs.collect_outputs(
       source, "train+validation+test", lambda local: np.zeros(local["labels"].shape))
   assert len(labels) == sum(counts.values())
   sinus, af = labels[:, 0], labels[:, 1]
@@ -137,13 +137,13 @@ def test_windows_aggregate_per_recording_in_split_order():
   labels = np.array([[1, 0], [1, 0], [0, 1], [1, 0]], np.float32)
   patients = np.array([7, 7, 5, 7])
   recordings = np.array([30, 30, 10, 20])    # hashes: not in split order
-  out, y, p = predict.aggregate_recordings(scores, labels, patients, recordings, "max")
+  out, y, p = eval_outputs.aggregate_recordings(scores, labels, patients, recordings, "max")
   np.testing.assert_allclose(out, [[0.5, 0.9], [0.3, 0.4], [0.7, 0.1]])
   np.testing.assert_array_equal(y, [[1, 0], [0, 1], [1, 0]])
   np.testing.assert_array_equal(p, [7, 5, 7])
-  out, _, _ = predict.aggregate_recordings(scores, labels, patients, recordings, "mean")
+  out, _, _ = eval_outputs.aggregate_recordings(scores, labels, patients, recordings, "mean")
   np.testing.assert_allclose(out, [[0.3, 0.55], [0.3, 0.4], [0.7, 0.1]])
-  same = predict.aggregate_recordings(scores, labels, patients, np.arange(4), "max")
+  same = eval_outputs.aggregate_recordings(scores, labels, patients, np.arange(4), "max")
   assert same[0] is scores
 
 
@@ -158,7 +158,7 @@ def test_one_lead_fine_tuning_reports_the_challenge_score_per_recording(built, s
   c.model.dtype = "float32"
   c.batch_size, c.eval_batch_size, c.dataset.shuffle_buffer = 16, 64, 256
   c.total_steps, c.eval_every, c.optimizer.warmup_steps = 6, 3, 1
-  results = finetune.finetune_and_evaluate(c, str(tmp_path / "scratch"))
+  results = fine_tuning.train_and_evaluate(c, str(tmp_path / "scratch"))
   test_records = {ex["record_id"].decode().rpartition("_w")[0]
                   for ex in tfds.as_numpy(builders["challenge_100"].as_dataset(split="test"))}
   assert results["test_examples"] == len(test_records)      # windows scored as recordings

@@ -72,7 +72,7 @@ def test_recording_augmentation_perturbs_each_lead_and_resumes_exactly(tiny_data
 
 
 def test_augment_kinds_and_their_old_spellings():
-  from ecgjax.configs.common import augment_kind
+  from ecgjax.data.augment import augment_kind
   assert [augment_kind(v) for v in (True, False, "True", "false", "recording", "none")] == [
       "basic", "none", "basic", "none", "recording", "none"]
   import pytest

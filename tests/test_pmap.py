@@ -7,8 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from ecgjax import pretrain
-from ecgjax.config_validation import ConfigError, validate_finetune, validate_pretrain
+from ecgjax.experiments import pretraining
+from ecgjax.experiments.validation import ConfigError, validate_finetune, validate_pretrain
 from ecgjax.configs import finetune as finetune_config
 from ecgjax.models import resnet1d
 from ecgjax.training import loop, mesh as mesh_lib, optimizers, parallel, steps
@@ -95,8 +95,8 @@ def test_jit_and_pmap_resume_each_other(tiny_data_dir, tmp_path):
   results = {}
   for first, second in (("jit", "jit"), ("jit", "pmap"), ("pmap", "jit")):
     workdir = str(tmp_path / f"{first}_then_{second}")
-    pretrain.train_and_evaluate(config(first, 4), workdir)
-    final = pretrain.train_and_evaluate(config(second, 8), workdir)
+    pretraining.train_and_evaluate(config(first, 4), workdir)
+    final = pretraining.train_and_evaluate(config(second, 8), workdir)
     losses = train_losses(workdir)
     assert sorted(losses) == list(range(1, 9))
     results[first, second] = [losses[s] for s in range(1, 9)], final["auroc"]

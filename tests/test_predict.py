@@ -12,7 +12,8 @@ import pytest
 
 from ecgjax.ecg import leads
 from ecgjax.ecg.formats import wfdb_format
-from ecgjax.inference import scoring, windows
+from ecgjax.ecg import windows
+from ecgjax.inference import scoring
 from tests.conftest import REPO
 from tests.test_format_readers import code15_tracing, write_code15_part
 
@@ -221,11 +222,11 @@ def test_a_model_directory_without_a_card_says_how_to_write_one(model_dir, tiny_
   assert result.returncode == 1 and "has no model card" in result.stderr
   assert "--config.write_card=True" in result.stderr
   # The command it names writes the card; predict then works.
-  from ecgjax import evaluate
+  from ecgjax.experiments import checkpoint_evaluation
   from ecgjax.configs import evaluate as evaluate_config
   config = evaluate_config.get_config()
   config.checkpoint, config.write_card, config.eval_batch_size = str(old), True, 64
-  evaluate.evaluate_checkpoint(config, str(tmp_path / "eval"))
+  checkpoint_evaluation.evaluate_checkpoint(config, str(tmp_path / "eval"))
   result = run_predict([f"--model={old}", f"--out={tmp_path / 'p.csv'}", good], no_tensorflow)
   assert result.returncode == 0, result.stderr[-2000:]
   assert read_rows(tmp_path / "p.csv")[0]["status"] == "ok"

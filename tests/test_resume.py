@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from ecgjax import pretrain
+from ecgjax.experiments import pretraining
 from ecgjax.training import checkpoints
 from tests.conftest import tiny_pretrain_config
 
@@ -18,20 +18,20 @@ def read_metrics(workdir):
 
 def test_preempted_run_resumes_to_the_same_result(tiny_data_dir, tmp_path, monkeypatch):
   straight = str(tmp_path / "straight")
-  pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), straight)
+  pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), straight)
 
   # Announce a preemption at step 4: the loop saves and stops.
   interrupted = str(tmp_path / "interrupted")
   monkeypatch.setattr(checkpoints.Checkpointer, "reached_preemption",
                       lambda self, step: step == 4)
-  pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), interrupted)
+  pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), interrupted)
   assert [m["step"] for m in read_metrics(interrupted)] == [2, 4]
   assert checkpoints.Checkpointer(os.path.join(interrupted, "checkpoints"), max_to_keep=3,
                                   save_every=4).latest_step() == 4
   monkeypatch.undo()
 
   # The same command again continues from step 4, data stream included.
-  result = pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), interrupted)
+  result = pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), interrupted)
   a, b = read_metrics(straight), read_metrics(interrupted)
   assert [m["step"] for m in a] == [m["step"] for m in b] == [2, 4, 6, 8, 8]
   for x, y in zip(a, b, strict=True):
@@ -44,16 +44,16 @@ def test_preempted_run_resumes_to_the_same_result(tiny_data_dir, tmp_path, monke
   assert result["labels_total"] == 39
 
   # Once finished, the same command has nothing left to do.
-  assert pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), interrupted) == {}
+  assert pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), interrupted) == {}
   assert len(read_metrics(interrupted)) == 5
 
 
 def test_lines_logged_after_the_last_checkpoint_are_replaced(tiny_data_dir, tmp_path):
   workdir = str(tmp_path / "wd")
-  pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), workdir)
+  pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), workdir)
   # Simulate a crash after step 8 was logged but before its checkpoint landed:
   # the checkpoint of step 8 disappears, the log still holds steps 6 and 8.
   shutil.rmtree(os.path.join(workdir, "checkpoints", "8"))
-  pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), workdir)
+  pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), workdir)
   steps = [m["step"] for m in read_metrics(workdir)]
   assert steps == [2, 4, 6, 8, 8]          # 6 and 8 once each, not twice

@@ -53,9 +53,9 @@ def test_zero_shot_line_on_the_shared_samples(tiny_pretrained, shared_data, tmp_
 def test_demo_without_real_ecgs_says_how_to_give_them(tmp_path, monkeypatch):
   """No ../shared/data and no --config.real_data: the report's last section says
   which flag scores the model on real archives, and nothing is scored."""
-  from ecgjax import demo, sim_to_real
-  monkeypatch.setattr(sim_to_real, "SHARED_SAMPLES", str(tmp_path / "absent"))
-  monkeypatch.setattr(sim_to_real, "score", lambda *a, **k: (_ for _ in ()).throw(
+  from ecgjax.experiments import demo, zero_shot
+  monkeypatch.setattr(zero_shot, "SHARED_SAMPLES", str(tmp_path / "absent"))
+  monkeypatch.setattr(zero_shot, "score", lambda *a, **k: (_ for _ in ()).throw(
       AssertionError("nothing to score")))
   (tmp_path / "report.md").write_text("# Fine-tuning comparison\n")
   demo.zero_shot_on_real_ecgs("auto", str(tmp_path / "pretrain"), str(tmp_path))

@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from ecgjax import pretrain
+from ecgjax.experiments import pretraining
 from ecgjax.data import subsample
 from ecgjax.training import checkpoints, loop, optimizers, steps, transfer
 from tests.conftest import tiny_pretrain_config
@@ -17,7 +17,7 @@ from tests.conftest import tiny_pretrain_config
 @pytest.fixture(scope="module")
 def pretrained_workdir(tiny_data_dir, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("pretrained"))
-  pretrain.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, total_steps=4), workdir)
+  pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, total_steps=4), workdir)
   return workdir
 
 

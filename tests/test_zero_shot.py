@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from ecgjax import config_validation, evaluate
+from ecgjax.experiments import checkpoint_evaluation, validation
 from ecgjax.configs import evaluate as evaluate_config
 from tests.test_archive_builders import build
 
@@ -35,7 +35,7 @@ def zero_shot(model_dir, data_dir, dataset, workdir, **fields):
   config.eval_batch_size = 64
   for key, value in fields.items():
     config[key] = value
-  return evaluate.evaluate_checkpoint(config, workdir)
+  return checkpoint_evaluation.evaluate_checkpoint(config, workdir)
 
 
 @pytest.mark.parametrize("dataset", ["ptbxl/vocabulary_100", "physionet2021/vocabulary_100"])
@@ -71,6 +71,6 @@ def test_labels_are_matched_by_name_and_scored_at_the_cards_thresholds(
 def test_a_dataset_at_another_rate_is_refused_naming_it(tiny_pretrained, shared_data, tmp_path):
   from tfds_builders.ptbxl import ptbxl_dataset_builder as ptbxl
   build(ptbxl.Builder, "vocabulary_500", tmp_path, os.path.join(shared_data, "ptbxl"))
-  with pytest.raises(config_validation.ConfigError,
+  with pytest.raises(validation.ConfigError,
                      match="sampling_rate: model 100.0, dataset 500.0"):
     zero_shot(tiny_pretrained, str(tmp_path), "ptbxl/vocabulary_500", str(tmp_path / "e"))

@@ -154,19 +154,3 @@ def compare_defaults() -> ml_collections.ConfigDict:
   c.seeds = "0,1,2"
   c.roc_train_size = 200         # the size whose ROC curves are plotted
   return c
-
-
-AUGMENT_KINDS = ("none", "basic", "recording")
-
-
-def augment_kind(augment) -> str:
-  """`dataset.augment` -> one of AUGMENT_KINDS (data/augment.py). True and False, the
-  field's values before the kinds existed, mean basic and none."""
-  if isinstance(augment, bool):
-    return "basic" if augment else "none"
-  # A command line's --config.dataset.augment=True arrives as a string.
-  augment = {"true": "basic", "false": "none"}.get(str(augment).lower(), augment)
-  if augment not in AUGMENT_KINDS:
-    raise ValueError(f"augment must be one of {', '.join(AUGMENT_KINDS)} (or True/False), "
-                     f"got {augment!r}")
-  return augment

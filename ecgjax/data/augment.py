@@ -1,6 +1,6 @@
 """Training-stream augmentations, as pure functions of a stateless seed.
 
-`dataset.augment` picks one (configs.common.augment_kind reads it):
+`dataset.augment` picks one (augment_kind reads it):
 - `none`: the stored ECG.
 - `basic`: an amplitude gain (log-uniform 0.8-1.25, the spread of electrode contact
   and body habitus), a baseline offset per lead (±50 µV) and white noise (σ 10 µV).
@@ -17,6 +17,21 @@ Each takes and returns float32 µV (samples, leads); the pipeline rounds to int1
 import math
 
 import tensorflow as tf
+
+AUGMENT_KINDS = ("none", "basic", "recording")
+
+
+def augment_kind(augment) -> str:
+  """`dataset.augment` -> one of AUGMENT_KINDS. True and False, the
+  field's values before the kinds existed, mean basic and none."""
+  if isinstance(augment, bool):
+    return "basic" if augment else "none"
+  # A command line's --config.dataset.augment=True arrives as a string.
+  augment = {"true": "basic", "false": "none"}.get(str(augment).lower(), augment)
+  if augment not in AUGMENT_KINDS:
+    raise ValueError(f"augment must be one of {', '.join(AUGMENT_KINDS)} (or True/False), "
+                     f"got {augment!r}")
+  return augment
 
 
 def _gain_offset_noise(signal, seeds, noise_std):

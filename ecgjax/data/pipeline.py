@@ -30,7 +30,7 @@ model reads `crop_s` seconds. Training takes one random crop per example (its
 offset drawn like the augmentation, so the stream still resumes exactly);
 evaluation cuts every example into windows of that length `eval_stride_s` apart
 (0: back to back), the last aligned to the end, which share the example's
-`recording` so they are scored as one (training.predict.aggregate_recordings).
+`recording` so they are scored as one (training.eval_outputs.aggregate_recordings).
 
 Evaluation: one pass over the split, padded to whole batches with a `mask`;
 every process yields the same number of batches so sharded steps stay in step.
@@ -45,10 +45,9 @@ from absl import logging
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from ecgjax.configs import common
 from ecgjax.data import augment as augment_lib, datasets, subsample
-from ecgjax.ecg import leads as leads_lib
-from ecgjax.inference import model_card, windows
+from ecgjax.ecg import leads as leads_lib, windows
+from ecgjax.models import model_card
 
 _EPOCH_SEED_STRIDE = 1_000_003
 
@@ -62,7 +61,7 @@ class TfdsInput:
                augment: str | bool = "none", threads: int = 0, leads: str = "all",
                crop_s: float = 0.0, eval_stride_s: float = 0.0):
     self.builder = builder
-    self.augment = common.augment_kind(augment)
+    self.augment = augment_lib.augment_kind(augment)
     self.threads = threads
     self.label_names, self._label_indices = datasets.resolve_labels(builder.info, labels)
     annotated = set(datasets.annotated_labels(builder.info))

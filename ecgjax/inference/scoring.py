@@ -14,8 +14,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from ecgjax.inference import model_card
-from ecgjax.models import resnet1d
+from ecgjax.models import model_card, resnet1d
 from ecgjax.training import checkpoints, mesh as mesh_lib, steps, transfer
 
 

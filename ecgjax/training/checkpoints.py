@@ -2,7 +2,7 @@
 
 A checkpoint holds three items: `state` (the TrainState), `config` (the
 resolved config as JSON, so a later reader can rebuild the model that wrote
-it) and `model_card` (ecgjax.inference.model_card: labels in head order,
+it) and `model_card` (ecgjax.models.model_card: labels in head order,
 thresholds, calibration, the input contract), saved together so a checkpoint
 never carries another step's card. Checkpoints written before cards existed
 have no `model_card` item. Saves are asynchronous; the manager keeps the last

@@ -33,9 +33,9 @@ from absl import logging
 from flax import nnx
 
 from ecgjax.evaluation import metrics as eval_metrics, results as eval_results
-from ecgjax.inference import model_card
-from ecgjax.training import (checkpoints, loop, mesh as mesh_lib, nonfinite, optimizers,
-                             predict, progress as progress_lib, steps, transfer)
+from ecgjax.models import model_card
+from ecgjax.training import (checkpoints, eval_outputs, loop, mesh as mesh_lib, nonfinite,
+                             optimizers, progress as progress_lib, steps, transfer, workdir_files)
 
 MODES = ("linear_probe", "full", "scratch")
 LEAD_TRANSFERS = ("select", "reinit")
@@ -224,9 +224,9 @@ def run(config, workdir: str, source) -> dict:
     def score(local):
       return eval_step(best_state, mesh_lib.global_batch(local, batch_sharding))
     aggregate = config.dataset.eval_aggregate
-    val_scores = predict.collect_predictions(source, config.dataset.eval_split, score,
+    val_scores = eval_outputs.collect_predictions(source, config.dataset.eval_split, score,
                                              aggregate=aggregate)
-    test_scores = predict.collect_predictions(source, config.dataset.test_split, score,
+    test_scores = eval_outputs.collect_predictions(source, config.dataset.test_split, score,
                                               aggregate=aggregate)
 
   # ---- Checkpoint of the selected model, then the one evaluation on test.
@@ -262,7 +262,7 @@ def run(config, workdir: str, source) -> dict:
                         val_labels=val_y, val_scores=val_s, test_labels=test_y,
                         test_scores=test_s, test_patients=test_patients)
     model_card.write(workdir, card)
-    loop.write_json(os.path.join(workdir, "results.json"), results)
+    workdir_files.write_json(os.path.join(workdir, "results.json"), results)
   logging.info("%s: test median AUROC %s over %d/%d labels", config.mode,
                results["medians"]["auroc"]["value"],
                results["medians"]["auroc"]["labels_covered"], len(names))
@@ -303,7 +303,7 @@ def _train_network(config, graphdef, params, batch_stats, source, state_sharding
   batches = source.train_batches(0)
 
   def validation_score(state) -> float:
-    scores, labels, _ = predict.collect_predictions(
+    scores, labels, _ = eval_outputs.collect_predictions(
         source, config.dataset.eval_split,
         lambda local: eval_step(state, mesh_lib.global_batch(local, batch_sharding)),
         aggregate=config.dataset.eval_aggregate)
@@ -360,7 +360,7 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
 
   def extract(split, training_set=False):
     # Features per window; the head's scores are aggregated per recording below.
-    return predict.collect_outputs(source, split, lambda local: features(
+    return eval_outputs.collect_outputs(source, split, lambda local: features(
         backbone_state, mesh_lib.global_batch(local, batch_sharding)["signal"]),
         training_set=training_set)
 
@@ -396,7 +396,7 @@ def _linear_probe(config, graphdef, params, batch_stats, source, state_sharding,
 
   def scored(h, x, y, patients, recordings):
     """(probabilities, labels, patients), one row per recording."""
-    return predict.aggregate_recordings(np.asarray(jax.nn.sigmoid(logits(h, x))), y, patients,
+    return eval_outputs.aggregate_recordings(np.asarray(jax.nn.sigmoid(logits(h, x))), y, patients,
                                         recordings, config.dataset.eval_aggregate)
 
   def validation_auroc(h) -> float:

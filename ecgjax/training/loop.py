@@ -15,14 +15,12 @@ from typing import Protocol
 import jax
 import numpy as np
 from absl import logging
-from etils import epath
 from flax import nnx
 
 from ecgjax.evaluation import metrics as eval_metrics, results as eval_results
-from ecgjax.inference import model_card
-from ecgjax.models import resnet1d
-from ecgjax.training import (checkpoints, interrupt, mesh as mesh_lib, nonfinite, optimizers,
-                             parallel, predict, progress as progress_lib, steps)
+from ecgjax.models import model_card, resnet1d
+from ecgjax.training import (checkpoints, eval_outputs, interrupt, mesh as mesh_lib, nonfinite,
+                             optimizers, parallel, progress as progress_lib, steps, workdir_files)
 from ecgjax.training.metric_writer import MetricWriter
 
 
@@ -62,13 +60,6 @@ def card_metrics(results: dict, split: str, step: int) -> dict:
           "macro_auroc": results.get("macro_auroc"),
           "labels": {name: {k: v for k, v in entry.items() if k in keep}
                      for name, entry in results["labels"].items()}}
-
-
-def write_json(path: str, obj) -> None:
-  """Replaces `path` whole: a reader never sees half a file (local or gs://)."""
-  tmp = epath.Path(path + ".tmp")
-  tmp.write_text(json.dumps(obj, indent=2))
-  tmp.replace(path)
 
 
 def run(config, workdir: str, source: InputSource) -> dict:
@@ -136,7 +127,7 @@ def _run(config, workdir: str, source: InputSource, stop: interrupt.StopRequest)
     scored = []
     for _, part in parts:
       try:
-        scored.append(predict.collect_predictions(
+        scored.append(eval_outputs.collect_predictions(
             part, split,
             lambda local: eval_step(state, local),
             aggregate=config.dataset.eval_aggregate))
@@ -295,7 +286,7 @@ def _final_test(config, workdir, names, points, step, scored, by_source=None) ->
   results.update(step=step, split=config.dataset.test_split,
                  dataset=config.dataset.mixture or config.dataset.name)
   if jax.process_index() == 0:
-    write_json(os.path.join(workdir, "results.json"), results)
+    workdir_files.write_json(os.path.join(workdir, "results.json"), results)
   logging.info("step %d: %s median AUROC %s, macro AUROC %s over %d/%d labels (results.json)",
                step, config.dataset.test_split, _fmt(results["medians"]["auroc"]["value"]),
                _fmt(results["macro_auroc"]["value"]),

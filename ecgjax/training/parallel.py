@@ -72,7 +72,7 @@ class JitParallel:
     return flops / self.mesh.devices.size if flops else None
 
   def eval_step(self, graphdef):
-    """(state, local batch) -> probabilities, a global array (predict.to_host gathers)."""
+    """(state, local batch) -> probabilities, a global array (eval_outputs.to_host gathers)."""
     step = steps.make_eval_step(graphdef, self.state_sharding, self.batch_sharding)
     return lambda state, local: step(state, self.put_batch(local))
 

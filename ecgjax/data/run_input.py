@@ -1,27 +1,12 @@
-"""`train_and_evaluate(config, workdir)`: pretraining on a built TFDS dataset.
+"""A run's input from its config: one built dataset, or a mixture of several.
 
-Wires the tf.data input (ecgjax.data) to the TensorFlow-free training loop
-(ecgjax.training.loop). Tests call this directly on the tiny dataset.
+Every experiment that reads data (pretraining, fine-tuning, evaluation) builds its
+input here, so the config's dataset section is read in one place.
 """
 
-import json
 import os
 
-import jax
-from absl import logging
-from etils import epath
-
-from ecgjax import config_validation
 from ecgjax.data import datasets, embedded, mixture, pipeline
-from ecgjax.training import loop
-
-
-def write_config(config, workdir: str) -> None:
-  if jax.process_index() == 0:
-    directory = epath.Path(workdir)      # a local directory or a bucket (gs://...)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.json").write_text(
-        json.dumps(json.loads(config.to_json_best_effort()), indent=2, sort_keys=True))
 
 
 def make_input(config) -> pipeline.TfdsInput | mixture.MixtureInput:
@@ -44,13 +29,3 @@ def make_input(config) -> pipeline.TfdsInput | mixture.MixtureInput:
                             augment=config.dataset.augment, threads=config.dataset.threads,
                             leads=config.dataset.leads, crop_s=config.dataset.crop_s,
                             eval_stride_s=config.dataset.eval_stride_s)
-
-
-def train_and_evaluate(config, workdir: str) -> dict:
-  config_validation.validate_pretrain(config)
-  source = make_input(config)
-  logging.info("dataset %s: %d labels, signal %s",
-               config.dataset.mixture or config.dataset.name, len(source.label_names),
-               source.signal_shape)
-  write_config(config, workdir)
-  return loop.run(config, workdir, source)

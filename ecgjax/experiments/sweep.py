@@ -15,16 +15,16 @@ import jax
 
 from absl import logging
 
-from ecgjax import config_validation, finetune
 from ecgjax.configs import common
 from ecgjax.evaluation import report
-from ecgjax.pretrain import write_config
+from ecgjax.experiments import fine_tuning, validation
+from ecgjax.training import workdir_files
 
 
 def run_configs(config) -> list:
   """The fine-tuning config of every run in the sweep, in run order."""
-  sizes = config_validation.int_list(config, "train_sizes")
-  seeds = config_validation.int_list(config, "seeds")
+  sizes = validation.int_list(config, "train_sizes")
+  seeds = validation.int_list(config, "seeds")
   modes = [m.strip() for m in config.modes.split(",") if m.strip()]
   schema = common.finetune_defaults()
   out = []
@@ -45,8 +45,8 @@ def run_dir(workdir: str, c) -> str:
 
 
 def compare_and_report(config, workdir: str) -> dict:
-  config_validation.validate_compare(config)
-  write_config(config, workdir)
+  validation.validate_compare(config, run_configs)
+  workdir_files.write_config(config, workdir)
   configs = run_configs(config)
   for i, c in enumerate(configs):
     d = run_dir(workdir, c)
@@ -57,7 +57,7 @@ def compare_and_report(config, workdir: str) -> dict:
       logging.info("[%d/%d] %s: unfinished, starting again", i + 1, len(configs), d)
       shutil.rmtree(d)
     logging.info("[%d/%d] %s", i + 1, len(configs), d)
-    finetune.finetune_and_evaluate(c, d)
+    fine_tuning.train_and_evaluate(c, d)
   runs = report.load_runs([run_dir(workdir, c) for c in configs])
   report.write_results_csv(runs, os.path.join(workdir, "results.csv"))
   summary = report.summarize(runs, resamples=config.bootstrap_resamples, seed=config.seed)

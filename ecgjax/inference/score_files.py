@@ -15,8 +15,10 @@ import os
 import numpy as np
 from absl import logging
 
+from ecgjax.ecg import windows as windows_lib
 from ecgjax.ecg.formats.errors import RecordFormatError
-from ecgjax.inference import ecg_files, model_card, scoring, windows as windows_lib
+from ecgjax.inference import ecg_files, scoring
+from ecgjax.models import model_card
 
 USER_ERRORS = (scoring.ModelDirectoryError, model_card.ModelCardError)
 FIXED_COLUMNS = ("path", "record", "status")

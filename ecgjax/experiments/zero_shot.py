@@ -21,9 +21,17 @@ tune the generator on these labels.
 Used by benchmarks/sim_to_real.py (the results file) and the demo's report.
 """
 
+import importlib
 import os
 import shutil
 import statistics
+
+import tensorflow_datasets as tfds
+
+from ecgjax.configs import evaluate as evaluate_config
+from ecgjax.data import datasets
+from ecgjax.experiments import checkpoint_evaluation
+from ecgjax.models import model_card
 
 SETS = {   # name: (builder module, config template, folder under real_data, lead I model)
     "ptbxl": ("ptbxl", "vocabulary_{rate}", "ptbxl", False),
@@ -55,11 +63,6 @@ def manual_dir_for(module: str, raw: str, data_dir: str) -> str:
 def build(module: str, config: str, raw: str, data_dir: str) -> tuple[str, list[str], str]:
   """Builds one sample set; returns its dataset name, the labels it annotates and the
   builder's version (which fixes what each label means there)."""
-  import importlib
-
-  import tensorflow_datasets as tfds
-
-  from ecgjax.data import datasets
   builder_module = importlib.import_module(f"tfds_builders.{module}.{module}_dataset_builder")
   builder = builder_module.Builder(config=config, data_dir=data_dir)
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
@@ -69,15 +72,13 @@ def build(module: str, config: str, raw: str, data_dir: str) -> tuple[str, list[
 
 
 def zero_shot(model_dir: str, dataset: str, data_dir: str, workdir: str) -> dict:
-  from ecgjax import evaluate
-  from ecgjax.configs import evaluate as evaluate_config
   config = evaluate_config.get_config()
   config.checkpoint = model_dir
   config.dataset.name, config.dataset.data_dir = dataset, data_dir
   config.dataset.eval_split = ""                        # the model card's operating points
   config.dataset.test_split = "train+validation+test"   # nothing here was trained on
   config.eval_batch_size = 64
-  return evaluate.evaluate_checkpoint(config, workdir)
+  return checkpoint_evaluation.evaluate_checkpoint(config, workdir)
 
 
 def label_figures(results: dict, annotated: list[str]) -> dict:
@@ -102,7 +103,6 @@ def median_over(labels: dict, min_positives: int) -> tuple[float | None, int]:
 
 
 def generator_version(model_dir: str) -> str | None:
-  from ecgjax.inference import model_card
   card = model_card.read(model_dir)
   for dataset in card["training"].get("datasets", []):
     if dataset["name"].startswith("synthetic_ecg/"):
@@ -114,7 +114,6 @@ def score(model_dir: str, real_data: str, scratch: str, one_lead_model: str = ""
           min_positives: int = 3) -> dict:
   """Every set present under `real_data` that a given model can read, zero-shot:
   {'sets': {name: ...}, 'labels': {'SET:LABEL': ...}, 'median_auroc', 'labels_counted'}."""
-  from ecgjax.inference import model_card
   # The public samples' patient keys need no secret salt.
   os.environ.setdefault("ECGJAX_PATIENT_SALT", "sim-to-real")
   rate = int(model_card.read(model_dir)["input"]["sampling_rate"])

@@ -5,33 +5,50 @@ import os
 
 import jax
 
-from ecgjax import compare, config_validation, pretrain, sim_to_real
+from ecgjax.experiments import pretraining, sweep, validation, zero_shot
 
 
 def run_demo(config, workdir: str) -> dict:
   pretrain_dir = os.path.join(workdir, "pretrain")
-  sweep = config.compare.copy_and_resolve_references()
-  sweep.init_from = pretrain_dir
-  sweep.dataset.data_dir = config.pretrain.dataset.data_dir
-  config_validation.validate_demo(config, sweep)     # both stages, before either runs
-  pretrain.train_and_evaluate(config.pretrain, pretrain_dir)
-  summary = compare.compare_and_report(sweep, workdir)   # prints the sweep's table
+  sweep_config = config.compare.copy_and_resolve_references()
+  sweep_config.init_from = pretrain_dir
+  sweep_config.dataset.data_dir = config.pretrain.dataset.data_dir
+  validate(config, sweep_config)     # both stages, before either runs
+  pretraining.train_and_evaluate(config.pretrain, pretrain_dir)
+  summary = sweep.compare_and_report(sweep_config, workdir)   # prints the sweep's table
   if jax.process_index() == 0:
     zero_shot_on_real_ecgs(config.get("real_data", ""), pretrain_dir, workdir)
     print_pretraining(pretrain_dir)
   return summary
 
 
+def validate(config, sweep_config, device_count: int | None = None) -> None:
+  """The demo's own fields, then its two stages: the pretraining config and the sweep
+  run after it."""
+  validation.check_demo_fields(config)
+  real_data = config.get("real_data", "")
+  if real_data not in ("", "auto"):
+    folders = [folder for _, _, folder, _ in zero_shot.SETS.values()]
+    if not os.path.isdir(os.path.expanduser(real_data)):
+      raise validation.ConfigError(f"config.real_data={real_data!r}: no such directory (it "
+                                   f"should hold any of {', '.join(folders)}/)")
+    if not zero_shot.present_sets(os.path.expanduser(real_data)):
+      raise validation.ConfigError(f"config.real_data={real_data!r} holds none of "
+                                   f"{', '.join(f + '/' for f in folders)}")
+  validation.validate_pretrain(config.pretrain, device_count)
+  validation.validate_compare(sweep_config, sweep.run_configs, device_count)
+
+
 def real_data_dir(real_data: str) -> str:
   """The config's real_data as a directory; "auto": ../shared/data where it exists."""
   if real_data == "auto":
-    return sim_to_real.SHARED_SAMPLES if os.path.isdir(sim_to_real.SHARED_SAMPLES) else ""
+    return zero_shot.SHARED_SAMPLES if os.path.isdir(zero_shot.SHARED_SAMPLES) else ""
   return os.path.expanduser(real_data)
 
 
 def zero_shot_on_real_ecgs(real_data: str, pretrain_dir: str, workdir: str) -> None:
   """The report's last section: the pretrained model on real ECGs, with no training
-  (sim_to_real.py), kept in DIR/sim_to_real.json so a rerun does not score it again."""
+  (zero_shot.py), kept in DIR/sim_to_real.json so a rerun does not score it again."""
   directory = real_data_dir(real_data)
   if not directory:
     section = ["## Zero-shot on real ECGs", "",
@@ -41,13 +58,13 @@ def zero_shot_on_real_ecgs(real_data: str, pretrain_dir: str, workdir: str) -> N
   else:
     path = os.path.join(workdir, "sim_to_real.json")
     if not os.path.exists(path):
-      result = sim_to_real.score(pretrain_dir, directory, os.path.join(workdir, "real_ecgs"))
+      result = zero_shot.score(pretrain_dir, directory, os.path.join(workdir, "real_ecgs"))
       with open(path + ".tmp", "w") as f:
         json.dump(result, f, indent=1)
       os.replace(path + ".tmp", path)
     with open(path) as f:
       result = json.load(f)
-    section = sim_to_real.report_lines(result)
+    section = zero_shot.report_lines(result)
     print("\n".join(["", *section]), flush=True)
   with open(os.path.join(workdir, "report.md"), "a") as f:
     f.write("\n" + "\n".join(section))

@@ -1,15 +1,20 @@
 """Refusing a bad config before anything is built, loaded or compiled.
 
-Each error names the field and says what was wrong with its value.
+Each error names the field and says what was wrong with its value. The allowed
+values come from the modules that own them (ecgjax.training, .data, .models,
+.evaluation, .ecg); this module imports no experiment driver: a driver passes in
+what only it knows (the sweep its runs).
 """
-
-import os
 
 import jax
 import ml_collections
 
 from ecgjax.configs import common
+from ecgjax.data import augment, mixture
+from ecgjax.ecg import leads
+from ecgjax.evaluation import thresholds
 from ecgjax.models import resnet1d
+from ecgjax.training import eval_outputs, finetune, nonfinite, parallel
 
 
 class ConfigError(ValueError):
@@ -88,38 +93,26 @@ def int_list(config, name: str) -> list[int]:
   return values
 
 
-def validate_compare(config, device_count: int | None = None) -> None:
-  """Checks the sweep's axes, then each run's fine-tuning config."""
-  from ecgjax import compare
+def validate_compare(config, run_configs, device_count: int | None = None) -> None:
+  """Checks the sweep's axes, then each of its runs' fine-tuning configs (the sweep
+  expands them: `run_configs(config)`)."""
   check_fields(config, common.compare_defaults())
   int_list(config, "train_sizes")
   int_list(config, "seeds")
-  for run_config in compare.run_configs(config):
+  for run_config in run_configs(config):
     validate_finetune(run_config, device_count, schema_checked=True)
 
 
-def validate_demo(config, sweep, device_count: int | None = None) -> None:
-  """The demo's two stages: its pretraining config and the sweep run after it."""
+def check_demo_fields(config) -> None:
+  """The demo's own fields; its stages are checked as pretraining and sweep configs."""
   unknown = sorted(set(config.keys()) - {"experiment", "pretrain", "compare", "real_data"})
   if unknown:
     raise ConfigError(f"unknown config field(s): {', '.join('config.' + f for f in unknown)}")
-  real_data = config.get("real_data", "")
-  if real_data not in ("", "auto"):
-    from ecgjax import sim_to_real
-    if not os.path.isdir(os.path.expanduser(real_data)):
-      raise ConfigError(f"config.real_data={real_data!r}: no such directory (it should hold "
-                        f"any of {', '.join(f for _, _, f, _ in sim_to_real.SETS.values())}/)")
-    if not sim_to_real.present_sets(os.path.expanduser(real_data)):
-      raise ConfigError(f"config.real_data={real_data!r} holds none of "
-                        f"{', '.join(f + '/' for _, _, f, _ in sim_to_real.SETS.values())}")
-  validate_pretrain(config.pretrain, device_count)
-  validate_compare(sweep, device_count)
 
 
 def validate_finetune(config, device_count: int | None = None,
                       schema_checked: bool = False) -> None:
   """Checks a fine-tuning config: the training fields, then the mode and its inputs."""
-  from ecgjax.training import finetune
   if not schema_checked:
     check_fields(config, common.finetune_defaults())
     if config.experiment != "finetune":
@@ -163,14 +156,12 @@ def validate_finetune(config, device_count: int | None = None,
 
 def check_eval_aggregate(config) -> None:
   """dataset.eval_aggregate, of pretraining, fine-tuning and evaluate configs."""
-  from ecgjax.training import predict
-  if config.dataset.eval_aggregate not in predict.AGGREGATIONS:
+  if config.dataset.eval_aggregate not in eval_outputs.AGGREGATIONS:
     raise ConfigError(f"config.dataset.eval_aggregate={config.dataset.eval_aggregate!r}: "
-                      f"expected one of {predict.AGGREGATIONS}")
+                      f"expected one of {eval_outputs.AGGREGATIONS}")
 
 
 def _check_training(config, device_count: int | None) -> None:
-  from ecgjax.evaluation import thresholds
   _positive(config, "batch_size", "eval_batch_size", "total_steps", "log_every", "eval_every",
             "checkpoint_every", "keep_checkpoints", "dataset.shuffle_buffer")
   devices = device_count or jax.device_count()
@@ -179,18 +170,16 @@ def _check_training(config, device_count: int | None) -> None:
       raise ConfigError(f"config.{name}={config[name]} (global) is not divisible by the "
                         f"{devices} devices of this run")
   try:
-    common.augment_kind(config.dataset.augment)
+    augment.augment_kind(config.dataset.augment)
   except ValueError as e:
     raise ConfigError(f"config.dataset.{e}") from None
   if not isinstance(config.dataset.threads, int) or config.dataset.threads < 0:
     raise ConfigError(f"config.dataset.threads must be a non-negative integer, got "
                       f"{config.dataset.threads!r}")
-  from ecgjax.training import nonfinite
   if config.nonfinite not in nonfinite.POLICIES:
     raise ConfigError(f"config.nonfinite={config.nonfinite!r}: expected one of "
                       f"{nonfinite.POLICIES}")
   _positive(config, "max_consecutive_skips")
-  from ecgjax.training import parallel
   if config.parallelism not in parallel.PARALLELISMS:
     raise ConfigError(f"config.parallelism={config.parallelism!r}: expected one of "
                       f"{parallel.PARALLELISMS}")
@@ -206,7 +195,6 @@ def _check_training(config, device_count: int | None) -> None:
   if not config.dataset.name and not config.dataset.mixture:
     raise ConfigError("config.dataset.name is empty")
   if config.dataset.mixture:
-    from ecgjax.data import mixture
     try:
       mixture.parse_mixture(config.dataset.mixture)
     except mixture.MixtureError as e:
@@ -220,7 +208,6 @@ def _check_training(config, device_count: int | None) -> None:
     raise ConfigError("config.dataset.eval_stride_s is set but config.dataset.crop_s is 0: "
                       "evaluation windows are crops")
   check_eval_aggregate(config)
-  from ecgjax.ecg import leads
   try:
     leads.parse_lead_spec(config.dataset.leads)
   except leads.UnknownLeadError as e:

@@ -25,7 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ecgjax.inference import model_card, scoring
+from ecgjax.inference import scoring
+from ecgjax.models import model_card
 
 JAX_EXPORT_FILE = "model.jax_export"
 ONNX_FILE = "model.onnx"

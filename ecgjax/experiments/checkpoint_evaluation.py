@@ -9,7 +9,6 @@ Operating points (calibration, thresholds) are chosen on `dataset.eval_split`;
 with an empty eval_split they come from the model card, as predict uses them.
 """
 
-import json
 import os
 
 import jax
@@ -19,13 +18,14 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from ecgjax import config_validation
 from ecgjax.configs import common, evaluate as evaluate_config
-from ecgjax.data import datasets
+from ecgjax.data import datasets, run_input
 from ecgjax.evaluation import results as eval_results
-from ecgjax.inference import label_matching, model_card
-from ecgjax.pretrain import make_input
-from ecgjax.training import checkpoints, loop, mesh as mesh_lib, predict, steps, transfer
+from ecgjax.experiments import validation
+from ecgjax.inference import label_matching
+from ecgjax.models import model_card
+from ecgjax.training import (checkpoints, eval_outputs, loop, mesh as mesh_lib, steps, transfer,
+                             workdir_files)
 
 
 def _run_config(config, saved: dict, labels: str, card: dict | None = None
@@ -61,7 +61,7 @@ def _legacy_head_names(saved) -> list[str]:
   try:
     info = datasets.load_builder(cfg["dataset"]["name"], data_dir).info
   except datasets.DatasetNotBuiltError as e:
-    raise config_validation.ConfigError(
+    raise validation.ConfigError(
         f"checkpoint {saved.directory} step {saved.step} has no model card, and the dataset "
         f"it was trained on is not there to say which output is which label: {e}") from e
   return datasets.resolve_labels(info, cfg["labels"])[0]
@@ -71,29 +71,29 @@ def _check_input(card_input: dict, data_input: dict, dataset: str) -> None:
   differ = [f"{k}: model {card_input[k]!r}, dataset {data_input[k]!r}"
             for k in ("sampling_rate", "samples", "leads", "units") if card_input[k] != data_input[k]]
   if differ:
-    raise config_validation.ConfigError(
+    raise validation.ConfigError(
         f"config.dataset.name={dataset}: its signals do not fit the model's input "
         f"({'; '.join(differ)}); build it with the model's recipe {card_input['recipe']}")
 
 
 def evaluate_checkpoint(config, workdir: str) -> dict:
-  config_validation.check_fields(config, evaluate_config.get_config())
-  config_validation.check_eval_aggregate(config)
+  validation.check_fields(config, evaluate_config.get_config())
+  validation.check_eval_aggregate(config)
   if not config.checkpoint:
-    raise config_validation.ConfigError("config.checkpoint is empty: give a workdir to evaluate")
+    raise validation.ConfigError("config.checkpoint is empty: give a workdir to evaluate")
   saved = checkpoints.read_pretrained(config.checkpoint, config.checkpoint_step or None)
   card = saved.card
   if card is None and not config.dataset.eval_split:
-    raise config_validation.ConfigError(
+    raise validation.ConfigError(
         "config.dataset.eval_split is empty (operating points from the model card), but "
         f"checkpoint {saved.directory} step {saved.step} has no model card")
   if config.write_card and card is not None:
-    raise config_validation.ConfigError(
+    raise validation.ConfigError(
         f"config.write_card: checkpoint {saved.directory} step {saved.step} has a model card")
   head_names = card["labels"] if card else _legacy_head_names(saved)
   heads = saved.params["head"]["kernel"].shape[1]
   if heads != len(head_names):
-    raise config_validation.ConfigError(
+    raise validation.ConfigError(
         f"checkpoint {saved.directory}: a head of {heads} outputs, {len(head_names)} labels named")
 
   # ---- Which dataset labels to score, matched to the head by name or code.
@@ -102,19 +102,19 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
   chosen = datasets.resolve_labels(info, config.labels or "all")[0]
   matching = label_matching.match(head_names, card["snomed"] if card else {}, chosen)
   if not matching.dataset_labels:
-    raise config_validation.ConfigError(
+    raise validation.ConfigError(
         f"none of the dataset's labels ({', '.join(chosen)}) matches a model label by name or "
         f"SNOMED code; the model predicts {', '.join(head_names)}")
   if matching.unmatched_dataset:
     logging.warning("dataset labels the model does not predict (not scored): %s",
                     ", ".join(matching.unmatched_dataset))
   run = _run_config(config, saved.config, ",".join(matching.dataset_labels), card)
-  source = make_input(run)
+  source = run_input.make_input(run)
   data_input = source.describe()["input"]
   if card:
     _check_input(card["input"], data_input, run.dataset.name)
   if config.write_card and (matching.unmatched_model or set(matching.by) != {"name"}):
-    raise config_validation.ConfigError(
+    raise validation.ConfigError(
         f"config.write_card: the dataset does not name every model label "
         f"({', '.join(matching.unmatched_model) or 'some match only by SNOMED code'}); write "
         "the card on the dataset the model was trained on")
@@ -139,7 +139,7 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
     return eval_step(state, mesh_lib.global_batch(local, batch_sharding))
 
   def scored(split):
-    probs, labels, patients = predict.collect_predictions(
+    probs, labels, patients = eval_outputs.collect_predictions(
         source, split, score, aggregate=run.dataset.eval_aggregate)
     return probs[:, columns], labels, patients
 
@@ -162,9 +162,8 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
                  operating_points_from=points_from, **matching.describe(head_names))
   if jax.process_index() == 0:
     os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      json.dump(json.loads(config.to_json_best_effort()), f, indent=2)
-    loop.write_json(os.path.join(workdir, "results.json"), results)
+    workdir_files.write_config(config, workdir)
+    workdir_files.write_json(os.path.join(workdir, "results.json"), results)
     if config.write_card:
       _write_legacy_card(saved, source, model, head_names, points, points_from, results,
                          config.dataset.test_split)

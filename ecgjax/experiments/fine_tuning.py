@@ -1,0 +1,24 @@
+"""`train_and_evaluate(config, workdir)`: one fine-tuning run (scratch, linear probe or
+full) from a pretraining checkpoint, then one evaluation on the test split.
+
+Wires the tf.data input (ecgjax.data) to the TensorFlow-free fine-tuning loop
+(ecgjax.training.finetune). `python -m ecgjax.finetune` and the sweep call it.
+"""
+
+import os
+
+from absl import logging
+
+from ecgjax.data import run_input
+from ecgjax.experiments import validation
+from ecgjax.training import finetune, workdir_files
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  validation.validate_finetune(config)
+  source = run_input.make_input(config)
+  source.restrict_training_set(config.train_size, config.min_positives, config.seed)
+  logging.info("fine-tuning %s on %d training ECGs, labels %s", config.mode,
+               source.train_examples, ", ".join(source.label_names))
+  workdir_files.write_config(config, workdir)
+  return finetune.run(config, os.path.abspath(workdir), source)

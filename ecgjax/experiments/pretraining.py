@@ -1,0 +1,21 @@
+"""`train_and_evaluate(config, workdir)`: pretraining on a built TFDS dataset.
+
+Wires the tf.data input (ecgjax.data) to the TensorFlow-free training loop
+(ecgjax.training.loop). Tests call this directly on the tiny dataset.
+"""
+
+from absl import logging
+
+from ecgjax.data import run_input
+from ecgjax.experiments import validation
+from ecgjax.training import loop, workdir_files
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  validation.validate_pretrain(config)
+  source = run_input.make_input(config)
+  logging.info("dataset %s: %d labels, signal %s",
+               config.dataset.mixture or config.dataset.name, len(source.label_names),
+               source.signal_shape)
+  workdir_files.write_config(config, workdir)
+  return loop.run(config, workdir, source)
