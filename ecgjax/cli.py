@@ -45,8 +45,8 @@ from ml_collections import config_flags  # noqa: E402
 from ecgjax.data import datasets, mixture  # noqa: E402
 from ecgjax.ecg import leads  # noqa: E402
 from ecgjax.experiments import validation  # noqa: E402
-from ecgjax.training import (checkpoints, finetune, interrupt, mesh, nonfinite,  # noqa: E402
-                             transfer, workdir_lock)
+from ecgjax.training import (checkpoints, interrupt, mesh, nonfinite, transfer,  # noqa: E402
+                             workdir_lock)
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
@@ -79,7 +79,7 @@ def config_catalogue() -> str:
 # Errors a user can fix from the message alone.
 USER_ERRORS = (validation.ConfigError, datasets.DatasetNotBuiltError,
                datasets.UnknownLabelError, checkpoints.InitFromError,
-               transfer.ArchitectureMismatchError, finetune.InputContractError,
+               transfer.ArchitectureMismatchError, transfer.InputContractError,
                nonfinite.NonFiniteError, workdir_lock.WorkdirLockedError,
                mixture.MixtureError, leads.UnknownLeadError)
 

@@ -7,7 +7,7 @@ label, and probabilities are calibrated as the card says. DIR is a pretraining
 or fine-tuning workdir, its checkpoints/ or one step of it; PATHs are files or
 directories (walked recursively). Formats: ecgjax.inference.ecg_files.
 
-predictions.csv (../shared/SPEC.md): one row per ECG (a CODE-15% HDF5 file gives
+predictions.csv: one row per ECG (a CODE-15% HDF5 file gives
 one per tracing) with `path`, `record`, `status` (`ok` or why it could not be
 scored), a probability column per label in the card's order, `positive` (the
 `;`-joined labels at or above their card thresholds), then `windows` (how many

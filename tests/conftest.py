@@ -1,16 +1,23 @@
-"""Shared fixtures. Every test process simulates 8 CPU devices (DESIGN.md), so
-sharding code runs on every test run; this must happen before JAX starts."""
+"""Shared fixtures. Every test process simulates 8 CPU devices, so sharding code
+runs on every test run, and keeps XLA's compiled programs in a persistent cache:
+the suite trains the same tiny model many times, and a tiny pretraining spends most
+of its time compiling. Both must be set before JAX starts; subprocesses that tests
+start inherit them through the environment."""
 
 import os
+
+from tests.helpers import REPO, SHARED_DATA, tiny_pretrain_config
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Keyed by the program, the JAX version and the devices: a stale entry cannot be hit.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(REPO, ".pytest_cache", "jax_compilation_cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
 
 import pytest  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
 
 
 @pytest.fixture(scope="session")
@@ -37,47 +44,36 @@ def tiny_pretrained(tiny_data_dir, tmp_path_factory) -> str:
   from ecgjax.experiments import pretraining
   workdir = str(tmp_path_factory.mktemp("pretrained"))
   pretraining.train_and_evaluate(tiny_pretrain_config(data_dir=tiny_data_dir, total_steps=8),
-                              workdir)
+                                 workdir)
   return workdir
 
 
-TINY_MODEL = dict(stem_width=8, stage_widths=(8, 16), blocks_per_stage=(1, 1),
-                  stage_strides=(2, 2), kernel_size=5)
+# Fixtures that train: a test using one is in the slow tier whether or not it says so.
+TRAINING_FIXTURES = {"tiny_pretrained"}
 
 
-def shrink(c, data_dir: str):
-  """Points a config at synthetic_ecg/tiny with a tiny model and small batches."""
-  c.dataset.name = "synthetic_ecg/tiny"
-  c.dataset.data_dir = data_dir
-  c.dataset.shuffle_buffer = 128
-  for key, value in TINY_MODEL.items():
-    c.model[key] = value
-  c.batch_size = 16
-  c.eval_batch_size = 64
-  return c
-
-
-def tiny_pretrain_config(data_dir: str, **overrides):
-  """A small, fast pretraining config on synthetic_ecg/tiny."""
-  from ecgjax.configs import pretrain
-  c = shrink(pretrain.get_config(), data_dir)
-  c.total_steps = 8
-  c.log_every = 2
-  c.eval_every = 8
-  c.checkpoint_every = 4
-  c.optimizer.warmup_steps = 2
-  for key, value in overrides.items():
-    target = c
-    *parents, leaf = key.split(".")
-    for p in parents:
-      target = target[p]
-    target[leaf] = value
-  return c
-
-
+@pytest.hookimpl(tryfirst=True)     # before -m deselects by marker
 def pytest_collection_modifyitems(config, items):
-  """Drops tf.test.TestCase's `test_session` helper, which is not a test (TF skips it)."""
+  """Marks every test that uses a training fixture `slow`, so the fast tier
+  (-m "not slow") never trains; drops tf.test.TestCase's `test_session` helper, which
+  is not a test (TF skips it)."""
+  for item in items:
+    if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+      item.add_marker(pytest.mark.slow)
   kept = [i for i in items if i.name != "test_session"]
   if len(kept) != len(items):
     config.hook.pytest_deselected(items=[i for i in items if i.name == "test_session"])
     items[:] = kept
+
+
+def pytest_sessionfinish(session, exitstatus):
+  """With ECGJAX_NO_SKIPS=1 (.ci/run sets it, having installed every extra), a skipped
+  test fails the run: a skip there means a missing dependency, not a choice."""
+  if os.environ.get("ECGJAX_NO_SKIPS") != "1" or hasattr(session.config, "workerinput"):
+    return
+  reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+  skipped = reporter.stats.get("skipped", []) if reporter else []
+  if skipped and exitstatus == pytest.ExitCode.OK:
+    reporter.write_line(f"ECGJAX_NO_SKIPS=1: {len(skipped)} test(s) skipped; install every "
+                        "extra (.ci/run does)", red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

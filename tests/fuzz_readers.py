@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from tests import reader_fuzzing
-from tests.conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 
 TIME_LIMIT_S = 20.0
 

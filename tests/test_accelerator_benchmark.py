@@ -1,6 +1,6 @@
 """benchmarks/accelerator.py runs where the GPU host is: no TensorFlow, no TFDS and
 none of the archive readers' libraries. A tiny CPU run with those imports blocked
-must write every section SPEC.md asks of a benchmark line, and its summary."""
+must write every field a benchmark line carries (benchmarks/README.md), and its summary."""
 
 import argparse
 import json
@@ -8,7 +8,11 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import REPO
+import pytest
+
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
 BLOCKED = ("tensorflow", "tensorflow_datasets", "wfdb", "h5py", "defusedxml")
 RUN = f"""

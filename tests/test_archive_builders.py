@@ -12,14 +12,8 @@ import tensorflow_datasets as tfds
 
 from ecgjax.ecg import build_report, labels, preprocess
 from ecgjax.ecg.formats import wfdb_format
+from tests.helpers import build
 from tfds_builders import ecg_archive
-
-
-def build(builder_cls, config, data_dir, manual_dir):
-  builder = builder_cls(config=config, data_dir=str(data_dir))
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=str(manual_dir)))
-  return builder
 
 
 def examples(builder):
@@ -158,10 +152,11 @@ def test_physionet_build_maps_dx_and_keeps_header_phi_out(shared_data, tmp_path)
   assert not scan_for_phi(tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_pretraining_and_fine_tuning_run_on_built_ptbxl(shared_data, tmp_path):
   from ecgjax.experiments import fine_tuning, pretraining
   from ecgjax.configs import finetune as finetune_config, pretrain as pretrain_config
-  from tests.conftest import TINY_MODEL
+  from tests.helpers import TINY_MODEL
   from tfds_builders.ptbxl import ptbxl_dataset_builder as ptbxl
   data_dir = tmp_path / "tfds"
   build(ptbxl.Builder, "vocabulary_100", data_dir, os.path.join(shared_data, "ptbxl"))
@@ -190,7 +185,7 @@ def test_pretraining_and_fine_tuning_run_on_built_ptbxl(shared_data, tmp_path):
 
 
 def test_code15_build_joins_exams_and_splits_by_patient(tmp_path):
-  from tests.test_format_readers import code15_tracing, write_code15_part
+  from tests.helpers import code15_tracing, write_code15_part
   from tfds_builders.code15 import code15_dataset_builder as code15_builder
   rng = np.random.default_rng(3)
   exams = []
@@ -273,6 +268,7 @@ def json_report(builder):
   return json.loads((builder.data_path / "build_report.json").read_text())
 
 
+@pytest.mark.slow
 def test_beam_direct_runner_with_two_workers_matches_the_plain_build(shared_data, tmp_path):
   """`tfds build --beam_pipeline_options=...` (the CLI loads the builder from its path, so
   workers must unpickle readers from ecgjax) gives the plain build's examples and report,
@@ -280,7 +276,7 @@ def test_beam_direct_runner_with_two_workers_matches_the_plain_build(shared_data
   import json
   import subprocess
   import sys
-  from tests.conftest import REPO
+  from tests.helpers import REPO
   from tfds_builders.ptbxl import ptbxl_dataset_builder as ptbxl
   manual = tmp_path / "ptbxl"
   shutil.copytree(os.path.join(shared_data, "ptbxl"), manual)

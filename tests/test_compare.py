@@ -1,4 +1,4 @@
-"""The sweep resumes after a kill, and its report says what SPEC.md promises."""
+"""The sweep resumes after a kill, and its report holds the columns users rely on."""
 
 import csv
 import os
@@ -7,8 +7,9 @@ import pytest
 
 from ecgjax.experiments import fine_tuning, sweep, validation
 from ecgjax.configs import compare as compare_config
-from tests.conftest import shrink
-from tests.test_finetune import pretrained  # noqa: F401  (module fixture)
+from tests.helpers import shrink
+
+pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
 
 def tiny_compare_config(data_dir, init_from):
@@ -26,9 +27,9 @@ def tiny_compare_config(data_dir, init_from):
   return c
 
 
-def test_killed_sweep_skips_finished_runs_and_redoes_a_half_finished_one(
-    pretrained, tiny_data_dir, tmp_path, monkeypatch):  # noqa: F811
-  config = tiny_compare_config(tiny_data_dir, pretrained)
+def test_killed_sweep_skips_finished_runs_and_resumes_a_half_finished_one(
+    tiny_pretrained, tiny_data_dir, tmp_path, monkeypatch):
+  config = tiny_compare_config(tiny_data_dir, tiny_pretrained)
   workdir = str(tmp_path / "sweep")
   calls = []
   real = fine_tuning.train_and_evaluate
@@ -51,7 +52,7 @@ def test_killed_sweep_skips_finished_runs_and_redoes_a_half_finished_one(
   monkeypatch.setattr(fine_tuning, "train_and_evaluate",
                       lambda c, d: seen.append(d) or real(c, d))
   sweep.compare_and_report(config, workdir)
-  assert half_finished in seen                      # the half-finished run is redone
+  assert half_finished in seen                      # the half-finished run is resumed
   assert not set(finished) & set(seen)              # finished runs are not
   assert len(seen) == 6 - 2
 

@@ -9,7 +9,7 @@ import pytest
 from ecgjax.configs import demo as demo_config, pretrain as pretrain_config
 from ecgjax.experiments import demo, pretraining, validation
 from ecgjax.data import datasets
-from tests.conftest import REPO, tiny_pretrain_config
+from tests.helpers import REPO, tiny_pretrain_config
 
 
 def test_shipped_configs_are_valid():
@@ -88,6 +88,7 @@ def test_unknown_label_lists_the_labels_the_dataset_has(tiny_data_dir, tmp_path)
   assert "takotsubo" in str(err.value) and "atrial_fibrillation" in str(err.value)
 
 
+@pytest.mark.slow
 def test_command_line_refuses_unknown_field_before_work(tmp_path):
   workdir = tmp_path / "wd"
   result = subprocess.run(
@@ -99,6 +100,7 @@ def test_command_line_refuses_unknown_field_before_work(tmp_path):
   assert not workdir.exists()
 
 
+@pytest.mark.slow
 def test_command_line_prints_build_command_without_traceback(tmp_path):
   result = subprocess.run(
       [sys.executable, "-m", "ecgjax.main", "--config=ecgjax/configs/pretrain.py",

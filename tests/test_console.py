@@ -5,9 +5,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from ecgjax import console
 from ecgjax.training import progress
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def record(pathname, level, msg):
@@ -35,6 +37,7 @@ def test_eta_from_the_steps_so_far():
   assert progress.format_duration(3 * 3600 + 125) == "3h02m"
 
 
+@pytest.mark.slow
 def test_help_lists_the_config_files_and_print_config_shows_overrides():
   env = {**os.environ, "XLA_FLAGS": ""}
   shown = subprocess.run([sys.executable, "-m", "ecgjax.main", "--help"], cwd=REPO, env=env,

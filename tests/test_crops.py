@@ -10,8 +10,8 @@ import pytest
 from ecgjax.experiments import pretraining, validation
 from ecgjax.configs import common, ptbxl_benchmark
 from ecgjax.data import datasets, pipeline
-from ecgjax.training import loop
-from tests.conftest import tiny_pretrain_config
+from ecgjax.training import model_init
+from tests.helpers import tiny_pretrain_config
 
 
 def _input(data_dir, **kw):
@@ -79,11 +79,12 @@ def test_benchmark_configs_name_the_task_and_the_protocol():
   with pytest.raises(ValueError, match="unknown task"):
     ptbxl_benchmark.get_config("everything")
   c = ptbxl_benchmark.get_config("all")
-  model = loop.build_model(c, 71, 12)
+  model = model_init.build_model(c, 71, 12)
   assert len(model.backbone.blocks) == 3 + 4 + 23 + 3
   assert [conv.out_features for conv in model.backbone.stem_convs] == [32, 64]
 
 
+@pytest.mark.slow
 def test_a_cropped_run_is_scored_per_ecg(tiny_data_dir, tmp_path):
   config = tiny_pretrain_config(tiny_data_dir, total_steps=6,
                                 **{"dataset.crop_s": 2.5, "dataset.eval_stride_s": 1.25})

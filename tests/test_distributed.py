@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
 CHILD = """
 import jax, numpy as np

@@ -30,7 +30,7 @@ from ecgjax.ecg import windows
 from ecgjax.inference import ecg_plot, explain, scoring
 from ecgjax.models import resnet1d
 from ecgjax.training import mesh as mesh_lib, steps
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 FS, DURATION = 100, 10.0
 PVC_REGION_S = (-0.04, 0.30)     # from just before the premature QRS to the end of its T
@@ -98,6 +98,7 @@ def concentration(ig, params, batch_stats, signal, pvc_times):
   return magnitude[on_beats].sum() / magnitude.sum() / on_beats.mean(), magnitude
 
 
+@pytest.mark.slow
 def test_attribution_concentrates_on_the_premature_beats(pvc_detector):
   graphdef, trained, randomised, (replicated, sharded) = pvc_detector
   test_x, test_y, test_times = balanced_set(seed=1, n=64)
@@ -121,6 +122,7 @@ def test_attribution_concentrates_on_the_premature_beats(pvc_detector):
   assert np.median(correlations) < 0.85                 # measured 0.66
 
 
+@pytest.mark.slow
 def test_integrated_gradients_are_complete(tiny_pretrained, shared_data):
   """The attributions add up to logit(ECG) - logit(flat line), as IG promises."""
   model = scoring.load(tiny_pretrained)
@@ -147,6 +149,7 @@ def test_the_drawing_is_on_clinical_paper(tmp_path):
   assert (tmp_path / "flat.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_predict_explain_writes_one_png_per_ecg(tiny_pretrained, shared_data, tmp_path):
   records = os.path.join(shared_data, "ptbxl", "records100", "00000")
   files = [os.path.join(records, f"0000{k}_lr.hea") for k in (1, 2)]

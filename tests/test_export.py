@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from ecgjax.inference import scoring, serving_export
-from tests.conftest import REPO
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
+
+# The ONNX form is the `export` extra's (pip install -e ".[export]"), which CI installs.
+pytest.importorskip("jax2onnx", reason='the ONNX export needs the `export` extra: '
+                    'pip install -e ".[export]"')
+pytest.importorskip("onnxruntime", reason='the ONNX checks need the `export` extra: '
+                    'pip install -e ".[export]"')
 
 
 @pytest.fixture(scope="module")

@@ -8,37 +8,18 @@ import sys
 import numpy as np
 import pytest
 
-from ecgjax.experiments import fine_tuning, pretraining, validation
-from ecgjax.configs import finetune as finetune_config
+from ecgjax.experiments import checkpoint_evaluation, fine_tuning, validation
 from ecgjax.training import checkpoints, transfer
-from tests.conftest import REPO, shrink, tiny_pretrain_config
+from tests.helpers import REPO, tiny_finetune_config
 
-@pytest.fixture(scope="module")
-def pretrained(tiny_data_dir, tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp("pretrained"))
-  pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, total_steps=6), workdir)
-  return workdir
-
-
-def tiny_finetune_config(data_dir, init_from, **overrides):
-  c = shrink(finetune_config.get_config(), data_dir)
-  c.init_from = init_from
-  c.labels = "sinus_rhythm,sinus_bradycardia,atrial_fibrillation"
-  c.train_size = 120
-  c.min_positives = 3
-  c.total_steps = 6
-  c.eval_every = 3
-  c.optimizer.warmup_steps = 1
-  for key, value in overrides.items():
-    c[key] = value
-  return c
+pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
 
 @pytest.mark.parametrize("mode", ["linear_probe", "full", "scratch"])
-def test_each_mode_writes_results_with_intervals(mode, pretrained, tiny_data_dir, tmp_path):
+def test_each_mode_writes_results_with_intervals(mode, tiny_pretrained, tiny_data_dir, tmp_path):
   workdir = str(tmp_path / mode)
   results = fine_tuning.train_and_evaluate(
-      tiny_finetune_config(tiny_data_dir, pretrained, mode=mode), workdir)
+      tiny_finetune_config(tiny_data_dir, tiny_pretrained, mode=mode), workdir)
   on_disk = json.load(open(os.path.join(workdir, "results.json")))
   assert on_disk["mode"] == mode and on_disk["train_examples"] == 120
   assert set(on_disk["labels"]) == {"sinus_rhythm", "sinus_bradycardia", "atrial_fibrillation"}
@@ -60,18 +41,18 @@ def test_each_mode_writes_results_with_intervals(mode, pretrained, tiny_data_dir
 
 
 def test_head_columns_of_known_labels_are_carried_and_the_start_can_be_kept(
-    pretrained, tiny_data_dir, tmp_path):
+    tiny_pretrained, tiny_data_dir, tmp_path):
   """A probe that barely moves (learning rate 1e-9) keeps its starting head (step 0):
   for labels the checkpoint knows that is exactly the checkpoint's columns, which
   head_from_checkpoint=False throws away."""
-  before = checkpoints.read_pretrained(pretrained)
+  before = checkpoints.read_pretrained(tiny_pretrained)
   order = [before.card["labels"].index(n) for n in
            ("sinus_rhythm", "sinus_bradycardia", "atrial_fibrillation")]
   old = {k: np.asarray(v) for k, v in transfer.flatten(before.params).items()}
   for carry in (True, False):
     workdir = str(tmp_path / f"carry_{carry}")
     results = fine_tuning.train_and_evaluate(tiny_finetune_config(
-        tiny_data_dir, pretrained, mode="linear_probe", probe_learning_rate=1e-9,
+        tiny_data_dir, tiny_pretrained, mode="linear_probe", probe_learning_rate=1e-9,
         head_from_checkpoint=carry), workdir)
     new = transfer.flatten(checkpoints.read_pretrained(workdir).params)
     same = np.array_equal(new["head/kernel"], old["head/kernel"][:, order]) and np.array_equal(
@@ -92,11 +73,11 @@ def test_carry_head_copies_columns_by_name():
     transfer.carry_head(head, old, ["a"], ["a", "b", "c"])
 
 
-def test_linear_probe_leaves_the_backbone_bit_identical(pretrained, tiny_data_dir, tmp_path):
+def test_linear_probe_leaves_the_backbone_bit_identical(tiny_pretrained, tiny_data_dir, tmp_path):
   workdir = str(tmp_path / "probe")
   fine_tuning.train_and_evaluate(
-      tiny_finetune_config(tiny_data_dir, pretrained, mode="linear_probe"), workdir)
-  before = checkpoints.read_pretrained(pretrained)
+      tiny_finetune_config(tiny_data_dir, tiny_pretrained, mode="linear_probe"), workdir)
+  before = checkpoints.read_pretrained(tiny_pretrained)
   after = checkpoints.read_pretrained(workdir)
   old, new = transfer.flatten(before.params), transfer.flatten(after.params)
   for path in new:
@@ -110,56 +91,56 @@ def test_linear_probe_leaves_the_backbone_bit_identical(pretrained, tiny_data_di
 
 # (head_from_checkpoint=False in the two tests below: with the checkpoint's head, the
 # starting model may be the one kept, and these are about what training changes.)
-def test_full_fine_tune_changes_the_backbone(pretrained, tiny_data_dir, tmp_path):
+def test_full_fine_tune_changes_the_backbone(tiny_pretrained, tiny_data_dir, tmp_path):
   workdir = str(tmp_path / "full")
   fine_tuning.train_and_evaluate(tiny_finetune_config(
-      tiny_data_dir, pretrained, mode="full", head_from_checkpoint=False), workdir)
-  old = transfer.flatten(checkpoints.read_pretrained(pretrained).params)
+      tiny_data_dir, tiny_pretrained, mode="full", head_from_checkpoint=False), workdir)
+  old = transfer.flatten(checkpoints.read_pretrained(tiny_pretrained).params)
   new = transfer.flatten(checkpoints.read_pretrained(workdir).params)
   assert not np.array_equal(new["backbone/stem/kernel"], old["backbone/stem/kernel"])
 
 
 @pytest.mark.parametrize("freeze", [True, False])
 def test_full_fine_tune_batch_norm_statistics_follow_freeze_batch_norm(
-    freeze, pretrained, tiny_data_dir, tmp_path):
+    freeze, tiny_pretrained, tiny_data_dir, tmp_path):
   workdir = str(tmp_path / f"full_{freeze}")
   fine_tuning.train_and_evaluate(tiny_finetune_config(
-      tiny_data_dir, pretrained, mode="full", freeze_batch_norm=freeze,
+      tiny_data_dir, tiny_pretrained, mode="full", freeze_batch_norm=freeze,
       head_from_checkpoint=False), workdir)
-  old = transfer.flatten(checkpoints.read_pretrained(pretrained).batch_stats)
+  old = transfer.flatten(checkpoints.read_pretrained(tiny_pretrained).batch_stats)
   new = transfer.flatten(checkpoints.read_pretrained(workdir).batch_stats)
   unchanged = all(np.array_equal(new[p], old[p]) for p in new)
   assert unchanged == freeze
 
 
-def test_full_fine_tune_starts_from_the_linear_probe_head(pretrained, tiny_data_dir, tmp_path,
+def test_full_fine_tune_starts_from_the_linear_probe_head(tiny_pretrained, tiny_data_dir, tmp_path,
                                                           caplog):
   import logging
   caplog.set_level(logging.INFO)
   fine_tuning.train_and_evaluate(tiny_finetune_config(
-      tiny_data_dir, pretrained, mode="full", full_head_init="linear_probe"),
+      tiny_data_dir, tiny_pretrained, mode="full", full_head_init="linear_probe"),
       str(tmp_path / "lpft"))
   assert "starts from the linear probe's head" in caplog.text
   caplog.clear()
   fine_tuning.train_and_evaluate(tiny_finetune_config(
-      tiny_data_dir, pretrained, mode="full", full_head_init="random"), str(tmp_path / "rand"))
+      tiny_data_dir, tiny_pretrained, mode="full", full_head_init="random"), str(tmp_path / "rand"))
   assert "starts from the linear probe's head" not in caplog.text
 
 
-def test_bad_finetune_configs_are_refused(tiny_data_dir, pretrained):
+def test_bad_finetune_configs_are_refused(tiny_data_dir, tiny_pretrained):
   with pytest.raises(validation.ConfigError, match="config.init_from is empty"):
     validation.validate_finetune(tiny_finetune_config(tiny_data_dir, "", mode="full"))
   with pytest.raises(validation.ConfigError, match="config.mode='probe'"):
-    validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
+    validation.validate_finetune(tiny_finetune_config(tiny_data_dir, tiny_pretrained,
                                                              mode="probe"))
   with pytest.raises(validation.ConfigError, match="config.full_head_init='probe'"):
-    validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
+    validation.validate_finetune(tiny_finetune_config(tiny_data_dir, tiny_pretrained,
                                                              full_head_init="probe"))
   with pytest.raises(validation.ConfigError, match="config.decay_to_start must be"):
-    validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
+    validation.validate_finetune(tiny_finetune_config(tiny_data_dir, tiny_pretrained,
                                                              decay_to_start=-1.0))
   with pytest.raises(validation.ConfigError, match="bootstrap_resamples"):
-    validation.validate_finetune(tiny_finetune_config(tiny_data_dir, pretrained,
+    validation.validate_finetune(tiny_finetune_config(tiny_data_dir, tiny_pretrained,
                                                              bootstrap_resamples=100))
 
 
@@ -175,13 +156,12 @@ def test_command_line_names_a_missing_init_from(tiny_data_dir, tmp_path):
   assert "Traceback" not in result.stderr
 
 
-def test_evaluate_config_reproduces_the_runs_results(pretrained, tiny_data_dir, tmp_path):
+def test_evaluate_config_reproduces_the_runs_results(tiny_pretrained, tiny_data_dir, tmp_path):
   """Evaluating a fine-tuned checkpoint gives back the AUROCs its run reported."""
-  from ecgjax.experiments import checkpoint_evaluation
   from ecgjax.configs import evaluate as evaluate_config
   run_dir = str(tmp_path / "full")
   run = fine_tuning.train_and_evaluate(
-      tiny_finetune_config(tiny_data_dir, pretrained, mode="full"), run_dir)
+      tiny_finetune_config(tiny_data_dir, tiny_pretrained, mode="full"), run_dir)
   config = evaluate_config.get_config()
   config.checkpoint = run_dir
   config.eval_batch_size = 64
@@ -217,18 +197,20 @@ def test_a_validation_split_that_scores_no_label_keeps_the_last_model():
   evaluation is -inf, and the kept model must still be a trained one, the last."""
   import numpy as np
 
-  from ecgjax.training import finetune as finetune_lib
+  from ecgjax.evaluation import metrics
+  from ecgjax.training import selection
   names = ["atrial_fibrillation", "sinus_rhythm"]
   labels = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, np.nan]])
-  assert finetune_lib._mean_auroc(labels, np.random.default_rng(0).uniform(size=(3, 2)),
-                                  names) == -np.inf
+  scores = np.random.default_rng(0).uniform(size=(3, 2))
+  assert selection.score(metrics.per_label_auroc(labels, scores, names)["auroc_mean"],
+                         names) == -np.inf
   best, kept = -np.inf, []
   for step, score in ((50, -np.inf), (100, -np.inf), (150, -np.inf)):
-    if finetune_lib.keeps(score, best):
+    if selection.keeps(score, best):
       best, kept = score, kept + [step]
   assert kept[-1] == 150
-  assert finetune_lib.keeps(0.7, -np.inf) and not finetune_lib.keeps(0.6, 0.7)
-  assert not finetune_lib.keeps(-np.inf, 0.7)
+  assert selection.keeps(0.7, -np.inf) and not selection.keeps(0.6, 0.7)
+  assert not selection.keeps(-np.inf, 0.7)
 
 
 def _kernel_drift(start_params, workdir, prefix):
@@ -243,15 +225,15 @@ def _kernel_drift(start_params, workdir, prefix):
 
 
 @pytest.mark.parametrize("mode", ["linear_probe", "full"])
-def test_decay_to_start_keeps_the_fine_tune_near_its_start(mode, pretrained, tiny_data_dir,
+def test_decay_to_start_keeps_the_fine_tune_near_its_start(mode, tiny_pretrained, tiny_data_dir,
                                                            tmp_path, monkeypatch):
   """L2-SP: with decay_to_start the kept model's kernels stay within about 1/strength of
   where fine-tuning started (the probe: the carried head columns; full: the backbone),
   and without it they move further. Selection is made to keep the last step, so the
   drift measured is training's."""
-  from ecgjax.training import finetune as finetune_lib
-  monkeypatch.setattr(finetune_lib, "keeps", lambda score, best: True)
-  before = checkpoints.read_pretrained(pretrained)
+  from ecgjax.training import selection
+  monkeypatch.setattr(selection, "keeps", lambda score, best: True)
+  before = checkpoints.read_pretrained(tiny_pretrained)
   labels = ("sinus_rhythm", "sinus_bradycardia", "atrial_fibrillation")
   if mode == "linear_probe":
     # The head columns the checkpoint gives these labels, in head order.
@@ -268,7 +250,7 @@ def test_decay_to_start_keeps_the_fine_tune_near_its_start(mode, pretrained, tin
   for pull in (0.0, strength):
     workdir = str(tmp_path / f"pull_{pull}")
     fine_tuning.train_and_evaluate(tiny_finetune_config(
-        tiny_data_dir, pretrained, decay_to_start=pull, **overrides), workdir)
+        tiny_data_dir, tiny_pretrained, decay_to_start=pull, **overrides), workdir)
     drift[pull] = _kernel_drift(start, workdir, prefix)
   assert drift[strength] < 0.5 * drift[0.0]
   assert drift[strength] <= 2 / strength

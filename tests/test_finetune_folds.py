@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def write_run(root, mode, seed, names, labels, scores, patients, best_step=300):

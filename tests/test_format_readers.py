@@ -11,6 +11,7 @@ import wfdb
 from ecgjax.ecg import leads, labels
 from ecgjax.ecg.formats import code15, hl7_aecg, muse_xml, physionet, wfdb_format
 from ecgjax.ecg.formats.errors import RecordFormatError
+from tests.helpers import code15_tracing, write_code15_part
 
 
 def ptbxl_rows(shared_data):
@@ -301,28 +302,6 @@ def test_hl7_aecg_nan_digits(shared_data, tmp_path):
 
 
 # ---- CODE-15% (no sample in ../shared/data: a fixture in the real layout).
-def write_code15_part(directory, exams):
-  """exams: list of (exam_id, tracing (4096, 12) in mV, row dict)."""
-  import h5py
-  part = os.path.join(directory, "exams_part0.hdf5")
-  with h5py.File(part, "w") as f:
-    f["exam_id"] = np.array([e[0] for e in exams] + [0], dtype=np.int64)
-    f["tracings"] = np.stack([e[1] for e in exams] + [np.zeros((4096, 12), np.float32)])
-  columns = ["exam_id", "age", "is_male", "nn_predicted_age", "1dAVb", "RBBB", "LBBB", "SB",
-             "AF", "ST", "patient_id", "death", "timey", "normal_ecg", "trace_file"]
-  with open(os.path.join(directory, "exams.csv"), "w", newline="") as f:
-    writer = csv.DictWriter(f, columns)
-    writer.writeheader()
-    for exam_id, _, row in exams:
-      writer.writerow({c: row.get(c, "False") for c in columns} | {
-          "exam_id": exam_id, "trace_file": "exams_part0.hdf5"})
-  return part
-
-
-def code15_tracing(seconds, rng):
-  body = rng.normal(0, 0.3, size=(int(seconds * 400), 12)).astype(np.float32)
-  pad = (4096 - body.shape[0]) // 2
-  return np.pad(body, ((pad, 4096 - body.shape[0] - pad), (0, 0)))
 
 
 def test_code15_trims_padding_scales_to_microvolts_and_joins_exams(tmp_path):

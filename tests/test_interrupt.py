@@ -13,11 +13,17 @@ import numpy as np
 import pytest
 
 from ecgjax.data import run_input
-from ecgjax.experiments import pretraining
+from ecgjax.experiments import fine_tuning, pretraining
 from ecgjax.training import checkpoints, interrupt, workdir_lock
-from tests.conftest import REPO, tiny_pretrain_config
+from tests.helpers import REPO, tiny_finetune_config, tiny_pretrain_config
 
 STEPS = dict(total_steps=200, log_every=10, eval_every=100, checkpoint_every=50)
+
+
+def moment_seed() -> int:
+  """The seed of the random moments: new on every run of the suite, printed with any
+  failure, and replayed with ECGJAX_INTERRUPT_SEED=SEED."""
+  return int(os.environ.get("ECGJAX_INTERRUPT_SEED", time.time_ns() % 2**32))
 
 
 def final_state(workdir):
@@ -68,6 +74,7 @@ class SignalAtBatch:
     monkeypatch.setattr(run_input, "make_input", signalling_input)
 
 
+@pytest.mark.slow
 def test_signals_at_random_moments_resume_bit_identical(tiny_data_dir, tmp_path, monkeypatch,
                                                         harmless_late_signals):
   signaller = SignalAtBatch(monkeypatch)
@@ -77,7 +84,8 @@ def test_signals_at_random_moments_resume_bit_identical(tiny_data_dir, tmp_path,
   with open(os.path.join(straight, "results.json")) as f:
     expected_results = json.load(f)
 
-  rng = np.random.default_rng()
+  seed = moment_seed()
+  rng = np.random.default_rng(seed)
   trials = []
   for trial in range(3):
     # A random step (the first batch is taken before compilation, so index 0 signals
@@ -99,7 +107,8 @@ def test_signals_at_random_moments_resume_bit_identical(tiny_data_dir, tmp_path,
     finally:
       signaller.timer.cancel()
     context = (f"{signaller.signum.name} {signaller.delay * 1000:.0f} ms after batch "
-               f"{signaller.index} was taken: stopped at step {stopped_at}")
+               f"{signaller.index} was taken: stopped at step {stopped_at} (replay: "
+               f"ECGJAX_INTERRUPT_SEED={seed})")
     trials.append(context)
     assert stopped_at is not None and stopped_at >= signaller.index, context
     # Nothing done is lost: the last step that ran is the one saved, and logged.
@@ -114,6 +123,43 @@ def test_signals_at_random_moments_resume_bit_identical(tiny_data_dir, tmp_path,
   print("\n".join(trials))
 
 
+@pytest.mark.slow
+def test_an_interrupted_fine_tune_resumes_bit_identical(tiny_pretrained, tiny_data_dir, tmp_path,
+                                                        monkeypatch, harmless_late_signals):
+  """Fine-tuning runs the pretraining loop: a signal saves its train state and the model
+  it keeps so far (resume/), and the same command ends where an unbroken run ends."""
+  signaller = SignalAtBatch(monkeypatch)
+  steps = dict(mode="full", total_steps=24, eval_every=6, checkpoint_every=6)
+  straight = str(tmp_path / "straight")
+  fine_tuning.train_and_evaluate(tiny_finetune_config(tiny_data_dir, tiny_pretrained, **steps),
+                                 straight)
+  seed = moment_seed()
+  rng = np.random.default_rng(seed)
+  signaller.index = int(rng.integers(2, 20))
+  signaller.signum = (signal.SIGTERM, signal.SIGINT)[int(rng.integers(2))]
+  context = f"{signaller.signum.name} at batch {signaller.index} (replay: ECGJAX_INTERRUPT_SEED={seed})"
+  workdir = str(tmp_path / "interrupted")
+  try:
+    with pytest.raises(interrupt.Interrupted, match="run the same command again"):
+      fine_tuning.train_and_evaluate(
+          tiny_finetune_config(tiny_data_dir, tiny_pretrained, **steps), workdir)
+  finally:
+    signaller.timer.cancel()
+  assert os.path.isdir(os.path.join(workdir, "resume")), context
+  assert not os.path.exists(os.path.join(workdir, "results.json")), context
+  signaller.index = None
+  resumed = fine_tuning.train_and_evaluate(
+      tiny_finetune_config(tiny_data_dir, tiny_pretrained, **steps), workdir)
+  assert_bit_identical(final_state(straight), final_state(workdir), context)
+  with open(os.path.join(straight, "results.json")) as f:
+    expected = json.load(f)
+  assert resumed["labels"] == expected["labels"] and resumed["best_step"] == expected["best_step"]
+  assert not os.path.exists(os.path.join(workdir, "resume")), context   # concluded: removed
+  # Concluded: the same command again has nothing left to do.
+  assert fine_tuning.train_and_evaluate(
+      tiny_finetune_config(tiny_data_dir, tiny_pretrained, **steps), workdir) == resumed
+
+
 def run_command(workdir, data_dir, *overrides):
   return subprocess.Popen(
       [sys.executable, "-m", "ecgjax.main", f"--config=tests/configs/tiny_pretrain.py:{data_dir}",
@@ -121,19 +167,19 @@ def run_command(workdir, data_dir, *overrides):
       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_step(workdir, step, process, timeout=240):
-  path = os.path.join(workdir, "metrics.jsonl")
-  deadline = time.monotonic() + timeout
-  while time.monotonic() < deadline:
-    assert process.poll() is None, process.communicate()
-    if os.path.exists(path):
-      with open(path) as f:
-        if any(json.loads(line)["step"] >= step for line in f if line.strip()):
-          return
-    time.sleep(0.2)
-  raise AssertionError(f"{path} never reached step {step}")
+def wait_for_line(process, text: str) -> str:
+  """Reads the command's stderr until a line holds `text` (the event waited for); what
+  was read comes back, for a failure's message."""
+  seen = []
+  for line in process.stderr:
+    seen.append(line)
+    if text in line:
+      return "".join(seen)
+  raise AssertionError(f"the command ended (code {process.wait()}) before logging {text!r}:\n"
+                       + "".join(seen[-40:]))
 
 
+@pytest.mark.slow
 def test_command_line_refuses_a_second_run_exits_75_on_sigterm_and_resumes(tiny_data_dir,
                                                                             tmp_path):
   workdir = str(tmp_path / "wd")
@@ -141,7 +187,7 @@ def test_command_line_refuses_a_second_run_exits_75_on_sigterm_and_resumes(tiny_
               "--config.eval_every=100000")
   first = run_command(workdir, tiny_data_dir, *long_run)
   try:
-    wait_for_step(workdir, 4, first)
+    wait_for_line(first, "step 4: train loss")
     # A second run on the same workdir refuses at once, naming the first.
     second = run_command(workdir, tiny_data_dir, *long_run)
     _, err = second.communicate(timeout=240)
@@ -149,7 +195,7 @@ def test_command_line_refuses_a_second_run_exits_75_on_sigterm_and_resumes(tiny_
     assert f"is in use by host {os.uname().nodename} pid {first.pid}" in err
     assert "Traceback" not in err
     first.send_signal(signal.SIGTERM)
-    _, err = first.communicate(timeout=240)
+    _, err = first.communicate(timeout=240)       # the rest of its stderr
   finally:
     first.kill()
   assert first.returncode == interrupt.EXIT_CODE, err

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 TPU = os.path.join(REPO, "launch", "tpu_vm.sh")
 SLURM = os.path.join(REPO, "launch", "slurm_gpu.sh")

@@ -16,8 +16,8 @@ from ecgjax.data import datasets, pipeline
 from ecgjax.ecg import leads
 from ecgjax.inference import score_files
 from ecgjax.models import resnet1d
-from ecgjax.training import checkpoints, finetune as finetune_lib, transfer
-from tests.conftest import TINY_MODEL, shrink, tiny_pretrain_config
+from ecgjax.training import checkpoints, transfer
+from tests.helpers import TINY_MODEL, shrink, tiny_pretrain_config
 
 
 def test_lead_specs_name_what_is_valid():
@@ -64,6 +64,7 @@ def one_lead_model(tiny_data_dir, tmp_path_factory):
   return workdir
 
 
+@pytest.mark.slow
 def test_a_one_lead_model_records_its_lead_and_is_evaluated_and_used(
     one_lead_model, tiny_pretrained, tiny_data_dir, tmp_path):
   card = json.load(open(os.path.join(one_lead_model, "model_card.json")))
@@ -121,6 +122,7 @@ def _twelve_to_one(tiny_data_dir, init_from, tmp_path, leads_spec="I", **overrid
   return workdir, json.load(open(os.path.join(workdir, "transfer.json")))
 
 
+@pytest.mark.slow
 def test_fine_tuning_one_lead_from_twelve_selects_or_reinitialises_the_stem(
     tiny_pretrained, tiny_data_dir, tmp_path):
   before = checkpoints.read_pretrained(tiny_pretrained).params["backbone"]["stem"]["kernel"]
@@ -140,17 +142,18 @@ def test_fine_tuning_one_lead_from_twelve_selects_or_reinitialises_the_stem(
 
 def test_fine_tuning_refuses_leads_the_checkpoint_never_read(one_lead_model, tiny_data_dir,
                                                              tmp_path):
-  with pytest.raises(finetune_lib.InputContractError, match=r"no pretrained filters for \['II'"):
+  with pytest.raises(transfer.InputContractError, match=r"no pretrained filters for \['II'"):
     _twelve_to_one(tiny_data_dir, one_lead_model, tmp_path, leads_spec="I,II")
 
 
+@pytest.mark.slow
 def test_selecting_the_stem_is_the_pretrained_model_with_other_leads_at_zero():
   cfg = resnet1d.ResNet1DConfig(**TINY_MODEL, dtype="float32")
   twelve = resnet1d.ResNet1D(cfg, 3, 12, rngs=nnx.Rngs(params=0))
   one = resnet1d.ResNet1D(cfg, 3, 2, rngs=nnx.Rngs(params=1))
   _, params12, stats12 = nnx.split(twelve, nnx.Param, nnx.BatchStat)
   graphdef, params2, stats2 = nnx.split(one, nnx.Param, nnx.BatchStat)
-  adapted, reinit, _ = finetune_lib.adapt_stem(nnx.to_pure_dict(params12), leads.STANDARD_LEADS,
+  adapted, reinit, _ = transfer.adapt_stem(nnx.to_pure_dict(params12), leads.STANDARD_LEADS,
                                                ("II", "V2"), "select")
   assert reinit == r"^head/"
   new_params, _, _, _ = transfer.transfer(nnx.to_pure_dict(params2), adapted, reinit="^$")

@@ -14,7 +14,7 @@ from ecgjax.experiments import pretraining, validation
 from ecgjax.data import datasets, mixture
 from ecgjax.ecg import labels as vocab
 from ecgjax.training import steps
-from tests.conftest import tiny_pretrain_config
+from tests.helpers import tiny_pretrain_config
 
 
 def _build(builder_cls, config, data_dir, manual_dir):
@@ -144,6 +144,7 @@ def test_masked_bce_averages_over_annotated_entries_only():
       float(steps.multilabel_bce(logits, labels)), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_pretraining_on_a_mixture_reports_each_source(three_archives, tmp_path):
   config = tiny_pretrain_config(three_archives, total_steps=6, **{"dataset.mixture": MIX})
   config.labels = "all"

@@ -16,7 +16,7 @@ from ecgjax.ecg import preprocess
 from ecgjax.ecg.archives import physionet2017 as cinc2017
 from ecgjax.ecg.formats import wfdb_format
 from ecgjax.training import eval_outputs
-from tests.conftest import TINY_MODEL
+from tests.helpers import TINY_MODEL
 
 
 def _reference(shared_data):
@@ -147,6 +147,7 @@ def test_windows_aggregate_per_recording_in_split_order():
   assert same[0] is scores
 
 
+@pytest.mark.slow
 def test_one_lead_fine_tuning_reports_the_challenge_score_per_recording(built, shared_data,
                                                                        tmp_path):
   data_dir, builders = built

@@ -11,14 +11,16 @@ from ecgjax.experiments import pretraining
 from ecgjax.experiments.validation import ConfigError, validate_finetune, validate_pretrain
 from ecgjax.configs import finetune as finetune_config
 from ecgjax.models import resnet1d
-from ecgjax.training import loop, mesh as mesh_lib, optimizers, parallel, steps
-from tests.conftest import shrink, tiny_pretrain_config
+from ecgjax.training import mesh as mesh_lib, model_init, optimizers, parallel, steps
+from tests.helpers import shrink, tiny_pretrain_config
+
+pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
 
 def run_steps(name: str, batches, config):
   """Losses of each step and the final state in the checkpoint layout."""
   par = parallel.make(name, mesh_lib.make_data_mesh())
-  model = loop.build_model(config, num_labels=batches[0]["labels"].shape[1], in_leads=12)
+  model = model_init.build_model(config, num_labels=batches[0]["labels"].shape[1], in_leads=12)
   tx = optimizers.make_optimizer(config.optimizer, config.total_steps)
   graphdef, state = steps.init_state(model, tx)
   state = par.from_checkpoint(jax.device_put(state, par.state_sharding))
@@ -96,9 +98,10 @@ def test_jit_and_pmap_resume_each_other(tiny_data_dir, tmp_path):
   for first, second in (("jit", "jit"), ("jit", "pmap"), ("pmap", "jit")):
     workdir = str(tmp_path / f"{first}_then_{second}")
     pretraining.train_and_evaluate(config(first, 4), workdir)
-    final = pretraining.train_and_evaluate(config(second, 8), workdir)
+    pretraining.train_and_evaluate(config(second, 8), workdir)
     losses = train_losses(workdir)
     assert sorted(losses) == list(range(1, 9))
+    final = [m for m in read_metrics(workdir) if m.get("split") == "validation"][-1]
     results[first, second] = [losses[s] for s in range(1, 9)], final["auroc"]
   expected_losses, expected_auroc = results["jit", "jit"]
   for key in (("jit", "pmap"), ("pmap", "jit")):
@@ -114,7 +117,9 @@ def test_parallelism_is_validated(tmp_path):
     validate_pretrain(config)
   ft = shrink(finetune_config.get_config(), str(tmp_path))
   ft.init_from, ft.parallelism = str(tmp_path), "pmap"
-  with pytest.raises(ConfigError, match="only pretraining has the pmap path"):
+  validate_finetune(ft)               # fine-tuning runs the same loop: pmap too
+  ft.parallelism = "pmpa"
+  with pytest.raises(ConfigError, match=r"config.parallelism='pmpa': expected one of"):
     validate_finetune(ft)
 
 
@@ -130,7 +135,7 @@ def test_step_flops_count_the_whole_step_per_device(tmp_path):
 
   def flops(name, devices):
     par = parallel.make(name, mesh_lib.make_data_mesh(devices))
-    model = loop.build_model(config, num_labels=5, in_leads=12)
+    model = model_init.build_model(config, num_labels=5, in_leads=12)
     tx = optimizers.make_optimizer(config.optimizer, config.total_steps)
     graphdef, state = steps.init_state(model, tx)
     state = par.from_checkpoint(jax.device_put(state, par.state_sharding))
@@ -145,3 +150,27 @@ def test_step_flops_count_the_whole_step_per_device(tmp_path):
   # Within 10%: fusion changes how XLA counts elementwise work, a large share of this
   # tiny network's step (0.4% apart for ribeiro2020); missing convolutions would be ~70x.
   assert jit1 == pytest.approx(compiled1.cost_analysis()["flops"], rel=0.10)
+
+
+def test_fine_tuning_under_pmap_trains_as_under_jit(tiny_pretrained, tiny_data_dir, tmp_path):
+  """Fine-tuning runs the pretraining loop, so it has the pmap path too: a full fine-tune
+  (frozen BatchNorm, LP-FT head) takes the same losses and keeps the same model."""
+  from ecgjax.experiments import fine_tuning
+  from ecgjax.training import checkpoints
+  from tests.helpers import tiny_finetune_config
+  runs = {}
+  for name in ("jit", "pmap"):
+    c = tiny_finetune_config(tiny_data_dir, tiny_pretrained, mode="full", parallelism=name,
+                             log_every=1, model_from_checkpoint=False)
+    c.model.dtype, c.model.dropout = "float32", 0.0    # pmap draws other dropout masks
+    workdir = str(tmp_path / name)
+    results = fine_tuning.train_and_evaluate(c, workdir)
+    kept = checkpoints.read_pretrained(workdir)
+    runs[name] = train_losses(workdir), results, kept
+  (jit_losses, jit_results, jit_kept), (pmap_losses, pmap_results, pmap_kept) = runs.values()
+  assert sorted(jit_losses) == sorted(pmap_losses) == list(range(1, 7))
+  np.testing.assert_allclose([pmap_losses[s] for s in range(1, 7)],
+                             [jit_losses[s] for s in range(1, 7)], rtol=2e-4)
+  assert pmap_results["best_step"] == jit_results["best_step"] == pmap_kept.step
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5),
+               pmap_kept.params, jit_kept.params)

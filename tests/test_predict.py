@@ -14,8 +14,9 @@ from ecgjax.ecg import leads
 from ecgjax.ecg.formats import wfdb_format
 from ecgjax.ecg import windows
 from ecgjax.inference import scoring
-from tests.conftest import REPO
-from tests.test_format_readers import code15_tracing, write_code15_part
+from tests.helpers import REPO, code15_tracing, write_code15_part
+
+pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,7 @@ def test_predict_matches_the_evaluation_path_and_calibration(model_dir, shared_d
   """For a record already at the model's rate and length, predict's probability is
   the eval step's sigmoid output through the card's Platt map, computed apart."""
   from ecgjax.evaluation import calibration
-  from ecgjax.training import checkpoints, loop, mesh, steps
+  from ecgjax.training import checkpoints, mesh, model_init, steps
   from ecgjax.configs import common
   from flax import nnx
   import jax
@@ -126,7 +127,7 @@ def test_predict_matches_the_evaluation_path_and_calibration(model_dir, shared_d
   run = common.pretrain_defaults()
   run.model = ml_collections.ConfigDict({k: tuple(v) if isinstance(v, list) else v
                                          for k, v in saved.config["model"].items()})
-  graphdef, _, _ = nnx.split(loop.build_model(run, len(model.labels), 12), nnx.Param,
+  graphdef, _, _ = nnx.split(model_init.build_model(run, len(model.labels), 12), nnx.Param,
                              nnx.BatchStat)
   m = mesh.make_data_mesh()
   state = steps.TrainState(step=0, params=saved.params, batch_stats=saved.batch_stats,

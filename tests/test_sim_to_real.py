@@ -7,8 +7,12 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import REPO
+import pytest
+
+from tests.helpers import REPO
 from tfds_builders.synthetic_ecg import synthetic_ecg_dataset_builder as synthetic
+
+pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
 TINY = f"synthetic_ecg/tiny {synthetic.Builder.VERSION}"
 

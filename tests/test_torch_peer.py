@@ -8,15 +8,18 @@ import sys
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 from flax import nnx
 
 from ecgjax.configs.common import MODELS
 from ecgjax.models import resnet1d
-from tests.conftest import REPO
+from tests.helpers import REPO
 
+torch = pytest.importorskip("torch", reason="the PyTorch peer needs the `benchmarks` extra: "
+                            'pip install -e ".[benchmarks]"')
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 import torch_peer  # noqa: E402
+
+pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
 
 def flax_model(name):

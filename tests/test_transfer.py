@@ -10,26 +10,21 @@ import pytest
 
 from ecgjax.experiments import pretraining
 from ecgjax.data import subsample
-from ecgjax.training import checkpoints, loop, optimizers, steps, transfer
-from tests.conftest import tiny_pretrain_config
+from ecgjax.training import checkpoints, model_init, optimizers, steps, transfer
+from tests.helpers import tiny_pretrain_config
 
-
-@pytest.fixture(scope="module")
-def pretrained_workdir(tiny_data_dir, tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp("pretrained"))
-  pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, total_steps=4), workdir)
-  return workdir
+pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
 
 def fresh_model(config, labels=3):
-  model = loop.build_model(config, labels, 12)
+  model = model_init.build_model(config, labels, 12)
   tx = optimizers.make_optimizer(config.optimizer, 10)
   return steps.init_state(model, tx)[1]
 
 
-def test_backbone_restore_loads_saved_values_and_a_new_head(pretrained_workdir, tiny_data_dir):
-  pre = checkpoints.read_pretrained(pretrained_workdir)
-  assert pre.step == 4 and pre.config["labels"] == "pretrain"
+def test_backbone_restore_loads_saved_values_and_a_new_head(tiny_pretrained, tiny_data_dir):
+  pre = checkpoints.read_pretrained(tiny_pretrained)
+  assert pre.step == 8 and pre.config["labels"] == "pretrain"
   assert pre.params["head"]["kernel"].shape[1] == 39
   state = fresh_model(tiny_pretrain_config(tiny_data_dir), labels=3)
   params, stats, report = transfer.load_backbone(state.params, state.batch_stats, pre.params,
@@ -46,8 +41,8 @@ def test_backbone_restore_loads_saved_values_and_a_new_head(pretrained_workdir, 
   assert len(report.loaded) == len(saved) - 2 + len(transfer.flatten(pre.batch_stats))
 
 
-def test_other_architecture_is_refused_with_paths_and_shapes(pretrained_workdir, tiny_data_dir):
-  pre = checkpoints.read_pretrained(pretrained_workdir)
+def test_other_architecture_is_refused_with_paths_and_shapes(tiny_pretrained, tiny_data_dir):
+  pre = checkpoints.read_pretrained(tiny_pretrained)
   wider = tiny_pretrain_config(tiny_data_dir, **{"model.stage_widths": (8, 32)})
   state = fresh_model(wider)
   with pytest.raises(transfer.ArchitectureMismatchError) as err:
@@ -65,15 +60,15 @@ def test_init_from_nothing_or_an_empty_directory_is_refused(tmp_path):
     checkpoints.read_pretrained(str(tmp_path / "empty"))
 
 
-def test_missing_step_lists_the_steps_there_are(pretrained_workdir):
-  with pytest.raises(checkpoints.InitFromError, match=r"no step 3; steps: \[4\]"):
-    checkpoints.read_pretrained(pretrained_workdir, step=3)
+def test_missing_step_lists_the_steps_there_are(tiny_pretrained):
+  with pytest.raises(checkpoints.InitFromError, match=r"no step 3; steps: \[4, 8\]"):
+    checkpoints.read_pretrained(tiny_pretrained, step=3)
 
 
 def test_frozen_backbone_stays_bit_identical_and_keeps_no_optimiser_state(tiny_data_dir):
   config = tiny_pretrain_config(tiny_data_dir)
   config.optimizer.warmup_steps = 0        # a non-zero first step
-  model = loop.build_model(config, 3, 12)
+  model = model_init.build_model(config, 3, 12)
   graphdef, state = steps.init_state(model, optax.identity())
   tx = optimizers.make_optimizer(config.optimizer, 10, params=state.params,
                                  frozen=r"^backbone/", lr_multipliers={})

@@ -10,7 +10,7 @@ import tensorflow_datasets as tfds
 
 from ecgjax.experiments import checkpoint_evaluation, validation
 from ecgjax.configs import evaluate as evaluate_config
-from tests.test_archive_builders import build
+from tests.helpers import build
 
 
 @pytest.fixture(scope="module")

@@ -83,7 +83,7 @@ class EcgArchiveConfig(tfds.core.BuilderConfig):
 
 def ecg_features(samples: int, num_labels: int,
                  record_unknowns: bool = False) -> tfds.features.FeaturesDict:
-  """The features of every ecgjax dataset (SPEC.md): int16 µV and uint8 multi-hot
+  """The features of every ecgjax dataset: int16 µV and uint8 multi-hot
   stored as raw bytes (TFDS's default int16 encoding widens to int64). With
   `record_unknowns`, `labels_known` too: 0 where a record's label is unknown."""
   def multi_hot():

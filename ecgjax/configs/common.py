@@ -95,7 +95,7 @@ def pretrain_defaults() -> ml_collections.ConfigDict:
 
 
 def finetune_defaults() -> ml_collections.ConfigDict:
-  """Pretraining's fields plus what fine-tuning adds (SPEC.md)."""
+  """Pretraining's fields plus what fine-tuning adds."""
   c = pretrain_defaults()
   c.experiment = "finetune"
   c.init_from = ""               # a pretraining workdir (or its checkpoints/ directory)
@@ -138,7 +138,7 @@ def finetune_defaults() -> ml_collections.ConfigDict:
   c.total_steps = 300
   c.log_every = 50
   c.eval_every = 50
-  c.checkpoint_every = 50        # unused: fine-tuning keeps only the selected model
+  c.checkpoint_every = 50        # the train state under resume/, until the run concludes
   c.optimizer.learning_rate = 3e-4
   c.optimizer.warmup_steps = 30
   return c

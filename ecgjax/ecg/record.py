@@ -1,4 +1,4 @@
-"""One ECG in memory, as every reader returns it (DESIGN.md, data conventions).
+"""One ECG in memory, as every reader returns it.
 
 The signal is float32 microvolts, (samples, leads), in `leads.STANDARD_LEADS`
 order once a reader has finished. `diagnoses` are the source's own statements

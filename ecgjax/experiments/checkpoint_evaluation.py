@@ -24,8 +24,8 @@ from ecgjax.evaluation import results as eval_results
 from ecgjax.experiments import validation
 from ecgjax.inference import label_matching
 from ecgjax.models import model_card
-from ecgjax.training import (checkpoints, eval_outputs, loop, mesh as mesh_lib, steps, transfer,
-                             workdir_files)
+from ecgjax.training import (checkpoints, eval_outputs, loop, mesh as mesh_lib, model_init, steps,
+                             transfer, workdir_files)
 
 
 def _run_config(config, saved: dict, labels: str, card: dict | None = None
@@ -120,7 +120,7 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
         "the card on the dataset the model was trained on")
 
   # ---- The saved model, head included, through the same shape checks.
-  model = loop.build_model(run, heads, source.signal_shape[-1])
+  model = model_init.build_model(run, heads, source.signal_shape[-1])
   graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
   source_name = f"checkpoint {saved.directory} step {saved.step}"
   params, _, _, _ = transfer.transfer(nnx.to_pure_dict(params), saved.params, reinit="^$",

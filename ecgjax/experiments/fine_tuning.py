@@ -1,8 +1,10 @@
 """`train_and_evaluate(config, workdir)`: one fine-tuning run (scratch, linear probe or
 full) from a pretraining checkpoint, then one evaluation on the test split.
 
-Wires the tf.data input (ecgjax.data) to the TensorFlow-free fine-tuning loop
-(ecgjax.training.finetune). `python -m ecgjax.finetune` and the sweep call it.
+Wires the tf.data input (ecgjax.data), through the mode's start from the
+checkpoint (ecgjax.training.model_init), to the TensorFlow-free training loop that
+pretraining runs too (ecgjax.training.loop). `python -m ecgjax.finetune` and the
+sweep call it; run again on the same workdir, it resumes.
 """
 
 import os
@@ -11,7 +13,7 @@ from absl import logging
 
 from ecgjax.data import run_input
 from ecgjax.experiments import validation
-from ecgjax.training import finetune, workdir_files
+from ecgjax.training import loop, model_init, workdir_files
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -21,4 +23,6 @@ def train_and_evaluate(config, workdir: str) -> dict:
   logging.info("fine-tuning %s on %d training ECGs, labels %s", config.mode,
                source.train_examples, ", ".join(source.label_names))
   workdir_files.write_config(config, workdir)
-  return finetune.run(config, os.path.abspath(workdir), source)
+  workdir = os.path.abspath(workdir)
+  start = model_init.from_config(config, source, workdir)
+  return loop.run(config, workdir, source, start)

@@ -1,14 +1,15 @@
 """`train_and_evaluate(config, workdir)`: pretraining on a built TFDS dataset.
 
 Wires the tf.data input (ecgjax.data) to the TensorFlow-free training loop
-(ecgjax.training.loop). Tests call this directly on the tiny dataset.
+(ecgjax.training.loop), from a fresh network. Tests call this directly on the tiny
+dataset; run again on the same workdir, it resumes.
 """
 
 from absl import logging
 
 from ecgjax.data import run_input
 from ecgjax.experiments import validation
-from ecgjax.training import loop, workdir_files
+from ecgjax.training import loop, model_init, workdir_files
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -18,4 +19,4 @@ def train_and_evaluate(config, workdir: str) -> dict:
                config.dataset.mixture or config.dataset.name, len(source.label_names),
                source.signal_shape)
   workdir_files.write_config(config, workdir)
-  return loop.run(config, workdir, source)
+  return loop.run(config, workdir, source, model_init.fresh(config, source))

@@ -4,12 +4,12 @@
 
 Each run lives in DIR/runs/MODE/nSIZE/seedSEED and counts as finished only once
 its results.json exists (written last, atomically). A killed sweep, run again,
-skips finished runs and starts half-finished ones afresh. Runs of one size and
+skips finished runs and resumes a half-finished one from its last train state
+(training.loop), bit-identical to a run never stopped. Runs of one size and
 seed train on the same patients, so modes are compared on paired data.
 """
 
 import os
-import shutil
 
 import jax
 
@@ -53,10 +53,8 @@ def compare_and_report(config, workdir: str) -> dict:
     if os.path.exists(os.path.join(d, "results.json")):
       logging.info("[%d/%d] %s: finished earlier, skipped", i + 1, len(configs), d)
       continue
-    if os.path.exists(d):
-      logging.info("[%d/%d] %s: unfinished, starting again", i + 1, len(configs), d)
-      shutil.rmtree(d)
-    logging.info("[%d/%d] %s", i + 1, len(configs), d)
+    logging.info("[%d/%d] %s%s", i + 1, len(configs), d,
+                 ": unfinished, resuming" if os.path.exists(d) else "")
     fine_tuning.train_and_evaluate(c, d)
   runs = report.load_runs([run_dir(workdir, c) for c in configs])
   report.write_results_csv(runs, os.path.join(workdir, "results.csv"))

@@ -14,7 +14,7 @@ from ecgjax.data import augment, mixture
 from ecgjax.ecg import leads
 from ecgjax.evaluation import thresholds
 from ecgjax.models import resnet1d
-from ecgjax.training import eval_outputs, finetune, nonfinite, parallel
+from ecgjax.training import eval_outputs, model_init, nonfinite, parallel
 
 
 class ConfigError(ValueError):
@@ -118,12 +118,8 @@ def validate_finetune(config, device_count: int | None = None,
     if config.experiment != "finetune":
       raise ConfigError(f"config.experiment={config.experiment!r}: expected 'finetune'")
   _check_training(config, device_count)
-  if config.parallelism != "jit":
-    raise ConfigError(f"config.parallelism={config.parallelism!r}: only pretraining has the "
-                      "pmap path; fine-tuning (and the sweep) compile with jit, which trains "
-                      "the same function on the same devices")
-  if config.mode not in finetune.MODES:
-    raise ConfigError(f"config.mode={config.mode!r}: expected one of {finetune.MODES}")
+  if config.mode not in model_init.MODES:
+    raise ConfigError(f"config.mode={config.mode!r}: expected one of {model_init.MODES}")
   if config.mode != "scratch" and not config.init_from:
     raise ConfigError(f"config.init_from is empty: mode {config.mode!r} needs a pretraining "
                       "workdir (--config.init_from=DIR)")
@@ -133,9 +129,9 @@ def validate_finetune(config, device_count: int | None = None,
   if config.full_head_init not in ("linear_probe", "random"):
     raise ConfigError(f"config.full_head_init={config.full_head_init!r}: expected "
                       "'linear_probe' or 'random'")
-  if config.lead_transfer not in finetune.LEAD_TRANSFERS:
+  if config.lead_transfer not in model_init.LEAD_TRANSFERS:
     raise ConfigError(f"config.lead_transfer={config.lead_transfer!r}: expected one of "
-                      f"{finetune.LEAD_TRANSFERS}")
+                      f"{model_init.LEAD_TRANSFERS}")
   if not isinstance(config.head_from_checkpoint, bool):
     raise ConfigError(f"config.head_from_checkpoint must be True or False, got "
                       f"{config.head_from_checkpoint!r}")
@@ -149,7 +145,7 @@ def validate_finetune(config, device_count: int | None = None,
     raise ConfigError(f"config.decay_to_start must be a finite number >= 0 (0: off), got "
                       f"{config.decay_to_start!r}")
   try:
-    finetune.parse_multipliers(config.lr_multipliers)
+    model_init.parse_multipliers(config.lr_multipliers)
   except ValueError as e:
     raise ConfigError(f"config.lr_multipliers: {e}") from e
 

@@ -1,3 +1,3 @@
-"""Using a trained model: its card, reading files into its input contract, scoring
-in windows, explanations and export. jax/numpy/ecg only: a serving host has no
-TensorFlow (DESIGN.md)."""
+"""Using a trained model: reading any file into its input contract, scoring in
+windows, explanations and export. jax/numpy/ecg/models only: a serving host has no
+TensorFlow."""

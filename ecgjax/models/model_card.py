@@ -3,7 +3,7 @@
 Every pretraining and fine-tuning run writes `model_card.json` (and a readable
 `model_card.md`) into its workdir and into each checkpoint it saves, so a
 checkpoint alone answers the questions every user of a published ECG model asks
-(../shared/SPEC.md, "A model is a contract" in DESIGN.md):
+(which output is which label, what input it reads, at which threshold it was measured):
 
 - `labels`: the head's outputs, in order; `snomed`: each label's SNOMED CT code
   where the vocabulary has one;

@@ -1,6 +1,6 @@
-"""The two ways pretraining spreads a step over devices: `jit` and `pmap`.
+"""The two ways a training run spreads a step over devices: `jit` and `pmap`.
 
-`jit` (the default, DESIGN.md): one program over a mesh of every device of every
+`jit` (the default): one program over a mesh of every device of every
 process; the train state is a replicated global array, the batch is split along
 the `data` axis, and XLA inserts the collectives.
 
@@ -46,7 +46,7 @@ class JitParallel:
     return mesh_lib.global_batch(local_batch, self.batch_sharding)
 
   def compile_train_step(self, graphdef, tx, seed: int, state, batch,
-                         skip_nonfinite: bool = False):
+                         freeze_batch_norm: bool = False, skip_nonfinite: bool = False):
     """(the step compiled ahead of time for these arguments, its FLOPs per device).
 
     The FLOPs come from the lowered program, before optimisation, over the mesh's
@@ -54,16 +54,20 @@ class JitParallel:
     hands to cuDNN as custom calls (on an H100 it reported 48.7 GFLOP for a
     ribeiro2020 step of 256 ECGs that lowers to 3,404 GFLOP; on CPU the two agree
     within 0.5%)."""
-    lowered = self._lower_train_step(graphdef, tx, seed, state, batch, skip_nonfinite)
+    lowered = self._lower_train_step(graphdef, tx, seed, state, batch, freeze_batch_norm,
+                                     skip_nonfinite)
     return lowered.compile(), self._flops_per_device(lowered)
 
   def train_step_flops(self, graphdef, tx, state, batch) -> float | None:
     """The FLOPs per device of compile_train_step, from lowering alone (no compile):
     benchmarks/step_flops.py counts a step for another host's measurement this way."""
-    return self._flops_per_device(self._lower_train_step(graphdef, tx, 0, state, batch, False))
+    return self._flops_per_device(self._lower_train_step(graphdef, tx, 0, state, batch, False,
+                                                         False))
 
-  def _lower_train_step(self, graphdef, tx, seed, state, batch, skip_nonfinite):
+  def _lower_train_step(self, graphdef, tx, seed, state, batch, freeze_batch_norm,
+                        skip_nonfinite):
     step = steps.make_train_step(graphdef, tx, seed, self.state_sharding, self.batch_sharding,
+                                 freeze_batch_norm=freeze_batch_norm,
                                  skip_nonfinite=skip_nonfinite)
     return step.lower(state, batch)
 
@@ -126,13 +130,13 @@ class PmapParallel:
         self.stacked)
 
   def compile_train_step(self, graphdef, tx, seed: int, state, batch,
-                         skip_nonfinite: bool = False):
+                         freeze_batch_norm: bool = False, skip_nonfinite: bool = False):
     """(the mapped step, its FLOPs per device). The step compiles on its first call:
     a multi-process pmap compiled ahead of time expects global arguments, not each
     process's. The FLOPs are XLA's estimate from the lowered program, before
     optimisation."""
-    step = steps.train_step_fn(graphdef, tx, seed, skip_nonfinite=skip_nonfinite,
-                               axis_name=mesh_lib.DATA_AXIS)
+    step = steps.train_step_fn(graphdef, tx, seed, freeze_batch_norm=freeze_batch_norm,
+                               skip_nonfinite=skip_nonfinite, axis_name=mesh_lib.DATA_AXIS)
     # No `devices=`: with it the collectives would span this process's devices only,
     # and the processes of a multi-host run would train apart.
     mapped = jax.pmap(step, axis_name=mesh_lib.DATA_AXIS, donate_argnums=0)

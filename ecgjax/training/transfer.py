@@ -1,5 +1,6 @@
 """Moving a pretrained backbone into a model with a new head (carrying over the head's
-columns for labels the checkpoint already predicts).
+columns for labels the checkpoint already predicts), after checking that the
+fine-tuning data is what the checkpoint was trained to read.
 
 Every parameter path of the new model is accounted for: loaded from the
 checkpoint, re-initialised (the head, or anything the rule says to leave
@@ -12,6 +13,7 @@ import re
 
 import jax
 import numpy as np
+from absl import logging
 
 
 @dataclasses.dataclass
@@ -120,3 +122,63 @@ def carry_head(head: dict, pretrained_head: dict, labels, checkpoint_labels
   out = {"kernel": jax.numpy.asarray(kernel, dtype=np.asarray(head["kernel"]).dtype),
          "bias": jax.numpy.asarray(bias, dtype=np.asarray(head["bias"]).dtype)}
   return out, [labels[j] for j in new_columns]
+
+
+class InputContractError(ValueError):
+  """The fine-tuning data is not what the pretrained model was trained to read."""
+
+
+def check_input_contract(pretrained, data_input: dict, init_from: str) -> list[str] | None:
+  """Refuses a pretrained backbone whose card expects other signals than the
+  fine-tuning dataset holds: filters learnt at 100 Hz mean nothing at 500 Hz.
+
+  Returns the checkpoint's leads when the dataset reads a proper subset of them
+  (the stem is then adapted, `lead_transfer`), else None. Leads the checkpoint
+  never read are refused: there are no filters to start them from.
+  """
+  if pretrained.card is None:
+    logging.warning("init_from=%s has no model card (written before cards existed): its "
+                    "input contract cannot be checked against the dataset", init_from)
+    return None
+  expected = pretrained.card["input"]
+  differ = [f"{key}: checkpoint {expected[key]!r}, dataset {data_input[key]!r}"
+            for key in ("sampling_rate", "samples", "units")
+            if expected[key] != data_input[key]]
+  if differ:
+    raise InputContractError(
+        f"init_from={init_from}: the pretrained model's input differs from the dataset's "
+        f"({'; '.join(differ)}). Build the dataset with the checkpoint's recipe "
+        f"({expected['recipe']}) or pretrain on this one.")
+  if expected["leads"] == data_input["leads"]:
+    return None
+  unseen = [n for n in data_input["leads"] if n not in expected["leads"]]
+  if unseen:
+    raise InputContractError(
+        f"init_from={init_from}: the pretrained model read leads {expected['leads']}, the "
+        f"dataset gives {data_input['leads']}: no pretrained filters for {unseen}. Choose "
+        f"leads among the checkpoint's (config.dataset.leads) or pretrain with them.")
+  return list(expected["leads"])
+
+
+def adapt_stem(pretrained_params: dict, checkpoint_leads, leads, how: str
+               ) -> tuple[dict, str, str]:
+  """The checkpoint's parameters with a stem for `leads` (a subset of its
+  `checkpoint_leads`), the regex of paths to leave freshly initialised, and a
+  line for transfer.json.
+
+  `select` keeps the stem's input channels of the chosen leads: the network is
+  then exactly the pretrained one fed zeros on the other leads. `reinit` leaves
+  the whole stem fresh (its kernel is the only array shaped by the lead count).
+  """
+  if how == "reinit":
+    return pretrained_params, r"^head/|^backbone/stem/", (
+        f"backbone/stem re-initialised for leads {list(leads)} (checkpoint read "
+        f"{list(checkpoint_leads)})")
+  columns = [list(checkpoint_leads).index(n) for n in leads]
+  backbone = dict(pretrained_params["backbone"])
+  stem = dict(backbone["stem"])
+  stem["kernel"] = np.asarray(stem["kernel"])[:, columns, :]
+  backbone["stem"] = stem
+  return {**pretrained_params, "backbone": backbone}, r"^head/", (
+      f"backbone/stem/kernel: input channels of {list(leads)} selected from the "
+      f"checkpoint's {list(checkpoint_leads)}")

@@ -1,0 +1,118 @@
+"""The linear probe's update rule: the head trains on backbone features computed once.
+
+The backbone runs once per split in inference mode (BatchNorm on its running
+statistics), so it stays bit-identical and needs no optimiser state; the head
+then trains full batch with AdamW, `eval_every` updates per compiled chunk, and
+the chunk with the best mean validation AUROC is kept (the starting head too,
+with `score_start`). The loop (training.loop) does the rest, as for every mode.
+"""
+
+import dataclasses
+
+import jax
+import numpy as np
+import optax
+from absl import logging
+from flax import nnx
+
+from ecgjax.evaluation import metrics as eval_metrics
+from ecgjax.training import (eval_outputs, mesh as mesh_lib, nonfinite, optimizers, selection,
+                             steps)
+
+
+@dataclasses.dataclass
+class Probed:
+  head: dict                  # the kept head's kernel and bias, on the host
+  step: int                   # its step (0: the starting head)
+  validation: tuple           # (probabilities, labels, patients), one row per recording
+  test: tuple | None          # the same for the test split; None unless asked for
+
+
+def train(config, graphdef, params, batch_stats, source, state_sharding, batch_sharding,
+          carried_columns: np.ndarray, score_test: bool = True,
+          score_start: bool = False) -> Probed:
+  """Head-only training on cached backbone features (full batch, AdamW).
+
+  With `score_test=False` (the head for LP-FT) the test split is not read. With
+  `score_start`, the starting head (carried from the checkpoint) is a candidate too,
+  as step 0. `decay_to_start` pulls the kernel columns marked in `carried_columns`
+  (1 per carried label) toward their start.
+  """
+  model = nnx.merge(graphdef, params, batch_stats, copy=True)
+  backbone_graph, backbone_state = nnx.split(model.backbone)
+  backbone_state = jax.device_put(backbone_state, state_sharding)
+
+  @jax.jit
+  def features(state, signal):
+    return nnx.merge(backbone_graph, state, copy=True)(steps.signal_to_model_input(signal),
+                                                       train=False)
+
+  def extract(split, training_set=False):
+    # Features per window; the head's scores are aggregated per recording below.
+    return eval_outputs.collect_outputs(source, split, lambda local: features(
+        backbone_state, mesh_lib.global_batch(local, batch_sharding)["signal"]),
+        training_set=training_set)
+
+  train_x, train_y, _, _ = extract(config.dataset.train_split, training_set=True)
+  val_x, val_y, val_p, val_r = extract(config.dataset.eval_split)
+  if score_test:
+    test_x, test_y, test_p, test_r = extract(config.dataset.test_split)
+  logging.info("linear probe on %d training features of width %d", *train_x.shape)
+  train_mask = eval_metrics.annotated(train_y).astype(np.float32)   # NaN: not annotated
+  train_y = np.nan_to_num(train_y)
+
+  head = params["head"]
+  probe_optimizer = config.optimizer.copy_and_resolve_references()
+  probe_optimizer.learning_rate = config.probe_learning_rate
+  pull = config.decay_to_start if carried_columns.any() else 0.0
+  tx = optimizers.make_optimizer(
+      probe_optimizer, config.total_steps, decay_to_start=pull,
+      start_weights={"kernel": jax.numpy.asarray(carried_columns), "bias": 0.0}
+      if pull else None)
+  opt_state = tx.init(head)
+
+  def logits(h, x):
+    return x @ h["kernel"] + h["bias"]
+
+  @jax.jit
+  def train_chunk(h, opt_state, n):
+    def body(_, carry):
+      h, opt_state = carry
+      grads = jax.grad(lambda h: steps.multilabel_bce(logits(h, train_x), train_y,
+                                                      train_mask))(h)
+      updates, opt_state = tx.update(grads, opt_state, h)
+      return optax.apply_updates(h, updates), opt_state
+    return jax.lax.fori_loop(0, n, body, (h, opt_state))
+
+  def scored(h, x, y, patients, recordings):
+    """(probabilities, labels, patients), one row per recording."""
+    return eval_outputs.aggregate_recordings(np.asarray(jax.nn.sigmoid(logits(h, x))), y,
+                                             patients, recordings,
+                                             config.dataset.eval_aggregate)
+
+  def validation_auroc(h) -> float:
+    scores, labels, _ = scored(h, val_x, val_y, val_p, val_r)
+    return selection.score(
+        eval_metrics.per_label_auroc(labels, scores, source.label_names)["auroc_mean"],
+        source.label_names)
+
+  best_score, best_step, best_head = -np.inf, 0, head
+  if score_start:
+    best_score, best_head = validation_auroc(head), jax.device_get(head)
+  step = 0
+  while step < config.total_steps:
+    n = min(config.eval_every, config.total_steps - step)
+    head, opt_state = train_chunk(head, opt_state, n)
+    step += n
+    if not bool(nonfinite.all_finite(head)):
+      raise nonfinite.NonFiniteError(
+          f"linear probe, step {step}: the head's weights are NaN or infinite; lower "
+          f"--config.probe_learning_rate (now {config.probe_learning_rate})")
+    score = validation_auroc(head)
+    if selection.keeps(score, best_score):
+      best_score, best_step, best_head = score, step, jax.device_get(head)
+  logging.info("linear probe: best validation mean AUROC %.4f at step %d", best_score,
+               best_step)
+  return Probed(head=best_head, step=best_step,
+                validation=scored(best_head, val_x, val_y, val_p, val_r),
+                test=scored(best_head, test_x, test_y, test_p, test_r) if score_test else None)

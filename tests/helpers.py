@@ -1,0 +1,94 @@
+"""What several test files share: paths, tiny configs and writers of test inputs.
+Fixtures live in conftest.py; a test file imports helpers from here, never from
+another test file."""
+
+import csv
+import os
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+
+TINY_MODEL = dict(stem_width=8, stage_widths=(8, 16), blocks_per_stage=(1, 1),
+                  stage_strides=(2, 2), kernel_size=5)
+
+
+def shrink(c, data_dir: str):
+  """Points a config at synthetic_ecg/tiny with a tiny model and small batches."""
+  c.dataset.name = "synthetic_ecg/tiny"
+  c.dataset.data_dir = data_dir
+  c.dataset.shuffle_buffer = 128
+  for key, value in TINY_MODEL.items():
+    c.model[key] = value
+  c.batch_size = 16
+  c.eval_batch_size = 64
+  return c
+
+
+def tiny_pretrain_config(data_dir: str, **overrides):
+  """A small, fast pretraining config on synthetic_ecg/tiny."""
+  from ecgjax.configs import pretrain
+  c = shrink(pretrain.get_config(), data_dir)
+  c.total_steps = 8
+  c.log_every = 2
+  c.eval_every = 8
+  c.checkpoint_every = 4
+  c.optimizer.warmup_steps = 2
+  for key, value in overrides.items():
+    target = c
+    *parents, leaf = key.split(".")
+    for p in parents:
+      target = target[p]
+    target[leaf] = value
+  return c
+
+
+def tiny_finetune_config(data_dir, init_from, **overrides):
+  """A small fine-tuning config on synthetic_ecg/tiny: three pretraining labels, 120
+  training ECGs, 6 steps."""
+  from ecgjax.configs import finetune as finetune_config
+  c = shrink(finetune_config.get_config(), data_dir)
+  c.init_from = init_from
+  c.labels = "sinus_rhythm,sinus_bradycardia,atrial_fibrillation"
+  c.train_size = 120
+  c.min_positives = 3
+  c.total_steps = 6
+  c.eval_every = 3
+  c.optimizer.warmup_steps = 1
+  for key, value in overrides.items():
+    c[key] = value
+  return c
+
+
+def write_code15_part(directory, exams):
+  """exams: list of (exam_id, tracing (4096, 12) in mV, row dict)."""
+  import h5py
+  part = os.path.join(directory, "exams_part0.hdf5")
+  with h5py.File(part, "w") as f:
+    f["exam_id"] = np.array([e[0] for e in exams] + [0], dtype=np.int64)
+    f["tracings"] = np.stack([e[1] for e in exams] + [np.zeros((4096, 12), np.float32)])
+  columns = ["exam_id", "age", "is_male", "nn_predicted_age", "1dAVb", "RBBB", "LBBB", "SB",
+             "AF", "ST", "patient_id", "death", "timey", "normal_ecg", "trace_file"]
+  with open(os.path.join(directory, "exams.csv"), "w", newline="") as f:
+    writer = csv.DictWriter(f, columns)
+    writer.writeheader()
+    for exam_id, _, row in exams:
+      writer.writerow({c: row.get(c, "False") for c in columns} | {
+          "exam_id": exam_id, "trace_file": "exams_part0.hdf5"})
+  return part
+
+
+def code15_tracing(seconds, rng):
+  body = rng.normal(0, 0.3, size=(int(seconds * 400), 12)).astype(np.float32)
+  pad = (4096 - body.shape[0]) // 2
+  return np.pad(body, ((pad, 4096 - body.shape[0] - pad), (0, 0)))
+
+
+def build(builder_cls, config, data_dir, manual_dir):
+  """Builds a TFDS builder's config from raw files in `manual_dir`."""
+  import tensorflow_datasets as tfds
+  builder = builder_cls(config=config, data_dir=str(data_dir))
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=str(manual_dir)))
+  return builder
