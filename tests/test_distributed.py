@@ -155,7 +155,7 @@ def test_pretraining_as_two_processes(tiny_data_dir, tmp_path, parallelism):
   errs = [err for _, err in start_two_processes(command, free_port())]
   for err in errs:
     assert f"mesh {{'data': 8}} over 8 devices (cpu), 2 processes, {parallelism}" in err
-  losses = [[line.split(",")[0] for line in logged(err, ": loss ")] for err in errs]
+  losses = [[line.split(",")[0] for line in logged(err, ": train loss ")] for err in errs]
   assert len(losses[0]) == 2 and losses[0] == losses[1]
   lines = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
   assert [line["step"] for line in lines] == [3, 6, 6]      # one writer, not two
@@ -185,8 +185,8 @@ def test_fine_tuning_as_two_processes(tiny_pretrained, tiny_data_dir, tmp_path):
              "--config.min_positives=1"]
   errs = [err for _, err in start_two_processes(command, free_port())]
   for text in ("train loss", "test median AUROC"):
-    # What each process logged, up to the elapsed time and ETA (which differ).
-    lines = [[line.split(";")[0] for line in logged(err, text)] for err in errs]
+    # What each process logged, up to its throughput, elapsed time and ETA (which differ).
+    lines = [[line.split(",")[0] for line in logged(err, text)] for err in errs]
     assert lines[0] and lines[0] == lines[1]
   results = json.load(open(os.path.join(workdir, "results.json")))
   assert results["train_examples"] == 40

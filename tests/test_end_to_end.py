@@ -3,11 +3,11 @@
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
 
 import pytest
-import time
 
 from tests.helpers import REPO
 from tfds_builders.synthetic_ecg import synthetic_ecg_dataset_builder as synthetic

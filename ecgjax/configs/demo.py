@@ -55,7 +55,7 @@ def get_config():
   compare.roc_train_size = 100
   compare.total_steps = 200
 
-  # Real ECGs to score the pretrained model on, zero-shot, in the report (sim_to_real.py:
+  # Real ECGs to score the pretrained model on, zero-shot, in the report (zero_shot.py:
   # ptbxl/, cinc2020/ and cinc2017/ folders as PhysioNet gives them). "auto": the
   # project's samples in ../shared/data beside the checkout, where they exist; "": none.
   real_data = "auto"

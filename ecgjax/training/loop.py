@@ -227,8 +227,7 @@ def _run(config, workdir: str, source: InputSource, start: model_init.Start,
     # Step 0: a head carried from the checkpoint may already be better than what a
     # small training set makes of it.
     result, _, _ = evaluate(config.dataset.eval_split, par.to_checkpoint(state), 0)
-    kept = _keep(kept_ckpt, 0, selection.score(result["auroc_mean"], names),
-                 par.to_checkpoint(state), arch_json, make_card)
+    kept = _keep(0, selection.score(result["auroc_mean"], names), par.to_checkpoint(state))
     logging.info("step 0: %s mean AUROC %s", config.dataset.eval_split,
                  fmt(result["auroc_mean"]))
 
@@ -296,8 +295,7 @@ def _run(config, workdir: str, source: InputSource, start: model_init.Start,
         if keep_best:
           score = selection.score(last_eval["auroc_mean"], names)
           if kept is None or selection.keeps(score, kept.score):
-            kept = _keep(kept_ckpt, step, score, par.to_checkpoint(state), arch_json,
-                         make_card)
+            kept = _keep(step, score, par.to_checkpoint(state))
         else:
           # Thresholds and calibration from this evaluation: the card of every later
           # checkpoint says which step and split chose them.
@@ -316,6 +314,12 @@ def _run(config, workdir: str, source: InputSource, start: model_init.Start,
       preempted = ckpt.reached_preemption(step)
       saved = _save_finite(ckpt, step, par.to_checkpoint(state), arch_json, card,
                            force=preempted or interrupted, last_finite=last_finite)
+      if saved and keep_best and kept is not None and kept.step not in kept_ckpt.all_steps():
+        # The model kept so far goes with the train state it was kept by.
+        kept_ckpt.save(kept.step, placed(kept.params, kept.batch_stats, kept.step), arch_json,
+                       make_card(kept.step, metrics={"selection_score": None if
+                                                     kept.score == -np.inf else kept.score}),
+                       force=True)
       if saved and jax.process_index() == 0 and not keep_best:
         model_card.write(workdir, card)
       if interrupted:
@@ -378,16 +382,15 @@ def _save_finite(ckpt, step, state, config_json, card, *, force, last_finite) ->
   return ckpt.save(step, state, config_json, card, force=force)
 
 
-def _keep(kept_ckpt, step: int, score: float, state, arch_json: dict, make_card) -> _Kept:
-  """A fine-tune's new kept model: on the host, and under resume/ so a resumed run knows
-  it (with its validation score in the card's metrics)."""
+def _keep(step: int, score: float, state) -> _Kept:
+  """A fine-tune's new kept model, copied to the host. It is saved under resume/ with
+  the next train state (its validation score in the card's metrics)."""
   params, batch_stats = jax.device_get((state.params, state.batch_stats))
-  card = make_card(step, metrics={"selection_score": None if score == -np.inf else score})
-  kept_ckpt.save(step, state.replace(opt_state=()), arch_json, card, force=True)
   return _Kept(step, score, params, batch_stats)
 
 
 def _restore_kept(kept_ckpt, like) -> "_Kept | None":
+  """The model a resumed fine-tune had kept when its train state was saved."""
   step = kept_ckpt.latest_step()
   if step is None:
     return None
