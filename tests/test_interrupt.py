@@ -17,7 +17,7 @@ from ecgjax.experiments import fine_tuning, pretraining
 from ecgjax.training import checkpoints, interrupt, workdir_lock
 from tests.helpers import REPO, tiny_finetune_config, tiny_pretrain_config
 
-STEPS = dict(total_steps=200, log_every=10, eval_every=100, checkpoint_every=50)
+STEPS = dict(total_steps=100, log_every=10, eval_every=50, checkpoint_every=25)
 
 
 def moment_seed() -> int:

@@ -352,9 +352,9 @@ def _run(config, workdir: str, source: InputSource, start: model_init.Start,
       shutil.rmtree(os.path.join(workdir, RESUME_DIR), ignore_errors=True)
     return results
   return _conclude(config, workdir, source, start, make_card, ckpt, arch_json,
-                   par.to_checkpoint(state),
-                   config.total_steps, evaluate=evaluate, validation=last_validation,
-                   points=last_points, card=card, last_finite=last_finite)
+                   par.to_checkpoint(state), config.total_steps, evaluate=evaluate,
+                   validation=last_validation, points=last_points, card=card,
+                   last_finite=last_finite)
 
 
 def _finished(workdir: str) -> bool:
