@@ -21,6 +21,7 @@ def fuzz_targets(shared_data):
 
 
 # A numpy overflow warning is a value the reader let through unchecked: an error here.
+@pytest.mark.slow     # 1,500 mutated files: the whole suite's, not the fast tier's
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 @pytest.mark.parametrize("name", ["wfdb", "physionet", "muse_xml", "hl7_aecg", "code15"])
 def test_mutated_files_raise_only_record_format_errors(name, fuzz_targets, tmp_path):
