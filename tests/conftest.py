@@ -6,7 +6,7 @@ start inherit them through the environment."""
 
 import os
 
-from tests.helpers import REPO, SHARED_DATA, tiny_pretrain_config
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_force_host_platform_device_count=8").strip()
@@ -18,6 +18,8 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
 
 import pytest  # noqa: E402
+
+from tests.helpers import SHARED_DATA, tiny_pretrain_config  # noqa: E402
 
 
 @pytest.fixture(scope="session")
