@@ -26,6 +26,17 @@ def shrink(c, data_dir: str):
   return c
 
 
+def overridden(c, overrides: dict):
+  """`c` with each `FIELD` or `SECTION.FIELD` of `overrides` set, as --config.* would."""
+  for key, value in overrides.items():
+    target = c
+    *parents, leaf = key.split(".")
+    for p in parents:
+      target = target[p]
+    target[leaf] = value
+  return c
+
+
 def tiny_pretrain_config(data_dir: str, **overrides):
   """A small, fast pretraining config on synthetic_ecg/tiny."""
   from ecgjax.configs import pretrain
@@ -35,13 +46,7 @@ def tiny_pretrain_config(data_dir: str, **overrides):
   c.eval_every = 8
   c.checkpoint_every = 4
   c.optimizer.warmup_steps = 2
-  for key, value in overrides.items():
-    target = c
-    *parents, leaf = key.split(".")
-    for p in parents:
-      target = target[p]
-    target[leaf] = value
-  return c
+  return overridden(c, overrides)
 
 
 def tiny_finetune_config(data_dir, init_from, **overrides):
@@ -56,9 +61,7 @@ def tiny_finetune_config(data_dir, init_from, **overrides):
   c.total_steps = 6
   c.eval_every = 3
   c.optimizer.warmup_steps = 1
-  for key, value in overrides.items():
-    c[key] = value
-  return c
+  return overridden(c, overrides)
 
 
 def write_code15_part(directory, exams):

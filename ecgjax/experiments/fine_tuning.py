@@ -18,6 +18,10 @@ from ecgjax.training import loop, model_init, workdir_files
 
 def train_and_evaluate(config, workdir: str) -> dict:
   validation.validate_finetune(config)
+  concluded = loop.concluded_results(workdir)
+  if concluded is not None:        # run again after it ended: nothing to train
+    logging.info("%s already holds this run's results.json: nothing to train", workdir)
+    return concluded
   source = run_input.make_input(config)
   source.restrict_training_set(config.train_size, config.min_positives, config.seed)
   logging.info("fine-tuning %s on %d training ECGs, labels %s", config.mode,

@@ -78,8 +78,7 @@ def fmt(value) -> str:
 
 def run(config, workdir: str, source: InputSource, start: model_init.Start) -> dict:
   """Trains (or resumes) in `workdir`; returns results.json's contents ({} when there
-  is no test split, or when a pretraining workdir already holds its last step; a
-  finished fine-tune's results.json as it is).
+  is no test split, or when a pretraining workdir already holds its last step).
 
   Raises interrupt.Interrupted after saving when SIGTERM or SIGINT arrives (from
   here on: a signal during start-up stops after the first step).
@@ -131,11 +130,6 @@ def _run(config, workdir: str, source: InputSource, start: model_init.Start,
     return jax.device_put(steps.TrainState(step=jnp.asarray(step, jnp.int32), params=params,
                                            batch_stats=batch_stats, opt_state=opt_state),
                           par.state_sharding)
-
-  if keep_best and _finished(workdir):
-    logging.info("%s already holds this run's results.json: nothing to train", workdir)
-    with open(os.path.join(workdir, "results.json")) as f:
-      return json.load(f)
 
   if start.head_only:
     probed = linear_probe.train(config, graphdef, start.params, start.batch_stats, source,
@@ -226,8 +220,9 @@ def _run(config, workdir: str, source: InputSource, start: model_init.Start,
   if keep_best and kept is None and start.score_start:
     # Step 0: a head carried from the checkpoint may already be better than what a
     # small training set makes of it.
-    result, _, _ = evaluate(config.dataset.eval_split, par.to_checkpoint(state), 0)
-    kept = _keep(0, selection.score(result["auroc_mean"], names), par.to_checkpoint(state))
+    at_start = par.to_checkpoint(state)
+    result, _, _ = evaluate(config.dataset.eval_split, at_start, 0)
+    kept = _keep(0, selection.score(result["auroc_mean"], names), at_start)
     logging.info("step 0: %s mean AUROC %s", config.dataset.eval_split,
                  fmt(result["auroc_mean"]))
 
@@ -357,10 +352,14 @@ def _run(config, workdir: str, source: InputSource, start: model_init.Start,
                    last_finite=last_finite)
 
 
-def _finished(workdir: str) -> bool:
-  """A fine-tune that concluded: results.json written, nothing left to resume."""
-  return (os.path.exists(os.path.join(workdir, "results.json"))
-          and not os.path.exists(os.path.join(workdir, RESUME_DIR)))
+def concluded_results(workdir: str) -> dict | None:
+  """A fine-tune's results.json once the run concluded (nothing left under resume/);
+  None while there is something to train."""
+  path = os.path.join(workdir, "results.json")
+  if not os.path.exists(path) or os.path.exists(os.path.join(workdir, RESUME_DIR)):
+    return None
+  with open(path) as f:
+    return json.load(f)
 
 
 def _kept_checkpointer(workdir: str) -> checkpoints.Checkpointer:
