@@ -37,6 +37,14 @@ def overridden(c, overrides: dict):
   return c
 
 
+def network(config, num_labels: int, in_leads: int):
+  """The ResNet1D a training config's `model` section and seed build."""
+  from ecgjax.models import resnet1d
+  from ecgjax.training import model_init
+  return model_init.build_model(resnet1d.config_from(config.model), num_labels, in_leads,
+                                config.seed)
+
+
 def tiny_pretrain_config(data_dir: str, **overrides):
   """A small, fast pretraining config on synthetic_ecg/tiny."""
   from ecgjax.configs import pretrain

@@ -9,7 +9,7 @@ import pytest
 from ecgjax.configs import demo as demo_config, pretrain as pretrain_config
 from ecgjax.experiments import demo, pretraining, validation
 from ecgjax.data import datasets
-from tests.helpers import REPO, tiny_pretrain_config
+from tests.helpers import REPO, tiny_finetune_config, tiny_pretrain_config
 
 
 def test_shipped_configs_are_valid():
@@ -21,6 +21,31 @@ def test_shipped_configs_are_valid():
   sweep = config.compare.copy_and_resolve_references()
   sweep.init_from = "/pretrain"
   demo.validate(config, sweep, device_count=8)
+
+
+def test_validation_returns_the_structured_fields_parsed(tmp_path):
+  """The config is parsed once, at the entry: what the input, the model's start and
+  the loop read comes back from validation as typed values."""
+  from ecgjax.evaluation import thresholds
+  from ecgjax.models import resnet1d
+  from ecgjax.training import optimizers
+  config = tiny_pretrain_config(str(tmp_path), **{
+      "dataset.leads": "ii, avr", "threshold_rule": "specificity:0.9",
+      "dataset.augment": "True", "dataset.mixture": "synthetic_ecg/tiny:2,synthetic_ecg/demo:1",
+      "optimizer.learning_rate": 3e-4})
+  spec = validation.validate_pretrain(config, device_count=8)
+  assert spec.leads == ("II", "aVR")
+  assert spec.threshold_rule == thresholds.ThresholdRule("specificity", 0.9)
+  assert str(spec.threshold_rule) == "specificity:0.9"
+  assert spec.augment == "basic"
+  assert spec.mixture == (("synthetic_ecg/tiny", 2.0), ("synthetic_ecg/demo", 1.0))
+  assert isinstance(spec.optimizer, optimizers.OptimizerConfig)
+  assert spec.optimizer.learning_rate == 3e-4
+  assert isinstance(spec.model, resnet1d.ResNet1DConfig)
+  assert spec.model.stage_widths == (8, 16) and spec.model.dtype == "float32"   # auto on CPU
+  ft = validation.validate_finetune(tiny_finetune_config(
+      str(tmp_path), "/pretrain", lr_multipliers="^backbone/=0.1;^head/=2"), device_count=8)
+  assert ft.lr_multipliers == (("^backbone/", 0.1), ("^head/", 2.0))
 
 
 def test_demo_refuses_real_data_it_cannot_read(tmp_path):
@@ -42,14 +67,17 @@ def test_demo_refuses_real_data_it_cannot_read(tmp_path):
     ("batch_size", 60, r"config.batch_size=60 .* not divisible by the 8 devices"),
     ("total_steps", -5, r"config.total_steps must be a positive integer"),
     ("optimizer.learning_rate", 0.0, r"config.optimizer.learning_rate"),
-    ("model.dtype", "int8", r"config.model: .*dtype"),
+    ("model.dtype", "int8", r"config.model.dtype must be float32, bfloat16 or float16"),
+    ("threshold_rule", "specificity:high", r"config.threshold_rule: .*'specificity:X'"),
+    ("dataset.leads", "I,Q", r"config.dataset.leads='I,Q': \['Q'\] not a lead name"),
     ("model.stage_strides", (1,), r"config.model: .*same length"),
     ("optimizer.learning_rate", -1e-3, r"config.optimizer.learning_rate=-0.001 is outside \(0, inf\)"),
     ("optimizer.weight_decay", -0.1, r"config.optimizer.weight_decay=-0.1 is outside \[0, inf\)"),
     ("optimizer.b2", 1.0, r"config.optimizer.b2=1.0 is outside \[0, 1\)"),
     ("optimizer.end_factor", 1.5, r"config.optimizer.end_factor=1.5 is outside \[0, 1\]"),
     ("optimizer.grad_clip_norm", -1.0, r"config.optimizer.grad_clip_norm"),
-    ("optimizer.warmup_steps", 8, r"warmup_steps=8 must be below config.total_steps=8"),
+    ("optimizer.warmup_steps", 8, r"warmup_steps=8 must be below config.total_steps=8: lower "
+                                  r"it too \(--config.optimizer.warmup_steps=0\)"),
     ("model.dropout", 1.0, r"config.model.dropout=1.0 is outside \[0, 1\)"),
     ("keep_checkpoints", 0, r"config.keep_checkpoints must be a positive integer"),
     ("nonfinite", "ignore", r"config.nonfinite='ignore': expected one of"),

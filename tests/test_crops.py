@@ -10,8 +10,7 @@ import pytest
 from ecgjax.experiments import pretraining, validation
 from ecgjax.configs import common, ptbxl_benchmark
 from ecgjax.data import datasets, pipeline
-from ecgjax.training import model_init
-from tests.helpers import tiny_pretrain_config
+from tests.helpers import network, tiny_pretrain_config
 
 
 def _input(data_dir, **kw):
@@ -79,7 +78,7 @@ def test_benchmark_configs_name_the_task_and_the_protocol():
   with pytest.raises(ValueError, match="unknown task"):
     ptbxl_benchmark.get_config("everything")
   c = ptbxl_benchmark.get_config("all")
-  model = model_init.build_model(c, 71, 12)
+  model = network(c, 71, 12)
   assert len(model.backbone.blocks) == 3 + 4 + 23 + 3
   assert [conv.out_features for conv in model.backbone.stem_convs] == [32, 64]
 

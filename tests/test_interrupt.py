@@ -57,8 +57,8 @@ class SignalAtBatch:
     self.timer = None
     make_input = run_input.make_input
 
-    def signalling_input(config):
-      source = make_input(config)
+    def signalling_input(config, spec):
+      source = make_input(config, spec)
       train_batches = source.train_batches
 
       def batches(start_step):

@@ -9,9 +9,9 @@ import pytest
 
 from ecgjax.experiments import fine_tuning
 from ecgjax.data import run_input
-from ecgjax.experiments import pretraining
+from ecgjax.experiments import pretraining, validation
 from ecgjax.training import checkpoints, eval_outputs, nonfinite
-from tests.helpers import tiny_pretrain_config
+from tests.helpers import network, tiny_pretrain_config
 
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
@@ -38,8 +38,8 @@ def poison_steps(monkeypatch):
   poisoned: set[int] = set()
   make_input = run_input.make_input
 
-  def poisoned_input(config):
-    source = make_input(config)
+  def poisoned_input(config, spec):
+    source = make_input(config, spec)
     train_batches = source.train_batches
 
     def batches(start_step):
@@ -103,8 +103,8 @@ def test_skip_step_update_is_the_identity_on_device(tiny_data_dir, tmp_path):
   """A skipped step returns parameters, statistics and optimiser state bit for bit."""
   from ecgjax.training import mesh as mesh_lib, model_init, optimizers, steps
   config = tiny_pretrain_config(tiny_data_dir)
-  source = run_input.make_input(config)
-  model = model_init.build_model(config, len(source.label_names), source.signal_shape[-1])
+  source = run_input.make_input(config, validation.run_spec_of(config))
+  model = network(config, len(source.label_names), source.signal_shape[-1])
   tx = optimizers.make_optimizer(config.optimizer, config.total_steps)
   graphdef, state = steps.init_state(model, tx)
   mesh = mesh_lib.make_data_mesh()

@@ -11,8 +11,8 @@ from ecgjax.experiments import pretraining
 from ecgjax.experiments.validation import ConfigError, validate_finetune, validate_pretrain
 from ecgjax.configs import finetune as finetune_config
 from ecgjax.models import resnet1d
-from ecgjax.training import mesh as mesh_lib, model_init, optimizers, parallel, steps
-from tests.helpers import shrink, tiny_pretrain_config
+from ecgjax.training import mesh as mesh_lib, optimizers, parallel, steps
+from tests.helpers import network, shrink, tiny_pretrain_config
 
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 def run_steps(name: str, batches, config):
   """Losses of each step and the final state in the checkpoint layout."""
   par = parallel.make(name, mesh_lib.make_data_mesh())
-  model = model_init.build_model(config, num_labels=batches[0]["labels"].shape[1], in_leads=12)
+  model = network(config, num_labels=batches[0]["labels"].shape[1], in_leads=12)
   tx = optimizers.make_optimizer(config.optimizer, config.total_steps)
   graphdef, state = steps.init_state(model, tx)
   state = par.from_checkpoint(jax.device_put(state, par.state_sharding))
@@ -135,7 +135,7 @@ def test_step_flops_count_the_whole_step_per_device(tmp_path):
 
   def flops(name, devices):
     par = parallel.make(name, mesh_lib.make_data_mesh(devices))
-    model = model_init.build_model(config, num_labels=5, in_leads=12)
+    model = network(config, num_labels=5, in_leads=12)
     tx = optimizers.make_optimizer(config.optimizer, config.total_steps)
     graphdef, state = steps.init_state(model, tx)
     state = par.from_checkpoint(jax.device_put(state, par.state_sharding))

@@ -111,11 +111,10 @@ def test_predict_matches_the_evaluation_path_and_calibration(model_dir, shared_d
   """For a record already at the model's rate and length, predict's probability is
   the eval step's sigmoid output through the card's Platt map, computed apart."""
   from ecgjax.evaluation import calibration
+  from ecgjax.models import resnet1d
   from ecgjax.training import checkpoints, mesh, model_init, steps
-  from ecgjax.configs import common
   from flax import nnx
   import jax
-  import ml_collections
   record = wfdb_format.read_wfdb(os.path.join(shared_data, "ptbxl", "records100", "00000",
                                               "00003_lr"))
   model = scoring.load(model_dir)
@@ -124,11 +123,9 @@ def test_predict_matches_the_evaluation_path_and_calibration(model_dir, shared_d
   got = scoring.Scorer(model, batch_size=8)(batch)[0]
 
   saved = checkpoints.read_pretrained(model_dir)
-  run = common.pretrain_defaults()
-  run.model = ml_collections.ConfigDict({k: tuple(v) if isinstance(v, list) else v
-                                         for k, v in saved.config["model"].items()})
-  graphdef, _, _ = nnx.split(model_init.build_model(run, len(model.labels), 12), nnx.Param,
-                             nnx.BatchStat)
+  graphdef, _, _ = nnx.split(model_init.build_model(
+      resnet1d.config_from(saved.config["model"]), len(model.labels), 12, seed=0),
+      nnx.Param, nnx.BatchStat)
   m = mesh.make_data_mesh()
   state = steps.TrainState(step=0, params=saved.params, batch_stats=saved.batch_stats,
                            opt_state=())

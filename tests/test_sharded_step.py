@@ -5,14 +5,14 @@ import numpy as np
 import optax
 import pytest
 
-from ecgjax.training import mesh as mesh_lib, model_init, optimizers, steps
-from tests.helpers import tiny_pretrain_config
+from ecgjax.training import mesh as mesh_lib, optimizers, steps
+from tests.helpers import network, tiny_pretrain_config
 
 
 def run_steps(devices, batches, config):
   mesh = mesh_lib.make_data_mesh(devices)
   state_sharding, batch_sharding = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
-  model = model_init.build_model(config, num_labels=batches[0]["labels"].shape[1], in_leads=12)
+  model = network(config, num_labels=batches[0]["labels"].shape[1], in_leads=12)
   tx = optimizers.make_optimizer(config.optimizer, config.total_steps)
   graphdef, state = steps.init_state(model, tx)
   state = jax.device_put(state, state_sharding)
@@ -47,7 +47,7 @@ def test_train_step_donates_state_and_keeps_it_replicated(tmp_path):
   config = tiny_pretrain_config(str(tmp_path))
   mesh = mesh_lib.make_data_mesh()
   state_sharding, batch_sharding = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
-  model = model_init.build_model(config, num_labels=3, in_leads=12)
+  model = network(config, num_labels=3, in_leads=12)
   tx = optimizers.make_optimizer(config.optimizer, config.total_steps)
   graphdef, state = steps.init_state(model, tx)
   state = jax.device_put(state, state_sharding)

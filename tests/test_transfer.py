@@ -10,14 +10,14 @@ import pytest
 
 from ecgjax.experiments import pretraining
 from ecgjax.data import subsample
-from ecgjax.training import checkpoints, model_init, optimizers, steps, transfer
-from tests.helpers import tiny_pretrain_config
+from ecgjax.training import checkpoints, optimizers, steps, transfer
+from tests.helpers import network, tiny_pretrain_config
 
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
 
 def fresh_model(config, labels=3):
-  model = model_init.build_model(config, labels, 12)
+  model = network(config, labels, 12)
   tx = optimizers.make_optimizer(config.optimizer, 10)
   return steps.init_state(model, tx)[1]
 
@@ -68,7 +68,7 @@ def test_missing_step_lists_the_steps_there_are(tiny_pretrained):
 def test_frozen_backbone_stays_bit_identical_and_keeps_no_optimiser_state(tiny_data_dir):
   config = tiny_pretrain_config(tiny_data_dir)
   config.optimizer.warmup_steps = 0        # a non-zero first step
-  model = model_init.build_model(config, 3, 12)
+  model = network(config, 3, 12)
   graphdef, state = steps.init_state(model, optax.identity())
   tx = optimizers.make_optimizer(config.optimizer, 10, params=state.params,
                                  frozen=r"^backbone/", lr_multipliers={})

@@ -131,7 +131,7 @@ class MixtureInput:
 
   def __init__(self, mixture, data_dir: str, *, labels: str, global_batch: int,
                eval_batch: int, train_split: str, seed: int, shuffle_buffer: int,
-               augment: str | bool = "none", threads: int = 0, leads: str = "all",
+               augment: str | bool = "none", threads: int = 0, leads: str | tuple[str, ...] | None = "all",
                crop_s: float = 0.0, eval_stride_s: float = 0.0):
     builders = load_builders(mixture, data_dir)
     infos = [b.info for b in builders]

@@ -58,7 +58,7 @@ class TfdsInput:
 
   def __init__(self, builder: tfds.core.DatasetBuilder, *, labels: str, global_batch: int,
                eval_batch: int, train_split: str, seed: int, shuffle_buffer: int,
-               augment: str | bool = "none", threads: int = 0, leads: str = "all",
+               augment: str | bool = "none", threads: int = 0, leads: str | tuple[str, ...] | None = "all",
                crop_s: float = 0.0, eval_stride_s: float = 0.0):
     self.builder = builder
     self.augment = augment_lib.augment_kind(augment)

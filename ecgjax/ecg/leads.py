@@ -104,13 +104,16 @@ class UnknownLeadError(ValueError):
   pass
 
 
-def parse_lead_spec(spec: str) -> tuple[str, ...] | None:
+def parse_lead_spec(spec: str | tuple[str, ...] | None) -> tuple[str, ...] | None:
   """`dataset.leads` -> canonical lead names in the order given; None for `all`.
+  A spec already parsed (a tuple, or None) is returned as it is.
 
   `all` (every lead the dataset records), `limb` (I, II, III, aVR, aVL, aVF), or
   comma-separated names in any common spelling ('I', 'avr', 'V1'). A name that is
   not a standard lead, or one given twice, is refused with the valid names listed.
   """
+  if spec is None or isinstance(spec, tuple):
+    return spec
   text = str(spec).strip()
   if text.lower() == "all":
     return None
@@ -128,7 +131,8 @@ def parse_lead_spec(spec: str) -> tuple[str, ...] | None:
   return tuple(canonical)
 
 
-def select_leads(spec: str, recorded, dataset: str = "the dataset") -> tuple[str, ...]:
+def select_leads(spec: str | tuple[str, ...] | None, recorded,
+                 dataset: str = "the dataset") -> tuple[str, ...]:
   """The leads `spec` chooses among those a dataset `recorded`, in standard order.
 
   `all` is every recorded lead (a one-lead archive stores the other eleven as
@@ -141,6 +145,7 @@ def select_leads(spec: str, recorded, dataset: str = "the dataset") -> tuple[str
     return recorded
   absent = [n for n in chosen if n not in recorded]
   if absent:
-    raise UnknownLeadError(f"dataset.leads={spec!r}: {dataset} does not record {absent}; "
+    spelled = spec if isinstance(spec, str) else ",".join(chosen)
+    raise UnknownLeadError(f"dataset.leads={spelled!r}: {dataset} does not record {absent}; "
                            f"it records {', '.join(recorded)}")
   return tuple(n for n in STANDARD_LEADS if n in chosen)

@@ -25,7 +25,7 @@ def _interval(ci: bootstrap.Interval) -> dict:
 
 
 def operating_points(names: list[str], val_labels: np.ndarray, val_scores: np.ndarray,
-                     threshold_rule: str = "youden") -> dict:
+                     threshold_rule: thresholds.ThresholdRule | str = "youden") -> dict:
   """Per label: Platt calibration fitted on validation and the threshold chosen on
   the calibrated validation scores (None, with the reason, where it cannot be)."""
   calibrations, chosen, undefined = {}, {}, {}
@@ -39,7 +39,7 @@ def operating_points(names: list[str], val_labels: np.ndarray, val_scores: np.nd
     else:
       calibrated = calibration.apply_platt(score[:, None], [calibrations[name]])[:, 0]
       chosen[name] = thresholds.choose_threshold(y, calibrated, threshold_rule)
-  return {"threshold_rule": threshold_rule, "thresholds": chosen,
+  return {"threshold_rule": str(threshold_rule), "thresholds": chosen,
           "thresholds_undefined": undefined,
           "calibration": {"method": "platt", "labels": calibrations},
           "validation_examples": int(len(val_labels))}

@@ -5,23 +5,40 @@ most sensitive threshold whose specificity is at least 0.9; `sensitivity:0.9`
 the most specific threshold whose sensitivity is at least 0.9.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 from sklearn import metrics as skm
 
 
-def parse_rule(rule: str) -> tuple[str, float | None]:
+class ThresholdRule(NamedTuple):
+  """A parsed `threshold_rule`; str() gives back its config spelling."""
+  name: str                    # youden, specificity or sensitivity
+  target: float | None = None
+
+  def __str__(self) -> str:
+    return self.name if self.target is None else f"{self.name}:{self.target:g}"
+
+
+def parse_rule(rule) -> ThresholdRule:
+  if isinstance(rule, ThresholdRule):
+    return rule
   if rule == "youden":
-    return rule, None
-  name, _, value = rule.partition(":")
+    return ThresholdRule(rule)
+  name, _, value = str(rule).partition(":")
   if name in ("specificity", "sensitivity") and value:
-    target = float(value)
+    try:
+      target = float(value)
+    except ValueError:
+      target = float("nan")
     if 0 < target < 1:
-      return name, target
+      return ThresholdRule(name, target)
   raise ValueError(f"threshold rule {rule!r}: expected 'youden', 'specificity:X' or "
                    "'sensitivity:X' with 0 < X < 1")
 
 
-def choose_threshold(y_true: np.ndarray, y_score: np.ndarray, rule: str = "youden") -> float:
+def choose_threshold(y_true: np.ndarray, y_score: np.ndarray,
+                     rule: ThresholdRule | str = "youden") -> float:
   """A score threshold (predict positive when score >= threshold) for one label."""
   name, target = parse_rule(rule)
   fpr, tpr, thresholds = skm.roc_curve(y_true, y_score)

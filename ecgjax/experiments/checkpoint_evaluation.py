@@ -23,7 +23,7 @@ from ecgjax.data import datasets, run_input
 from ecgjax.evaluation import results as eval_results
 from ecgjax.experiments import validation
 from ecgjax.inference import label_matching
-from ecgjax.models import model_card
+from ecgjax.models import model_card, resnet1d
 from ecgjax.training import (checkpoints, eval_outputs, loop, mesh as mesh_lib, model_init, steps,
                              transfer, workdir_files)
 
@@ -79,6 +79,7 @@ def _check_input(card_input: dict, data_input: dict, dataset: str) -> None:
 def evaluate_checkpoint(config, workdir: str) -> dict:
   validation.check_fields(config, evaluate_config.get_config())
   validation.check_eval_aggregate(config)
+  threshold_rule = validation.threshold_rule_of(config)
   if not config.checkpoint:
     raise validation.ConfigError("config.checkpoint is empty: give a workdir to evaluate")
   saved = checkpoints.read_pretrained(config.checkpoint, config.checkpoint_step or None)
@@ -109,7 +110,8 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
     logging.warning("dataset labels the model does not predict (not scored): %s",
                     ", ".join(matching.unmatched_dataset))
   run = _run_config(config, saved.config, ",".join(matching.dataset_labels), card)
-  source = run_input.make_input(run)
+  run_spec = validation.run_spec_of(run)
+  source = run_input.make_input(run, run_spec)
   data_input = source.describe()["input"]
   if card:
     _check_input(card["input"], data_input, run.dataset.name)
@@ -120,7 +122,7 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
         "the card on the dataset the model was trained on")
 
   # ---- The saved model, head included, through the same shape checks.
-  model = model_init.build_model(run, heads, source.signal_shape[-1])
+  model = model_init.build_model(run_spec.model, heads, source.signal_shape[-1], run.seed)
   graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
   source_name = f"checkpoint {saved.directory} step {saved.step}"
   params, _, _, _ = transfer.transfer(nnx.to_pure_dict(params), saved.params, reinit="^$",
@@ -147,7 +149,7 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
   names = matching.dataset_labels
   if config.dataset.eval_split:
     val_s, val_y, _ = scored(config.dataset.eval_split)
-    points = eval_results.operating_points(names, val_y, val_s, config.threshold_rule)
+    points = eval_results.operating_points(names, val_y, val_s, threshold_rule)
     points_from = {"split": config.dataset.eval_split, "step": saved.step,
                    "examples": len(val_y), "dataset": run.dataset.name}
   else:
@@ -188,9 +190,7 @@ def _write_legacy_card(saved, source, model, head_names, points, points_from, re
                        test_split) -> None:
   """A card for a checkpoint written before cards existed, in its step directory
   (where checkpoints.read_pretrained looks when the checkpoint holds none)."""
-  model_config = ml_collections.ConfigDict(
-      {"model": {k: tuple(v) if isinstance(v, list) else v
-                 for k, v in saved.config["model"].items()}})
+  model_config = resnet1d.config_from(saved.config["model"])
   card = model_card.build(
       task=saved.config.get("experiment", "pretrain"), label_names=head_names,
       data=source.describe(),

@@ -13,20 +13,24 @@ from absl import logging
 
 from ecgjax.data import run_input
 from ecgjax.experiments import validation
-from ecgjax.training import loop, model_init, workdir_files
+from ecgjax.training import loop, model_init, run_spec, workdir_files
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  validation.validate_finetune(config)
+  return train(config, validation.validate_finetune(config), workdir)
+
+
+def train(config, spec: run_spec.RunSpec, workdir: str) -> dict:
+  """One validated run (`spec`: its parsed fields); the sweep calls this per run."""
   concluded = loop.concluded_results(workdir)
   if concluded is not None:        # run again after it ended: nothing to train
     logging.info("%s already holds this run's results.json: nothing to train", workdir)
     return concluded
-  source = run_input.make_input(config)
+  source = run_input.make_input(config, spec)
   source.restrict_training_set(config.train_size, config.min_positives, config.seed)
   logging.info("fine-tuning %s on %d training ECGs, labels %s", config.mode,
                source.train_examples, ", ".join(source.label_names))
   workdir_files.write_config(config, workdir)
   workdir = os.path.abspath(workdir)
-  start = model_init.from_config(config, source, workdir)
-  return loop.run(config, workdir, source, start)
+  start = model_init.from_config(config, spec, source, workdir)
+  return loop.run(config, spec, workdir, source, start)

@@ -13,10 +13,10 @@ from ecgjax.training import loop, model_init, workdir_files
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  validation.validate_pretrain(config)
-  source = run_input.make_input(config)
+  spec = validation.validate_pretrain(config)
+  source = run_input.make_input(config, spec)
   logging.info("dataset %s: %d labels, signal %s",
                config.dataset.mixture or config.dataset.name, len(source.label_names),
                source.signal_shape)
   workdir_files.write_config(config, workdir)
-  return loop.run(config, workdir, source, model_init.fresh(config, source))
+  return loop.run(config, spec, workdir, source, model_init.fresh(config, spec, source))

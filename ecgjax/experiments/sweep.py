@@ -45,17 +45,17 @@ def run_dir(workdir: str, c) -> str:
 
 
 def compare_and_report(config, workdir: str) -> dict:
-  validation.validate_compare(config, run_configs)
+  specs = validation.validate_compare(config, run_configs)
   workdir_files.write_config(config, workdir)
   configs = run_configs(config)
-  for i, c in enumerate(configs):
+  for i, (c, spec) in enumerate(zip(configs, specs)):
     d = run_dir(workdir, c)
     if os.path.exists(os.path.join(d, "results.json")):
       logging.info("[%d/%d] %s: finished earlier, skipped", i + 1, len(configs), d)
       continue
     logging.info("[%d/%d] %s%s", i + 1, len(configs), d,
                  ": unfinished, resuming" if os.path.exists(d) else "")
-    fine_tuning.train_and_evaluate(c, d)
+    fine_tuning.train(c, spec, d)
   runs = report.load_runs([run_dir(workdir, c) for c in configs])
   report.write_results_csv(runs, os.path.join(workdir, "results.csv"))
   summary = report.summarize(runs, resamples=config.bootstrap_resamples, seed=config.seed)

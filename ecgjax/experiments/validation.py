@@ -6,6 +6,8 @@ values come from the modules that own them (ecgjax.training, .data, .models,
 what only it knows (the sweep its runs).
 """
 
+import dataclasses
+
 import jax
 import ml_collections
 
@@ -14,7 +16,7 @@ from ecgjax.data import augment, mixture
 from ecgjax.ecg import leads
 from ecgjax.evaluation import thresholds
 from ecgjax.models import resnet1d
-from ecgjax.training import eval_outputs, model_init, nonfinite, parallel
+from ecgjax.training import eval_outputs, model_init, nonfinite, optimizers, parallel, run_spec
 
 
 class ConfigError(ValueError):
@@ -50,37 +52,22 @@ def _positive(config, *names: str) -> None:
       raise ConfigError(f"config.{name} must be a positive integer, got {value!r}")
 
 
-INF = float("inf")
-# Numeric fields and the intervals they must lie in: (low, high, "[)" brackets).
-NUMERIC_RANGES = {
-    "optimizer.learning_rate": (0, INF, "()"),   # a diverging rate is the guard's job
-    "optimizer.weight_decay": (0, INF, "[)"),
-    "optimizer.b1": (0, 1, "[)"),
-    "optimizer.b2": (0, 1, "[)"),
-    "optimizer.end_factor": (0, 1, "[]"),
-    "optimizer.grad_clip_norm": (0, INF, "[)"),   # 0: no clipping
-    "optimizer.warmup_steps": (0, INF, "[)"),
-    "model.dropout": (0, 1, "[)"),
-}
+def _parsed(config, section: str, parse):
+  """`parse(value)` by the module that owns the field; its ValueError, which names the
+  field, becomes a ConfigError under `config.`."""
+  try:
+    return parse(config[section] if "." not in section else _fields(config)[section])
+  except (TypeError, ValueError) as e:
+    raise ConfigError(f"config.{e}") from None
 
 
-def _in_range(config, name: str, low: float, high: float, brackets: str) -> None:
-  value = _fields(config)[name]
-  if isinstance(value, bool) or not isinstance(value, (int, float)):
-    raise ConfigError(f"config.{name} must be a number, got {value!r}")
-  above = value >= low if brackets[0] == "[" else value > low
-  below = value <= high if brackets[1] == "]" else value < high
-  if not (above and below):
-    raise ConfigError(f"config.{name}={value!r} is outside {brackets[0]}{low}, {high}"
-                      f"{brackets[1]}")
-
-
-def validate_pretrain(config, device_count: int | None = None) -> None:
-  """Checks a pretraining config against its schema and the machine it will run on."""
+def validate_pretrain(config, device_count: int | None = None) -> run_spec.RunSpec:
+  """Checks a pretraining config against its schema and the machine it will run on;
+  returns its structured fields parsed."""
   check_fields(config, common.pretrain_defaults())
   if config.experiment != "pretrain":
     raise ConfigError(f"config.experiment={config.experiment!r}: expected 'pretrain'")
-  _check_training(config, device_count)
+  return _check_training(config, device_count)
 
 
 def int_list(config, name: str) -> list[int]:
@@ -93,14 +80,15 @@ def int_list(config, name: str) -> list[int]:
   return values
 
 
-def validate_compare(config, run_configs, device_count: int | None = None) -> None:
+def validate_compare(config, run_configs, device_count: int | None = None
+                     ) -> list[run_spec.RunSpec]:
   """Checks the sweep's axes, then each of its runs' fine-tuning configs (the sweep
-  expands them: `run_configs(config)`)."""
+  expands them: `run_configs(config)`); returns each run's parsed fields, in order."""
   check_fields(config, common.compare_defaults())
   int_list(config, "train_sizes")
   int_list(config, "seeds")
-  for run_config in run_configs(config):
-    validate_finetune(run_config, device_count, schema_checked=True)
+  return [validate_finetune(run_config, device_count, schema_checked=True)
+          for run_config in run_configs(config)]
 
 
 def check_demo_fields(config) -> None:
@@ -111,13 +99,14 @@ def check_demo_fields(config) -> None:
 
 
 def validate_finetune(config, device_count: int | None = None,
-                      schema_checked: bool = False) -> None:
-  """Checks a fine-tuning config: the training fields, then the mode and its inputs."""
+                      schema_checked: bool = False) -> run_spec.RunSpec:
+  """Checks a fine-tuning config: the training fields, then the mode and its inputs;
+  returns its structured fields parsed."""
   if not schema_checked:
     check_fields(config, common.finetune_defaults())
     if config.experiment != "finetune":
       raise ConfigError(f"config.experiment={config.experiment!r}: expected 'finetune'")
-  _check_training(config, device_count)
+  spec = _check_training(config, device_count)
   if config.mode not in model_init.MODES:
     raise ConfigError(f"config.mode={config.mode!r}: expected one of {model_init.MODES}")
   if config.mode != "scratch" and not config.init_from:
@@ -141,13 +130,14 @@ def validate_finetune(config, device_count: int | None = None,
   if not config.probe_learning_rate > 0:
     raise ConfigError(f"config.probe_learning_rate must be > 0, got {config.probe_learning_rate}")
   if (isinstance(config.decay_to_start, bool) or not isinstance(config.decay_to_start, (int, float))
-      or not 0 <= config.decay_to_start < INF):
+      or not 0 <= config.decay_to_start < float("inf")):
     raise ConfigError(f"config.decay_to_start must be a finite number >= 0 (0: off), got "
                       f"{config.decay_to_start!r}")
   try:
-    model_init.parse_multipliers(config.lr_multipliers)
+    multipliers = model_init.parse_multipliers(config.lr_multipliers)
   except ValueError as e:
     raise ConfigError(f"config.lr_multipliers: {e}") from e
+  return dataclasses.replace(spec, lr_multipliers=tuple(multipliers.items()))
 
 
 def check_eval_aggregate(config) -> None:
@@ -157,7 +147,7 @@ def check_eval_aggregate(config) -> None:
                       f"expected one of {eval_outputs.AGGREGATIONS}")
 
 
-def _check_training(config, device_count: int | None) -> None:
+def _check_training(config, device_count: int | None) -> run_spec.RunSpec:
   _positive(config, "batch_size", "eval_batch_size", "total_steps", "log_every", "eval_every",
             "checkpoint_every", "keep_checkpoints", "dataset.shuffle_buffer")
   devices = device_count or jax.device_count()
@@ -165,10 +155,6 @@ def _check_training(config, device_count: int | None) -> None:
     if config[name] % devices:
       raise ConfigError(f"config.{name}={config[name]} (global) is not divisible by the "
                         f"{devices} devices of this run")
-  try:
-    augment.augment_kind(config.dataset.augment)
-  except ValueError as e:
-    raise ConfigError(f"config.dataset.{e}") from None
   if not isinstance(config.dataset.threads, int) or config.dataset.threads < 0:
     raise ConfigError(f"config.dataset.threads must be a non-negative integer, got "
                       f"{config.dataset.threads!r}")
@@ -182,19 +168,10 @@ def _check_training(config, device_count: int | None) -> None:
   if config.bootstrap_resamples < 1000:
     raise ConfigError(f"config.bootstrap_resamples={config.bootstrap_resamples}: use at "
                       "least 1000 for 95% intervals")
-  try:
-    thresholds.parse_rule(config.threshold_rule)
-  except ValueError as e:
-    raise ConfigError(f"config.threshold_rule: {e}") from e
   if not isinstance(config.seed, int):
     raise ConfigError(f"config.seed must be an integer, got {config.seed!r}")
   if not config.dataset.name and not config.dataset.mixture:
     raise ConfigError("config.dataset.name is empty")
-  if config.dataset.mixture:
-    try:
-      mixture.parse_mixture(config.dataset.mixture)
-    except mixture.MixtureError as e:
-      raise ConfigError(f"config.{e}") from e
   for name in ("crop_s", "eval_stride_s"):
     value = config.dataset[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -204,19 +181,38 @@ def _check_training(config, device_count: int | None) -> None:
     raise ConfigError("config.dataset.eval_stride_s is set but config.dataset.crop_s is 0: "
                       "evaluation windows are crops")
   check_eval_aggregate(config)
+  spec = run_spec_of(config)
+  if spec.optimizer.warmup_steps >= config.total_steps:
+    raise ConfigError(
+        f"config.optimizer.warmup_steps={spec.optimizer.warmup_steps} must be below "
+        f"config.total_steps={config.total_steps}: lower it too "
+        f"(--config.optimizer.warmup_steps={config.total_steps // 10})")
+  return spec
+
+
+def threshold_rule_of(config) -> thresholds.ThresholdRule:
   try:
-    leads.parse_lead_spec(config.dataset.leads)
-  except leads.UnknownLeadError as e:
-    raise ConfigError(f"config.{e}") from e
-  opt = config.optimizer
-  for name, (low, high, brackets) in NUMERIC_RANGES.items():
-    _in_range(config, name, low, high, brackets)
-  if opt.warmup_steps >= config.total_steps:
-    raise ConfigError(f"config.optimizer.warmup_steps={opt.warmup_steps} must be below "
-                      f"config.total_steps={config.total_steps}")
-  if opt.name != "adamw":
-    raise ConfigError(f"config.optimizer.name={opt.name!r}: only 'adamw' is implemented")
+    return thresholds.parse_rule(config.threshold_rule)
+  except ValueError as e:
+    raise ConfigError(f"config.threshold_rule: {e}") from e
+
+
+def run_spec_of(config) -> run_spec.RunSpec:
+  """A training config's structured fields, each parsed by the module that owns it."""
+  return run_spec.RunSpec(
+      model=_parsed(config, "model", resnet1d.config_from),
+      optimizer=_parsed(config, "optimizer", optimizers.OptimizerConfig.from_section),
+      leads=_parsed(config, "dataset.leads", leads.parse_lead_spec),
+      mixture=(tuple(_parsed(config, "dataset.mixture", mixture.parse_mixture))
+               if config.dataset.mixture else None),
+      augment=_parsed(config, "dataset.augment",
+                      lambda v: _prefixed("dataset.", augment.augment_kind, v)),
+      threshold_rule=threshold_rule_of(config))
+
+
+def _prefixed(prefix: str, parse, value):
+  """`parse(value)`, its error message prefixed (a parser that names only its field)."""
   try:
-    resnet1d.config_from(config.model)
-  except (TypeError, ValueError) as e:
-    raise ConfigError(f"config.model: {e}") from e
+    return parse(value)
+  except ValueError as e:
+    raise ValueError(f"{prefix}{e}") from None

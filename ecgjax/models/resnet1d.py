@@ -59,7 +59,7 @@ class ResNet1DConfig:
     if self.dtype not in ("float32", "bfloat16", "float16"):
       raise ValueError(f"model.dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
     if not 0 <= self.dropout < 1:
-      raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout}")
+      raise ValueError(f"model.dropout={self.dropout!r} is outside [0, 1)")
     if self.strided_conv not in ("space_to_depth", "native"):
       raise ValueError(f"model.strided_conv must be 'space_to_depth' or 'native', got "
                        f"{self.strided_conv!r}")
@@ -80,6 +80,9 @@ def config_from(fields) -> ResNet1DConfig:
   """A ResNet1DConfig from a config's or a card's `model` fields (lists as tuples,
   as JSON and ConfigDicts give them), its `auto` dtype resolved for this backend."""
   fields = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in fields.items()}
+  unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(ResNet1DConfig)})
+  if unknown:
+    raise ValueError(f"model: unknown field(s) {', '.join(unknown)}")
   if "dtype" in fields:
     fields["dtype"] = resolve_dtype(fields["dtype"])
   return ResNet1DConfig(**fields)

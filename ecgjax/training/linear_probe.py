@@ -28,7 +28,7 @@ class Probed:
   test: tuple | None          # the same for the test split; None unless asked for
 
 
-def train(config, graphdef, params, batch_stats, source, state_sharding, batch_sharding,
+def train(config, optimizer: optimizers.OptimizerConfig, graphdef, params, batch_stats, source, state_sharding, batch_sharding,
           carried_columns: np.ndarray, score_test: bool = True,
           score_start: bool = False) -> Probed:
   """Head-only training on cached backbone features (full batch, AdamW).
@@ -62,8 +62,7 @@ def train(config, graphdef, params, batch_stats, source, state_sharding, batch_s
   train_y = np.nan_to_num(train_y)
 
   head = params["head"]
-  probe_optimizer = config.optimizer.copy_and_resolve_references()
-  probe_optimizer.learning_rate = config.probe_learning_rate
+  probe_optimizer = dataclasses.replace(optimizer, learning_rate=config.probe_learning_rate)
   pull = config.decay_to_start if carried_columns.any() else 0.0
   tx = optimizers.make_optimizer(
       probe_optimizer, config.total_steps, decay_to_start=pull,

@@ -33,7 +33,8 @@ from ecgjax.evaluation import metrics as eval_metrics, results as eval_results
 from ecgjax.models import model_card, resnet1d
 from ecgjax.training import (checkpoints, eval_outputs, interrupt, linear_probe,
                              mesh as mesh_lib, model_init, nonfinite, optimizers, parallel,
-                             progress as progress_lib, selection, steps, workdir_files)
+                             progress as progress_lib, run_spec, selection, steps,
+                             workdir_files)
 from ecgjax.training.metric_writer import MetricWriter
 
 RESUME_DIR = "resume"     # a fine-tune's train state and kept model while it runs
@@ -54,11 +55,12 @@ class InputSource(Protocol):
     """{'dataset': {name, version, splits, ...}, 'input': model_card.input_contract(...)}"""
 
 
-def describe_model(config, model: resnet1d.ResNet1D, in_leads: int) -> dict:
+def describe_model(model_config: resnet1d.ResNet1DConfig, model: resnet1d.ResNet1D,
+                   in_leads: int) -> dict:
   """The card's `model` entry: enough to rebuild the network without the config."""
   return {"architecture": "ResNet1D",
           "config": {k: list(v) if isinstance(v, tuple) else v
-                     for k, v in dataclasses.asdict(resnet1d.config_from(config.model)).items()},
+                     for k, v in dataclasses.asdict(model_config).items()},
           "parameters": resnet1d.parameter_count(model), "in_leads": in_leads}
 
 
@@ -76,7 +78,8 @@ def fmt(value) -> str:
   return "n/a" if value is None else f"{value:.3f}"
 
 
-def run(config, workdir: str, source: InputSource, start: model_init.Start) -> dict:
+def run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
+        start: model_init.Start) -> dict:
   """Trains (or resumes) in `workdir`; returns results.json's contents ({} when there
   is no test split, or when a pretraining workdir already holds its last step).
 
@@ -84,7 +87,7 @@ def run(config, workdir: str, source: InputSource, start: model_init.Start) -> d
   here on: a signal during start-up stops after the first step).
   """
   with interrupt.StopRequest() as stop:
-    return _run(config, workdir, source, start, stop)
+    return _run(config, spec, workdir, source, start, stop)
 
 
 @dataclasses.dataclass
@@ -96,8 +99,8 @@ class _Kept:
   batch_stats: dict
 
 
-def _run(config, workdir: str, source: InputSource, start: model_init.Start,
-         stop: interrupt.StopRequest) -> dict:
+def _run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
+         start: model_init.Start, stop: interrupt.StopRequest) -> dict:
   names = source.label_names
   keep_best = start.keep == "best"
 
@@ -112,7 +115,7 @@ def _run(config, workdir: str, source: InputSource, start: model_init.Start,
   # ---- Model card: rewritten at every evaluation, saved with every checkpoint.
   leads = source.signal_shape[-1]
   data = source.describe()
-  model_entry = describe_model(start.arch, start.model, leads)
+  model_entry = describe_model(start.model_config, start.model, leads)
   logging.info("ResNet1D: %d parameters", model_entry["parameters"])
 
   def make_card(step: int, points=None, points_from=None, metrics=None) -> dict:
@@ -132,11 +135,12 @@ def _run(config, workdir: str, source: InputSource, start: model_init.Start,
                           par.state_sharding)
 
   if start.head_only:
-    probed = linear_probe.train(config, graphdef, start.params, start.batch_stats, source,
+    probed = linear_probe.train(config, spec.optimizer, graphdef, start.params,
+                                start.batch_stats, source,
                                 mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh),
                                 start.carried_columns, score_start=start.score_start)
     final = placed({**start.params, "head": probed.head}, start.batch_stats, probed.step)
-    return _conclude(config, workdir, source, start, make_card, _kept_checkpointer(workdir),
+    return _conclude(config, spec, workdir, source, start, make_card, _kept_checkpointer(workdir),
                      arch_json, final, probed.step, validation=probed.validation,
                      test=probed.test)
 
@@ -232,7 +236,7 @@ def _run(config, workdir: str, source: InputSource, start: model_init.Start,
 
   # ---- Loop.
   writer = MetricWriter(workdir, resume_step=first_step)
-  schedule = optimizers.learning_rate_schedule(config.optimizer, config.total_steps)
+  schedule = optimizers.learning_rate_schedule(spec.optimizer, config.total_steps)
   pending, window_start, window_steps = [], time.perf_counter(), 0
   progress = progress_lib.Progress(config.total_steps, first_step)
   last_points = last_validation = None
@@ -295,7 +299,7 @@ def _run(config, workdir: str, source: InputSource, start: model_init.Start,
           # Thresholds and calibration from this evaluation: the card of every later
           # checkpoint says which step and split chose them.
           points = eval_results.operating_points(names, val_labels, val_probs,
-                                                 config.threshold_rule)
+                                                 spec.threshold_rule)
           points_from = {"split": split, "step": step, "examples": len(val_labels)}
           last_points = (points, points_from)
           card = make_card(step, points, points_from, metrics={
@@ -341,12 +345,12 @@ def _run(config, workdir: str, source: InputSource, start: model_init.Start,
     ckpt.close()
     kept_ckpt.close()
     final = placed(kept.params, kept.batch_stats, kept.step)
-    results = _conclude(config, workdir, source, start, make_card, _kept_checkpointer(workdir),
+    results = _conclude(config, spec, workdir, source, start, make_card, _kept_checkpointer(workdir),
                         arch_json, final, kept.step, evaluate=evaluate)
     if jax.process_index() == 0:
       shutil.rmtree(os.path.join(workdir, RESUME_DIR), ignore_errors=True)
     return results
-  return _conclude(config, workdir, source, start, make_card, ckpt, arch_json,
+  return _conclude(config, spec, workdir, source, start, make_card, ckpt, arch_json,
                    par.to_checkpoint(state), config.total_steps, evaluate=evaluate,
                    validation=last_validation, points=last_points, card=card,
                    last_finite=last_finite)
@@ -399,7 +403,7 @@ def _restore_kept(kept_ckpt, like) -> "_Kept | None":
   return _Kept(step, -np.inf if score is None else score, params, batch_stats)
 
 
-def _conclude(config, workdir, source, start, make_card, ckpt, config_json, state, step, *,
+def _conclude(config, spec, workdir, source, start, make_card, ckpt, config_json, state, step, *,
               evaluate=None, validation=None, test=None, points=None, card=None,
               last_finite=None) -> dict:
   """Every run's end: operating points chosen on validation (the last evaluation's for
@@ -412,7 +416,7 @@ def _conclude(config, workdir, source, start, make_card, ckpt, config_json, stat
     _, validation, _ = evaluate(config.dataset.eval_split, state, step)
   if points is None:
     val_s, val_y, _ = validation
-    points = (eval_results.operating_points(names, val_y, val_s, config.threshold_rule),
+    points = (eval_results.operating_points(names, val_y, val_s, spec.threshold_rule),
               {"split": config.dataset.eval_split, "step": step, "examples": len(val_y)})
   if test is None and config.dataset.test_split:
     _, test, by_source = evaluate(config.dataset.test_split, state, step)

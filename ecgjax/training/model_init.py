@@ -33,15 +33,16 @@ from absl import logging
 from flax import nnx
 
 from ecgjax.models import resnet1d
-from ecgjax.training import checkpoints, linear_probe, mesh as mesh_lib, optimizers, transfer
+from ecgjax.training import (checkpoints, linear_probe, mesh as mesh_lib, optimizers, run_spec,
+                             transfer)
 
 MODES = ("linear_probe", "full", "scratch")
 LEAD_TRANSFERS = ("select", "reinit")
 
 
-def build_model(config, num_labels: int, in_leads: int) -> resnet1d.ResNet1D:
-  return resnet1d.ResNet1D(resnet1d.config_from(config.model), num_labels, in_leads,
-                           rngs=nnx.Rngs(params=config.seed))
+def build_model(model_config: resnet1d.ResNet1DConfig, num_labels: int, in_leads: int,
+                seed: int) -> resnet1d.ResNet1D:
+  return resnet1d.ResNet1D(model_config, num_labels, in_leads, rngs=nnx.Rngs(params=seed))
 
 
 def parse_multipliers(spec: str) -> dict[str, float]:
@@ -59,8 +60,10 @@ def parse_multipliers(spec: str) -> dict[str, float]:
 class Start:
   """A run's network before its first step and how it trains from there."""
   task: str                          # the model card's task: pretrain, finetune/MODE
-  arch: object                       # the config whose `model` builds the network
-  model: resnet1d.ResNet1D           # built from `arch` (fresh weights)
+  arch: object                       # the config saved with checkpoints: its `model` is
+                                     # `model_config`'s fields
+  model_config: resnet1d.ResNet1DConfig
+  model: resnet1d.ResNet1D           # built from `model_config` (fresh weights)
   params: dict                       # the starting weights, pure dicts
   batch_stats: dict
   tx: object                         # the optimiser (optax)
@@ -74,16 +77,17 @@ class Start:
   results: dict = dataclasses.field(default_factory=dict)   # added to results.json
 
 
-def fresh(config, source) -> Start:
+def fresh(config, spec: run_spec.RunSpec, source) -> Start:
   """Pretraining: a new network, AdamW over every parameter, the last step kept."""
-  model = build_model(config, len(source.label_names), source.signal_shape[-1])
+  model = build_model(spec.model, len(source.label_names), source.signal_shape[-1],
+                      config.seed)
   params, batch_stats = _pure_weights(model)
-  return Start(task="pretrain", arch=config, model=model, params=params,
-               batch_stats=batch_stats,
-               tx=optimizers.make_optimizer(config.optimizer, config.total_steps))
+  return Start(task="pretrain", arch=config, model_config=spec.model, model=model,
+               params=params, batch_stats=batch_stats,
+               tx=optimizers.make_optimizer(spec.optimizer, config.total_steps))
 
 
-def from_config(config, source, workdir: str) -> Start:
+def from_config(config, spec: run_spec.RunSpec, source, workdir: str) -> Start:
   """A fine-tuning mode's start; writes `transfer.json` (what was loaded, what starts
   afresh). LP-FT trains the probe here: its head is where the full fine-tune starts."""
   names = source.label_names
@@ -94,8 +98,8 @@ def from_config(config, source, workdir: str) -> Start:
   if config.mode != "scratch":
     checkpoint_leads = transfer.check_input_contract(pretrained, source.describe()["input"],
                                                      config.init_from)
-  arch = _architecture(config, pretrained)
-  model = build_model(arch, len(names), source.signal_shape[-1])
+  arch, model_config = _architecture(config, spec, pretrained)
+  model = build_model(model_config, len(names), source.signal_shape[-1], config.seed)
   params, batch_stats = _pure_weights(model)
   report, leads_entry, carried = None, {}, []
   if config.mode != "scratch":
@@ -133,7 +137,8 @@ def from_config(config, source, workdir: str) -> Start:
 
   carried_columns = np.array([name in carried for name in names], np.float32)
   start = Start(
-      task=f"finetune/{config.mode}", arch=arch, model=model, params=params,
+      task=f"finetune/{config.mode}", arch=arch, model_config=model_config, model=model,
+      params=params,
       batch_stats=batch_stats, tx=None, keep="best", score_start=bool(carried),
       carried_columns=carried_columns,
       init_from={"directory": pretrained.directory, "step": pretrained.step} if (
@@ -148,7 +153,7 @@ def from_config(config, source, workdir: str) -> Start:
 
   if config.mode == "full" and config.full_head_init == "linear_probe":
     mesh = mesh_lib.make_data_mesh()
-    probed = linear_probe.train(config, nnx.graphdef(model), params, batch_stats, source,
+    probed = linear_probe.train(config, spec.optimizer, nnx.graphdef(model), params, batch_stats, source,
                                 mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh),
                                 carried_columns, score_start=bool(carried), score_test=False)
     params = {**params, "head": probed.head}
@@ -165,8 +170,8 @@ def from_config(config, source, workdir: str) -> Start:
     pulled = optimizers.kernels_only(params)
     pulled["head"]["kernel"] = jnp.asarray(head_columns)
   start.tx = optimizers.make_optimizer(
-      config.optimizer, config.total_steps, params=params,
-      lr_multipliers=parse_multipliers(config.lr_multipliers) if full else {},
+      spec.optimizer, config.total_steps, params=params,
+      lr_multipliers=dict(spec.lr_multipliers) if full else {},
       decay_to_start=config.decay_to_start if full else 0.0, start_weights=pulled)
   start.freeze_batch_norm = full and config.freeze_batch_norm
   return start
@@ -177,11 +182,15 @@ def _pure_weights(model) -> tuple[dict, dict]:
   return nnx.to_pure_dict(params), nnx.to_pure_dict(batch_stats)
 
 
-def _architecture(config, pretrained):
-  """The fine-tuned model's config: the pretraining run's architecture by default."""
+def _architecture(config, spec: run_spec.RunSpec, pretrained
+                  ) -> tuple[object, resnet1d.ResNet1DConfig]:
+  """The fine-tuned model's config to save with checkpoints, and its architecture:
+  the pretraining run's by default (its saved `model` section, parsed here: it is the
+  checkpoint's, not this run's config)."""
+  if pretrained is None or not config.model_from_checkpoint:
+    return config, spec.model
   cfg = config.copy_and_resolve_references()
-  if pretrained is not None and config.model_from_checkpoint:
-    with cfg.unlocked():
-      for key, value in pretrained.config["model"].items():
-        cfg.model[key] = tuple(value) if isinstance(value, list) else value
-  return cfg
+  with cfg.unlocked():
+    for key, value in pretrained.config["model"].items():
+      cfg.model[key] = tuple(value) if isinstance(value, list) else value
+  return cfg, resnet1d.config_from(cfg.model)

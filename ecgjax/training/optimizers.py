@@ -1,5 +1,7 @@
 """Optimisers and learning-rate schedules built from `config.optimizer`."""
 
+import dataclasses
+import math
 import re
 from typing import NamedTuple
 
@@ -8,7 +10,58 @@ import jax.numpy as jnp
 import optax
 
 
-def learning_rate_schedule(opt, total_steps: int) -> optax.Schedule:
+INF = math.inf
+# Each numeric field and the interval it must lie in: (low, high, "[)" brackets).
+RANGES = {
+    "learning_rate": (0, INF, "()"),   # a diverging rate is the non-finite guard's job
+    "weight_decay": (0, INF, "[)"),
+    "b1": (0, 1, "[)"),
+    "b2": (0, 1, "[)"),
+    "end_factor": (0, 1, "[]"),
+    "grad_clip_norm": (0, INF, "[)"),   # 0: no clipping
+    "warmup_steps": (0, INF, "[)"),
+}
+
+
+def check_interval(name: str, value, low: float, high: float, brackets: str) -> None:
+  """Refuses `value` unless it is a number in the interval, naming field and interval."""
+  if isinstance(value, bool) or not isinstance(value, (int, float)):
+    raise ValueError(f"{name} must be a number, got {value!r}")
+  above = value >= low if brackets[0] == "[" else value > low
+  below = value <= high if brackets[1] == "]" else value < high
+  if not (above and below):
+    raise ValueError(f"{name}={value!r} is outside {brackets[0]}{low}, {high}{brackets[1]}")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+  """`config.optimizer`, checked: AdamW with linear warm-up and cosine decay."""
+  name: str = "adamw"
+  learning_rate: float = 1e-3
+  weight_decay: float = 0.0
+  b1: float = 0.9
+  b2: float = 0.999
+  end_factor: float = 0.0
+  grad_clip_norm: float = 0.0
+  warmup_steps: int = 0
+
+  def __post_init__(self):
+    if self.name != "adamw":
+      raise ValueError(f"optimizer.name={self.name!r}: only 'adamw' is implemented")
+    for field, interval in RANGES.items():
+      check_interval(f"optimizer.{field}", getattr(self, field), *interval)
+
+  @classmethod
+  def from_section(cls, section) -> "OptimizerConfig":
+    """From a config's `optimizer` section (a ConfigDict or a dict)."""
+    fields = dict(section.items())
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+      raise ValueError(f"optimizer has unknown field(s) {', '.join(unknown)}")
+    return cls(**fields)
+
+
+def learning_rate_schedule(opt: OptimizerConfig, total_steps: int) -> optax.Schedule:
   """Linear warm-up to `opt.learning_rate`, then cosine decay to `opt.end_factor` of it."""
   warmup = min(opt.warmup_steps, max(total_steps - 1, 0))
   return optax.warmup_cosine_decay_schedule(
@@ -36,13 +89,14 @@ def parameter_groups(params, frozen: str = "", lr_multipliers: dict[str, float] 
   return jax.tree_util.tree_map_with_path(label, params)
 
 
-def make_optimizer(opt, total_steps: int, *, params=None, frozen: str = "",
+def make_optimizer(opt: OptimizerConfig, total_steps: int, *, params=None, frozen: str = "",
                    lr_multipliers: dict[str, float] | None = None, decay_to_start: float = 0.0,
                    start_weights=None) -> optax.GradientTransformation:
   """AdamW with warm-up and cosine decay, gradient clipping, and optionally
   regex-selected frozen parameters (no optimiser state kept for them),
   per-group learning-rate multipliers and a pull toward the starting weights
-  (`decay_to_start`, see `pull_to_start`). `params` is needed only for the groups."""
+  (`decay_to_start`, see `pull_to_start`). `params` is needed only for the groups.
+  `opt` may be any object with OptimizerConfig's fields (a config's section)."""
   if opt.name != "adamw":
     raise ValueError(f"optimizer.name: only 'adamw' is implemented, got {opt.name!r}")
   schedule = learning_rate_schedule(opt, total_steps)
