@@ -50,8 +50,30 @@ def tiny_pretrained(tiny_data_dir, tmp_path_factory) -> str:
   return workdir
 
 
+@pytest.fixture(scope="session")
+def tiny_finetuned(tiny_pretrained, tiny_data_dir, tmp_path_factory):
+  """`finetuned(**overrides) -> (workdir, results)`: a fine-tune of `tiny_pretrained`
+  with tiny_finetune_config and these overrides, trained once per session (per test
+  worker) however many tests read it. A test that changes the run afterwards (resumes
+  it, deletes files) trains its own instead."""
+  from ecgjax.experiments import fine_tuning
+  from tests.helpers import tiny_finetune_config
+  runs = {}
+
+  def finetuned(**overrides):
+    key = tuple(sorted(overrides.items()))
+    if key not in runs:
+      workdir = str(tmp_path_factory.mktemp("finetuned"))
+      results = fine_tuning.train_and_evaluate(
+          tiny_finetune_config(tiny_data_dir, tiny_pretrained, **overrides), workdir)
+      runs[key] = (workdir, results)
+    return runs[key]
+
+  return finetuned
+
+
 # Fixtures that train: a test using one is in the slow tier whether or not it says so.
-TRAINING_FIXTURES = {"tiny_pretrained"}
+TRAINING_FIXTURES = {"tiny_pretrained", "tiny_finetuned"}
 
 
 @pytest.hookimpl(tryfirst=True)     # before -m deselects by marker

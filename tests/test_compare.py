@@ -32,16 +32,16 @@ def test_killed_sweep_skips_finished_runs_and_resumes_a_half_finished_one(
   config = tiny_compare_config(tiny_data_dir, tiny_pretrained)
   workdir = str(tmp_path / "sweep")
   calls = []
-  real = fine_tuning.train_and_evaluate
+  real = fine_tuning.train      # the sweep's call per run, its config validated before
 
-  def killed_at_third_run(c, d):
+  def killed_at_third_run(c, spec, d):
     calls.append(d)
     if len(calls) == 3:
       os.makedirs(os.path.join(d, "checkpoints"), exist_ok=True)   # started, then killed
       raise KeyboardInterrupt
-    return real(c, d)
+    return real(c, spec, d)
 
-  monkeypatch.setattr(fine_tuning, "train_and_evaluate", killed_at_third_run)
+  monkeypatch.setattr(fine_tuning, "train", killed_at_third_run)
   with pytest.raises(KeyboardInterrupt):
     sweep.compare_and_report(config, workdir)
   finished, half_finished = calls[:2], calls[2]
@@ -49,8 +49,8 @@ def test_killed_sweep_skips_finished_runs_and_resumes_a_half_finished_one(
   assert not os.path.exists(os.path.join(half_finished, "results.json"))
 
   seen = []
-  monkeypatch.setattr(fine_tuning, "train_and_evaluate",
-                      lambda c, d: seen.append(d) or real(c, d))
+  monkeypatch.setattr(fine_tuning, "train",
+                      lambda c, spec, d: seen.append(d) or real(c, spec, d))
   sweep.compare_and_report(config, workdir)
   assert half_finished in seen                      # the half-finished run is resumed
   assert not set(finished) & set(seen)              # finished runs are not

@@ -30,18 +30,40 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
-def test_two_processes_share_one_mesh():
-  port = free_port()
-  procs = []
-  for pid in range(2):
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-           "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2",
-           "JAX_PROCESS_ID": str(pid), "JAX_PLATFORMS": "cpu"}
-    procs.append(subprocess.Popen([sys.executable, "-c", CHILD], cwd=REPO, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-  outs = [p.communicate(timeout=180) for p in procs]
+# The port is free when chosen, but another program may take it before the
+# coordinator binds it: such a start is tried again on a new port.
+PORT_TAKEN = ("address already in use", "failed to bind", "failed to add port")
+
+
+def start_two_processes(command, stdout=subprocess.DEVNULL, timeout=300, attempts=3,
+                        extra_env=None):
+  """Runs `command` as processes 0 and 1 of one run (4 CPU devices each); returns
+  their (stdout, stderr) once both exit 0."""
+  for attempt in range(attempts):
+    port = free_port()
+    procs = []
+    for pid in range(2):
+      env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+             "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2",
+             "JAX_PROCESS_ID": str(pid), **(extra_env or {})}
+      procs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=stdout,
+                                    stderr=subprocess.PIPE, text=True))
+    first = procs[0].communicate(timeout=timeout)      # process 0 runs the coordinator
+    if (procs[0].returncode and any(t in first[1].lower() for t in PORT_TAKEN)
+        and attempt + 1 < attempts):
+      procs[1].kill()                # it would wait for a coordinator that never came
+      procs[1].communicate()
+      continue
+    outs = [first, procs[1].communicate(timeout=timeout)]
+    break
   for p, (_, err) in zip(procs, outs, strict=True):
     assert p.returncode == 0, err[-3000:]
+  return outs
+
+
+def test_two_processes_share_one_mesh():
+  outs = start_two_processes([sys.executable, "-c", CHILD], stdout=subprocess.PIPE,
+                             timeout=180, extra_env={"JAX_PLATFORMS": "cpu"})
   results = sorted(line for out, _ in outs for line in out.splitlines() if line.startswith("RESULT"))
   # Process 0 contributes 4 rows of 0s, process 1 four rows of 1s: the global sum is 12.
   assert results == ["RESULT 0 2 8 (8, 3) 12.0", "RESULT 1 2 8 (8, 3) 12.0"]
@@ -56,20 +78,6 @@ def test_single_process_needs_no_cluster():
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
   assert out.returncode == 0, out.stderr[-2000:]
   assert out.stdout.strip() == "1"
-
-
-def start_two_processes(command, port, stdout=subprocess.DEVNULL):
-  procs = []
-  for pid in range(2):
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-           "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2",
-           "JAX_PROCESS_ID": str(pid)}
-    procs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=stdout,
-                                  stderr=subprocess.PIPE, text=True))
-  outs = [p.communicate(timeout=300) for p in procs]
-  for p, (_, err) in zip(procs, outs, strict=True):
-    assert p.returncode == 0, err[-3000:]
-  return outs
 
 
 READS = """
@@ -109,7 +117,7 @@ def test_processes_read_disjoint_parts_and_score_each_example_once(tiny_data_dir
   """2 processes x 4 devices: within each epoch the processes read disjoint parts of
   the training split (and of a chosen subset) whose union is the whole; evaluation,
   gathered on both, scores every validation example exactly once."""
-  outs = start_two_processes([sys.executable, "-c", READS, tiny_data_dir], free_port(),
+  outs = start_two_processes([sys.executable, "-c", READS, tiny_data_dir],
                              stdout=subprocess.PIPE)
   reads = sorted((json.loads(line[len("READS "):]) for out, _ in outs
                   for line in out.splitlines() if line.startswith("READS ")),
@@ -152,7 +160,7 @@ def test_pretraining_as_two_processes(tiny_data_dir, tmp_path, parallelism):
   command = [sys.executable, "-m", "ecgjax.main", "--config=ecgjax/configs/pretrain.py",
              f"--workdir={workdir}", f"--config.dataset.data_dir={tiny_data_dir}",
              f"--config.parallelism={parallelism}", *PRETRAIN_FLAGS]
-  errs = [err for _, err in start_two_processes(command, free_port())]
+  errs = [err for _, err in start_two_processes(command)]
   for err in errs:
     assert f"mesh {{'data': 8}} over 8 devices (cpu), 2 processes, {parallelism}" in err
   losses = [[line.split(",")[0] for line in logged(err, ": train loss ")] for err in errs]
@@ -183,7 +191,7 @@ def test_fine_tuning_as_two_processes(tiny_pretrained, tiny_data_dir, tmp_path):
              "--config.batch_size=16", "--config.eval_batch_size=64",
              "--config.dataset.shuffle_buffer=128", "--config.train_size=40",
              "--config.min_positives=1"]
-  errs = [err for _, err in start_two_processes(command, free_port())]
+  errs = [err for _, err in start_two_processes(command)]
   for text in ("train loss", "test median AUROC"):
     # What each process logged, up to its throughput, elapsed time and ETA (which differ).
     lines = [[line.split(",")[0] for line in logged(err, text)] for err in errs]

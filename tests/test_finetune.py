@@ -16,10 +16,8 @@ pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
 
 @pytest.mark.parametrize("mode", ["linear_probe", "full", "scratch"])
-def test_each_mode_writes_results_with_intervals(mode, tiny_pretrained, tiny_data_dir, tmp_path):
-  workdir = str(tmp_path / mode)
-  results = fine_tuning.train_and_evaluate(
-      tiny_finetune_config(tiny_data_dir, tiny_pretrained, mode=mode), workdir)
+def test_each_mode_writes_results_with_intervals(mode, tiny_finetuned):
+  workdir, results = tiny_finetuned(mode=mode)
   on_disk = json.load(open(os.path.join(workdir, "results.json")))
   assert on_disk["mode"] == mode and on_disk["train_examples"] == 120
   assert set(on_disk["labels"]) == {"sinus_rhythm", "sinus_bradycardia", "atrial_fibrillation"}
@@ -73,10 +71,8 @@ def test_carry_head_copies_columns_by_name():
     transfer.carry_head(head, old, ["a"], ["a", "b", "c"])
 
 
-def test_linear_probe_leaves_the_backbone_bit_identical(tiny_pretrained, tiny_data_dir, tmp_path):
-  workdir = str(tmp_path / "probe")
-  fine_tuning.train_and_evaluate(
-      tiny_finetune_config(tiny_data_dir, tiny_pretrained, mode="linear_probe"), workdir)
+def test_linear_probe_leaves_the_backbone_bit_identical(tiny_pretrained, tiny_finetuned):
+  workdir, _ = tiny_finetuned(mode="linear_probe")
   before = checkpoints.read_pretrained(tiny_pretrained)
   after = checkpoints.read_pretrained(workdir)
   old, new = transfer.flatten(before.params), transfer.flatten(after.params)
@@ -91,10 +87,8 @@ def test_linear_probe_leaves_the_backbone_bit_identical(tiny_pretrained, tiny_da
 
 # (head_from_checkpoint=False in the two tests below: with the checkpoint's head, the
 # starting model may be the one kept, and these are about what training changes.)
-def test_full_fine_tune_changes_the_backbone(tiny_pretrained, tiny_data_dir, tmp_path):
-  workdir = str(tmp_path / "full")
-  fine_tuning.train_and_evaluate(tiny_finetune_config(
-      tiny_data_dir, tiny_pretrained, mode="full", head_from_checkpoint=False), workdir)
+def test_full_fine_tune_changes_the_backbone(tiny_pretrained, tiny_finetuned):
+  workdir, _ = tiny_finetuned(mode="full", head_from_checkpoint=False)
   old = transfer.flatten(checkpoints.read_pretrained(tiny_pretrained).params)
   new = transfer.flatten(checkpoints.read_pretrained(workdir).params)
   assert not np.array_equal(new["backbone/stem/kernel"], old["backbone/stem/kernel"])
@@ -102,29 +96,23 @@ def test_full_fine_tune_changes_the_backbone(tiny_pretrained, tiny_data_dir, tmp
 
 @pytest.mark.parametrize("freeze", [True, False])
 def test_full_fine_tune_batch_norm_statistics_follow_freeze_batch_norm(
-    freeze, tiny_pretrained, tiny_data_dir, tmp_path):
-  workdir = str(tmp_path / f"full_{freeze}")
-  fine_tuning.train_and_evaluate(tiny_finetune_config(
-      tiny_data_dir, tiny_pretrained, mode="full", freeze_batch_norm=freeze,
-      head_from_checkpoint=False), workdir)
+    freeze, tiny_pretrained, tiny_finetuned):
+  # freeze_batch_norm=True is the default: the run above is read again.
+  overrides = {} if freeze else {"freeze_batch_norm": False}
+  workdir, _ = tiny_finetuned(mode="full", head_from_checkpoint=False, **overrides)
   old = transfer.flatten(checkpoints.read_pretrained(tiny_pretrained).batch_stats)
   new = transfer.flatten(checkpoints.read_pretrained(workdir).batch_stats)
   unchanged = all(np.array_equal(new[p], old[p]) for p in new)
   assert unchanged == freeze
 
 
-def test_full_fine_tune_starts_from_the_linear_probe_head(tiny_pretrained, tiny_data_dir, tmp_path,
-                                                          caplog):
-  import logging
-  caplog.set_level(logging.INFO)
-  fine_tuning.train_and_evaluate(tiny_finetune_config(
-      tiny_data_dir, tiny_pretrained, mode="full", full_head_init="linear_probe"),
-      str(tmp_path / "lpft"))
-  assert "starts from the linear probe's head" in caplog.text
-  caplog.clear()
-  fine_tuning.train_and_evaluate(tiny_finetune_config(
-      tiny_data_dir, tiny_pretrained, mode="full", full_head_init="random"), str(tmp_path / "rand"))
-  assert "starts from the linear probe's head" not in caplog.text
+def test_full_fine_tune_starts_from_the_linear_probe_head(tiny_finetuned):
+  """LP-FT (the default) trains the probe first and records the probe's step in
+  results.json; a random head does not."""
+  _, lpft = tiny_finetuned(mode="full")
+  assert lpft["head_init"]["from"] == "linear_probe" and lpft["head_init"]["probe_step"] >= 0
+  _, random_head = tiny_finetuned(mode="full", full_head_init="random")
+  assert random_head["head_init"] == {"from": "random"}
 
 
 def test_bad_finetune_configs_are_refused(tiny_data_dir, tiny_pretrained):
@@ -156,12 +144,10 @@ def test_command_line_names_a_missing_init_from(tiny_data_dir, tmp_path):
   assert "Traceback" not in result.stderr
 
 
-def test_evaluate_config_reproduces_the_runs_results(tiny_pretrained, tiny_data_dir, tmp_path):
+def test_evaluate_config_reproduces_the_runs_results(tiny_finetuned, tmp_path):
   """Evaluating a fine-tuned checkpoint gives back the AUROCs its run reported."""
   from ecgjax.configs import evaluate as evaluate_config
-  run_dir = str(tmp_path / "full")
-  run = fine_tuning.train_and_evaluate(
-      tiny_finetune_config(tiny_data_dir, tiny_pretrained, mode="full"), run_dir)
+  run_dir, run = tiny_finetuned(mode="full")
   config = evaluate_config.get_config()
   config.checkpoint = run_dir
   config.eval_batch_size = 64

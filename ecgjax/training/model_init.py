@@ -160,6 +160,9 @@ def from_config(config, spec: run_spec.RunSpec, source, workdir: str) -> Start:
     start.params = params
     logging.info("full fine-tune starts from the linear probe's head (probe step %d)",
                  probed.step)
+    start.results["head_init"] = {"from": "linear_probe", "probe_step": probed.step}
+  elif config.mode == "full":
+    start.results["head_init"] = {"from": "random"}   # but for columns carried above
   full = config.mode == "full"
   # The pull keeps a head column near its start only where that start was trained
   # (carried from the checkpoint, or every column after the probe), not random.
