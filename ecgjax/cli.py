@@ -1,13 +1,16 @@
-"""What every ecgjax command shares: flags, quiet library logs, distributed start,
-and user errors printed as one line instead of a traceback."""
+"""What the config entries (main, finetune) share: flags, --help, quiet library logs,
+distributed start, and user errors printed as one line instead of a traceback.
 
-import ast
+Importing it is light (absl, ml_collections): TensorFlow and JAX are imported once
+the command line has been checked."""
+
 import os
+import re
 import sys
 import tempfile
 
 from ecgjax import console  # first: it sets TF's log level before TF is imported
-from absl import app, flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
 
 # What TensorFlow's C++ prints to fd 2 when it loads, whatever TF_CPP_MIN_LOG_LEVEL
 # says (it logs through absl's C++ logging since TF 2.16): nothing a user can act on.
@@ -18,7 +21,8 @@ TF_IMPORT_NOISE = ("WARNING: All log messages before absl::InitializeLog()",
 def import_tensorflow_quietly() -> None:
   """Imports TensorFlow with fd 2 captured, then passes on every captured line except
   TF_IMPORT_NOISE (all of it if the import fails). predict and export never
-  import TensorFlow, so only the training commands' cli does this."""
+  import TensorFlow, so only the training commands' cli does this, before
+  ecgjax.data (which imports it)."""
   if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
     return
   sys.stderr.flush()
@@ -38,74 +42,114 @@ def import_tensorflow_quietly() -> None:
                                if failed or not any(n in line for n in TF_IMPORT_NOISE)))
 
 
-import_tensorflow_quietly()   # before ecgjax.data imports it
-
 from ml_collections import config_flags  # noqa: E402
 
-from ecgjax.data import datasets, mixture  # noqa: E402
-from ecgjax.ecg import leads  # noqa: E402
-from ecgjax.experiments import validation  # noqa: E402
-from ecgjax.training import (checkpoints, interrupt, mesh, nonfinite, transfer,  # noqa: E402
-                             workdir_lock)
+from ecgjax.configs import catalogue  # noqa: E402
 
+PROGRAM = "ecgjax"
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints and metrics.")
 _PRINT_CONFIG = flags.DEFINE_bool(
     "print_config", False, "Print the resolved config (file, argument and --config.* "
     "overrides applied) and exit without running; --workdir is then not needed.")
-flags.mark_flag_as_required("config")
-
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
 
-def config_catalogue() -> str:
-  """The shipped config files, each with the first line of its docstring (for --help)."""
-  lines = ["Config files (--config=PATH, or PATH:ARG where the file takes one):"]
-  for name in sorted(os.listdir(CONFIG_DIR)):
-    if not name.endswith(".py") or name in ("__init__.py", "common.py"):
-      continue
-    with open(os.path.join(CONFIG_DIR, name)) as f:
-      doc = ast.get_docstring(ast.parse(f.read())) or ""
-    lines.append(f"  ecgjax/configs/{name:<12} {doc.splitlines()[0] if doc else ''}")
-  lines += ["", "Flags: --config, --workdir, --print_config (--helpfull lists every flag).",
-            "", "Print a config's resolved fields before running it:",
-            "  python -m ecgjax.main --config=ecgjax/configs/pretrain.py "
-            "--config.batch_size=128 --print_config",
-            "Every field can be overridden as --config.FIELD=VALUE (nested: "
-            "--config.optimizer.learning_rate=3e-4)."]
-  return "\n".join(lines)
-
-# Errors a user can fix from the message alone.
-USER_ERRORS = (validation.ConfigError, datasets.DatasetNotBuiltError,
-               datasets.UnknownLabelError, checkpoints.InitFromError,
-               transfer.ArchitectureMismatchError, transfer.InputContractError,
-               nonfinite.NonFiniteError, workdir_lock.WorkdirLockedError,
-               mixture.MixtureError, leads.UnknownLeadError)
+def help_text(doc: str) -> str:
+  """An entry's --help: its docstring, the shipped configs, the flags and exit codes."""
+  return "\n".join([
+      doc.strip(), "", catalogue.describe(), "",
+      "Flags: --config, --workdir, --print_config (--helpfull lists every flag).",
+      "Every field can be overridden as --config.FIELD=VALUE (nested: "
+      "--config.optimizer.learning_rate=3e-4); print a config's resolved fields first:",
+      "  python -m ecgjax.main --config=ecgjax/configs/pretrain.py --config.batch_size=128 "
+      "--print_config", "", console.EXIT_CODES])
 
 
-def run(dispatch) -> None:
-  """Parses flags and calls dispatch(config, workdir) under app.run."""
+def _config_argument(argv) -> str | None:
+  """--config's value (PATH or PATH:ARG) as given on the command line."""
+  for i, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      return arg[len("--config="):]
+    if arg == "--config" and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def check_config_file(argv) -> str | None:
+  """A --config file that does not exist, named with the shipped ones (before absl
+  would load it and fail with a traceback)."""
+  argument = _config_argument(argv)
+  path = argument.split(":", 1)[0] if argument is not None else None
+  if path is None or os.path.isfile(path):
+    return None
+  shipped = [f"ecgjax/configs/{name}.py" for name in catalogue.config_names()]
+  return (f"--config={path}: no such file{console.closest(path, shipped)}; the shipped "
+          f"configs are {', '.join(shipped)} (--help describes them)")
+
+
+def explain_config_error(error: Exception) -> str | None:
+  """ml_collections' errors as one line: a --config.FIELD override that names no field
+  (a traceback ending in AttributeError), a config file whose get_config refused its
+  argument or would not run (a traceback inside absl's flag error)."""
+  text = str(error)
+  typo = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', text)
+  unknown = typo or re.search(r'Key "([^"]+)" does not exist', text)
+  if isinstance(error, (AttributeError, KeyError)) and unknown:
+    key = typo.group(2) if typo else unknown.group(1)
+    flag = next((a.split("=", 1)[0] for a in sys.argv[1:]
+                 if a.startswith("--config.") and key in a.split("=", 1)[0].split(".")),
+                f"--config.{key}")
+    hint = f" (did you mean {flag.rsplit('.', 1)[0]}.{typo.group(1)}?)" if typo else ""
+    return (f"{flag}: the config has no field {key!r}{hint}; --print_config lists every "
+            "field")
+  if "Error whilst parsing config file" in text:
+    # The traceback's last line is the config's own message.
+    last = [line for line in text.strip().splitlines() if line.strip()][-1].strip()
+    message = re.sub(r"^\w+(Error|Exception): ", "", last)
+    return f"--config={_config_argument(sys.argv[1:])}: {message}"
+  return None
+
+
+def run(dispatch, doc: str) -> None:
+  """Parses flags and calls dispatch(config, workdir) under app.run; `doc` is the
+  entry's docstring, for --help. TensorFlow and JAX are imported after the command
+  line is checked, so a mistake or --help answers at once."""
 
   def main(argv):
     if len(argv) > 1:
-      raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+      raise console.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    config = _CONFIG.value
     if _PRINT_CONFIG.value:
-      print(_CONFIG.value)
+      print(config)
       return
     if not _WORKDIR.value:
-      raise app.UsageError("--workdir is required (or --print_config to only show the config)")
+      raise console.UsageError("--workdir is required (or --print_config to only show the "
+                               "config)")
+    import_tensorflow_quietly()   # before ecgjax.data imports it
+    from ecgjax.data import datasets, mixture
+    from ecgjax.ecg import leads
+    from ecgjax.experiments import validation
+    from ecgjax.training import (checkpoints, interrupt, mesh, nonfinite, transfer,
+                                 workdir_lock)
+    # A config that asks for what cannot be: the user corrects it (exit 2).
+    usage_errors = (validation.ConfigError, datasets.UnknownLabelError, mixture.MixtureError,
+                    leads.UnknownLeadError)
+    # A run that could not go on: what is missing or wrong is named (exit 1).
+    run_errors = (datasets.DatasetNotBuiltError, checkpoints.InitFromError,
+                  transfer.ArchitectureMismatchError, transfer.InputContractError,
+                  nonfinite.NonFiniteError, workdir_lock.WorkdirLockedError)
     console.quiet_libraries()
     mesh.initialize_distributed()
     try:
       with workdir_lock.WorkdirLock(_WORKDIR.value):
-        dispatch(_CONFIG.value, _WORKDIR.value)
-    except USER_ERRORS as e:
-      logging.error("%s", e)
-      sys.exit(f"ecgjax: {e}")
+        dispatch(config, _WORKDIR.value)
+    except usage_errors as e:
+      console.fail(PROGRAM, str(e), console.EXIT_USAGE)
+    except run_errors as e:
+      console.fail(PROGRAM, str(e), console.EXIT_FAILED)
     except interrupt.Interrupted as e:
-      logging.warning("%s", e)
-      print(f"ecgjax: {e} (exit code {e.exit_code})", file=sys.stderr)
-      sys.exit(e.exit_code)
+      console.fail(PROGRAM, f"{e} (exit code {e.exit_code})", e.exit_code)
 
-  app.run(main)
+  console.run_app(main, program=PROGRAM, help_text=help_text(doc), required=("config",),
+                  check_argv=check_config_file, explain_parse_error=explain_config_error)

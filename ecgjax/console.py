@@ -4,14 +4,92 @@ TensorFlow-free, so predict and export (which a serving host runs without TF)
 share it with the training commands.
 """
 
+import difflib
 import logging as pylogging
 import os
+import sys
 
 # TensorFlow (tf.data only) prints start-up INFO lines unless told otherwise; this
 # must be set before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
-from absl import logging  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+
+# Every command's exit codes (--help lists them).
+EXIT_FAILED = 1              # the run failed: a file, a dataset, a checkpoint (the message says)
+EXIT_USAGE = 2               # the command line or the config is wrong; nothing was done
+EXIT_INTERRUPTED = 75        # SIGTERM or Ctrl-C: saved, run the same command again to resume
+EXIT_SECOND_INTERRUPT = 130  # a second Ctrl-C: stopped at once
+EXIT_CODES = ("Exit codes: 0 done; 1 the run failed (the message says why); 2 a usage or "
+              "config error, nothing was done; 75 interrupted after saving (run the same "
+              "command again to resume); 130 stopped at once by a second Ctrl-C.")
+HELP_FLAGS = ("--help", "-h", "-?", "--helpshort", "-help")
+
+
+class UsageError(Exception):
+  """A command line or config a user must correct: one line, exit code 2."""
+
+
+def fail(program: str, message: str, code: int = EXIT_FAILED):
+  """Ends the command with one line on stderr, `PROGRAM: MESSAGE`, and `code`."""
+  print(f"{program}: {message}", file=sys.stderr, flush=True)
+  sys.exit(code)
+
+
+def closest(name: str, choices) -> str:
+  """' (did you mean X?)' when one of `choices` is close to `name`, else ''."""
+  match = difflib.get_close_matches(name, list(choices), n=1)
+  return f" (did you mean {match[0]}?)" if match else ""
+
+
+def print_and_exit(text: str) -> None:
+  """Prints `text` and exits 0, also when the reader stops early (`--help | head`)."""
+  try:
+    print(text, flush=True)
+  except BrokenPipeError:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+  sys.exit(0)
+
+
+def run_app(main, *, program: str, help_text: str, required=(), check_argv=None,
+            explain_parse_error=None) -> None:
+  """absl's app.run, with what a user expects of a command: `--help` prints `help_text`
+  and exits 0 (`--helpfull` adds every flag), at once and without importing JAX or
+  TensorFlow; a flag error, a missing required flag or an app.UsageError is one line
+  and exit code 2. `check_argv(argv)` may refuse the command line before it is parsed
+  (a message, or None), and `explain_parse_error(error)` turn an exception raised
+  while parsing into one (or None: raised as it is)."""
+  args = sys.argv[1:]
+  if "--helpfull" in args:
+    print_and_exit(f"{help_text}\n\n{flags.FLAGS.get_help()}")
+  if any(a in HELP_FLAGS for a in args):
+    print_and_exit(help_text)
+
+  def parse(argv):
+    message = check_argv(argv) if check_argv else None
+    if message:
+      fail(program, message, EXIT_USAGE)
+    try:
+      rest = flags.FLAGS(argv)
+    except Exception as e:  # noqa: BLE001 - explained below, or raised again
+      message = explain_parse_error(e) if explain_parse_error else None
+      if message is None and isinstance(e, flags.Error):
+        message = f"{e} (--help lists the flags)"
+      if not message:
+        raise
+      fail(program, message, EXIT_USAGE)
+    missing = [name for name in required if flags.FLAGS[name].value in (None, "")]
+    if missing:
+      fail(program, f"--{missing[0]} is required (--help shows an example)", EXIT_USAGE)
+    return rest
+
+  def guarded(argv):
+    try:
+      return main(argv)
+    except (app.UsageError, UsageError) as e:
+      fail(program, str(e), EXIT_USAGE)
+
+  app.run(guarded, flags_parser=parse)
 
 
 class LibraryInfoFilter(pylogging.Filter):

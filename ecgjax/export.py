@@ -10,9 +10,7 @@ checked against the in-process model before the command succeeds. Imports no
 TensorFlow. Details: ecgjax/inference/serving_export.py.
 """
 
-import sys
-
-from absl import app, flags
+from absl import flags
 
 from ecgjax import console
 
@@ -23,21 +21,25 @@ _STEP = flags.DEFINE_integer("step", 0, "Checkpoint step; 0: the latest (or the 
 _ONNX = flags.DEFINE_bool("onnx", True, "Also write model.onnx (needs jax2onnx, onnxruntime).")
 
 
+PROGRAM = "ecgjax.export"
+
+
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    raise console.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   console.quiet_libraries()
   from ecgjax.inference import score_files, serving_export
   try:
     checks = serving_export.export_model(_MODEL.value, _OUT.value, step=_STEP.value or None,
                                  onnx=_ONNX.value)
   except (serving_export.ExportError, *score_files.USER_ERRORS) as e:
-    sys.exit(f"ecgjax.export: {e}")
+    console.fail(PROGRAM, str(e), console.EXIT_FAILED)
   for c in checks:
     print(f"ecgjax.export: {_OUT.value}/{c.form}: agrees with the model within "
           f"{c.max_abs_difference:.1e} on {c.examples} ECGs")
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["model", "out"])
-  app.run(main)
+  console.run_app(main, program=PROGRAM, required=("model", "out"),
+                  help_text=f"{__doc__.strip()}\n\nFlags (--helpfull describes each): "
+                            f"--model, --out, --step, --onnx.\n\n{console.EXIT_CODES}")

@@ -7,7 +7,12 @@ ecgjax.experiments.fine_tuning.train_and_evaluate.
 
 from ecgjax import cli
 
-if __name__ == "__main__":
+
+def dispatch(config, workdir: str) -> None:
+  # Imported here, after cli has imported TensorFlow quietly.
   from ecgjax.experiments import fine_tuning
-  __doc__ = f"{__doc__}\n{cli.config_catalogue()}\n"    # absl's --help prints it
-  cli.run(fine_tuning.train_and_evaluate)
+  fine_tuning.train_and_evaluate(config, workdir)
+
+
+if __name__ == "__main__":
+  cli.run(dispatch, __doc__)

@@ -6,9 +6,6 @@ The same command on every worker of a multi-host run. The config's
 
 from ecgjax import cli
 
-# absl prints the main module's docstring for --help: add the config files to it.
-__doc__ = f"{__doc__}\n{cli.config_catalogue()}\n"
-
 
 def dispatch(config, workdir: str) -> None:
   # Imported here, after cli has imported TensorFlow quietly.
@@ -26,4 +23,4 @@ def dispatch(config, workdir: str) -> None:
 
 
 if __name__ == "__main__":
-  cli.run(dispatch)
+  cli.run(dispatch, __doc__)

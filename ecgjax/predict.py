@@ -5,22 +5,30 @@ recipe (filters, resampling) is applied, leads are matched by name into the
 model's order, long records are scored in sliding windows and aggregated per
 label, and probabilities are calibrated as the card says. DIR is a pretraining
 or fine-tuning workdir, its checkpoints/ or one step of it; PATHs are files or
-directories (walked recursively). Formats: ecgjax.inference.ecg_files.
+directories (walked recursively).
+
+Formats, by extension (XML also by content):
+  .hea + .dat/.mat   WFDB (PTB-XL, PhysioNet/CinC 2017-2021, MIMIC-IV-ECG, LUDB)
+  .xml               GE MUSE (<RestingECG>) and HL7 aECG (<AnnotatedECG>)
+  .hdf5, .h5         CODE-15% exams: one row per tracing
+  .npy, .csv         samples x leads in microvolts, with --sampling_rate and --leads
+                     (or a CSV header of lead names)
 
 predictions.csv: one row per ECG (a CODE-15% HDF5 file gives
 one per tracing) with `path`, `record`, `status` (`ok` or why it could not be
 scored), a probability column per label in the card's order, `positive` (the
 `;`-joined labels at or above their card thresholds), then `windows` (how many
-were aggregated) and `filled_leads` (leads the file lacked, with
---missing_leads=zero). A bad file gets its row and the rest go on; the exit code
+were aggregated), `filled_leads` (leads the file lacked, with
+--missing_leads=zero) and `renamed_leads` (FILE_NAME=LEAD for each lead read under
+another name: ECG=I for a CinC 2017 file scored by a one-lead model). A bad file gets its row and the rest go on; the exit code
 is 1 when any failed, unless --allow_failures.
 
-Imports no TensorFlow: a serving host has only JAX (tests/test_predict.py).
+Imports no TensorFlow: a serving host needs only JAX.
 """
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from ecgjax import console
 
@@ -31,7 +39,12 @@ _STEP = flags.DEFINE_integer("step", 0, "Checkpoint step; 0: the latest (or the 
 _EXPLAIN = flags.DEFINE_string("explain", None, "Directory for one PNG per ECG: the 12 "
                                "leads with the attribution of each top positive label.")
 _SAMPLING_RATE = flags.DEFINE_float("sampling_rate", None, "Hz of .npy/.csv files.")
-_LEADS = flags.DEFINE_list("leads", [], "Lead names of .npy/.csv columns, e.g. I,II,V1.")
+_LEADS = flags.DEFINE_list("leads", [], "Lead names of .npy/.csv columns, e.g. I,II,V1 "
+                           "(other formats name their leads; see --lead_names).")
+_LEAD_NAMES = flags.DEFINE_list(
+    "lead_names", [], "FILE_NAME=LEAD for leads a file names otherwise, e.g. ECG=I,MLII=II "
+    "(a one-lead model reads a one-signal file whatever its name; any spelling of a lead "
+    "name, `i` or `avr`, needs nothing).")
 _MISSING = flags.DEFINE_enum("missing_leads", "error", ["error", "zero"],
                              "A lead the model needs and the file lacks: an error, or zeros.")
 _STRIDE = flags.DEFINE_float("window_stride_s", None, "Seconds between the starts of the "
@@ -44,10 +57,18 @@ _BATCH = flags.DEFINE_integer("batch_size", 64, "Windows per device batch (all l
 _EXPLAIN_TOP = flags.DEFINE_integer("explain_top", 3, "Positive labels drawn per explanation.")
 
 
+PROGRAM = "ecgjax.predict"
+
+
 def main(argv):
   paths = argv[1:]
   if not paths:
-    raise app.UsageError("give one or more ECG files or directories after the flags")
+    raise console.UsageError("give one or more ECG files or directories after the flags")
+  from ecgjax.ecg import leads
+  try:
+    lead_names = leads.parse_renames(_LEAD_NAMES.value)
+  except leads.UnknownLeadError as e:
+    raise console.UsageError(f"--lead_names: {e}") from None
   console.quiet_libraries()
   from ecgjax.inference import score_files
   try:
@@ -55,15 +76,23 @@ def main(argv):
         _MODEL.value, paths, _OUT.value, step=_STEP.value or None,
         options=score_files.Options(
             sampling_rate=_SAMPLING_RATE.value, leads=tuple(_LEADS.value),
+            lead_names=lead_names,
             fill_missing_leads=_MISSING.value == "zero", window_stride_s=_STRIDE.value,
             aggregate=_AGGREGATE.value, batch_size=_BATCH.value, explain_dir=_EXPLAIN.value,
             explain_top=_EXPLAIN_TOP.value))
+  except score_files.NoEcgFilesError as e:
+    console.fail(PROGRAM, str(e), console.EXIT_USAGE)
   except score_files.USER_ERRORS as e:
-    sys.exit(f"ecgjax.predict: {e}")
+    console.fail(PROGRAM, str(e), console.EXIT_FAILED)
   if summary.failed and not _ALLOW_FAILURES.value:
-    sys.exit(1)
+    sys.exit(console.EXIT_FAILED)
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["model", "out"])
-  app.run(main)
+  console.run_app(main, program=PROGRAM, required=("model", "out"),
+                  help_text=f"{__doc__.strip()}\n\nFlags (--helpfull describes each): "
+                            "--model, --out, --step, --explain, --explain_top, "
+                            "--sampling_rate, --leads, --lead_names, --missing_leads, "
+                            "--window_stride_s, "
+                            f"--aggregate, --batch_size, --allow_failures.\n\n"
+                            f"{console.EXIT_CODES}")

@@ -102,6 +102,45 @@ def test_a_one_lead_model_records_its_lead_and_is_evaluated_and_used(
   assert _row(out)["status"].startswith("missing leads ['II', 'III'"), _row(out)
 
 
+@pytest.mark.slow
+def test_cinc2017_files_score_through_a_one_lead_model_and_lead_names_map_a_lead(
+    one_lead_model, tiny_pretrained, shared_data, tmp_path):
+  """CinC 2017 names its one lead `ECG`: a one-lead model reads it as its lead (the row
+  says so); a twelve-lead model reads it where --lead_names puts it."""
+  import glob
+  files = sorted(glob.glob(os.path.join(shared_data, "cinc2017", "*.hea")))[:12]
+  out = str(tmp_path / "cinc.csv")
+  summary = score_files.predict_files(one_lead_model, files, out)
+  assert summary.scored == 12 and summary.failed == 0
+  with open(out, newline="") as f:
+    rows = list(csv.DictReader(f))
+  assert {r["status"] for r in rows} == {"ok"} and {r["renamed_leads"] for r in rows} == {"ECG=I"}
+  assert all(int(r["windows"]) >= 1 for r in rows)
+  # A twelve-lead model: the one lead is nothing it reads until named.
+  summary = score_files.predict_files(tiny_pretrained, files[:2], out)
+  assert summary.failed == 2 and "none of the model's leads is in the file" in _row(out)["status"]
+  summary = score_files.predict_files(
+      tiny_pretrained, files[:2], out,
+      options=score_files.Options(lead_names=leads.parse_renames("ecg=I"),
+                                  fill_missing_leads=True))
+  row = _row(out)
+  assert summary.scored == 2 and row["renamed_leads"] == "ECG=I"
+  assert row["filled_leads"].split(";") == list(leads.STANDARD_LEADS[1:])
+
+
+def test_lead_names_are_parsed_with_the_valid_leads_named():
+  assert leads.parse_renames("ECG=I, MLII=ii") == (("ECG", "I"), ("MLII", "II"))
+  assert leads.parse_renames(["v=avr"]) == (("v", "aVR"),)
+  for bad in ("ECG", "ECG=lead1", "=I"):
+    with pytest.raises(leads.UnknownLeadError, match="FILE_NAME=LEAD"):
+      leads.parse_renames(bad)
+  naming = leads.LeadNaming(renames=(("mlii", "II"),), single_lead="I")
+  assert naming.renaming(["MLII", "V5"]) == {"MLII": "II"}
+  assert naming.renaming(["ECG"]) == {"ECG": "I"}            # a one-signal file, a one-lead model
+  assert naming.renaming(["II"]) == {}                       # already a lead name
+  assert leads.LeadNaming().renaming(["ECG"]) == {}
+
+
 def _row(path):
   with open(path, newline="") as f:
     return next(csv.DictReader(f))

@@ -89,7 +89,7 @@ def test_every_format_is_scored_without_tensorflow(model_dir, every_format, no_t
   assert {r["record"] for r in rows if r["status"] == "ok"} == expected_ok
   assert by_record["0"]["status"].startswith("only 0 non-padding samples")
   assert list(rows[0]) == ["path", "record", "status", *card["labels"], "positive", "windows",
-                           "filled_leads"]
+                           "filled_leads", "renamed_leads"]
   for row in rows:
     if row["status"] != "ok":
       continue

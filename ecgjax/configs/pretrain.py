@@ -21,6 +21,15 @@ from ecgjax.configs import common
 
 
 REAL_ARCHIVES = ("ptbxl", "physionet2021", "code15", "mimic_iv_ecg", "muse_xml")
+# The arguments after the colon (`pretrain.py:ARG`), each with what it runs (--help).
+VARIANTS = {
+    "synthetic": "the default: synthetic_ecg/demo at 100 Hz, the `small` model, 2,000 steps",
+    "synthetic_foundation": "the sim-to-real recipe: 600 steps on synthetic_ecg/demo, "
+                            "the pretraining that transferred best zero-shot to real ECGs",
+    "synthetic_large": "synthetic_ecg/large at 500 Hz, the Hannun 2019 shape, for accelerators",
+    **{name: f"{name}/vocabulary_500 (the 68-label vocabulary at 500 Hz), the "
+             "`ribeiro2020` model" for name in REAL_ARCHIVES},
+}
 
 
 def get_config(arg: str = "synthetic"):
@@ -65,5 +74,5 @@ def get_config(arg: str = "synthetic"):
     c.optimizer.warmup_steps = 1000
   else:
     raise ValueError(f"pretrain config: unknown argument {arg!r}; expected one of "
-                     f"{['synthetic', 'synthetic_foundation', 'synthetic_large', *REAL_ARCHIVES]}")
+                     f"{', '.join(VARIANTS)}")
   return c

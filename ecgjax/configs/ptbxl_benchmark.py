@@ -35,6 +35,9 @@ check the mechanics, and their AUROCs mean nothing.
 from ecgjax.configs import common
 
 TASKS = ("all", "diagnostic", "subdiagnostic", "superdiagnostic", "form", "rhythm")
+# The arguments after the colon (`ptbxl_benchmark.py:TASK`), for --help.
+VARIANTS = {task: f"ptbxl/{task}_100, the benchmark's `{task}` labels" for task in TASKS}
+VARIANTS["superdiagnostic"] += " (the default)"
 PUBLISHED_MACRO_AUROC = {"all": 0.925, "diagnostic": 0.937, "subdiagnostic": 0.929,
                          "superdiagnostic": 0.928, "form": 0.896, "rhythm": 0.957}
 

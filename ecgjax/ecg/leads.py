@@ -6,6 +6,8 @@ Goldberger's definitions of the augmented leads make four of the six limb leads
 linear combinations of I and II.
 """
 
+import dataclasses
+
 import numpy as np
 
 STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF",
@@ -73,6 +75,46 @@ def derive_limb_leads(lead_i: np.ndarray, lead_ii: np.ndarray) -> dict[str, np.n
 
 class MissingLeadsError(ValueError):
   pass
+
+
+@dataclasses.dataclass(frozen=True)
+class LeadNaming:
+  """What a file's lead names mean where they are not standard names.
+
+  `renames`: (file's name, standard lead) pairs a user gives (`ECG=I`, `MLII=II`),
+  the file's name matched ignoring case. `single_lead`: the lead that a file with one
+  signal under a non-standard name is taken as (a one-lead model's lead: CinC 2017 and
+  many patches and Holters call their one lead `ECG`). Names that are already lead
+  names in any spelling (`i`, `avr`, `MDC_ECG_LEAD_V1`) need neither.
+  """
+  renames: tuple[tuple[str, str], ...] = ()
+  single_lead: str | None = None
+
+  def renaming(self, names) -> dict[str, str]:
+    """{file's name: standard lead} for the names of one file that are renamed."""
+    given = {source.strip().upper(): target for source, target in self.renames}
+    out = {n: given[n.strip().upper()] for n in names if n.strip().upper() in given}
+    names = list(names)
+    if (not out and self.single_lead and len(names) == 1
+        and canonical_lead_name(names[0]) is None):
+      out = {names[0]: self.single_lead}
+    return out
+
+
+def parse_renames(items) -> tuple[tuple[str, str], ...]:
+  """['ECG=I', 'mlii=II'] (or one comma-separated string) -> (('ECG', 'I'), ('mlii',
+  'II')); an item that is not NAME=LEAD with a standard LEAD is refused."""
+  if isinstance(items, str):
+    items = [i for i in items.split(",") if i.strip()]
+  out = []
+  for item in items:
+    source, sep, target = item.partition("=")
+    lead = canonical_lead_name(target)
+    if not sep or not source.strip() or lead is None:
+      raise UnknownLeadError(f"{item!r} is not FILE_NAME=LEAD with LEAD one of "
+                             f"{', '.join(STANDARD_LEADS)} (e.g. ECG=I, MLII=II)")
+    out.append((source.strip(), lead))
+  return tuple(out)
 
 
 def to_standard_order(signal: np.ndarray, names, fill_missing: bool = False

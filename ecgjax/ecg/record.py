@@ -25,6 +25,7 @@ class EcgRecord:
   age: float = -1.0                  # years; -1 unknown
   sex: str = "unknown"               # female | male | unknown
   filled_leads: tuple[str, ...] = () # leads the file lacks, zero-filled on request
+  renamed_leads: tuple[str, ...] = () # "FILE_NAME=LEAD" for each lead renamed on reading
 
   @property
   def duration(self) -> float:

@@ -100,7 +100,8 @@ def _sniff_xml(path: str) -> str:
                           "(<AnnotatedECG>)")
 
 
-def _array_record(path: str, layout: ArrayLayout, fill_missing: bool) -> record_lib.EcgRecord:
+def _array_record(path: str, layout: ArrayLayout, fill_missing: bool,
+                  naming: leads_lib.LeadNaming) -> record_lib.EcgRecord:
   if not layout.sampling_rate:
     raise RecordFormatError(path, "a .npy or .csv ECG needs --sampling_rate (and --leads)")
   names = list(layout.leads)
@@ -124,6 +125,8 @@ def _array_record(path: str, layout: ArrayLayout, fill_missing: bool) -> record_
   if len(names) != signal.shape[1]:
     raise RecordFormatError(path, f"{signal.shape[1]} columns, {len(names)} lead names "
                             f"({','.join(names)})")
+  renaming = naming.renaming(names)
+  names = [renaming.get(n, n) for n in names]
   unknown = [n for n in names if leads_lib.canonical_lead_name(n) is None]
   if unknown:
     raise RecordFormatError(path, f"not standard lead names: {unknown}")
@@ -134,19 +137,24 @@ def _array_record(path: str, layout: ArrayLayout, fill_missing: bool) -> record_
   return record_lib.EcgRecord(
       signal=standard, sampling_rate=float(layout.sampling_rate),
       lead_names=leads_lib.STANDARD_LEADS,
-      record_id=os.path.splitext(os.path.basename(path))[0], path=path, filled_leads=filled)
+      record_id=os.path.splitext(os.path.basename(path))[0], path=path, filled_leads=filled,
+      renamed_leads=tuple(f"{k}={v}" for k, v in renaming.items()))
 
 
-def read(found: Found, layout: ArrayLayout, fill_missing: bool = False):
+def read(found: Found, layout: ArrayLayout, fill_missing: bool = False,
+         naming: leads_lib.LeadNaming = leads_lib.LeadNaming()):
   """Yields (record name, EcgRecord) for every ECG in the file, or (record name,
   RecordFormatError) for one ECG of a multi-ECG file that cannot be read; raises
-  RecordFormatError for a file that cannot be read at all."""
+  RecordFormatError for a file that cannot be read at all. `naming` renames leads
+  whose names are not standard (WFDB signals, array columns); XML and HDF5 formats
+  name their leads by standard."""
   path = found.path
   if not os.path.exists(path):
     raise RecordFormatError(path, "no such file")
   if found.kind == "wfdb":
+    names = [s.name for s in wfdb_format.read_header(path).signals]
     yield os.path.splitext(os.path.basename(path))[0], wfdb_format.read_wfdb(
-        path, fill_missing_leads=fill_missing)
+        path, fill_missing_leads=fill_missing, lead_aliases=naming.renaming(names))
   elif found.kind == "xml":
     reader = {"muse": muse_xml.read_muse_xml, "hl7": hl7_aecg.read_hl7_aecg}[_sniff_xml(path)]
     record = reader(path, fill_missing_leads=fill_missing)
@@ -162,7 +170,7 @@ def read(found: Found, layout: ArrayLayout, fill_missing: bool = False):
     finally:
       part.close()
   elif found.kind == "array":
-    record = _array_record(path, layout, fill_missing)
+    record = _array_record(path, layout, fill_missing, naming)
     yield record.record_id, record
   elif found.kind == "signal_file":
     raise RecordFormatError(path, "a WFDB signal file without its .hea header beside it")

@@ -15,14 +15,14 @@ import os
 import numpy as np
 from absl import logging
 
-from ecgjax.ecg import windows as windows_lib
+from ecgjax.ecg import leads as leads_lib, windows as windows_lib
 from ecgjax.ecg.formats.errors import RecordFormatError
 from ecgjax.inference import ecg_files, scoring
 from ecgjax.models import model_card
 
 USER_ERRORS = (scoring.ModelDirectoryError, model_card.ModelCardError)
 FIXED_COLUMNS = ("path", "record", "status")
-TRAILING_COLUMNS = ("positive", "windows", "filled_leads")
+TRAILING_COLUMNS = ("positive", "windows", "filled_leads", "renamed_leads")
 _FILES_PER_CHUNK = 32
 
 
@@ -30,6 +30,8 @@ _FILES_PER_CHUNK = 32
 class Options:
   sampling_rate: float | None = None
   leads: tuple[str, ...] = ()
+  # (file's lead name, standard lead) for leads named otherwise (ECG=I, MLII=II).
+  lead_names: tuple[tuple[str, str], ...] = ()
   fill_missing_leads: bool = False
   window_stride_s: float | None = None
   aggregate: str = "max"
@@ -46,6 +48,11 @@ class Prepared:
   windows: np.ndarray | None = None     # (n, samples, leads) int16
   error: str | None = None
   filled_leads: tuple[str, ...] = ()
+  renamed_leads: tuple[str, ...] = ()
+
+
+class NoEcgFilesError(ValueError):
+  """Nothing under the paths given is an ECG file of a known format."""
 
 
 @dataclasses.dataclass
@@ -71,18 +78,22 @@ def prepare_file(found: ecg_files.Found, contract: dict, options: Options) -> li
   stem = os.path.splitext(os.path.basename(found.path))[0]
   out = []
   layout = ecg_files.ArrayLayout(options.sampling_rate, options.leads)
+  # A one-lead model reads a one-signal file whatever its lead is called.
+  naming = leads_lib.LeadNaming(
+      options.lead_names, contract["leads"][0] if len(contract["leads"]) == 1 else None)
   try:
     # Every file is read with absent leads as zeros; record_windows then refuses
     # one that lacks a lead the model reads (unless --missing_leads=zero), and a
     # file without the leads the model does not read (a one-lead model) is fine.
-    for name, record in ecg_files.read(found, layout, fill_missing=True):
+    for name, record in ecg_files.read(found, layout, fill_missing=True, naming=naming):
       try:
         if isinstance(record, RecordFormatError):
           raise record
         windows = windows_lib.record_windows(record, contract, options.window_stride_s,
                                              allow_missing=options.fill_missing_leads)
         filled = tuple(n for n in record.filled_leads if n in contract["leads"])
-        out.append(Prepared(found.path, name, windows, filled_leads=filled))
+        out.append(Prepared(found.path, name, windows, filled_leads=filled,
+                            renamed_leads=record.renamed_leads))
       except RecordFormatError as e:
         out.append(Prepared(found.path, name, error=e.reason))
   except RecordFormatError as e:
@@ -97,10 +108,27 @@ def _aggregate(probabilities: np.ndarray, how: str) -> np.ndarray:
   return probabilities.max(axis=0) if how == "max" else probabilities.mean(axis=0)
 
 
+def find_ecg_files(paths, options: Options = Options()
+                   ) -> tuple[list[ecg_files.Found], collections.Counter]:
+  """The ECG files under `paths` and the count of other files passed over, by
+  extension; NoEcgFilesError when there is none."""
+  found, passed_over = ecg_files.discover(
+      paths, ecg_files.ArrayLayout(options.sampling_rate, options.leads))
+  if not found:
+    passed = (f" ({', '.join(f'{n} {k}' for k, n in sorted(passed_over.items()))} files "
+              "of no ECG format)") if passed_over else ""
+    raise NoEcgFilesError(
+        f"no ECG files found under {', '.join(paths)}{passed}; formats: .hea (WFDB), .xml "
+        "(GE MUSE, HL7 aECG), .hdf5/.h5 (CODE-15%), and .npy/.csv with --sampling_rate")
+  return found, passed_over
+
+
 def predict_files(model_dir: str, paths, out_csv: str, *, step: int | None = None,
                   options: Options = Options()) -> Summary:
-  """Loads the model in `model_dir` and scores `paths` into `out_csv`."""
-  return Predictor(scoring.load(model_dir, step), options).run(paths, out_csv)
+  """Loads the model in `model_dir` and scores `paths` into `out_csv`. The files are
+  found first: a path with no ECG in it is answered before the model loads."""
+  found = find_ecg_files(paths, options)
+  return Predictor(scoring.load(model_dir, step), options).run(paths, out_csv, found)
 
 
 class Predictor:
@@ -118,11 +146,12 @@ class Predictor:
       logging.warning("the model card has no thresholds (saved before its first evaluation): "
                       "`positive` will be empty")
 
-  def run(self, paths, out_csv: str) -> Summary:
+  def run(self, paths, out_csv: str, found=None) -> Summary:
+    """Scores the ECG files under `paths` (`found`: find_ecg_files' answer for them,
+    when the caller has it) into `out_csv`."""
     model, options, scorer, explainer = self.model, self.options, self.scorer, self.explainer
     labels, thresholds = model.labels, model.thresholds()
-    found, passed_over = ecg_files.discover(paths, ecg_files.ArrayLayout(
-        options.sampling_rate, options.leads))
+    found, passed_over = found or find_ecg_files(paths, options)
     summary = Summary(files=len(found), passed_over=passed_over)
     logging.info("%s step %d: %d labels; %d files to score", model.directory, model.step,
                  len(labels), len(found))
@@ -141,8 +170,10 @@ class Predictor:
         for p in pending:
           if p.error is not None:
             summary.failed += 1
-            summary.reasons[p.error.split(": ")[0].split(" (")[0]] += 1
-            writer.writerow([p.path, p.record, p.error, *[""] * len(labels), "", 0, ""])
+            # Counted by the reason's first clause (what follows ": " is this file's
+            # detail), never cut inside it.
+            summary.reasons[p.error.split(": ")[0]] += 1
+            writer.writerow([p.path, p.record, p.error, *[""] * len(labels), "", 0, "", ""])
             continue
           n = len(p.windows)
           per_window = scores[offset:offset + n]
@@ -152,7 +183,8 @@ class Predictor:
                       if not np.isnan(t) and prob >= t]
           summary.scored += 1
           writer.writerow([p.path, p.record, "ok", *(f"{v:.6f}" for v in probs),
-                           ";".join(positive), n, ";".join(p.filled_leads)])
+                           ";".join(positive), n, ";".join(p.filled_leads),
+                           ";".join(p.renamed_leads)])
           if explainer is not None:
             explainer.draw(p, per_window, probs, positive)
         pending.clear()

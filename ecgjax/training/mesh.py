@@ -31,7 +31,7 @@ def initialize_distributed() -> None:
     # JAX's answer when no cluster was detected and no coordinator was given.
     if "coordinator_address should be defined" not in str(e) or explicit:
       raise
-    logging.info("no multi-process cluster detected: running as a single process")
+    logging.debug("no multi-process cluster detected: running as a single process")
     return
   logging.info("process %d of %d, %d local of %d devices", jax.process_index(),
                jax.process_count(), jax.local_device_count(), jax.device_count())

@@ -41,6 +41,7 @@ class WorkdirLock:
     self.workdir = workdir
     self.path = os.path.join(workdir, LOCK_FILE)
     self._file = None
+    self._created = False
 
   def __enter__(self) -> "WorkdirLock":
     if jax.process_index() != 0:
@@ -49,6 +50,7 @@ class WorkdirLock:
       logging.warning("workdir %s is on an object store, where file locks do not exist: "
                       "make sure no other run uses it", self.workdir)
       return self
+    self._created = not os.path.exists(self.workdir)
     os.makedirs(self.workdir, exist_ok=True)
     # Not O_TRUNC: the holder's text must survive until we know we hold the lock.
     f = open(self.path, "a+")
@@ -81,3 +83,7 @@ class WorkdirLock:
       fcntl.flock(self._file, fcntl.LOCK_UN)
       self._file.close()
       self._file = None
+      # A run refused before it wrote anything leaves no workdir behind.
+      if exc and exc[0] is not None and self._created and os.listdir(self.workdir) == [LOCK_FILE]:
+        os.remove(self.path)
+        os.rmdir(self.workdir)

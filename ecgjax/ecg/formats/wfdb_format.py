@@ -198,7 +198,8 @@ def read_wfdb(record_path: str, *, verify_checksum: bool = True,
     scale.append(factor / s.gain)
   baseline = np.array([s.baseline for s in h.signals], dtype=np.float32)
   microvolts = (digital.astype(np.float32) - baseline) * np.asarray(scale, dtype=np.float32)
-  names = [(lead_aliases or {}).get(s.name, s.name) for s in h.signals]
+  aliases = lead_aliases or {}
+  names = [aliases.get(s.name, s.name) for s in h.signals]
   try:
     signal, filled = leads_lib.to_standard_order(microvolts, names, fill_missing_leads)
   except leads_lib.MissingLeadsError as e:
@@ -206,4 +207,6 @@ def read_wfdb(record_path: str, *, verify_checksum: bool = True,
   return record_lib.EcgRecord(signal=signal.astype(np.float32), sampling_rate=h.sampling_rate,
                               lead_names=leads_lib.STANDARD_LEADS,
                               record_id=os.path.basename(record_path), path=record_path,
-                              filled_leads=filled)
+                              filled_leads=filled,
+                              renamed_leads=tuple(f"{s.name}={aliases[s.name]}"
+                                                  for s in h.signals if s.name in aliases))

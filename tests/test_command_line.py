@@ -1,0 +1,119 @@
+"""What a user meets at the command line before any work: --help, and every mistake
+answered in one line with exit code 2 (console.EXIT_CODES), before TensorFlow or JAX
+is imported."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REPO
+
+ENTRIES = ("ecgjax.main", "ecgjax.finetune", "ecgjax.predict", "ecgjax.export")
+
+
+def run(module: str, *args: str, timeout: int = 60) -> subprocess.CompletedProcess:
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True,
+                        text=True, timeout=timeout, env={**os.environ, "XLA_FLAGS": ""})
+
+
+@pytest.mark.parametrize("module", ENTRIES)
+def test_help_exits_0_and_says_the_exit_codes(module):
+  for flag in ("--help", "-h", "--helpfull"):
+    result = run(module, flag)
+    assert result.returncode == 0, result.stderr
+    assert "Exit codes: 0 done" in result.stdout and "75 interrupted" in result.stdout
+    assert "SPEC.md" not in result.stdout and "tests/" not in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_main_help_lists_every_config_and_variant_whole():
+  shown = run("ecgjax.main", "--help").stdout
+  for name in ("pretrain.py", "finetune.py", "compare.py", "evaluate.py", "demo.py",
+               "ptbxl_benchmark.py"):
+    assert f"ecgjax/configs/{name}" in shown
+  for variant in (":synthetic_foundation", ":synthetic_large", ":ptbxl", ":superdiagnostic"):
+    assert variant in shown
+  # A config's summary is its docstring's whole first paragraph, never cut mid-sentence.
+  assert "The comparison sweep: scratch vs linear probe vs full\n      fine-tune." in shown
+  assert "--print_config" in shown
+
+
+def test_predict_help_lists_the_formats():
+  shown = run("ecgjax.predict", "--help").stdout
+  for extension in (".hea", ".xml", ".hdf5", ".npy", ".csv"):
+    assert extension in shown
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--config=ecgjax/configs/pretrain.py", "--config.batchsize=8"],
+     "ecgjax: --config.batchsize: the config has no field 'batchsize' (did you mean "
+     "--config.batch_size?)"),
+    (["--config=ecgjax/configs/pretrain.py", "--config.optimizer.learning_rat=0.1"],
+     "(did you mean --config.optimizer.learning_rate?)"),
+    (["--config=ecgjax/configs/pretrian.py"],
+     "ecgjax: --config=ecgjax/configs/pretrian.py: no such file (did you mean "
+     "ecgjax/configs/pretrain.py?)"),
+    (["--config=ecgjax/configs/pretrain.py:nope"],
+     "ecgjax: --config=ecgjax/configs/pretrain.py:nope: pretrain config: unknown argument "
+     "'nope'; expected one of synthetic, synthetic_foundation"),
+    (["--config=ecgjax/configs/pretrain.py", "--config.batch_size=abc"],
+     "flag --config.batch_size=abc: invalid literal for int()"),
+    (["--config=ecgjax/configs/pretrain.py", "--bogus"], "Unknown command line flag 'bogus'"),
+    ([], "ecgjax: --config is required"),
+])
+def test_a_mistake_is_one_line_and_exit_code_2(args, message, tmp_path):
+  workdir = tmp_path / "wd"
+  result = run("ecgjax.main", f"--workdir={workdir}", *args)
+  assert result.returncode == 2, result.stderr
+  assert result.stderr.strip().count("\n") == 0, result.stderr       # one line
+  assert message in result.stderr
+  assert not workdir.exists()
+
+
+@pytest.mark.parametrize("module, args, message", [
+    ("ecgjax.main", ["--config=ecgjax/configs/pretrain.py"], "ecgjax: --workdir is required"),
+    ("ecgjax.predict", ["--model=M"], "ecgjax.predict: --out is required"),
+    ("ecgjax.predict", ["--model=M", "--out=O"], "ecgjax.predict: give one or more ECG files"),
+    ("ecgjax.export", ["--model=M", "--out=O", "extra"],
+     "ecgjax.export: unexpected arguments: extra"),
+])
+def test_a_missing_flag_or_argument_is_one_line_and_exit_code_2(module, args, message):
+  result = run(module, *args)
+  assert result.returncode == 2, result.stderr
+  assert result.stderr.strip().count("\n") == 0, result.stderr
+  assert message in result.stderr
+
+
+def test_predict_with_no_ecg_files_is_an_error(tmp_path):
+  """Found before the model loads: no model is needed to be told."""
+  (tmp_path / "README.txt").write_text("not an ECG")
+  (tmp_path / "empty").mkdir()
+  for path, passed_over in ((tmp_path, " (1 .txt files of no ECG format)"),
+                            (tmp_path / "empty", "")):
+    result = run("ecgjax.predict", "--model=/no/model", f"--out={tmp_path / 'p.csv'}",
+                 str(path))
+    assert result.returncode == 2, result.stderr
+    assert f"ecgjax.predict: no ECG files found under {path}{passed_over}; formats:" in (
+        result.stderr)
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_predict_refuses_lead_names_it_cannot_read():
+  result = run("ecgjax.predict", "--model=M", "--out=O", "--lead_names=ECG=lead1", "x.hea")
+  assert result.returncode == 2 and result.stderr.startswith("ecgjax.predict: --lead_names: ")
+
+
+@pytest.mark.slow
+def test_a_refused_config_says_what_to_do_and_leaves_no_workdir(tmp_path):
+  """Validation runs after TensorFlow is imported: its refusal is one line too, and the
+  workdir the run would have created is not left behind."""
+  workdir = tmp_path / "wd"
+  result = run("ecgjax.main", "--config=ecgjax/configs/pretrain.py", f"--workdir={workdir}",
+               "--config.total_steps=100", timeout=300)
+  assert result.returncode == 2, result.stderr
+  assert result.stderr.strip().splitlines() == [
+      "ecgjax: config.optimizer.warmup_steps=200 must be below config.total_steps=100: "
+      "lower it too (--config.optimizer.warmup_steps=10)"]
+  assert not workdir.exists()
