@@ -10,8 +10,9 @@ from ecgjax import cli
 
 def dispatch(config, workdir: str) -> None:
   # Imported here, after cli has imported TensorFlow quietly.
-  from ecgjax.experiments import fine_tuning
+  from ecgjax.experiments import fine_tuning, outputs
   fine_tuning.train_and_evaluate(config, workdir)
+  outputs.print_fine_tuning(workdir)
 
 
 if __name__ == "__main__":

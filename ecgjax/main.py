@@ -9,8 +9,8 @@ from ecgjax import cli
 
 def dispatch(config, workdir: str) -> None:
   # Imported here, after cli has imported TensorFlow quietly.
-  from ecgjax.experiments import (checkpoint_evaluation, demo, fine_tuning, pretraining, sweep,
-                                  validation)
+  from ecgjax.experiments import (checkpoint_evaluation, demo, fine_tuning, outputs,
+                                  pretraining, sweep, validation)
   experiments = {"pretrain": pretraining.train_and_evaluate,
                  "finetune": fine_tuning.train_and_evaluate,
                  "compare": sweep.compare_and_report,
@@ -20,6 +20,8 @@ def dispatch(config, workdir: str) -> None:
     raise validation.ConfigError(f"config.experiment={config.experiment!r}: expected one of "
                                  f"{sorted(experiments)}")
   experiments[config.experiment](config, workdir)
+  if config.experiment in outputs.BY_EXPERIMENT:
+    outputs.BY_EXPERIMENT[config.experiment](workdir)
 
 
 if __name__ == "__main__":

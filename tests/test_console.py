@@ -1,6 +1,7 @@
 """What a user sees: library chatter filtered, ETA on step lines, --help and --print_config."""
 
 import logging
+import json
 import os
 import subprocess
 import sys
@@ -33,7 +34,7 @@ def test_library_info_and_expected_warnings_are_dropped_ecgjax_lines_kept():
 def test_eta_from_the_steps_so_far():
   p = progress.Progress(total_steps=100, start_step=20)
   p.began -= 30                       # 30 s for the 10 steps 21-30
-  assert p.text(30) == "step 30/100, elapsed 30s, ETA 3m30s"
+  assert p.text(30) == "elapsed 30s, ETA 3m30s"
   assert progress.format_duration(3 * 3600 + 125) == "3h02m"
 
 
@@ -46,3 +47,22 @@ def test_print_config_shows_overrides():
       text=True, timeout=300)
   assert printed.returncode == 0, printed.stderr
   assert "batch_size: 128" in printed.stdout and "nonfinite: stop" in printed.stdout
+
+
+def test_a_finished_run_names_its_outputs_with_figures_rounded(tmp_path, capsys):
+  from ecgjax.experiments import outputs
+  workdir = str(tmp_path)
+  outputs.print_pretraining(workdir)              # no results.json: no test split scored
+  printed = capsys.readouterr().out
+  assert f"pretrained model: {workdir}" in printed and "no test split was scored" in printed
+  results = {"split": "test", "medians": {
+      "auroc": {"value": 0.9298245614035088, "labels_covered": 38, "labels_total": 39},
+      "sensitivity": {"value": 0.91234}, "specificity": {"value": None}}}
+  with open(os.path.join(workdir, "results.json"), "w") as f:
+    json.dump(results, f)
+  outputs.print_fine_tuning(workdir)
+  printed = capsys.readouterr().out
+  assert ("test split, medians over 38/39 labels: auroc 0.930, sensitivity 0.912, "
+          "specificity n/a") in printed
+  assert f"model card:  {os.path.join(workdir, 'model_card.md')}" in printed
+  assert f"python -m ecgjax.predict --model={workdir}" in printed

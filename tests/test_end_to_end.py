@@ -56,7 +56,7 @@ def test_build_pretrain_kill_resume(tmp_path):
   seen = []
   for line in run.stderr:
     seen.append(line)
-    if "step 10: train loss" in line:
+    if "step 10/40: train loss" in line:
       break
   else:
     raise AssertionError(f"run ended (code {run.wait()}) before step 10:\n{''.join(seen[-40:])}")

@@ -149,6 +149,20 @@ def test_the_drawing_is_on_clinical_paper(tmp_path):
   assert (tmp_path / "flat.png").stat().st_size > 10_000
 
 
+def test_each_label_keeps_its_own_colour_where_attributions_overlap():
+  """Two labels attributed to the same moment: each is drawn in its own strip, so the
+  pure colour of each shows (overlapping translucent bands would mix them)."""
+  signal = np.zeros((1000, 12), np.int16)
+  both = np.zeros((1000, 12))
+  both[400:600] = 1.0
+  fig = ecg_plot.draw_ecg(signal, 100.0, attributions={"a": both, "b": both})
+  fig.canvas.draw()
+  pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+  for colour in ecg_plot.LABEL_COLOURS[:2]:
+    rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+    assert (np.abs(pixels - rgb).max(axis=-1) <= 8).sum() > 2000, colour
+
+
 @pytest.mark.slow
 def test_predict_explain_writes_one_png_per_ecg(tiny_pretrained, shared_data, tmp_path):
   records = os.path.join(shared_data, "ptbxl", "records100", "00000")

@@ -187,7 +187,7 @@ def test_command_line_refuses_a_second_run_exits_75_on_sigterm_and_resumes(tiny_
               "--config.eval_every=100000")
   first = run_command(workdir, tiny_data_dir, *long_run)
   try:
-    wait_for_line(first, "step 4: train loss")
+    wait_for_line(first, "step 4/100000: train loss")
     # A second run on the same workdir refuses at once, naming the first.
     second = run_command(workdir, tiny_data_dir, *long_run)
     _, err = second.communicate(timeout=240)

@@ -169,7 +169,8 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
     if config.write_card:
       _write_legacy_card(saved, source, model, head_names, points, points_from, results,
                          config.dataset.test_split)
-  logging.info("test median AUROC %s over %d/%d labels", results["medians"]["auroc"]["value"],
+  logging.info("test median AUROC %s over %d/%d labels",
+               loop.fmt(results["medians"]["auroc"]["value"]),
                results["medians"]["auroc"]["labels_covered"], len(names))
   return results
 

@@ -5,7 +5,7 @@ import os
 
 import jax
 
-from ecgjax.experiments import pretraining, sweep, validation, zero_shot
+from ecgjax.experiments import outputs, pretraining, sweep, validation, zero_shot
 
 
 def run_demo(config, workdir: str) -> dict:
@@ -18,7 +18,7 @@ def run_demo(config, workdir: str) -> dict:
   summary = sweep.compare_and_report(sweep_config, workdir)   # prints the sweep's table
   if jax.process_index() == 0:
     zero_shot_on_real_ecgs(config.get("real_data", ""), pretrain_dir, workdir)
-    print_pretraining(pretrain_dir)
+    outputs.print_pretraining(pretrain_dir)
   return summary
 
 
@@ -68,19 +68,3 @@ def zero_shot_on_real_ecgs(real_data: str, pretrain_dir: str, workdir: str) -> N
     print("\n".join(["", *section]), flush=True)
   with open(os.path.join(workdir, "report.md"), "a") as f:
     f.write("\n" + "\n".join(section))
-
-
-def print_pretraining(pretrain_dir: str) -> None:
-  with open(os.path.join(pretrain_dir, "results.json")) as f:
-    medians = json.load(f)["medians"]
-  figures = ", ".join(f"{name} {medians[name]['value']:.3f}"
-                      for name in ("auroc", "sensitivity", "specificity"))
-  covered = f"{medians['auroc']['labels_covered']}/{medians['auroc']['labels_total']}"
-  print("\n".join([
-      f"pretrained model: {pretrain_dir}",
-      f"  test split, medians over {covered} labels: {figures} (per label, with 95% CIs: "
-      "results.json)",
-      f"  model card:  {os.path.join(pretrain_dir, 'model_card.md')}",
-      f"  checkpoints: {os.path.join(pretrain_dir, 'checkpoints')}",
-      f"  use it:      python -m ecgjax.predict --model={pretrain_dir} --out=predictions.csv "
-      "ECG_FILES...", ""]), flush=True)

@@ -6,6 +6,10 @@ and a full-length lead II rhythm strip below, at 25 mm/s and 10 mm/mV on a
 1-mm/5-mm grid, with a 1-mV calibration pulse opening each row. The figure is
 drawn in millimetres of paper, so proportions are the clinical ones.
 
+Attributions are drawn as one strip per label along the bottom of each lead's row,
+never on top of each other, so each label's colour stays itself: a strip is darker
+where that label's attribution is larger.
+
 `draw_ecg` is a plain function: reports and notebooks call it the same way
 `ecgjax.predict --explain` does. It uses matplotlib's object API (no pyplot), so
 it holds no global state and is safe in a loop or a thread.
@@ -28,10 +32,11 @@ RHYTHM_LEAD = "II"
 # Colour-blind-safe hues (Okabe-Ito) that stand apart from the red grid.
 LABEL_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9")
 _SMOOTH_S = 0.04            # attribution shading is smoothed over 40 ms
+STRIP_MM = 2.5              # the height of one label's attribution strip
 
 
 def _grid(ax, width_mm: float, height_mm: float) -> None:
-  for step, colour, lw in ((1.0, "#f6c9c9", 0.3), (5.0, "#e58f8f", 0.6)):
+  for step, colour, lw in ((1.0, "#efb3b3", 0.35), (5.0, "#e07a7a", 0.7)):
     xs = np.arange(0, width_mm + 1e-6, step)
     ys = np.arange(0, height_mm + 1e-6, step)
     lines = [[(x, 0), (x, height_mm)] for x in xs] + [[(0, y), (width_mm, y)] for y in ys]
@@ -52,11 +57,11 @@ def _intensity(attribution: np.ndarray, sampling_rate: float) -> np.ndarray:
 
 def draw_ecg(signal_uv: np.ndarray, sampling_rate: float, lead_names=leads_lib.STANDARD_LEADS,
              *, attributions: dict[str, np.ndarray] | None = None, title: str = "",
-             dpi: int = 120) -> Figure:
+             dpi: int = 150) -> Figure:
   """A Figure of `signal_uv` ((samples, leads), µV, leads named by `lead_names`).
 
-  `attributions`: {legend text: (samples, leads) array}; each is shaded in its own
-  colour behind the traces, darker where its magnitude is larger.
+  `attributions`: {legend text: (samples, leads) array}; each is a strip of its own
+  colour under every lead's trace, darker where its magnitude is larger.
   """
   signal_mv = np.asarray(signal_uv, np.float64) / 1000.0
   index = {leads_lib.canonical_lead_name(n): k for k, n in enumerate(lead_names)}
@@ -93,15 +98,19 @@ def draw_ecg(signal_uv: np.ndarray, sampling_rate: float, lead_names=leads_lib.S
         stop = int(round((c + 1) * column_s * sampling_rate))
       x = CALIBRATION_MM + t[start:stop] * MM_PER_SECOND
       y = baseline + signal_mv[start:stop, index[lead]] * MM_PER_MILLIVOLT
-      for colour, (text, intensity) in zip(LABEL_COLOURS, shading.items()):
+      bottom = baseline - ROW_HEIGHT_MM / 2 + 0.5
+      for j, (colour, (text, intensity)) in enumerate(zip(LABEL_COLOURS, shading.items())):
         rgba = np.zeros((1, stop - start, 4))
         rgba[..., :3] = _rgb(colour)
         # Squared, so the few places that carry the decision stand out from the rest.
-        rgba[..., 3] = 0.6 * intensity[start:stop, index[lead]] ** 2
-        ax.imshow(rgba, extent=(x[0], x[-1], baseline - 12, baseline + 12), aspect="auto",
+        rgba[..., 3] = 0.15 + 0.85 * intensity[start:stop, index[lead]] ** 2
+        low = bottom + j * STRIP_MM
+        ax.imshow(rgba, extent=(x[0], x[-1], low, low + STRIP_MM - 0.3), aspect="auto",
                   interpolation="bilinear", zorder=1)
       ax.plot(x, y, color="black", lw=0.7, zorder=2)
-      ax.text(x[0] + 1, baseline + 9, lead, fontsize=8, zorder=3)
+      # On a white patch above the trace, so a tall wave never hides the name.
+      ax.text(x[0] + 1, baseline + ROW_HEIGHT_MM / 2 - 1.5, lead, fontsize=8, zorder=3,
+              va="top", bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=0.8))
       if c:
         ax.plot([x[0], x[0]], [baseline - 3, baseline + 3], color="black", lw=0.7)
   ax.text(width - 1, 1, f"{MM_PER_SECOND:g} mm/s, {MM_PER_MILLIVOLT:g} mm/mV, "
@@ -109,7 +118,7 @@ def draw_ecg(signal_uv: np.ndarray, sampling_rate: float, lead_names=leads_lib.S
   if title:
     fig.suptitle(title, fontsize=9, x=0.01, ha="left", y=0.995, va="top")
   if shading:
-    fig.legend(handles=[Patch(color=c, alpha=0.6, label=text)
+    fig.legend(handles=[Patch(color=c, label=text)
                         for c, text in zip(LABEL_COLOURS, shading)],
                loc="upper left", bbox_to_anchor=(0.005, 1 - 7 / (height + header)),
                fontsize=7, ncol=len(shading), frameon=False)

@@ -51,6 +51,13 @@ def make_integrated_gradients(graphdef, steps: int = IG_STEPS):
   return integrated_gradients
 
 
+def _versus(probability: float, threshold: float) -> str:
+  """A label's probability against its card threshold, as a reader checks it."""
+  if np.isnan(threshold):
+    return "no threshold"
+  return f"{'at or above' if probability >= threshold else 'below'} threshold {threshold:.2f}"
+
+
 def _safe(text: str) -> str:
   return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "ecg"
 
@@ -95,11 +102,16 @@ class Explainer:
     w = int(np.argmax(per_window[:, chosen[0]]))
     window = prepared.windows[w]
     maps = self.attributions(window, chosen)
-    legend = {f"{self.labels[k]} {probs[k]:.2f}": maps[k] for k in chosen}
-    where = "" if len(prepared.windows) == 1 else f", window {w + 1} of {len(prepared.windows)}"
-    title = (f"{prepared.record}{where}: "
-             + ("no label at its threshold; most probable " if below else "")
-             + ", ".join(legend) + " (integrated gradients of the logit)")
+    thresholds = self.model.thresholds()
+    legend = {f"{self.labels[k]}: p {probs[k]:.2f}, {_versus(probs[k], thresholds[k])}": maps[k]
+              for k in chosen}
+    where = ("" if len(prepared.windows) == 1 else
+             f", window {w + 1} of {len(prepared.windows)} (where {self.labels[chosen[0]]} is "
+             "most probable)")
+    title = (f"{prepared.record}{where}. "
+             + ("No label reaches its threshold: the most probable is shown. " if below else "")
+             + "The strips under each lead show where each label's logit comes from "
+             "(integrated gradients).")
     fig = ecg_plot.draw_ecg(window, self.sampling_rate, self.lead_names, attributions=legend,
                             title=title)
     path = self._file_name(prepared.path, prepared.record)

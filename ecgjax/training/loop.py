@@ -272,8 +272,9 @@ def _run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
         if step_flops:   # XLA reports an SPMD (or a mapped) program's FLOPs per device
           record["tflops_per_sec_per_device"] = step_flops / (elapsed / window_steps) / 1e12
         writer.write(step, record)
-        logging.info("step %d: train loss %.4f, %.1f ECG/s (%.1f per device); %s", step,
-                     record["loss"], ecg_per_sec, ecg_per_sec / devices, progress.text(step))
+        logging.info("step %d/%d: train loss %.4f, %.1f ECG/s (%.1f per device); %s", step,
+                     config.total_steps, record["loss"], ecg_per_sec, ecg_per_sec / devices,
+                     progress.text(step))
         # After the line is written, so metrics.jsonl shows the window that diverged.
         skipped = guard.check_window(step - window_steps + 1, flags,
                                      [m["loss"] for m in host_metrics], last_finite)

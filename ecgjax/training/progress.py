@@ -27,5 +27,4 @@ class Progress:
     if done <= 0:
       return f"elapsed {format_duration(elapsed)}"
     eta = elapsed / done * (self.total_steps - step)
-    return f"step {step}/{self.total_steps}, elapsed {format_duration(elapsed)}, " \
-           f"ETA {format_duration(eta)}"
+    return f"elapsed {format_duration(elapsed)}, ETA {format_duration(eta)}"
