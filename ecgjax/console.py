@@ -88,6 +88,11 @@ def run_app(main, *, program: str, help_text: str, required=(), check_argv=None,
       return main(argv)
     except (app.UsageError, UsageError) as e:
       fail(program, str(e), EXIT_USAGE)
+    except KeyboardInterrupt:
+      # Ctrl-C before a command installs its own handling (while TensorFlow and JAX
+      # load), or in a command that has none (predict, export): nothing to save.
+      fail(program, "interrupted (Ctrl-C) before anything was saved; run the same "
+           "command again", EXIT_INTERRUPTED)
 
   app.run(guarded, flags_parser=parse)
 

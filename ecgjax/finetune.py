@@ -11,8 +11,10 @@ from ecgjax import cli
 def dispatch(config, workdir: str) -> None:
   # Imported here, after cli has imported TensorFlow quietly.
   from ecgjax.experiments import fine_tuning, outputs
+  from ecgjax.training import interrupt
   fine_tuning.train_and_evaluate(config, workdir)
-  outputs.print_fine_tuning(workdir)
+  with interrupt.during("exiting"):          # the run is over: a signal now ends nothing
+    outputs.print_fine_tuning(workdir)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ def dispatch(config, workdir: str) -> None:
   # Imported here, after cli has imported TensorFlow quietly.
   from ecgjax.experiments import (checkpoint_evaluation, demo, fine_tuning, outputs,
                                   pretraining, sweep, validation)
+  from ecgjax.training import interrupt
   experiments = {"pretrain": pretraining.train_and_evaluate,
                  "finetune": fine_tuning.train_and_evaluate,
                  "compare": sweep.compare_and_report,
@@ -21,7 +22,8 @@ def dispatch(config, workdir: str) -> None:
                                  f"{sorted(experiments)}")
   experiments[config.experiment](config, workdir)
   if config.experiment in outputs.BY_EXPERIMENT:
-    outputs.BY_EXPERIMENT[config.experiment](workdir)
+    with interrupt.during("exiting"):        # the run is over: a signal now ends nothing
+      outputs.BY_EXPERIMENT[config.experiment](workdir)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -241,3 +242,66 @@ def test_lock_refuses_a_second_holder_and_takes_over_a_dead_ones(tmp_path):
   with workdir_lock.WorkdirLock(workdir):
     with open(os.path.join(workdir, workdir_lock.LOCK_FILE)) as f:
       assert f"pid {os.getpid()}" in f.read()
+
+
+@pytest.mark.slow
+def test_ctrl_c_is_safe_at_every_moment_of_a_command(tiny_data_dir, tmp_path):
+  """The command line, Ctrl-C at each moment of a run (each after a seeded random
+  delay past its event): start-up, compilation, right after a resume, a second Ctrl-C,
+  and while the results are written. Each ends with its exit code and one line saying
+  what was saved, and what was saved loads."""
+  seed = moment_seed()
+  rng = np.random.default_rng(seed)
+  replay = f"(replay: ECGJAX_INTERRUPT_SEED={seed})"
+  long_run = ("--config.total_steps=100000", "--config.checkpoint_every=100000",
+              "--config.eval_every=100000", "--config.log_every=1")
+
+  def interrupt_at(workdir, event, *overrides, signals=1):
+    process = run_command(workdir, tiny_data_dir, *overrides)
+    try:
+      seen = wait_for_line(process, event) if event else ""
+      time.sleep(float(rng.uniform(0.0, 0.2)) + (0.3 if not event else 0.0))
+      for _ in range(signals):
+        process.send_signal(signal.SIGINT)
+      _, err = process.communicate(timeout=240)
+    finally:
+      process.kill()
+    err = seen + err
+    assert "Traceback" not in err, f"{event}: {replay}\n{err[-3000:]}"
+    return process.returncode, err
+
+  # Start-up: TensorFlow and JAX are still loading; nothing exists to save.
+  workdir = str(tmp_path / "startup")
+  code, err = interrupt_at(workdir, None, *long_run)
+  assert code == interrupt.EXIT_CODE, (replay, err[-2000:])
+  assert "before anything was saved" in err or "before training started" in err, err[-2000:]
+  assert not os.path.exists(os.path.join(workdir, "checkpoints")), replay
+
+  # Compilation: acknowledged at once; the run stops after its first step, saved.
+  workdir = str(tmp_path / "wd")
+  code, err = interrupt_at(workdir, "compiling the train step", *long_run)
+  assert code == interrupt.EXIT_CODE, (replay, err[-2000:])
+  assert "SIGINT: stopping after the step in progress (or the compilation), with a save" in err
+  saved = int(re.search(r"SIGINT at step (\d+): saved checkpoint \1 in ", err).group(1))
+  assert checkpoints.read_pretrained(workdir).step == saved, replay
+
+  # Right after a resume.
+  code, err = interrupt_at(workdir, f"resumed from step {saved}", *long_run)
+  assert code == interrupt.EXIT_CODE, (replay, err[-2000:])
+  again = int(re.search(r"SIGINT at step (\d+): saved checkpoint \1 in ", err).group(1))
+  assert again > saved and checkpoints.read_pretrained(workdir).step == again, replay
+
+  # Twice during compilation: stopped at once, one line, exit 130.
+  code, err = interrupt_at(str(tmp_path / "twice"), "compiling the train step", *long_run,
+                           signals=2)
+  assert code == interrupt.SECOND_INTERRUPT_EXIT_CODE, (replay, err[-2000:])
+  assert "ecgjax: second Ctrl-C: stopped at once without saving" in err
+
+  # While the results are written: they are finished and the run ends as usual.
+  workdir = str(tmp_path / "ending")
+  code, err = interrupt_at(workdir, "results.json in", "--config.total_steps=4",
+                           "--config.eval_every=4")
+  assert code == 0, (replay, err[-2000:])
+  assert "the run is writing its results" in err or "the run has ended" in err, err[-2000:]
+  assert os.path.exists(os.path.join(workdir, "results.json"))
+  assert checkpoints.read_pretrained(workdir).step == 4

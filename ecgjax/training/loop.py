@@ -83,10 +83,11 @@ def run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
   """Trains (or resumes) in `workdir`; returns results.json's contents ({} when there
   is no test split, or when a pretraining workdir already holds its last step).
 
-  Raises interrupt.Interrupted after saving when SIGTERM or SIGINT arrives (from
-  here on: a signal during start-up stops after the first step).
+  Raises interrupt.Interrupted after saving when SIGTERM or SIGINT arrives while it
+  trains (compilation included: it then stops after the first step); one during the
+  conclusion lets the results be written first.
   """
-  with interrupt.StopRequest() as stop:
+  with interrupt.StopRequest() as stop, stop.during("training"):
     return _run(config, spec, workdir, source, start, stop)
 
 
@@ -135,14 +136,17 @@ def _run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
                           par.state_sharding)
 
   if start.head_only:
-    probed = linear_probe.train(config, spec.optimizer, graphdef, start.params,
-                                start.batch_stats, source,
-                                mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh),
-                                start.carried_columns, score_start=start.score_start)
-    final = placed({**start.params, "head": probed.head}, start.batch_stats, probed.step)
-    return _conclude(config, spec, workdir, source, start, make_card, _kept_checkpointer(workdir),
-                     arch_json, final, probed.step, validation=probed.validation,
-                     test=probed.test)
+    # The probe trains in seconds and keeps no train state to resume from: a signal
+    # lets it finish and write its results.
+    with stop.during("concluding"):
+      probed = linear_probe.train(config, spec.optimizer, graphdef, start.params,
+                                  start.batch_stats, source,
+                                  mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh),
+                                  start.carried_columns, score_start=start.score_start)
+      final = placed({**start.params, "head": probed.head}, start.batch_stats, probed.step)
+      return _conclude(config, spec, workdir, source, start, make_card,
+                       _kept_checkpointer(workdir), arch_json, final, probed.step,
+                       validation=probed.validation, test=probed.test)
 
   # ---- Checkpoints: pretraining keeps its train states; a fine-tune keeps its train
   # state under resume/ and the model it keeps (no optimiser state) in checkpoints/.
@@ -341,20 +345,23 @@ def _run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
     ckpt.close()
     return {}
 
-  # ---- The conclusion: the model kept, its operating points, test, card, save.
-  if keep_best:
-    ckpt.close()
-    kept_ckpt.close()
-    final = placed(kept.params, kept.batch_stats, kept.step)
-    results = _conclude(config, spec, workdir, source, start, make_card, _kept_checkpointer(workdir),
-                        arch_json, final, kept.step, evaluate=evaluate)
-    if jax.process_index() == 0:
-      shutil.rmtree(os.path.join(workdir, RESUME_DIR), ignore_errors=True)
-    return results
-  return _conclude(config, spec, workdir, source, start, make_card, ckpt, arch_json,
-                   par.to_checkpoint(state), config.total_steps, evaluate=evaluate,
-                   validation=last_validation, points=last_points, card=card,
-                   last_finite=last_finite)
+  # ---- The conclusion: the model kept, its operating points, test, card, save. A
+  # signal now lets the results be written (seconds) before the run ends.
+  with stop.during("concluding"):
+    if keep_best:
+      ckpt.close()
+      kept_ckpt.close()
+      final = placed(kept.params, kept.batch_stats, kept.step)
+      results = _conclude(config, spec, workdir, source, start, make_card,
+                          _kept_checkpointer(workdir), arch_json, final, kept.step,
+                          evaluate=evaluate)
+      if jax.process_index() == 0:
+        shutil.rmtree(os.path.join(workdir, RESUME_DIR), ignore_errors=True)
+      return results
+    return _conclude(config, spec, workdir, source, start, make_card, ckpt, arch_json,
+                     par.to_checkpoint(state), config.total_steps, evaluate=evaluate,
+                     validation=last_validation, points=last_points, card=card,
+                     last_finite=last_finite)
 
 
 def concluded_results(workdir: str) -> dict | None:
