@@ -9,7 +9,7 @@ against scratch, every record tested once.
 MODEL: a lead-I model for cinc2017 (the AliveCor recordings), a 12-lead one for the
 CPSC 2018 and PTB-XL samples. PTB-XL takes --folds 10 only (its strat_folds).
 
-A test split of 15 recordings cannot tell two starts apart (benchmarks/README.md,
+A test split of 15 recordings cannot tell two starts apart (docs/sim-to-real.md,
 "Fine-tuning on real samples"). Here the archive is built K times with
 `EcgArchiveConfig(folds=K, fold=k)` (fold k tests, fold k+1 validates, the rest
 trains), the comparison sweep (ecgjax/configs/compare.py: scratch, linear probe,

@@ -40,7 +40,7 @@ def main():
   for name, s in result["sets"].items():
     print(f"{name}: median AUROC {s['median_auroc']} over {s['labels_counted']} labels with "
           f">= {args.min_positives} positives", file=sys.stderr)
-  print(zero_shot.table_row(result, args.recipe), file=sys.stderr)   # benchmarks/README.md
+  print(zero_shot.table_row(result, args.recipe), file=sys.stderr)   # docs/sim-to-real.md
   emit({"benchmark": "sim_to_real", "recipe": args.recipe, **result,
         "command": "python " + " ".join(sys.argv),
         "date": datetime.date.today().isoformat()}, args.out)

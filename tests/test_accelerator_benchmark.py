@@ -1,6 +1,6 @@
 """benchmarks/accelerator.py runs where the GPU host is: no TensorFlow, no TFDS and
 none of the archive readers' libraries. A tiny CPU run with those imports blocked
-must write every field a benchmark line carries (benchmarks/README.md), and its summary."""
+must write every field a benchmark line carries (docs/benchmarks.md), and its summary."""
 
 import argparse
 import json

@@ -74,7 +74,7 @@ def test_build_pretrain_kill_resume(tmp_path):
     assert f"resumed from step {killed_at}" in resumed.stderr
   assert "mesh {'data': 8} over 8 devices" in resumed.stderr
 
-  # The workdir holds what the README's workdir table promises.
+  # The workdir holds what docs/using-a-model.md's workdir table promises.
   config = json.load(open(os.path.join(workdir, "config.json")))
   assert config["total_steps"] == 40 and config["dataset"]["name"] == "synthetic_ecg/tiny"
   assert glob.glob(os.path.join(workdir, "events.out.tfevents.*"))

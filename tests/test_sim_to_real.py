@@ -50,7 +50,7 @@ def test_zero_shot_line_on_the_shared_samples(tiny_pretrained, shared_data, tmp_
   for _, v in counted:
     low, high = v["auroc_ci"]
     assert low <= v["auroc"] <= high
-  # The README table's row, printed for the one who ran it.
+  # docs/sim-to-real.md's table row, printed for the one who ran it.
   assert f"| {TINY} | test | **{line['median_auroc']:.3f}** over " in proc.stderr
 
 

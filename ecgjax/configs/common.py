@@ -115,7 +115,7 @@ def finetune_defaults() -> ml_collections.ConfigDict:
   # candidate for selection (step 0): fine-tuning can keep, not only rebuild, what the
   # pretrained model knows. From a fresh head, 21-26 CPSC 2018 training records took
   # the 12-lead demo model's AF AUROC from 0.93 zero-shot to 0.74 (5 folds,
-  # benchmarks/README.md, "Fine-tuning on real samples").
+  # docs/sim-to-real.md, "Fine-tuning on real samples").
   c.head_from_checkpoint = True
   c.freeze_batch_norm = True           # full mode: BatchNorm uses running statistics
   # L2-SP, decoupled (optimizers.pull_to_start): each step pulls kernels back toward
@@ -124,7 +124,7 @@ def finetune_defaults() -> ml_collections.ConfigDict:
   # probe: the head columns carried from the checkpoint; full: every kernel (the head's
   # fresh columns only with the probe's head, LP-FT). Scratch: no start to keep. 0: off.
   # At 25, in the one CPSC 2018 sample fold that trained away from the start, RBBB's
-  # within-fold AUROC stayed 1.00 (0.25 without; benchmarks/README.md).
+  # within-fold AUROC stayed 1.00 (0.25 without; docs/sim-to-real.md).
   c.decay_to_start = 0.0
   c.probe_learning_rate = 1e-2   # linear probe: a head on fixed features takes larger steps
   # Fewer leads than the checkpoint read (dataset.leads): `reinit` starts the stem
@@ -132,7 +132,7 @@ def finetune_defaults() -> ml_collections.ConfigDict:
   # pretrained model with the other leads at zero, whose BatchNorm statistics were
   # fitted to all of them). From the 12-lead demo model to CinC 2017's lead I, reinit
   # scored macro AUROC 0.68 / 0.71 (probe / full) and select 0.62 / 0.62, on 15 test
-  # recordings (CIs overlap; README). Leads the checkpoint never saw: refused.
+  # recordings (CIs overlap; docs/fine-tuning.md). Leads the checkpoint never saw: refused.
   c.lead_transfer = "reinit"     # reinit | select
   c.batch_size = 32
   c.total_steps = 300

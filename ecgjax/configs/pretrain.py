@@ -38,7 +38,7 @@ def get_config(arg: str = "synthetic"):
     pass                          # the defaults; model.dtype auto: fp32 on CPU, bf16 on GPU/TPU
   elif arg == "synthetic_foundation":
     # The sim-to-real recipe: the best zero-shot transfer measured to real ECGs
-    # (benchmarks/README.md, "Sim-to-real"; benchmarks/sim_to_real.py on ../shared/data,
+    # (docs/sim-to-real.md; benchmarks/sim_to_real.py on ../shared/data,
     # generator 1.2.0, median AUROC over the 7 labels of PTB-XL 1-40 and CPSC 2018 1-40
     # with >= 3 positives): 600 steps without augmentation 0.930; 600 steps with
     # augment=recording 0.898; 2000 steps 0.852, with augment=recording 0.902 (the

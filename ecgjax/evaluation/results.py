@@ -1,4 +1,4 @@
-"""Final evaluation: what results.json holds (the README's workdir table).
+"""Final evaluation: what results.json holds (docs/using-a-model.md, "What a workdir holds").
 
 Operating points come from the validation split: per label a Platt calibration
 and, on the calibrated scores, a threshold by `threshold_rule`. The test split

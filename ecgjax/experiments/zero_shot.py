@@ -164,7 +164,7 @@ SET_TITLES = {"ptbxl": "PTB-XL", "cpsc2018": "CPSC 2018", "cinc2017": "CinC 2017
 
 
 def table_row(result: dict, recipe: str) -> str:
-  """benchmarks/README.md's row for one run: generator, recipe, the median, and per
+  """docs/sim-to-real.md's row for one run: generator, recipe, the median, and per
   set the labels with enough positives, AUROC [95% CI] (positives)."""
   cells = [result["generator"] or "?", recipe,
            "n/a" if result["median_auroc"] is None else

@@ -70,7 +70,7 @@ def resolve_dtype(dtype: str, backend: str | None = None) -> str:
   GPU and TPU and float32 on CPU. XLA:CPU has no native bf16 convolution or matrix
   kernel (no AMX or AVX512_BF16 path): it converts to fp32 and back, so bf16 steps
   run slower than fp32 there, even on CPUs whose PyTorch runs bf16 far faster
-  (benchmarks/README.md, "bf16 on a CPU"). Any other value is kept."""
+  (docs/benchmarks.md, "bf16 on a CPU"). Any other value is kept."""
   if dtype != "auto":
     return dtype
   return "float32" if (backend or jax.default_backend()) == "cpu" else "bfloat16"

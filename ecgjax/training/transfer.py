@@ -104,7 +104,7 @@ def carry_head(head: dict, pretrained_head: dict, labels, checkpoint_labels
 
   Fine-tuning on a label the pretrained model knows then starts from its zero-shot
   classifier instead of a random one, which a small real training set may not
-  rebuild (benchmarks/README.md, "Fine-tuning on real samples")."""
+  rebuild (docs/sim-to-real.md, "Fine-tuning on real samples")."""
   where = {name: i for i, name in enumerate(checkpoint_labels)}
   carried = [(j, where[name]) for j, name in enumerate(labels) if name in where]
   if not carried:

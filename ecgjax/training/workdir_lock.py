@@ -10,7 +10,7 @@ In a multi-process run only process 0 takes the lock; the others write nothing
 that process 0 does not coordinate. fcntl locks work on local disks and on NFS
 (v4, or v3 with lockd); they do not exist on object stores (gs://, s3://): there
 the lock is skipped with a warning and keeping to one run per workdir is the
-user's job (README.md).
+user's job (docs/troubleshooting.md).
 """
 
 import datetime
