@@ -179,6 +179,12 @@ def test_results_follow_the_spec_and_explain_undefined_labels():
   assert {"auprc", "threshold", "sensitivity", "specificity", "n_pos", "n_neg"} <= set(common)
   assert common["n_pos"] + common["n_neg"] == n
   assert out["labels"]["absent"]["undefined"] == "test split: no positive examples"
+  # One schema: every label has every field, null where it could not be computed.
+  assert list(common) == list(results.LABEL_FIELDS) == list(out["labels"]["absent"])
+  assert common["undefined"] is None and common["undefined_threshold"] is None
+  absent = out["labels"]["absent"]
+  assert all(absent[f] is None for f in ("auroc", "auprc", "threshold", "sensitivity",
+                                         "specificity", "calibration", "ece", "brier"))
   assert out["medians"]["auroc"] == {"value": common["auroc"]["value"], "labels_covered": 1,
                                      "labels_total": 2}
   assert out["test_patients"] == len(np.unique(patients))

@@ -155,8 +155,8 @@ def test_evaluate_config_reproduces_the_runs_results(tiny_finetuned, tmp_path):
   assert os.path.exists(tmp_path / "eval" / "results.json")
   compared = 0
   for label, entry in run["labels"].items():
-    assert again["labels"][label].get("undefined") == entry.get("undefined")
-    if "auroc" in entry:
+    assert again["labels"][label]["undefined"] == entry["undefined"]
+    if entry["auroc"] is not None:
       assert again["labels"][label]["auroc"] == pytest.approx(entry["auroc"], rel=1e-5)
       assert again["labels"][label]["threshold"] == pytest.approx(entry["threshold"], rel=1e-5)
       compared += 1
@@ -165,7 +165,7 @@ def test_evaluate_config_reproduces_the_runs_results(tiny_finetuned, tmp_path):
   config.labels = "atrial_fibrillation,sinus_bradycardia,sinus_rhythm"
   reordered = checkpoint_evaluation.evaluate_checkpoint(config, str(tmp_path / "eval2"))
   for label, entry in run["labels"].items():
-    if "auroc" in entry:
+    if entry["auroc"] is not None:
       assert reordered["labels"][label]["auroc"] == pytest.approx(entry["auroc"], rel=1e-5)
   assert reordered["unmatched_model_labels"] == []
   config.labels = "sinus_rhythm,junctional_rhythm"

@@ -57,13 +57,13 @@ def write_results_csv(runs: list[Run], path: str) -> None:
         row = {"label": label, "mode": run.mode, "train_size": run.train_size,
                "seed": run.seed, "n_test_pos": e["n_pos"], "n_test_neg": e["n_neg"],
                "train_examples": run.results["train_examples"]}
-        if "auroc" in e:
+        if e.get("auroc") is not None:     # null (with `undefined`) where not computed
           row.update(auroc=e["auroc"]["value"], auroc_ci_low=e["auroc"]["ci_low"],
                      auroc_ci_high=e["auroc"]["ci_high"], auprc=e["auprc"]["value"])
-        if "sensitivity" in e:
+        if e.get("sensitivity") is not None:
           row.update(sensitivity=e["sensitivity"]["value"],
                      specificity=e["specificity"]["value"], threshold=e["threshold"])
-        if "ece" in e:
+        if e.get("ece") is not None:
           row.update(ece_before=e["ece"]["before"]["value"], ece_after=e["ece"]["after"]["value"],
                      brier_before=e["brier"]["before"]["value"],
                      brier_after=e["brier"]["after"]["value"])
@@ -338,7 +338,7 @@ def _plot_reliability(runs: list[Run], summary: dict, outdir: str,
   for k, (ax, label) in enumerate(zip(axes, names, strict=True)):
     for (mode, run), colour in zip(sorted(chosen.items()), ("C0", "C1", "C2", "C3")):
       entry = run.results["labels"].get(label, {})
-      if "calibration" not in entry:
+      if entry.get("calibration") is None:
         continue
       rows, y = known_rows(run.predictions, k)
       raw = run.predictions["test_scores"][rows, k]

@@ -62,7 +62,7 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_scores:
     entry = {"n_pos": int(y.sum()), "n_neg": int(len(y) - y.sum())}
     reason = metrics.undefined_reason(y)
     if reason:
-      per_label[name] = {**entry, "undefined": f"test split: {reason}"}
+      per_label[name] = _complete({**entry, "undefined": f"test split: {reason}"})
       continue
 
     def ci(metric, scores, *args, y=y, w=w):
@@ -85,15 +85,16 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_scores:
                     "after": ci(calibration.weighted_ece, c)}
     entry["brier"] = {"before": ci(calibration.weighted_brier, s),
                       "after": ci(calibration.weighted_brier, c)}
-    per_label[name] = entry
+    per_label[name] = _complete(entry)
   medians = {}
   for metric in ("auroc", "auprc", "sensitivity", "specificity"):
-    medians[metric] = _median([e[metric]["value"] for e in per_label.values() if metric in e],
-                              len(names))
+    medians[metric] = _median([e[metric]["value"] for e in per_label.values()
+                               if e.get(metric) is not None], len(names))
   for metric in ("ece", "brier"):
     for when in ("before", "after"):
       medians[f"{metric}_{when}"] = _median(
-          [e[metric][when]["value"] for e in per_label.values() if metric in e], len(names))
+          [e[metric][when]["value"] for e in per_label.values() if e.get(metric) is not None],
+          len(names))
   extra = {}
   if set(challenge2017.CLASSES) <= set(names):
     extra["challenge2017"] = challenge_2017(names, test_labels, test_scores,
@@ -111,6 +112,18 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_scores:
       "test_examples": int(len(test_labels)),
       "test_patients": int(len(np.unique(test_patients))),
   }
+
+
+# Every label's entry in results.json has every field: a figure that cannot be computed
+# is null, and `undefined` (the label's figures) or `undefined_threshold` (its operating
+# point) says why; both are null where everything was computed.
+LABEL_FIELDS = ("n_pos", "n_neg", "undefined", "auroc", "auprc", "undefined_threshold",
+                "threshold", "sensitivity", "specificity", "calibration", "ece", "brier")
+
+
+def _complete(entry: dict) -> dict:
+  """`entry` with every LABEL_FIELDS key, in that order (null where not computed)."""
+  return {field: entry.get(field) for field in LABEL_FIELDS}
 
 
 def challenge_2017(names, labels: np.ndarray, scores: np.ndarray, *, resamples: int,
@@ -147,7 +160,7 @@ def _auroc_entry(y: np.ndarray, s: np.ndarray, resampled: np.ndarray) -> dict:
 def _macro_auroc(per_label: dict, auroc_resamples: list[np.ndarray], total: int) -> dict:
   """The mean AUROC over the labels defined on the test split (the PTB-XL benchmark's
   headline), with the percentile interval of that mean over patient resamples."""
-  values = [e["auroc"]["value"] for e in per_label.values() if "auroc" in e]
+  values = [e["auroc"]["value"] for e in per_label.values() if e.get("auroc") is not None]
   if not values:
     return {"value": None, "ci_low": None, "ci_high": None, "labels_covered": 0,
             "labels_total": total}
