@@ -57,20 +57,43 @@ def test_the_export_runs_with_nothing_but_jax(exported, tiny_pretrained, no_flax
   model = scoring.load(tiny_pretrained)
   signal = ecgs(model, 5)
   np.save(tmp_path / "in.npy", signal)
-  loader = open(os.path.join(exported, "load_jax_export.py")).read()
-  script = (loader + "\nfor name in ('flax', 'ecgjax', 'tensorflow'):\n"
-            "    try:\n        __import__(name)\n        raise SystemExit(name + ' importable')\n"
-            "    except ImportError:\n        pass\n"
-            f"np.save({str(tmp_path / 'out.npy')!r}, np.asarray(model.call("
-            f"np.load({str(tmp_path / 'in.npy')!r}))))\n")
-  result = subprocess.run([sys.executable, "-c", script], cwd=exported, capture_output=True,
-                          text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": no_flax["jax_only"], "XLA_FLAGS": ""})
+  # From another directory, with JAX and NumPy alone (flax, ecgjax, TF cannot import).
+  result = subprocess.run(
+      [sys.executable, os.path.join(exported, "load_jax_export.py"), str(tmp_path / "in.npy"),
+       str(tmp_path / "out.npy")], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+      env={**os.environ, "PYTHONPATH": no_flax["jax_only"], "XLA_FLAGS": ""})
   assert result.returncode == 0, result.stderr[-3000:]
   served = np.load(tmp_path / "out.npy")
   in_process = scoring.Scorer(model, batch_size=8)(signal)
   assert served.shape == (5, len(model.labels)) and served.dtype == np.float32
   np.testing.assert_allclose(served, in_process, atol=serving_export.TOLERANCE)
+  printed = result.stdout.splitlines()
+  assert len(printed) == 5 and printed[0].startswith(f"ECG 0: {model.labels[0]} ")
+
+
+def test_a_file_becomes_the_exports_input_as_predict_reads_it(exported, tiny_pretrained,
+                                                              shared_data, tmp_path):
+  """model_input.file_windows gives the export what predict scores: the same
+  probabilities for a 500 Hz record (resampled by the card's recipe) and a long one."""
+  from ecgjax.inference import model_input, score_files
+  files = [os.path.join(shared_data, "ptbxl", "records500", "00000", "00001_hr.hea"),
+           os.path.join(shared_data, "cinc2020", "A0018.hea")]
+  out = str(tmp_path / "p.csv")
+  score_files.predict_files(tiny_pretrained, files, out)
+  import csv
+  with open(out, newline="") as f:
+    rows = {r["record"]: r for r in csv.DictReader(f)}
+  with open(os.path.join(exported, "model.jax_export"), "rb") as f:
+    import jax
+    served = jax.export.deserialize(bytearray(f.read()))
+  labels = model_input.read_card(exported)["labels"]
+  for path in files:
+    (record, windows), = model_input.file_windows(path, exported).items()
+    assert windows.dtype == np.int16 and windows.shape[1:] == (1000, 12)
+    probabilities = np.asarray(served.call(windows)).max(axis=0)    # predict's aggregation
+    assert int(rows[record]["windows"]) == len(windows)
+    np.testing.assert_allclose(probabilities, [float(rows[record][n]) for n in labels],
+                               atol=1e-5)
 
 
 @pytest.mark.parametrize("batch", [1, 3])

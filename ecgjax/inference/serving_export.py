@@ -32,11 +32,46 @@ JAX_EXPORT_FILE = "model.jax_export"
 ONNX_FILE = "model.onnx"
 PLATFORMS = ("cpu", "cuda", "tpu")
 TOLERANCE = 1e-4          # largest |probability difference| an export may show
-LOADER = '''import jax, numpy as np
-with open("model.jax_export", "rb") as f:
-    model = jax.export.deserialize(bytearray(f.read()))
-signal = np.zeros((2, {samples}, {leads}), np.int16)   # int16 µV, leads {lead_names}
-probabilities = np.asarray(model.call(signal))        # (2, {labels}) in model_card.json order
+LOADER = '''"""Runs this directory's model.jax_export with nothing but JAX and NumPy, from any
+working directory:
+
+  python load_jax_export.py [SIGNALS.npy [PROBABILITIES.npy]]
+
+SIGNALS.npy: int16 µV, (batch, {samples}, {leads}) or one ECG ({samples}, {leads}), leads
+{lead_names} (ecgjax.inference.model_input.file_windows makes it from an ECG file).
+Prints each ECG's calibrated probabilities, in model_card.json's label order, and writes
+them to PROBABILITIES.npy when given. Without SIGNALS.npy a flat line is scored.
+"""
+
+import json
+import os
+import sys
+
+import jax
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def load():
+  with open(os.path.join(HERE, "model.jax_export"), "rb") as f:
+    return jax.export.deserialize(bytearray(f.read()))
+
+
+if __name__ == "__main__":
+  model = load()
+  with open(os.path.join(HERE, "model_card.json"), encoding="utf-8") as f:
+    labels = json.load(f)["labels"]
+  if len(sys.argv) > 1:
+    signal = np.load(sys.argv[1])
+  else:
+    signal = np.zeros(({samples}, {leads}), np.int16)
+  signal = signal[None] if signal.ndim == 2 else signal
+  probabilities = np.asarray(model.call(signal.astype(np.int16)))
+  for i, row in enumerate(probabilities):
+    print(f"ECG {{i}}: " + ", ".join(f"{{name}} {{p:.3f}}" for name, p in zip(labels, row)))
+  if len(sys.argv) > 2:
+    np.save(sys.argv[2], probabilities)
 '''
 
 
@@ -154,7 +189,7 @@ def export_model(model_dir: str, out_dir: str, step: int | None = None,
   model_card.write(out_dir, card)
   inp = card["input"]
   loader = LOADER.format(samples=inp["samples"], leads=len(inp["leads"]),
-                         lead_names=",".join(inp["leads"]), labels=len(card["labels"]))
+                         lead_names=",".join(inp["leads"]))
   with open(os.path.join(out_dir, "load_jax_export.py"), "w") as f:
     f.write(loader)
   with open(os.path.join(out_dir, "export.json"), "w") as f:
