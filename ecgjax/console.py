@@ -102,10 +102,16 @@ class LibraryInfoFilter(pylogging.Filter):
   note that there is no TPU, and orbax's warnings that a checkpoint opened read-only
   on purpose is read-only."""
 
-  NOISY = ("/orbax/", "/tensorflow_datasets/", "/etils/", "/jax/_src/xla_bridge.py")
+  NOISY = ("/orbax/", "/tensorflow_datasets/", "/etils/", "/jax/_src/xla_bridge.py",
+           "/jax2onnx/", "/onnx_ir/")
   EXPECTED_WARNINGS = ("Given directory is read only", "CheckpointManagerOptions.read_only=True",
                        # TFDS's own deprecation, raised inside TFDS by its decoders.
-                       "`FeatureConnector.dtype` is deprecated")
+                       "`FeatureConnector.dtype` is deprecated",
+                       # jax2onnx, once per BatchNorm: ResNet1D picks BatchNorm's mode per
+                       # call, and the export calls it in inference mode, which the
+                       # converter then uses; export checks the ONNX outputs against
+                       # the model (serving_export.check).
+                       "BatchNorm exported with use_running_average=False")
 
   def filter(self, record):
     from_library = any(p in record.pathname for p in self.NOISY)

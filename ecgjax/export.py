@@ -37,6 +37,8 @@ def main(argv):
   for c in checks:
     print(f"ecgjax.export: {_OUT.value}/{c.form}: agrees with the model within "
           f"{c.max_abs_difference:.1e} on {c.examples} ECGs")
+  print(f"ecgjax.export: wrote {_OUT.value} (the model card, export.json); run it: python "
+        f"{_OUT.value}/load_jax_export.py SIGNALS.npy", flush=True)
 
 
 if __name__ == "__main__":

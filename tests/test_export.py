@@ -30,6 +30,9 @@ def exported(tiny_pretrained, tmp_path_factory, no_flax):
   assert result.returncode == 0, result.stderr[-3000:]
   assert "model.jax_export: agrees with the model" in result.stdout
   assert "model.onnx: agrees with the model" in result.stdout
+  assert f"run it: python {out}/load_jax_export.py" in result.stdout
+  # The converter's chatter stays off the console.
+  assert "BatchNorm exported" not in result.stderr and "Converting JAX" not in result.stderr
   return out
 
 
