@@ -397,3 +397,16 @@ def test_muse_extra_labels_and_a_users_rules_file(shared_data, tmp_path, monkeyp
   assert got["ecg1"] == {"atrial_pacing"}          # the user's rule, not the packaged one
   assert "hypertrophic_cardiomyopathy" in got["ecg2"]
   assert "Statement Text(##)" in json_report(builder)["unmapped_source_labels"]
+
+
+def test_every_builder_describes_its_dataset(tmp_path):
+  """`tfds build` and DatasetInfo show a description: the builder's summary and the
+  config's own, never empty."""
+  import importlib
+  names = ("code15", "mimic_iv_ecg", "muse_xml", "physionet2017", "physionet2021", "ptbxl",
+           "synthetic_ecg")
+  for name in names:
+    module = importlib.import_module(f"tfds_builders.{name}.{name}_dataset_builder")
+    config = module.Builder.BUILDER_CONFIGS[0]
+    description = module.Builder(config=config.name, data_dir=str(tmp_path)).info.description
+    assert description.startswith(f"{name}: ") and f"Config {config.name}: " in description

@@ -31,6 +31,7 @@ Nothing here uses `os` (TFDS replaces it inside builder modules).
 
 import hashlib
 import json
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -128,6 +129,15 @@ def _beam_records(processor: RecordProcessor, split: str, items, outcomes_prefix
   return ReadRecords()
 
 
+def describe(builder) -> str:
+  """DatasetInfo's description: the builder module's summary (its docstring's first
+  paragraph) and the config's own description."""
+  doc = sys.modules[type(builder).__module__].__doc__ or ""
+  summary = " ".join(doc.strip().split("\n\n")[0].split())
+  config = getattr(builder.builder_config, "description", "") or ""
+  return f"{summary} Config {builder.builder_config.name}: {config}".strip()
+
+
 class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   # A public dataset whose patient ids are already pseudonyms may name a fixed
   # salt; clinical archives leave this None and need ECGJAX_PATIENT_SALT.
@@ -163,6 +173,7 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
   def _info(self) -> tfds.core.DatasetInfo:
     cfg = self.builder_config
     return self.dataset_info_from_configs(
+        description=describe(self),
         features=ecg_features(cfg.recipe.samples, len(self.label_names()),
                               self.RECORD_UNKNOWNS),
         metadata=tfds.core.MetadataDict(

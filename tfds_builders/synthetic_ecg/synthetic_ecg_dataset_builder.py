@@ -140,6 +140,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _info(self) -> tfds.core.DatasetInfo:
     cfg = self.builder_config
     return self.dataset_info_from_configs(
+        description=ecg_archive.describe(self),
         features=ecg_archive.ecg_features(cfg.samples, len(conditions.NAMES)),
         metadata=tfds.core.MetadataDict(
             label_names=list(conditions.NAMES),
