@@ -66,3 +66,18 @@ def test_a_finished_run_names_its_outputs_with_figures_rounded(tmp_path, capsys)
           "specificity n/a") in printed
   assert f"model card:  {os.path.join(workdir, 'model_card.md')}" in printed
   assert f"python -m ecgjax.predict --model={workdir}" in printed
+
+
+def test_a_card_written_before_any_evaluation_says_so_plainly():
+  from ecgjax.models import model_card
+  from ecgjax.ecg import leads
+  contract = model_card.input_contract(
+      {"sampling_rate": 100.0, "lead_names": list(leads.STANDARD_LEADS)}, (1000, 12))
+  card = model_card.build(task="pretrain", label_names=["sinus_rhythm"],
+                          data={"dataset": {"name": "synthetic_ecg/tiny", "version": "1.4.0"},
+                                "input": contract},
+                          model={"architecture": "ResNet1D", "config": {}, "parameters": 10,
+                                 "in_leads": 12}, steps=4)
+  text = model_card.markdown(card)
+  assert "**Not evaluated yet.**" in text and "no label has a threshold" in text
+  assert "`None`" not in text

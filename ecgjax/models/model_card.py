@@ -188,6 +188,19 @@ def _with_ci(entry) -> str:
   return f"{entry['value']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
 
 
+def _outputs_sentence(card: dict, points: dict) -> str:
+  if card["threshold_rule"] is None:
+    return ("**Not evaluated yet.** This card was written before the run's first "
+            "evaluation: no label has a threshold (predict leaves `positive` empty) and "
+            "the probabilities are not calibrated. Use a checkpoint saved at or after an "
+            "evaluation (every `eval_every` steps, and at the end of a run).")
+  return (f"Probabilities calibrated per label ({card['calibration']['formula']}); a label "
+          f"is positive at or above its threshold, chosen by `{card['threshold_rule']}` on "
+          f"{points.get('split', 'an unrecorded split')}"
+          + (f" at step {points['step']} ({points.get('examples', '?')} ECGs)."
+             if points else "."))
+
+
 def markdown(card: dict) -> str:
   """A short, readable account of the card."""
   inp, training, model = card["input"], card["training"], card["model"]
@@ -210,10 +223,7 @@ def markdown(card: dict) -> str:
       "",
       "## Outputs",
       "",
-      f"Probabilities calibrated per label ({card['calibration']['formula']}); a label is "
-      f"positive at or above its threshold, chosen by `{card['threshold_rule']}` on "
-      f"{points.get('split', 'no split yet')}"
-      + (f" at step {points['step']} ({points.get('examples', '?')} ECGs)." if points else "."),
+      _outputs_sentence(card, points),
       "",
       "| # | label | SNOMED CT | threshold | AUROC [95% CI] | sensitivity | specificity |",
       "|---|---|---|---|---|---|---|",
