@@ -131,7 +131,7 @@ def run(dispatch, doc: str) -> None:
     from ecgjax.ecg import leads
     from ecgjax.experiments import validation
     from ecgjax.training import (checkpoints, interrupt, mesh, nonfinite, transfer,
-                                 workdir_lock)
+                                 workdir_files, workdir_lock)
     # A config that asks for what cannot be: the user corrects it (exit 2).
     usage_errors = (validation.ConfigError, datasets.UnknownLabelError, mixture.MixtureError,
                     leads.UnknownLeadError)
@@ -139,6 +139,7 @@ def run(dispatch, doc: str) -> None:
     run_errors = (datasets.DatasetNotBuiltError, checkpoints.InitFromError,
                   transfer.ArchitectureMismatchError, transfer.InputContractError,
                   nonfinite.NonFiniteError, workdir_lock.WorkdirLockedError)
+    usage_errors += (workdir_files.ConfigChangedError,)
     console.quiet_libraries()
     mesh.initialize_distributed()
     try:

@@ -138,3 +138,25 @@ def test_command_line_prints_build_command_without_traceback(tmp_path):
   assert result.returncode == 1
   assert f"tfds build tfds_builders/synthetic_ecg --data_dir={tmp_path} --config=demo" in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def test_a_resumed_run_names_what_changed_and_refuses_what_cannot(tmp_path):
+  """config.json against the resumed run's config: a changed schedule is named, a
+  changed architecture or label set is refused before any work."""
+  from ecgjax.training import workdir_files
+  workdir = str(tmp_path / "wd")
+  first = tiny_pretrain_config(str(tmp_path))
+  assert workdir_files.check_resumed_config(first, workdir) == []      # a new run
+  workdir_files.write_config(first, workdir)
+  assert workdir_files.check_resumed_config(first, workdir) == []      # nothing trained yet
+  os.makedirs(os.path.join(workdir, "checkpoints", "4"))
+  assert workdir_files.check_resumed_config(first, workdir) == []      # resumed unchanged
+  longer = tiny_pretrain_config(str(tmp_path), total_steps=16)
+  longer.optimizer.learning_rate = 3e-4
+  assert workdir_files.check_resumed_config(longer, workdir) == [
+      "config.optimizer.learning_rate: 0.001 -> 0.0003", "config.total_steps: 8 -> 16"]
+  for field, value in (("model.stage_widths", (8, 32)), ("labels", "rhythm")):
+    with pytest.raises(workdir_files.ConfigChangedError,
+                       match=rf"config.{field}=.* cannot change on resuming"):
+      workdir_files.check_resumed_config(tiny_pretrain_config(str(tmp_path), **{field: value}),
+                                         workdir)

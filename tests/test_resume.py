@@ -59,3 +59,4 @@ def test_lines_logged_after_the_last_checkpoint_are_replaced(tiny_data_dir, tmp_
   pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), workdir)
   steps = [m["step"] for m in read_metrics(workdir)]
   assert steps == [2, 4, 6, 8, 8]          # 6 and 8 once each, not twice
+

@@ -26,6 +26,7 @@ def train(config, spec: run_spec.RunSpec, workdir: str) -> dict:
   if concluded is not None:        # run again after it ended: nothing to train
     logging.info("%s already holds this run's results.json: nothing to train", workdir)
     return concluded
+  workdir_files.check_resumed_config(config, workdir)     # before any work
   source = run_input.make_input(config, spec)
   source.restrict_training_set(config.train_size, config.min_positives, config.seed)
   logging.info("fine-tuning %s on %d training ECGs, labels %s", config.mode,

@@ -14,6 +14,7 @@ from ecgjax.training import loop, model_init, workdir_files
 
 def train_and_evaluate(config, workdir: str) -> dict:
   spec = validation.validate_pretrain(config)
+  workdir_files.check_resumed_config(config, workdir)     # before any work
   source = run_input.make_input(config, spec)
   logging.info("dataset %s: %d labels, signal %s",
                config.dataset.mixture or config.dataset.name, len(source.label_names),
