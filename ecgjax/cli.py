@@ -145,7 +145,9 @@ def run(dispatch, doc: str) -> None:
     try:
       # From here to the end a signal is handled (training.interrupt): acknowledged at
       # once, a save where there is something to save, a second Ctrl-C stops at once.
-      with interrupt.StopRequest(restore=False), workdir_lock.WorkdirLock(_WORKDIR.value):
+      with interrupt.StopRequest(restore=False), workdir_lock.WorkdirLock(
+          _WORKDIR.value, scratch_files=(console.LOG_FILE,)):
+        console.log_to_file(_WORKDIR.value)
         dispatch(config, _WORKDIR.value)
     except usage_errors as e:
       console.fail(PROGRAM, str(e), console.EXIT_USAGE)

@@ -121,11 +121,31 @@ class LibraryInfoFilter(pylogging.Filter):
 
 
 def quiet_libraries() -> None:
-  """Installs the filter, unless absl's `--verbosity=1` (or `-v 1`) asks for everything
-  (TensorFlow's C++ start-up lines also need TF_CPP_MIN_LOG_LEVEL=0)."""
+  """Installs the filter on the console, unless absl's `--verbosity=1` (or `-v 1`) asks
+  for everything (TensorFlow's C++ start-up lines also need TF_CPP_MIN_LOG_LEVEL=0).
+
+  On absl's handler only, which prints every record: those of absl's logger (ecgjax,
+  orbax) and those libraries log through Python's own loggers (JAX). The log file
+  (`log_to_file`) keeps them all."""
   if logging.get_verbosity() >= 1:
     return
-  # On absl's logger (orbax logs through absl) and on its handler, which prints what
-  # libraries log through Python's own loggers (JAX).
-  logging.get_absl_logger().addFilter(LibraryInfoFilter())
   logging.get_absl_handler().addFilter(LibraryInfoFilter())
+
+
+LOG_FILE = "ecgjax.log"
+
+
+def log_to_file(workdir: str) -> str | None:
+  """Appends every log line of this process, libraries' included, to WORKDIR/ecgjax.log
+  (ecgjax.log.N for process N > 0 of a multi-process run); the console shows only
+  ecgjax's. Not on an object store (gs://), where a file cannot be appended to."""
+  if "://" in workdir:
+    return None
+  import jax      # imported by then: the log file waits for the distributed start
+  name = LOG_FILE if jax.process_index() == 0 else f"{LOG_FILE}.{jax.process_index()}"
+  path = os.path.join(workdir, name)
+  handler = pylogging.FileHandler(path, encoding="utf-8")
+  handler.setFormatter(pylogging.Formatter(
+      "%(asctime)s %(levelname)s %(filename)s:%(lineno)d] %(message)s"))
+  pylogging.getLogger().addHandler(handler)
+  return path

@@ -73,6 +73,11 @@ def test_build_pretrain_kill_resume(tmp_path):
   if killed_at:       # checkpoint 4 is saved asynchronously: it may not have landed
     assert f"resumed from step {killed_at}" in resumed.stderr
   assert "mesh {'data': 8} over 8 devices" in resumed.stderr
+  # The console shows ecgjax's lines; the log file keeps the libraries' too.
+  log = open(os.path.join(workdir, "ecgjax.log")).read()
+  assert "step 40/40: train loss" in log and "checkpoint_manager.py" in log
+  assert "checkpoint_manager.py" not in resumed.stderr
+  assert f"pretrained model: {workdir}" in resumed.stdout
 
   # The workdir holds what docs/using-a-model.md's workdir table promises.
   config = json.load(open(os.path.join(workdir, "config.json")))

@@ -17,6 +17,7 @@ import datetime
 import errno
 import fcntl
 import os
+import shutil
 import socket
 import sys
 
@@ -37,8 +38,11 @@ def _is_object_store(path: str) -> bool:
 class WorkdirLock:
   """Context manager: holds the workdir's lock, or raises WorkdirLockedError."""
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str, scratch_files=()):
+    """`scratch_files`: files in the workdir that are not the run's work (a log): a run
+    refused before it wrote anything else leaves no workdir behind."""
     self.workdir = workdir
+    self.scratch_files = {LOCK_FILE, *scratch_files}
     self.path = os.path.join(workdir, LOCK_FILE)
     self._file = None
     self._created = False
@@ -84,6 +88,6 @@ class WorkdirLock:
       self._file.close()
       self._file = None
       # A run refused before it wrote anything leaves no workdir behind.
-      if exc and exc[0] is not None and self._created and os.listdir(self.workdir) == [LOCK_FILE]:
-        os.remove(self.path)
-        os.rmdir(self.workdir)
+      if (exc and exc[0] is not None and self._created
+          and set(os.listdir(self.workdir)) <= self.scratch_files):
+        shutil.rmtree(self.workdir, ignore_errors=True)
