@@ -162,3 +162,18 @@ def test_a_patients_ecgs_resemble_each_other_more_than_a_strangers():
       other.append(np.linalg.norm(ta - template(p + 1000, 0)[1]))
   assert len(same) >= 10
   assert np.median(same) < 0.7 * np.median(other)
+
+
+@pytest.mark.slow
+def test_generation_in_worker_processes_equals_generation_in_one():
+  """The spawned workers (which do not re-import the caller's main module) render the
+  same ECGs, in the same order, as one process does."""
+  from ecgjax.ecg.synthetic import generator
+  args = (7, 400, "train", 100.0, 10.0)
+  parallel = list(generator.generate_split_parallel(*args, workers=2))
+  serial = list(generator.generate_split_parallel(*args, workers=1))
+  assert len(parallel) == len(serial) >= 256       # the parallel path is taken
+  for a, b in zip(parallel, serial):
+    assert a.keys() == b.keys()
+    for key in a:
+      np.testing.assert_array_equal(a[key], b[key])

@@ -5,10 +5,12 @@ record can be regenerated alone, in any order, on any worker, and a dataset of
 N ECGs is a prefix of the one of 2N.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import multiprocessing
 import os
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -134,5 +136,25 @@ def generate_split_parallel(seed: int, num_ecgs: int, split: str, sampling_rate:
     yield from map(_record_task, tasks)
     return
   # Spawn, not fork: a caller such as a TFDS build has TensorFlow's threads running.
-  with multiprocessing.get_context("spawn").Pool(workers) as pool:
+  with _main_not_reimported():
+    pool = multiprocessing.get_context("spawn").Pool(workers)
+  with pool:
     yield from pool.imap(_record_task, tasks, chunksize=32)
+
+
+@contextlib.contextmanager
+def _main_not_reimported():
+  """While the pool starts its workers: a spawned worker re-imports the parent's main
+  module (`tfds build`'s imports TensorFlow: a second of start-up and TensorFlow's
+  banner per worker), though `_record_task` needs only numpy and this package. Hiding
+  the main module's file and spec for the moment of the start keeps the workers to
+  what they unpickle."""
+  main = sys.modules.get("__main__")
+  saved = {k: getattr(main, k) for k in ("__file__", "__spec__") if hasattr(main, k)}
+  try:
+    for key in saved:
+      setattr(main, key, None)
+    yield
+  finally:
+    for key, value in saved.items():
+      setattr(main, key, value)
