@@ -110,7 +110,7 @@ def train(config, optimizer: optimizers.OptimizerConfig, graphdef, params, batch
     score = validation_auroc(head)
     if selection.keeps(score, best_score):
       best_score, best_step, best_head = score, step, jax.device_get(head)
-  logging.info("linear probe: best validation mean AUROC %.4f at step %d", best_score,
+  logging.info("linear probe: best validation mean AUROC %.3f at step %d", best_score,
                best_step)
   return Probed(head=best_head, step=best_step,
                 validation=scored(best_head, val_x, val_y, val_p, val_r),
