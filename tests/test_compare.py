@@ -16,7 +16,7 @@ def tiny_compare_config(data_dir, init_from):
   c = shrink(compare_config.get_config(), data_dir)
   c.init_from = init_from
   c.labels = "sinus_rhythm,sinus_bradycardia"
-  c.modes = "scratch,linear_probe,full"
+  c.modes = "scratch,random_probe,linear_probe,full"
   c.train_sizes = "60,0"
   c.seeds = "0"
   c.roc_train_size = 60
@@ -54,15 +54,16 @@ def test_killed_sweep_skips_finished_runs_and_resumes_a_half_finished_one(
   sweep.compare_and_report(config, workdir)
   assert half_finished in seen                      # the half-finished run is resumed
   assert not set(finished) & set(seen)              # finished runs are not
-  assert len(seen) == 6 - 2
+  assert len(seen) == 8 - 2
 
   rows = list(csv.DictReader(open(os.path.join(workdir, "results.csv"))))
-  assert len(rows) == 6 * 2                         # runs x labels
+  assert len(rows) == 8 * 2                         # runs x labels
   required = {"label", "mode", "train_size", "seed", "auroc", "auroc_ci_low", "auroc_ci_high",
               "sensitivity", "specificity", "n_test_pos", "n_test_neg"}
   assert required <= set(rows[0])
   report = open(os.path.join(workdir, "report.md")).read()
   assert "full - scratch [95% CI]" in report and "| sinus_rhythm | 60 |" in report
+  assert "random_probe AUROC [95% CI]" in report and "random_probe - scratch [95% CI]" in report
   assert "| sinus_rhythm | all |" in report
   assert "| macro (mean over labels) | 60 |" in report
   for plot in ("auroc_vs_train_size.png", "roc_train_size_60.png",

@@ -15,7 +15,7 @@ from tests.helpers import REPO, tiny_finetune_config
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
 
-@pytest.mark.parametrize("mode", ["linear_probe", "full", "scratch"])
+@pytest.mark.parametrize("mode", ["linear_probe", "full", "scratch", "random_probe"])
 def test_each_mode_writes_results_with_intervals(mode, tiny_finetuned):
   workdir, results = tiny_finetuned(mode=mode)
   on_disk = json.load(open(os.path.join(workdir, "results.json")))
@@ -28,7 +28,7 @@ def test_each_mode_writes_results_with_intervals(mode, tiny_finetuned):
   predictions = np.load(os.path.join(workdir, "predictions.npz"))
   assert predictions["test_scores"].shape == predictions["test_labels"].shape
   report = json.load(open(os.path.join(workdir, "transfer.json")))
-  if mode == "scratch":
+  if mode in ("scratch", "random_probe"):
     assert "loaded" not in report
   else:
     assert report["reinitialised"] == ["head/bias", "head/kernel",]
@@ -83,6 +83,27 @@ def test_linear_probe_leaves_the_backbone_bit_identical(tiny_pretrained, tiny_fi
   for path in new_stats:
     np.testing.assert_array_equal(new_stats[path], old_stats[path])
   assert new["head/kernel"].shape == (16, 3)
+
+
+def test_random_probe_trains_a_head_on_the_random_frozen_backbone(tiny_pretrained,
+                                                                   tiny_finetuned):
+  """The control: the backbone is the architecture's random initialisation (the seed's),
+  never the checkpoint's, and it stays frozen while the head trains."""
+  from ecgjax.models import resnet1d
+  from ecgjax.training import model_init
+  from flax import nnx
+  workdir, results = tiny_finetuned(mode="random_probe")
+  assert results["mode"] == "random_probe"
+  after = transfer.flatten(checkpoints.read_pretrained(workdir).params)
+  pretrained = transfer.flatten(checkpoints.read_pretrained(tiny_pretrained).params)
+  saved = checkpoints.read_pretrained(workdir)
+  fresh = model_init.build_model(resnet1d.config_from(saved.config["model"]), 3, 12,
+                                 seed=saved.config["seed"])
+  initial = transfer.flatten(nnx.to_pure_dict(nnx.split(fresh, nnx.Param, nnx.BatchStat)[1]))
+  for path in after:
+    if path.startswith("backbone/"):
+      np.testing.assert_array_equal(after[path], initial[path])
+  assert not np.array_equal(after["backbone/stem/kernel"], pretrained["backbone/stem/kernel"])
 
 
 # (head_from_checkpoint=False in the two tests below: with the checkpoint's head, the

@@ -101,7 +101,7 @@ def finetune_defaults() -> ml_collections.ConfigDict:
   c.init_from = ""               # a pretraining workdir (or its checkpoints/ directory)
   c.init_step = 0                # 0: the latest checkpoint there
   c.model_from_checkpoint = True  # take the architecture from the pretraining run
-  c.mode = "full"                # linear_probe | full | scratch
+  c.mode = "full"                # linear_probe | full | scratch | random_probe
   c.train_size = 0               # training ECGs, taken by whole patients; 0: all
   c.min_positives = 10           # per label, kept when subsampling
   c.labels = "rare"
@@ -149,7 +149,9 @@ def compare_defaults() -> ml_collections.ConfigDict:
   c = finetune_defaults()
   c.experiment = "compare"
   c.mode = ""                    # set per run by the sweep
-  c.modes = "scratch,linear_probe,full"
+  # random_probe: the linear probe on random frozen features, the control that says what
+  # a probe gets from the architecture alone (model_init).
+  c.modes = "scratch,random_probe,linear_probe,full"
   c.train_sizes = "50,100,200,500,1000,0"      # 0: the whole training split
   c.seeds = "0,1,2"
   c.roc_train_size = 200         # the size whose ROC curves are plotted

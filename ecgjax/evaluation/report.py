@@ -23,6 +23,12 @@ RESULTS_COLUMNS = ["label", "mode", "train_size", "seed", "auroc", "auroc_ci_low
                    "n_test_pos", "n_test_neg", "train_examples", "ece_before", "ece_after",
                    "brier_before", "brier_after"]
 
+# The fine-tuning modes in the order tables show them, and those compared with scratch:
+# `random_probe` (a linear probe on the architecture's random, frozen features) is the
+# control that says how much of a probe's score the pretraining earned.
+MODE_ORDER = ("scratch", "random_probe", "linear_probe", "full")
+AGAINST_SCRATCH = ("full", "linear_probe", "random_probe")
+
 
 @dataclasses.dataclass
 class Run:
@@ -116,7 +122,7 @@ def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
         macro.setdefault((size, mode), []).append((point, draws))
       row = {"label": label, "train_size": size, "n_test_pos": int(y.sum()), "modes": per_mode}
       row.update(_differences(per_mode, {m: b[1] for m, b in boot.items()}))
-      for pretrained_mode in ("full", "linear_probe"):
+      for pretrained_mode in AGAINST_SCRATCH:
         if pretrained_mode in boot and "scratch" in boot:
           for s, a in boot[pretrained_mode][0].items():
             if s in boot["scratch"][0]:
@@ -160,7 +166,7 @@ def _differences(per_mode: dict, draws: dict) -> dict:
   """Pretrained minus scratch: point difference, percentile CI and two-sided bootstrap p,
   from draws paired by resample."""
   out = {}
-  for pretrained_mode in ("full", "linear_probe"):
+  for pretrained_mode in AGAINST_SCRATCH:
     if pretrained_mode in draws and "scratch" in draws:
       diff = draws[pretrained_mode] - draws["scratch"]
       point = per_mode[pretrained_mode][0] - per_mode["scratch"][0]
@@ -227,8 +233,8 @@ def challenge_2017_table(runs: list[Run]) -> list[str]:
 def summary_table(summary: dict) -> list[str]:
   """The summary as markdown table lines: per label and size, each mode's AUROC with its
   CI and the pretrained-minus-scratch differences (report.md; printed at the end of a sweep)."""
-  modes = [m for m in ("scratch", "linear_probe", "full") if m in summary["modes"]]
-  differences = [d for d in ("full", "linear_probe") if d in summary["modes"]
+  modes = [m for m in MODE_ORDER if m in summary["modes"]]
+  differences = [d for d in AGAINST_SCRATCH if d in summary["modes"]
                  and "scratch" in summary["modes"]]
   header = (["label", "train size"] + [f"{m} AUROC [95% CI]" for m in modes]
             + [c for d in differences for c in (f"{d} - scratch [95% CI]", "p")])

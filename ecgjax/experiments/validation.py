@@ -109,7 +109,7 @@ def validate_finetune(config, device_count: int | None = None,
   spec = _check_training(config, device_count)
   if config.mode not in model_init.MODES:
     raise ConfigError(f"config.mode={config.mode!r}: expected one of {model_init.MODES}")
-  if config.mode != "scratch" and not config.init_from:
+  if config.mode in model_init.PRETRAINED_MODES and not config.init_from:
     raise ConfigError(f"config.init_from is empty: mode {config.mode!r} needs a pretraining "
                       "workdir (--config.init_from=DIR)")
   for name in ("train_size", "min_positives", "init_step"):

@@ -12,6 +12,9 @@ equivalent of big_vision's `model_init`:
   linear probe's (LP-FT) and BatchNorm keeps the pretraining statistics
   (`full_head_init`, `freeze_batch_norm`).
 - `scratch`: the same architecture from random initialisation.
+- `random_probe`: the linear probe on that random, frozen initialisation: the control
+  (Berger et al., arXiv 2602.17531, found it matching pretrained ECG encoders on many
+  tasks) that says how much of a probe's score the pretraining earned.
 
 In the first two, a label the checkpoint's head already predicts (by name) starts
 from that head's column (`head_from_checkpoint`), and the starting model is then a
@@ -36,7 +39,12 @@ from ecgjax.models import resnet1d
 from ecgjax.training import (checkpoints, linear_probe, mesh as mesh_lib, optimizers, run_spec,
                              transfer)
 
-MODES = ("linear_probe", "full", "scratch")
+MODES = ("linear_probe", "full", "scratch", "random_probe")
+# The modes that start from the checkpoint's weights; the others take only its
+# architecture (and need no checkpoint at all).
+PRETRAINED_MODES = ("linear_probe", "full")
+# The modes that train the head alone, on frozen backbone features.
+PROBE_MODES = ("linear_probe", "random_probe")
 LEAD_TRANSFERS = ("select", "reinit")
 
 
@@ -92,17 +100,18 @@ def from_config(config, spec: run_spec.RunSpec, source, workdir: str) -> Start:
   afresh). LP-FT trains the probe here: its head is where the full fine-tune starts."""
   names = source.label_names
   pretrained = None
-  if config.mode != "scratch" or config.init_from:
+  pretrained_start = config.mode in PRETRAINED_MODES
+  if pretrained_start or config.init_from:
     pretrained = checkpoints.read_pretrained(config.init_from, config.init_step or None)
   checkpoint_leads = None
-  if config.mode != "scratch":
+  if pretrained_start:
     checkpoint_leads = transfer.check_input_contract(pretrained, source.describe()["input"],
                                                      config.init_from)
   arch, model_config = _architecture(config, spec, pretrained)
   model = build_model(model_config, len(names), source.signal_shape[-1], config.seed)
   params, batch_stats = _pure_weights(model)
   report, leads_entry, carried = None, {}, []
-  if config.mode != "scratch":
+  if pretrained_start:
     pretrained_params, reinit = pretrained.params, r"^head/"
     if checkpoint_leads is not None:
       pretrained_params, reinit, how = transfer.adapt_stem(
@@ -142,12 +151,12 @@ def from_config(config, spec: run_spec.RunSpec, source, workdir: str) -> Start:
       batch_stats=batch_stats, tx=None, keep="best", score_start=bool(carried),
       carried_columns=carried_columns,
       init_from={"directory": pretrained.directory, "step": pretrained.step} if (
-          pretrained is not None and config.mode != "scratch") else None,
+          pretrained is not None and pretrained_start) else None,
       card_training={"mode": config.mode, "train_size": config.train_size,
                      "seed": config.seed},
       results={"mode": config.mode, "train_size": config.train_size, "seed": config.seed,
                "train_examples": source.train_examples})
-  if config.mode == "linear_probe":
+  if config.mode in PROBE_MODES:
     start.head_only = True
     return start
 
