@@ -161,11 +161,12 @@ def test_an_interrupted_fine_tune_resumes_bit_identical(tiny_pretrained, tiny_da
       tiny_finetune_config(tiny_data_dir, tiny_pretrained, **steps), workdir) == resumed
 
 
-def run_command(workdir, data_dir, *overrides):
+def run_command(workdir, data_dir, *overrides, env=None):
   return subprocess.Popen(
       [sys.executable, "-m", "ecgjax.main", f"--config=tests/configs/tiny_pretrain.py:{data_dir}",
        f"--workdir={workdir}", *overrides],
-      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      env={**os.environ, **(env or {})})
 
 
 def wait_for_line(process, text: str) -> str:
@@ -256,12 +257,17 @@ def test_ctrl_c_is_safe_at_every_moment_of_a_command(tiny_data_dir, tmp_path):
   long_run = ("--config.total_steps=100000", "--config.checkpoint_every=100000",
               "--config.eval_every=100000", "--config.log_every=1")
 
-  def interrupt_at(workdir, event, *overrides, signals=1):
-    process = run_command(workdir, tiny_data_dir, *overrides)
+  def interrupt_at(workdir, event, *overrides, twice=False):
+    # Twice: the second Ctrl-C is pressed once the first is acknowledged (two signals
+    # sent at once may merge into one), while the step compiles without the cache.
+    process = run_command(workdir, tiny_data_dir, *overrides,
+                          env={"JAX_ENABLE_COMPILATION_CACHE": "false"} if twice else None)
     try:
       seen = wait_for_line(process, event) if event else ""
       time.sleep(float(rng.uniform(0.0, 0.2)) + (0.3 if not event else 0.0))
-      for _ in range(signals):
+      process.send_signal(signal.SIGINT)
+      if twice:
+        seen += wait_for_line(process, "SIGINT: stopping after the step in progress")
         process.send_signal(signal.SIGINT)
       _, err = process.communicate(timeout=240)
     finally:
@@ -293,7 +299,7 @@ def test_ctrl_c_is_safe_at_every_moment_of_a_command(tiny_data_dir, tmp_path):
 
   # Twice during compilation: stopped at once, one line, exit 130.
   code, err = interrupt_at(str(tmp_path / "twice"), "compiling the train step", *long_run,
-                           signals=2)
+                           twice=True)
   assert code == interrupt.SECOND_INTERRUPT_EXIT_CODE, (replay, err[-2000:])
   assert "ecgjax: second Ctrl-C: stopped at once without saving" in err
 

@@ -204,8 +204,10 @@ def test_bad_files_get_their_row_and_the_others_go_on(model_dir, shared_data, no
 
 def test_a_model_directory_without_a_card_says_how_to_write_one(model_dir, tiny_data_dir,
                                                                 no_tensorflow, tmp_path):
+  good = os.path.join(REPO, "..", "shared", "data", "ptbxl", "records100", "00000",
+                      "00001_lr.hea")
   result = run_predict([f"--model={tmp_path / 'absent'}", f"--out={tmp_path / 'p.csv'}",
-                        str(tmp_path)], no_tensorflow)
+                        good], no_tensorflow)
   assert result.returncode == 1 and "Traceback" not in result.stderr
   assert f"--model={tmp_path / 'absent'}: no such directory" in result.stderr
   # A checkpoint as ecgjax wrote them before cards: no model_card item, no card files.
@@ -214,8 +216,6 @@ def test_a_model_directory_without_a_card_says_how_to_write_one(model_dir, tiny_
   for step in os.listdir(old / "checkpoints"):
     shutil.rmtree(old / "checkpoints" / step / "model_card")
   os.remove(old / "model_card.json")
-  good = os.path.join(REPO, "..", "shared", "data", "ptbxl", "records100", "00000",
-                      "00001_lr.hea")
   result = run_predict([f"--model={old}", f"--out={tmp_path / 'p.csv'}", good], no_tensorflow)
   assert result.returncode == 1 and "has no model card" in result.stderr
   assert "--config.write_card=True" in result.stderr
