@@ -139,7 +139,8 @@ def run(dispatch, doc: str) -> None:
     run_errors = (datasets.DatasetNotBuiltError, checkpoints.InitFromError,
                   transfer.ArchitectureMismatchError, transfer.InputContractError,
                   nonfinite.NonFiniteError, workdir_lock.WorkdirLockedError)
-    usage_errors += (workdir_files.ConfigChangedError,)
+    from ecgjax.models import head
+    usage_errors += (workdir_files.ConfigChangedError, head.HeadLayoutError)
     console.quiet_libraries()
     mesh.initialize_distributed()
     try:

@@ -170,6 +170,40 @@ def test_one_lead_fine_tuning_reports_the_challenge_score_per_recording(built, s
   assert low <= value <= high
   card = json.load(open(tmp_path / "scratch" / "model_card.json"))
   assert card["input"]["leads"] == ["I"] and card["input"]["sampling_rate"] == 100
+  assert card["exclusive_groups"] == []
+
+  # The four classes as one softmax: trained with its cross-entropy, scored per class.
+  c.exclusive_labels = "normal,af,other,noisy"
+  workdir = tmp_path / "exclusive"
+  results = fine_tuning.train_and_evaluate(c, str(workdir))
+  (group,) = results["exclusive_groups"]
+  assert group["classes"] == ["normal", "af", "other", "noisy"]
+  assert group["examples"] == len(test_records)
+  counts = np.array(group["confusion"]["counts"])
+  assert counts.shape == (4, 4) and counts.sum() == len(test_records)
+  assert group["accuracy"] == pytest.approx(np.trace(counts) / counts.sum())
+  f1 = group["macro_f1"]
+  assert f1["ci_low"] <= f1["value"] <= f1["ci_high"]
+  card = json.load(open(workdir / "model_card.json"))
+  assert card["exclusive_groups"] == [["normal", "af", "other", "noisy"]]
+  assert card["calibration"]["labels"]["af"]["reason"].startswith("an exclusive class")
+  assert "Exclusive classes" in open(workdir / "model_card.md").read()
+  # predict: the class and its probability; the four probabilities sum to 1.
+  from ecgjax.inference import score_files
+  import csv
+  import glob
+  files = sorted(glob.glob(os.path.join(shared_data, "cinc2017", "*.hea")))[:6]
+  out = str(tmp_path / "p.csv")
+  assert score_files.predict_files(str(workdir), files, out).scored == 6
+  with open(out, newline="") as f:
+    rows = list(csv.DictReader(f))
+  for row in rows:
+    assert row["class"] in group["classes"] and row["renamed_leads"] == "ECG=I"
+    assert float(row["class_probability"]) == max(float(row[n]) for n in group["classes"])
+  with open(out, newline="") as f:
+    single = [r for r in csv.DictReader(f) if r["windows"] == "1"]
+  for row in single:       # one window: the softmax itself
+    assert sum(float(row[n]) for n in group["classes"]) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_the_sweep_report_lists_each_runs_challenge_score():

@@ -54,6 +54,10 @@ def pretrain_defaults() -> ml_collections.ConfigDict:
   c.checkpoint_every = 500
   c.keep_checkpoints = 3
   c.labels = "pretrain"          # a label group of the dataset, or comma-separated names
+  # Labels that exclude each other, trained and read as one softmax (models.head):
+  # 'normal,af,other,noisy' for CinC 2017's classes; groups separated by ';'. Empty:
+  # every label independent (multi-label).
+  c.exclusive_labels = ""
   c.threshold_rule = "youden"    # or specificity:X, sensitivity:X (chosen on validation)
   c.bootstrap_resamples = 1000   # patient bootstrap of the final test metrics
   c.nonfinite = "stop"           # or skip_step: a NaN/inf loss or gradient (training.nonfinite)

@@ -14,7 +14,7 @@ Records are the resampling unit: the Challenge publishes no patient ids.
 
 import numpy as np
 
-from ecgjax.evaluation import bootstrap
+from ecgjax.evaluation import bootstrap, exclusive
 
 CLASSES = ("normal", "af", "other", "noisy")
 SCORED = ("normal", "af", "other")
@@ -28,14 +28,7 @@ def class_f1(reference: np.ndarray, predicted: np.ndarray, weights: np.ndarray) 
     if values.size and (values.min() < 0 or values.max() >= len(CLASSES)):
       raise ValueError(f"{name} classes must index {CLASSES}, got values "
                        f"{sorted(set(values.tolist()))}")
-  out = np.empty((weights.shape[0], len(CLASSES)))
-  for c in range(len(CLASSES)):
-    hit = (weights * ((reference == c) & (predicted == c))).sum(axis=1)
-    row = (weights * (reference == c)).sum(axis=1)
-    column = (weights * (predicted == c)).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-      out[:, c] = 2 * hit / (row + column)
-  return out
+  return exclusive.per_class_f1(reference, predicted, weights, len(CLASSES))
 
 
 def challenge_score(reference: np.ndarray, predicted: np.ndarray, *, resamples: int = 1000,

@@ -16,23 +16,31 @@ import warnings
 
 import numpy as np
 
-from ecgjax.evaluation import (auroc_interval, bootstrap, calibration, challenge2017, metrics,
-                               thresholds)
+from ecgjax.evaluation import (auroc_interval, bootstrap, calibration, challenge2017, exclusive,
+                               metrics, thresholds)
 
 
 def _interval(ci: bootstrap.Interval) -> dict:
   return {"value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high}
 
 
+EXCLUSIVE_CALIBRATION = {"a": 1.0, "b": 0.0,
+                         "reason": "an exclusive class: its softmax probability is used as is"}
+
+
 def operating_points(names: list[str], val_labels: np.ndarray, val_scores: np.ndarray,
-                     threshold_rule: thresholds.ThresholdRule | str = "youden") -> dict:
+                     threshold_rule: thresholds.ThresholdRule | str = "youden",
+                     exclusive=()) -> dict:
   """Per label: Platt calibration fitted on validation and the threshold chosen on
-  the calibrated validation scores (None, with the reason, where it cannot be)."""
+  the calibrated validation scores (None, with the reason, where it cannot be). The
+  classes of an exclusive group (names in `exclusive`) keep their softmax
+  probabilities, which a per-label map would no longer make sum to 1."""
   calibrations, chosen, undefined = {}, {}, {}
   for k, name in enumerate(names):
     rows = metrics.annotated(val_labels[:, k])
     y, score = val_labels[rows, k], val_scores[rows, k]
-    calibrations[name] = calibration.fit_platt(y, score)
+    calibrations[name] = (dict(EXCLUSIVE_CALIBRATION) if name in exclusive
+                          else calibration.fit_platt(y, score))
     reason = metrics.undefined_reason(y)
     if reason:
       chosen[name], undefined[name] = None, f"validation split: {reason}"
@@ -47,7 +55,7 @@ def operating_points(names: list[str], val_labels: np.ndarray, val_scores: np.nd
 
 def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_scores: np.ndarray,
                          test_patients: np.ndarray, points: dict, *, resamples: int = 1000,
-                         seed: int = 0) -> dict:
+                         seed: int = 0, exclusive_groups=()) -> dict:
   """results.json for test scores (the model's probabilities) at `points`
   (from `operating_points`, or a model card's)."""
   weights = bootstrap.patient_weights(test_patients, resamples, seed)
@@ -96,6 +104,14 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_scores:
           [e[metric][when]["value"] for e in per_label.values() if e.get(metric) is not None],
           len(names))
   extra = {}
+  if exclusive_groups:
+    # Each ECG classified as its group's most probable class: F1 per class, macro F1
+    # with its CI, the confusion matrix (evaluation.exclusive).
+    extra["exclusive_groups"] = [
+        exclusive.group_results(group, test_labels[:, [names.index(n) for n in group]],
+                                test_scores[:, [names.index(n) for n in group]],
+                                test_patients, resamples=resamples, seed=seed)
+        for group in exclusive_groups]
   if set(challenge2017.CLASSES) <= set(names):
     extra["challenge2017"] = challenge_2017(names, test_labels, test_scores,
                                             resamples=resamples, seed=seed)

@@ -23,7 +23,7 @@ from ecgjax.data import datasets, run_input
 from ecgjax.evaluation import results as eval_results
 from ecgjax.experiments import validation
 from ecgjax.inference import label_matching
-from ecgjax.models import model_card, resnet1d
+from ecgjax.models import head, model_card, resnet1d
 from ecgjax.training import (checkpoints, eval_outputs, loop, mesh as mesh_lib, model_init, steps,
                              transfer, workdir_files)
 
@@ -122,7 +122,9 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
         "the card on the dataset the model was trained on")
 
   # ---- The saved model, head included, through the same shape checks.
-  model = model_init.build_model(run_spec.model, heads, source.signal_shape[-1], run.seed)
+  card_groups = (card or {}).get("exclusive_groups") or []
+  model = model_init.build_model(run_spec.model, heads, source.signal_shape[-1], run.seed,
+                                 head.group_indices(head_names, card_groups))
   graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
   source_name = f"checkpoint {saved.directory} step {saved.step}"
   params, _, _, _ = transfer.transfer(nnx.to_pure_dict(params), saved.params, reinit="^$",
@@ -147,9 +149,15 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
 
   # ---- Operating points: the eval split's, or the card's for the matched labels.
   names = matching.dataset_labels
+  # The card's exclusive groups whose classes the dataset all has, by dataset name.
+  by_head_name = dict(zip((head_names[h] for h in matching.head_indices), names))
+  groups = [[by_head_name[n] for n in g] for g in card_groups
+            if all(n in by_head_name for n in g)]
   if config.dataset.eval_split:
     val_s, val_y, _ = scored(config.dataset.eval_split)
-    points = eval_results.operating_points(names, val_y, val_s, threshold_rule)
+    points = eval_results.operating_points(
+        names, val_y, val_s, threshold_rule,
+        exclusive={by_head_name[n] for g in card_groups for n in g if n in by_head_name})
     points_from = {"split": config.dataset.eval_split, "step": saved.step,
                    "examples": len(val_y), "dataset": run.dataset.name}
   else:
@@ -158,7 +166,7 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
   test_s, test_y, test_p = scored(config.dataset.test_split)
   results = eval_results.evaluate_predictions(
       names, test_y, test_s, test_p, points, resamples=config.bootstrap_resamples,
-      seed=config.seed)
+      seed=config.seed, exclusive_groups=groups)
   results.update(checkpoint=saved.directory, checkpoint_step=saved.step,
                  dataset=run.dataset.name, split=config.dataset.test_split,
                  operating_points_from=points_from, **matching.describe(head_names))

@@ -15,7 +15,7 @@ from ecgjax.configs import common
 from ecgjax.data import augment, mixture
 from ecgjax.ecg import leads
 from ecgjax.evaluation import thresholds
-from ecgjax.models import resnet1d
+from ecgjax.models import head, resnet1d
 from ecgjax.training import eval_outputs, model_init, nonfinite, optimizers, parallel, run_spec
 
 
@@ -207,7 +207,8 @@ def run_spec_of(config) -> run_spec.RunSpec:
                if config.dataset.mixture else None),
       augment=_parsed(config, "dataset.augment",
                       lambda v: _prefixed("dataset.", augment.augment_kind, v)),
-      threshold_rule=threshold_rule_of(config))
+      threshold_rule=threshold_rule_of(config),
+      exclusive_labels=_parsed(config, "exclusive_labels", head.parse_groups))
 
 
 def _prefixed(prefix: str, parse, value):

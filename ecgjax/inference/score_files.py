@@ -151,6 +151,9 @@ class Predictor:
     when the caller has it) into `out_csv`."""
     model, options, scorer, explainer = self.model, self.options, self.scorer, self.explainer
     labels, thresholds = model.labels, model.thresholds()
+    # A head with exclusive classes (models.head) names each ECG's most probable class.
+    groups = [[labels.index(n) for n in g] for g in model.card.get("exclusive_groups") or []]
+    class_columns = ["class", "class_probability"] if groups else []
     found, passed_over = found or find_ecg_files(paths, options)
     summary = Summary(files=len(found), passed_over=passed_over)
     logging.info("%s step %d: %d labels; %d files to score", model.directory, model.step,
@@ -160,7 +163,7 @@ class Predictor:
     with open(out_csv + ".tmp", "w", newline="") as f, \
          concurrent.futures.ThreadPoolExecutor(options.read_threads) as pool:
       writer = csv.writer(f)
-      writer.writerow([*FIXED_COLUMNS, *labels, *TRAILING_COLUMNS])
+      writer.writerow([*FIXED_COLUMNS, *labels, *TRAILING_COLUMNS, *class_columns])
       pending: list[Prepared] = []
 
       def flush():
@@ -173,7 +176,8 @@ class Predictor:
             # Counted by the reason's first clause (what follows ": " is this file's
             # detail), never cut inside it.
             summary.reasons[p.error.split(": ")[0]] += 1
-            writer.writerow([p.path, p.record, p.error, *[""] * len(labels), "", 0, "", ""])
+            writer.writerow([p.path, p.record, p.error, *[""] * len(labels), "", 0, "", "",
+                             *[""] * len(class_columns)])
             continue
           n = len(p.windows)
           per_window = scores[offset:offset + n]
@@ -182,9 +186,12 @@ class Predictor:
           positive = [name for name, prob, t in zip(labels, probs, thresholds)
                       if not np.isnan(t) and prob >= t]
           summary.scored += 1
+          chosen = [g[int(np.argmax(probs[g]))] for g in groups]
           writer.writerow([p.path, p.record, "ok", *(f"{v:.6f}" for v in probs),
                            ";".join(positive), n, ";".join(p.filled_leads),
-                           ";".join(p.renamed_leads)])
+                           ";".join(p.renamed_leads),
+                           *([";".join(labels[k] for k in chosen),
+                              ";".join(f"{probs[k]:.6f}" for k in chosen)] if groups else [])])
           if explainer is not None:
             explainer.draw(p, per_window, probs, positive)
         pending.clear()

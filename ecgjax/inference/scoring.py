@@ -14,7 +14,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from ecgjax.models import model_card, resnet1d
+from ecgjax.models import head, model_card, resnet1d
 from ecgjax.training import checkpoints, mesh as mesh_lib, steps, transfer
 
 
@@ -57,7 +57,9 @@ class LoadedModel:
 
 def build_network(card: dict) -> resnet1d.ResNet1D:
   entry = card["model"]
-  return resnet1d.ResNet1D(resnet1d.config_from(entry["config"]), entry["num_labels"], entry["in_leads"], rngs=nnx.Rngs(0))
+  groups = head.group_indices(card["labels"], card.get("exclusive_groups") or ())
+  return resnet1d.ResNet1D(resnet1d.config_from(entry["config"]), entry["num_labels"],
+                           entry["in_leads"], rngs=nnx.Rngs(0), exclusive_groups=groups)
 
 
 def load(model_dir: str, step: int | None = None) -> LoadedModel:
@@ -89,7 +91,11 @@ def logits(graphdef, params, batch_stats, signal: jax.Array) -> jax.Array:
 
 def calibrated_probabilities(graphdef, params, batch_stats, platt_a, platt_b,
                              signal: jax.Array) -> jax.Array:
-  return jax.nn.sigmoid(platt_a * logits(graphdef, params, batch_stats, signal) + platt_b)
+  """Per label sigmoid(a * logit + b); an exclusive group's classes, the softmax over
+  the group (models.head), whose probabilities already sum to 1."""
+  model = nnx.merge(graphdef, params, batch_stats, copy=True)
+  raw = model(steps.signal_to_model_input(signal), train=False)
+  return head.probabilities(raw, model.exclusive_groups, platt_a, platt_b)
 
 
 class Scorer:

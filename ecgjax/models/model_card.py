@@ -116,6 +116,9 @@ def build(*, task: str, label_names, data: dict, model: dict, steps: int,
       "ecgjax_version": ecgjax_version(),
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
       "labels": names,
+      # Classes that exclude each other (models.head): one softmax per group.
+      "exclusive_groups": [[names[k] for k in group]
+                           for group in model.get("exclusive_groups", [])],
       "snomed": snomed_codes(names),
       "thresholds": {n: points["thresholds"][n] for n in names},
       "thresholds_undefined": dict(points.get("thresholds_undefined", {})),
@@ -225,6 +228,8 @@ def markdown(card: dict) -> str:
       "",
       _outputs_sentence(card, points),
       "",
+      *[f"Exclusive classes, one softmax whose probabilities sum to 1 (an ECG is the most "
+        f"probable of them): {', '.join(group)}.\n" for group in card.get("exclusive_groups") or []],
       "| # | label | SNOMED CT | threshold | AUROC [95% CI] | sensitivity | specificity |",
       "|---|---|---|---|---|---|---|",
   ]

@@ -32,6 +32,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from ecgjax.models import head as head_lib
+
 
 @dataclasses.dataclass(frozen=True)
 class ResNet1DConfig:
@@ -202,13 +204,19 @@ class Backbone(nnx.Module):
 
 
 class ResNet1D(nnx.Module):
-  """Backbone + a linear multi-label head; returns fp32 logits."""
+  """Backbone + a linear head; returns fp32 logits. `exclusive_groups` (output index
+  tuples, models.head) says which outputs are classes that exclude each other: read by
+  softmax over the group and trained with its cross-entropy; the others are
+  independent labels (sigmoid, binary cross-entropy)."""
 
   def __init__(self, cfg: ResNet1DConfig, num_labels: int, in_leads: int = 12, *,
-               rngs: nnx.Rngs):
+               rngs: nnx.Rngs, exclusive_groups: head_lib.Groups = ()):
     self.backbone = Backbone(cfg, in_leads, rngs=rngs)
     self.head = nnx.Linear(self.backbone.features, num_labels, param_dtype=jnp.float32,
                            rngs=rngs)
+    # A static tuple: part of the graph definition, so every step merged from it
+    # knows how to read and train the outputs.
+    self.exclusive_groups = tuple(tuple(int(k) for k in g) for g in exclusive_groups)
 
   def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None,
                batch_norm_train: bool | None = None):

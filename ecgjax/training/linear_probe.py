@@ -16,6 +16,7 @@ from absl import logging
 from flax import nnx
 
 from ecgjax.evaluation import metrics as eval_metrics
+from ecgjax.models import head as head_lib
 from ecgjax.training import (eval_outputs, mesh as mesh_lib, nonfinite, optimizers, selection,
                              steps)
 
@@ -61,6 +62,7 @@ def train(config, optimizer: optimizers.OptimizerConfig, graphdef, params, batch
   train_mask = eval_metrics.annotated(train_y).astype(np.float32)   # NaN: not annotated
   train_y = np.nan_to_num(train_y)
 
+  groups = model.exclusive_groups       # exclusive classes: softmax, models.head
   head = params["head"]
   probe_optimizer = dataclasses.replace(optimizer, learning_rate=config.probe_learning_rate)
   pull = config.decay_to_start if carried_columns.any() else 0.0
@@ -77,16 +79,16 @@ def train(config, optimizer: optimizers.OptimizerConfig, graphdef, params, batch
   def train_chunk(h, opt_state, n):
     def body(_, carry):
       h, opt_state = carry
-      grads = jax.grad(lambda h: steps.multilabel_bce(logits(h, train_x), train_y,
-                                                      train_mask))(h)
+      grads = jax.grad(lambda h: head_lib.loss(logits(h, train_x), train_y, train_mask,
+                                               groups))(h)
       updates, opt_state = tx.update(grads, opt_state, h)
       return optax.apply_updates(h, updates), opt_state
     return jax.lax.fori_loop(0, n, body, (h, opt_state))
 
   def scored(h, x, y, patients, recordings):
     """(probabilities, labels, patients), one row per recording."""
-    return eval_outputs.aggregate_recordings(np.asarray(jax.nn.sigmoid(logits(h, x))), y,
-                                             patients, recordings,
+    probabilities = np.asarray(head_lib.probabilities(logits(h, x), groups))
+    return eval_outputs.aggregate_recordings(probabilities, y, patients, recordings,
                                              config.dataset.eval_aggregate)
 
   def validation_auroc(h) -> float:

@@ -61,7 +61,13 @@ def describe_model(model_config: resnet1d.ResNet1DConfig, model: resnet1d.ResNet
   return {"architecture": "ResNet1D",
           "config": {k: list(v) if isinstance(v, tuple) else v
                      for k, v in dataclasses.asdict(model_config).items()},
-          "parameters": resnet1d.parameter_count(model), "in_leads": in_leads}
+          "parameters": resnet1d.parameter_count(model), "in_leads": in_leads,
+          "exclusive_groups": [list(g) for g in model.exclusive_groups]}
+
+
+def exclusive_names(model: resnet1d.ResNet1D, names) -> list[list[str]]:
+  """The model's exclusive groups by label name (models.head)."""
+  return [[names[k] for k in group] for group in model.exclusive_groups]
 
 
 def card_metrics(results: dict, split: str, step: int) -> dict:
@@ -303,8 +309,9 @@ def _run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
         else:
           # Thresholds and calibration from this evaluation: the card of every later
           # checkpoint says which step and split chose them.
-          points = eval_results.operating_points(names, val_labels, val_probs,
-                                                 spec.threshold_rule)
+          points = eval_results.operating_points(
+              names, val_labels, val_probs, spec.threshold_rule,
+              exclusive={n for g in exclusive_names(start.model, names) for n in g})
           points_from = {"split": split, "step": step, "examples": len(val_labels)}
           last_points = (points, points_from)
           card = make_card(step, points, points_from, metrics={
@@ -424,7 +431,9 @@ def _conclude(config, spec, workdir, source, start, make_card, ckpt, config_json
     _, validation, _ = evaluate(config.dataset.eval_split, state, step)
   if points is None:
     val_s, val_y, _ = validation
-    points = (eval_results.operating_points(names, val_y, val_s, spec.threshold_rule),
+    groups = exclusive_names(start.model, names)
+    points = (eval_results.operating_points(names, val_y, val_s, spec.threshold_rule,
+                                            exclusive={n for g in groups for n in g}),
               {"split": config.dataset.eval_split, "step": step, "examples": len(val_y)})
   if test is None and config.dataset.test_split:
     _, test, by_source = evaluate(config.dataset.test_split, state, step)
@@ -432,7 +441,8 @@ def _conclude(config, spec, workdir, source, start, make_card, ckpt, config_json
     card = card or make_card(step, *points)
     results = {}
   else:
-    results = _test_results(config, workdir, names, points[0], step, test, by_source)
+    results = _test_results(config, workdir, names, points[0], step, test, by_source,
+                            groups=exclusive_names(start.model, names))
     results.update(start.results)
     if start.keep == "best":
       results["best_step"] = int(step)
@@ -459,13 +469,21 @@ def _conclude(config, spec, workdir, source, start, make_card, ckpt, config_json
   return results
 
 
-def _test_results(config, workdir, names, points, step, scored, by_source=None) -> dict:
-  """results.json: the test split at the validation operating points, with CIs; a
-  mixture's adds each source's results under `sources` (the top level is the pool)."""
+def _test_results(config, workdir, names, points, step, scored, by_source=None,
+                  groups=()) -> dict:
+  """results.json: the test split at the validation operating points, with CIs (and
+  an exclusive group's F1s and confusion matrix); a mixture's adds each source's
+  results under `sources` (the top level is the pool)."""
   probs, labels, patients = scored
   results = eval_results.evaluate_predictions(
       names, labels, probs, patients, points, resamples=config.bootstrap_resamples,
-      seed=config.seed)
+      seed=config.seed, exclusive_groups=groups)
+  for group in results.get("exclusive_groups", []):
+    if group["macro_f1"] is not None:
+      logging.info("step %d: %s %s: macro F1 %s [%s, %s], accuracy %s over %d ECGs", step,
+                   config.dataset.test_split, "/".join(group["classes"]),
+                   *(fmt(group["macro_f1"][k]) for k in ("value", "ci_low", "ci_high")),
+                   fmt(group["accuracy"]), group["examples"])
   if by_source and len(by_source) > 1:
     results["sources"] = {}
     for name, (p, y, patient) in by_source.items():

@@ -35,7 +35,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from ecgjax.models import resnet1d
+from ecgjax.models import head, resnet1d
 from ecgjax.training import (checkpoints, linear_probe, mesh as mesh_lib, optimizers, run_spec,
                              transfer)
 
@@ -49,8 +49,9 @@ LEAD_TRANSFERS = ("select", "reinit")
 
 
 def build_model(model_config: resnet1d.ResNet1DConfig, num_labels: int, in_leads: int,
-                seed: int) -> resnet1d.ResNet1D:
-  return resnet1d.ResNet1D(model_config, num_labels, in_leads, rngs=nnx.Rngs(params=seed))
+                seed: int, exclusive_groups: head.Groups = ()) -> resnet1d.ResNet1D:
+  return resnet1d.ResNet1D(model_config, num_labels, in_leads, rngs=nnx.Rngs(params=seed),
+                           exclusive_groups=exclusive_groups)
 
 
 def parse_multipliers(spec: str) -> dict[str, float]:
@@ -88,7 +89,7 @@ class Start:
 def fresh(config, spec: run_spec.RunSpec, source) -> Start:
   """Pretraining: a new network, AdamW over every parameter, the last step kept."""
   model = build_model(spec.model, len(source.label_names), source.signal_shape[-1],
-                      config.seed)
+                      config.seed, head.group_indices(source.label_names, spec.exclusive_labels))
   params, batch_stats = _pure_weights(model)
   return Start(task="pretrain", arch=config, model_config=spec.model, model=model,
                params=params, batch_stats=batch_stats,
@@ -108,7 +109,8 @@ def from_config(config, spec: run_spec.RunSpec, source, workdir: str) -> Start:
     checkpoint_leads = transfer.check_input_contract(pretrained, source.describe()["input"],
                                                      config.init_from)
   arch, model_config = _architecture(config, spec, pretrained)
-  model = build_model(model_config, len(names), source.signal_shape[-1], config.seed)
+  model = build_model(model_config, len(names), source.signal_shape[-1], config.seed,
+                      head.group_indices(names, spec.exclusive_labels))
   params, batch_stats = _pure_weights(model)
   report, leads_entry, carried = None, {}, []
   if pretrained_start:

@@ -22,5 +22,7 @@ class RunSpec:
   mixture: tuple[tuple[str, float], ...] | None   # config.dataset.mixture; None: one dataset
   augment: str                               # config.dataset.augment: none, basic, recording
   threshold_rule: thresholds.ThresholdRule   # config.threshold_rule
+  # config.exclusive_labels: groups of label names read as one softmax (models.head).
+  exclusive_labels: tuple[tuple[str, ...], ...] = ()
   # Fine-tuning only: config.lr_multipliers as (regex, factor) in order.
   lr_multipliers: tuple[tuple[str, float], ...] = ()

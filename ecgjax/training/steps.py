@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from ecgjax.models import resnet1d
+from ecgjax.models import head, resnet1d
 
 MICROVOLTS_PER_MILLIVOLT = 1000.0
 
@@ -51,18 +51,8 @@ def multilabel_bce(logits: jax.Array, labels: jax.Array,
   Inside jax.pmap (`axis_name`), the average's denominator is the count over every
   device, so the result is this device's share of the global mean: summed over the
   axis, losses and gradients equal the global batch's under jit, even when devices
-  hold different numbers of annotated entries."""
-  losses = optax.sigmoid_binary_cross_entropy(logits.astype(jnp.float32),
-                                              labels.astype(jnp.float32))
-  if label_mask is None:
-    if axis_name is None:
-      return losses.mean()
-    label_mask = jnp.ones_like(losses)
-  label_mask = label_mask.astype(jnp.float32)
-  count = label_mask.sum()
-  if axis_name is not None:
-    count = jax.lax.psum(count, axis_name)
-  return (losses * label_mask).sum() / jnp.maximum(count, 1.0)
+  hold different numbers of annotated entries. (head.loss with no exclusive group.)"""
+  return head.loss(logits, labels, label_mask, (), axis_name)
 
 
 def train_step_fn(graphdef, tx: optax.GradientTransformation, seed: int,
@@ -98,7 +88,8 @@ def train_step_fn(graphdef, tx: optax.GradientTransformation, seed: int,
                      rngs=nnx.Rngs(dropout=dropout_key),
                      batch_norm_train=not freeze_batch_norm)
       new_stats = nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
-      loss = multilabel_bce(logits, batch["labels"], batch.get("label_mask"), axis_name)
+      loss = head.loss(logits, batch["labels"], batch.get("label_mask"),
+                       model.exclusive_groups, axis_name)
       return loss, new_stats
 
     (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -132,12 +123,13 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, seed: int,
 
 
 def eval_step_fn(graphdef) -> Callable:
-  """(state, batch) -> per-example sigmoid probabilities, before compilation."""
+  """(state, batch) -> per-example probabilities (sigmoid per label, softmax over an
+    exclusive group: models.head), before compilation."""
 
   def eval_step(state: TrainState, batch: dict):
     model = nnx.merge(graphdef, state.params, state.batch_stats, copy=True)
     logits = model(signal_to_model_input(batch["signal"]), train=False)
-    return jax.nn.sigmoid(logits)
+    return head.probabilities(logits, model.exclusive_groups)
 
   return eval_step
 
