@@ -143,6 +143,7 @@ def log_to_file(workdir: str) -> str | None:
     return None
   import jax      # imported by then: the log file waits for the distributed start
   name = LOG_FILE if jax.process_index() == 0 else f"{LOG_FILE}.{jax.process_index()}"
+  os.makedirs(workdir, exist_ok=True)      # process 0 makes it when it takes the lock
   path = os.path.join(workdir, name)
   handler = pylogging.FileHandler(path, encoding="utf-8")
   handler.setFormatter(pylogging.Formatter(

@@ -139,7 +139,7 @@ def test_demo_tells_the_whole_story(tmp_path, shared_data):
   for name in ("report.md", "results.csv", "comparisons.csv", "auroc_vs_train_size.png",
                "roc_train_size_60.png", "pretrain/config.json", "pretrain/metrics.jsonl"):
     assert os.path.exists(os.path.join(workdir, name)), name
-  for mode in ("scratch", "linear_probe", "full"):
+  for mode in ("scratch", "random_probe", "linear_probe", "full"):
     assert os.path.exists(os.path.join(workdir, "runs", mode, "n60", "seed0", "results.json"))
   # The zero-shot section: the 12-lead sets of the samples, their annotated labels.
   with open(os.path.join(workdir, "sim_to_real.json")) as f:
@@ -154,6 +154,6 @@ def test_demo_tells_the_whole_story(tmp_path, shared_data):
                          timeout=900)
   assert again.returncode == 0, again.stderr[-3000:]
   assert "nothing to train" in again.stderr
-  assert again.stderr.count("finished earlier, skipped") == 3
+  assert again.stderr.count("finished earlier, skipped") == 4
   assert os.path.getmtime(os.path.join(workdir, "sim_to_real.json")) == scored_at
   assert open(os.path.join(workdir, "report.md")).read().count("## Zero-shot on real ECGs") == 1

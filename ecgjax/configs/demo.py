@@ -5,9 +5,10 @@
 1. Builds synthetic_ecg/demo (16,000 ECGs at 100 Hz) into ~/tensorflow_datasets
    if it is absent.
 2. Pretrains the `small` ResNet1D on the 39 common diagnoses (DIR/pretrain).
-3. Fine-tunes on the 3 held-out rare conditions three ways (scratch, linear
-   probe, full) at several training-set sizes and seeds (DIR/runs), and writes
-   report.md, results.csv, comparisons.csv and the plots into DIR.
+3. Fine-tunes on the 3 held-out rare conditions four ways (scratch, linear
+   probe, full, and random_probe: a probe on random frozen features, the control) at
+   several training-set sizes and seeds (DIR/runs), and writes report.md,
+   results.csv, comparisons.csv and the plots into DIR.
 4. Scores the pretrained model zero-shot on real ECGs (`--config.real_data=DIR`;
    by default the project's samples in ../shared/data where they exist): a
    "Zero-shot on real ECGs" section in report.md and DIR/sim_to_real.json.
