@@ -18,7 +18,7 @@ from absl import app, flags, logging  # noqa: E402
 # Every command's exit codes (--help lists them).
 EXIT_FAILED = 1              # the run failed: a file, a dataset, a checkpoint (the message says)
 EXIT_USAGE = 2               # the command line or the config is wrong; nothing was done
-EXIT_INTERRUPTED = 75        # SIGTERM or Ctrl-C: saved, run the same command again to resume
+EXIT_INTERRUPTED = 75        # SIGTERM or Ctrl-C: saved (training.interrupt.EXIT_CODE)
 EXIT_SECOND_INTERRUPT = 130  # a second Ctrl-C: stopped at once
 EXIT_CODES = ("Exit codes: 0 done; 1 the run failed (the message says why); 2 a usage or "
               "config error, nothing was done; 75 interrupted after saving (run the same "

@@ -117,3 +117,11 @@ def test_a_refused_config_says_what_to_do_and_leaves_no_workdir(tmp_path):
       "ecgjax: config.optimizer.warmup_steps=200 must be below config.total_steps=100: "
       "lower it too (--config.optimizer.warmup_steps=10)"]
   assert not workdir.exists()
+
+
+def test_the_exit_codes_console_documents_are_the_ones_the_interrupt_handling_uses():
+  """console (imported before JAX) and training.interrupt each hold the codes."""
+  from ecgjax import console
+  from ecgjax.training import interrupt
+  assert console.EXIT_INTERRUPTED == interrupt.EXIT_CODE == 75
+  assert console.EXIT_SECOND_INTERRUPT == interrupt.SECOND_INTERRUPT_EXIT_CODE == 130

@@ -204,6 +204,17 @@ def test_one_lead_fine_tuning_reports_the_challenge_score_per_recording(built, s
     single = [r for r in csv.DictReader(f) if r["windows"] == "1"]
   for row in single:       # one window: the softmax itself
     assert sum(float(row[n]) for n in group["classes"]) == pytest.approx(1.0, abs=1e-5)
+  # The JAX export returns the class probabilities too.
+  import jax
+  from ecgjax.inference import serving_export
+  exported = tmp_path / "export"
+  serving_export.export_model(str(workdir), str(exported), onnx=False)
+  with open(exported / "model.jax_export", "rb") as f:
+    served = jax.export.deserialize(bytearray(f.read()))
+  probe = serving_export.probe_signals(card, 3)
+  columns = [card["labels"].index(n) for n in group["classes"]]
+  np.testing.assert_allclose(np.asarray(served.call(probe))[:, columns].sum(axis=1), 1.0,
+                             atol=1e-5)
 
 
 def test_the_sweep_report_lists_each_runs_challenge_score():

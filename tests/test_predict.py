@@ -200,6 +200,9 @@ def test_bad_files_get_their_row_and_the_others_go_on(model_dir, shared_data, no
   assert rows["cut"] != "ok" and "neither GE MUSE" in rows["other"]
   assert rows["notes"].startswith("unknown ECG format (extension '.docx')")
   assert "scored 1 ECGs from 5 files; 4 failed" in result.stdout
+  # The summary counts each reason by its whole first clause, never cut inside it.
+  assert "XML that is neither GE MUSE (<RestingECG>) nor HL7 aECG (<AnnotatedECG>)" in (
+      result.stdout)
 
 
 def test_a_model_directory_without_a_card_says_how_to_write_one(model_dir, tiny_data_dir,

@@ -89,7 +89,11 @@ class ExportCheck:
 def serving_function(model: scoring.LoadedModel):
   """int16 (batch, samples, leads) -> float32 probabilities, weights as constants."""
   a, b = (jnp.asarray(v) for v in model.platt())
-  params, batch_stats, graphdef = model.params, model.batch_stats, model.graphdef
+  # Host copies: the checkpoint restores the weights onto every local device (an
+  # explicit mesh), and constants carrying that sharding cannot be exported for the
+  # single device a served call runs on (seen on 8 devices).
+  params, batch_stats = jax.device_get((model.params, model.batch_stats))
+  graphdef = model.graphdef
 
   def serve(signal):
     return scoring.calibrated_probabilities(graphdef, params, batch_stats, a, b, signal)
