@@ -144,7 +144,8 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
 
   def scored(split):
     probs, labels, patients = eval_outputs.collect_predictions(
-        source, split, score, aggregate=run.dataset.eval_aggregate)
+        source, split, score, aggregate=run.dataset.eval_aggregate,
+        groups=model.exclusive_groups)
     return probs[:, columns], labels, patients
 
   # ---- Operating points: the eval split's, or the card's for the matched labels.

@@ -104,8 +104,13 @@ def prepare_file(found: ecg_files.Found, contract: dict, options: Options) -> li
   return out
 
 
-def _aggregate(probabilities: np.ndarray, how: str) -> np.ndarray:
-  return probabilities.max(axis=0) if how == "max" else probabilities.mean(axis=0)
+def _aggregate(probabilities: np.ndarray, how: str, groups=()) -> np.ndarray:
+  """A record's windows -> one row: by `how` per label; an exclusive group's classes
+  by their mean, which still sums to 1 (as evaluation aggregates them)."""
+  out = probabilities.max(axis=0) if how == "max" else probabilities.mean(axis=0)
+  for columns in groups:
+    out[columns] = probabilities[:, columns].mean(axis=0)
+  return out
 
 
 def find_ecg_files(paths, options: Options = Options()
@@ -182,7 +187,7 @@ class Predictor:
           n = len(p.windows)
           per_window = scores[offset:offset + n]
           offset += n
-          probs = _aggregate(per_window, options.aggregate)
+          probs = _aggregate(per_window, options.aggregate, groups)
           positive = [name for name, prob, t in zip(labels, probs, thresholds)
                       if not np.isnan(t) and prob >= t]
           summary.scored += 1

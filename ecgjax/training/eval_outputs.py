@@ -41,9 +41,11 @@ def collect_outputs(source, split: str, predict, *, training_set: bool = False):
           np.concatenate(recordings))
 
 
-def aggregate_recordings(scores, labels, patients, recordings, how: str):
+def aggregate_recordings(scores, labels, patients, recordings, how: str, groups=()):
   """One row per recording, in order of first appearance: scores by `how` over its
-  windows, labels (a recording's windows share them) and patient of its first."""
+  windows, labels (a recording's windows share them) and patient of its first. An
+  exclusive group's columns (`groups`, models.head) are always averaged: the mean of
+  the windows' softmax is still a distribution over the group, the maximum is not."""
   if how == "none":
     return scores, labels, patients
   if how not in AGGREGATIONS:
@@ -56,23 +58,26 @@ def aggregate_recordings(scores, labels, patients, recordings, how: str):
   rank[order] = np.arange(len(order))
   group = rank[inverse]
   n = len(first)
+  mean = np.zeros((n, scores.shape[1]), np.float64)
+  np.add.at(mean, group, scores)
+  mean = (mean / np.bincount(group, minlength=n)[:, None]).astype(scores.dtype)
+  out = mean
   if how == "max":
     out = np.full((n, scores.shape[1]), -np.inf, scores.dtype)
     np.maximum.at(out, group, scores)
-  else:
-    out = np.zeros((n, scores.shape[1]), np.float64)
-    np.add.at(out, group, scores)
-    out = (out / np.bincount(group, minlength=n)[:, None]).astype(scores.dtype)
+    for columns in groups:
+      out[:, list(columns)] = mean[:, list(columns)]
   merged = np.full((n, labels.shape[1]), -np.inf, labels.dtype)
   np.maximum.at(merged, group, labels)     # NaN (not annotated) stays NaN
   return out, merged, patients[first[order]]
 
 
 def collect_predictions(source, split: str, predict, *, training_set: bool = False,
-                        aggregate: str = "none"):
+                        aggregate: str = "none", groups=()):
   """`predict(local_batch)` over a split: (outputs, labels, patients), one row per
-  example, or per recording with `aggregate` (max | mean)."""
+  example, or per recording with `aggregate` (max | mean; an exclusive group's
+  columns, `groups`, by mean)."""
   scores, labels, patients, recordings = collect_outputs(source, split, predict,
                                                          training_set=training_set)
   nonfinite.check_predictions(scores, split)
-  return aggregate_recordings(scores, labels, patients, recordings, aggregate)
+  return aggregate_recordings(scores, labels, patients, recordings, aggregate, groups)

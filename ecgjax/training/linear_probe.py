@@ -89,7 +89,7 @@ def train(config, optimizer: optimizers.OptimizerConfig, graphdef, params, batch
     """(probabilities, labels, patients), one row per recording."""
     probabilities = np.asarray(head_lib.probabilities(logits(h, x), groups))
     return eval_outputs.aggregate_recordings(probabilities, y, patients, recordings,
-                                             config.dataset.eval_aggregate)
+                                             config.dataset.eval_aggregate, groups)
 
   def validation_auroc(h) -> float:
     scores, labels, _ = scored(h, val_x, val_y, val_p, val_r)

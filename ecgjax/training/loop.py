@@ -216,7 +216,8 @@ def _run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
     for _, part in parts:
       try:
         scored.append(eval_outputs.collect_predictions(
-            part, split, score, aggregate=config.dataset.eval_aggregate))
+            part, split, score, aggregate=config.dataset.eval_aggregate,
+            groups=start.model.exclusive_groups))
       except nonfinite.NonFiniteError as e:
         raise nonfinite.NonFiniteError(f"step {step}: {e} ({last_finite()})") from e
     pooled = tuple(np.concatenate([p[k] for p in scored]) for k in range(3))
