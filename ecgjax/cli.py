@@ -130,17 +130,17 @@ def run(dispatch, doc: str) -> None:
     from ecgjax.data import datasets, mixture
     from ecgjax.ecg import leads
     from ecgjax.experiments import validation
+    from ecgjax.models import head
     from ecgjax.training import (checkpoints, interrupt, mesh, nonfinite, transfer,
                                  workdir_files, workdir_lock)
     # A config that asks for what cannot be: the user corrects it (exit 2).
     usage_errors = (validation.ConfigError, datasets.UnknownLabelError, mixture.MixtureError,
-                    leads.UnknownLeadError)
+                    leads.UnknownLeadError, head.HeadLayoutError,
+                    workdir_files.ConfigChangedError)
     # A run that could not go on: what is missing or wrong is named (exit 1).
     run_errors = (datasets.DatasetNotBuiltError, checkpoints.InitFromError,
                   transfer.ArchitectureMismatchError, transfer.InputContractError,
                   nonfinite.NonFiniteError, workdir_lock.WorkdirLockedError)
-    from ecgjax.models import head
-    usage_errors += (workdir_files.ConfigChangedError, head.HeadLayoutError)
     console.quiet_libraries()
     mesh.initialize_distributed()
     try:
