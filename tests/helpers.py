@@ -37,6 +37,12 @@ def overridden(c, overrides: dict):
   return c
 
 
+def optimizer(config):
+  """A training config's `optimizer` section as the OptimizerConfig training takes."""
+  from ecgjax.training import optimizers
+  return optimizers.OptimizerConfig.from_section(config.optimizer)
+
+
 def network(config, num_labels: int, in_leads: int):
   """The ResNet1D a training config's `model` section and seed build."""
   from ecgjax.models import resnet1d

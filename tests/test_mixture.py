@@ -13,7 +13,7 @@ import tensorflow_datasets as tfds
 from ecgjax.experiments import pretraining, validation
 from ecgjax.data import datasets, mixture
 from ecgjax.ecg import labels as vocab
-from ecgjax.training import steps
+from ecgjax.models import head
 from tests.helpers import tiny_pretrain_config
 
 
@@ -135,13 +135,13 @@ def test_masked_bce_averages_over_annotated_entries_only():
   logits = jnp.array([[2.0, -1.0, 0.5], [0.3, 4.0, -2.0]])
   labels = jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
   mask = jnp.array([[1.0, 1.0, 0.0], [1.0, 0.0, 1.0]])
-  loss = steps.multilabel_bce(logits, labels, mask)
+  loss = head.loss(logits, labels, mask)
   every = np.asarray(jax.nn.softplus(logits) - labels * logits)   # BCE with logits
   assert float(loss) == pytest.approx(float((every * mask).sum() / 4), rel=1e-6)
-  grad = jax.grad(lambda z: steps.multilabel_bce(z, labels, mask))(logits)
+  grad = jax.grad(lambda z: head.loss(z, labels, mask))(logits)
   assert float(grad[0, 2]) == 0.0 and float(grad[1, 1]) == 0.0
-  assert float(steps.multilabel_bce(logits, labels, jnp.ones_like(mask))) == pytest.approx(
-      float(steps.multilabel_bce(logits, labels)), rel=1e-6)
+  assert float(head.loss(logits, labels, jnp.ones_like(mask))) == pytest.approx(
+      float(head.loss(logits, labels)), rel=1e-6)
 
 
 @pytest.mark.slow

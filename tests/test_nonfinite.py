@@ -11,7 +11,7 @@ from ecgjax.experiments import fine_tuning
 from ecgjax.data import run_input
 from ecgjax.experiments import pretraining, validation
 from ecgjax.training import checkpoints, eval_outputs, nonfinite
-from tests.helpers import network, tiny_pretrain_config
+from tests.helpers import network, optimizer, tiny_pretrain_config
 
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
@@ -105,7 +105,7 @@ def test_skip_step_update_is_the_identity_on_device(tiny_data_dir, tmp_path):
   config = tiny_pretrain_config(tiny_data_dir)
   source = run_input.make_input(config, validation.run_spec_of(config))
   model = network(config, len(source.label_names), source.signal_shape[-1])
-  tx = optimizers.make_optimizer(config.optimizer, config.total_steps)
+  tx = optimizers.make_optimizer(optimizer(config), config.total_steps)
   graphdef, state = steps.init_state(model, tx)
   mesh = mesh_lib.make_data_mesh()
   state = jax.device_put(state, mesh_lib.replicated(mesh))

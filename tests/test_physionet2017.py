@@ -67,7 +67,7 @@ def test_every_whole_window_of_every_record_is_an_example(built, shared_data):
       assert not ex["signal"][:, 1:].any()                     # only lead I holds data
   # The first window is the record's first 10 s, resampled from 300 to 100 Hz.
   raw = wfdb_format.read_wfdb(os.path.join(shared_data, "cinc2017", "A00001"),
-                              fill_missing_leads=True, lead_aliases={"ECG": "I"})
+                              fill_missing_leads=True, naming=cinc2017.ONE_LEAD)
   expected = preprocess.to_int16(raw, preprocess.Recipe(sampling_rate=100, duration=10.0))
   np.testing.assert_array_equal(examples["A00001_w0"][1]["signal"], expected)
 

@@ -12,7 +12,7 @@ from ecgjax.experiments.validation import ConfigError, validate_finetune, valida
 from ecgjax.configs import finetune as finetune_config
 from ecgjax.models import resnet1d
 from ecgjax.training import mesh as mesh_lib, optimizers, parallel, steps
-from tests.helpers import network, shrink, tiny_pretrain_config
+from tests.helpers import network, optimizer, shrink, tiny_pretrain_config
 
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
@@ -21,7 +21,7 @@ def run_steps(name: str, batches, config):
   """Losses of each step and the final state in the checkpoint layout."""
   par = parallel.make(name, mesh_lib.make_data_mesh())
   model = network(config, num_labels=batches[0]["labels"].shape[1], in_leads=12)
-  tx = optimizers.make_optimizer(config.optimizer, config.total_steps)
+  tx = optimizers.make_optimizer(optimizer(config), config.total_steps)
   graphdef, state = steps.init_state(model, tx)
   state = par.from_checkpoint(jax.device_put(state, par.state_sharding))
   first = par.put_batch(batches[0])
@@ -136,7 +136,7 @@ def test_step_flops_count_the_whole_step_per_device(tmp_path):
   def flops(name, devices):
     par = parallel.make(name, mesh_lib.make_data_mesh(devices))
     model = network(config, num_labels=5, in_leads=12)
-    tx = optimizers.make_optimizer(config.optimizer, config.total_steps)
+    tx = optimizers.make_optimizer(optimizer(config), config.total_steps)
     graphdef, state = steps.init_state(model, tx)
     state = par.from_checkpoint(jax.device_put(state, par.state_sharding))
     compiled, per_device = par.compile_train_step(graphdef, tx, 0, state, par.put_batch(batch))

@@ -11,14 +11,14 @@ import pytest
 from ecgjax.experiments import pretraining
 from ecgjax.data import subsample
 from ecgjax.training import checkpoints, optimizers, steps, transfer
-from tests.helpers import network, tiny_pretrain_config
+from tests.helpers import network, optimizer, tiny_pretrain_config
 
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
 
 def fresh_model(config, labels=3):
   model = network(config, labels, 12)
-  tx = optimizers.make_optimizer(config.optimizer, 10)
+  tx = optimizers.make_optimizer(optimizer(config), 10)
   return steps.init_state(model, tx)[1]
 
 
@@ -70,7 +70,7 @@ def test_frozen_backbone_stays_bit_identical_and_keeps_no_optimiser_state(tiny_d
   config.optimizer.warmup_steps = 0        # a non-zero first step
   model = network(config, 3, 12)
   graphdef, state = steps.init_state(model, optax.identity())
-  tx = optimizers.make_optimizer(config.optimizer, 10, params=state.params,
+  tx = optimizers.make_optimizer(optimizer(config), 10, params=state.params,
                                  frozen=r"^backbone/", lr_multipliers={})
   opt_state = tx.init(state.params)
   grads = jax.tree.map(jnp.ones_like, state.params)
@@ -92,7 +92,7 @@ def test_learning_rate_multiplier_scales_a_group(tiny_data_dir):
   config.optimizer.warmup_steps = 0
   config.optimizer.weight_decay = 0.0
   state = fresh_model(config)
-  tx = optimizers.make_optimizer(config.optimizer, 100, params=state.params,
+  tx = optimizers.make_optimizer(optimizer(config), 100, params=state.params,
                                  lr_multipliers={r"^backbone/": 0.1})
   grads = jax.tree.map(jnp.ones_like, state.params)
   updates, _ = tx.update(grads, tx.init(state.params), state.params)
@@ -123,11 +123,8 @@ def test_subsample_by_patient_keeps_positives_and_size():
 
 def _constant_rate(learning_rate=0.01):
   """The project's optimiser at a constant rate, with no decay toward zero or clipping."""
-  from ecgjax.configs import common
-  opt = common.pretrain_defaults().optimizer
-  opt.update(learning_rate=learning_rate, warmup_steps=0, end_factor=1.0, weight_decay=0.0,
-             grad_clip_norm=0.0)
-  return opt
+  return optimizers.OptimizerConfig(learning_rate=learning_rate, warmup_steps=0,
+                                    end_factor=1.0, weight_decay=0.0, grad_clip_norm=0.0)
 
 
 @pytest.mark.parametrize("strength", [0.0, 10.0])

@@ -19,7 +19,7 @@ Leads (`leads`, ecg.leads.select_leads): the chosen leads are gathered from the
 stored 12, in standard order, so a one-lead model reads (samples, 1).
 
 Every batch carries a `label_mask` (1 where the example's dataset annotates the
-label; the loss ignores the rest, steps.multilabel_bce, and evaluation leaves
+label; the loss ignores the rest, models.head.loss, and evaluation leaves
 them out). One dataset trains on every label chosen, with a warning for any its
 metadata says it does not annotate; a mixture (data.mixture) masks them. An
 archive that leaves a label undecided for some records (`labels_known`, e.g. an

@@ -152,9 +152,8 @@ def read(found: Found, layout: ArrayLayout, fill_missing: bool = False,
   if not os.path.exists(path):
     raise RecordFormatError(path, "no such file")
   if found.kind == "wfdb":
-    names = [s.name for s in wfdb_format.read_header(path).signals]
     yield os.path.splitext(os.path.basename(path))[0], wfdb_format.read_wfdb(
-        path, fill_missing_leads=fill_missing, lead_aliases=naming.renaming(names))
+        path, fill_missing_leads=fill_missing, naming=naming)
   elif found.kind == "xml":
     reader = {"muse": muse_xml.read_muse_xml, "hl7": hl7_aecg.read_hl7_aecg}[_sniff_xml(path)]
     record = reader(path, fill_missing_leads=fill_missing)

@@ -6,8 +6,9 @@ takes, computed exactly as predict computes it.
 
 Each array is int16 µV, (windows, samples, leads) in the card's lead order: the card's
 recipe applied (filters, resampling to its rate), leads matched by name, a long
-record cut into windows (predict aggregates a record's windows by their maximum, per
-label). Uses numpy and the readers only: no JAX call is made.
+record cut into windows (predict aggregates a record's windows per label, by their
+maximum by default; an exclusive group's classes by their mean). Uses numpy and the
+readers only: no JAX call is made.
 """
 
 import json
@@ -17,6 +18,7 @@ import numpy as np
 
 from ecgjax.ecg.formats.errors import RecordFormatError
 from ecgjax.inference import ecg_files, score_files
+from ecgjax.models import model_card
 
 
 def read_card(card_or_path) -> dict:
@@ -26,7 +28,7 @@ def read_card(card_or_path) -> dict:
     return card_or_path
   path = str(card_or_path)
   if os.path.isdir(path):
-    path = os.path.join(path, "model_card.json")
+    path = os.path.join(path, model_card.CARD_FILE)
   with open(path, encoding="utf-8") as f:
     return json.load(f)
 
@@ -44,7 +46,6 @@ def file_windows(path: str, card, options: score_files.Options = score_files.Opt
   out = {}
   for prepared in score_files.prepare_file(found[0], read_card(card)["input"], options):
     if prepared.error is not None:
-      raise RecordFormatError(path, prepared.error if prepared.record == os.path.splitext(
-          os.path.basename(path))[0] else f"{prepared.record}: {prepared.error}")
+      raise RecordFormatError(path, f"{prepared.record}: {prepared.error}")
     out[prepared.record] = prepared.windows
   return out

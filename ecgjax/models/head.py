@@ -49,10 +49,6 @@ def group_indices(label_names: Sequence[str], groups) -> Groups:
   return tuple(tuple(names.index(n) for n in g) for g in groups)
 
 
-def grouped_columns(groups: Groups) -> set[int]:
-  return {k for g in groups for k in g}
-
-
 def probabilities(logits: jax.Array, groups: Groups = (), platt_a=1.0, platt_b=0.0
                   ) -> jax.Array:
   """Per output: sigmoid(a * logit + b) (Platt-calibrated; a=1, b=0 raw) for an
@@ -77,7 +73,7 @@ def loss(logits: jax.Array, labels: jax.Array, label_mask: jax.Array | None = No
   labels = labels.astype(jnp.float32)
   mask = (jnp.ones_like(labels) if label_mask is None
           else label_mask.astype(jnp.float32))
-  grouped = sorted(grouped_columns(groups))
+  grouped = sorted({k for g in groups for k in g})
   independent = jnp.ones(labels.shape[-1], jnp.float32)
   if grouped:
     independent = independent.at[jnp.asarray(grouped)].set(0.0)
@@ -94,6 +90,4 @@ def loss(logits: jax.Array, labels: jax.Array, label_mask: jax.Array | None = No
     count = count + annotated.sum()
   if axis_name is not None:
     count = jax.lax.psum(count, axis_name)
-  elif label_mask is None and not groups:
-    return total / labels.size          # the plain mean, as before any mask existed
   return total / jnp.maximum(count, 1.0)

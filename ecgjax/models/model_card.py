@@ -99,8 +99,9 @@ def no_operating_points(names) -> dict:
 def build(*, task: str, label_names, data: dict, model: dict, steps: int,
           operating_points: dict | None = None, points_from: dict | None = None,
           metrics: dict | None = None, init_from: dict | None = None,
-          extra_training: dict | None = None) -> dict:
+          extra_training: dict | None = None, exclusive_groups=()) -> dict:
   """A card from what a run knows. `data` is the input source's `describe()`;
+  `exclusive_groups` the head's groups of exclusive classes by name (models.head);
   `model` holds `architecture`, `config`, `parameters`, `in_leads`;
   `operating_points` comes from evaluation.results.operating_points."""
   names = list(label_names)
@@ -117,8 +118,7 @@ def build(*, task: str, label_names, data: dict, model: dict, steps: int,
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
       "labels": names,
       # Classes that exclude each other (models.head): one softmax per group.
-      "exclusive_groups": [[names[k] for k in group]
-                           for group in model.get("exclusive_groups", [])],
+      "exclusive_groups": [list(group) for group in exclusive_groups],
       "snomed": snomed_codes(names),
       "thresholds": {n: points["thresholds"][n] for n in names},
       "thresholds_undefined": dict(points.get("thresholds_undefined", {})),

@@ -29,9 +29,9 @@ class Probed:
   test: tuple | None          # the same for the test split; None unless asked for
 
 
-def train(config, optimizer: optimizers.OptimizerConfig, graphdef, params, batch_stats, source, state_sharding, batch_sharding,
-          carried_columns: np.ndarray, score_test: bool = True,
-          score_start: bool = False) -> Probed:
+def train(config, optimizer: optimizers.OptimizerConfig, graphdef, params, batch_stats,
+          source, state_sharding, batch_sharding, carried_columns: np.ndarray,
+          score_test: bool = True, score_start: bool = False) -> Probed:
   """Head-only training on cached backbone features (full batch, AdamW).
 
   With `score_test=False` (the head for LP-FT) the test split is not read. With

@@ -61,8 +61,7 @@ def describe_model(model_config: resnet1d.ResNet1DConfig, model: resnet1d.ResNet
   return {"architecture": "ResNet1D",
           "config": {k: list(v) if isinstance(v, tuple) else v
                      for k, v in dataclasses.asdict(model_config).items()},
-          "parameters": resnet1d.parameter_count(model), "in_leads": in_leads,
-          "exclusive_groups": [list(g) for g in model.exclusive_groups]}
+          "parameters": resnet1d.parameter_count(model), "in_leads": in_leads}
 
 
 def exclusive_names(model: resnet1d.ResNet1D, names) -> list[list[str]]:
@@ -123,10 +122,12 @@ def _run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
   leads = source.signal_shape[-1]
   data = source.describe()
   model_entry = describe_model(start.model_config, start.model, leads)
+  groups = exclusive_names(start.model, names)         # exclusive classes, by name
   logging.info("ResNet1D: %d parameters", model_entry["parameters"])
 
   def make_card(step: int, points=None, points_from=None, metrics=None) -> dict:
     return model_card.build(task=start.task, label_names=names, data=data, model=model_entry,
+                            exclusive_groups=groups,
                             steps=step, operating_points=points, points_from=points_from,
                             metrics=metrics, init_from=start.init_from,
                             extra_training=start.card_training or None)
@@ -312,7 +313,7 @@ def _run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
           # checkpoint says which step and split chose them.
           points = eval_results.operating_points(
               names, val_labels, val_probs, spec.threshold_rule,
-              exclusive={n for g in exclusive_names(start.model, names) for n in g})
+              exclusive={n for g in groups for n in g})
           points_from = {"split": split, "step": step, "examples": len(val_labels)}
           last_points = (points, points_from)
           card = make_card(step, points, points_from, metrics={
@@ -427,12 +428,12 @@ def _conclude(config, spec, workdir, source, start, make_card, ckpt, config_json
   the model card, and the model saved by `ckpt` with that card. `state` is in the
   checkpoint layout; `card` is the card to save when there is no test split."""
   names = source.label_names
+  groups = exclusive_names(start.model, names)
   by_source = None
   if validation is None:
     _, validation, _ = evaluate(config.dataset.eval_split, state, step)
   if points is None:
     val_s, val_y, _ = validation
-    groups = exclusive_names(start.model, names)
     points = (eval_results.operating_points(names, val_y, val_s, spec.threshold_rule,
                                             exclusive={n for g in groups for n in g}),
               {"split": config.dataset.eval_split, "step": step, "examples": len(val_y)})
@@ -443,7 +444,7 @@ def _conclude(config, spec, workdir, source, start, make_card, ckpt, config_json
     results = {}
   else:
     results = _test_results(config, workdir, names, points[0], step, test, by_source,
-                            groups=exclusive_names(start.model, names))
+                            groups=groups)
     results.update(start.results)
     if start.keep == "best":
       results["best_step"] = int(step)

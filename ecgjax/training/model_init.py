@@ -164,7 +164,8 @@ def from_config(config, spec: run_spec.RunSpec, source, workdir: str) -> Start:
 
   if config.mode == "full" and config.full_head_init == "linear_probe":
     mesh = mesh_lib.make_data_mesh()
-    probed = linear_probe.train(config, spec.optimizer, nnx.graphdef(model), params, batch_stats, source,
+    probed = linear_probe.train(config, spec.optimizer, nnx.graphdef(model), params,
+                                batch_stats, source,
                                 mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh),
                                 carried_columns, score_start=bool(carried), score_test=False)
     params = {**params, "head": probed.head}

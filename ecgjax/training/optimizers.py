@@ -95,10 +95,7 @@ def make_optimizer(opt: OptimizerConfig, total_steps: int, *, params=None, froze
   """AdamW with warm-up and cosine decay, gradient clipping, and optionally
   regex-selected frozen parameters (no optimiser state kept for them),
   per-group learning-rate multipliers and a pull toward the starting weights
-  (`decay_to_start`, see `pull_to_start`). `params` is needed only for the groups.
-  `opt` may be any object with OptimizerConfig's fields (a config's section)."""
-  if opt.name != "adamw":
-    raise ValueError(f"optimizer.name: only 'adamw' is implemented, got {opt.name!r}")
+  (`decay_to_start`, see `pull_to_start`). `params` is needed only for the groups."""
   schedule = learning_rate_schedule(opt, total_steps)
 
   def adamw(multiplier: float):

@@ -41,20 +41,6 @@ def signal_to_model_input(signal: jax.Array) -> jax.Array:
   return signal.astype(jnp.float32) / MICROVOLTS_PER_MILLIVOLT
 
 
-def multilabel_bce(logits: jax.Array, labels: jax.Array,
-                   label_mask: jax.Array | None = None, axis_name: str | None = None
-                   ) -> jax.Array:
-  """Binary cross-entropy in float32, averaged over the annotated (example, label)
-  entries: `label_mask` is 1 where the example's source annotates the label and 0
-  where the label is unknown (a mixture of archives). No mask: every entry counts.
-
-  Inside jax.pmap (`axis_name`), the average's denominator is the count over every
-  device, so the result is this device's share of the global mean: summed over the
-  axis, losses and gradients equal the global batch's under jit, even when devices
-  hold different numbers of annotated entries. (head.loss with no exclusive group.)"""
-  return head.loss(logits, labels, label_mask, (), axis_name)
-
-
 def train_step_fn(graphdef, tx: optax.GradientTransformation, seed: int,
                   freeze_batch_norm: bool = False, skip_nonfinite: bool = False,
                   axis_name: str | None = None) -> Callable:

@@ -18,7 +18,7 @@ Two label spaces:
 
 import dataclasses
 
-from ecgjax.ecg import labels as vocab
+from ecgjax.ecg import labels as vocab, leads as leads_lib
 from ecgjax.ecg.archives.processing import ArchiveReader, relative_path
 from ecgjax.ecg.formats import wfdb_format
 from ecgjax.ecg.formats.errors import RecordFormatError
@@ -29,6 +29,9 @@ VOCABULARY_UNKNOWN = {"O": ("sinus_rhythm",)}
 VOCABULARY_ANNOTATED = ("sinus_rhythm", "atrial_fibrillation")
 LABEL_SETS = ("challenge", "vocabulary")
 RECORDED_LEADS = ("I",)
+
+# The Challenge names its one (AliveCor) lead `ECG`: it is lead I.
+ONE_LEAD = leads_lib.LeadNaming(renames=(("ECG", "I"),))
 
 
 def label_names(label_set: str) -> list[str]:
@@ -66,8 +69,7 @@ class Physionet2017Reader(ArchiveReader):
 
   def read(self, item):
     header, code = item
-    record = wfdb_format.read_wfdb(header[:-4], fill_missing_leads=True,
-                                   lead_aliases={"ECG": "I"})
+    record = wfdb_format.read_wfdb(header[:-4], fill_missing_leads=True, naming=ONE_LEAD)
     if "I" in record.filled_leads:
       raise RecordFormatError(header, "no signal named ECG (the Challenge's one lead)")
     record.record_id = header.rsplit("/", 1)[-1][:-4]

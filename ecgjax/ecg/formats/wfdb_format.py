@@ -153,12 +153,14 @@ def _read_digital_wfdb(record_path: str, h: Header) -> np.ndarray:
 
 def read_wfdb(record_path: str, *, verify_checksum: bool = True,
               fill_missing_leads: bool = False,
-              lead_aliases: dict[str, str] | None = None) -> record_lib.EcgRecord:
+              naming: leads_lib.LeadNaming = leads_lib.LeadNaming()
+              ) -> record_lib.EcgRecord:
   """A WFDB record (`record_path` without extension) as an EcgRecord in µV.
 
   `fill_missing_leads`: standard leads the record lacks are zeros (named in
-  `filled_leads`) instead of an error. `lead_aliases` renames signals whose
-  header name is not a lead name ({"ECG": "I"} for CinC 2017's one lead).
+  `filled_leads`) instead of an error. `naming` renames signals whose header name
+  is not a lead name (CinC 2017's one lead, `ECG`, is lead I), named in
+  `renamed_leads`.
 
   Header comments are kept in `diagnoses` only by the PhysioNet reader, which
   knows what they mean; here they are ignored.
@@ -198,7 +200,7 @@ def read_wfdb(record_path: str, *, verify_checksum: bool = True,
     scale.append(factor / s.gain)
   baseline = np.array([s.baseline for s in h.signals], dtype=np.float32)
   microvolts = (digital.astype(np.float32) - baseline) * np.asarray(scale, dtype=np.float32)
-  aliases = lead_aliases or {}
+  aliases = naming.renaming([s.name for s in h.signals])
   names = [aliases.get(s.name, s.name) for s in h.signals]
   try:
     signal, filled = leads_lib.to_standard_order(microvolts, names, fill_missing_leads)
