@@ -95,8 +95,10 @@ class ResNet1D(nn.Module):
   def __init__(self, num_labels: int, in_leads: int = 12, *, stem_width: int,
                stage_widths, blocks_per_stage, stage_strides, kernel_size: int,
                stem_stride: int = 1, dropout: float = 0.2, stem_extra_widths=(),
-               stem_pool: bool = False, two_d: bool = False, **unused):
+               stem_pool: bool = False, pool: str = "mean", two_d: bool = False, **unused):
     super().__init__()
+    if pool != "mean":
+      raise ValueError(f"the PyTorch peer pools by the mean only, not {pool!r}")
     self.layers = layers = Layers(two_d)
     self.stem = layers.conv(in_leads, stem_width, kernel_size, stride=stem_stride, bias=False)
     # The deep stem of ecgjax.models.resnet1d: BN-ReLU-conv per extra width, then a

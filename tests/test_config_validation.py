@@ -14,8 +14,9 @@ from tests.helpers import REPO, tiny_finetune_config, tiny_pretrain_config
 
 def test_shipped_configs_are_valid():
   from ecgjax.configs import cinc2017
-  spec = validation.validate_pretrain(cinc2017.get_config(), device_count=8)
-  assert spec.exclusive_labels == (("normal", "af", "other", "noisy"),)
+  for variant in cinc2017.VARIANTS:
+    spec = validation.validate_pretrain(cinc2017.get_config(variant), device_count=8)
+    assert spec.exclusive_labels == (("normal", "af", "other", "noisy"),)
   validation.validate_pretrain(pretrain_config.get_config(), device_count=8)
   validation.validate_pretrain(pretrain_config.get_config("synthetic_large"), device_count=8)
   validation.validate_pretrain(pretrain_config.get_config("synthetic_foundation"),

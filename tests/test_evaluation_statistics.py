@@ -362,3 +362,22 @@ def test_challenge_2017_score_is_the_mean_f1_of_normal_af_and_other():
   assert f1[:3] == pytest.approx([2 / 3, 2 / 3, 1.0]) and np.isnan(f1[3])
   with pytest.raises(ValueError, match="must index"):
     challenge2017.class_f1(np.array([0, 4]), np.array([0, 1]), np.ones((1, 2)))
+
+
+def test_challenge_2017_paired_difference_resamples_both_recipes_together():
+  from ecgjax.evaluation import challenge2017
+  rng = np.random.default_rng(4)
+  reference = rng.choice(4, size=400, p=[0.55, 0.1, 0.3, 0.05])
+  worse = np.where(rng.uniform(size=400) < 0.6, reference, rng.choice(4, size=400))
+  better = np.where(rng.uniform(size=400) < 0.3, reference, worse)   # fixes some errors
+  out = challenge2017.paired_difference(reference, worse, better, resamples=1000, seed=0)
+  a = challenge2017.challenge_score(reference, worse, resamples=1000, seed=0)
+  b = challenge2017.challenge_score(reference, better, resamples=1000, seed=0)
+  assert out["value"] == pytest.approx(b["score"]["value"] - a["score"]["value"])
+  assert 0 < out["ci_low"] < out["value"] < out["ci_high"]
+  # Paired: narrower than either score's own interval.
+  assert out["ci_high"] - out["ci_low"] < b["score"]["ci_high"] - b["score"]["ci_low"]
+  same = challenge2017.paired_difference(reference, worse, worse, resamples=200)
+  assert (same["value"], same["ci_low"], same["ci_high"]) == (0.0, 0.0, 0.0)
+  with pytest.raises(ValueError, match="400 references, 400 and 3 predictions"):
+    challenge2017.paired_difference(reference, worse, worse[:3])

@@ -99,6 +99,29 @@ def test_resampling_keeps_a_sine_and_the_recipe_crops_and_pads():
     preprocess.to_int16(_record(signal[:1000], 500), preprocess.Recipe(sampling_rate=500))
 
 
+def test_repeat_padding_fills_the_window_with_the_recording_itself():
+  t = np.arange(0, 7, 1 / 100)
+  signal = np.stack([1000 * np.sin(2 * np.pi * t), 500 * np.cos(2 * np.pi * 3 * t)]
+                    + [np.full_like(t, 10 * k) for k in range(10)], axis=1)
+  recipe = preprocess.Recipe(sampling_rate=100, duration=20.0, pad="repeat")
+  out = preprocess.to_int16(_record(signal, 100), recipe)
+  assert out.shape == (2000, 12)
+  once = np.rint(signal).astype(np.int16)
+  # 7 s, 7 s, then the first 6 s again: every lead repeats on its own.
+  np.testing.assert_array_equal(out[:700], once)
+  np.testing.assert_array_equal(out[700:1400], once)
+  np.testing.assert_array_equal(out[1400:], once[:600])
+  zeros = preprocess.to_int16(_record(signal, 100), preprocess.Recipe(sampling_rate=100,
+                                                                       duration=20.0))
+  np.testing.assert_array_equal(zeros[:700], once)
+  assert not zeros[700:].any()
+  with pytest.raises(ValueError, match="pad must be one of"):
+    preprocess.Recipe(pad="mirror")
+  # A recipe recorded before `pad` existed reads as zero padding.
+  old = {k: v for k, v in preprocess.Recipe().to_dict().items() if k != "pad"}
+  assert preprocess.recipe_from_dict(old).pad == "zeros"
+
+
 def test_recipe_refuses_wrong_units_and_nan():
   volts_as_microvolts = np.full((5000, 12), 1e5)
   with pytest.raises(RecordFormatError, match="wrong units"):

@@ -53,11 +53,32 @@ def test_train_mode_uses_batch_statistics_and_dropout():
   assert not np.allclose(train_a, train_b)          # different dropout masks
 
 
+def test_attention_pooling_weighs_time_steps_by_a_learned_score():
+  cfg = resnet1d.ResNet1DConfig(**{**common.MODELS["small"], "dtype": "float32",
+                                   "pool": "attention"})
+  model = resnet1d.ResNet1D(cfg, 4, in_leads=1, rngs=nnx.Rngs(0))
+  x = jax.random.normal(jax.random.key(1), (2, 800, 1))
+  mean_cfg = resnet1d.ResNet1DConfig(**{**common.MODELS["small"], "dtype": "float32"})
+  mean_model = resnet1d.ResNet1D(mean_cfg, 4, in_leads=1, rngs=nnx.Rngs(0))
+  # The same convolutions; a zero score weighs every step alike: mean pooling.
+  attention = model.backbone.attention
+  attention.kernel[...] = jnp.zeros_like(attention.kernel[...])
+  np.testing.assert_allclose(model.backbone(x), mean_model.backbone(x), rtol=1e-5, atol=1e-6)
+  # A score that singles out a feature pools towards the steps where it is high.
+  attention.kernel[...] = jnp.zeros_like(attention.kernel[...]).at[0, 0].set(50.0)
+  pooled, averaged = model.backbone(x)[:, 0], mean_model.backbone(x)[:, 0]
+  assert bool(jnp.all(pooled > averaged))
+  assert "attention" in nnx.to_pure_dict(nnx.state(model, nnx.Param))["backbone"]
+  assert model(x).shape == (2, 4)
+
+
 def test_invalid_model_config_names_the_problem():
   with pytest.raises(ValueError, match="same length"):
     resnet1d.ResNet1DConfig(stage_widths=(8, 16), blocks_per_stage=(1,), stage_strides=(1, 2))
   with pytest.raises(ValueError, match="dtype"):
     resnet1d.ResNet1DConfig(dtype="int8")
+  with pytest.raises(ValueError, match="model.pool must be one of"):
+    resnet1d.ResNet1DConfig(pool="max")
 
 
 @pytest.mark.parametrize("length,channels,taps,stride", [

@@ -12,7 +12,7 @@ import tensorflow_datasets as tfds
 
 from ecgjax.experiments import fine_tuning
 from ecgjax.configs import finetune as finetune_config
-from ecgjax.ecg import preprocess
+from ecgjax.ecg import preprocess, windows as windows_lib
 from ecgjax.ecg.archives import physionet2017 as cinc2017
 from ecgjax.ecg.formats import wfdb_format
 from ecgjax.training import eval_outputs
@@ -29,7 +29,7 @@ def built(shared_data, tmp_path_factory):
   from tfds_builders.physionet2017 import physionet2017_dataset_builder as builder_module
   data_dir = tmp_path_factory.mktemp("cinc2017")
   out = {}
-  for config in ("challenge_100", "vocabulary_100_first"):
+  for config in ("challenge_100", "vocabulary_100_first", "challenge_100_whole"):
     builder = builder_module.Builder(config=config, data_dir=str(data_dir))
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         manual_dir=os.path.join(shared_data, "cinc2017")))
@@ -70,6 +70,32 @@ def test_every_whole_window_of_every_record_is_an_example(built, shared_data):
                               fill_missing_leads=True, naming=cinc2017.ONE_LEAD)
   expected = preprocess.to_int16(raw, preprocess.Recipe(sampling_rate=100, duration=10.0))
   np.testing.assert_array_equal(examples["A00001_w0"][1]["signal"], expected)
+
+
+def test_a_whole_recording_is_one_example_repeated_to_fill_it_as_predict_reads_it(
+    built, shared_data):
+  _, builders = built
+  builder = builders["challenge_100_whole"]
+  examples = _examples(builder)
+  assert set(examples) == set(_reference(shared_data))        # no _w suffix: one per record
+  recipe = builder.info.metadata["preprocess"]
+  assert recipe["pad"] == "repeat" and recipe["duration"] == 61.0
+  contract = {"recipe": recipe, "samples": 6100, "sampling_rate": 100.0, "leads": ["I"]}
+  lengths = {}
+  for name in ("A00001", "A00005", "A00013", "A00101"):
+    raw = wfdb_format.read_wfdb(os.path.join(shared_data, "cinc2017", name),
+                                fill_missing_leads=True, naming=cinc2017.ONE_LEAD)
+    signal = examples[name][1]["signal"][:, 0]
+    n = int(round(raw.duration * 100))
+    lengths[name] = n
+    assert signal.shape == (6100,)
+    if n < 6100:                                               # the recording, again
+      np.testing.assert_array_equal(signal[n:2 * n][:6100 - n], signal[:min(n, 6100 - n)])
+    # predict cuts a raw file exactly as the builder did: one window, the same samples.
+    windows = windows_lib.record_windows(raw, contract)
+    assert windows.shape == (1, 6100, 1)
+    np.testing.assert_array_equal(windows[0, :, 0], signal)
+  assert min(lengths.values()) < 6100 / 2                       # some were repeated
 
 
 def test_vocabulary_labels_leave_noisy_records_out(built, shared_data):
@@ -218,6 +244,43 @@ def test_one_lead_fine_tuning_reports_the_challenge_score_per_recording(built, s
   columns = [card["labels"].index(n) for n in group["classes"]]
   np.testing.assert_allclose(np.asarray(served.call(probe))[:, columns].sum(axis=1), 1.0,
                              atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_whole_recording_model_with_attention_pooling_trains_predicts_and_exports(
+    built, shared_data, tmp_path):
+  data_dir, builders = built
+  c = finetune_config.get_config()
+  c.dataset.name, c.dataset.data_dir = "physionet2017/challenge_100_whole", data_dir
+  c.dataset.leads = "I"
+  c.mode, c.labels, c.train_size, c.min_positives = "scratch", "all", 0, 1
+  c.exclusive_labels = "normal,af,other,noisy"
+  c.model.update(TINY_MODEL)
+  c.model.dtype, c.model.pool = "float32", "attention"
+  c.batch_size, c.eval_batch_size, c.dataset.shuffle_buffer = 8, 32, 64
+  c.total_steps, c.eval_every, c.optimizer.warmup_steps = 4, 4, 1
+  workdir = tmp_path / "whole"
+  results = fine_tuning.train_and_evaluate(c, str(workdir))
+  test_records = {ex["record_id"].decode()
+                  for ex in tfds.as_numpy(builders["challenge_100_whole"].as_dataset(split="test"))}
+  assert results["challenge2017"]["records"] == len(test_records)
+  card = json.load(open(workdir / "model_card.json"))
+  assert card["input"]["samples"] == 6100 and card["input"]["recipe"]["pad"] == "repeat"
+  # predict reads each file (9-61 s) as one repeated window, as the model was trained.
+  from ecgjax.inference import score_files
+  import csv
+  import glob
+  files = sorted(glob.glob(os.path.join(shared_data, "cinc2017", "*.hea")))[:4]
+  out = str(tmp_path / "p.csv")
+  assert score_files.predict_files(str(workdir), files, out).scored == 4
+  with open(out, newline="") as f:
+    assert {row["windows"] for row in csv.DictReader(f)} == {"1"}
+  # Both exports carry the learned pooling and agree with the model.
+  from ecgjax.inference import serving_export
+  checks = serving_export.export_model(str(workdir), str(tmp_path / "export"))
+  assert [check.form for check in checks] == [serving_export.JAX_EXPORT_FILE,
+                                              serving_export.ONNX_FILE]
+  assert max(check.max_abs_difference for check in checks) <= serving_export.TOLERANCE
 
 
 def test_the_sweep_report_lists_each_runs_challenge_score():

@@ -38,7 +38,7 @@ def model_config(name: str, dtype: str = "auto") -> ml_collections.ConfigDict:
     raise ValueError(f"unknown model {name!r}; known: {sorted(MODELS)}")
   # Every shape names every field, so one schema checks them all.
   return ml_collections.ConfigDict({"stem_extra_widths": (), "stem_pool": False,
-                                    **MODELS[name], "dtype": dtype,
+                                    "pool": "mean", **MODELS[name], "dtype": dtype,
                                     "strided_conv": "space_to_depth"})
 
 

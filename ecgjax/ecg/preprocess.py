@@ -10,8 +10,12 @@ dataset says exactly how its signals were made. In order:
    anti-aliasing FIR runs at the rational up/down factors);
 3. crop or pad to `duration` seconds. Policy: keep the *first* `duration`
    seconds of a longer recording (its start is what every source has); pad a
-   shorter one with zeros at the end, if it is at least `min_duration` seconds,
-   else refuse it (`RecordFormatError`, counted in the build report);
+   shorter one at the end, if it is at least `min_duration` seconds, else refuse
+   it (`RecordFormatError`, counted in the build report). `pad="zeros"` pads with
+   zeros; `pad="repeat"` repeats the recording until the window is full, so that a
+   model reading whole recordings of different lengths through one fixed window
+   sees only signal (its global average pool then weighs each part of a short
+   recording nearly equally, and BatchNorm never sees a flat line that no ECG has);
 4. round to int16 µV. Samples beyond ±32.767 mV are clipped; more than
    `max_clipped_fraction` of them means wrong units or a broken lead, and the
    record is refused.
@@ -28,6 +32,7 @@ from ecgjax.ecg.formats.errors import RecordFormatError
 from ecgjax.ecg.record import EcgRecord
 
 RECIPE_VERSION = "1"
+PADS = ("zeros", "repeat")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +43,12 @@ class Recipe:
   bandpass_hz: tuple[float | None, float | None] | None = None
   notch_hz: float | None = None
   max_clipped_fraction: float = 0.001
+  pad: str = "zeros"      # or "repeat" (step 3)
   version: str = RECIPE_VERSION
+
+  def __post_init__(self):
+    if self.pad not in PADS:
+      raise ValueError(f"recipe: pad must be one of {PADS}, got {self.pad!r}")
 
   @property
   def samples(self) -> int:
@@ -78,9 +88,12 @@ def resample(signal: np.ndarray, source_hz: float, target_hz: float) -> np.ndarr
   return scipy.signal.resample_poly(signal, ratio.numerator, ratio.denominator, axis=0)
 
 
-def crop_or_pad(signal: np.ndarray, samples: int) -> np.ndarray:
+def crop_or_pad(signal: np.ndarray, samples: int, pad: str = "zeros") -> np.ndarray:
+  """The first `samples` of `signal`, padded at the end when shorter (step 3)."""
   if signal.shape[0] >= samples:
     return signal[:samples]
+  if pad == "repeat" and signal.shape[0]:
+    return np.tile(signal, (-(-samples // signal.shape[0]), 1))[:samples]
   return np.pad(signal, ((0, samples - signal.shape[0]), (0, 0)))
 
 
@@ -116,7 +129,8 @@ def to_int16(record: EcgRecord, recipe: Recipe) -> np.ndarray:
   """(recipe.samples, 12) int16 µV in standard lead order."""
   if tuple(record.lead_names) != leads_lib.STANDARD_LEADS:
     raise RecordFormatError(record.path, f"leads {record.lead_names} not in standard order")
-  return quantize(crop_or_pad(prepare(record, recipe), recipe.samples), recipe, record.path)
+  return quantize(crop_or_pad(prepare(record, recipe), recipe.samples, recipe.pad), recipe,
+                  record.path)
 
 
 def recipe_from_dict(fields: dict) -> Recipe:

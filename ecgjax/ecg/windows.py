@@ -5,7 +5,8 @@ source rate, polyphase resampling to the card's rate; ecgjax.ecg.preprocess),
 then leads are taken by name into the card's order. A record longer than the
 model's window is cut into windows `stride` seconds apart, the last one aligned
 to the record's end so no part goes unscored; a shorter one (at least the
-recipe's `min_duration`) is zero-padded at the end, as in training.
+recipe's `min_duration`) is padded at the end as the recipe pads (zeros, or the
+recording repeated), as in training.
 """
 
 import numpy as np
@@ -56,6 +57,6 @@ def record_windows(record: EcgRecord, contract: dict, stride_s: float | None = N
   signal = preprocess.prepare(record, recipe)
   signal = signal[:, lead_columns(record.lead_names, contract["leads"], record.path)]
   stride = samples if stride_s is None else max(1, int(round(stride_s * recipe.sampling_rate)))
-  windows = [preprocess.crop_or_pad(signal[s:s + samples], samples)
+  windows = [preprocess.crop_or_pad(signal[s:s + samples], samples, recipe.pad)
              for s in window_starts(len(signal), samples, stride)]
   return preprocess.quantize(np.stack(windows), recipe, record.path)

@@ -46,3 +46,27 @@ def challenge_score(reference: np.ndarray, predicted: np.ndarray, *, resamples: 
   return {"f1": {c: float(point[i]) for i, c in enumerate(CLASSES)},
           "score": {"value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high},
           "records": n, "resamples": resamples}
+
+
+def paired_difference(reference: np.ndarray, predicted_a: np.ndarray, predicted_b: np.ndarray,
+                      *, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+  """B's Challenge score minus A's on the same recordings, with a percentile interval
+  over record resamples drawn once for both: the two scores move together with the
+  records drawn, so this interval is far narrower than either score's, and it, not
+  whether two separate intervals overlap, says whether B beats A."""
+  n = len(reference)
+  if not len(predicted_a) == len(predicted_b) == n:
+    raise ValueError(f"paired difference: {n} references, {len(predicted_a)} and "
+                     f"{len(predicted_b)} predictions")
+  scored = [CLASSES.index(c) for c in SCORED]
+
+  def scores(predicted, weights):
+    return class_f1(reference, predicted, weights)[:, scored].mean(axis=1)
+
+  ones = np.ones((1, n))
+  point = float(scores(predicted_b, ones)[0] - scores(predicted_a, ones)[0])
+  weights = bootstrap.patient_weights(np.arange(n), resamples, seed)
+  ci = bootstrap.percentile_interval(point, scores(predicted_b, weights) -
+                                     scores(predicted_a, weights), level)
+  return {"value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "records": n,
+          "resamples": resamples}

@@ -35,6 +35,9 @@ from flax import nnx
 from ecgjax.models import head as head_lib
 
 
+POOLS = ("mean", "attention")
+
+
 @dataclasses.dataclass(frozen=True)
 class ResNet1DConfig:
   stem_width: int = 64
@@ -51,6 +54,12 @@ class ResNet1DConfig:
   # max-pool when `stem_pool`. Empty: the single-convolution stem.
   stem_extra_widths: Sequence[int] = ()
   stem_pool: bool = False
+  # How the last stage's features are pooled over time into one vector: "mean"
+  # (global average pooling), or "attention": a learned weight per time step
+  # (softmax over time of a linear score of the features, Ilse et al. 2018), so a
+  # whole recording can be read by the few seconds that decide it (a run of AF
+  # in a long sinus recording) instead of by its average.
+  pool: str = "mean"
 
   def __post_init__(self):
     n = len(self.stage_widths)
@@ -62,6 +71,8 @@ class ResNet1DConfig:
       raise ValueError(f"model.dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
     if not 0 <= self.dropout < 1:
       raise ValueError(f"model.dropout={self.dropout!r} is outside [0, 1)")
+    if self.pool not in POOLS:
+      raise ValueError(f"model.pool must be one of {POOLS}, got {self.pool!r}")
     if self.strided_conv not in ("space_to_depth", "native"):
       raise ValueError(f"model.strided_conv must be 'space_to_depth' or 'native', got "
                        f"{self.strided_conv!r}")
@@ -188,6 +199,9 @@ class Backbone(nnx.Module):
     self.blocks = nnx.List(blocks)
     self.final_norm = _norm(width, dtype, rngs)
     self.features = width
+    # fp32 scores: a softmax over thousands of steps wants the range.
+    self.attention = (nnx.Linear(width, 1, param_dtype=jnp.float32, rngs=rngs)
+                      if cfg.pool == "attention" else None)
 
   def __call__(self, x, *, train: bool = False, rngs: nnx.Rngs | None = None,
                batch_norm_train: bool | None = None):
@@ -200,7 +214,11 @@ class Backbone(nnx.Module):
     for block in self.blocks:
       x = block(x, train=train, rngs=rngs, batch_norm_train=batch_norm_train)
     x = nnx.relu(self.final_norm(x, use_running_average=not batch_norm_train))
-    return jnp.mean(x.astype(jnp.float32), axis=1)
+    x = x.astype(jnp.float32)
+    if self.attention is None:
+      return jnp.mean(x, axis=1)
+    weights = jax.nn.softmax(self.attention(x), axis=1)     # (batch, time, 1)
+    return jnp.sum(weights * x, axis=1)
 
 
 class ResNet1D(nnx.Module):

@@ -6,7 +6,7 @@ RAW holds the records (`A00001.hea` and `.mat`, any layout below it) and
 `REFERENCE.csv` (no header row; `A00001,N`). The one AliveCor lead is stored
 as lead I, the other eleven as zeros; the metadata's `recorded_leads` is ["I"],
 so a model reads it with `dataset.leads=I` (or `all`, which means the recorded
-leads). Configs are LABELS_RATE[_first]:
+leads). Configs are LABELS_RATE[_first|_whole]:
   LABELS  `challenge`: normal, af, other, noisy (the Challenge's four classes);
           `vocabulary`: A -> atrial_fibrillation, N -> sinus_rhythm; noisy
           records are left out (their rhythm is unknown); `O` records are not
@@ -17,6 +17,10 @@ leads). Configs are LABELS_RATE[_first]:
           without it every whole non-overlapping 10 s window is an example,
           `record_id` suffixed `_w0`, `_w1`, ..., and evaluation aggregates a
           record's windows (`dataset.eval_aggregate`).
+  _whole  one example per record, the whole recording: its first 61 s (the
+          longest training recording is 60.9 s), a shorter one repeated until
+          the 61 s are full (the recipe's `pad="repeat"`), so a model's global
+          average pool reads the whole recording (configs/cinc2017.py).
 The Challenge publishes no patient ids: a record is its own patient, and the
 80/10/10 splits are by a hash of the record name.
 """
@@ -29,15 +33,21 @@ from ecgjax.ecg.archives import physionet2017 as cinc2017
 from tfds_builders import ecg_archive
 
 
+WHOLE_RECORDING_S = 61.0
+
+
 def _configs():
   out = []
   for label_set in cinc2017.LABEL_SETS:
     for rate in (100, 300):
-      for windows, suffix, what in (("all", "", "every 10 s window"),
-                                    ("first", "_first", "the first 10 s")):
+      for windows, suffix, duration, pad, what in (
+          ("all", "", 10.0, "zeros", "every 10 s window"),
+          ("first", "_first", 10.0, "zeros", "the first 10 s"),
+          ("first", "_whole", WHOLE_RECORDING_S, "repeat", "the whole recording, repeated "
+           f"to {WHOLE_RECORDING_S:g} s")):
         out.append(ecg_archive.EcgArchiveConfig(
             name=f"{label_set}_{rate}{suffix}", label_set=label_set, windows=windows,
-            recipe=preprocess.Recipe(sampling_rate=rate, duration=10.0),
+            recipe=preprocess.Recipe(sampling_rate=rate, duration=duration, pad=pad),
             description=f"{label_set} labels, {rate} Hz, {what} of each record"))
   return out
 
@@ -45,10 +55,12 @@ def _configs():
 class Builder(ecg_archive.EcgArchiveBuilder):
   """CinC 2017 records joined to REFERENCE.csv."""
 
-  VERSION = tfds.core.Version("1.1.0")
+  VERSION = tfds.core.Version("1.2.0")
   RELEASE_NOTES = {"1.0.0": "First release.",
                    "1.1.0": "labels_known: an `O` record's sinus_rhythm is unknown, no "
-                            "longer a negative."}
+                            "longer a negative.",
+                   "1.2.0": "_whole configs (one example per whole recording); the recipe "
+                            "records how it pads (`pad`)."}
   RECORD_UNKNOWNS = True
   BUILDER_CONFIGS = _configs()
   DEFAULT_CONFIG_NAME = "challenge_100"

@@ -64,8 +64,9 @@ class RecordProcessor:
     signal = preprocess.prepare(record, self.recipe)
     n = self.recipe.samples
     count = max(1, len(signal) // n)
-    return [preprocess.quantize(preprocess.crop_or_pad(signal[i * n:(i + 1) * n], n),
-                                self.recipe, record.path) for i in range(count)]
+    windows = (preprocess.crop_or_pad(signal[i * n:(i + 1) * n], n, self.recipe.pad)
+               for i in range(count))
+    return [preprocess.quantize(w, self.recipe, record.path) for w in windows]
 
   def __call__(self, split: str, item):
     path = self.reader.path(item)
