@@ -47,6 +47,10 @@ def test_the_loss_is_cross_entropy_over_the_group_and_bce_elsewhere():
   # Without groups it is the multi-label binary cross-entropy of every entry.
   plain = optax.sigmoid_binary_cross_entropy(logits, labels).mean()
   assert float(head.loss(logits, labels)) == pytest.approx(float(plain), rel=1e-6)
+  # The linear probe closes over host (numpy) labels inside its jitted loop.
+  host_labels, host_mask = np.asarray(labels), np.asarray(mask)
+  probe_loss = jax.jit(lambda x: head.loss(x, host_labels, host_mask, groups))
+  assert float(probe_loss(logits)) == pytest.approx(float(expected), rel=1e-6)
 
 
 def test_group_figures_match_a_confusion_matrix_worked_by_hand():

@@ -69,10 +69,12 @@ def loss(logits: jax.Array, labels: jax.Array, label_mask: jax.Array | None = No
 
   Inside jax.pmap (`axis_name`) the denominator counts every device's entries, so the
   losses summed over the axis equal jit's global mean."""
-  logits = logits.astype(jnp.float32)
-  labels = labels.astype(jnp.float32)
+  # jnp.asarray: the linear probe passes host (numpy) labels into its jitted loop, and a
+  # numpy array cannot be indexed by the group's traced index below.
+  logits = jnp.asarray(logits, jnp.float32)
+  labels = jnp.asarray(labels, jnp.float32)
   mask = (jnp.ones_like(labels) if label_mask is None
-          else label_mask.astype(jnp.float32))
+          else jnp.asarray(label_mask, jnp.float32))
   grouped = sorted({k for g in groups for k in g})
   independent = jnp.ones(labels.shape[-1], jnp.float32)
   if grouped:
