@@ -31,7 +31,7 @@ step did and what is left.
 
 from ecgjax.configs import common
 
-# Each recipe changes one thing from the one before it in this table, or combines them
+# Each recipe changes one thing from windows_100, or combines two changes
 # (docs/fine-tuning.md, "CinC 2017 at the Challenge level").
 VARIANTS = {
     "windows_100": "10-s windows at 100 Hz (challenge_100), 900 steps of 64; a "
@@ -45,6 +45,22 @@ VARIANTS = {
 }
 DEFAULT = "windows_100_long"
 
+# A recording is 3 windows on average: 600 steps of 32 recordings see each about as
+# often as 900 steps of 64 windows do.
+_WHOLE = {"dataset.name": "physionet2017/challenge_100_whole", "batch_size": 32,
+          "eval_batch_size": 64, "total_steps": 600}
+_LONG_WINDOWS = {"total_steps": 3600, "eval_every": 900, "checkpoint_every": 900}
+_LONG_WHOLE = {"total_steps": 2400, "eval_every": 600, "checkpoint_every": 600}
+# Each variant's fields, over windows_100's.
+_OVERRIDES = {
+    "windows_100": {},
+    "windows_300": {"dataset.name": "physionet2017/challenge_300"},
+    "whole_100": _WHOLE,
+    "whole_100_attention": {**_WHOLE, "model.pool": "attention"},
+    "windows_100_long": _LONG_WINDOWS,
+    "whole_100_attention_long": {**_WHOLE, "model.pool": "attention", **_LONG_WHOLE},
+}
+
 
 def get_config(arg: str = DEFAULT):
   if arg not in VARIANTS:
@@ -56,19 +72,7 @@ def get_config(arg: str = DEFAULT):
   c.labels = "all"
   c.exclusive_labels = "normal,af,other,noisy"
   c.total_steps = 900
-  if arg == "windows_300":
-    c.dataset.name = "physionet2017/challenge_300"
-  elif arg == "windows_100_long":
-    c.total_steps = 3600
-    c.eval_every = c.checkpoint_every = 900
-  elif arg.startswith("whole_100"):
-    c.dataset.name = "physionet2017/challenge_100_whole"
-    # A recording is 3 windows on average: 600 steps of 32 recordings see each about as
-    # often as 900 steps of 64 windows do.
-    c.batch_size, c.eval_batch_size, c.total_steps = 32, 64, 600
-    if "attention" in arg:
-      c.model.pool = "attention"
-    if arg.endswith("_long"):
-      c.total_steps = 2400
-      c.eval_every = c.checkpoint_every = 600
+  for field, value in _OVERRIDES[arg].items():
+    section, _, name = field.rpartition(".")
+    (c[section] if section else c)[name] = value
   return c

@@ -18,6 +18,7 @@ from ecgjax.evaluation import bootstrap, exclusive
 
 CLASSES = ("normal", "af", "other", "noisy")
 SCORED = ("normal", "af", "other")
+_SCORED_INDEX = [CLASSES.index(c) for c in SCORED]
 
 
 def class_f1(reference: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -31,6 +32,13 @@ def class_f1(reference: np.ndarray, predicted: np.ndarray, weights: np.ndarray) 
   return exclusive.per_class_f1(reference, predicted, weights, len(CLASSES))
 
 
+def _scores(reference: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> np.ndarray:
+  """(B,) the Challenge score under each row of `weights`. A resample where a scored
+  class is absent from both sides has no F1 for it: its score is NaN, and the interval
+  drops it."""
+  return class_f1(reference, predicted, weights)[:, _SCORED_INDEX].mean(axis=1)
+
+
 def challenge_score(reference: np.ndarray, predicted: np.ndarray, *, resamples: int = 1000,
                     seed: int = 0, level: float = 0.95) -> dict:
   """{'f1': {class: value}, 'score': {value, ci_low, ci_high}}: the mean F1 of normal, AF
@@ -38,11 +46,8 @@ def challenge_score(reference: np.ndarray, predicted: np.ndarray, *, resamples: 
   n = len(reference)
   point = class_f1(reference, predicted, np.ones((1, n)))[0]
   weights = bootstrap.patient_weights(np.arange(n), resamples, seed)
-  scored = [CLASSES.index(c) for c in SCORED]
-  # A resample where a scored class is absent from both sides has no F1 for it; the
-  # Challenge's mean is then undefined, and that resample is dropped.
-  draws = class_f1(reference, predicted, weights)[:, scored].mean(axis=1)
-  ci = bootstrap.percentile_interval(float(np.mean(point[scored])), draws, level)
+  draws = _scores(reference, predicted, weights)
+  ci = bootstrap.percentile_interval(float(np.mean(point[_SCORED_INDEX])), draws, level)
   return {"f1": {c: float(point[i]) for i, c in enumerate(CLASSES)},
           "score": {"value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high},
           "records": n, "resamples": resamples}
@@ -58,15 +63,10 @@ def paired_difference(reference: np.ndarray, predicted_a: np.ndarray, predicted_
   if not len(predicted_a) == len(predicted_b) == n:
     raise ValueError(f"paired difference: {n} references, {len(predicted_a)} and "
                      f"{len(predicted_b)} predictions")
-  scored = [CLASSES.index(c) for c in SCORED]
-
-  def scores(predicted, weights):
-    return class_f1(reference, predicted, weights)[:, scored].mean(axis=1)
-
   ones = np.ones((1, n))
-  point = float(scores(predicted_b, ones)[0] - scores(predicted_a, ones)[0])
+  point = float(_scores(reference, predicted_b, ones)[0] - _scores(reference, predicted_a, ones)[0])
   weights = bootstrap.patient_weights(np.arange(n), resamples, seed)
-  ci = bootstrap.percentile_interval(point, scores(predicted_b, weights) -
-                                     scores(predicted_a, weights), level)
+  ci = bootstrap.percentile_interval(point, _scores(reference, predicted_b, weights) -
+                                     _scores(reference, predicted_a, weights), level)
   return {"value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "records": n,
           "resamples": resamples}
