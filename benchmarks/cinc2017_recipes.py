@@ -61,7 +61,8 @@ def tested_classes(workdir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     columns = [list(saved["names"]).index(c) for c in challenge2017.CLASSES]
     keys = saved["test_patients"]    # a recording is its own patient in this archive
     order = np.argsort(keys)
-    labels, scores = saved["test_labels"][order][:, columns], saved["test_scores"][order][:, columns]
+    labels = saved["test_labels"][order][:, columns]
+    scores = saved["test_scores"][order][:, columns]
   return keys[order], labels.argmax(axis=1), scores.argmax(axis=1)
 
 
