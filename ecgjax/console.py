@@ -65,7 +65,20 @@ def run_app(main, *, program: str, help_text: str, required=(), check_argv=None,
   if any(a in HELP_FLAGS for a in args):
     print_and_exit(help_text)
 
+  def interrupted():
+    # Ctrl-C before a command installs its own handling (while the config file, then
+    # TensorFlow and JAX load), or in a command that has none (predict, export):
+    # nothing to save.
+    fail(program, "interrupted (Ctrl-C) before anything was saved; run the same "
+         "command again", EXIT_INTERRUPTED)
+
   def parse(argv):
+    try:
+      return parse_flags(argv)
+    except KeyboardInterrupt:      # app.run calls the parser outside `guarded`
+      interrupted()
+
+  def parse_flags(argv):
     message = check_argv(argv) if check_argv else None
     if message:
       fail(program, message, EXIT_USAGE)
@@ -89,10 +102,7 @@ def run_app(main, *, program: str, help_text: str, required=(), check_argv=None,
     except (app.UsageError, UsageError) as e:
       fail(program, str(e), EXIT_USAGE)
     except KeyboardInterrupt:
-      # Ctrl-C before a command installs its own handling (while TensorFlow and JAX
-      # load), or in a command that has none (predict, export): nothing to save.
-      fail(program, "interrupted (Ctrl-C) before anything was saved; run the same "
-           "command again", EXIT_INTERRUPTED)
+      interrupted()
 
   app.run(guarded, flags_parser=parse)
 

@@ -126,3 +126,16 @@ def test_the_exit_codes_console_documents_are_the_ones_the_interrupt_handling_us
   from ecgjax.training import interrupt
   assert console.EXIT_INTERRUPTED == interrupt.EXIT_CODE == 75
   assert console.EXIT_SECOND_INTERRUPT == interrupt.SECOND_INTERRUPT_EXIT_CODE == 130
+
+
+@pytest.mark.parametrize("module", ("ecgjax.main", "ecgjax.finetune"))
+def test_ctrl_c_while_the_config_file_loads_is_one_line_and_exit_75(module, tmp_path):
+  """absl parses flags (and so runs the config file) outside the command's own handling;
+  a Ctrl-C there, which a slow machine makes likely, is the start-up line, not a
+  traceback. The config file raises it, as the signal would."""
+  config = tmp_path / "interrupted_config.py"
+  config.write_text("raise KeyboardInterrupt\n")
+  result = run(module, f"--config={config}", f"--workdir={tmp_path / 'wd'}")
+  assert result.returncode == 75, result.stderr
+  assert "Traceback" not in result.stderr
+  assert "interrupted (Ctrl-C) before anything was saved" in result.stderr
