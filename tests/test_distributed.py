@@ -151,18 +151,18 @@ def logged(err: str, text: str) -> list[str]:
   return [line.split("] ", 1)[-1] for line in err.splitlines() if text in line]
 
 
-@pytest.mark.parametrize("parallelism", ["jit", "pmap"])
-def test_pretraining_as_two_processes(tiny_data_dir, tmp_path, parallelism):
+def test_pretraining_as_two_processes(tiny_data_dir, tmp_path):
   """The real command on 2 processes x 4 devices: each reads its own data slice, both
   train the same model (their losses agree step for step), evaluation gathers both,
-  and process 0 alone writes metrics, card and results."""
+  and process 0 alone writes metrics, card and results. (The pmap path across
+  processes: the fine-tuning test below.)"""
   workdir = str(tmp_path / "run")
   command = [sys.executable, "-m", "ecgjax.main", "--config=ecgjax/configs/pretrain.py",
              f"--workdir={workdir}", f"--config.dataset.data_dir={tiny_data_dir}",
-             f"--config.parallelism={parallelism}", *PRETRAIN_FLAGS]
+             "--config.parallelism=jit", *PRETRAIN_FLAGS]
   errs = [err for _, err in start_two_processes(command)]
   for err in errs:
-    assert f"mesh {{'data': 8}} over 8 devices (cpu), 2 processes, {parallelism}" in err
+    assert "mesh {'data': 8} over 8 devices (cpu), 2 processes, jit" in err
   losses = [[line.split(",")[0] for line in logged(err, ": train loss ")] for err in errs]
   assert len(losses[0]) == 2 and losses[0] == losses[1]
   lines = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
@@ -179,19 +179,23 @@ def test_pretraining_as_two_processes(tiny_data_dir, tmp_path, parallelism):
   assert not [f for f in os.listdir(workdir) if f.endswith(".tmp")]
 
 
-def test_fine_tuning_as_two_processes(tiny_pretrained, tiny_data_dir, tmp_path):
-  """Fine-tuning on a chosen subset, as 2 processes: both agree on the subset, the
-  losses and the test result; one results.json."""
+def test_fine_tuning_as_two_processes_under_pmap(tiny_pretrained, tiny_data_dir, tmp_path):
+  """Fine-tuning on a chosen subset, as 2 processes under pmap (the same loop as
+  pretraining: tests/test_pmap.py): both agree on the subset, the losses and the test
+  result; one results.json."""
   workdir = str(tmp_path / "finetune")
   command = [sys.executable, "-m", "ecgjax.finetune", "--config=ecgjax/configs/finetune.py",
              f"--workdir={workdir}", f"--config.init_from={tiny_pretrained}",
-             "--config.mode=full", "--config.dataset.name=synthetic_ecg/tiny",
+             "--config.mode=full", "--config.parallelism=pmap",
+             "--config.dataset.name=synthetic_ecg/tiny",
              f"--config.dataset.data_dir={tiny_data_dir}", "--config.total_steps=6",
              "--config.optimizer.warmup_steps=2", "--config.log_every=3", "--config.eval_every=3",
              "--config.batch_size=16", "--config.eval_batch_size=64",
              "--config.dataset.shuffle_buffer=128", "--config.train_size=40",
              "--config.min_positives=1"]
   errs = [err for _, err in start_two_processes(command)]
+  for err in errs:
+    assert "mesh {'data': 8} over 8 devices (cpu), 2 processes, pmap" in err
   for text in ("train loss", "test median AUROC"):
     # What each process logged, up to its throughput, elapsed time and ETA (which differ).
     lines = [[line.split(",")[0] for line in logged(err, text)] for err in errs]
