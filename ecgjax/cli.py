@@ -127,7 +127,7 @@ def run(dispatch, doc: str) -> None:
       raise console.UsageError("--workdir is required (or --print_config to only show the "
                                "config)")
     import_tensorflow_quietly()   # before ecgjax.data imports it
-    from ecgjax.data import datasets, mixture
+    from ecgjax.data import datasets, mixture, synthetic_stream
     from ecgjax.ecg import leads
     from ecgjax.experiments import validation
     from ecgjax.models import head
@@ -138,7 +138,8 @@ def run(dispatch, doc: str) -> None:
                     leads.UnknownLeadError, head.HeadLayoutError,
                     workdir_files.ConfigChangedError)
     # A run that could not go on: what is missing or wrong is named (exit 1).
-    run_errors = (datasets.DatasetNotBuiltError, checkpoints.InitFromError,
+    run_errors = (datasets.DatasetNotBuiltError, synthetic_stream.FreshEcgError,
+                  checkpoints.InitFromError,
                   transfer.ArchitectureMismatchError, transfer.InputContractError,
                   nonfinite.NonFiniteError, workdir_lock.WorkdirLockedError)
     console.quiet_libraries()

@@ -74,6 +74,9 @@ def pretrain_defaults() -> ml_collections.ConfigDict:
   c.dataset.test_split = "test"         # scored once at the end into results.json; "": none
   c.dataset.shuffle_buffer = 4096
   c.dataset.build_if_missing = False   # only the synthetic dataset can be built on demand
+  # synthetic_ecg only: train on ECGs generated as training runs, never one twice
+  # (data/synthetic_stream.py); validation and test stay the built splits.
+  c.dataset.fresh_ecgs = False
   c.dataset.augment = "none"    # training stream: none | basic | recording (data/augment.py)
   c.dataset.threads = 0         # tf.data private thread pool; 0: all cores
   c.dataset.leads = "all"       # all (recorded) | limb | names such as I or I,II,V1

@@ -49,7 +49,7 @@ from ecgjax.data import augment as augment_lib, datasets, subsample
 from ecgjax.ecg import leads as leads_lib, windows
 from ecgjax.models import model_card
 
-_EPOCH_SEED_STRIDE = 1_000_003
+EPOCH_SEED_STRIDE = 1_000_003
 
 
 class TfdsInput:
@@ -204,7 +204,7 @@ class TfdsInput:
     process reads: tests/test_distributed.py)."""
     base, examples = self._process_share()
     start_epoch, offset = divmod(start_example, examples)
-    seed = (self.seed + seed_offset) * _EPOCH_SEED_STRIDE + jax.process_index()
+    seed = (self.seed + seed_offset) * EPOCH_SEED_STRIDE + jax.process_index()
 
     def epoch(e):
       shuffled = base.shuffle(self.shuffle_buffer, seed=seed + e * 7919,

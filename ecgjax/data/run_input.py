@@ -7,7 +7,7 @@ fields (leads, mixture, augmentation) come parsed, in the run's RunSpec.
 
 import os
 
-from ecgjax.data import datasets, embedded, mixture, pipeline
+from ecgjax.data import datasets, embedded, mixture, pipeline, synthetic_stream
 from ecgjax.training import run_spec
 
 
@@ -24,10 +24,13 @@ def make_input(config, spec: run_spec.RunSpec) -> pipeline.TfdsInput | mixture.M
   if config.dataset.build_if_missing:
     embedded.ensure_built(config.dataset.name, data_dir)
   builder = datasets.load_builder(config.dataset.name, data_dir)
-  return pipeline.TfdsInput(builder, labels=config.labels, global_batch=config.batch_size,
-                            eval_batch=config.eval_batch_size,
-                            train_split=config.dataset.train_split, seed=config.seed,
-                            shuffle_buffer=config.dataset.shuffle_buffer,
-                            augment=spec.augment, threads=config.dataset.threads,
-                            leads=spec.leads, crop_s=config.dataset.crop_s,
-                            eval_stride_s=config.dataset.eval_stride_s)
+  options = dict(labels=config.labels, global_batch=config.batch_size,
+                 eval_batch=config.eval_batch_size, train_split=config.dataset.train_split,
+                 seed=config.seed, shuffle_buffer=config.dataset.shuffle_buffer,
+                 augment=spec.augment, threads=config.dataset.threads, leads=spec.leads,
+                 crop_s=config.dataset.crop_s, eval_stride_s=config.dataset.eval_stride_s)
+  if config.dataset.fresh_ecgs:
+    # The generator's processes: as many as tf.data may use (`threads`; 0: every core).
+    return synthetic_stream.FreshSyntheticInput(builder, workers=config.dataset.threads,
+                                                **options)
+  return pipeline.TfdsInput(builder, **options)

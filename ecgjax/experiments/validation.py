@@ -12,7 +12,7 @@ import jax
 import ml_collections
 
 from ecgjax.configs import common
-from ecgjax.data import augment, mixture
+from ecgjax.data import augment, datasets, embedded, mixture
 from ecgjax.ecg import leads
 from ecgjax.evaluation import thresholds
 from ecgjax.models import head, resnet1d
@@ -172,6 +172,7 @@ def _check_training(config, device_count: int | None) -> run_spec.RunSpec:
     raise ConfigError(f"config.seed must be an integer, got {config.seed!r}")
   if not config.dataset.name and not config.dataset.mixture:
     raise ConfigError("config.dataset.name is empty")
+  _check_fresh_ecgs(config)
   for name in ("crop_s", "eval_stride_s"):
     value = config.dataset[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -188,6 +189,24 @@ def _check_training(config, device_count: int | None) -> run_spec.RunSpec:
         f"config.total_steps={config.total_steps}: lower it too "
         f"(--config.optimizer.warmup_steps={config.total_steps // 10})")
   return spec
+
+
+def _check_fresh_ecgs(config) -> None:
+  fresh = config.dataset.fresh_ecgs
+  if not isinstance(fresh, bool):
+    raise ConfigError(f"config.dataset.fresh_ecgs must be True or False, got {fresh!r}")
+  if not fresh:
+    return
+  if config.dataset.mixture:
+    raise ConfigError("config.dataset.fresh_ecgs=True with config.dataset.mixture: fresh "
+                      "ECGs replace one synthetic_ecg dataset's training split, not a mixture's")
+  if datasets.split_name(config.dataset.name)[0] != embedded.SYNTHETIC:
+    raise ConfigError(f"config.dataset.fresh_ecgs=True: config.dataset.name="
+                      f"{config.dataset.name!r} is not a synthetic_ecg dataset (fresh ECGs "
+                      "come from the synthetic generator)")
+  if config.experiment != "pretrain":
+    raise ConfigError(f"config.dataset.fresh_ecgs=True in a {config.experiment} config: fresh "
+                      "ECGs are for pretraining (fine-tuning learns from a fixed labelled set)")
 
 
 def threshold_rule_of(config) -> thresholds.ThresholdRule:

@@ -74,17 +74,11 @@ V1-V6, stored as raw bytes; `labels` multi-hot uint8 over `label_names`;
 `record_id`; `patient` (an opaque hashed key); `age`; `sex`.
 """
 
-import numpy as np
 import tensorflow_datasets as tfds
 
 from ecgjax.ecg import leads
 from ecgjax.ecg.synthetic import conditions, generator
 from tfds_builders import ecg_archive
-
-
-def quantize_microvolts(signal: np.ndarray) -> np.ndarray:
-  """float µV -> int16 µV (±32.7 mV covers any surface ECG)."""
-  return np.clip(np.round(signal), -32768, 32767).astype(np.int16)
 
 
 class SyntheticEcgConfig(tfds.core.BuilderConfig):
@@ -105,7 +99,7 @@ class SyntheticEcgConfig(tfds.core.BuilderConfig):
 
 class Builder(tfds.core.GeneratorBasedBuilder):
   __doc__ = __doc__
-  VERSION = tfds.core.Version("1.4.0")
+  VERSION = tfds.core.Version(generator.VERSION)
   RELEASE_NOTES = {
       "1.0.0": "First release: 39 pretraining and 3 rare conditions.",
       "1.1.0": "Brugada ST 0.1-0.35 mV as documented; its ECGs carry the anterior "
@@ -167,8 +161,4 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     records = generator.generate_split_parallel(
         cfg.seed, cfg.num_ecgs, split, cfg.sampling_rate, cfg.duration)
     for r in records:
-      yield r["record_id"], {
-          "signal": quantize_microvolts(r["signal"]), "labels": r["labels"].astype(np.uint8),
-          "record_id": r["record_id"], "patient": r["patient"],
-          "age": np.int32(r["age"]), "sex": r["sex"],
-      }
+      yield r["record_id"], generator.stored_example(r)

@@ -26,6 +26,7 @@ from ecgjax.ecg.synthetic.rhythm import RhythmSpec
 LVH_LABEL_THRESHOLD = 1.45
 LOW_VOLTAGE_LABEL_THRESHOLD = 0.5     # mV, every limb lead (the clinical criterion)
 Q_WAVE_LABEL_THRESHOLD = 0.5
+MAX_ECGS_PER_PATIENT = 8
 # Traits whose QRS already shows a bundle-branch block (no aberrancy to add).
 BUNDLE_BRANCH_BLOCKS = frozenset({"rbbb", "irbbb", "lbbb"})
 
@@ -128,7 +129,8 @@ def sample_patient(rng: np.random.Generator, index: int) -> Patient:
       qtc=float(np.clip(rng.normal(0.41 if male else 0.42, 0.015), 0.37, 0.445)),
       t_amp=float(rng.uniform(0.22, 0.45)), traits=traits,
       # About 40% of patients have one ECG; the rest 2-8 (mean 2.3 overall).
-      ecg_count=1 if rng.uniform() < 0.4 else int(min(rng.geometric(0.45), 7)) + 1,
+      ecg_count=(1 if rng.uniform() < 0.4
+                 else int(min(rng.geometric(0.45), MAX_ECGS_PER_PATIENT - 1)) + 1),
       morphology_seed=int(rng.integers(2 ** 63)),
       chest_rotation=float(rng.normal(0, 15)),
       # Drawn last, so every earlier draw is what it was before QRS width varied.
