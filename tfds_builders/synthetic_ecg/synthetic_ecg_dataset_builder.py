@@ -20,7 +20,9 @@ conduction blocks, hypertrophy, old infarcts, arrhythmic substrate, rare
 disease); prevalences rise with age where they do clinically and conditions
 co-occur as they do. Splits are by patient (80/10/10): no patient is in two.
 Labels are read from what was rendered (a 58/min sinus rhythm is labelled
-bradycardia; LVH voltage under the criterion is not labelled LVH).
+bradycardia), except LVH and right atrial enlargement, labelled by their simulated
+degree: ecgjax/ecg/synthetic/label_criteria.py measures how often the rendered ECG
+meets the criterion a reader applies (docs/sim-to-real.md).
 
 Label groups (in the metadata, `label_groups`): `pretrain`, the common
 diagnoses for pretraining; `rare`, conjunctions of subtle features kept for
