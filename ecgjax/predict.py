@@ -33,7 +33,8 @@ from absl import flags
 from ecgjax import console
 
 _MODEL = flags.DEFINE_string("model", None, "Pretraining or fine-tuning workdir, its "
-                             "checkpoints/ or one checkpoint step directory.")
+                             "checkpoints/, one checkpoint step directory, a model directory "
+                             "(export --model_directory) or a shipped model's name.")
 _OUT = flags.DEFINE_string("out", None, "The predictions CSV to write.")
 _STEP = flags.DEFINE_integer("step", 0, "Checkpoint step; 0: the latest (or the one named).")
 _EXPLAIN = flags.DEFINE_string("explain", None, "Directory for one PNG per ECG: the 12 "

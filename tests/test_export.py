@@ -24,13 +24,15 @@ pytest.importorskip("onnxruntime", reason='the ONNX checks need the `export` ext
 def exported(tiny_pretrained, tmp_path_factory, no_flax):
   out = str(tmp_path_factory.mktemp("export"))
   result = subprocess.run(
-      [sys.executable, "-m", "ecgjax.export", f"--model={tiny_pretrained}", f"--out={out}"],
+      [sys.executable, "-m", "ecgjax.export", f"--model={tiny_pretrained}", f"--out={out}",
+       "--model_directory"],
       cwd=REPO, capture_output=True, text=True, timeout=600,
       env={**os.environ, "XLA_FLAGS": "", "PYTHONPATH": no_flax["no_tensorflow"]})
   assert result.returncode == 0, result.stderr[-3000:]
   assert "model.jax_export: agrees with the model" in result.stdout
   assert "model.onnx: agrees with the model" in result.stdout
   assert f"run it: python {out}/load_jax_export.py" in result.stdout
+  assert f"ecgjax.export: {out}/model: the model directory" in result.stdout
   # The converter's chatter stays off the console.
   assert "BatchNorm exported" not in result.stderr and "Converting JAX" not in result.stderr
   return out
@@ -55,9 +57,11 @@ def ecgs(model, n):
 
 
 def test_the_export_runs_with_nothing_but_jax(exported, tiny_pretrained, no_flax, tmp_path):
-  assert sorted(os.listdir(exported)) == ["export.json", "load_jax_export.py", "model.jax_export",
-                                          "model.onnx", "model_card.json", "model_card.md"]
+  assert sorted(os.listdir(exported)) == ["export.json", "load_jax_export.py", "model",
+                                          "model.jax_export", "model.onnx", "model_card.json",
+                                          "model_card.md"]
   model = scoring.load(tiny_pretrained)
+  assert scoring.load(os.path.join(exported, "model")).card == model.card
   signal = ecgs(model, 5)
   np.save(tmp_path / "in.npy", signal)
   # From another directory, with JAX and NumPy alone (flax, ecgjax, TF cannot import).

@@ -27,9 +27,11 @@ import numpy as np
 
 from ecgjax.inference import scoring
 from ecgjax.models import model_card
+from ecgjax.training import checkpoints
 
 JAX_EXPORT_FILE = "model.jax_export"
 ONNX_FILE = "model.onnx"
+MODEL_DIRECTORY = "model"      # --model_directory: the slim model directory
 PLATFORMS = ("cpu", "cuda", "tpu")
 TOLERANCE = 1e-4          # largest |probability difference| an export may show
 LOADER = '''"""Runs this directory's model.jax_export with nothing but JAX and NumPy, from any
@@ -171,8 +173,10 @@ def check(form: str, outputs: np.ndarray, reference: np.ndarray) -> ExportCheck:
 
 
 def export_model(model_dir: str, out_dir: str, step: int | None = None,
-                 onnx: bool = True) -> list[ExportCheck]:
-  """Writes the exports and the card into `out_dir`; returns the agreement checks."""
+                 onnx: bool = True, model_directory: bool = False) -> list[ExportCheck]:
+  """Writes the exports and the card into `out_dir`; returns the agreement checks.
+  `model_directory`: also OUT/model, the model as a slim model directory
+  (write_model_directory)."""
   model = scoring.load(model_dir, step)
   os.makedirs(out_dir, exist_ok=True)
   probe = probe_signals(model.card)
@@ -191,6 +195,8 @@ def export_model(model_dir: str, out_dir: str, step: int | None = None,
 
   card = model.card
   model_card.write(out_dir, card)
+  if model_directory:
+    write_model_directory(model_dir, os.path.join(out_dir, MODEL_DIRECTORY), model.step)
   inp = card["input"]
   loader = LOADER.format(samples=inp["samples"], leads=len(inp["leads"]),
                          lead_names=",".join(inp["leads"]))
@@ -205,3 +211,13 @@ def export_model(model_dir: str, out_dir: str, step: int | None = None,
                "platforms": list(PLATFORMS), "tolerance": TOLERANCE,
                "checks": [dataclasses.asdict(c) for c in checks]}, f, indent=2)
   return checks
+
+
+def write_model_directory(model_dir: str, out_dir: str, step: int | None = None) -> str:
+  """The model at `model_dir` (its `step`, else the latest) as a slim model directory
+  in `out_dir`, its card beside the checkpoint for reading."""
+  saved = checkpoints.read_pretrained(model_dir, step, what="--model")
+  written = checkpoints.write_model_directory(saved, out_dir)
+  if saved.card is not None:
+    model_card.write(written, saved.card)
+  return written

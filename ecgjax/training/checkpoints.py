@@ -22,6 +22,9 @@ from ecgjax.training import mesh as mesh_lib
 ITEMS = ("state", "config", "model_card")
 CARD_ITEM = "model_card"
 LEGACY_CARD_FILE = "model_card.json"   # a card written after the checkpoint (evaluate)
+# Models shipped inside the package, each a model directory (write_model_directory)
+# named by its folder: `--model=NAME` wherever a model directory is accepted.
+SHIPPED_MODELS = epath.Path(__file__).resolve().parent.parent / "shipped_models"
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -126,17 +129,37 @@ def split_step_directory(path) -> tuple[epath.Path, int | None]:
   return checkpoints_directory(path), None
 
 
+def shipped_model_names() -> list[str]:
+  if not SHIPPED_MODELS.is_dir():
+    return []
+  return sorted(p.name for p in SHIPPED_MODELS.iterdir() if (p / "checkpoints").is_dir())
+
+
+def resolve_model(path_or_name: str) -> str:
+  """A model directory as given, or the directory of the shipped model so named (a
+  name is a single path component that is not an existing path)."""
+  value = str(path_or_name)
+  if "/" in value or os.sep in value or epath.Path(value).exists():
+    return value
+  if value in shipped_model_names():
+    return os.fspath(SHIPPED_MODELS / value)
+  return value
+
+
 def read_pretrained(workdir_or_checkpoints: str, step: int | None = None,
                     what: str = "init_from") -> Pretrained:
   """Parameters and BatchNorm statistics of a pretraining run (its optimiser state
   is left on disk), from its latest or a named step.
 
-  Accepts the pretraining workdir, its `checkpoints/` directory or one step of it.
+  Accepts the pretraining workdir, its `checkpoints/` directory, one step of it, a
+  model directory (write_model_directory) or the name of a shipped one.
   """
-  path, named_step = split_step_directory(workdir_or_checkpoints)
+  path, named_step = split_step_directory(resolve_model(workdir_or_checkpoints))
   step = named_step if step is None else step
   if not path.is_dir():
-    raise InitFromError(f"{what}={workdir_or_checkpoints}: no such directory")
+    shipped = shipped_model_names()
+    raise InitFromError(f"{what}={workdir_or_checkpoints}: no such directory" + (
+        f", nor a model shipped with ecgjax ({', '.join(shipped)})" if shipped else ""))
   manager = ocp.CheckpointManager(
       path, options=ocp.CheckpointManagerOptions(read_only=True),
       item_handlers={"state": ocp.PyTreeCheckpointHandler(),
@@ -169,3 +192,24 @@ def read_pretrained(workdir_or_checkpoints: str, step: int | None = None,
     card = json.loads(written_later.read_text())
   return Pretrained(str(path), step, restored.config, dict(restored.state["params"]),
                     dict(restored.state["batch_stats"]), card)
+
+
+def write_model_directory(saved: Pretrained, out_dir: str) -> str:
+  """`saved` as a model directory: OUT/checkpoints/STEP with the weights, BatchNorm
+  statistics, config and card, and no optimiser state (a third of a training
+  checkpoint's size). predict, export, evaluate and fine-tuning read it as they read a
+  workdir; models shipped in the package are such directories."""
+  directory = epath.Path(os.path.abspath(out_dir)) / "checkpoints"
+  if directory.exists() and any(directory.iterdir()):
+    raise InitFromError(f"{out_dir}: already holds checkpoints; choose an empty directory")
+  manager = ocp.CheckpointManager(
+      directory, options=ocp.CheckpointManagerOptions(create=True), item_names=ITEMS)
+  items = {"state": ocp.args.PyTreeSave({"params": saved.params,
+                                         "batch_stats": saved.batch_stats}),
+           "config": ocp.args.JsonSave(saved.config)}
+  if saved.card is not None:
+    items[CARD_ITEM] = ocp.args.JsonSave(saved.card)
+  manager.save(saved.step, args=ocp.args.Composite(**items))
+  manager.wait_until_finished()
+  manager.close()
+  return os.fspath(directory.parent)

@@ -1,0 +1,64 @@
+"""A model directory (export --model_directory): the weights, statistics and card
+without optimiser state, read wherever a workdir is, and by name once shipped."""
+
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from ecgjax.inference import scoring, serving_export
+from ecgjax.training import checkpoints
+
+
+def size_of(directory: str) -> int:
+  return sum(os.path.getsize(os.path.join(root, f))
+             for root, _, files in os.walk(directory) for f in files)
+
+
+@pytest.fixture(scope="module")
+def model_directory(tiny_pretrained, tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("model") / "tiny")
+  return serving_export.write_model_directory(tiny_pretrained, out)
+
+
+def test_a_model_directory_scores_as_its_workdir_without_the_optimiser_state(
+    tiny_pretrained, model_directory):
+  workdir, slim = scoring.load(tiny_pretrained), scoring.load(model_directory)
+  assert slim.step == workdir.step and slim.card == workdir.card
+  for a, b in zip(jax.tree.leaves((workdir.params, workdir.batch_stats)),
+                  jax.tree.leaves((slim.params, slim.batch_stats)), strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  probe = serving_export.probe_signals(workdir.card)
+  np.testing.assert_array_equal(scoring.Scorer(workdir)(probe), scoring.Scorer(slim)(probe))
+  latest = os.path.join(tiny_pretrained, "checkpoints", str(workdir.step))
+  assert size_of(model_directory) < 0.6 * size_of(latest)      # no Adam moments
+  assert os.path.exists(os.path.join(model_directory, "model_card.md"))
+  with pytest.raises(checkpoints.InitFromError, match="already holds checkpoints"):
+    serving_export.write_model_directory(tiny_pretrained, model_directory)
+
+
+def test_a_shipped_model_is_found_by_name_and_a_wrong_name_lists_them(
+    model_directory, tmp_path, monkeypatch):
+  shipped = tmp_path / "shipped_models"
+  shipped.mkdir()
+  os.symlink(model_directory, shipped / "tiny-synthetic")
+  monkeypatch.setattr(checkpoints, "SHIPPED_MODELS", type(checkpoints.SHIPPED_MODELS)(shipped))
+  monkeypatch.chdir(tmp_path)          # where no folder of that name exists
+  assert checkpoints.shipped_model_names() == ["tiny-synthetic"]
+  assert scoring.load("tiny-synthetic").card == scoring.load(model_directory).card
+  assert checkpoints.read_pretrained("tiny-synthetic").step == scoring.load(model_directory).step
+  with pytest.raises(checkpoints.InitFromError,
+                     match=r"init_from=tiny-synthtic: no such directory, nor a model shipped "
+                           r"with ecgjax \(tiny-synthetic\)"):
+    checkpoints.read_pretrained("tiny-synthtic")
+  # A folder of the user's with that name wins over the shipped model.
+  (tmp_path / "tiny-synthetic").mkdir()
+  with pytest.raises(checkpoints.InitFromError, match="no checkpoint in"):
+    checkpoints.read_pretrained("tiny-synthetic")
+
+
+def test_the_package_ships_its_models_folder():
+  """Whatever ships is found where checkpoints looks (the folder is package data)."""
+  assert checkpoints.SHIPPED_MODELS.is_dir()
+  assert os.path.exists(os.path.join(checkpoints.SHIPPED_MODELS, "README.md"))
