@@ -62,3 +62,30 @@ def test_the_package_ships_its_models_folder():
   """Whatever ships is found where checkpoints looks (the folder is package data)."""
   assert checkpoints.SHIPPED_MODELS.is_dir()
   assert os.path.exists(os.path.join(checkpoints.SHIPPED_MODELS, "README.md"))
+
+
+def test_evaluate_refits_the_operating_points_into_a_new_model_directory(
+    tiny_pretrained, tmp_path):
+  """The documented refit: the card's thresholds chosen again on the dataset's
+  validation split, by another rule; the model's weights untouched."""
+  from ecgjax.configs import evaluate as evaluate_config
+  from ecgjax.experiments import checkpoint_evaluation
+  config = evaluate_config.get_config()
+  config.checkpoint = tiny_pretrained
+  config.threshold_rule = "specificity:0.95"
+  config.write_model = str(tmp_path / "refit")
+  results = checkpoint_evaluation.evaluate_checkpoint(config, str(tmp_path / "eval"))
+  before, after = scoring.load(tiny_pretrained).card, scoring.load(config.write_model).card
+  assert after["refit"]["threshold_rule"] == "specificity:0.95"
+  assert after["refit"]["on"]["split"] == "validation"
+  assert sorted(after["refit"]["labels"]) == sorted(before["labels"])
+  assert after["thresholds"] != before["thresholds"]
+  assert after["metrics"]["step"] == results["checkpoint_step"]
+  # At a specificity of 0.95 the thresholds sit at or above Youden's, label by label.
+  defined = [n for n in before["labels"] if n not in after["thresholds_undefined"]
+             and n not in before["thresholds_undefined"]]
+  assert defined and sum(after["thresholds"][n] >= before["thresholds"][n] - 1e-9
+                         for n in defined) >= 0.8 * len(defined)
+  with pytest.raises(Exception, match="needs a checkpoint with a card"):
+    config.dataset.eval_split = ""
+    checkpoint_evaluation.evaluate_checkpoint(config, str(tmp_path / "eval2"))

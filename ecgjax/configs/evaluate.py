@@ -11,6 +11,12 @@ thresholds are chosen on `dataset.eval_split` and applied to `dataset.test_split
 
 A checkpoint written before model cards: `--config.write_card=True` (on the
 dataset it was trained on) writes its card into the checkpoint's step directory.
+
+Refitting a model's calibration and thresholds on your own labelled ECGs (built as a
+dataset with the model's recipe): `--config.write_model=OUT` writes the model to OUT
+as a model directory whose card holds the operating points chosen on
+`dataset.eval_split` for every label the dataset names (the others keep theirs), and
+the test split's results with them; `predict --model=OUT` then uses them.
 """
 
 import ml_collections
@@ -23,6 +29,9 @@ def get_config():
   c.checkpoint_step = 0          # 0: the latest
   c.labels = ""                  # "": every dataset label the model predicts
   c.write_card = False           # write a model card for a checkpoint that has none
+  # A directory: write the model there (a model directory, as export --model_directory)
+  # with its calibration and thresholds refitted on dataset.eval_split.
+  c.write_model = ""
   c.seed = 0                     # of the bootstrap
   c.eval_batch_size = 256
   c.threshold_rule = "youden"

@@ -9,6 +9,7 @@ Operating points (calibration, thresholds) are chosen on `dataset.eval_split`;
 with an empty eval_split they come from the model card, as predict uses them.
 """
 
+import dataclasses
 import os
 
 import jax
@@ -91,6 +92,11 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
   if config.write_card and card is not None:
     raise validation.ConfigError(
         f"config.write_card: checkpoint {saved.directory} step {saved.step} has a model card")
+  if config.write_model and (card is None or not config.dataset.eval_split):
+    raise validation.ConfigError(
+        "config.write_model refits the model card's operating points on "
+        "config.dataset.eval_split: it needs a checkpoint with a card (--config.write_card "
+        "first) and a non-empty eval_split")
   head_names = card["labels"] if card else _legacy_head_names(saved)
   heads = saved.params["head"]["kernel"].shape[1]
   if heads != len(head_names):
@@ -178,6 +184,16 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
     if config.write_card:
       _write_legacy_card(saved, source, model, head_names, points, points_from, results,
                          config.dataset.test_split)
+    if config.write_model:
+      head_of = {name: head_name for head_name, name in by_head_name.items()}
+      refitted = model_card.refit(card, points, head_of, points_from,
+                                  loop.card_metrics(results, config.dataset.test_split,
+                                                    saved.step))
+      written = checkpoints.write_model_directory(
+          dataclasses.replace(saved, card=refitted), config.write_model)
+      model_card.write(written, refitted)
+      logging.info("wrote %s: the model with operating points refitted on %s %s", written,
+                   run.dataset.name, config.dataset.eval_split)
   logging.info("test median AUROC %s over %d/%d labels",
                loop.fmt(results["medians"]["auroc"]["value"]),
                results["medians"]["auroc"]["labels_covered"], len(names))

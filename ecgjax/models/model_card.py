@@ -135,6 +135,30 @@ def build(*, task: str, label_names, data: dict, model: dict, steps: int,
   }
 
 
+def refit(card: dict, points: dict, head_of: dict, points_from: dict, metrics: dict) -> dict:
+  """`card` with the calibration and thresholds of the labels in `head_of` (dataset
+  label -> head label) replaced by `points` (evaluation.results.operating_points, by
+  dataset label), chosen on another dataset; the other labels keep theirs, and
+  `refit` records which labels were refitted, where, and by which rule."""
+  new = json.loads(json.dumps(card))
+  undefined = dict(points.get("thresholds_undefined", {}))
+  for name, head_name in head_of.items():
+    new["thresholds"][head_name] = points["thresholds"][name]
+    new["calibration"]["labels"][head_name] = points["calibration"]["labels"][name]
+    new["thresholds_undefined"].pop(head_name, None)
+    if name in undefined:
+      new["thresholds_undefined"][head_name] = undefined[name]
+  new["calibration"]["method"] = points["calibration"]["method"]
+  new["threshold_rule"] = points["threshold_rule"]
+  new["operating_points"] = points_from
+  new["metrics"] = metrics
+  new["refit"] = {"labels": [head_of[n] for n in head_of], "on": points_from,
+                  "threshold_rule": points["threshold_rule"],
+                  "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                      timespec="seconds")}
+  return new
+
+
 def validate(card: dict, where: str) -> dict:
   missing = [k for k in REQUIRED if k not in card]
   if missing:
