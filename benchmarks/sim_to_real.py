@@ -1,7 +1,8 @@
 """Sim-to-real: a synthetic-pretrained model scored zero-shot on every real sample set.
 
   python benchmarks/sim_to_real.py --model DEMO/pretrain [--one_lead_model LEAD_I_DIR]
-      [--shared ../shared/data] [--recipe demo] [--out benchmarks/results/sim_to_real.jsonl]
+      [--shared ../shared/data] [--recipe demo] [--adapt_batch_norm]
+      [--out benchmarks/results/sim_to_real.jsonl]
 
 The real samples in ../shared/data (PTB-XL records 1-40, CPSC 2018 A0001-A0040 and,
 for `--one_lead_model`, a model that reads lead I, CinC 2017 A00001-A00200) are built
@@ -9,7 +10,9 @@ at the model's sampling rate and scored with no training: ecgjax/experiments/zer
 how. One JSON line per run: the generator version the model was pretrained on (its
 card), `--recipe`, the per-set and pooled figures (`median_auroc` over the labels
 with at least `--min_positives` positives). The samples are small: read the CIs, and
-never tune the generator on these labels. (Lines before generator 1.2.0 name the
+never tune the generator on these labels. `--adapt_batch_norm` scores each set with
+the model adapted to that set's ECGs without their labels (AdaBN: BatchNorm statistics
+recomputed; predict --adapt_batch_norm is the same for a user's files). (Lines before generator 1.2.0 name the
 sets ptbxl_1_40, cpsc2018_1_40 and cinc2017_1_200.)
 """
 
@@ -32,16 +35,20 @@ def main():
   parser.add_argument("--recipe", default="demo", help="the pretraining recipe's name")
   parser.add_argument("--min_positives", type=int, default=3)
   parser.add_argument("--scratch", default="", help="where the sample sets are built")
+  parser.add_argument("--adapt_batch_norm", action="store_true",
+                      help="score each set with the model's BatchNorm statistics recomputed "
+                           "on that set's ECGs, labels unread (AdaBN)")
   parser.add_argument("--out")
   args = parser.parse_args()
   scratch = args.scratch or tempfile.mkdtemp(prefix="sim_to_real_")
   result = zero_shot.score(args.model, args.shared, scratch, args.one_lead_model,
-                             args.min_positives)
+                           args.min_positives, adapt_batch_norm=args.adapt_batch_norm)
   for name, s in result["sets"].items():
     print(f"{name}: median AUROC {s['median_auroc']} over {s['labels_counted']} labels with "
           f">= {args.min_positives} positives", file=sys.stderr)
   print(zero_shot.table_row(result, args.recipe), file=sys.stderr)   # docs/sim-to-real.md
-  emit({"benchmark": "sim_to_real", "recipe": args.recipe, **result,
+  emit({"benchmark": "sim_to_real", "recipe": args.recipe,
+        "batch_norm_adapted": args.adapt_batch_norm, **result,
         "command": "python " + " ".join(sys.argv),
         "date": datetime.date.today().isoformat()}, args.out)
 

@@ -23,6 +23,10 @@ were aggregated), `filled_leads` (leads the file lacked, with
 another name: ECG=I for a CinC 2017 file scored by a one-lead model). A bad file gets its row and the rest go on; the exit code
 is 1 when any failed, unless --allow_failures.
 
+--adapt_batch_norm=OUT adapts the model to these files' cart first, without labels:
+its BatchNorm statistics are recomputed on the ECGs (AdaBN), the adapted model is
+written to OUT as a model directory, and the predictions are its.
+
 Imports no TensorFlow: a serving host needs only JAX.
 """
 
@@ -56,6 +60,10 @@ _ALLOW_FAILURES = flags.DEFINE_bool("allow_failures", False,
                                     "Exit 0 even when some files could not be scored.")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Windows per device batch (all local devices).")
 _EXPLAIN_TOP = flags.DEFINE_integer("explain_top", 3, "Positive labels drawn per explanation.")
+_ADAPT = flags.DEFINE_string(
+    "adapt_batch_norm", None, "A directory: first recompute the model's BatchNorm statistics "
+    "on these files' ECGs (AdaBN; no label is read), write the adapted model there as a "
+    "model directory, and score with it.")
 
 
 PROGRAM = "ecgjax.predict"
@@ -80,7 +88,7 @@ def main(argv):
             lead_names=lead_names,
             fill_missing_leads=_MISSING.value == "zero", window_stride_s=_STRIDE.value,
             aggregate=_AGGREGATE.value, batch_size=_BATCH.value, explain_dir=_EXPLAIN.value,
-            explain_top=_EXPLAIN_TOP.value))
+            explain_top=_EXPLAIN_TOP.value, adapt_batch_norm_to=_ADAPT.value))
   except score_files.NoEcgFilesError as e:
     console.fail(PROGRAM, str(e), console.EXIT_USAGE)
   except score_files.USER_ERRORS as e:
@@ -94,6 +102,6 @@ if __name__ == "__main__":
                   help_text=f"{__doc__.strip()}\n\nFlags (--helpfull describes each): "
                             "--model, --out, --step, --explain, --explain_top, "
                             "--sampling_rate, --leads, --lead_names, --missing_leads, "
-                            "--window_stride_s, "
+                            "--window_stride_s, --adapt_batch_norm, "
                             f"--aggregate, --batch_size, --allow_failures.\n\n"
                             f"{console.EXIT_CODES}")

@@ -67,3 +67,29 @@ def test_demo_without_real_ecgs_says_how_to_give_them(tmp_path, monkeypatch):
   assert text.startswith("# Fine-tuning comparison\n")
   assert "## Zero-shot on real ECGs" in text and "--config.real_data=DIR" in text
   assert not (tmp_path / "sim_to_real.json").exists()
+
+
+def test_a_set_scored_adapted_reads_only_its_signals(tiny_pretrained, shared_data, tmp_path,
+                                                     monkeypatch):
+  """--adapt_batch_norm: the model adapted to the set's 40 ECGs (never their labels)
+  is what scores it."""
+  import numpy as np
+  import jax
+  from ecgjax.experiments import zero_shot
+  from ecgjax.inference import scoring
+  monkeypatch.setenv("ECGJAX_PATIENT_SALT", "sim-to-real")
+  scratch = str(tmp_path / "scratch")
+  dataset, _, _ = zero_shot.build("ptbxl", "vocabulary_100",
+                                  os.path.join(shared_data, "ptbxl"), scratch)
+  adapted_dir = zero_shot.adapted_to(tiny_pretrained, dataset, scratch,
+                                     str(tmp_path / "adapted"))
+  adapted, original = scoring.load(adapted_dir), scoring.load(tiny_pretrained)
+  assert adapted.card["training"]["batch_norm_adaptation"]["windows"] == 40
+  assert adapted.card["labels"] == original.card["labels"]
+  assert not all(np.allclose(a, b) for a, b in zip(jax.tree.leaves(adapted.batch_stats),
+                                                   jax.tree.leaves(original.batch_stats)))
+  real = tmp_path / "real"            # PTB-XL's samples only, to save time
+  real.mkdir()
+  (real / "ptbxl").symlink_to(os.path.join(shared_data, "ptbxl"))
+  result = zero_shot.score(tiny_pretrained, str(real), scratch, adapt_batch_norm=True)
+  assert result["sets"]["ptbxl"]["model"].endswith(os.path.join("adapted", "ptbxl"))

@@ -26,11 +26,13 @@ import os
 import shutil
 import statistics
 
+import numpy as np
 import tensorflow_datasets as tfds
 
 from ecgjax.configs import evaluate as evaluate_config
 from ecgjax.data import datasets
 from ecgjax.experiments import checkpoint_evaluation
+from ecgjax.inference import batch_norm_adaptation, scoring
 from ecgjax.models import model_card
 
 SETS = {   # name: (builder module, config template, folder under real_data, lead I model)
@@ -69,6 +71,21 @@ def build(module: str, config: str, raw: str, data_dir: str) -> tuple[str, list[
       manual_dir=manual_dir_for(module, raw, data_dir)))
   return (f"{module}/{config}", datasets.annotated_labels(builder.info),
           str(builder.info.version))
+
+
+def adapted_to(model_dir: str, dataset: str, data_dir: str, out_dir: str) -> str:
+  """The model with its BatchNorm statistics recomputed on every signal of `dataset`
+  (inference.batch_norm_adaptation; no label is read), as a model directory."""
+  model = scoring.load(model_dir)
+  builder = datasets.load_builder(dataset, data_dir)
+  stored = datasets.stored_leads(builder.info)
+  columns = [stored.index(name) for name in model.card["input"]["leads"]]
+  signals = builder.as_dataset(split="train+validation+test").map(lambda e: e["signal"])
+  windows = np.stack([s[:, columns] for s in tfds.as_numpy(signals)])
+  stats = batch_norm_adaptation.adapted_batch_stats(model, windows)
+  shutil.rmtree(out_dir, ignore_errors=True)
+  return batch_norm_adaptation.write_adapted_model(model_dir, None, stats, out_dir,
+                                                   ecgs=len(windows), windows=len(windows))
 
 
 def zero_shot(model_dir: str, dataset: str, data_dir: str, workdir: str) -> dict:
@@ -111,9 +128,11 @@ def generator_version(model_dir: str) -> str | None:
 
 
 def score(model_dir: str, real_data: str, scratch: str, one_lead_model: str = "",
-          min_positives: int = 3) -> dict:
+          min_positives: int = 3, adapt_batch_norm: bool = False) -> dict:
   """Every set present under `real_data` that a given model can read, zero-shot:
-  {'sets': {name: ...}, 'labels': {'SET:LABEL': ...}, 'median_auroc', 'labels_counted'}."""
+  {'sets': {name: ...}, 'labels': {'SET:LABEL': ...}, 'median_auroc', 'labels_counted'}.
+  `adapt_batch_norm`: each set is scored by the model adapted to that set's ECGs
+  without their labels (adapted_to)."""
   # The public samples' patient keys need no secret salt.
   os.environ.setdefault("ECGJAX_PATIENT_SALT", "sim-to-real")
   rate = int(model_card.read(model_dir)["input"]["sampling_rate"])
@@ -125,6 +144,8 @@ def score(model_dir: str, real_data: str, scratch: str, one_lead_model: str = ""
       continue
     dataset, annotated, version = build(module, config.format(rate=rate),
                                         os.path.join(real_data, folder), scratch)
+    if adapt_batch_norm:
+      model = adapted_to(model, dataset, scratch, os.path.join(scratch, "adapted", name))
     results = zero_shot(model, dataset, scratch, os.path.join(scratch, "eval", name))
     labels = label_figures(results, annotated)
     median, counted = median_over(labels, min_positives)

@@ -17,10 +17,12 @@ from absl import logging
 
 from ecgjax.ecg import leads as leads_lib, windows as windows_lib
 from ecgjax.ecg.formats.errors import RecordFormatError
-from ecgjax.inference import ecg_files, scoring
+from ecgjax.inference import batch_norm_adaptation, ecg_files, scoring
 from ecgjax.models import model_card
+from ecgjax.training import checkpoints
 
-USER_ERRORS = (scoring.ModelDirectoryError, model_card.ModelCardError)
+USER_ERRORS = (scoring.ModelDirectoryError, model_card.ModelCardError,
+               batch_norm_adaptation.AdaptationError, checkpoints.InitFromError)
 FIXED_COLUMNS = ("path", "record", "status")
 TRAILING_COLUMNS = ("positive", "windows", "filled_leads", "renamed_leads")
 _FILES_PER_CHUNK = 32
@@ -39,6 +41,9 @@ class Options:
   explain_dir: str | None = None
   explain_top: int = 3
   read_threads: int = 2
+  # A directory: first adapt the model's BatchNorm statistics to the files' ECGs
+  # (inference.batch_norm_adaptation), write it there, and score with it.
+  adapt_batch_norm_to: str | None = None
 
 
 @dataclasses.dataclass
@@ -133,7 +138,30 @@ def predict_files(model_dir: str, paths, out_csv: str, *, step: int | None = Non
   """Loads the model in `model_dir` and scores `paths` into `out_csv`. The files are
   found first: a path with no ECG in it is answered before the model loads."""
   found = find_ecg_files(paths, options)
-  return Predictor(scoring.load(model_dir, step), options).run(paths, out_csv, found)
+  model = scoring.load(model_dir, step)
+  if options.adapt_batch_norm_to:
+    model = _adapt_batch_norm(model, model_dir, step, found[0], options)
+  return Predictor(model, options).run(paths, out_csv, found)
+
+
+def _adapt_batch_norm(model: scoring.LoadedModel, model_dir: str, step: int | None, found,
+                      options: Options) -> scoring.LoadedModel:
+  """The model with BatchNorm statistics recomputed on every readable ECG in `found`
+  (files that fail are left out here and reported by the scoring that follows)."""
+  contract = model.card["input"]
+  prepared = [p for item in found for p in prepare_file(item, contract, options)
+              if p.error is None]
+  if not prepared:
+    raise batch_norm_adaptation.AdaptationError(
+        "--adapt_batch_norm: none of the files could be read as ECGs for this model")
+  windows = np.concatenate([p.windows for p in prepared])
+  stats = batch_norm_adaptation.adapted_batch_stats(model, windows, options.batch_size)
+  written = batch_norm_adaptation.write_adapted_model(
+      model_dir, model.step if step is None else step, stats, options.adapt_batch_norm_to,
+      ecgs=len(prepared), windows=len(windows))
+  print(f"ecgjax.predict: BatchNorm statistics adapted on {len(prepared)} ECGs "
+        f"({len(windows)} windows); wrote the adapted model to {written}", flush=True)
+  return scoring.load(written)
 
 
 class Predictor:
