@@ -93,3 +93,11 @@ def test_a_set_scored_adapted_reads_only_its_signals(tiny_pretrained, shared_dat
   (real / "ptbxl").symlink_to(os.path.join(shared_data, "ptbxl"))
   result = zero_shot.score(tiny_pretrained, str(real), scratch, adapt_batch_norm=True)
   assert result["sets"]["ptbxl"]["model"].endswith(os.path.join("adapted", "ptbxl"))
+
+
+def test_the_default_real_samples_are_the_ones_beside_the_checkout():
+  """The demo's `real_data=auto` and the benchmarks' --shared default: ../shared/data
+  next to the repository, where the tests read them."""
+  from ecgjax.experiments import zero_shot
+  from tests.helpers import SHARED_DATA
+  assert zero_shot.SHARED_SAMPLES == os.path.normpath(SHARED_DATA)

@@ -40,8 +40,9 @@ SETS = {   # name: (builder module, config template, folder under real_data, lea
     "cpsc2018": ("physionet2021", "cpsc2018_{rate}", "cinc2020", False),
     "cinc2017": ("physionet2017", "vocabulary_{rate}", "cinc2017", True),
 }
-# ../shared/data beside the checkout, where the real samples of this project live.
-SHARED_SAMPLES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..",
+# ../shared/data beside the checkout (ecgjax/experiments/ is two folders below its
+# root), where the real samples of this project live.
+SHARED_SAMPLES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "..",
                                                "shared", "data"))
 
 
