@@ -58,6 +58,7 @@ class FreshSyntheticInput(pipeline.TfdsInput):
     self._duration = float(metadata["duration_s"])
     self._workers = workers or len(os.sched_getaffinity(0))
     self._labels = len(metadata["label_names"])
+    self._stored_leads = len(datasets.stored_leads(builder.info))
 
   def describe(self) -> dict:
     described = super().describe()
@@ -75,7 +76,7 @@ class FreshSyntheticInput(pipeline.TfdsInput):
   def example_stream(self, start_example: int = 0, seed_offset: int = 0,
                      select: bool = True) -> tf.data.Dataset:
     samples = self.stored_samples
-    spec = {"signal": tf.TensorSpec((samples, 12), tf.int16),
+    spec = {"signal": tf.TensorSpec((samples, self._stored_leads), tf.int16),
             "labels": tf.TensorSpec((self._labels,), tf.uint8),
             "record_id": tf.TensorSpec((), tf.string), "patient": tf.TensorSpec((), tf.string)}
     stream_seed = self.stream_seed + seed_offset
