@@ -55,15 +55,9 @@ def summarise(workdir: str) -> dict:
 
 
 def tested_classes(workdir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """(recording keys, reference class, classified class) of a run's test split, in key
-  order; classes index challenge2017.CLASSES."""
+  """(recording keys, reference class, classified class) of a run's test split."""
   with np.load(os.path.join(workdir, "predictions.npz")) as saved:
-    columns = [list(saved["names"]).index(c) for c in challenge2017.CLASSES]
-    keys = saved["test_patients"]    # a recording is its own patient in this archive
-    order = np.argsort(keys)
-    labels = saved["test_labels"][order][:, columns]
-    scores = saved["test_scores"][order][:, columns]
-  return keys[order], labels.argmax(axis=1), scores.argmax(axis=1)
+    return challenge2017.tested_classes({k: saved[k] for k in saved.files})
 
 
 def difference(workdir: str, against_dir: str) -> dict:

@@ -381,3 +381,11 @@ def test_challenge_2017_paired_difference_resamples_both_recipes_together():
   assert (same["value"], same["ci_low"], same["ci_high"]) == (0.0, 0.0, 0.0)
   with pytest.raises(ValueError, match="400 references, 400 and 3 predictions"):
     challenge2017.paired_difference(reference, worse, worse[:3])
+  # Over seeds: one pair is the paired difference; a pair with no change halves it.
+  one = challenge2017.mean_paired_difference(reference, [(worse, better)], resamples=1000)
+  assert (one["value"], one["ci_low"], one["ci_high"]) == pytest.approx(
+      (out["value"], out["ci_low"], out["ci_high"]))
+  two = challenge2017.mean_paired_difference(reference, [(worse, better), (worse, worse)],
+                                             resamples=1000)
+  assert two["value"] == pytest.approx(out["value"] / 2) and two["pairs"] == 2
+  assert two["ci_low"] == pytest.approx(out["ci_low"] / 2)

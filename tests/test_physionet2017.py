@@ -295,3 +295,28 @@ def test_the_sweep_report_lists_each_runs_challenge_score():
   assert rows == ["| all | full | 1 | 0.610 [0.400, 0.800] | 0.800 | n/a | 0.420 | 15 |",
                   "| all | scratch | 0 | 0.610 [0.400, 0.800] | 0.800 | n/a | 0.420 | 15 |"]
   assert report.challenge_2017_table(runs[2:]) == []
+
+
+def test_the_sweep_report_gives_each_modes_challenge_score_against_scratch():
+  """Mean over seeds per mode, and full - scratch paired over the same recordings."""
+  from ecgjax.evaluation import report
+  names = np.array(["normal", "af", "other", "noisy"])
+  truth = np.eye(4)[[0, 0, 1, 2, 2, 3, 0, 1]]
+  def run(mode, seed, classified):
+    predictions = {"names": names, "test_patients": np.arange(8) * 7,
+                   "test_labels": truth, "test_scores": np.eye(4)[classified]}
+    score = {"score": {"value": 0.5 + seed / 10}, "f1": {}, "records": 8}
+    return report.Run(mode, 0, seed, {"challenge2017": score}, predictions)
+  right, wrong = [0, 0, 1, 2, 2, 3, 0, 1], [0, 2, 1, 0, 2, 3, 0, 0]
+  runs = [run("scratch", 0, wrong), run("scratch", 1, wrong), run("full", 0, right),
+          run("full", 1, wrong)]
+  lines = report.challenge_2017_summary(runs, resamples=1000)
+  [row] = [ln for ln in lines if ln.startswith("| all")]
+  cells = [c.strip() for c in row.strip("|").split("|")]
+  assert cells[:3] == ["all", "0.550", "0.550"]              # scratch, full: mean over seeds
+  from ecgjax.evaluation import challenge2017
+  reference = np.argmax(truth, axis=1)
+  expected = challenge2017.mean_paired_difference(
+      reference, [(np.array(wrong), np.array(right)), (np.array(wrong), np.array(wrong))])
+  assert cells[3].startswith(f"{expected['value']:+.3f} [")
+  assert expected["value"] > 0

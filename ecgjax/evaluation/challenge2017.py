@@ -70,3 +70,32 @@ def paired_difference(reference: np.ndarray, predicted_a: np.ndarray, predicted_
                                      _scores(reference, predicted_a, weights), level)
   return {"value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "records": n,
           "resamples": resamples}
+
+
+def mean_paired_difference(reference: np.ndarray, pairs: list, *, resamples: int = 1000,
+                           seed: int = 0, level: float = 0.95) -> dict:
+  """The mean over `pairs` [(predicted A, predicted B), ...] (a sweep's seeds) of B's
+  score minus A's on the same recordings, its interval from record resamples drawn once
+  for every pair (as the sweep's AUROC differences are)."""
+  n = len(reference)
+  ones = np.ones((1, n))
+  weights = bootstrap.patient_weights(np.arange(n), resamples, seed)
+  point = float(np.mean([_scores(reference, b, ones)[0] - _scores(reference, a, ones)[0]
+                         for a, b in pairs]))
+  draws = np.mean([_scores(reference, b, weights) - _scores(reference, a, weights)
+                   for a, b in pairs], axis=0)
+  ci = bootstrap.percentile_interval(point, draws, level)
+  return {"value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "records": n,
+          "pairs": len(pairs), "resamples": resamples}
+
+
+def tested_classes(predictions: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """(recording keys, reference class, classified class) of a run's test split from
+  its predictions.npz arrays, in key order; classes index CLASSES (a recording is its
+  own patient in this archive: `test_patients` holds its key)."""
+  columns = [list(predictions["names"]).index(c) for c in CLASSES]
+  keys = np.asarray(predictions["test_patients"])
+  order = np.argsort(keys)
+  labels = np.asarray(predictions["test_labels"])[order][:, columns]
+  scores = np.asarray(predictions["test_scores"])[order][:, columns]
+  return keys[order], labels.argmax(axis=1), scores.argmax(axis=1)

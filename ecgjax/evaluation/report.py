@@ -16,7 +16,8 @@ import warnings
 
 import numpy as np
 
-from ecgjax.evaluation import auroc_interval, bootstrap, calibration, comparison, metrics
+from ecgjax.evaluation import (auroc_interval, bootstrap, calibration, challenge2017, comparison,
+                               metrics)
 
 RESULTS_COLUMNS = ["label", "mode", "train_size", "seed", "auroc", "auroc_ci_low",
                    "auroc_ci_high", "auprc", "sensitivity", "specificity", "threshold",
@@ -202,6 +203,7 @@ def write_report(summary: dict, runs: list[Run], outdir: str, roc_size: int | No
            "bootstrap. DeLong's p-value per seed is in comparisons.csv; every run in "
            "results.csv.", "", *summary_table(summary)]
   lines += challenge_2017_table(runs)
+  lines += challenge_2017_summary(runs, summary["resamples"])
   lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
   with open(os.path.join(outdir, "report.md"), "w") as f:
     f.write("\n".join(lines))
@@ -227,6 +229,52 @@ def challenge_2017_table(runs: list[Run]) -> list[str]:
                  f"{_fmt(score['value'])} [{_fmt(score['ci_low'])}, {_fmt(score['ci_high'])}] | "
                  f"{_fmt(f1['normal'])} | {_fmt(f1['af'])} | {_fmt(f1['other'])} | "
                  f"{c['records']} |")
+  return lines
+
+
+def challenge_2017_summary(runs: list[Run], resamples: int) -> list[str]:
+  """Per training-set size: each mode's Challenge score, mean over seeds, and each
+  mode minus scratch paired (same recordings, same seeds, one record bootstrap)."""
+  scored = [r for r in runs if "challenge2017" in r.results]
+  modes = [m for m in MODE_ORDER if any(r.mode == m for r in scored)]
+  if not scored or "scratch" not in modes:
+    return []
+  against = [m for m in AGAINST_SCRATCH if m in modes]
+  lines = ["", "### Challenge score: mean over seeds and paired differences", "",
+           "A mode minus scratch: the mean over seeds of the paired differences, its 95% CI "
+           f"from {resamples} record resamples drawn once for every run (seed-to-seed spread "
+           "is in the table above).", "",
+           "| train size | " + " | ".join(modes) + " | "
+           + " | ".join(f"{m} - scratch [95% CI]" for m in against) + " |",
+           "|---" * (1 + len(modes) + len(against)) + "|"]
+  runs_at = {(r.train_size, r.mode, r.seed): r for r in scored}
+  for size in sorted({r.train_size for r in scored}, key=lambda s: (s == 0, s)):
+    means = []
+    for mode in modes:
+      values = [r.results["challenge2017"]["score"]["value"] for r in scored
+                if r.train_size == size and r.mode == mode]
+      means.append(_fmt(float(np.mean(values))) if values else "n/a")
+    cells = []
+    for mode in against:
+      seeds = sorted(seed for (s, m, seed) in runs_at if s == size and m == mode
+                     and (size, "scratch", seed) in runs_at)
+      if not seeds:
+        cells.append("n/a")
+        continue
+      reference, pairs = None, []
+      for seed in seeds:
+        keys, ref, a = challenge2017.tested_classes(runs_at[size, "scratch", seed].predictions)
+        keys_b, ref_b, b = challenge2017.tested_classes(runs_at[size, mode, seed].predictions)
+        if not (np.array_equal(keys, keys_b) and np.array_equal(ref, ref_b)) or (
+            reference is not None and not np.array_equal(ref, reference)):
+          raise ValueError(f"train size {size}, seed {seed}: {mode} and scratch were not "
+                           "tested on the same recordings")
+        reference = ref
+        pairs.append((a, b))
+      d = challenge2017.mean_paired_difference(reference, pairs, resamples=resamples)
+      cells.append(f"{d['value']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]")
+    lines.append(f"| {size_name(size)} | " + " | ".join(means) + " | " + " | ".join(cells)
+                 + " |")
   return lines
 
 
