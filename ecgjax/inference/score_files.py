@@ -140,7 +140,8 @@ def predict_files(model_dir: str, paths, out_csv: str, *, step: int | None = Non
   found = find_ecg_files(paths, options)
   model = scoring.load(model_dir, step)
   if options.adapt_batch_norm_to:
-    model = _adapt_batch_norm(model, model_dir, step, found[0], options)
+    files, _ = found
+    model = _adapt_batch_norm(model, model_dir, step, files, options)
   return Predictor(model, options).run(paths, out_csv, found)
 
 
