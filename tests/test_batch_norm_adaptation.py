@@ -11,7 +11,7 @@ import pytest
 from flax import nnx
 
 from ecgjax.inference import batch_norm_adaptation, score_files, scoring, serving_export
-from ecgjax.training import steps
+from ecgjax.training import checkpoints, steps
 
 
 def logits(model, signal, batch_norm_train: bool):
@@ -62,6 +62,6 @@ def test_predict_adapts_writes_the_model_and_scores_with_it(tiny_pretrained, sha
   label = original.labels[0]
   assert [r["record"] for r in rows[0]] == [r["record"] for r in rows[1]]
   assert any(abs(float(a[label]) - float(b[label])) > 1e-4 for a, b in zip(*rows))
-  with pytest.raises(Exception, match="already holds checkpoints"):
+  with pytest.raises(checkpoints.InitFromError, match="already holds checkpoints"):
     score_files.predict_files(tiny_pretrained, files, adapted_csv,
                               options=score_files.Options(adapt_batch_norm_to=out))

@@ -94,11 +94,7 @@ def test_evaluate_refits_the_operating_points_into_a_new_model_directory(
   assert sorted(after["refit"]["labels"]) == sorted(before["labels"])
   assert after["thresholds"] != before["thresholds"]
   assert after["metrics"]["step"] == results["checkpoint_step"]
-  # At a specificity of 0.95 the thresholds sit at or above Youden's, label by label.
-  defined = [n for n in before["labels"] if n not in after["thresholds_undefined"]
-             and n not in before["thresholds_undefined"]]
-  assert defined and sum(after["thresholds"][n] >= before["thresholds"][n] - 1e-9
-                         for n in defined) >= 0.8 * len(defined)
-  with pytest.raises(Exception, match="needs a checkpoint with a card"):
+  from ecgjax.experiments import validation
+  with pytest.raises(validation.ConfigError, match="needs a checkpoint with a card"):
     config.dataset.eval_split = ""
     checkpoint_evaluation.evaluate_checkpoint(config, str(tmp_path / "eval2"))
