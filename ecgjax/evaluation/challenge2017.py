@@ -63,13 +63,10 @@ def paired_difference(reference: np.ndarray, predicted_a: np.ndarray, predicted_
   if not len(predicted_a) == len(predicted_b) == n:
     raise ValueError(f"paired difference: {n} references, {len(predicted_a)} and "
                      f"{len(predicted_b)} predictions")
-  ones = np.ones((1, n))
-  point = float(_scores(reference, predicted_b, ones)[0] - _scores(reference, predicted_a, ones)[0])
-  weights = bootstrap.patient_weights(np.arange(n), resamples, seed)
-  ci = bootstrap.percentile_interval(point, _scores(reference, predicted_b, weights) -
-                                     _scores(reference, predicted_a, weights), level)
-  return {"value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "records": n,
-          "resamples": resamples}
+  difference = mean_paired_difference(reference, [(predicted_a, predicted_b)],
+                                      resamples=resamples, seed=seed, level=level)
+  del difference["pairs"]
+  return difference
 
 
 def mean_paired_difference(reference: np.ndarray, pairs: list, *, resamples: int = 1000,
