@@ -20,9 +20,10 @@ conduction blocks, hypertrophy, old infarcts, arrhythmic substrate, rare
 disease); prevalences rise with age where they do clinically and conditions
 co-occur as they do. Splits are by patient (80/10/10): no patient is in two.
 Labels are read from what was rendered (a 58/min sinus rhythm is labelled
-bradycardia), except LVH and right atrial enlargement, labelled by their simulated
-degree: ecgjax/ecg/synthetic/label_criteria.py measures how often the rendered ECG
-meets the criterion a reader applies (docs/sim-to-real.md).
+bradycardia); LVH and atrial enlargement by the published voltage and P-wave
+criteria measured on the drawn beat (ecgjax/ecg/synthetic/criteria.py), which
+ecgjax/ecg/synthetic/label_criteria.py checks again on the rendered ECGs
+(docs/sim-to-real.md).
 
 Label groups (in the metadata, `label_groups`): `pretrain`, the common
 diagnoses for pretraining; `rare`, conjunctions of subtle features kept for
@@ -48,10 +49,10 @@ fine-tuning only. Conditions and how each is rendered:
   left_posterior_fascicular_block [conduction]: frontal axis 100 to 150 degrees, rS in I, qR in III.
   wolff_parkinson_white [conduction]: PR 80-115 ms and a slurred delta wave starting the QRS in the accessory pathway's direction.
   nonspecific_intraventricular_conduction_delay [conduction]: QRS widened to 110-130 ms without a bundle-branch pattern.
-  left_ventricular_hypertrophy [morphology]: left-posterior QRS forces scaled 1.45-2.2x (Sokolow-Lyon voltage); often lateral strain.
+  left_ventricular_hypertrophy [morphology]: QRS voltage meeting Sokolow-Lyon (S V1 + R V5/V6 >= 3.5 mV) or Cornell (R aVL + S V3 > 2.8 mV men, 2.0 women), read on the drawn beat (not with LBBB, pre-excitation or pacing); hypertrophy scales the left-posterior forces 1.3-2.2x, often with lateral strain.
   right_ventricular_hypertrophy [morphology]: right axis and a dominant anterior-rightward R: tall R in V1.
-  left_atrial_enlargement [morphology]: wide notched P (>120 ms) with a deep negative terminal P in V1.
-  right_atrial_enlargement [morphology]: tall peaked P (>0.25 mV) in II, III, aVF.
+  left_atrial_enlargement [morphology]: P in II lasting 120 ms or more, or a terminal negative P in V1 of 0.04 mm.s or more, read on the drawn beat; enlargement widens and notches the P and deepens its terminal part in V1.
+  right_atrial_enlargement [morphology]: P above 0.25 mV in II, read on the drawn beat; enlargement makes it tall and peaked in II, III, aVF.
   low_qrs_voltage [morphology]: QRS below 0.5 mV peak to peak in every limb lead.
   prolonged_qt [morphology]: QTc 470-560 ms (Bazett).
   left_axis_deviation [morphology]: frontal QRS axis below -30 degrees.
@@ -67,7 +68,7 @@ fine-tuning only. Conditions and how each is rendered:
   q_waves_anterior [morphology]: old anterior infarct: initial 40 ms of QRS points posterior, QS in V1-V3.
   q_waves_inferior [morphology]: old inferior infarct: initial QRS points superior, Q >= 40 ms in II, III, aVF.
   q_waves_lateral [morphology]: old lateral infarct: initial QRS points rightward, Q in I, aVL, V5-V6.
-  hypertrophic_cardiomyopathy [rare]: LVH voltage (1.2-1.9x, often below the LVH label's threshold) AND deep narrow septal q in the lateral and inferior leads AND deep T inversion in V3-V6.
+  hypertrophic_cardiomyopathy [rare]: LVH forces (1.15-1.7x, often below the LVH voltage criteria) AND deep narrow septal q in the lateral and inferior leads AND deep T inversion in V3-V6.
   cardiac_amyloidosis [rare]: low limb voltage (0.4-0.75x) AND pseudo-infarct loss of anterior R AND PR 190-280 ms; atrial fibrillation in a fifth.
   brugada_pattern [rare]: coved ST elevation 0.1-0.35 mV confined to V1-V2 descending into an inverted T, with a small terminal r' in half.
 
@@ -121,6 +122,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                "delay) only where the bundles conduct: with a bundle-branch block "
                "already present it keeps the patient's QRS, instead of gaining a "
                "second terminal wave.",
+      "1.5.0": "LVH and atrial enlargement labelled by the published criteria read "
+               "on the drawn beat (Sokolow-Lyon or Cornell voltage; P in II above "
+               "0.25 mV; P of 120 ms or a V1 terminal force of 0.04 mm.s), not by "
+               "the hidden degree that drew them; P duration varies per patient "
+               "(about 100 +/- 12 ms); women's precordial voltage three quarters "
+               "of men's; a smaller terminal P in V1 in normals.",
   }
   BUILDER_CONFIGS = [
       SyntheticEcgConfig(name="tiny", num_ecgs=600, sampling_rate=100,

@@ -8,8 +8,10 @@ co-occur as they do (LAFB with left axis, LVH with strain, old infarcts with T
 inversion, complete heart block with pacing on a later visit).
 
 Labels are read from what was rendered, not from what was intended: a sinus
-rate of 58/min is bradycardia whatever the patient's usual rate, and an LVH
-voltage below the criterion is not labelled LVH.
+rate of 58/min is bradycardia whatever the patient's usual rate, and LVH and
+atrial enlargement are labelled where the drawn beat meets the published voltage
+and P-wave criteria (criteria.py) on the patient's leads, whatever the hidden
+hypertrophy or enlargement that drew it.
 """
 
 import dataclasses
@@ -17,13 +19,12 @@ import dataclasses
 import numpy as np
 
 from ecgjax.ecg import leads
-from ecgjax.ecg.synthetic import conditions
+from ecgjax.ecg.synthetic import conditions, criteria
 from ecgjax.ecg.synthetic import morphology as morph
 from ecgjax.ecg.synthetic import render
 from ecgjax.ecg.synthetic.render import NoiseSpec
 from ecgjax.ecg.synthetic.rhythm import RhythmSpec
 
-LVH_LABEL_THRESHOLD = 1.45
 LOW_VOLTAGE_LABEL_THRESHOLD = 0.5     # mV, every limb lead (the clinical criterion)
 Q_WAVE_LABEL_THRESHOLD = 0.5
 MAX_ECGS_PER_PATIENT = 8
@@ -55,6 +56,10 @@ class Patient:
   # How close the chest electrodes sit to the heart: a thinner chest wall and less
   # interposed lung in the young give larger precordial voltages.
   chest_gain: float = 1.0
+  # How long atrial activation takes relative to the template's 88 ms P: adult P
+  # duration is about 100 +/- 12 ms, 120 ms or more being left atrial abnormality
+  # (Hancock 2009, criteria.py).
+  p_duration_scale: float = 1.0
 
 
 def _chance(rng, p: float) -> bool:
@@ -88,7 +93,7 @@ def sample_patient(rng: np.random.Generator, index: int) -> Patient:
   maybe("lvh", (0.04 + 0.08 * old) * (1.4 if male else 0.8), 1.3, 2.2)
   maybe("rvh", 0.01, 1.0, 1.0)
   maybe("lae", 0.02 + 0.05 * old, 0.07, 0.14)
-  maybe("rae", 0.015, 0.25, 0.35)
+  maybe("rae", 0.015, 0.35, 0.55)
   maybe("low_voltage", 0.03, 0.35, 0.7)
   maybe("long_qt", 0.035, 0.47, 0.56)
   # Old infarcts, more in older men.
@@ -135,7 +140,11 @@ def sample_patient(rng: np.random.Generator, index: int) -> Patient:
       chest_rotation=float(rng.normal(0, 15)),
       # Drawn last, so every earlier draw is what it was before QRS width varied.
       qrs_duration=float(np.clip(rng.normal(0.095 if male else 0.088, 0.008), 0.074, 0.108)),
-      chest_gain=float((1.2 - 0.35 * np.clip((age - 20) / 60, 0, 1)) * rng.lognormal(0, 0.1)),
+      # Women's precordial voltages are about three quarters of men's (S in V2, median
+      # 1.1 against 1.5 mV: normal_ranges.py), more than body habitus (`voltage`) gives.
+      chest_gain=float((1.2 - 0.35 * np.clip((age - 20) / 60, 0, 1)) * rng.lognormal(0, 0.1)
+                       * (1.0 if male else 0.85)),
+      p_duration_scale=float(np.clip(rng.normal(1.13, 0.12), 0.9, 1.45)),
   )
 
 
@@ -214,18 +223,17 @@ def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpe
   # generator, so they repeat across visits; the recording's generator draws
   # what varies between recordings.
   own = np.random.default_rng(patient.morphology_seed)
+  # The patient's leads, electrodes where they belong: what the criteria are read on.
+  lead_field = render.placed_lead_field(None, patient.chest_rotation, patient.chest_gain)
   # ---- Atria.
   # Atrial enlargement is read off the P wave: unlabelled when none is drawn.
-  p_waves_drawn = kind in ("sinus", "third_degree")
-  atrium = morph.normal_atrium(own, patient.p_axis)
+  atrium = morph.normal_atrium(own, patient.p_axis, patient.p_duration_scale)
   if "lae" in traits:
     atrium = morph.left_atrial_enlargement(atrium, traits["lae"])
-    if p_waves_drawn:
-      labels.add("left_atrial_enlargement")
   if "rae" in traits:
     atrium = morph.right_atrial_enlargement(atrium, traits["rae"])
-    if p_waves_drawn:
-      labels.add("right_atrial_enlargement")
+  if kind in ("sinus", "third_degree"):
+    _atrial_enlargement_labels(atrium, lead_field, patient.voltage, labels)
   atria = {"sinus": atrium, "ectopic": morph.ectopic_atrium(rng)}
 
   # ---- Ventricles: conduction first (it sets the activation sequence), then
@@ -249,6 +257,11 @@ def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpe
                 "paced": morph.paced_ventricle(rng), "aberrant": aberrant}
   if not paced:   # a paced QRS's axis is the pacing site's, not a diagnosis
     _axis_labels(morph.frontal_axis(ventricle), labels)
+  # Voltage criteria do not apply to a left-bundle, pre-excited or paced QRS.
+  if not (paced or labels & {"left_bundle_branch_block", "wolff_parkinson_white"}):
+    r, s = criteria.r_and_s(_leads_of(ventricle.qrs_waves, lead_field, patient.voltage))
+    if criteria.lvh_by_voltage(r, s, patient.sex):
+      labels.add("left_ventricular_hypertrophy")
 
   # Repolarisation time, then the QT as drawn: a wide QRS lengthens QT by its
   # extra width, which is not long-QT syndrome (the label reads repolarisation).
@@ -345,14 +358,13 @@ def _structural_changes(rng, patient: Patient, v, labels: set[str]):
       labels.add("q_waves_lateral")
     labels.add("t_inversion_lateral" if rng.uniform() < 0.5 else "t_inversion_anterior")
   if lvh > 1.0:
+    # The LVH label is read off the voltage this gives (sample_ecg), not from `lvh`.
     v = morph.scale_forces(v, lvh, toward=left_posterior)
     v = morph.scale_forces(v, 0.5 + 0.5 * lvh, toward=-left_posterior)
-    if lvh >= LVH_LABEL_THRESHOLD:
-      labels.add("left_ventricular_hypertrophy")
-      if lvh > 1.7 and rng.uniform() < 0.6:       # strain
-        v = morph.invert_t(v, morph.TERRITORY["lateral"], rng.uniform(0.5, 1.0))
-        v = morph.add_st(v, 0.06 * morph.ST_DEPRESSION["lateral"])
-        labels.update({"t_inversion_lateral", "st_depression_lateral"})
+    if lvh > 1.7 and rng.uniform() < 0.6:       # strain
+      v = morph.invert_t(v, morph.TERRITORY["lateral"], rng.uniform(0.5, 1.0))
+      v = morph.add_st(v, 0.06 * morph.ST_DEPRESSION["lateral"])
+      labels.update({"t_inversion_lateral", "st_depression_lateral"})
   if "rvh" in traits:
     v = morph.scale_forces(v, 0.6, toward=morph.unit([0.3, 0, -1]))
     v = dataclasses.replace(v, qrs_waves=np.concatenate(
@@ -381,6 +393,26 @@ def _structural_changes(rng, patient: Patient, v, labels: set[str]):
   if _limb_qrs_amplitude(v) * patient.voltage < LOW_VOLTAGE_LABEL_THRESHOLD:
     labels.add("low_qrs_voltage")
   return v
+
+
+MEASURE_RATE = 1000.0   # Hz: the criteria are read off the waves at 1 ms
+
+
+def _leads_of(wave_rows: np.ndarray, lead_field: np.ndarray, scale: float) -> np.ndarray:
+  """(samples, 12) mV: the waves alone (a P or a QRS, no baseline) on these leads."""
+  centre, sigma = wave_rows[:, 0], wave_rows[:, 1]
+  t = np.arange((centre - 5 * sigma).min(), (centre + 5 * sigma).max(), 1 / MEASURE_RATE)
+  return leads.leads_from_electrodes(scale * render.gaussian_waves(t, wave_rows) @ lead_field.T)
+
+
+def _atrial_enlargement_labels(atrium, lead_field: np.ndarray, scale: float,
+                               labels: set[str]) -> None:
+  p_ii, duration, terminal_force = criteria.p_wave(
+      _leads_of(atrium.p_waves, lead_field, scale), MEASURE_RATE)
+  if criteria.right_atrial_enlargement(p_ii):
+    labels.add("right_atrial_enlargement")
+  if criteria.left_atrial_enlargement(duration, terminal_force):
+    labels.add("left_atrial_enlargement")
 
 
 def _limb_qrs_amplitude(v) -> float:

@@ -84,14 +84,19 @@ PRETRAIN = (
               "pattern"),
     # Chamber enlargement, voltage, intervals, axis.
     Condition("left_ventricular_hypertrophy", "morphology", "164873001",
-              "left-posterior QRS forces scaled 1.45-2.2x (Sokolow-Lyon "
-              "voltage); often lateral strain"),
+              "QRS voltage meeting Sokolow-Lyon (S V1 + R V5/V6 >= 3.5 mV) or "
+              "Cornell (R aVL + S V3 > 2.8 mV men, 2.0 women), read on the drawn "
+              "beat (not with LBBB, pre-excitation or pacing); hypertrophy scales "
+              "the left-posterior forces 1.3-2.2x, often with lateral strain"),
     Condition("right_ventricular_hypertrophy", "morphology", "89792004",
               "right axis and a dominant anterior-rightward R: tall R in V1"),
     Condition("left_atrial_enlargement", "morphology", "67741000119109",
-              "wide notched P (>120 ms) with a deep negative terminal P in V1"),
+              "P in II lasting 120 ms or more, or a terminal negative P in V1 "
+              "of 0.04 mm.s or more, read on the drawn beat; enlargement widens "
+              "and notches the P and deepens its terminal part in V1"),
     Condition("right_atrial_enlargement", "morphology", "446358003",
-              "tall peaked P (>0.25 mV) in II, III, aVF"),
+              "P above 0.25 mV in II, read on the drawn beat; enlargement makes "
+              "it tall and peaked in II, III, aVF"),
     Condition("low_qrs_voltage", "morphology", "251146004",
               "QRS below 0.5 mV peak to peak in every limb lead"),
     Condition("prolonged_qt", "morphology", "111975006",
@@ -131,7 +136,7 @@ PRETRAIN = (
 
 RARE = (
     Condition("hypertrophic_cardiomyopathy", "rare", "233873004",
-              "LVH voltage (1.2-1.9x, often below the LVH label's threshold) "
+              "LVH forces (1.15-1.7x, often below the LVH voltage criteria) "
               "AND deep narrow septal q in the lateral and inferior leads AND "
               "deep T inversion in V3-V6"),
     Condition("cardiac_amyloidosis", "rare", None,

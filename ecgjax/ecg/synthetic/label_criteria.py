@@ -9,33 +9,29 @@ criterion and how many unlabelled ones do.
 
   python -m ecgjax.ecg.synthetic.label_criteria [COUNT]   (prints the table)
 
-Criteria (amplitudes in mV):
-- Left / right axis deviation: frontal QRS axis below -30 / above +90 degrees
-  (Surawicz B et al., AHA/ACCF/HRS recommendations for the standardization and
-  interpretation of the ECG, part III, Circulation 2009;119:e235-e240). The axis is
-  the direction of the net QRS area in the hexaxial frame, from leads I and aVF
-  (aVF's lead vector is sqrt(3)/2 of lead I's in Einthoven's triangle).
-- Left ventricular hypertrophy: Sokolow-Lyon voltage, S in V1 plus the larger R of
-  V5 and V6, at least 3.5 mV (Sokolow M, Lyon TP, Am Heart J 1949;37:161-186); the
-  Cornell voltage, R in aVL plus S in V3 above 2.8 (men) or 2.0 (women) (Casale PN et
-  al., Circulation 1987;75:565-572), is reported beside it.
-- Right atrial enlargement: P in II above 0.25 mV (Hancock EW et al., AHA/ACCF/HRS
-  recommendations part V, Circulation 2009;119:e251-e261).
-- Left atrial enlargement: P duration in II of 120 ms or more, or a P terminal force
-  in V1 (depth times duration of its negative terminal part) of 0.04 mm.s (0.004
-  mV.s) or more (Morris JJ et al., Circulation 1964;29:242-252; Hancock 2009).
+The criteria (criteria.py, with their citations): frontal QRS axis below -30 / above
++90 degrees for left / right axis deviation (Surawicz B et al., AHA/ACCF/HRS
+recommendations part III, Circulation 2009;119:e235-e240; the axis is the direction
+of the net QRS area in the hexaxial frame, from leads I and aVF, aVF's lead vector
+being sqrt(3)/2 of lead I's in Einthoven's triangle); Sokolow-Lyon or Cornell voltage
+for LVH; P in II above 0.25 mV for right, P duration or V1's terminal force for left
+atrial enlargement. Since generator 1.5.0 the generator labels LVH and atrial
+enlargement by these criteria on the beat it draws; this module reads them again on
+the rendered ECG, whose chest electrodes are misplaced a little per recording.
 """
 
 import dataclasses
 
 import numpy as np
 
-from ecgjax.ecg import leads as lead_names
-from ecgjax.ecg.synthetic import generator, render, rhythm
+from ecgjax.ecg.synthetic import criteria, generator, render, rhythm
 
 FS = 500.0
 DURATION = 10.0
-_LEAD = {name: i for i, name in enumerate(lead_names.STANDARD_LEADS)}
+_LEAD = criteria.LEAD
+# QRS shapes on which no voltage criterion for LVH is read (criteria.py).
+VOLTAGE_CRITERIA_VOID = frozenset({"left_bundle_branch_block", "wolff_parkinson_white",
+                                   "ventricular_pacing"})
 LABELS = ("left_axis_deviation", "right_axis_deviation", "left_ventricular_hypertrophy",
           "right_atrial_enlargement", "left_atrial_enlargement")
 
@@ -59,48 +55,27 @@ class Measured:
     if label == "right_axis_deviation":
       return 90 < self.axis_deg <= 180
     if label == "left_ventricular_hypertrophy":
-      return self.sokolow_lyon_mv >= 3.5
+      if self.labels & VOLTAGE_CRITERIA_VOID:
+        return None
+      return self.sokolow_lyon_mv >= criteria.SOKOLOW_LYON_MV or self.cornell()
     if self.p_ii_mv is None:
       return None
     if label == "right_atrial_enlargement":
-      return self.p_ii_mv > 0.25
+      return criteria.right_atrial_enlargement(self.p_ii_mv)
     if label == "left_atrial_enlargement":
-      return self.p_duration_s >= 0.12 or self.p_terminal_force_v1 >= 0.004
+      return criteria.left_atrial_enlargement(self.p_duration_s, self.p_terminal_force_v1)
     raise ValueError(f"no criterion for {label!r}")
 
   def cornell(self) -> bool:
-    return self.cornell_mv > (2.8 if self.sex == "male" else 2.0)
-
-
-def _r_and_s(window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """Per lead: R, the highest point, and S, the deepest point after the R (a QS
-  complex, with no R, is all S)."""
-  peak = np.argmax(window, axis=0)
-  r = np.clip(window.max(axis=0), 0, None)
-  s = np.array([max(0.0, -(window[peak[k]:, k] if r[k] > 0.05 else window[:, k]).min())
-                for k in range(window.shape[1])])
-  return r, s
+    return self.cornell_mv > criteria.CORNELL_MV[self.sex]
 
 
 def _p_wave(signal: np.ndarray, p_start: int, qrs_onset: int):
-  """P amplitude in II, its duration in II and the terminal force in V1, from the P
-  window [p_start, QRS onset - 10 ms) against the level just before the P."""
+  """criteria.p_wave on the P window [p_start, QRS onset - 10 ms), against the level
+  just before the P."""
   baseline = signal[max(p_start - int(0.02 * FS), 0)]
   window = signal[p_start:max(qrs_onset - int(0.01 * FS), p_start + 1)] - baseline
-  ii, v1 = window[:, _LEAD["II"]], window[:, _LEAD["V1"]]
-  amplitude = float(np.abs(ii).max())
-  above = np.flatnonzero(np.abs(ii) > 0.1 * max(amplitude, 1e-6))
-  duration = (above[-1] - above[0] + 1) / FS if len(above) else 0.0
-  # The terminal negative part of V1's P: from its last crossing below zero to the end.
-  negative = v1 < -0.005
-  terminal = 0.0
-  if negative.any():
-    end = np.flatnonzero(negative)[-1]
-    start = end
-    while start > 0 and negative[start - 1]:
-      start -= 1
-    terminal = float(-v1[start:end + 1].min() * (end - start + 1) / FS)
-  return float(ii[np.argmax(np.abs(ii))]), duration, terminal
+  return criteria.p_wave(window, FS)
 
 
 def measure_ecg(seed: int, index: int) -> Measured:
@@ -117,7 +92,7 @@ def measure_ecg(seed: int, index: int) -> Measured:
   onset = int(onset_s * FS)
   baseline = signal[onset - int(0.02 * FS)]
   qrs = signal[onset - int(0.01 * FS):onset + int((ventricle.qrs_duration + 0.03) * FS)] - baseline
-  r, s = _r_and_s(qrs)
+  r, s = criteria.r_and_s(qrs)
   area = qrs.sum(axis=0)
   axis = float(np.rad2deg(np.arctan2(area[_LEAD["aVF"]] / (np.sqrt(3) / 2), area[_LEAD["I"]])))
   # The sinus P that conducted this beat (a PR of 50-400 ms), where there is one.
@@ -126,8 +101,7 @@ def measure_ecg(seed: int, index: int) -> Measured:
       p_before and spec.rhythm.kind == "sinus") else (None, None, None)
   return Measured(
       labels=frozenset(spec.labels), sex=patient.sex, axis_deg=axis,
-      sokolow_lyon_mv=float(s[_LEAD["V1"]] + max(r[_LEAD["V5"]], r[_LEAD["V6"]])),
-      cornell_mv=float(r[_LEAD["aVL"]] + s[_LEAD["V3"]]),
+      sokolow_lyon_mv=criteria.sokolow_lyon_mv(r, s), cornell_mv=criteria.cornell_mv(r, s),
       p_ii_mv=p[0], p_duration_s=p[1], p_terminal_force_v1=p[2])
 
 

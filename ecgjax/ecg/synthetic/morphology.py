@@ -65,12 +65,19 @@ class VentricularMorphology:
   pacing_spike_mv: float = 0.0            # at the dipole; 0: not paced
 
 
-def normal_atrium(rng: np.random.Generator, p_axis: float) -> AtrialMorphology:
+def normal_atrium(rng: np.random.Generator, p_axis: float,
+                  duration_scale: float = 1.0) -> AtrialMorphology:
+  """Right then left atrial activation; `duration_scale` stretches both (the P lasts
+  about 88 ms at 1.0, measured as label_criteria measures it)."""
   amp = rng.uniform(0.1, 0.18)
-  return AtrialMorphology(waves(
+  p = waves(
       (0.045, 0.018, amp * 0.7, frontal(p_axis + 15, 0.3)),   # right atrium
-      (0.065, 0.018, amp * 0.6, frontal(p_axis - 10, -0.2)),  # left atrium
-  ))
+      # Left atrium: leftward and a little posterior, a small terminal negative P in
+      # V1 whose force stays below the left atrial abnormality criterion (criteria.py).
+      (0.065, 0.018, amp * 0.6, frontal(p_axis - 10, -0.1)),
+  )
+  p[:, :2] *= duration_scale
+  return AtrialMorphology(p)
 
 
 # Ectopic atrial foci and their P' axes (frontal degrees, anterior part): a P' wave

@@ -45,18 +45,21 @@ def _lead_field() -> np.ndarray:
 LEAD_FIELD = _lead_field()
 
 
-def placed_lead_field(rng: np.random.Generator, chest_rotation: float = 0.0,
+def placed_lead_field(rng: np.random.Generator | None, chest_rotation: float = 0.0,
                       chest_gain: float = 1.0) -> np.ndarray:
   """The lead field of one recording: chest electrodes are never placed exactly
   twice alike (a few degrees around the chest, a few percent in gain), around
   the patient's own heart rotation (`chest_rotation` degrees, which moves the
   transition zone; the limb leads, far from the heart, do not see it) and the
-  patient's chest wall (`chest_gain`)."""
+  patient's chest wall (`chest_gain`). Without `rng`: the patient's own field,
+  electrodes exactly where they belong."""
   field = LEAD_FIELD.copy()
   for k in range(3, 9):
-    a = np.deg2rad(chest_rotation + rng.normal(0, 6))
+    misplaced_deg = rng.normal(0, 6) if rng is not None else 0.0
+    a = np.deg2rad(chest_rotation + misplaced_deg)
     rot = np.array([[np.cos(a), 0, -np.sin(a)], [0, 1, 0], [np.sin(a), 0, np.cos(a)]])
-    field[k] = chest_gain * rng.lognormal(0, 0.08) * rot @ field[k]
+    misplaced_gain = rng.lognormal(0, 0.08) if rng is not None else 1.0
+    field[k] = chest_gain * misplaced_gain * rot @ field[k]
   return field
 
 
