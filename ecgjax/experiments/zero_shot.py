@@ -89,6 +89,49 @@ def adapted_to(model_dir: str, dataset: str, data_dir: str, out_dir: str) -> str
                                                    ecgs=len(windows), windows=len(windows))
 
 
+# Findings of a normal ECG: calling them on one is no false alarm (sinus arrhythmia is
+# a normal variant, deepest in the young).
+NORMAL_FINDINGS = frozenset({"sinus_rhythm", "sinus_arrhythmia", "normal_ecg"})
+
+
+def normals_flagged(model_dir: str, dataset: str, data_dir: str,
+                    split: str = "train+validation+test") -> dict:
+  """On `split`'s normal ECGs (those labelled normal_ecg; in a dataset without that
+  label, the synthetic one, those whose only label is sinus_rhythm): how many the model
+  calls positive, at its card's thresholds, for a label that is neither a normal finding
+  (NORMAL_FINDINGS) nor one the set gives that ECG (a normal ECG may also be labelled
+  sinus bradycardia), and how often each label is so called. What a user sees on a
+  healthy person's ECG."""
+  model = scoring.load(model_dir)
+  builder = datasets.load_builder(dataset, data_dir)
+  names = datasets.resolve_labels(builder.info, "all")[0]
+  none = {"normal_ecgs": 0, "flagged": 0, "fraction": None, "labels_called": {}}
+  if "normal_ecg" in names:
+    is_normal = lambda labels: bool(labels[names.index("normal_ecg")])
+  elif "sinus_rhythm" in names:
+    only = np.array([name == "sinus_rhythm" for name in names])
+    is_normal = lambda labels: bool(np.array_equal(labels.astype(bool), only))
+  else:
+    return none
+  stored = datasets.stored_leads(builder.info)
+  columns = [stored.index(name) for name in model.card["input"]["leads"]]
+  examples = [e for e in tfds.as_numpy(builder.as_dataset(split=split))
+              if is_normal(e["labels"])]
+  if not examples:
+    return none
+  probabilities = scoring.Scorer(model)(np.stack([e["signal"][:, columns] for e in examples]))
+  called = probabilities >= model.thresholds()       # NaN thresholds never call
+  given = np.array([[name in names and bool(e["labels"][names.index(name)])
+                     for name in model.labels] for e in examples])
+  abnormal = np.array([name not in NORMAL_FINDINGS for name in model.labels])
+  false_alarm = called & ~given & abnormal
+  flagged = false_alarm.any(axis=1)
+  return {"normal_ecgs": len(examples), "flagged": int(flagged.sum()),
+          "fraction": float(flagged.mean()),
+          "labels_called": {name: int(n) for name, n in zip(model.labels, false_alarm.sum(axis=0))
+                            if n}}
+
+
 def zero_shot(model_dir: str, dataset: str, data_dir: str, workdir: str) -> dict:
   config = evaluate_config.get_config()
   config.checkpoint = model_dir
@@ -131,12 +174,13 @@ def generator_version(model_dir: str) -> str | None:
 def score(model_dir: str, real_data: str, scratch: str, one_lead_model: str = "",
           min_positives: int = 3, adapt_batch_norm: bool = False) -> dict:
   """Every set present under `real_data` that a given model can read, zero-shot:
-  {'sets': {name: ...}, 'labels': {'SET:LABEL': ...}, 'median_auroc', 'labels_counted'}.
+  {'sets': {name: ...}, 'labels': {'SET:LABEL': ...}, 'median_auroc', 'labels_counted'};
+  each set also says how many of its normal ECGs the model flags (normals_flagged).
   `adapt_batch_norm`: each set is scored by the model adapted to that set's ECGs
   without their labels (adapted_to)."""
   # The public samples' patient keys need no secret salt.
   os.environ.setdefault("ECGJAX_PATIENT_SALT", "sim-to-real")
-  rate = int(model_card.read(model_dir)["input"]["sampling_rate"])
+  rate = int(model_card.read(model_dir or one_lead_model)["input"]["sampling_rate"])
   sets, pooled = {}, {}
   for name in present_sets(real_data):
     module, config, folder, one_lead = SETS[name]
@@ -152,10 +196,11 @@ def score(model_dir: str, real_data: str, scratch: str, one_lead_model: str = ""
     median, counted = median_over(labels, min_positives)
     sets[name] = {"dataset": dataset, "version": version, "model": model,
                   "examples": results["test_examples"],
-                  "median_auroc": median, "labels_counted": counted, "labels": labels}
+                  "median_auroc": median, "labels_counted": counted, "labels": labels,
+                  "normals_flagged": normals_flagged(model, dataset, scratch)}
     pooled.update({f"{name}:{label}": v for label, v in labels.items()})
   median, counted = median_over(pooled, min_positives)
-  return {"generator": generator_version(model_dir), "real_data": real_data,
+  return {"generator": generator_version(model_dir or one_lead_model), "real_data": real_data,
           "median_auroc": median, "labels_counted": counted, "min_positives": min_positives,
           "labels": pooled, "sets": sets}
 

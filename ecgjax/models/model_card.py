@@ -272,4 +272,43 @@ def markdown(card: dict) -> str:
                  + ", ".join(f"{k} {v}" for k, v in d.get("splits", {}).items())
                  + (f"; trained on {d['train_examples']} ECGs" if "train_examples" in d else ""))
   lines += ["", f"Model: {json.dumps(model.get('config', {}))}", ""]
+  if card.get("release"):
+    lines += _release_lines(card["release"])
   return "\n".join(lines)
+
+
+def _release_lines(release: dict) -> list[str]:
+  """A shipped model's record (experiments/release.py): how it was made, and how it
+  reads real ECGs it never trained on."""
+  cost = release.get("training_cost") or {}
+  lines = ["## Release", "",
+           f"Generator: {release['generator']}. Recipe: `{release['recipe']}`, "
+           f"{release['steps']} steps"
+           + (f", {cost['wall_s'] / 60:.1f} min of training at a median "
+              f"{cost['median_ecg_per_sec']:.0f} ECG/s on {cost['cpus']} CPUs"
+              if cost.get("wall_s") and cost.get("median_ecg_per_sec") else "")
+           + f". Thresholds {release['thresholds']}.", ""]
+  s2r = release["sim_to_real"]
+  lines += ["### Zero-shot on real ECGs it never trained on", "",
+            f"On {s2r['real_data']}. Median AUROC over the labels with at least "
+            f"{s2r['min_positives']} positives: "
+            + ("n/a" if s2r["median_auroc"] is None else
+               f"**{s2r['median_auroc']:.3f}** over {s2r['labels_counted']}")
+            + ". These sets are small: read the CIs.", "",
+            "| set | label | positives / ECGs | AUROC [95% CI] |", "|---|---|---|---|"]
+  for name, s in s2r["sets"].items():
+    for label, v in s["labels"].items():
+      if v["n_pos"] and v["auroc"] is not None:
+        lines.append(f"| {name} | {label} | {v['n_pos']} / {v['n_pos'] + v['n_neg']} | "
+                     f"{v['auroc']:.3f} [{v['auroc_ci'][0]:.2f}, {v['auroc_ci'][1]:.2f}] |")
+  lines.append("")
+  flagged = [("synthetic validation", release.get("synthetic_normals_flagged") or {})]
+  flagged += [(name, s["normals_flagged"]) for name, s in s2r["sets"].items()]
+  for name, n in flagged:
+    if n.get("normal_ecgs"):
+      called = ", ".join(f"{k} {v}" for k, v in sorted(n["labels_called"].items(),
+                                                       key=lambda kv: -kv[1]))
+      lines.append(f"- {name}: {n['flagged']} of its {n['normal_ecgs']} normal ECGs "
+                   f"({n['fraction']:.0%}) get an abnormal label they do not carry"
+                   + (f" ({called})." if called else "."))
+  return lines + [""]

@@ -1,0 +1,143 @@
+"""A trained synthetic model made into a model that ships in the package.
+
+  python -m ecgjax.experiments.release --model=WORKDIR --name=NAME --recipe="..."
+      [--threshold_rule=specificity:0.99] [--shared=../shared/data]
+      [--out=ecgjax/shipped_models] [--one_lead]
+
+Three steps, each what a user could run alone:
+1. Operating points refitted on the model's own synthetic validation split by
+   `--threshold_rule` (evaluate's `--config.write_model`). The rule is fixed before any
+   real ECG is looked at: the samples' labels choose nothing.
+2. The refitted model scored zero-shot on every real sample set under `--shared`
+   (zero_shot.score): AUROC with 95% CIs per label, the median per set, and the fraction
+   of each set's normal ECGs it flags at those thresholds.
+3. OUT/NAME written as a model directory (no optimiser state) whose card carries a
+   `release` entry: generator version, recipe, steps, training cost, how the thresholds
+   were chosen, and step 2's figures; model_card.md beside it says the same in prose.
+"""
+
+import dataclasses
+import datetime
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+
+from absl import app, flags, logging
+
+from ecgjax.configs import evaluate as evaluate_config
+from ecgjax.experiments import checkpoint_evaluation, zero_shot
+from ecgjax.models import model_card
+from ecgjax.training import checkpoints
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", None, "the trained workdir (or model directory) to release")
+flags.DEFINE_string("name", None, "the shipped model's name (its folder under --out)")
+flags.DEFINE_string("recipe", None, "how it was trained, e.g. pretrain.py:synthetic_foundation")
+flags.DEFINE_string("threshold_rule", "specificity:0.99",
+                    "chosen on the synthetic validation split (evaluation/thresholds.py)")
+flags.DEFINE_string("shared", zero_shot.SHARED_SAMPLES, "the real sample sets")
+flags.DEFINE_string("out", os.fspath(checkpoints.SHIPPED_MODELS), "where NAME is written")
+flags.DEFINE_boolean("one_lead", False, "the model reads lead I: scored on CinC 2017")
+flags.DEFINE_integer("min_positives", 3, "labels counted in a set's median")
+LOG_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
+
+
+def refit_on_validation(model: str, threshold_rule: str, out_dir: str, workdir: str) -> str:
+  """The model with calibration and thresholds chosen by `threshold_rule` on the
+  validation split of the dataset it was trained on; returns the model directory."""
+  config = evaluate_config.get_config()
+  config.checkpoint = model
+  config.threshold_rule = threshold_rule
+  config.write_model = out_dir
+  config.bootstrap_resamples = 200
+  checkpoint_evaluation.evaluate_checkpoint(config, workdir)
+  return out_dir
+
+
+def training_cost(model: str) -> dict | None:
+  """The run's median training throughput, from metrics.jsonl, and its wall time from
+  the first to the last line of its ecgjax.log (a resumed run's pause counts; None
+  where the run was not started from the command line, which writes the log)."""
+  log, metrics = os.path.join(model, "ecgjax.log"), os.path.join(model, "metrics.jsonl")
+  if not os.path.isfile(metrics):
+    return None
+  rates = [json.loads(line).get("ecg_per_sec") for line in open(metrics, encoding="utf-8")
+           if line.strip()]
+  rates = [r for r in rates if r]
+  stamps = [datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+            for line in open(log, encoding="utf-8") if LOG_STAMP.match(line)
+            ] if os.path.isfile(log) else []
+  return {"wall_s": (stamps[-1] - stamps[0]).total_seconds() if stamps else None,
+          "median_ecg_per_sec": statistics.median(rates) if rates else None,
+          "cpus": os.cpu_count()}
+
+
+def release_entry(card: dict, recipe: str, threshold_rule: str, scored: dict,
+                  cost: dict | None, synthetic_normals: dict) -> dict:
+  synthetic = [d for d in card["training"]["datasets"] if d["name"].startswith("synthetic_ecg/")]
+  chosen = card["operating_points"]
+  return {
+      "generator": (f"{synthetic[0]['name']} {synthetic[0].get('version', '')}".strip()
+                    if synthetic else None),
+      "recipe": recipe, "steps": card["training"]["steps"], "training_cost": cost,
+      "thresholds": (f"chosen per label by `{threshold_rule}` on {chosen['dataset']} "
+                     f"{chosen['split']} ({chosen['examples']} ECGs)"),
+      # The same thresholds on the synthetic validation split's normal ECGs.
+      "synthetic_normals_flagged": synthetic_normals,
+      "sim_to_real": {
+          "real_data": "the real sample sets beside the checkout (PTB-XL 1-40, CPSC 2018 "
+                       "A0001-A0040, CinC 2017 A00001-A00200)",
+          "min_positives": scored["min_positives"],
+          "median_auroc": scored["median_auroc"], "labels_counted": scored["labels_counted"],
+          "sets": {name: {k: s[k] for k in ("dataset", "version", "examples", "median_auroc",
+                                            "labels_counted", "labels", "normals_flagged")}
+                   for name, s in scored["sets"].items()}},
+  }
+
+
+def release(model: str, name: str, recipe: str, threshold_rule: str, shared: str, out: str,
+            one_lead: bool = False, min_positives: int = 3) -> str:
+  destination = os.path.join(out, name)
+  if os.path.exists(destination):
+    raise FileExistsError(f"{destination} exists: remove it or choose another --name")
+  scratch = tempfile.mkdtemp(prefix="ecgjax_release_")
+  try:
+    refitted = refit_on_validation(model, threshold_rule, os.path.join(scratch, "refitted"),
+                                   os.path.join(scratch, "evaluate"))
+    scored = zero_shot.score("" if one_lead else refitted, shared,
+                             os.path.join(scratch, "sets"),
+                             one_lead_model=refitted if one_lead else "",
+                             min_positives=min_positives)
+    saved = checkpoints.read_pretrained(refitted)
+    card = dict(saved.card)
+    chosen = card["operating_points"]
+    synthetic_normals = zero_shot.normals_flagged(
+        refitted, chosen["dataset"], os.path.expanduser(saved.config["dataset"]["data_dir"]),
+        chosen["split"])
+    card["release"] = release_entry(card, recipe, threshold_rule, scored, training_cost(model),
+                                    synthetic_normals)
+    written = checkpoints.write_model_directory(dataclasses.replace(saved, card=card),
+                                                destination)
+    model_card.write(written, card)
+    return written
+  finally:
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def main(argv):
+  del argv
+  for required in ("model", "name", "recipe"):
+    if not getattr(FLAGS, required):
+      raise app.UsageError(f"--{required} is required")
+  written = release(FLAGS.model, FLAGS.name, FLAGS.recipe, FLAGS.threshold_rule, FLAGS.shared,
+                    FLAGS.out, FLAGS.one_lead, FLAGS.min_positives)
+  logging.info("released %s", written)
+  print(written, file=sys.stderr)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,69 @@
+"""Releasing a model into the package (experiments/release.py): thresholds refitted on
+synthetic validation by the stated rule, the real sample sets scored zero-shot with
+the normals it flags, and a model directory whose card records all of it."""
+
+import json
+import os
+
+import pytest
+
+from ecgjax.experiments import release
+from ecgjax.inference import scoring
+from ecgjax.training import checkpoints
+
+
+
+def test_training_cost_reads_the_log_and_the_metrics(tmp_path):
+  (tmp_path / "metrics.jsonl").write_text(
+      "".join(json.dumps({"step": s, "ecg_per_sec": r}) + "\n"
+              for s, r in ((50, 100.0), (100, 300.0), (150, 200.0))) + json.dumps(
+          {"step": 150, "split": "validation"}) + "\n")
+  (tmp_path / "ecgjax.log").write_text(
+      "2026-12-02 10:00:00,500 INFO loop.py:1] start\n"
+      "a traceback line without a time stamp\n"
+      "2026-12-02 10:05:30,000 INFO loop.py:2] done\n")
+  cost = release.training_cost(str(tmp_path))
+  assert cost["wall_s"] == pytest.approx(329.5)
+  assert cost["median_ecg_per_sec"] == 200.0
+  (tmp_path / "ecgjax.log").unlink()
+  assert release.training_cost(str(tmp_path))["wall_s"] is None
+
+
+@pytest.mark.slow     # evaluates a model and builds the real sample sets
+def test_release_writes_a_model_directory_with_its_record(tiny_pretrained, shared_data,
+                                                          tmp_path, monkeypatch):
+  written = release.release(tiny_pretrained, "tiny_release", "8 steps on synthetic_ecg/tiny",
+                            "specificity:0.98", shared_data, str(tmp_path))
+  assert written == os.path.join(str(tmp_path), "tiny_release")
+  # Usable by name, as a shipped model is, once it lies in the shipped folder.
+  monkeypatch.setattr(checkpoints, "SHIPPED_MODELS", tmp_path)
+  model = scoring.load("tiny_release")
+  card = model.card
+  assert card["threshold_rule"] == "specificity:0.98"
+  assert card["operating_points"]["split"] == "validation"
+  assert card["operating_points"]["dataset"].startswith("synthetic_ecg/tiny")
+  rel = card["release"]
+  assert rel["generator"].startswith("synthetic_ecg/tiny ") and rel["steps"] == 8
+  assert rel["training_cost"]["median_ecg_per_sec"] > 0
+  assert "`specificity:0.98` on synthetic_ecg/tiny validation" in rel["thresholds"]
+  # The synthetic validation split's normals (sinus rhythm alone) under the same rule.
+  assert rel["synthetic_normals_flagged"]["normal_ecgs"] > 0
+  sets = rel["sim_to_real"]["sets"]
+  assert set(sets) == {"ptbxl", "cpsc2018"}
+  for name, s in sets.items():
+    n = s["normals_flagged"]
+    assert n["normal_ecgs"] > 0, name      # both sets label their normal ECGs
+    assert 0 <= n["flagged"] <= n["normal_ecgs"]
+    assert n["fraction"] == pytest.approx(n["flagged"] / n["normal_ecgs"])
+    assert set(n["labels_called"]) <= set(model.labels) - {"sinus_rhythm", "sinus_arrhythmia"}
+    # A flagged ECG has at least one label called; no label is called more often
+    # than there are normal ECGs.
+    assert (max(n["labels_called"].values(), default=0) <= n["normal_ecgs"])
+    assert (n["flagged"] > 0) == bool(n["labels_called"])
+  markdown = (tmp_path / "tiny_release" / "model_card.md").read_text()
+  assert "## Release" in markdown and "normal ECGs" in markdown
+  assert json.loads((tmp_path / "tiny_release" / "model_card.json").read_text()) == card
+  # A release never overwrites one.
+  with pytest.raises(FileExistsError, match="tiny_release"):
+    release.release(tiny_pretrained, "tiny_release", "again", "youden", shared_data,
+                    str(tmp_path))
