@@ -44,8 +44,8 @@ def main():
   result = zero_shot.score(args.model, args.shared, scratch, args.one_lead_model,
                            args.min_positives, adapt_batch_norm=args.adapt_batch_norm)
   for name, s in result["sets"].items():
-    print(f"{name}: median AUROC {s['median_auroc']} over {s['labels_counted']} labels with "
-          f">= {args.min_positives} positives", file=sys.stderr)
+    print(f"{name}: median AUROC {s['median_auroc']} (95% CI {s['median_auroc_ci']}) over "
+          f"{s['labels_counted']} labels with >= {args.min_positives} positives", file=sys.stderr)
   print(zero_shot.table_row(result, args.recipe), file=sys.stderr)   # docs/sim-to-real.md
   emit({"benchmark": "sim_to_real", "recipe": args.recipe,
         "batch_norm_adapted": args.adapt_batch_norm, **result,

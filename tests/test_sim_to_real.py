@@ -50,8 +50,14 @@ def test_zero_shot_line_on_the_shared_samples(tiny_pretrained, shared_data, tmp_
   for _, v in counted:
     low, high = v["auroc_ci"]
     assert low <= v["auroc"] <= high
+  # The medians' CIs: records resampled per set, every counted label's AUROC recomputed.
+  low, high = line["median_auroc_ci"]
+  assert 0 <= low <= high <= 1
+  for s in sets.values():
+    assert (s["median_auroc_ci"] is None) == (s["labels_counted"] == 0)
   # docs/sim-to-real.md's table row, printed for the one who ran it.
-  assert f"| {TINY} | test | **{line['median_auroc']:.3f}** over " in proc.stderr
+  assert (f"| {TINY} | test | **{line['median_auroc']:.3f}** [{low:.2f}, {high:.2f}] over "
+          in proc.stderr)
 
 
 def test_demo_without_real_ecgs_says_how_to_give_them(tmp_path, monkeypatch):

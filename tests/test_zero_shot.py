@@ -74,3 +74,32 @@ def test_a_dataset_at_another_rate_is_refused_naming_it(tiny_pretrained, shared_
   with pytest.raises(validation.ConfigError,
                      match="sampling_rate: model 100.0, dataset 500.0"):
     zero_shot(tiny_pretrained, str(tmp_path), "ptbxl/vocabulary_500", str(tmp_path / "e"))
+
+
+def _scored(truth, probabilities, known=None):
+  from ecgjax.experiments import zero_shot
+  truth = np.asarray(truth, bool)
+  return zero_shot.ScoredSet(
+      labels=["a", "b"], truth=truth,
+      known=np.ones_like(truth) if known is None else np.asarray(known, bool),
+      model_labels=["b", "a"], probabilities=np.asarray(probabilities, float))
+
+
+def test_the_median_auroc_ci_resamples_records_per_set():
+  from ecgjax.experiments import zero_shot
+  rng = np.random.default_rng(0)
+  truth = rng.uniform(size=(400, 2)) < 0.3
+  # Model column 1 is label "a", column 0 is label "b": "a" perfectly ranked, "b" noise.
+  perfect = _scored(truth, np.stack([rng.uniform(size=400), truth[:, 0] * 1.0], axis=1))
+  pairs = zero_shot.counted_columns(perfect, ["a", "b"], min_positives=3)
+  assert pairs == [(0, 1), (1, 0)]
+  assert zero_shot.bootstrap_median_ci([(perfect, pairs[:1])], resamples=50) == [1.0, 1.0]
+  low, high = zero_shot.bootstrap_median_ci([(perfect, pairs[1:])], resamples=200)
+  assert low < 0.5 < high and high - low < 0.2
+  # Unknown truth is left out: "a" known only where it is positive has no negatives.
+  only_positive_known = _scored(truth, perfect.probabilities, known=np.stack(
+      [truth[:, 0], np.ones(400, bool)], axis=1))
+  assert zero_shot.counted_columns(only_positive_known, ["a"], 3) == [(0, 1)]
+  assert zero_shot.bootstrap_median_ci(
+      [(only_positive_known, [(0, 1)])], resamples=20) is None
+  assert zero_shot.bootstrap_median_ci([(perfect, [])]) is None

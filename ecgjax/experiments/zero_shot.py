@@ -21,12 +21,15 @@ tune the generator on these labels.
 Used by benchmarks/sim_to_real.py (the results file) and the demo's report.
 """
 
+import dataclasses
 import importlib
 import os
+import re
 import shutil
 import statistics
 
 import numpy as np
+import sklearn.metrics
 import tensorflow_datasets as tfds
 
 from ecgjax.configs import evaluate as evaluate_config
@@ -89,9 +92,42 @@ def adapted_to(model_dir: str, dataset: str, data_dir: str, out_dir: str) -> str
                                                    ecgs=len(windows), windows=len(windows))
 
 
+WINDOW_SUFFIX = re.compile(r"_w\d+$")
 # Findings of a normal ECG: calling them on one is no false alarm (sinus arrhythmia is
 # a normal variant, deepest in the young).
 NORMAL_FINDINGS = frozenset({"sinus_rhythm", "sinus_arrhythmia", "normal_ecg"})
+
+
+@dataclasses.dataclass
+class ScoredSet:
+  """A built set's records scored by a model: `labels` (the set's label names),
+  `truth` and `known` (records x labels, from the set; a window of a long recording
+  is one of its record's rows), `model_labels` and `probabilities` (records x model
+  labels, windows aggregated by their maximum, as evaluate does)."""
+  labels: list[str]
+  truth: np.ndarray
+  known: np.ndarray
+  model_labels: list[str]
+  probabilities: np.ndarray
+
+
+def score_set(model: scoring.LoadedModel, dataset: str, data_dir: str,
+              split: str = "train+validation+test") -> ScoredSet:
+  builder = datasets.load_builder(dataset, data_dir)
+  names = datasets.resolve_labels(builder.info, "all")[0]
+  stored = datasets.stored_leads(builder.info)
+  columns = [stored.index(name) for name in model.card["input"]["leads"]]
+  examples = list(tfds.as_numpy(builder.as_dataset(split=split)))
+  windows = scoring.Scorer(model)(np.stack([e["signal"][:, columns] for e in examples]))
+  records: dict[str, list[int]] = {}
+  for i, e in enumerate(examples):     # windows of one recording: RECORD_w0, RECORD_w1, ...
+    records.setdefault(WINDOW_SUFFIX.sub("", e["record_id"].decode()), []).append(i)
+  rows = [members[0] for members in records.values()]
+  known = [e["labels_known"] if "labels_known" in e else np.ones(len(names))
+           for e in (examples[r] for r in rows)]
+  return ScoredSet(names, np.stack([examples[r]["labels"] for r in rows]).astype(bool),
+                   np.stack(known).astype(bool), list(model.labels),
+                   np.stack([windows[m].max(axis=0) for m in records.values()]))
 
 
 def normals_flagged(model_dir: str, dataset: str, data_dir: str,
@@ -103,33 +139,67 @@ def normals_flagged(model_dir: str, dataset: str, data_dir: str,
   sinus bradycardia), and how often each label is so called. What a user sees on a
   healthy person's ECG."""
   model = scoring.load(model_dir)
-  builder = datasets.load_builder(dataset, data_dir)
-  names = datasets.resolve_labels(builder.info, "all")[0]
-  none = {"normal_ecgs": 0, "flagged": 0, "fraction": None, "labels_called": {}}
+  return flagged_normals(model, score_set(model, dataset, data_dir, split))
+
+
+def flagged_normals(model: scoring.LoadedModel, scored: ScoredSet) -> dict:
+  """normals_flagged on a set already scored by `model`."""
+  names = scored.labels
   if "normal_ecg" in names:
-    is_normal = lambda labels: bool(labels[names.index("normal_ecg")])
+    normal = scored.truth[:, names.index("normal_ecg")]
   elif "sinus_rhythm" in names:
-    only = np.array([name == "sinus_rhythm" for name in names])
-    is_normal = lambda labels: bool(np.array_equal(labels.astype(bool), only))
+    normal = np.all(scored.truth == np.array([n == "sinus_rhythm" for n in names]), axis=1)
   else:
-    return none
-  stored = datasets.stored_leads(builder.info)
-  columns = [stored.index(name) for name in model.card["input"]["leads"]]
-  examples = [e for e in tfds.as_numpy(builder.as_dataset(split=split))
-              if is_normal(e["labels"])]
-  if not examples:
-    return none
-  probabilities = scoring.Scorer(model)(np.stack([e["signal"][:, columns] for e in examples]))
-  called = probabilities >= model.thresholds()       # NaN thresholds never call
-  given = np.array([[name in names and bool(e["labels"][names.index(name)])
-                     for name in model.labels] for e in examples])
+    normal = np.zeros(len(scored.truth), bool)
+  if not normal.any():
+    return {"normal_ecgs": 0, "flagged": 0, "fraction": None, "labels_called": {}}
+  called = scored.probabilities[normal] >= model.thresholds()   # NaN thresholds never call
+  given = np.array([[name in names and bool(row[names.index(name)]) for name in model.labels]
+                    for row in scored.truth[normal]])
   abnormal = np.array([name not in NORMAL_FINDINGS for name in model.labels])
   false_alarm = called & ~given & abnormal
   flagged = false_alarm.any(axis=1)
-  return {"normal_ecgs": len(examples), "flagged": int(flagged.sum()),
+  return {"normal_ecgs": int(normal.sum()), "flagged": int(flagged.sum()),
           "fraction": float(flagged.mean()),
           "labels_called": {name: int(n) for name, n in zip(model.labels, false_alarm.sum(axis=0))
                             if n}}
+
+
+def counted_columns(scored: ScoredSet, annotated: list[str], min_positives: int):
+  """(set column, model column) of the labels both name, the set annotates, and that
+  have at least `min_positives` known positives: the labels a median counts."""
+  pairs = []
+  for name in annotated:
+    if name in scored.labels and name in scored.model_labels:
+      k = scored.labels.index(name)
+      if (scored.truth[:, k] & scored.known[:, k]).sum() >= min_positives:
+        pairs.append((k, scored.model_labels.index(name)))
+  return pairs
+
+
+def bootstrap_median_ci(groups: list[tuple[ScoredSet, list]], resamples: int = 1000,
+                        seed: int = 0) -> list[float] | None:
+  """95% CI of the median AUROC over every (set, label) in `groups` (pairs from
+  counted_columns): each set's records resampled with replacement, each label's AUROC
+  recomputed on its known records where both classes remain, the median taken."""
+  if not any(pairs for _, pairs in groups):
+    return None
+  rng = np.random.default_rng(seed)
+  medians = []
+  for _ in range(resamples):
+    values = []
+    for scored, pairs in groups:
+      rows = rng.integers(len(scored.truth), size=len(scored.truth))
+      for k, m in pairs:
+        keep = rows[scored.known[rows, k]]
+        y = scored.truth[keep, k]
+        if 0 < y.sum() < len(y):
+          values.append(sklearn.metrics.roc_auc_score(y, scored.probabilities[keep, m]))
+    if values:
+      medians.append(statistics.median(values))
+  if not medians:
+    return None
+  return [float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))]
 
 
 def zero_shot(model_dir: str, dataset: str, data_dir: str, workdir: str) -> dict:
@@ -181,7 +251,7 @@ def score(model_dir: str, real_data: str, scratch: str, one_lead_model: str = ""
   # The public samples' patient keys need no secret salt.
   os.environ.setdefault("ECGJAX_PATIENT_SALT", "sim-to-real")
   rate = int(model_card.read(model_dir or one_lead_model)["input"]["sampling_rate"])
-  sets, pooled = {}, {}
+  sets, pooled, groups = {}, {}, []
   for name in present_sets(real_data):
     module, config, folder, one_lead = SETS[name]
     model = one_lead_model if one_lead else model_dir
@@ -194,14 +264,20 @@ def score(model_dir: str, real_data: str, scratch: str, one_lead_model: str = ""
     results = zero_shot(model, dataset, scratch, os.path.join(scratch, "eval", name))
     labels = label_figures(results, annotated)
     median, counted = median_over(labels, min_positives)
+    loaded = scoring.load(model)
+    scored = score_set(loaded, dataset, scratch)
+    group = (scored, counted_columns(scored, annotated, min_positives))
+    groups.append(group)
     sets[name] = {"dataset": dataset, "version": version, "model": model,
                   "examples": results["test_examples"],
-                  "median_auroc": median, "labels_counted": counted, "labels": labels,
-                  "normals_flagged": normals_flagged(model, dataset, scratch)}
+                  "median_auroc": median, "median_auroc_ci": bootstrap_median_ci([group]),
+                  "labels_counted": counted, "labels": labels,
+                  "normals_flagged": flagged_normals(loaded, scored)}
     pooled.update({f"{name}:{label}": v for label, v in labels.items()})
   median, counted = median_over(pooled, min_positives)
   return {"generator": generator_version(model_dir or one_lead_model), "real_data": real_data,
-          "median_auroc": median, "labels_counted": counted, "min_positives": min_positives,
+          "median_auroc": median, "median_auroc_ci": bootstrap_median_ci(groups),
+          "labels_counted": counted, "min_positives": min_positives,
           "labels": pooled, "sets": sets}
 
 
@@ -233,9 +309,11 @@ SET_TITLES = {"ptbxl": "PTB-XL", "cpsc2018": "CPSC 2018", "cinc2017": "CinC 2017
 def table_row(result: dict, recipe: str) -> str:
   """docs/sim-to-real.md's row for one run: generator, recipe, the median, and per
   set the labels with enough positives, AUROC [95% CI] (positives)."""
+  ci = result.get("median_auroc_ci")
   cells = [result["generator"] or "?", recipe,
            "n/a" if result["median_auroc"] is None else
-           f"**{result['median_auroc']:.3f}** over {result['labels_counted']}"]
+           f"**{result['median_auroc']:.3f}**" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+           + f" over {result['labels_counted']}"]
   for name in SETS:
     labels = result["sets"].get(name, {}).get("labels", {})
     cells.append("; ".join(
