@@ -275,7 +275,9 @@ def score(model_dir: str, real_data: str, scratch: str, one_lead_model: str = ""
                   "normals_flagged": flagged_normals(loaded, scored)}
     pooled.update({f"{name}:{label}": v for label, v in labels.items()})
   median, counted = median_over(pooled, min_positives)
-  return {"generator": generator_version(model_dir or one_lead_model), "real_data": real_data,
+  return {"generator": generator_version(model_dir or one_lead_model),
+          "steps": model_card.read(model_dir or one_lead_model)["training"]["steps"],
+          "real_data": real_data,
           "median_auroc": median, "median_auroc_ci": bootstrap_median_ci(groups),
           "labels_counted": counted, "min_positives": min_positives,
           "labels": pooled, "sets": sets}

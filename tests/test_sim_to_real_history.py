@@ -1,0 +1,63 @@
+"""benchmarks/sim_to_real_history.py: the results file's lines as README tables, the
+scaling curve from the runs it is meant to compare, rewritten in place."""
+
+import json
+import os
+import sys
+
+from tests.helpers import REPO
+
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+import sim_to_real_history as history  # noqa: E402
+
+
+def line(recipe, median, generator="synthetic_ecg/demo 1.5.0", steps=None, adapted=False,
+         ptbxl_version="1.3.0"):
+  labels = {"ptbxl:sinus_rhythm": {"n_pos": 30, "n_neg": 10, "auroc": median,
+                                   "auroc_ci": [0.7, 1.0]},
+            "cpsc2018:right_bundle_branch_block": {"n_pos": 8, "n_neg": 32, "auroc": 0.9,
+                                                   "auroc_ci": [0.7, 1.0]},
+            "ptbxl:left_axis_deviation": {"n_pos": 1, "n_neg": 11, "auroc": 0.1,
+                                          "auroc_ci": [0.0, 1.0]}}
+  out = {"recipe": recipe, "generator": generator, "median_auroc": median,
+         "median_auroc_ci": [median - 0.1, median + 0.05], "labels_counted": 2,
+         "min_positives": 3, "batch_norm_adapted": adapted, "date": "2026-12-03",
+         "labels": labels,
+         "sets": {"ptbxl": {"version": ptbxl_version, "median_auroc": median,
+                            "median_auroc_ci": None, "labels_counted": 1},
+                  "cpsc2018": {"version": "1.1.0", "median_auroc": 0.9,
+                               "median_auroc_ci": [0.8, 1.0], "labels_counted": 1}}}
+  if steps:
+    out["steps"] = steps
+  return out
+
+
+def test_history_tables_and_the_scaling_curve(tmp_path, monkeypatch):
+  results = tmp_path / "sim_to_real.jsonl"
+  rows = [line("demo", 0.80, generator="synthetic_ecg/demo 1.4.0"),
+          line("2000 steps, the built draw", 0.70, generator="synthetic_ecg/demo 1.4.0"),
+          line("demo (600 steps)", 0.95, steps=600),
+          line("demo (600 steps), BatchNorm adapted per set", 0.99, steps=600, adapted=True),
+          line("2000 steps, fresh ECGs", 0.99, steps=2000),
+          line("long", 0.85, steps=5000),
+          line("old definitions", 0.5, generator="synthetic_ecg/demo 1.1.0",
+               ptbxl_version="1.1.0")]
+  results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+  readme = tmp_path / "README.md"
+  readme.write_text("# Benchmarks\n\nintro\n")
+  for _ in range(2):      # the second run replaces the section it wrote
+    monkeypatch.setattr(sys, "argv", ["sim_to_real_history.py", f"--results={results}",
+                                      f"--readme={readme}"])
+    history.main()
+  text = readme.read_text()
+  assert text.startswith("# Benchmarks\n\nintro\n") and text.count(history.BEGIN) == 1
+  assert "| 2026-12-03 | synthetic_ecg/demo 1.5.0 | long | 5000 | 0.850 [0.75, 0.90] (2) |" in text
+  assert "0.900 [0.80, 1.00] (1)" in text          # a set's median with its CI
+  # The per-label table counts labels with enough positives only.
+  assert "ptbxl:sinus rhythm" in text and "left axis deviation" not in text
+  scaling = text[text.index("### Scaling"):]
+  # 12-lead median of each built-draw run: median(sinus rhythm, RBBB 0.9); the adapted,
+  # fresh and old-definition runs are left out.
+  assert "| synthetic_ecg/demo 1.5.0 | 0.925 (2) | - | 0.875 (2) |" in scaling
+  assert "| synthetic_ecg/demo 1.4.0 | 0.850 (2) | 0.800 (2) | - |" in scaling
+  assert "1.1.0" not in scaling
