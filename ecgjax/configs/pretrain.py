@@ -50,7 +50,9 @@ def get_config(arg: str = "synthetic"):
     # corrected (ptbxl 1.2.0: LAD is not left axis deviation; physionet2017 1.1.0: an
     # "other rhythm" record's sinus rhythm is unknown), 0.912 over 8 on generator
     # 1.2.0, 0.917 over 8 on 1.3.0 (6 12-lead labels: 0.933) and 0.910 over 8 on 1.4.0
-    # (0.931; ptbxl 1.3.0: an unstated axis is unknown). CIs span 0.3-0.5 at
+    # (0.931; ptbxl 1.3.0: an unstated axis is unknown); 1.5.0 (labels by criterion),
+    # 0.933 over the 6 12-lead labels and 0.898 over 8 with its lead-I model, the model
+    # shipped as `synthetic_foundation` (docs/using-a-model.md). CIs span 0.3-0.5 at
     # these positives: the differences are not significant. Cost: building
     # synthetic_ecg/demo (about 70 s) and 600 steps at about 160 ECG/s, 5-6 min on a
     # 2-core CPU.
