@@ -50,6 +50,8 @@ def test_release_writes_a_model_directory_with_its_record(tiny_pretrained, share
   assert rel["synthetic_normals_flagged"]["normal_ecgs"] > 0
   sets = rel["sim_to_real"]["sets"]
   assert set(sets) == {"ptbxl", "cpsc2018"}
+  ci = rel["sim_to_real"]["median_auroc_ci"]
+  assert (ci is None) == (rel["sim_to_real"]["median_auroc"] is None)
   for name, s in sets.items():
     n = s["normals_flagged"]
     assert n["normal_ecgs"] > 0, name      # both sets label their normal ECGs

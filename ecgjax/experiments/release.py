@@ -92,9 +92,12 @@ def release_entry(card: dict, recipe: str, threshold_rule: str, scored: dict,
           "real_data": "the real sample sets beside the checkout (PTB-XL 1-40, CPSC 2018 "
                        "A0001-A0040, CinC 2017 A00001-A00200)",
           "min_positives": scored["min_positives"],
-          "median_auroc": scored["median_auroc"], "labels_counted": scored["labels_counted"],
+          "median_auroc": scored["median_auroc"],
+          "median_auroc_ci": scored["median_auroc_ci"],
+          "labels_counted": scored["labels_counted"],
           "sets": {name: {k: s[k] for k in ("dataset", "version", "examples", "median_auroc",
-                                            "labels_counted", "labels", "normals_flagged")}
+                                            "median_auroc_ci", "labels_counted", "labels",
+                                            "normals_flagged")}
                    for name, s in scored["sets"].items()}},
   }
 

@@ -277,6 +277,10 @@ def markdown(card: dict) -> str:
   return "\n".join(lines)
 
 
+def _ci_text(ci) -> str:
+  return f" [95% CI {ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+
+
 def _release_lines(release: dict) -> list[str]:
   """A shipped model's record (experiments/release.py): how it was made, and how it
   reads real ECGs it never trained on."""
@@ -293,7 +297,11 @@ def _release_lines(release: dict) -> list[str]:
             f"On {s2r['real_data']}. Median AUROC over the labels with at least "
             f"{s2r['min_positives']} positives: "
             + ("n/a" if s2r["median_auroc"] is None else
-               f"**{s2r['median_auroc']:.3f}** over {s2r['labels_counted']}")
+               f"**{s2r['median_auroc']:.3f}**" + _ci_text(s2r.get("median_auroc_ci"))
+               + f" over {s2r['labels_counted']}")
+            + "".join(f"; {name} {s['median_auroc']:.3f}" + _ci_text(s.get("median_auroc_ci"))
+                      + f" over {s['labels_counted']}"
+                      for name, s in s2r["sets"].items() if s["median_auroc"] is not None)
             + ". These sets are small: read the CIs.", "",
             "| set | label | positives / ECGs | AUROC [95% CI] |", "|---|---|---|---|"]
   for name, s in s2r["sets"].items():
