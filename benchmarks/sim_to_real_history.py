@@ -54,11 +54,14 @@ def _median(value, ci=None, count=None) -> str:
   return text + (f" ({count})" if count is not None else "")
 
 
-def twelve_lead_median(line: dict) -> tuple[float | None, int]:
+def twelve_lead_median(line: dict) -> tuple[float | None, list | None, int]:
+  """The median over the 12-lead sets' counted labels, with its CI where the line
+  scored no other set (its pooled CI is then this median's)."""
   values = [v["auroc"] for k, v in line["labels"].items()
             if k.split(":")[0] in TWELVE_LEAD and v["auroc"] is not None
             and v["n_pos"] >= line["min_positives"]]
-  return (statistics.median(values) if values else None), len(values)
+  ci = line.get("median_auroc_ci") if set(line["sets"]) <= set(TWELVE_LEAD) else None
+  return (statistics.median(values) if values else None), ci, len(values)
 
 
 def runs_table(lines: list[dict]) -> list[str]:
@@ -122,7 +125,7 @@ def scaling_table(lines: list[dict]) -> list[str]:
          "|---" * (1 + len(all_steps)) + "|"]
   for generator, points in curve.items():
     out.append(f"| {generator} | " + " | ".join(
-        _median(points[s][0], count=points[s][1]) if s in points else "-" for s in all_steps)
+        _median(*points[s]) if s in points else "-" for s in all_steps)
         + " |")
   return out
 
