@@ -50,6 +50,7 @@ def test_release_writes_a_model_directory_with_its_record(tiny_pretrained, share
   assert rel["synthetic_normals_flagged"]["normal_ecgs"] > 0
   sets = rel["sim_to_real"]["sets"]
   assert set(sets) == {"ptbxl", "cpsc2018"}
+  assert "ptbxl (ptbxl/vocabulary_100 " in rel["sim_to_real"]["real_data"]
   ci = rel["sim_to_real"]["median_auroc_ci"]
   assert (ci is None) == (rel["sim_to_real"]["median_auroc"] is None)
   for name, s in sets.items():

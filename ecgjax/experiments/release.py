@@ -89,8 +89,8 @@ def release_entry(card: dict, recipe: str, threshold_rule: str, scored: dict,
       # The same thresholds on the synthetic validation split's normal ECGs.
       "synthetic_normals_flagged": synthetic_normals,
       "sim_to_real": {
-          "real_data": "the real sample sets beside the checkout (PTB-XL 1-40, CPSC 2018 "
-                       "A0001-A0040, CinC 2017 A00001-A00200)",
+          "real_data": "; ".join(f"{name} ({s['dataset']} {s['version']}, {s['examples']} "
+                                 "ECGs)" for name, s in scored["sets"].items()) or "none found",
           "min_positives": scored["min_positives"],
           "median_auroc": scored["median_auroc"],
           "median_auroc_ci": scored["median_auroc_ci"],

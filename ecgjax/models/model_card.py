@@ -294,7 +294,7 @@ def _release_lines(release: dict) -> list[str]:
            + f". Thresholds {release['thresholds']}.", ""]
   s2r = release["sim_to_real"]
   lines += ["### Zero-shot on real ECGs it never trained on", "",
-            f"On {s2r['real_data']}. Median AUROC over the labels with at least "
+            f"Real sets: {s2r['real_data']}. Median AUROC over the labels with at least "
             f"{s2r['min_positives']} positives: "
             + ("n/a" if s2r["median_auroc"] is None else
                f"**{s2r['median_auroc']:.3f}**" + _ci_text(s2r.get("median_auroc_ci"))
