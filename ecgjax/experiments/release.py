@@ -65,12 +65,14 @@ def training_cost(model: str) -> dict | None:
   log, metrics = os.path.join(model, "ecgjax.log"), os.path.join(model, "metrics.jsonl")
   if not os.path.isfile(metrics):
     return None
-  rates = [json.loads(line).get("ecg_per_sec") for line in open(metrics, encoding="utf-8")
-           if line.strip()]
+  with open(metrics, encoding="utf-8") as f:
+    rates = [json.loads(line).get("ecg_per_sec") for line in f if line.strip()]
   rates = [r for r in rates if r]
-  stamps = [datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
-            for line in open(log, encoding="utf-8") if LOG_STAMP.match(line)
-            ] if os.path.isfile(log) else []
+  stamps = []
+  if os.path.isfile(log):
+    with open(log, encoding="utf-8") as f:
+      stamps = [datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+                for line in f if LOG_STAMP.match(line)]
   return {"wall_s": (stamps[-1] - stamps[0]).total_seconds() if stamps else None,
           "median_ecg_per_sec": statistics.median(rates) if rates else None,
           "cpus": os.cpu_count()}
@@ -78,11 +80,9 @@ def training_cost(model: str) -> dict | None:
 
 def release_entry(card: dict, recipe: str, threshold_rule: str, scored: dict,
                   cost: dict | None, synthetic_normals: dict) -> dict:
-  synthetic = [d for d in card["training"]["datasets"] if d["name"].startswith("synthetic_ecg/")]
   chosen = card["operating_points"]
   return {
-      "generator": (f"{synthetic[0]['name']} {synthetic[0].get('version', '')}".strip()
-                    if synthetic else None),
+      "generator": scored["generator"],
       "recipe": recipe, "steps": card["training"]["steps"], "training_cost": cost,
       "thresholds": (f"chosen per label by `{threshold_rule}` on {chosen['dataset']} "
                      f"{chosen['split']} ({chosen['examples']} ECGs)"),
