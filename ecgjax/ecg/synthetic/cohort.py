@@ -257,8 +257,9 @@ def sample_ecg(rng: np.random.Generator, patient: Patient, visit: int) -> EcgSpe
                 "paced": morph.paced_ventricle(rng), "aberrant": aberrant}
   if not paced:   # a paced QRS's axis is the pacing site's, not a diagnosis
     _axis_labels(morph.frontal_axis(ventricle), labels)
-  # Voltage criteria do not apply to a left-bundle, pre-excited or paced QRS.
-  if not (paced or labels & {"left_bundle_branch_block", "wolff_parkinson_white"}):
+  # Voltage criteria do not apply to a left-bundle, pre-excited or paced QRS (a paced
+  # recording is labelled ventricular_pacing by now: _rhythm_labels).
+  if not labels & criteria.VOLTAGE_CRITERIA_VOID:
     r, s = criteria.r_and_s(_leads_of(ventricle.qrs_waves, lead_field, patient.voltage))
     if criteria.lvh_by_voltage(r, s, patient.sex):
       labels.add("left_ventricular_hypertrophy")

@@ -20,6 +20,9 @@ import numpy as np
 
 from ecgjax.ecg import leads as lead_names
 
+# QRS shapes on which no voltage criterion for LVH is read (Hancock 2009).
+VOLTAGE_CRITERIA_VOID = frozenset({"left_bundle_branch_block", "wolff_parkinson_white",
+                                   "ventricular_pacing"})
 SOKOLOW_LYON_MV = 3.5
 CORNELL_MV = {"male": 2.8, "female": 2.0}
 RAE_P_AMPLITUDE_MV = 0.25

@@ -29,9 +29,6 @@ from ecgjax.ecg.synthetic import criteria, generator, render, rhythm
 FS = 500.0
 DURATION = 10.0
 _LEAD = criteria.LEAD
-# QRS shapes on which no voltage criterion for LVH is read (criteria.py).
-VOLTAGE_CRITERIA_VOID = frozenset({"left_bundle_branch_block", "wolff_parkinson_white",
-                                   "ventricular_pacing"})
 LABELS = ("left_axis_deviation", "right_axis_deviation", "left_ventricular_hypertrophy",
           "right_atrial_enlargement", "left_atrial_enlargement")
 
@@ -55,7 +52,7 @@ class Measured:
     if label == "right_axis_deviation":
       return 90 < self.axis_deg <= 180
     if label == "left_ventricular_hypertrophy":
-      if self.labels & VOLTAGE_CRITERIA_VOID:
+      if self.labels & criteria.VOLTAGE_CRITERIA_VOID:
         return None
       return self.sokolow_lyon_mv >= criteria.SOKOLOW_LYON_MV or self.cornell()
     if self.p_ii_mv is None:
