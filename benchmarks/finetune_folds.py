@@ -64,7 +64,7 @@ def build_folds(archive: str, raw: str, data_dir: str, folds: int, rate: int) ->
         recipe=preprocess.Recipe(sampling_rate=rate, duration=10.0), folds=folds, fold=k)
     builder = builder_module.Builder(config=config, data_dir=data_dir)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=zero_shot.manual_dir_for(module, raw, data_dir)))
+        manual_dir=zero_shot.manual_dir_for(module, [raw], data_dir)))
     names.append(f"{module}/{config.name}")
   return names
 

@@ -86,7 +86,7 @@ def test_a_set_scored_adapted_reads_only_its_signals(tiny_pretrained, shared_dat
   monkeypatch.setenv("ECGJAX_PATIENT_SALT", "sim-to-real")
   scratch = str(tmp_path / "scratch")
   dataset, _, _ = zero_shot.build("ptbxl", "vocabulary_100",
-                                  os.path.join(shared_data, "ptbxl"), scratch)
+                                  [os.path.join(shared_data, "ptbxl")], scratch)
   adapted_dir = zero_shot.adapted_to(tiny_pretrained, dataset, scratch,
                                      str(tmp_path / "adapted"))
   adapted, original = scoring.load(adapted_dir), scoring.load(tiny_pretrained)

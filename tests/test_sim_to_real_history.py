@@ -63,4 +63,32 @@ def test_history_tables_and_the_scaling_curve(tmp_path, monkeypatch):
   assert "| synthetic_ecg/demo 1.5.0 | fresh ECGs | - | 0.945 [0.89, 1.04] (2) | - |" in scaling
   assert ("| synthetic_ecg/demo 1.4.0 | built draw | 0.850 [0.70, 0.85] (2) | "
           "0.800 [0.60, 0.75] (2) | - |" in scaling)
-  assert "1.1.0" not in scaling
+  assert "1.1.0" not in scaling.split("### Scaling: the lead-I")[0]
+
+
+def test_the_lead_i_curve_on_the_large_set(tmp_path, monkeypatch):
+  """Lines that scored CinC 2017's 5,000 recordings make the lead-I curve; the others
+  are not in it."""
+  def lead_i(recipe, steps, af, generator="synthetic_ecg/demo 1.6.0"):
+    out = line(recipe, 0.9, generator=generator, steps=steps)
+    out["sets"]["cinc2017_5000"] = {
+        "version": "1.1.0", "median_auroc": (af + 0.8) / 2, "median_auroc_ci": [0.7, 0.9],
+        "labels_counted": 2,
+        "labels": {"sinus_rhythm": {"n_pos": 3000, "n_neg": 1000, "auroc": 0.8},
+                   "atrial_fibrillation": {"n_pos": 446, "n_neg": 4000, "auroc": af},
+                   "noise": {"n_pos": 1, "n_neg": 4000, "auroc": 0.1}}}
+    return out
+  results = tmp_path / "sim_to_real.jsonl"
+  rows = [lead_i("short", 600, 0.9), lead_i("long", 5000, 0.96),
+          line("12-lead only", 0.9, steps=600)]
+  results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+  readme = tmp_path / "README.md"
+  readme.write_text("# Benchmarks\n")
+  monkeypatch.setattr(sys, "argv", ["sim_to_real_history.py", f"--results={results}",
+                                    f"--readme={readme}"])
+  history.main()
+  curve = readme.read_text().split("### Scaling: the lead-I")[1]
+  assert ("| synthetic_ecg/demo 1.6.0 | built draw | 0.850 [0.70, 0.90] (sinus rhythm 0.800, "
+          "atrial fibrillation 0.900) | 0.880 [0.70, 0.90] (sinus rhythm 0.800, atrial "
+          "fibrillation 0.960) |" in curve)
+  assert "1.5.0" not in curve and "noise" not in curve

@@ -103,3 +103,28 @@ def test_the_median_auroc_ci_resamples_records_per_set():
   assert zero_shot.bootstrap_median_ci(
       [(only_positive_known, [(0, 1)])], resamples=20) is None
   assert zero_shot.bootstrap_median_ci([(perfect, [])]) is None
+
+
+def test_cinc2017_folders_merge_into_one_set_scored_only_when_asked(tmp_path):
+  """cinc2017/ with cinc2017_train/ is one set of every recording, one REFERENCE.csv
+  (the last row of a file without a final newline included); it is large, so
+  sim_to_real scores it only with --large_sets."""
+  from ecgjax.experiments import zero_shot
+  real = tmp_path / "data"
+  for folder, records in (("cinc2017", ["A00001"]), ("cinc2017_train", ["A00201", "A00202"])):
+    (real / folder).mkdir(parents=True)
+    for r in records:
+      (real / folder / f"{r}.hea").write_text(f"{r} 1 300 9000\n")
+      (real / folder / f"{r}.mat").write_bytes(b"\0\0")
+    (real / folder / "REFERENCE.csv").write_text("\n".join(f"{r},N" for r in records))
+  assert "cinc2017_5000" not in zero_shot.present_sets(str(real))
+  assert "cinc2017_5000" in zero_shot.present_sets(str(real), large_sets=True)
+  manual = zero_shot.manual_dir_for(
+      "physionet2017", [str(real / "cinc2017"), str(real / "cinc2017_train")], str(tmp_path))
+  assert sorted(os.listdir(manual)) == ["A00001.hea", "A00001.mat", "A00201.hea",
+                                        "A00201.mat", "A00202.hea", "A00202.mat",
+                                        "REFERENCE.csv"]
+  with open(os.path.join(manual, "REFERENCE.csv")) as f:
+    assert f.read().splitlines() == ["A00001,N", "A00201,N", "A00202,N"]
+  assert os.path.realpath(os.path.join(manual, "A00201.mat")) == str(
+      real / "cinc2017_train" / "A00201.mat")

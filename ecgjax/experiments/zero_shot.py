@@ -17,7 +17,11 @@ tune the generator on these labels.
 - `cinc2017/`: the CinC 2017 AliveCor recordings (REFERENCE.csv, A*.hea/.mat) ->
   `physionet2017/vocabulary_RATE`, every 10-s window scored per recording, for a
   model that reads lead I only (a 12-lead model's score there would be of leads it
-  never sees).
+  never sees);
+- `cinc2017/` with `cinc2017_train/` (`large_sets`): the 5,000 CinC 2017 recordings
+  together, hundreds of AF positives where the 200 have 19: the one real set here
+  whose CIs can separate two pretrainings (a scaling curve). Not pooled into the
+  median, so that the history's pooled figure stays one measure.
 Used by benchmarks/sim_to_real.py (the results file) and the demo's report.
 """
 
@@ -38,41 +42,74 @@ from ecgjax.experiments import checkpoint_evaluation
 from ecgjax.inference import batch_norm_adaptation, scoring
 from ecgjax.models import model_card
 
-SETS = {   # name: (builder module, config template, folder under real_data, lead I model)
-    "ptbxl": ("ptbxl", "vocabulary_{rate}", "ptbxl", False),
-    "cpsc2018": ("physionet2021", "cpsc2018_{rate}", "cinc2020", False),
-    "cinc2017": ("physionet2017", "vocabulary_{rate}", "cinc2017", True),
+SETS = {   # name: (builder module, config template, folders under real_data, lead I model)
+    "ptbxl": ("ptbxl", "vocabulary_{rate}", ("ptbxl",), False),
+    "cpsc2018": ("physionet2021", "cpsc2018_{rate}", ("cinc2020",), False),
+    "cinc2017": ("physionet2017", "vocabulary_{rate}", ("cinc2017",), True),
+    "cinc2017_5000": ("physionet2017", "vocabulary_{rate}", ("cinc2017", "cinc2017_train"),
+                      True),
 }
+# Scored only when asked (score's large_sets): minutes to build and score, not seconds.
+LARGE_SETS = frozenset({"cinc2017_5000"})
 # ../shared/data beside the checkout (ecgjax/experiments/ is two folders below its
 # root), where the real samples of this project live.
 SHARED_SAMPLES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "..",
                                                "shared", "data"))
 
 
-def present_sets(real_data: str) -> list[str]:
-  """The SETS whose folder exists under `real_data`."""
-  return [name for name, (_, _, folder, _) in SETS.items()
-          if os.path.isdir(os.path.join(real_data, folder))]
+def present_sets(real_data: str, large_sets: bool = False) -> list[str]:
+  """The SETS whose folders all exist under `real_data` (LARGE_SETS only if asked)."""
+  return [name for name, (_, _, folders, _) in SETS.items()
+          if (large_sets or name not in LARGE_SETS)
+          and all(os.path.isdir(os.path.join(real_data, f)) for f in folders)]
 
 
-def manual_dir_for(module: str, raw: str, data_dir: str) -> str:
-  """The --manual_dir a builder reads `raw` (a folder of ../shared/data) from: the
-  physionet2021 builder reads the Challenge's per-source folders, so the CPSC samples
-  are copied into a `cpsc_2018` folder under `data_dir`."""
-  if module != "physionet2021":
-    return raw
-  manual_dir = os.path.join(data_dir, "raw_physionet2021")
-  shutil.copytree(raw, os.path.join(manual_dir, "cpsc_2018"), dirs_exist_ok=True)
+def merged_cinc2017(raws: list[str], manual_dir: str) -> str:
+  """CinC 2017 folders as one --manual_dir: every record linked into `manual_dir`,
+  their REFERENCE.csv rows concatenated (the builder reads one)."""
+  os.makedirs(manual_dir, exist_ok=True)
+  rows = []
+  for raw in raws:
+    for name in sorted(os.listdir(raw)):
+      if name == "REFERENCE.csv":
+        with open(os.path.join(raw, name), encoding="utf-8") as f:
+          rows += [row if row.endswith("\n") else row + "\n" for row in f if row.strip()]
+      elif name.endswith((".hea", ".mat")):
+        link = os.path.join(manual_dir, name)
+        if not os.path.lexists(link):
+          os.symlink(os.path.abspath(os.path.join(raw, name)), link)
+  with open(os.path.join(manual_dir, "REFERENCE.csv"), "w", encoding="utf-8") as f:
+    f.writelines(rows)
   return manual_dir
 
 
-def build(module: str, config: str, raw: str, data_dir: str) -> tuple[str, list[str], str]:
-  """Builds one sample set; returns its dataset name, the labels it annotates and the
-  builder's version (which fixes what each label means there)."""
+def manual_dir_for(module: str, raws: list[str], data_dir: str) -> str:
+  """The --manual_dir a builder reads `raws` (folders of ../shared/data) from: the
+  physionet2021 builder reads the Challenge's per-source folders, so the CPSC samples
+  are copied into a `cpsc_2018` folder under `data_dir`; several CinC 2017 folders
+  are merged into one."""
+  if module == "physionet2021":
+    manual_dir = os.path.join(data_dir, "raw_physionet2021")
+    for raw in raws:
+      shutil.copytree(raw, os.path.join(manual_dir, "cpsc_2018"), dirs_exist_ok=True)
+    return manual_dir
+  if len(raws) == 1:
+    return raws[0]
+  if module != "physionet2017":
+    raise ValueError(f"{module}: merging several folders is only done for CinC 2017")
+  return merged_cinc2017(raws, os.path.join(data_dir, "raw_" + "+".join(
+      os.path.basename(os.path.normpath(r)) for r in raws)))
+
+
+def build(module: str, config: str, raws: list[str], data_dir: str
+          ) -> tuple[str, list[str], str]:
+  """Builds one sample set from the folders `raws` into `data_dir`; returns its dataset
+  name, the labels it annotates and the builder's version (which fixes what each label
+  means there)."""
   builder_module = importlib.import_module(f"tfds_builders.{module}.{module}_dataset_builder")
   builder = builder_module.Builder(config=config, data_dir=data_dir)
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=manual_dir_for(module, raw, data_dir)))
+      manual_dir=manual_dir_for(module, raws, data_dir)))
   return (f"{module}/{config}", datasets.annotated_labels(builder.info),
           str(builder.info.version))
 
@@ -242,23 +279,25 @@ def generator_version(model_dir: str) -> str | None:
 
 
 def score(model_dir: str, real_data: str, scratch: str, one_lead_model: str = "",
-          min_positives: int = 3, adapt_batch_norm: bool = False) -> dict:
+          min_positives: int = 3, adapt_batch_norm: bool = False,
+          large_sets: bool = False) -> dict:
   """Every set present under `real_data` that a given model can read, zero-shot:
   {'sets': {name: ...}, 'labels': {'SET:LABEL': ...}, 'median_auroc', 'labels_counted'};
   each set also says how many of its normal ECGs the model flags (normals_flagged).
   `adapt_batch_norm`: each set is scored by the model adapted to that set's ECGs
-  without their labels (adapted_to)."""
+  without their labels (adapted_to). `large_sets`: LARGE_SETS too, each with its own
+  median and CI; the pooled median and 'labels' stay those of the sample sets."""
   # The public samples' patient keys need no secret salt.
   os.environ.setdefault("ECGJAX_PATIENT_SALT", "sim-to-real")
   rate = int(model_card.read(model_dir or one_lead_model)["input"]["sampling_rate"])
   sets, pooled, groups = {}, {}, []
-  for name in present_sets(real_data):
-    module, config, folder, one_lead = SETS[name]
+  for name in present_sets(real_data, large_sets):
+    module, config, folders, one_lead = SETS[name]
     model = one_lead_model if one_lead else model_dir
     if not model:
       continue
     dataset, annotated, version = build(module, config.format(rate=rate),
-                                        os.path.join(real_data, folder), scratch)
+                                        [os.path.join(real_data, f) for f in folders], scratch)
     if adapt_batch_norm:
       model = adapted_to(model, dataset, scratch, os.path.join(scratch, "adapted", name))
     results = zero_shot(model, dataset, scratch, os.path.join(scratch, "eval", name))
@@ -267,13 +306,14 @@ def score(model_dir: str, real_data: str, scratch: str, one_lead_model: str = ""
     loaded = scoring.load(model)
     scored = score_set(loaded, dataset, scratch)
     group = (scored, counted_columns(scored, annotated, min_positives))
-    groups.append(group)
     sets[name] = {"dataset": dataset, "version": version, "model": model,
                   "examples": results["test_examples"],
                   "median_auroc": median, "median_auroc_ci": bootstrap_median_ci([group]),
                   "labels_counted": counted, "labels": labels,
                   "normals_flagged": flagged_normals(loaded, scored)}
-    pooled.update({f"{name}:{label}": v for label, v in labels.items()})
+    if name not in LARGE_SETS:
+      groups.append(group)
+      pooled.update({f"{name}:{label}": v for label, v in labels.items()})
   median, counted = median_over(pooled, min_positives)
   return {"generator": generator_version(model_dir or one_lead_model),
           "steps": model_card.read(model_dir or one_lead_model)["training"]["steps"],

@@ -128,6 +128,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                "the hidden degree that drew them; P duration varies per patient "
                "(about 100 +/- 12 ms); women's precordial voltage three quarters "
                "of men's; a smaller terminal P in V1 in normals.",
+      "1.6.0": "Beat-to-beat variability: breathing swings each beat's amplitude "
+               "(2-10%) and electrical axis (1.5-7 degrees) with the breath that "
+               "modulates the sinus rate, and every beat differs a little at random "
+               "(amplitude, a small turn, its waves' timing); before, every beat of a "
+               "kind was a copy. Drawn from a stream of its own: labels and every other "
+               "draw are 1.5.0's.",
   }
   BUILDER_CONFIGS = [
       SyntheticEcgConfig(name="tiny", num_ecgs=600, sampling_rate=100,

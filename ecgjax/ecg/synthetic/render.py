@@ -13,7 +13,7 @@ import scipy.signal
 import scipy.special
 
 from ecgjax.ecg import leads
-from ecgjax.ecg.synthetic import morphology as morph, recording
+from ecgjax.ecg.synthetic import morphology as morph, recording, variability as var
 from ecgjax.ecg.synthetic.rhythm import LEAD_IN, Schedule
 
 
@@ -177,10 +177,15 @@ def render(rng: np.random.Generator, sched: Schedule,
            qtc: float, scale: float, noise: NoiseSpec,
            fs: float, duration: float, lead_field: np.ndarray = LEAD_FIELD,
            conditions: recording.Recording = recording.IDEAL,
-           conditions_rng: np.random.Generator | None = None) -> np.ndarray:
+           conditions_rng: np.random.Generator | None = None,
+           beats: var.BeatVariability = var.NONE,
+           beats_rng: np.random.Generator | None = None) -> np.ndarray:
   """Renders a (samples, 12) float32 signal in microvolts, standard lead order,
   as a cart with `conditions` records it (by default: unfiltered, no mishaps).
-  `conditions_rng` draws the artefacts' shapes, apart from the body's draws."""
+  `conditions_rng` draws the artefacts' shapes, apart from the body's draws; each
+  beat varies by `beats` (variability.py; by default not at all), drawn from
+  `beats_rng`."""
+  beats_rng = beats_rng or np.random.default_rng(0)
   n = int(round(fs * duration))
   # Simulate with the lead-in on both sides so beats straddling an edge are whole.
   t = np.arange(-int(LEAD_IN * fs), n + int(LEAD_IN * fs)) / fs
@@ -188,14 +193,15 @@ def render(rng: np.random.Generator, sched: Schedule,
   for time, kind in zip(sched.p_times, sched.p_kinds, strict=True):
     p = atria[kind].p_waves.copy()
     p[:, 0] += time
-    wave_rows.append(p)
+    wave_rows.append(var.vary_waves(p, beats, beats_rng, time)[0])
   previous = None
   for time, kind in zip(sched.v_times, sched.v_kinds, strict=True):
     rr = np.clip(time - previous, 0.3, 2.0) if previous is not None else 60 / 70
     qt = qtc * np.sqrt(rr)
-    rows, plateau = _beat_waves(time, ventricles[kind], qt)
+    rows, (start, stop, st_vector, coved) = _beat_waves(time, ventricles[kind], qt)
+    rows, beat_scale, rotation = var.vary_waves(rows, beats, beats_rng, time)
     wave_rows.append(rows)
-    plateaus.append(plateau)
+    plateaus.append((start, stop, beat_scale * rotation @ st_vector, coved))
     previous = time
   waves = np.concatenate(wave_rows) if wave_rows else np.zeros((0, 6))
   dipole = gaussian_waves(t, waves) + _plateaus(t, plateaus) + _atrial_activity(rng, t, sched)

@@ -20,6 +20,10 @@ class Schedule:
   v_kinds: list[str] = dataclasses.field(default_factory=list)  # normal|pvc|paced|aberrant
   atrial_activity: str = "none"                                       # none | fibrillation | flutter
   atrial_rate: float = 0.0                                            # flutter waves/min
+  # The breath that modulates the sinus or junctional rate (None where the rhythm does
+  # not follow breathing): Hz, and its phase at t = 0, for what else breathing moves.
+  resp_hz: float | None = None
+  resp_phase: float = 0.0
 
   def add_p(self, t, kind="sinus"):
     self.p_times.append(t)
@@ -47,15 +51,20 @@ class RhythmSpec:
   conduction_ratio: int = 2  # flutter
 
 
-def _sinus_cycle_lengths(rng, spec: RhythmSpec, duration: float) -> np.ndarray:
-  """RR intervals with respiratory sinus arrhythmia, Mayer waves and jitter."""
+def _sinus_cycle_lengths(rng, spec: RhythmSpec, duration: float, s: Schedule) -> np.ndarray:
+  """RR intervals with respiratory sinus arrhythmia, Mayer waves and jitter; the
+  breath is recorded in `s`."""
   rr0 = 60.0 / spec.heart_rate
   n = int((duration + 2 * LEAD_IN) / rr0 * 1.6) + 4
   t = np.cumsum(np.full(n, rr0))
   resp_hz = rng.uniform(0.18, 0.33)
-  rr = rr0 * (1 + spec.respiratory_modulation * np.sin(2 * np.pi * resp_hz * t + rng.uniform(0, 6.3))
+  resp_phase = rng.uniform(0, 6.3)
+  rr = rr0 * (1 + spec.respiratory_modulation * np.sin(2 * np.pi * resp_hz * t + resp_phase)
               + 0.015 * np.sin(2 * np.pi * 0.1 * t + rng.uniform(0, 6.3))
               + 0.01 * rng.normal(size=n))
+  # The k-th cycle (t = (k + 1) rr0) starts near -LEAD_IN + k rr0 in record time.
+  s.resp_hz = float(resp_hz)
+  s.resp_phase = float(resp_phase + 2 * np.pi * resp_hz * (LEAD_IN + rr0))
   return rr
 
 
@@ -87,7 +96,8 @@ def schedule(rng: np.random.Generator, spec: RhythmSpec, duration: float) -> Sch
     for t in np.arange(-LEAD_IN + rng.uniform(0, 1), end, 60.0 / spec.heart_rate):
       s.add_v(t)
   elif spec.kind == "junctional":
-    rr = _sinus_cycle_lengths(rng, dataclasses.replace(spec, respiratory_modulation=0.01), duration)
+    rr = _sinus_cycle_lengths(rng, dataclasses.replace(spec, respiratory_modulation=0.01),
+                              duration, s)
     for t in -LEAD_IN + np.cumsum(rr):
       if t < end:
         s.add_v(t)
@@ -98,7 +108,7 @@ def schedule(rng: np.random.Generator, spec: RhythmSpec, duration: float) -> Sch
 
 def _sinus(rng, spec: RhythmSpec, duration: float, s: Schedule) -> None:
   """Sinus node firing, with AV conduction rules and premature beats."""
-  rr = _sinus_cycle_lengths(rng, spec, duration)
+  rr = _sinus_cycle_lengths(rng, spec, duration, s)
   end = duration + LEAD_IN
   t = -LEAD_IN + rng.uniform(0, rr[0])
   i = 0
