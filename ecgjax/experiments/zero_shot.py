@@ -296,15 +296,17 @@ def score(model_dir: str, real_data: str, scratch: str, one_lead_model: str = ""
     model = one_lead_model if one_lead else model_dir
     if not model:
       continue
+    # A data_dir per set: two sets may be one builder config (cinc2017, cinc2017_5000).
+    data_dir = os.path.join(scratch, name)
     dataset, annotated, version = build(module, config.format(rate=rate),
-                                        [os.path.join(real_data, f) for f in folders], scratch)
+                                        [os.path.join(real_data, f) for f in folders], data_dir)
     if adapt_batch_norm:
-      model = adapted_to(model, dataset, scratch, os.path.join(scratch, "adapted", name))
-    results = zero_shot(model, dataset, scratch, os.path.join(scratch, "eval", name))
+      model = adapted_to(model, dataset, data_dir, os.path.join(scratch, "adapted", name))
+    results = zero_shot(model, dataset, data_dir, os.path.join(scratch, "eval", name))
     labels = label_figures(results, annotated)
     median, counted = median_over(labels, min_positives)
     loaded = scoring.load(model)
-    scored = score_set(loaded, dataset, scratch)
+    scored = score_set(loaded, dataset, data_dir)
     group = (scored, counted_columns(scored, annotated, min_positives))
     sets[name] = {"dataset": dataset, "version": version, "model": model,
                   "examples": results["test_examples"],

@@ -134,6 +134,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                "(amplitude, a small turn, its waves' timing); before, every beat of a "
                "kind was a copy. Drawn from a stream of its own: labels and every other "
                "draw are 1.5.0's.",
+      "1.7.0": "Body noise in the atrial band: somatic tremor (physiological 8-12 Hz, "
+               "essential 4-12 Hz, parkinsonian 4-6 Hz) on a limb's electrode in "
+               "15-35% of recordings, more with age, mostly fainter than f-waves; "
+               "muscle artefact from 10-25 Hz up (was 20 Hz). Before, only atrial "
+               "activity had energy at 4-9 Hz. Drawn from a stream of its own: labels "
+               "and every other draw are 1.6.0's.",
   }
   BUILDER_CONFIGS = [
       SyntheticEcgConfig(name="tiny", num_ecgs=600, sampling_rate=100,

@@ -21,11 +21,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ecgjax.ecg.synthetic import cohort, conditions, recording, render, rhythm, variability
+from ecgjax.ecg.synthetic import (cohort, conditions, recording, render, rhythm, tremor,
+                                  variability)
 
 # What the code here generates; the synthetic_ecg builder's version. A change that alters
 # any generated ECG raises it (the builder's RELEASE_NOTES say what changed).
-VERSION = "1.6.0"
+VERSION = "1.7.0"
 SPLIT_FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 # Candidate patients per fresh ECG (`fresh_example`): one is accepted with
 # probability at least 1 / MAX_ECGS_PER_PATIENT, so running out is a (7/8)^1024 event.
@@ -85,19 +86,22 @@ def render_ecg(rng: np.random.Generator, spec: cohort.EcgSpec, sched: rhythm.Sch
                sampling_rate: float, duration: float, *, noise: render.NoiseSpec | None = None,
                cart: recording.Recording = recording.IDEAL,
                cart_rng: np.random.Generator | None = None,
-               beats_rng: np.random.Generator | None = None) -> np.ndarray:
+               beats_rng: np.random.Generator | None = None,
+               body_noise: tremor.BodyNoise = tremor.QUIET,
+               body_noise_rng: np.random.Generator | None = None) -> np.ndarray:
   """The spec's body on the patient's placed electrodes, (samples, 12) float32 µV:
   with the spec's noise unless `noise` replaces it, through `cart` (its filters and
   mishaps, drawn from `cart_rng`; by default an ideal one); with beat-to-beat
   variability drawn from `beats_rng` (variability.py; without it every beat of a
-  kind is the same)."""
+  kind is the same) and `body_noise` (tremor.py) drawn from `body_noise_rng`."""
   lead_field = render.placed_lead_field(rng, spec.chest_rotation, spec.chest_gain)
   beats = (variability.sample(beats_rng, sched.resp_hz, sched.resp_phase if sched.resp_hz
                               else None) if beats_rng is not None else variability.NONE)
   return render.render(rng, sched, spec.atria, spec.ventricles, spec.qtc, spec.scale,
                        spec.noise if noise is None else noise, sampling_rate, duration,
                        lead_field=lead_field, conditions=cart, conditions_rng=cart_rng,
-                       beats=beats, beats_rng=beats_rng)
+                       beats=beats, beats_rng=beats_rng, body_noise=body_noise,
+                       body_noise_rng=body_noise_rng)
 
 
 def generate_record(seed: int, patient_index: int, visit: int,
@@ -110,8 +114,12 @@ def generate_record(seed: int, patient_index: int, visit: int,
   cart = recording.sample_recording(cart_rng, spec.noise.powerline_hz, duration)
   # So do the beats' variations (since 1.6.0): every other draw is as it was.
   beats_rng = np.random.default_rng([seed, patient_index, visit + 1, 1 << 17])
+  # And the body's tremor and muscle spectrum (since 1.7.0).
+  body_noise_rng = np.random.default_rng([seed, patient_index, visit + 1, 1 << 18])
+  body_noise = tremor.sample(body_noise_rng, patient.age)
   signal = render_ecg(rng, spec, sched, sampling_rate, duration, cart=cart,
-                      cart_rng=cart_rng, beats_rng=beats_rng)
+                      cart_rng=cart_rng, beats_rng=beats_rng, body_noise=body_noise,
+                      body_noise_rng=body_noise_rng)
   names = set(spec.labels)
   if (spec.rhythm.kind == "sinus" and not spec.rhythm.paced
       and rhythm.sinus_pp_range(sched, duration) > rhythm.SINUS_ARRHYTHMIA_PP_RANGE):

@@ -13,7 +13,7 @@ import scipy.signal
 import scipy.special
 
 from ecgjax.ecg import leads
-from ecgjax.ecg.synthetic import morphology as morph, recording, variability as var
+from ecgjax.ecg.synthetic import morphology as morph, recording, tremor as body, variability as var
 from ecgjax.ecg.synthetic.rhythm import LEAD_IN, Schedule
 
 
@@ -144,8 +144,10 @@ def _atrial_activity(rng, t: np.ndarray, sched: Schedule) -> np.ndarray:
   return out
 
 
-def _electrode_noise(rng, n: int, fs: float, noise: NoiseSpec) -> np.ndarray:
-  """(n, 9) noise: baseline wander, muscle artefact, powerline interference."""
+def _electrode_noise(rng, n: int, fs: float, noise: NoiseSpec,
+                     muscle_low_hz: float = 20.0) -> np.ndarray:
+  """(n, 9) noise: baseline wander, muscle artefact (above `muscle_low_hz`),
+  powerline interference."""
   t = np.arange(n) / fs
   out = np.zeros((n, 9))
   # Baseline wander: respiration (common to all electrodes) plus slow drifts.
@@ -154,11 +156,11 @@ def _electrode_noise(rng, n: int, fs: float, noise: NoiseSpec) -> np.ndarray:
   for _ in range(2):
     drift = np.sin(2 * np.pi * rng.uniform(0.03, 0.2) * t[:, None] + rng.uniform(0, 6.3, size=9))
     out += noise.baseline_mv * 0.7 * drift * rng.uniform(0, 1, size=9)
-  # Muscle: broadband noise above 20 Hz where the rate allows, in bursts,
+  # Muscle: broadband noise above muscle_low_hz where the rate allows, in bursts,
   # stronger on the limb electrodes.
   emg = rng.normal(size=(n, 9))
-  if fs > 60:
-    b, a = scipy.signal.butter(2, 20, btype="highpass", fs=fs)
+  if fs > 3 * muscle_low_hz:
+    b, a = recording._butter(2, muscle_low_hz, "highpass", fs)
     emg = scipy.signal.lfilter(b, a, emg, axis=0)
   envelope = 1 + np.clip(np.sin(2 * np.pi * rng.uniform(0.05, 0.3) * t
                                 + rng.uniform(0, 6.3)), 0, None) * rng.uniform(0, 3)
@@ -179,13 +181,17 @@ def render(rng: np.random.Generator, sched: Schedule,
            conditions: recording.Recording = recording.IDEAL,
            conditions_rng: np.random.Generator | None = None,
            beats: var.BeatVariability = var.NONE,
-           beats_rng: np.random.Generator | None = None) -> np.ndarray:
+           beats_rng: np.random.Generator | None = None,
+           body_noise: body.BodyNoise = body.QUIET,
+           body_noise_rng: np.random.Generator | None = None) -> np.ndarray:
   """Renders a (samples, 12) float32 signal in microvolts, standard lead order,
   as a cart with `conditions` records it (by default: unfiltered, no mishaps).
   `conditions_rng` draws the artefacts' shapes, apart from the body's draws; each
   beat varies by `beats` (variability.py; by default not at all), drawn from
-  `beats_rng`."""
+  `beats_rng`; `body_noise` adds tremor and sets the muscle artefact's spectrum
+  (tremor.py; by default none, and muscle above 20 Hz), drawn from `body_noise_rng`."""
   beats_rng = beats_rng or np.random.default_rng(0)
+  body_noise_rng = body_noise_rng or np.random.default_rng(0)
   n = int(round(fs * duration))
   # Simulate with the lead-in on both sides so beats straddling an edge are whole.
   t = np.arange(-int(LEAD_IN * fs), n + int(LEAD_IN * fs)) / fs
@@ -207,7 +213,9 @@ def render(rng: np.random.Generator, sched: Schedule,
   dipole = gaussian_waves(t, waves) + _plateaus(t, plateaus) + _atrial_activity(rng, t, sched)
   potentials = scale * dipole @ lead_field.T
   start = int(LEAD_IN * fs)
-  potentials = potentials[start:start + n] + _electrode_noise(rng, n, fs, noise)
+  potentials = (potentials[start:start + n]
+                + _electrode_noise(rng, n, fs, noise, body_noise.muscle_low_hz)
+                + body.tremor_noise(body_noise_rng, n, fs, body_noise.tremor))
   potentials = recording.electrode_artefacts(conditions_rng or rng, potentials, fs, conditions)
   recorded = recording.cart_processing(leads.leads_from_electrodes(potentials), fs, conditions)
   return (1000.0 * recorded).astype(np.float32)
