@@ -53,7 +53,10 @@ def get_config(arg: str = "synthetic"):
     # (0.931; ptbxl 1.3.0: an unstated axis is unknown); 1.5.0 (labels by criterion),
     # 0.933 over the 6 12-lead labels and 0.898 over 8 with its lead-I model, the model
     # shipped as `synthetic_foundation` (docs/using-a-model.md). CIs span 0.3-0.5 at
-    # these positives: the differences are not significant. Cost: building
+    # these positives: the differences are not significant. On CinC 2017's 5,000
+    # recordings (sim_to_real.py --large_sets, lead I, CIs about 0.04 wide) a longer run
+    # transferred worse up to generator 1.6.0 (600 steps 0.822, 2,000 0.801 on 1.5.0)
+    # and better from 1.7.0 (tremor in the atrial band: 0.821 -> 0.862), docs/sim-to-real.md. Cost: building
     # synthetic_ecg/demo (about 70 s) and 600 steps at about 160 ECG/s, 5-6 min on a
     # 2-core CPU.
     #   python -m ecgjax.main --config=ecgjax/configs/pretrain.py:synthetic_foundation \
