@@ -28,8 +28,8 @@ def validate(config, sweep_config, device_count: int | None = None) -> None:
   validation.check_demo_fields(config)
   real_data = config.get("real_data", "")
   if real_data not in ("", "auto"):
-    folders = sorted({folder for name, (_, _, folders, _) in zero_shot.SETS.items()
-                      if name not in zero_shot.LARGE_SETS for folder in folders})
+    folders = list(dict.fromkeys(folder for name, (_, _, folders, _) in zero_shot.SETS.items()
+                                 if name not in zero_shot.LARGE_SETS for folder in folders))
     if not os.path.isdir(os.path.expanduser(real_data)):
       raise validation.ConfigError(f"config.real_data={real_data!r}: no such directory (it "
                                    f"should hold any of {', '.join(folders)}/)")
