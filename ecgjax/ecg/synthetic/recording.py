@@ -90,7 +90,7 @@ def electrode_artefacts(rng: np.random.Generator, potentials: np.ndarray, fs: fl
 
 
 @functools.lru_cache(maxsize=64)
-def _butter(order: int, hz: float, btype: str, fs: float):
+def butter(order: int, hz: float, btype: str, fs: float):
   # A cart has a handful of settings: design each filter once per process (the
   # design, not the filtering, was a tenth of the generator's time).
   return scipy.signal.butter(order, hz, btype=btype, fs=fs)
@@ -106,7 +106,7 @@ def cart_processing(leads_mv: np.ndarray, fs: float, rec: Recording) -> np.ndarr
   out = leads_mv
   nyquist = fs / 2
   if 0 < rec.highpass_hz < nyquist:
-    b, a = _butter(1, rec.highpass_hz, "highpass", fs)
+    b, a = butter(1, rec.highpass_hz, "highpass", fs)
     if rec.highpass_two_pass:
       out = scipy.signal.filtfilt(b, a, out, axis=0)
     else:
@@ -115,7 +115,7 @@ def cart_processing(leads_mv: np.ndarray, fs: float, rec: Recording) -> np.ndarr
       zi = scipy.signal.lfilter_zi(b, a)[:, None] * out[:1]
       out, _ = scipy.signal.lfilter(b, a, out, axis=0, zi=zi)
   if rec.lowpass_hz < 0.9 * nyquist:
-    b, a = _butter(2, rec.lowpass_hz, "lowpass", fs)
+    b, a = butter(2, rec.lowpass_hz, "lowpass", fs)
     out = scipy.signal.filtfilt(b, a, out, axis=0)
   if rec.notch_hz and rec.notch_hz < 0.9 * nyquist:
     b, a = _notch(rec.notch_hz, fs)

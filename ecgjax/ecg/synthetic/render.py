@@ -160,7 +160,7 @@ def _electrode_noise(rng, n: int, fs: float, noise: NoiseSpec,
   # stronger on the limb electrodes.
   emg = rng.normal(size=(n, 9))
   if fs > 3 * muscle_low_hz:
-    b, a = recording._butter(2, muscle_low_hz, "highpass", fs)
+    b, a = recording.butter(2, muscle_low_hz, "highpass", fs)
     emg = scipy.signal.lfilter(b, a, emg, axis=0)
   envelope = 1 + np.clip(np.sin(2 * np.pi * rng.uniform(0.05, 0.3) * t
                                 + rng.uniform(0, 6.3)), 0, None) * rng.uniform(0, 3)
