@@ -56,7 +56,8 @@ def get_config(arg: str = "synthetic"):
     # these positives: the differences are not significant. On CinC 2017's 5,000
     # recordings (sim_to_real.py --large_sets, lead I, CIs about 0.04 wide) a longer run
     # transferred worse up to generator 1.6.0 (600 steps 0.822, 2,000 0.801 on 1.5.0)
-    # and better from 1.7.0 (tremor in the atrial band: 0.821 -> 0.862), docs/sim-to-real.md. Cost: building
+    # and better from 1.7.0 (tremor in the atrial band: 0.821, 0.862, 0.874 at 600, 2,000
+    # and 5,000 steps), docs/sim-to-real.md. Cost: building
     # synthetic_ecg/demo (about 70 s) and 600 steps at about 160 ECG/s, 5-6 min on a
     # 2-core CPU.
     #   python -m ecgjax.main --config=ecgjax/configs/pretrain.py:synthetic_foundation \
