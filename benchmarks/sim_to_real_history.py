@@ -125,20 +125,26 @@ def scaling_table(lines: list[dict]) -> list[str]:
   stream, steps) counts. Lines that scored PTB-XL with a builder before 1.2.0 are left
   out: its left axis deviation was the German Linkstyp there (docs/sim-to-real.md), a
   label the later lines do not count."""
-  curve: dict[tuple, dict[int, tuple]] = {}
+  curve: dict[tuple, dict[int, str]] = {}
   for line in lines:
     family, steps = family_of(line), steps_of(line)
     ptbxl_version = line["sets"].get("ptbxl", {}).get("version") or "0"
     if (family is None or steps is None or not line["generator"]
         or tuple(int(p) for p in ptbxl_version.split(".")) < (1, 2, 0)):
       continue
-    curve.setdefault((line["generator"], family), {})[steps] = twelve_lead_median(line)
+    curve.setdefault((line["generator"], family), {})[steps] = _median(
+        *twelve_lead_median(line))
+  return curve_table(curve)
+
+
+def curve_table(curve: dict[tuple, dict[int, str]]) -> list[str]:
+  """A row per (generator, training stream), a column per step count, cells as given."""
   all_steps = sorted({s for points in curve.values() for s in points})
   out = ["| generator | pretrained on | " + " | ".join(f"{s:,} steps" for s in all_steps)
          + " |", "|---" * (2 + len(all_steps)) + "|"]
   for (generator, family), points in curve.items():
-    out.append(f"| {generator} | {family} | " + " | ".join(
-        _median(*points[s]) if s in points else "-" for s in all_steps) + " |")
+    out.append(f"| {generator} | {family} | "
+               + " | ".join(points.get(s, "-") for s in all_steps) + " |")
   return out
 
 
@@ -156,13 +162,7 @@ def lead_i_scaling_table(lines: list[dict]) -> list[str]:
                           if v["auroc"] is not None and v["n_pos"] >= line["min_positives"])
     curve.setdefault((line["generator"], family), {})[steps] = (
         _median(s["median_auroc"], s.get("median_auroc_ci")) + f" ({per_label})")
-  all_steps = sorted({s for points in curve.values() for s in points})
-  out = ["| generator | pretrained on | " + " | ".join(f"{s:,} steps" for s in all_steps)
-         + " |", "|---" * (2 + len(all_steps)) + "|"]
-  for (generator, family), points in curve.items():
-    out.append(f"| {generator} | {family} | "
-               + " | ".join(points.get(s, "-") for s in all_steps) + " |")
-  return out
+  return curve_table(curve)
 
 
 def render(lines: list[dict]) -> str:
