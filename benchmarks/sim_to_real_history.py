@@ -107,13 +107,15 @@ def labels_table(lines: list[dict]) -> list[str]:
 
 def family_of(line: dict) -> str | None:
   """Which training stream a run's recipe names: the built draw, the built draw with
-  recording augmentation, or fresh ECGs; None for a run scored after BatchNorm
-  adaptation (not a pretraining)."""
+  recording or handheld augmentation, or fresh ECGs; None for a run scored after
+  BatchNorm adaptation (not a pretraining)."""
   recipe = line["recipe"].lower()
   if line.get("batch_norm_adapted"):
     return None
   if "fresh" in recipe:
     return "fresh ECGs"
+  if "handheld" in recipe:
+    return "built draw, augment=handheld"
   if "augment" in recipe or "recording" in recipe:
     return "built draw, augment=recording"
   return "built draw"

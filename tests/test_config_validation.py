@@ -86,10 +86,21 @@ def test_demo_refuses_real_data_it_cannot_read(tmp_path):
     ("keep_checkpoints", 0, r"config.keep_checkpoints must be a positive integer"),
     ("nonfinite", "ignore", r"config.nonfinite='ignore': expected one of"),
     ("max_consecutive_skips", 0, r"config.max_consecutive_skips must be a positive integer"),
+    ("dataset.augment", "handheld", r"config.dataset.augment='handheld' .* "
+                                    r"config.dataset.leads='all' is not one lead"),
 ])
 def test_impossible_values_are_refused(field, value, message, tmp_path):
   config = tiny_pretrain_config(str(tmp_path), **{field: value})
   with pytest.raises(validation.ConfigError, match=message):
+    validation.validate_pretrain(config, device_count=8)
+
+
+def test_handheld_augmentation_is_for_one_lead(tmp_path):
+  config = tiny_pretrain_config(str(tmp_path), **{"dataset.augment": "handheld",
+                                                  "dataset.leads": "I"})
+  assert validation.validate_pretrain(config, device_count=8).augment == "handheld"
+  config.dataset.leads = "I,II"
+  with pytest.raises(validation.ConfigError, match="'I,II' is not one lead"):
     validation.validate_pretrain(config, device_count=8)
 
 

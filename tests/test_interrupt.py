@@ -23,8 +23,13 @@ STEPS = dict(total_steps=100, log_every=10, eval_every=50, checkpoint_every=25)
 
 def moment_seed() -> int:
   """The seed of the random moments: new on every run of the suite, printed with any
-  failure, and replayed with ECGJAX_INTERRUPT_SEED=SEED."""
-  return int(os.environ.get("ECGJAX_INTERRUPT_SEED", time.time_ns() % 2**32))
+  failure, and replayed with ECGJAX_INTERRUPT_SEED=SEED. It is also written to the
+  process's own stderr before the first signal, past pytest's capture, so that a crash
+  that kills the test process (no assertion to carry it) can still be replayed."""
+  seed = int(os.environ.get("ECGJAX_INTERRUPT_SEED", time.time_ns() % 2**32))
+  print(f"\n{os.environ.get('PYTEST_CURRENT_TEST', 'test_interrupt')}: random moments "
+        f"from ECGJAX_INTERRUPT_SEED={seed}", file=sys.__stderr__, flush=True)
+  return seed
 
 
 def final_state(workdir):

@@ -71,12 +71,30 @@ def test_recording_augmentation_perturbs_each_lead_and_resumes_exactly(tiny_data
   assert slow > 2.0
 
 
+def test_handheld_augmentation_flips_whole_recordings_half_the_time(tiny_data_dir):
+  """augment=handheld (a one-lead recorder held either way round): each ECG is the
+  stored one or its negative, whole, about half of each; resumable as before."""
+  plain = take(make_input(tiny_data_dir, leads=("I",)).train_batches(0), 20)
+  flipped = take(make_input(tiny_data_dir, leads=("I",), augment="handheld").train_batches(0), 20)
+  resumed = take(make_input(tiny_data_dir, leads=("I",), augment="handheld").train_batches(8), 12)
+  for a, b in zip(flipped[8:], resumed, strict=True):
+    np.testing.assert_array_equal(a["signal"], b["signal"])
+  raw = np.concatenate([b["signal"] for b in plain]).astype(np.int32)
+  new = np.concatenate([b["signal"] for b in flipped]).astype(np.int32)
+  assert raw.shape[-1] == 1 and np.abs(raw).max(axis=(1, 2)).min() > 0
+  same = (new == raw).all(axis=(1, 2))
+  negated = (new == -raw).all(axis=(1, 2))
+  assert (same | negated).all()
+  assert 0.35 < negated.mean() < 0.65
+
+
 def test_augment_kinds_and_their_old_spellings():
   from ecgjax.data.augment import augment_kind
-  assert [augment_kind(v) for v in (True, False, "True", "false", "recording", "none")] == [
-      "basic", "none", "basic", "none", "recording", "none"]
+  assert [augment_kind(v) for v in (True, False, "True", "false", "recording", "none",
+                                    "handheld")] == [
+      "basic", "none", "basic", "none", "recording", "none", "handheld"]
   import pytest
-  with pytest.raises(ValueError, match="none, basic, recording"):
+  with pytest.raises(ValueError, match="none, basic, recording, handheld"):
     augment_kind("heavy")
 
 

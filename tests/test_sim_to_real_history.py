@@ -80,6 +80,7 @@ def test_the_lead_i_curve_on_the_large_set(tmp_path, monkeypatch):
     return out
   results = tmp_path / "sim_to_real.jsonl"
   rows = [lead_i("short", 600, 0.9), lead_i("long", 5000, 0.96),
+          lead_i("lead-I model, augment=handheld", 600, 0.94),
           line("12-lead only", 0.9, steps=600)]
   results.write_text("".join(json.dumps(r) + "\n" for r in rows))
   readme = tmp_path / "README.md"
@@ -91,4 +92,6 @@ def test_the_lead_i_curve_on_the_large_set(tmp_path, monkeypatch):
   assert ("| synthetic_ecg/demo 1.6.0 | built draw | 0.850 [0.70, 0.90] (sinus rhythm 0.800, "
           "atrial fibrillation 0.900) | 0.880 [0.70, 0.90] (sinus rhythm 0.800, atrial "
           "fibrillation 0.960) |" in curve)
+  assert ("| synthetic_ecg/demo 1.6.0 | built draw, augment=handheld | 0.870 [0.70, 0.90] "
+          "(sinus rhythm 0.800, atrial fibrillation 0.940) | - |" in curve)
   assert "1.5.0" not in curve and "noise" not in curve

@@ -70,3 +70,28 @@ def test_built_examples_match_the_generator_and_the_spec(tiny_data_dir):
   np.testing.assert_allclose(ex["signal"], ref["signal"], atol=0.5 + 1e-3)
   for name, residual in leads.limb_lead_residuals(ex["signal"].astype(np.float64)).items():
     assert np.abs(residual).max() <= 2.0, name
+
+
+def test_a_run_reads_the_synthetic_version_its_code_makes(tiny_data_dir, tmp_path):
+  """A newer generator's data left on disk (by a newer checkout) is not read by older
+  code: the run reads the version its generator makes, and a version that is not on
+  disk is named with the build command."""
+  from ecgjax.data import run_input
+  from ecgjax.experiments import validation
+  from tests.helpers import tiny_pretrain_config
+  import shutil
+  built = datasets.dataset_dir("synthetic_ecg/tiny", tiny_data_dir)
+  assert os.path.basename(built) == generator.VERSION
+  for version in (generator.VERSION, "99.0.0"):
+    shutil.copytree(built, tmp_path / "synthetic_ecg" / "tiny" / version)
+  assert datasets.dataset_dir("synthetic_ecg/tiny", str(tmp_path)).endswith("99.0.0")
+  config = tiny_pretrain_config(str(tmp_path))
+  source = run_input.make_input(config, validation.validate_pretrain(config, device_count=1))
+  assert os.path.basename(os.fspath(source.builder.data_dir)) == generator.VERSION
+  shutil.rmtree(tmp_path / "synthetic_ecg" / "tiny" / generator.VERSION)
+  try:
+    datasets.dataset_dir("synthetic_ecg/tiny", str(tmp_path), generator.VERSION)
+    raise AssertionError("a version that is not on disk was found")
+  except datasets.DatasetNotBuiltError as e:
+    assert f"at version(s) 99.0.0, not at {generator.VERSION}" in str(e)
+    assert f"tfds build tfds_builders/synthetic_ecg --data_dir={tmp_path}" in str(e)

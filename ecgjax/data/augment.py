@@ -11,6 +11,13 @@
   frequency, 0.05-0.5 Hz, up to 150 µV with a phase per lead); broadband noise of
   a drawn level (σ 0-25 µV); and, with probability 0.1 where there is more than
   one lead, one lead zeroed (a flat or disconnected channel).
+- `handheld`: the stored ECG, its sign flipped with probability 0.5 (nothing else,
+  so that its effect is measured alone). A one-lead handheld recorder (the
+  thumbs-on-electrodes kind that recorded CinC 2017) has no fixed way round: held
+  reversed, it records -I. For one-lead models only (the config check refuses it
+  with more leads): flipping every lead of a 12-lead ECG is no recording a cart
+  makes. About one CinC 2017 recording in five has a negative dominant deflection
+  (docs/sim-to-real.md).
 Each takes and returns float32 µV (samples, leads); the pipeline rounds to int16.
 """
 
@@ -18,7 +25,7 @@ import math
 
 import tensorflow as tf
 
-AUGMENT_KINDS = ("none", "basic", "recording")
+AUGMENT_KINDS = ("none", "basic", "recording", "handheld")
 
 
 def augment_kind(augment) -> str:
@@ -61,3 +68,8 @@ def recording(signal: tf.Tensor, seed: tf.Tensor, sampling_rate: float) -> tf.Te
   flat = tf.cast(drop[1] * tf.cast(leads, tf.float32), tf.int32)
   keep = tf.where((drop[0] < 0.1) & (leads > 1) & (tf.range(leads) == flat), 0.0, 1.0)
   return signal * keep[None, :]
+
+
+def handheld(signal: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+  sign = tf.where(tf.random.stateless_uniform([], seed) < 0.5, -1.0, 1.0)
+  return sign * signal

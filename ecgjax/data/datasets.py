@@ -36,8 +36,9 @@ def _version_key(version: str) -> tuple:
   return tuple(int(p) if p.isdigit() else -1 for p in version.split("."))
 
 
-def dataset_dir(name: str, data_dir: str) -> str:
-  """The newest complete version directory of `name` under `data_dir`."""
+def dataset_dir(name: str, data_dir: str, version: str | None = None) -> str:
+  """The complete version directory of `name` under `data_dir`: `version`'s, or the
+  newest on disk when no version is asked for."""
   builder, config = split_name(name)
   # A local directory or a bucket (gs://...), which TFDS reads as well.
   root = epath.Path(os.path.expanduser(data_dir), builder, *([config] if config else []))
@@ -48,7 +49,14 @@ def dataset_dir(name: str, data_dir: str) -> str:
     raise DatasetNotBuiltError(
         f"dataset {name!r} is not built under {data_dir} (looked in {root}). "
         f"Build it with:\n  {build_command(name, data_dir)}")
-  return os.fspath(root / max(versions, key=_version_key))
+  if version is None:
+    return os.fspath(root / max(versions, key=_version_key))
+  if version not in versions:
+    raise DatasetNotBuiltError(
+        f"dataset {name!r} is built under {data_dir} at version(s) "
+        f"{', '.join(sorted(versions, key=_version_key))}, not at {version}, the version "
+        f"this code reads. Build it with:\n  {build_command(name, data_dir)}")
+  return os.fspath(root / version)
 
 
 def is_built(name: str, data_dir: str) -> bool:
@@ -59,8 +67,9 @@ def is_built(name: str, data_dir: str) -> bool:
     return False
 
 
-def load_builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder:
-  return tfds.builder_from_directory(dataset_dir(name, data_dir))
+def load_builder(name: str, data_dir: str,
+                 version: str | None = None) -> tfds.core.DatasetBuilder:
+  return tfds.builder_from_directory(dataset_dir(name, data_dir, version))
 
 
 def resolve_labels(info: tfds.core.DatasetInfo, labels: str) -> tuple[list[str], list[int]]:

@@ -4,13 +4,21 @@ The one place in ecgjax that imports tfds_builders: a newcomer's first command
 must work without a separate `tfds build`.
 """
 
-import os
-
 from absl import logging
 
 from ecgjax.data import datasets
 
 SYNTHETIC = "synthetic_ecg"
+
+
+def code_version(name: str) -> str | None:
+  """The version this code's generator makes `name` at; None for a dataset that is not
+  synthetic_ecg. A run reads the synthetic data at this version, never a newer one left
+  on disk by newer code (which would train an old checkout on data it cannot make)."""
+  if datasets.split_name(name)[0] != SYNTHETIC:
+    return None
+  from ecgjax.ecg.synthetic import generator
+  return generator.VERSION
 
 
 def ensure_built(name: str, data_dir: str) -> None:
@@ -24,8 +32,10 @@ def ensure_built(name: str, data_dir: str) -> None:
     return
   from tfds_builders.synthetic_ecg import synthetic_ecg_dataset_builder as synthetic
   builder = synthetic.Builder(config=config, data_dir=data_dir)
-  if datasets.is_built(name, data_dir) and os.path.basename(
-      datasets.dataset_dir(name, data_dir)) == str(builder.version):
+  try:
+    datasets.dataset_dir(name, data_dir, str(builder.version))
     return
+  except datasets.DatasetNotBuiltError:
+    pass
   logging.info("Building %s %s into %s.", name, builder.version, data_dir)
   builder.download_and_prepare()

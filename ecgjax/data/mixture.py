@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from ecgjax.data import datasets, pipeline
+from ecgjax.data import datasets, embedded, pipeline
 from ecgjax.ecg import leads as leads_lib
 
 _MIX_SEED_OFFSET = 104_729     # the source draws do not reuse any source's shuffle seed
@@ -63,7 +63,7 @@ def load_builders(mixture, data_dir: str) -> list:
   builders, missing = [], []
   for name, _ in mixture:
     try:
-      builders.append(datasets.load_builder(name, data_dir))
+      builders.append(datasets.load_builder(name, data_dir, embedded.code_version(name)))
     except datasets.DatasetNotBuiltError:
       missing.append(datasets.build_command(name, data_dir))
   if missing:

@@ -7,7 +7,7 @@ epoch, and batches across epoch boundaries. The stream is a pure function of
 the epoch is recomputed and the examples already consumed in it are skipped
 before decoding (reading, not decoding, that part of one epoch again).
 
-Augmentation (training only, `augment`: none, basic or recording, data/augment.py):
+Augmentation (training only, `augment`: none, basic, recording or handheld, data/augment.py):
 drawn with stateless random ops seeded by (seed, epoch, position in the epoch), so
 an augmented stream is still a pure function of (seed, step) and resumes exactly.
 Signals stay int16 µV, so host-to-device bytes do not grow.
@@ -186,6 +186,8 @@ class TfdsInput:
     signal = tf.cast(example["signal"], tf.float32)
     if self.augment == "basic":
       signal = augment_lib.basic(signal, seed)
+    elif self.augment == "handheld":
+      signal = augment_lib.handheld(signal, seed)
     else:
       signal = augment_lib.recording(signal, seed, self.sampling_rate)
     signal = tf.clip_by_value(tf.round(signal), -32768.0, 32767.0)

@@ -23,7 +23,8 @@ def make_input(config, spec: run_spec.RunSpec) -> pipeline.TfdsInput | mixture.M
         crop_s=config.dataset.crop_s, eval_stride_s=config.dataset.eval_stride_s)
   if config.dataset.build_if_missing:
     embedded.ensure_built(config.dataset.name, data_dir)
-  builder = datasets.load_builder(config.dataset.name, data_dir)
+  builder = datasets.load_builder(config.dataset.name, data_dir,
+                                  version=embedded.code_version(config.dataset.name))
   options = dict(labels=config.labels, global_batch=config.batch_size,
                  eval_batch=config.eval_batch_size, train_split=config.dataset.train_split,
                  seed=config.seed, shuffle_buffer=config.dataset.shuffle_buffer,

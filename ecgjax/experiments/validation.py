@@ -183,6 +183,11 @@ def _check_training(config, device_count: int | None) -> run_spec.RunSpec:
                       "evaluation windows are crops")
   check_eval_aggregate(config)
   spec = run_spec_of(config)
+  if spec.augment == "handheld" and (spec.leads is None or len(spec.leads) != 1):
+    raise ConfigError(
+        f"config.dataset.augment='handheld' flips the sign of a one-lead recording (a "
+        f"handheld recorder held either way round); config.dataset.leads="
+        f"{config.dataset.leads!r} is not one lead (--config.dataset.leads=I)")
   if spec.optimizer.warmup_steps >= config.total_steps:
     raise ConfigError(
         f"config.optimizer.warmup_steps={spec.optimizer.warmup_steps} must be below "
