@@ -128,3 +128,28 @@ def test_cinc2017_folders_merge_into_one_set_scored_only_when_asked(tmp_path):
     assert f.read().splitlines() == ["A00001,N", "A00201,N", "A00202,N"]
   assert os.path.realpath(os.path.join(manual, "A00201.mat")) == str(
       real / "cinc2017_train" / "A00201.mat")
+
+
+def test_normals_flagged_count_only_what_the_set_annotates():
+  """A rhythm-only set (CinC 2017: sinus rhythm and AF annotated) takes its sinus-rhythm-
+  only recordings as normal and counts a call only for a label it annotates; a set that
+  annotates normal_ecg counts every label called on its normal ECGs."""
+  import types
+  from ecgjax.experiments import zero_shot
+  set_labels = ["normal_ecg", "sinus_rhythm", "atrial_fibrillation", "left_bundle_branch_block"]
+  truth = np.array([[0, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], bool)
+  model = types.SimpleNamespace(
+      labels=["sinus_rhythm", "atrial_fibrillation", "left_bundle_branch_block"],
+      thresholds=lambda: np.array([0.5, 0.5, 0.5]))
+  # Normal 0: AF called; normal 1: LBBB called; normal 2: nothing; record 3 is AF.
+  probabilities = np.array([[0.9, 0.8, 0.1], [0.9, 0.1, 0.7], [0.9, 0.1, 0.1], [0.1, 0.9, 0.1]])
+  scored = zero_shot.ScoredSet(set_labels, truth, np.ones_like(truth), model.labels,
+                               probabilities)
+  rhythm_only = zero_shot.flagged_normals(model, scored, ["sinus_rhythm", "atrial_fibrillation"])
+  assert rhythm_only == {"normal_ecgs": 3, "flagged": 1, "fraction": 1 / 3,
+                         "labels_called": {"atrial_fibrillation": 1}}
+  every_label = zero_shot.flagged_normals(model, scored)     # all labels annotated
+  assert every_label["flagged"] == 0 and every_label["normal_ecgs"] == 0   # none normal_ecg
+  truth[:3, 0] = True
+  assert zero_shot.flagged_normals(model, scored, set_labels)["labels_called"] == {
+      "atrial_fibrillation": 1, "left_bundle_branch_block": 1}

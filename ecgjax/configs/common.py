@@ -77,7 +77,7 @@ def pretrain_defaults() -> ml_collections.ConfigDict:
   # synthetic_ecg only: train on ECGs generated as training runs, never one twice
   # (data/synthetic_stream.py); validation and test stay the built splits.
   c.dataset.fresh_ecgs = False
-  c.dataset.augment = "none"    # training stream: none | basic | recording (data/augment.py)
+  c.dataset.augment = "none"    # training stream: none | basic | recording | handheld (data/augment.py)
   c.dataset.threads = 0         # tf.data private thread pool; 0: all cores
   c.dataset.leads = "all"       # all (recorded) | limb | names such as I or I,II,V1
   c.dataset.mixture = ""        # NAME:WEIGHT,NAME:WEIGHT under data_dir (data.mixture)

@@ -179,13 +179,22 @@ def normals_flagged(model_dir: str, dataset: str, data_dir: str,
   return flagged_normals(model, score_set(model, dataset, data_dir, split))
 
 
-def flagged_normals(model: scoring.LoadedModel, scored: ScoredSet) -> dict:
-  """normals_flagged on a set already scored by `model`."""
+def flagged_normals(model: scoring.LoadedModel, scored: ScoredSet,
+                    annotated: list[str] | None = None) -> dict:
+  """normals_flagged on a set already scored by `model`. `annotated`: the labels the set
+  annotates (all of its labels when None, as in the synthetic set). A set that
+  annotates normal_ecg counts every label called on its normal ECGs; one that does not
+  (CinC 2017 reads the rhythm alone) takes the ECGs labelled sinus rhythm and nothing
+  else, and counts only the labels it annotates: a call it says nothing about is
+  neither right nor wrong."""
   names = scored.labels
-  if "normal_ecg" in names:
+  annotated = names if annotated is None else annotated
+  counted = None
+  if "normal_ecg" in annotated:
     normal = scored.truth[:, names.index("normal_ecg")]
   elif "sinus_rhythm" in names:
     normal = np.all(scored.truth == np.array([n == "sinus_rhythm" for n in names]), axis=1)
+    counted = set(annotated)
   else:
     normal = np.zeros(len(scored.truth), bool)
   if not normal.any():
@@ -193,7 +202,8 @@ def flagged_normals(model: scoring.LoadedModel, scored: ScoredSet) -> dict:
   called = scored.probabilities[normal] >= model.thresholds()   # NaN thresholds never call
   given = np.array([[name in names and bool(row[names.index(name)]) for name in model.labels]
                     for row in scored.truth[normal]])
-  abnormal = np.array([name not in NORMAL_FINDINGS for name in model.labels])
+  abnormal = np.array([name not in NORMAL_FINDINGS and (counted is None or name in counted)
+                       for name in model.labels])
   false_alarm = called & ~given & abnormal
   flagged = false_alarm.any(axis=1)
   return {"normal_ecgs": int(normal.sum()), "flagged": int(flagged.sum()),
@@ -312,7 +322,7 @@ def score(model_dir: str, real_data: str, scratch: str, one_lead_model: str = ""
                   "examples": results["test_examples"],
                   "median_auroc": median, "median_auroc_ci": bootstrap_median_ci([group]),
                   "labels_counted": counted, "labels": labels,
-                  "normals_flagged": flagged_normals(loaded, scored)}
+                  "normals_flagged": flagged_normals(loaded, scored, annotated)}
     if name not in LARGE_SETS:
       groups.append(group)
       pooled.update({f"{name}:{label}": v for label, v in labels.items()})
