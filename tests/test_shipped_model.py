@@ -1,6 +1,7 @@
-"""The model that ships in the package (ecgjax/shipped_models/synthetic_foundation,
-written by experiments/release.py): found by name, complete, with the record its card
-promises, and able to read real ECG files as the README's first example does."""
+"""The models that ship in the package (ecgjax/shipped_models/, written by
+experiments/release.py): found by name, complete, with the record their cards promise,
+and able to read real ECG files as the README's first example does. `synthetic_foundation`
+reads 12 leads; `synthetic_foundation_lead_i` reads lead I (a handheld recorder's)."""
 
 import csv
 import os
@@ -12,26 +13,38 @@ from ecgjax.inference import score_files, scoring
 from ecgjax.training import checkpoints
 
 NAME = "synthetic_foundation"
+LEAD_I = "synthetic_foundation_lead_i"
+# Per shipped model: the leads it reads and the real sets its card was scored on.
+SHIPPED = {NAME: (["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"],
+                  {"ptbxl", "cpsc2018"}),
+           LEAD_I: (["I"], {"cinc2017", "cinc2017_5000"})}
 
 
-@pytest.fixture(scope="module")
-def shipped():
-  return scoring.load(NAME)
+@pytest.fixture(scope="module", params=sorted(SHIPPED))
+def shipped(request):
+  """(name, the model loaded by that name)."""
+  return request.param, scoring.load(request.param)
+
+
+def test_every_shipped_model_is_listed():
+  assert checkpoints.shipped_model_names() == sorted(SHIPPED)
 
 
 def test_it_ships_by_name_without_optimiser_state(shipped):
-  assert NAME in checkpoints.shipped_model_names()
+  name, shipped = shipped
+  assert name in checkpoints.shipped_model_names()
   assert shipped.directory.startswith(os.fspath(checkpoints.SHIPPED_MODELS))
-  assert checkpoints.read_pretrained(NAME).step == shipped.step
+  assert checkpoints.read_pretrained(name).step == shipped.step
   size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files
-             in os.walk(checkpoints.SHIPPED_MODELS / NAME) for f in files)
+             in os.walk(checkpoints.SHIPPED_MODELS / name) for f in files)
   assert size < 5e6, "small enough for the wheel"
 
 
 def test_its_card_records_how_it_was_made_and_how_it_reads_real_ecgs(shipped):
+  name, shipped = shipped
   card = shipped.card
-  assert card["input"]["leads"] == ["I", "II", "III", "aVR", "aVL", "aVF",
-                                    "V1", "V2", "V3", "V4", "V5", "V6"]
+  leads, sets = SHIPPED[name]
+  assert card["input"]["leads"] == leads
   assert all(card["thresholds"][name] is not None for name in card["labels"])
   release = card["release"]
   assert release["generator"].startswith("synthetic_ecg/")
@@ -40,7 +53,7 @@ def test_its_card_records_how_it_was_made_and_how_it_reads_real_ecgs(shipped):
   assert card["threshold_rule"] in release["thresholds"]
   assert card["threshold_rule"].startswith("specificity:")
   s2r = release["sim_to_real"]
-  assert {"ptbxl", "cpsc2018"} <= set(s2r["sets"])
+  assert sets <= set(s2r["sets"])
   for entry in s2r["sets"].values():
     for v in entry["labels"].values():
       if v["auroc"] is not None:
@@ -48,20 +61,34 @@ def test_its_card_records_how_it_was_made_and_how_it_reads_real_ecgs(shipped):
     n = entry["normals_flagged"]
     assert n["normal_ecgs"] > 0 and 0 <= n["flagged"] <= n["normal_ecgs"]
   assert release["synthetic_normals_flagged"]["normal_ecgs"] > 0
-  markdown = open(os.path.join(checkpoints.SHIPPED_MODELS, NAME, "model_card.md")).read()
+  markdown = open(os.path.join(checkpoints.SHIPPED_MODELS, name, "model_card.md")).read()
   assert "## Release" in markdown
 
 
-def test_it_scores_real_ptbxl_files_by_name(shipped, shared_data, tmp_path):
+def predicted(name, files, out):
+  summary = score_files.predict_files(name, files, str(out))
+  assert summary.scored == len(files) and summary.failed == 0
+  with open(out) as f:
+    rows = list(csv.DictReader(f))
+  model = scoring.load(name)
+  probabilities = np.array([[float(r[label]) for label in model.labels] for r in rows])
+  assert np.all((probabilities >= 0) & (probabilities <= 1))
+  return rows
+
+
+def test_it_scores_real_ptbxl_files_by_name(shared_data, tmp_path):
   records = os.path.join(shared_data, "ptbxl", "records500", "00000")
   files = sorted(os.path.join(records, f) for f in os.listdir(records)
                  if f.endswith(".hea"))[:4]
-  out = tmp_path / "predictions.csv"
-  summary = score_files.predict_files(NAME, files, str(out))
-  assert summary.scored == 4 and summary.failed == 0
-  with open(out) as f:
-    rows = list(csv.DictReader(f))
-  probabilities = np.array([[float(r[name]) for name in shipped.labels] for r in rows])
-  assert np.all((probabilities >= 0) & (probabilities <= 1))
+  rows = predicted(NAME, files, tmp_path / "predictions.csv")
   # The first record of PTB-XL is a normal ECG in sinus rhythm (scp_codes NORM, SR).
   assert "sinus_rhythm" in rows[0]["positive"].split(";")
+
+
+def test_the_lead_i_model_scores_handheld_recordings_by_name(shared_data, tmp_path):
+  records = os.path.join(shared_data, "cinc2017")
+  # A00001 is in normal sinus rhythm, A00004 in AF (REFERENCE.csv: N, A).
+  files = [os.path.join(records, f"A0000{i}.hea") for i in (1, 4)]
+  rows = predicted(LEAD_I, files, tmp_path / "predictions.csv")
+  assert "sinus_rhythm" in rows[0]["positive"].split(";")
+  assert float(rows[1]["atrial_fibrillation"]) > float(rows[0]["atrial_fibrillation"])
