@@ -59,9 +59,9 @@ def dataset_dir(name: str, data_dir: str, version: str | None = None) -> str:
   return os.fspath(root / version)
 
 
-def is_built(name: str, data_dir: str) -> bool:
+def is_built(name: str, data_dir: str, version: str | None = None) -> bool:
   try:
-    dataset_dir(name, data_dir)
+    dataset_dir(name, data_dir, version)
     return True
   except DatasetNotBuiltError:
     return False

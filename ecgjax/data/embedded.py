@@ -22,20 +22,15 @@ def code_version(name: str) -> str | None:
 
 
 def ensure_built(name: str, data_dir: str) -> None:
-  """Builds `name` if it is a synthetic_ecg config not on disk at the builder's version.
+  """Builds `name` if it is a synthetic_ecg config not on disk at the code's version.
 
   A dataset left by an older generator is rebuilt beside it (TFDS keeps one
   directory per version), so a demo never trains on data its code no longer makes.
   """
-  builder_name, config = datasets.split_name(name)
-  if builder_name != SYNTHETIC:
+  version = code_version(name)
+  if version is None or datasets.is_built(name, data_dir, version):
     return
   from tfds_builders.synthetic_ecg import synthetic_ecg_dataset_builder as synthetic
-  builder = synthetic.Builder(config=config, data_dir=data_dir)
-  try:
-    datasets.dataset_dir(name, data_dir, str(builder.version))
-    return
-  except datasets.DatasetNotBuiltError:
-    pass
+  builder = synthetic.Builder(config=datasets.split_name(name)[1], data_dir=data_dir)
   logging.info("Building %s %s into %s.", name, builder.version, data_dir)
   builder.download_and_prepare()
