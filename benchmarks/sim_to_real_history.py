@@ -10,7 +10,9 @@ AUROCs of the labels with enough positives; and the scaling curves by pretrainin
 steps for each generator version: the 12-lead median on PTB-XL and CPSC, and the lead-I
 model on all 5,000 CinC 2017 recordings (the one set large enough to tell two points
 of a curve apart). Lines written before the medians had
-CIs (2026-12-03) show none.
+CIs (2026-12-03) show none. A fourth table gives every paired comparison in
+results/sim_to_real_paired.jsonl (sim_to_real_paired.py): two models on the same
+ECGs, B minus A with its own CI, which is what a point of a curve against another is.
 """
 
 import argparse
@@ -167,7 +169,32 @@ def lead_i_scaling_table(lines: list[dict]) -> list[str]:
   return curve_table(curve)
 
 
-def render(lines: list[dict]) -> str:
+def _interval(entry: dict | None) -> str:
+  if not entry:
+    return "-"
+  low, high = entry["ci"]
+  return f"{entry['value']:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def paired_table(lines: list[dict]) -> list[str]:
+  """A row per comparison and set (and the sample sets pooled, where there are two):
+  each model's median over the labels counted, and B - A with its paired CI."""
+  out = ["| date | comparison (A vs B) | set | labels | A | B | B - A [95% CI] |",
+         "|---" * 7 + "|"]
+  for line in lines:
+    rows = [(dict(SETS).get(name, name), s) for name, s in line["sets"].items()]
+    if sum(name in TWELVE_LEAD for name in line["sets"]) > 1:
+      rows.append(("PTB-XL and CPSC pooled", line["pooled"]))
+    for title, s in rows:
+      if not s["labels_counted"]:
+        continue
+      out.append(f"| {line.get('date', '-')} | {line['label']} | {title} | "
+                 f"{s['labels_counted']} | {s['median_a']['value']:.3f} | "
+                 f"{s['median_b']['value']:.3f} | {_interval(s['difference'])} |")
+  return out
+
+
+def render(lines: list[dict], paired: list[dict] = ()) -> str:
   return "\n".join([
       BEGIN, "",
       "### Every run: median AUROC over the labels with at least 3 positives", "",
@@ -185,17 +212,28 @@ def render(lines: list[dict]) -> str:
       "positives (of 5,000: about 3,000 in sinus rhythm, 450 in atrial fibrillation), and "
       "each label's AUROC.", "",
       *lead_i_scaling_table(lines), "",
+      "### Paired: two pretrainings on the same ECGs", "",
+      "`sim_to_real_paired.py --a A --b B`: each resample scores both models on the same "
+      "records, so B - A has a CI of its own, narrower than the two medians' CIs side by "
+      "side. A CI across zero shows no difference, not equality.", "",
+      *paired_table(paired), "",
       END])
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--results", default=os.path.join(HERE, "results", "sim_to_real.jsonl"))
+  parser.add_argument("--paired",
+                      default=os.path.join(HERE, "results", "sim_to_real_paired.jsonl"))
   parser.add_argument("--readme", default=os.path.join(HERE, "README.md"))
   args = parser.parse_args()
   with open(args.readme, encoding="utf-8") as f:
     text = f.read()
-  table = render(read(args.results))
+  paired = []
+  if os.path.exists(args.paired):
+    with open(args.paired, encoding="utf-8") as f:
+      paired = [json.loads(row) for row in f if row.strip()]
+  table = render(read(args.results), paired)
   if BEGIN in text and END in text:
     text = text[:text.index(BEGIN)] + table + text[text.index(END) + len(END):]
   else:

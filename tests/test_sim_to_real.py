@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.helpers import REPO
@@ -58,6 +59,38 @@ def test_zero_shot_line_on_the_shared_samples(tiny_pretrained, shared_data, tmp_
   # docs/sim-to-real.md's table row, printed for the one who ran it.
   assert (f"| {TINY} | test | **{line['median_auroc']:.3f}** [{low:.2f}, {high:.2f}] over "
           in proc.stderr)
+
+
+def test_two_models_paired_on_the_same_samples(tiny_pretrained, shared_data, tmp_path):
+  """benchmarks/sim_to_real_paired.py: the tiny model (A) against the shipped one (B,
+  by name), each set's records scored by both, B - A per label and over the labels."""
+  out = tmp_path / "paired.jsonl"
+  proc = subprocess.run(
+      [sys.executable, os.path.join(REPO, "benchmarks", "sim_to_real_paired.py"),
+       f"--a={tiny_pretrained}", "--b=synthetic_foundation", f"--shared={shared_data}",
+       "--label=test", "--resamples=200", f"--scratch={tmp_path / 'scratch'}", f"--out={out}"],
+      cwd=REPO, capture_output=True, text=True, timeout=600,
+      env={**os.environ, "PYTHONPATH": REPO})
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  [line] = [json.loads(row) for row in out.read_text().splitlines()]
+  assert line["label"] == "test" and line["generator_a"] == TINY
+  assert line["model_b"].endswith(os.path.join("shipped_models", "synthetic_foundation"))
+  assert {name: s["records"] for name, s in line["sets"].items()} == {"ptbxl": 40,
+                                                                      "cpsc2018": 40}
+  assert "sinus_rhythm" not in line["sets"]["cpsc2018"]["labels"]   # not annotated there
+  for s in line["sets"].values():
+    for v in s["labels"].values():
+      assert v["n_pos"] >= 3
+      assert v["difference"] == pytest.approx(v["auroc_b"] - v["auroc_a"])
+      low, high = v["difference_ci"]
+      assert low <= v["difference"] <= high
+  pooled = line["pooled"]
+  assert pooled["labels_counted"] == sum(len(s["labels"]) for s in line["sets"].values()) > 0
+  every_b = [v["auroc_b"] for s in line["sets"].values() for v in s["labels"].values()]
+  assert pooled["median_b"]["value"] == pytest.approx(float(np.median(every_b)))
+  low, high = pooled["difference"]["ci"]
+  assert low <= pooled["difference"]["value"] <= high
+  assert "pooled samples: A " in proc.stderr
 
 
 def test_demo_without_real_ecgs_says_how_to_give_them(tmp_path, monkeypatch):

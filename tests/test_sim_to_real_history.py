@@ -47,6 +47,7 @@ def test_history_tables_and_the_scaling_curve(tmp_path, monkeypatch):
   readme.write_text("# Benchmarks\n\nintro\n")
   for _ in range(2):      # the second run replaces the section it wrote
     monkeypatch.setattr(sys, "argv", ["sim_to_real_history.py", f"--results={results}",
+                                      f"--paired={tmp_path / 'none.jsonl'}",
                                       f"--readme={readme}"])
     history.main()
   text = readme.read_text()
@@ -86,6 +87,7 @@ def test_the_lead_i_curve_on_the_large_set(tmp_path, monkeypatch):
   readme = tmp_path / "README.md"
   readme.write_text("# Benchmarks\n")
   monkeypatch.setattr(sys, "argv", ["sim_to_real_history.py", f"--results={results}",
+                                    f"--paired={tmp_path / 'none.jsonl'}",
                                     f"--readme={readme}"])
   history.main()
   curve = readme.read_text().split("### Scaling: the lead-I")[1]
@@ -95,3 +97,36 @@ def test_the_lead_i_curve_on_the_large_set(tmp_path, monkeypatch):
   assert ("| synthetic_ecg/demo 1.6.0 | built draw, augment=handheld | 0.870 [0.70, 0.90] "
           "(sinus rhythm 0.800, atrial fibrillation 0.940) | - |" in curve)
   assert "1.5.0" not in curve and "noise" not in curve
+
+
+def test_paired_comparisons_are_tabled_with_the_difference_and_its_ci(tmp_path, monkeypatch):
+  """results/sim_to_real_paired.jsonl: a row per set, and the 12-lead sets pooled
+  where both were scored; a set with no counted label gives no row."""
+  def summary(a, b, low, high, counted=3):
+    return {"labels_counted": counted, "median_a": {"value": a, "ci": [a - 0.1, a]},
+            "median_b": {"value": b, "ci": [b - 0.1, b]},
+            "difference": {"value": b - a, "ci": [low, high]}}
+  twelve = {"label": "600 vs 5,000 steps", "date": "2026-12-03",
+            "sets": {"ptbxl": summary(0.94, 0.92, -0.06, 0.01),
+                     "cpsc2018": summary(0.90, 0.85, -0.15, 0.05)},
+            "pooled": summary(0.92, 0.89, -0.09, 0.03, counted=6)}
+  lead_i = {"label": "lead I", "date": "2026-12-03",
+            "sets": {"cinc2017": summary(0.5, 0.5, 0, 0, counted=0),
+                     "cinc2017_5000": summary(0.82, 0.87, 0.04, 0.07, counted=2)},
+            "pooled": summary(0.5, 0.5, 0, 0, counted=0)}
+  paired = tmp_path / "paired.jsonl"
+  paired.write_text(json.dumps(twelve) + "\n" + json.dumps(lead_i) + "\n")
+  results = tmp_path / "sim_to_real.jsonl"
+  results.write_text(json.dumps(line("demo", 0.9, steps=600)) + "\n")
+  readme = tmp_path / "README.md"
+  readme.write_text("# Benchmarks\n")
+  monkeypatch.setattr(sys, "argv", ["sim_to_real_history.py", f"--results={results}",
+                                    f"--paired={paired}", f"--readme={readme}"])
+  history.main()
+  table = readme.read_text().split("### Paired")[1]
+  assert ("| 2026-12-03 | 600 vs 5,000 steps | PTB-XL and CPSC pooled | 6 | 0.920 | 0.890 | "
+          "-0.030 [-0.090, +0.030] |" in table)
+  assert "| 600 vs 5,000 steps | CPSC 2018 1-40 | 3 | 0.900 | 0.850 | -0.050" in table
+  assert ("| lead I | CinC 2017 1-5000, lead I | 2 | 0.820 | 0.870 | +0.050 [+0.040, +0.070] |"
+          in table)
+  assert "| lead I | CinC 2017 1-200" not in table and "| lead I | PTB-XL and CPSC" not in table

@@ -1,0 +1,154 @@
+"""Two synthetic-pretrained models scored zero-shot on the same real ECGs, paired.
+
+Two models' medians, each with its own CI (zero_shot.score), can overlap while one
+model is better on every resample: the ECGs that are hard for one are hard for the
+other. Scored on the same records, the difference is measured directly: every
+resample draws the set's records once and scores both models on them, so the CI is
+of "B minus A" itself. This is what "the 5,000-step model is at least as good as the
+600-step one" asks of the 80 shared 12-lead ECGs, where separate CIs cannot answer.
+
+Per label: both AUROCs, the difference with its paired-bootstrap CI and DeLong's
+p-value (evaluation.comparison). Per set and pooled over the sample sets (not the
+large ones, as in zero_shot.score): the median over the labels with at least
+`min_positives` positives of each model, and the difference of the medians with its
+paired CI. Records are resampled, as zero_shot's median CI does (the samples have one
+ECG per patient).
+"""
+
+import os
+import warnings
+
+import numpy as np
+
+from ecgjax.evaluation import bootstrap, comparison
+from ecgjax.experiments import zero_shot
+from ecgjax.inference import scoring
+from ecgjax.models import model_card
+from ecgjax.training import checkpoints
+
+
+def _input(model_dir: str) -> tuple[int, list[str]]:
+  card_input = model_card.read(model_dir)["input"]
+  return int(card_input["sampling_rate"]), list(card_input["leads"])
+
+
+def record_weights(n: int, resamples: int, seed: int) -> np.ndarray:
+  """(resamples, n): how often each record is drawn in each resample."""
+  return np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=resamples
+                                                 ).astype(np.float64)
+
+
+def _median_per_resample(per_label: list[np.ndarray]) -> np.ndarray:
+  """The median over labels in each resample, labels undefined there left out (NaN
+  where none is defined)."""
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)     # an all-NaN resample is NaN
+    return np.nanmedian(np.stack(per_label), axis=0)
+
+
+def _interval(estimate: float, values: np.ndarray) -> dict:
+  ci = bootstrap.percentile_interval(estimate, values)
+  return {"value": estimate, "ci": [ci.low, ci.high]}
+
+
+def compare_scored(groups: list[tuple[zero_shot.ScoredSet, zero_shot.ScoredSet, list[str],
+                                      np.ndarray]], min_positives: int) -> dict:
+  """`groups`: (A's scores, B's scores, the labels the set annotates, record weights
+  (resamples, records)) per set; both ScoredSets of one set hold the same records in
+  the same order. Returns per label and over all groups: A, B and B - A."""
+  labels, resampled_a, resampled_b = {}, [], []
+  for a, b, annotated, weights in groups:
+    if not np.array_equal(a.truth, b.truth):
+      raise ValueError("the two models were not scored on the same records")
+    for k, column_a in zero_shot.counted_columns(a, annotated, min_positives):
+      name = a.labels[k]
+      if name not in b.model_labels:
+        continue
+      rows = a.known[:, k]
+      y = a.truth[rows, k].astype(int)
+      if y.all():           # no known negative: the AUROC is undefined, as in zero_shot
+        continue
+      score_a = a.probabilities[rows, column_a]
+      score_b = b.probabilities[rows, b.model_labels.index(name)]
+      w = weights[:, rows]
+      difference = comparison.paired_bootstrap_difference(y, score_b, score_a, w)
+      n_neg = int(len(y) - y.sum())
+      auroc_a, auroc_b = (float(bootstrap.weighted_auroc(y, s, np.ones((1, len(y))))[0])
+                          for s in (score_a, score_b))
+      labels[name] = {"n_pos": int(y.sum()), "n_neg": n_neg,
+                      "auroc_a": auroc_a, "auroc_b": auroc_b,
+                      "difference": difference.estimate,
+                      "difference_ci": [difference.low, difference.high],
+                      # DeLong needs two of each class.
+                      "delong_p": (comparison.delong_test(y, score_a, score_b).p_value
+                                   if n_neg >= 2 else None)}
+      resampled_a.append(bootstrap.weighted_auroc(y, score_a, w))
+      resampled_b.append(bootstrap.weighted_auroc(y, score_b, w))
+  if not labels:
+    return {"labels": {}, "labels_counted": 0, "median_a": None, "median_b": None,
+            "difference": None}
+  median_a = float(np.median([v["auroc_a"] for v in labels.values()]))
+  median_b = float(np.median([v["auroc_b"] for v in labels.values()]))
+  per_resample_a = _median_per_resample(resampled_a)
+  per_resample_b = _median_per_resample(resampled_b)
+  return {"labels": labels, "labels_counted": len(labels),
+          "median_a": _interval(median_a, per_resample_a),
+          "median_b": _interval(median_b, per_resample_b),
+          "difference": _interval(median_b - median_a, per_resample_b - per_resample_a)}
+
+
+def compare(model_a: str, model_b: str, real_data: str, scratch: str, min_positives: int = 3,
+            large_sets: bool = False, resamples: int = 1000, seed: int = 0) -> dict:
+  """Models A and B (directories or shipped models' names; both 12-lead, or both lead
+  I, at one sampling rate) on every set
+  under `real_data` they read (zero_shot.SETS), paired: {'sets': {name: ...},
+  'pooled': ... over the sample sets}. Sets are built under `scratch` as
+  zero_shot.score builds them, so one scratch serves both benchmarks."""
+  model_a, model_b = checkpoints.resolve_model(model_a), checkpoints.resolve_model(model_b)
+  rate, leads = _input(model_a)
+  if _input(model_b) != (rate, leads):
+    raise ValueError(f"{model_a} reads {leads} at {rate} Hz and {model_b} reads "
+                     f"{_input(model_b)[1]} at {_input(model_b)[0]} Hz: a paired comparison "
+                     "needs both to read the same ECGs")
+  one_lead = leads == ["I"]
+  os.environ.setdefault("ECGJAX_PATIENT_SALT", "sim-to-real")   # as zero_shot.score
+  loaded_a, loaded_b = scoring.load(model_a), scoring.load(model_b)
+  sets, pooled_groups = {}, []
+  for name in zero_shot.present_sets(real_data, large_sets):
+    module, config, folders, set_one_lead = zero_shot.SETS[name]
+    if set_one_lead != one_lead:
+      continue
+    data_dir = os.path.join(scratch, name)
+    dataset, annotated, _ = zero_shot.build(
+        module, config.format(rate=rate), [os.path.join(real_data, f) for f in folders],
+        data_dir)
+    a = zero_shot.score_set(loaded_a, dataset, data_dir)
+    b = zero_shot.score_set(loaded_b, dataset, data_dir)
+    group = (a, b, annotated, record_weights(len(a.truth), resamples, seed))
+    sets[name] = {"dataset": dataset, "records": len(a.truth),
+                  **compare_scored([group], min_positives)}
+    if name not in zero_shot.LARGE_SETS:
+      pooled_groups.append(group)
+  if not sets:
+    raise ValueError(f"no set under {real_data} is read by a model with leads {leads}")
+  return {"model_a": model_a, "model_b": model_b,
+          "generator_a": zero_shot.generator_version(model_a),
+          "generator_b": zero_shot.generator_version(model_b),
+          "steps_a": model_card.read(model_a)["training"]["steps"],
+          "steps_b": model_card.read(model_b)["training"]["steps"],
+          "min_positives": min_positives, "resamples": resamples, "sets": sets,
+          "pooled": compare_scored(pooled_groups, min_positives)}
+
+
+def summary_lines(result: dict) -> list[str]:
+  """One line per set and the pooled one: medians and B - A with their CIs."""
+  def fmt(entry):
+    return f"{entry['value']:.3f} [{entry['ci'][0]:.3f}, {entry['ci'][1]:.3f}]"
+  lines = []
+  for name, s in [*result["sets"].items(), ("pooled samples", result["pooled"])]:
+    if not s["labels_counted"]:
+      lines.append(f"{name}: no label with >= {result['min_positives']} positives")
+      continue
+    lines.append(f"{name}: A {fmt(s['median_a'])}, B {fmt(s['median_b'])}, "
+                 f"B - A {fmt(s['difference'])} over {s['labels_counted']} labels")
+  return lines

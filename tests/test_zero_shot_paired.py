@@ -1,0 +1,80 @@
+"""Two models scored zero-shot on the same records, paired (experiments/zero_shot_paired):
+every resample scores both on the same records, so B - A has its own CI."""
+
+import numpy as np
+import pytest
+
+from ecgjax.experiments import zero_shot, zero_shot_paired
+
+
+def _scored(truth, probabilities, model_labels=("a", "b", "c"), known=None):
+  truth = np.asarray(truth, bool)
+  return zero_shot.ScoredSet(
+      labels=["a", "b", "c"], truth=truth,
+      known=np.ones_like(truth) if known is None else np.asarray(known, bool),
+      model_labels=list(model_labels), probabilities=np.asarray(probabilities, float))
+
+
+def _cohort(n=300, seed=0):
+  rng = np.random.default_rng(seed)
+  truth = rng.uniform(size=(n, 3)) < np.array([0.3, 0.3, 0.005])   # "c": too few positives
+  noise = rng.normal(size=(n, 3))
+  return truth, noise
+
+
+def test_a_better_model_is_ahead_on_every_resample_and_labels_follow_their_names():
+  truth, noise = _cohort()
+  weak = truth + 2.0 * noise          # AUROC about 0.6 per label
+  strong = truth + 0.3 * noise        # nearly perfect
+  a = _scored(truth, weak)
+  # B's head lists the labels in another order: they are matched by name.
+  b = _scored(truth, strong[:, [2, 0, 1]], model_labels=("c", "a", "b"))
+  weights = zero_shot_paired.record_weights(len(truth), 300, seed=0)
+  result = zero_shot_paired.compare_scored([(a, b, ["a", "b", "c"], weights)], 3)
+  assert set(result["labels"]) == {"a", "b"}        # "c" has fewer than 3 positives
+  for v in result["labels"].values():
+    assert v["auroc_b"] > 0.95 and v["auroc_a"] < 0.8
+    assert v["difference"] == pytest.approx(v["auroc_b"] - v["auroc_a"])
+    assert 0 < v["difference_ci"][0] <= v["difference"] <= v["difference_ci"][1]
+    assert v["delong_p"] < 1e-6
+  low, high = result["difference"]["ci"]
+  assert 0 < low <= result["difference"]["value"] <= high
+  assert result["difference"]["value"] == pytest.approx(
+      result["median_b"]["value"] - result["median_a"]["value"])
+
+
+def test_one_model_against_itself_differs_by_nothing_on_any_resample():
+  truth, noise = _cohort(seed=1)
+  a = _scored(truth, truth + noise)
+  weights = zero_shot_paired.record_weights(len(truth), 200, seed=0)
+  result = zero_shot_paired.compare_scored([(a, a, ["a", "b", "c"], weights)], 3)
+  assert result["difference"] == {"value": 0.0, "ci": [0.0, 0.0]}
+  # Each model's own median CI is as wide as it is: the pairing is what narrows B - A.
+  low, high = result["median_a"]["ci"]
+  assert high - low > 0.02
+
+
+def test_only_the_labels_a_set_annotates_and_knows_are_compared():
+  truth, noise = _cohort(seed=2)
+  known = np.ones_like(truth)
+  known[:, 1] = truth[:, 1]            # "b" known only where positive: no negatives
+  a = _scored(truth, truth + noise, known=known)
+  weights = zero_shot_paired.record_weights(len(truth), 50, seed=0)
+  assert set(zero_shot_paired.compare_scored([(a, a, ["a", "b"], weights)], 3)["labels"]) \
+      == {"a"}
+  assert zero_shot_paired.compare_scored([(a, a, ["c"], weights)], 3)["median_a"] is None
+
+
+def test_two_sets_of_scores_of_different_records_are_refused():
+  truth, noise = _cohort(seed=3)
+  a = _scored(truth, noise)
+  b = _scored(truth[::-1], noise)
+  with pytest.raises(ValueError, match="same records"):
+    zero_shot_paired.compare_scored(
+        [(a, b, ["a"], zero_shot_paired.record_weights(len(truth), 10, 0))], 3)
+
+
+def test_models_that_read_different_ecgs_are_refused_naming_both(tmp_path):
+  with pytest.raises(ValueError, match=r"synthetic_foundation_lead_i reads \['I'\]"):
+    zero_shot_paired.compare("synthetic_foundation", "synthetic_foundation_lead_i",
+                             str(tmp_path), str(tmp_path))
