@@ -109,18 +109,21 @@ def labels_table(lines: list[dict]) -> list[str]:
 
 def family_of(line: dict) -> str | None:
   """Which training stream a run's recipe names: the built draw, the built draw with
-  recording or handheld augmentation, or fresh ECGs; None for a run scored after
+  recording or handheld augmentation, or fresh ECGs, and the seed where the recipe
+  names one other than 0 (a curve is one seed's); None for a run scored after
   BatchNorm adaptation (not a pretraining)."""
   recipe = line["recipe"].lower()
   if line.get("batch_norm_adapted"):
     return None
+  seed = re.search(r"\bseed (\d+)", recipe)
+  suffix = f", seed {seed.group(1)}" if seed and seed.group(1) != "0" else ""
   if "fresh" in recipe:
-    return "fresh ECGs"
+    return "fresh ECGs" + suffix
   if "handheld" in recipe:
-    return "built draw, augment=handheld"
+    return "built draw, augment=handheld" + suffix
   if "augment" in recipe or "recording" in recipe:
-    return "built draw, augment=recording"
-  return "built draw"
+    return "built draw, augment=recording" + suffix
+  return "built draw" + suffix
 
 
 def scaling_table(lines: list[dict]) -> list[str]:

@@ -40,6 +40,7 @@ def test_history_tables_and_the_scaling_curve(tmp_path, monkeypatch):
           line("demo (600 steps), BatchNorm adapted per set", 0.99, steps=600, adapted=True),
           line("2000 steps, fresh ECGs", 0.99, steps=2000),
           line("long", 0.85, steps=5000),
+          line("long, seed 1", 0.88, steps=5000),
           line("old definitions", 0.5, generator="synthetic_ecg/demo 1.1.0",
                ptbxl_version="1.1.0")]
   results.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -62,6 +63,9 @@ def test_history_tables_and_the_scaling_curve(tmp_path, monkeypatch):
   assert ("| synthetic_ecg/demo 1.5.0 | built draw | 0.925 [0.85, 1.00] (2) | - | "
           "0.875 [0.75, 0.90] (2) |" in scaling)
   assert "| synthetic_ecg/demo 1.5.0 | fresh ECGs | - | 0.945 [0.89, 1.04] (2) | - |" in scaling
+  # Another seed is a curve of its own, not a later point of seed 0's.
+  assert "| synthetic_ecg/demo 1.5.0 | built draw, seed 1 | - | - | 0.890 [0.78, 0.93] (2) |" \
+      in scaling
   assert ("| synthetic_ecg/demo 1.4.0 | built draw | 0.850 [0.70, 0.85] (2) | "
           "0.800 [0.60, 0.75] (2) | - |" in scaling)
   assert "1.1.0" not in scaling.split("### Scaling: the lead-I")[0]
