@@ -41,8 +41,9 @@ def child(data_dir: str, workdir: str) -> None:
                     "devices": jax.device_count(), "device_kind": jax.devices()[0].device_kind}))
 
 
-def measure(data_dir: str, devices: int, cache_dir: str) -> dict:
-  env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+def measure(data_dir: str, devices: int, cache_dir: str, xla_flags: str = "") -> dict:
+  env = {**os.environ,
+         "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices} {xla_flags}".strip(),
          "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_COMPILATION_CACHE_DIR": cache_dir,
          "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
          "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1"}
@@ -56,6 +57,8 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--runs", type=int, default=3)
   parser.add_argument("--devices", type=int, nargs="+", default=[1, 8])
+  parser.add_argument("--xla_flags", default="",
+                      help="more XLA flags for the runs (the suite's compile options)")
   parser.add_argument("--out")
   parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
   args = parser.parse_args()
@@ -73,13 +76,14 @@ def main():
       for _ in range(args.runs):
         cache_dir = tempfile.mkdtemp(prefix="jax_cache_")
         if cache == "warm":
-          measure(data_dir, devices, cache_dir)        # fills the cache
-        runs.append(measure(data_dir, devices, cache_dir))
+          measure(data_dir, devices, cache_dir, args.xla_flags)        # fills the cache
+        runs.append(measure(data_dir, devices, cache_dir, args.xla_flags))
       median = {k: statistics.median(r[k] for r in runs)
                 for k in ("import_s", "pretrain_s", "compile_s", "compilations")}
       # 8 steps of 16 ECGs; the figure is the whole run's (compile, eval and saves in it).
       emit({"benchmark": "tiny_pretraining", "framework": "jax", "model": "tiny (tests)",
             "batch_size": 16, "dtype": "float32", "devices": devices,
+            "xla_flags": args.xla_flags,
             "device_kind": runs[0]["device_kind"], "cache": cache, "runs": len(runs),
             **median, "compile_share": median["compile_s"] / median["pretrain_s"],
             "ecg_per_sec": 8 * 16 / median["pretrain_s"],

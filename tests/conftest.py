@@ -1,15 +1,19 @@
 """Shared fixtures. Every test process simulates 8 CPU devices, so sharding code
-runs on every test run, and keeps XLA's compiled programs in a persistent cache:
-the suite trains the same tiny model many times, and a tiny pretraining spends most
-of its time compiling. Both must be set before JAX starts; subprocesses that tests
-start inherit them through the environment."""
+runs on every test run, compiles with LLVM's cheaper optimisation (helpers.
+COMPILE_XLA_FLAGS) and keeps XLA's compiled programs in a persistent cache: the suite
+trains the same tiny model many times, and a tiny pretraining spends most of its time
+compiling. All must be set before JAX starts; subprocesses that tests start inherit
+them through the environment (or helpers.xla_flags where a test sets its own)."""
 
 import os
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+from tests.helpers import COMPILE_XLA_FLAGS  # noqa: E402  (no JAX import)
+
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                           + " --xla_force_host_platform_device_count=8").strip()
+                           + " --xla_force_host_platform_device_count=8 "
+                           + COMPILE_XLA_FLAGS).strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Keyed by the program, the JAX version and the devices: a stale entry cannot be hit.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",

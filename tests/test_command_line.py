@@ -8,14 +8,14 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, xla_flags
 
 ENTRIES = ("ecgjax.main", "ecgjax.finetune", "ecgjax.predict", "ecgjax.export")
 
 
 def run(module: str, *args: str, timeout: int = 60) -> subprocess.CompletedProcess:
   return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True,
-                        text=True, timeout=timeout, env={**os.environ, "XLA_FLAGS": ""})
+                        text=True, timeout=timeout, env={**os.environ, "XLA_FLAGS": xla_flags()})
 
 
 @pytest.mark.parametrize("module", ENTRIES)

@@ -9,7 +9,7 @@ import pytest
 from ecgjax.configs import demo as demo_config, pretrain as pretrain_config
 from ecgjax.experiments import demo, pretraining, validation
 from ecgjax.data import datasets
-from tests.helpers import REPO, tiny_finetune_config, tiny_pretrain_config
+from tests.helpers import REPO, tiny_finetune_config, tiny_pretrain_config, xla_flags
 
 
 def test_shipped_configs_are_valid():
@@ -149,7 +149,7 @@ def test_command_line_prints_build_command_without_traceback(tmp_path):
       [sys.executable, "-m", "ecgjax.main", "--config=ecgjax/configs/pretrain.py",
        f"--workdir={tmp_path / 'wd'}", f"--config.dataset.data_dir={tmp_path}"],
       cwd=REPO, capture_output=True, text=True, timeout=120,
-      env={**os.environ, "XLA_FLAGS": ""})
+      env={**os.environ, "XLA_FLAGS": xla_flags()})
   assert result.returncode == 1
   assert f"tfds build tfds_builders/synthetic_ecg --data_dir={tmp_path} --config=demo" in result.stderr
   assert "Traceback" not in result.stderr

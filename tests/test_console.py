@@ -10,7 +10,7 @@ import pytest
 
 from ecgjax import console
 from ecgjax.training import progress
-from tests.helpers import REPO
+from tests.helpers import REPO, xla_flags
 
 
 def record(pathname, level, msg):
@@ -40,7 +40,7 @@ def test_eta_from_the_steps_so_far():
 
 def test_print_config_shows_overrides():
   """(--help: tests/test_command_line.py.)"""
-  env = {**os.environ, "XLA_FLAGS": ""}
+  env = {**os.environ, "XLA_FLAGS": xla_flags()}
   printed = subprocess.run(
       [sys.executable, "-m", "ecgjax.main", "--config=ecgjax/configs/pretrain.py",
        "--config.batch_size=128", "--print_config"], cwd=REPO, env=env, capture_output=True,

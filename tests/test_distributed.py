@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, xla_flags
 
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
@@ -43,7 +43,7 @@ def start_two_processes(command, stdout=subprocess.DEVNULL, timeout=300, attempt
     port = free_port()
     procs = []
     for pid in range(2):
-      env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+      env = {**os.environ, "XLA_FLAGS": xla_flags(4),
              "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2",
              "JAX_PROCESS_ID": str(pid), **(extra_env or {})}
       procs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=stdout,
@@ -70,7 +70,7 @@ def test_two_processes_share_one_mesh():
 
 
 def test_single_process_needs_no_cluster():
-  env = {**os.environ, "XLA_FLAGS": ""}
+  env = {**os.environ, "XLA_FLAGS": xla_flags()}
   for key in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
     env.pop(key, None)
   out = subprocess.run([sys.executable, "-c", "from ecgjax.training import mesh; "

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, xla_flags
 from tfds_builders.synthetic_ecg import synthetic_ecg_dataset_builder as synthetic
 
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
@@ -24,7 +24,7 @@ TINY_MODEL = ["--config.model.stem_width=8", "--config.model.stage_widths=(8,16)
 
 
 def env8():
-  return {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+  return {**os.environ, "XLA_FLAGS": xla_flags(8),
           "TF_CPP_MIN_LOG_LEVEL": "2", "ECGJAX_BUILD_WORKERS": "2"}
 
 

@@ -30,7 +30,7 @@ from ecgjax.ecg import windows
 from ecgjax.inference import ecg_plot, explain, scoring
 from ecgjax.models import resnet1d
 from ecgjax.training import mesh as mesh_lib, steps
-from tests.helpers import REPO
+from tests.helpers import REPO, xla_flags
 
 FS, DURATION = 100, 10.0
 PVC_REGION_S = (-0.04, 0.30)     # from just before the premature QRS to the end of its T
@@ -172,7 +172,7 @@ def test_predict_explain_writes_one_png_per_ecg(tiny_pretrained, shared_data, tm
       [sys.executable, "-m", "ecgjax.predict", f"--model={tiny_pretrained}",
        f"--out={tmp_path / 'p.csv'}", f"--explain={tmp_path / 'png'}", *files],
       cwd=REPO, capture_output=True, text=True, timeout=600,
-      env={**os.environ, "XLA_FLAGS": ""})
+      env={**os.environ, "XLA_FLAGS": xla_flags()})
   assert result.returncode == 0, result.stderr[-2000:]
   assert sorted(os.listdir(tmp_path / "png")) == ["00001_lr.png", "00002_lr.png",
                                                   "musePHI_muse_ecg1.png"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ecgjax.inference import scoring, serving_export
-from tests.helpers import REPO
+from tests.helpers import REPO, xla_flags
 
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
@@ -27,7 +27,7 @@ def exported(tiny_pretrained, tmp_path_factory, no_flax):
       [sys.executable, "-m", "ecgjax.export", f"--model={tiny_pretrained}", f"--out={out}",
        "--model_directory"],
       cwd=REPO, capture_output=True, text=True, timeout=600,
-      env={**os.environ, "XLA_FLAGS": "", "PYTHONPATH": no_flax["no_tensorflow"]})
+      env={**os.environ, "XLA_FLAGS": xla_flags(), "PYTHONPATH": no_flax["no_tensorflow"]})
   assert result.returncode == 0, result.stderr[-3000:]
   assert "model.jax_export: agrees with the model" in result.stdout
   assert "model.onnx: agrees with the model" in result.stdout
@@ -68,7 +68,7 @@ def test_the_export_runs_with_nothing_but_jax(exported, tiny_pretrained, no_flax
   result = subprocess.run(
       [sys.executable, os.path.join(exported, "load_jax_export.py"), str(tmp_path / "in.npy"),
        str(tmp_path / "out.npy")], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-      env={**os.environ, "PYTHONPATH": no_flax["jax_only"], "XLA_FLAGS": ""})
+      env={**os.environ, "PYTHONPATH": no_flax["jax_only"], "XLA_FLAGS": xla_flags()})
   assert result.returncode == 0, result.stderr[-3000:]
   served = np.load(tmp_path / "out.npy")
   in_process = scoring.Scorer(model, batch_size=8)(signal)

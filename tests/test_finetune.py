@@ -10,7 +10,7 @@ import pytest
 
 from ecgjax.experiments import checkpoint_evaluation, fine_tuning, validation
 from ecgjax.training import checkpoints, transfer
-from tests.helpers import REPO, tiny_finetune_config
+from tests.helpers import REPO, tiny_finetune_config, xla_flags
 
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
@@ -159,7 +159,7 @@ def test_command_line_names_a_missing_init_from(tiny_data_dir, tmp_path):
        f"--workdir={tmp_path / 'wd'}", f"--config.init_from={tmp_path / 'nothing'}",
        "--config.dataset.name=synthetic_ecg/tiny", f"--config.dataset.data_dir={tiny_data_dir}",
        "--config.labels=sinus_rhythm", "--config.train_size=50"],
-      cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "XLA_FLAGS": ""})
+      cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "XLA_FLAGS": xla_flags()})
   assert result.returncode == 1
   assert f"init_from={tmp_path / 'nothing'}: no such directory" in result.stderr
   assert "Traceback" not in result.stderr

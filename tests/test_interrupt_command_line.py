@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from ecgjax.training import checkpoints, interrupt, workdir_lock
-from tests.helpers import REPO, moment_seed
+from tests.helpers import REPO, moment_seed, xla_flags
 
 
 def run_command(workdir, data_dir, *overrides, env=None):
@@ -88,7 +88,7 @@ def test_lock_refuses_a_second_holder_and_takes_over_a_dead_ones(tmp_path):
       [sys.executable, "-c", "import sys, time; from ecgjax.training import workdir_lock; "
        f"lock = workdir_lock.WorkdirLock({workdir!r}).__enter__(); print('held', flush=True); "
        "time.sleep(600)"], cwd=REPO, stdout=subprocess.PIPE, text=True,
-      env={**os.environ, "XLA_FLAGS": ""})
+      env={**os.environ, "XLA_FLAGS": xla_flags()})
   assert holder.stdout.readline().strip() == "held"
   with pytest.raises(workdir_lock.WorkdirLockedError, match=rf"pid {holder.pid}"):
     workdir_lock.WorkdirLock(workdir).__enter__()

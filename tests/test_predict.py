@@ -14,7 +14,7 @@ from ecgjax.ecg import leads
 from ecgjax.ecg.formats import wfdb_format
 from ecgjax.ecg import windows
 from ecgjax.inference import scoring
-from tests.helpers import REPO, code15_tracing, write_code15_part
+from tests.helpers import REPO, code15_tracing, write_code15_part, xla_flags
 
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
@@ -38,7 +38,7 @@ def no_tensorflow(tmp_path_factory) -> str:
 
 def run_predict(args, no_tensorflow, devices=1):
   env = {**os.environ, "PYTHONPATH": no_tensorflow,
-         "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+         "XLA_FLAGS": xla_flags(devices)}
   return subprocess.run([sys.executable, "-m", "ecgjax.predict", *args], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=600)
 
