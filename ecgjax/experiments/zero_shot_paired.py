@@ -100,10 +100,10 @@ def compare_scored(groups: list[tuple[zero_shot.ScoredSet, zero_shot.ScoredSet, 
 def compare(model_a: str, model_b: str, real_data: str, scratch: str, min_positives: int = 3,
             large_sets: bool = False, resamples: int = 1000, seed: int = 0) -> dict:
   """Models A and B (directories or shipped models' names; both 12-lead, or both lead
-  I, at one sampling rate) on every set
-  under `real_data` they read (zero_shot.SETS), paired: {'sets': {name: ...},
-  'pooled': ... over the sample sets}. Sets are built under `scratch` as
-  zero_shot.score builds them, so one scratch serves both benchmarks."""
+  I, at one sampling rate) on every set under `real_data` they read (zero_shot.SETS),
+  paired: {'sets': {name: ...}, 'pooled': ... over the sample sets}. Sets are built
+  under `scratch` as zero_shot.score builds them, so one scratch serves both
+  benchmarks."""
   model_a, model_b = checkpoints.resolve_model(model_a), checkpoints.resolve_model(model_b)
   rate, leads = _input(model_a)
   if _input(model_b) != (rate, leads):
