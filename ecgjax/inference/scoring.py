@@ -58,8 +58,8 @@ class LoadedModel:
 def build_network(card: dict) -> resnet1d.ResNet1D:
   entry = card["model"]
   groups = head.group_indices(card["labels"], card.get("exclusive_groups") or ())
-  return resnet1d.initialised(resnet1d.config_from(entry["config"]), entry["num_labels"],
-                              entry["in_leads"], seed=0, exclusive_groups=groups)
+  return resnet1d.ResNet1D(resnet1d.config_from(entry["config"]), entry["num_labels"],
+                           entry["in_leads"], rngs=nnx.Rngs(0), exclusive_groups=groups)
 
 
 def load(model_dir: str, step: int | None = None) -> LoadedModel:

@@ -242,27 +242,6 @@ class ResNet1D(nnx.Module):
                                    batch_norm_train=batch_norm_train))
 
 
-def initialised(cfg: ResNet1DConfig, num_labels: int, in_leads: int = 12, *, seed: int = 0,
-                exclusive_groups: head_lib.Groups = ()) -> ResNet1D:
-  """A ResNet1D with fresh weights drawn from `seed` (`nnx.Rngs(params=seed)`), every
-  initialiser compiled into one program. Built eagerly, each parameter shape's
-  initialiser is an XLA program of its own: dozens of compilations, which on a CPU
-  cost a small model more than its first training steps. The weights are the same,
-  bit for bit (tests/test_model.py)."""
-  groups = tuple(tuple(int(k) for k in g) for g in exclusive_groups)
-  if not 0 <= seed < 2**32:       # a seed a uint32 cannot carry into the program
-    return ResNet1D(cfg, num_labels, in_leads, rngs=nnx.Rngs(params=seed),
-                    exclusive_groups=groups)
-  return _initialise(cfg, int(num_labels), int(in_leads), groups,
-                     jnp.asarray(seed, jnp.uint32))
-
-
-@nnx.jit(static_argnums=(0, 1, 2, 3))
-def _initialise(cfg, num_labels, in_leads, exclusive_groups, seed):
-  return ResNet1D(cfg, num_labels, in_leads, rngs=nnx.Rngs(params=jax.random.key(seed)),
-                  exclusive_groups=exclusive_groups)
-
-
 def sync_batch_norm(model: nnx.Module, axis_name: str) -> None:
   """Makes every BatchNorm of `model` average its batch statistics over the mapped
   axis `axis_name` (jax.pmap's), so normalisation sees the global batch as it does

@@ -50,8 +50,8 @@ LEAD_TRANSFERS = ("select", "reinit")
 
 def build_model(model_config: resnet1d.ResNet1DConfig, num_labels: int, in_leads: int,
                 seed: int, exclusive_groups: head.Groups = ()) -> resnet1d.ResNet1D:
-  return resnet1d.initialised(model_config, num_labels, in_leads, seed=seed,
-                              exclusive_groups=exclusive_groups)
+  return resnet1d.ResNet1D(model_config, num_labels, in_leads, rngs=nnx.Rngs(params=seed),
+                           exclusive_groups=exclusive_groups)
 
 
 def parse_multipliers(spec: str) -> dict[str, float]:
