@@ -12,10 +12,11 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
 # The suite's programs are tiny: each runs for milliseconds and compiles for seconds.
-# LLVM's cheaper optimisation halves a tiny pretraining's compile time on a cold cache
-# (benchmarks/tiny_pretraining.py --xla_flags: 11.9 s -> 6.5 s on 2 cores); the tests
+# LLVM's cheaper optimisation cuts a tiny pretraining's compile time on a cold cache by
+# 45% (benchmarks/tiny_pretraining.py --xla_flags: 11.9 s -> 6.5 s on 2 cores); the tests
 # compare runs made under the same flags, never against figures made without them.
-COMPILE_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+COMPILE_XLA_FLAGS = ("--xla_backend_optimization_level=0 "
+                     "--xla_llvm_disable_expensive_passes=true")
 
 
 def xla_flags(devices: int = 1) -> str:
