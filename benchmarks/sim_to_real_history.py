@@ -185,13 +185,17 @@ def paired_table(lines: list[dict]) -> list[str]:
   out = ["| date | comparison (A vs B) | set | labels | A | B | B - A [95% CI] |",
          "|---" * 7 + "|"]
   for line in lines:
+    label = line["label"]
+    if line.get("steps_a") and line.get("steps_b"):   # what the two cards say they are
+      label += (f" ({(line.get('generator_a') or '?').split()[-1]}, {line['steps_a']:,} vs "
+                f"{(line.get('generator_b') or '?').split()[-1]}, {line['steps_b']:,})")
     rows = [(dict(SETS).get(name, name), s) for name, s in line["sets"].items()]
     if sum(name in TWELVE_LEAD for name in line["sets"]) > 1:
       rows.append(("PTB-XL and CPSC pooled", line["pooled"]))
     for title, s in rows:
       if not s["labels_counted"]:
         continue
-      out.append(f"| {line.get('date', '-')} | {line['label']} | {title} | "
+      out.append(f"| {line.get('date', '-')} | {label} | {title} | "
                  f"{s['labels_counted']} | {s['median_a']['value']:.3f} | "
                  f"{s['median_b']['value']:.3f} | {_interval(s['difference'])} |")
   return out

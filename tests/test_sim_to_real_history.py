@@ -114,7 +114,8 @@ def test_paired_comparisons_are_tabled_with_the_difference_and_its_ci(tmp_path, 
             "sets": {"ptbxl": summary(0.94, 0.92, -0.06, 0.01),
                      "cpsc2018": summary(0.90, 0.85, -0.15, 0.05)},
             "pooled": summary(0.92, 0.89, -0.09, 0.03, counted=6)}
-  lead_i = {"label": "lead I", "date": "2026-12-03",
+  lead_i = {"label": "lead I", "date": "2026-12-03", "generator_a": "synthetic_ecg/demo 1.6.0",
+            "steps_a": 600, "generator_b": "synthetic_ecg/demo 1.7.0", "steps_b": 5000,
             "sets": {"cinc2017": summary(0.5, 0.5, 0, 0, counted=0),
                      "cinc2017_5000": summary(0.82, 0.87, 0.04, 0.07, counted=2)},
             "pooled": summary(0.5, 0.5, 0, 0, counted=0)}
@@ -131,6 +132,8 @@ def test_paired_comparisons_are_tabled_with_the_difference_and_its_ci(tmp_path, 
   assert ("| 2026-12-03 | 600 vs 5,000 steps | PTB-XL and CPSC pooled | 6 | 0.920 | 0.890 | "
           "-0.030 [-0.090, +0.030] |" in table)
   assert "| 600 vs 5,000 steps | CPSC 2018 1-40 | 3 | 0.900 | 0.850 | -0.050" in table
-  assert ("| lead I | CinC 2017 1-5000, lead I | 2 | 0.820 | 0.870 | +0.050 [+0.040, +0.070] |"
-          in table)
-  assert "| lead I | CinC 2017 1-200" not in table and "| lead I | PTB-XL and CPSC" not in table
+  # The cards' generator versions and steps beside the label, where the line has them.
+  assert ("| lead I (1.6.0, 600 vs 1.7.0, 5,000) | CinC 2017 1-5000, lead I | 2 | 0.820 | "
+          "0.870 | +0.050 [+0.040, +0.070] |" in table)
+  assert "CinC 2017 1-200" not in table and "| lead I (1.6.0, 600 vs 1.7.0, 5,000) | PTB-XL" \
+      not in table
