@@ -115,15 +115,16 @@ def family_of(line: dict) -> str | None:
   recipe = line["recipe"].lower()
   if line.get("batch_norm_adapted"):
     return None
-  seed = re.search(r"\bseed (\d+)", recipe)
-  suffix = f", seed {seed.group(1)}" if seed and seed.group(1) != "0" else ""
   if "fresh" in recipe:
-    return "fresh ECGs" + suffix
-  if "handheld" in recipe:
-    return "built draw, augment=handheld" + suffix
-  if "augment" in recipe or "recording" in recipe:
-    return "built draw, augment=recording" + suffix
-  return "built draw" + suffix
+    family = "fresh ECGs"
+  elif "handheld" in recipe:
+    family = "built draw, augment=handheld"
+  elif "augment" in recipe or "recording" in recipe:
+    family = "built draw, augment=recording"
+  else:
+    family = "built draw"
+  seed = re.search(r"\bseed (\d+)", recipe)
+  return family + (f", seed {seed.group(1)}" if seed and seed.group(1) != "0" else "")
 
 
 def scaling_table(lines: list[dict]) -> list[str]:

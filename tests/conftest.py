@@ -9,11 +9,9 @@ import os
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from tests.helpers import COMPILE_XLA_FLAGS  # noqa: E402  (no JAX import)
+from tests.helpers import xla_flags  # noqa: E402  (no JAX import)
 
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                           + " --xla_force_host_platform_device_count=8 "
-                           + COMPILE_XLA_FLAGS).strip()
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + xla_flags(8)).strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Keyed by the program, the JAX version and the devices: a stale entry cannot be hit.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",

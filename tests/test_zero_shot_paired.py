@@ -4,6 +4,7 @@ every resample scores both on the same records, so B - A has its own CI."""
 import numpy as np
 import pytest
 
+from ecgjax.evaluation import bootstrap
 from ecgjax.experiments import zero_shot, zero_shot_paired
 
 
@@ -13,6 +14,11 @@ def _scored(truth, probabilities, model_labels=("a", "b", "c"), known=None):
       labels=["a", "b", "c"], truth=truth,
       known=np.ones_like(truth) if known is None else np.asarray(known, bool),
       model_labels=list(model_labels), probabilities=np.asarray(probabilities, float))
+
+
+def _weights(n, resamples):
+  """Records resampled: one ECG per patient, as in the shared sets."""
+  return bootstrap.patient_weights(np.arange(n), resamples, seed=0)
 
 
 def _cohort(n=300, seed=0):
@@ -29,10 +35,10 @@ def test_a_better_model_is_ahead_on_every_resample_and_labels_follow_their_names
   a = _scored(truth, weak)
   # B's head lists the labels in another order: they are matched by name.
   b = _scored(truth, strong[:, [2, 0, 1]], model_labels=("c", "a", "b"))
-  weights = zero_shot_paired.record_weights(len(truth), 300, seed=0)
-  result = zero_shot_paired.compare_scored([(a, b, ["a", "b", "c"], weights)], 3)
-  assert set(result["labels"]) == {"a", "b"}        # "c" has fewer than 3 positives
-  for v in result["labels"].values():
+  part = zero_shot_paired.paired_labels(a, b, ["a", "b", "c"], _weights(len(truth), 300), 3)
+  assert set(part.labels) == {"a", "b"}        # "c" has fewer than 3 positives
+  result = zero_shot_paired.summary([part])
+  for v in part.labels.values():
     assert v["auroc_b"] > 0.95 and v["auroc_a"] < 0.8
     assert v["difference"] == pytest.approx(v["auroc_b"] - v["auroc_a"])
     assert 0 < v["difference_ci"][0] <= v["difference"] <= v["difference_ci"][1]
@@ -46,8 +52,8 @@ def test_a_better_model_is_ahead_on_every_resample_and_labels_follow_their_names
 def test_one_model_against_itself_differs_by_nothing_on_any_resample():
   truth, noise = _cohort(seed=1)
   a = _scored(truth, truth + noise)
-  weights = zero_shot_paired.record_weights(len(truth), 200, seed=0)
-  result = zero_shot_paired.compare_scored([(a, a, ["a", "b", "c"], weights)], 3)
+  result = zero_shot_paired.summary(
+      [zero_shot_paired.paired_labels(a, a, ["a", "b", "c"], _weights(len(truth), 200), 3)])
   assert result["difference"] == {"value": 0.0, "ci": [0.0, 0.0]}
   # Each model's own median CI is as wide as it is: the pairing is what narrows B - A.
   low, high = result["median_a"]["ci"]
@@ -59,10 +65,21 @@ def test_only_the_labels_a_set_annotates_and_knows_are_compared():
   known = np.ones_like(truth)
   known[:, 1] = truth[:, 1]            # "b" known only where positive: no negatives
   a = _scored(truth, truth + noise, known=known)
-  weights = zero_shot_paired.record_weights(len(truth), 50, seed=0)
-  assert set(zero_shot_paired.compare_scored([(a, a, ["a", "b"], weights)], 3)["labels"]) \
-      == {"a"}
-  assert zero_shot_paired.compare_scored([(a, a, ["c"], weights)], 3)["median_a"] is None
+  weights = _weights(len(truth), 50)
+  assert set(zero_shot_paired.paired_labels(a, a, ["a", "b"], weights, 3).labels) == {"a"}
+  nothing = zero_shot_paired.paired_labels(a, a, ["c"], weights, 3)
+  assert zero_shot_paired.summary([nothing])["median_a"] is None
+
+
+def test_pooled_sets_count_a_label_once_per_set():
+  """The same label annotated by two sets is two entries of the pooled median."""
+  truth, noise = _cohort(seed=4)
+  a, b = _scored(truth, truth + 2.0 * noise), _scored(truth, truth + 0.3 * noise)
+  weights = _weights(len(truth), 100)
+  part = zero_shot_paired.paired_labels(a, b, ["a"], weights, 3)
+  pooled = zero_shot_paired.summary([part, part])
+  assert pooled["labels_counted"] == 2
+  assert pooled["median_b"]["value"] == pytest.approx(part.labels["a"]["auroc_b"])
 
 
 def test_two_sets_of_scores_of_different_records_are_refused():
@@ -70,8 +87,7 @@ def test_two_sets_of_scores_of_different_records_are_refused():
   a = _scored(truth, noise)
   b = _scored(truth[::-1], noise)
   with pytest.raises(ValueError, match="same records"):
-    zero_shot_paired.compare_scored(
-        [(a, b, ["a"], zero_shot_paired.record_weights(len(truth), 10, 0))], 3)
+    zero_shot_paired.paired_labels(a, b, ["a"], _weights(len(truth), 10), 3)
 
 
 def test_models_that_read_different_ecgs_are_refused_naming_both(tmp_path):

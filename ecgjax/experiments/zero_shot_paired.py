@@ -15,6 +15,7 @@ paired CI. Records are resampled, as zero_shot's median CI does (the samples hav
 ECG per patient).
 """
 
+import dataclasses
 import os
 import warnings
 
@@ -27,15 +28,8 @@ from ecgjax.models import model_card
 from ecgjax.training import checkpoints
 
 
-def _input(model_dir: str) -> tuple[int, list[str]]:
-  card_input = model_card.read(model_dir)["input"]
-  return int(card_input["sampling_rate"]), list(card_input["leads"])
-
-
-def record_weights(n: int, resamples: int, seed: int) -> np.ndarray:
-  """(resamples, n): how often each record is drawn in each resample."""
-  return np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=resamples
-                                                 ).astype(np.float64)
+def _input(card: dict) -> tuple[int, list[str]]:
+  return int(card["input"]["sampling_rate"]), list(card["input"]["leads"])
 
 
 def _median_per_resample(per_label: list[np.ndarray]) -> np.ndarray:
@@ -51,47 +45,61 @@ def _interval(estimate: float, values: np.ndarray) -> dict:
   return {"value": estimate, "ci": [ci.low, ci.high]}
 
 
-def compare_scored(groups: list[tuple[zero_shot.ScoredSet, zero_shot.ScoredSet, list[str],
-                                      np.ndarray]], min_positives: int) -> dict:
-  """`groups`: (A's scores, B's scores, the labels the set annotates, record weights
-  (resamples, records)) per set; both ScoredSets of one set hold the same records in
-  the same order. Returns per label and over all groups: A, B and B - A."""
-  labels, resampled_a, resampled_b = {}, [], []
-  for a, b, annotated, weights in groups:
-    if not np.array_equal(a.truth, b.truth):
-      raise ValueError("the two models were not scored on the same records")
-    for k, column_a in zero_shot.counted_columns(a, annotated, min_positives):
-      name = a.labels[k]
-      if name not in b.model_labels:
-        continue
-      rows = a.known[:, k]
-      y = a.truth[rows, k].astype(int)
-      if y.all():           # no known negative: the AUROC is undefined, as in zero_shot
-        continue
-      score_a = a.probabilities[rows, column_a]
-      score_b = b.probabilities[rows, b.model_labels.index(name)]
-      w = weights[:, rows]
-      difference = comparison.paired_bootstrap_difference(y, score_b, score_a, w)
-      n_neg = int(len(y) - y.sum())
-      auroc_a, auroc_b = (float(bootstrap.weighted_auroc(y, s, np.ones((1, len(y))))[0])
-                          for s in (score_a, score_b))
-      labels[name] = {"n_pos": int(y.sum()), "n_neg": n_neg,
-                      "auroc_a": auroc_a, "auroc_b": auroc_b,
-                      "difference": difference.estimate,
-                      "difference_ci": [difference.low, difference.high],
-                      # DeLong needs two of each class.
-                      "delong_p": (comparison.delong_test(y, score_a, score_b).p_value
-                                   if n_neg >= 2 else None)}
-      resampled_a.append(bootstrap.weighted_auroc(y, score_a, w))
-      resampled_b.append(bootstrap.weighted_auroc(y, score_b, w))
+@dataclasses.dataclass
+class PairedLabels:
+  """One set's labels scored by both models: per label its figures (`labels`), and
+  its AUROC under every resample for A and for B (rows in the order of `labels`)."""
+  labels: dict
+  resampled_a: list
+  resampled_b: list
+
+
+def paired_labels(a: zero_shot.ScoredSet, b: zero_shot.ScoredSet, annotated: list[str],
+                  weights: np.ndarray, min_positives: int) -> PairedLabels:
+  """A's and B's scores of one set (the same records in the same order), the labels
+  the set annotates and record weights (resamples, records): the labels both models
+  name with at least `min_positives` known positives and a known negative."""
+  if not np.array_equal(a.truth, b.truth):
+    raise ValueError("the two models were not scored on the same records")
+  out = PairedLabels({}, [], [])
+  for k, column_a in zero_shot.counted_columns(a, annotated, min_positives):
+    name = a.labels[k]
+    if name not in b.model_labels:
+      continue
+    rows = a.known[:, k]
+    y = a.truth[rows, k].astype(int)
+    if y.all():           # no known negative: the AUROC is undefined, as in zero_shot
+      continue
+    score_a = a.probabilities[rows, column_a]
+    score_b = b.probabilities[rows, b.model_labels.index(name)]
+    w = weights[:, rows]
+    difference = comparison.paired_bootstrap_difference(y, score_b, score_a, w)
+    n_neg = int(len(y) - y.sum())
+    auroc_a, auroc_b = (float(bootstrap.weighted_auroc(y, s, np.ones((1, len(y))))[0])
+                        for s in (score_a, score_b))
+    out.labels[name] = {"n_pos": int(y.sum()), "n_neg": n_neg,
+                        "auroc_a": auroc_a, "auroc_b": auroc_b,
+                        "difference": difference.estimate,
+                        "difference_ci": [difference.low, difference.high],
+                        # DeLong needs two of each class.
+                        "delong_p": (comparison.delong_test(y, score_a, score_b).p_value
+                                     if n_neg >= 2 else None)}
+    out.resampled_a.append(bootstrap.weighted_auroc(y, score_a, w))
+    out.resampled_b.append(bootstrap.weighted_auroc(y, score_b, w))
+  return out
+
+
+def summary(parts: list[PairedLabels]) -> dict:
+  """Over every label of `parts` (one set's, or several sets' pooled; a label of two
+  sets counts twice): each model's median with its CI, and B - A with its paired CI."""
+  labels = [v for part in parts for v in part.labels.values()]
   if not labels:
-    return {"labels": {}, "labels_counted": 0, "median_a": None, "median_b": None,
-            "difference": None}
-  median_a = float(np.median([v["auroc_a"] for v in labels.values()]))
-  median_b = float(np.median([v["auroc_b"] for v in labels.values()]))
-  per_resample_a = _median_per_resample(resampled_a)
-  per_resample_b = _median_per_resample(resampled_b)
-  return {"labels": labels, "labels_counted": len(labels),
+    return {"labels_counted": 0, "median_a": None, "median_b": None, "difference": None}
+  median_a = float(np.median([v["auroc_a"] for v in labels]))
+  median_b = float(np.median([v["auroc_b"] for v in labels]))
+  per_resample_a = _median_per_resample([r for part in parts for r in part.resampled_a])
+  per_resample_b = _median_per_resample([r for part in parts for r in part.resampled_b])
+  return {"labels_counted": len(labels),
           "median_a": _interval(median_a, per_resample_a),
           "median_b": _interval(median_b, per_resample_b),
           "difference": _interval(median_b - median_a, per_resample_b - per_resample_a)}
@@ -105,15 +113,16 @@ def compare(model_a: str, model_b: str, real_data: str, scratch: str, min_positi
   under `scratch` as zero_shot.score builds them, so one scratch serves both
   benchmarks."""
   model_a, model_b = checkpoints.resolve_model(model_a), checkpoints.resolve_model(model_b)
-  rate, leads = _input(model_a)
-  if _input(model_b) != (rate, leads):
+  card_a, card_b = model_card.read(model_a), model_card.read(model_b)
+  rate, leads = _input(card_a)
+  if _input(card_b) != (rate, leads):
     raise ValueError(f"{model_a} reads {leads} at {rate} Hz and {model_b} reads "
-                     f"{_input(model_b)[1]} at {_input(model_b)[0]} Hz: a paired comparison "
+                     f"{_input(card_b)[1]} at {_input(card_b)[0]} Hz: a paired comparison "
                      "needs both to read the same ECGs")
   one_lead = leads == ["I"]
   os.environ.setdefault("ECGJAX_PATIENT_SALT", "sim-to-real")   # as zero_shot.score
   loaded_a, loaded_b = scoring.load(model_a), scoring.load(model_b)
-  sets, pooled_groups = {}, []
+  sets, pooled = {}, []
   for name in zero_shot.present_sets(real_data, large_sets):
     module, config, folders, set_one_lead = zero_shot.SETS[name]
     if set_one_lead != one_lead:
@@ -124,20 +133,24 @@ def compare(model_a: str, model_b: str, real_data: str, scratch: str, min_positi
         data_dir)
     a = zero_shot.score_set(loaded_a, dataset, data_dir)
     b = zero_shot.score_set(loaded_b, dataset, data_dir)
-    group = (a, b, annotated, record_weights(len(a.truth), resamples, seed))
-    sets[name] = {"dataset": dataset, "records": len(a.truth),
-                  **compare_scored([group], min_positives)}
+    # One ECG per patient in these sets: a patient bootstrap resamples records.
+    weights = bootstrap.patient_weights(np.arange(len(a.truth)), resamples, seed)
+    part = paired_labels(a, b, annotated, weights, min_positives)
+    sets[name] = {"dataset": dataset, "records": len(a.truth), "labels": part.labels,
+                  **summary([part])}
     if name not in zero_shot.LARGE_SETS:
-      pooled_groups.append(group)
+      pooled.append(part)
   if not sets:
     raise ValueError(f"no set under {real_data} is read by a model with leads {leads}")
   return {"model_a": model_a, "model_b": model_b,
           "generator_a": zero_shot.generator_version(model_a),
           "generator_b": zero_shot.generator_version(model_b),
-          "steps_a": model_card.read(model_a)["training"]["steps"],
-          "steps_b": model_card.read(model_b)["training"]["steps"],
+          "steps_a": card_a["training"]["steps"], "steps_b": card_b["training"]["steps"],
           "min_positives": min_positives, "resamples": resamples, "sets": sets,
-          "pooled": compare_scored(pooled_groups, min_positives)}
+          "pooled": {"labels": {f"{name}:{label}": v for name, s in sets.items()
+                                if name not in zero_shot.LARGE_SETS
+                                for label, v in s["labels"].items()},
+                     **summary(pooled)}}
 
 
 def summary_lines(result: dict) -> list[str]:
