@@ -93,6 +93,23 @@ def tiny_finetune_config(data_dir, init_from, **overrides):
   return overridden(c, overrides)
 
 
+def tiny_compare_config(data_dir, init_from, **overrides):
+  """A small sweep on synthetic_ecg/tiny: four modes at two sizes, one seed, 4 steps."""
+  from ecgjax.configs import compare as compare_config
+  c = shrink(compare_config.get_config(), data_dir)
+  c.init_from = init_from
+  c.labels = "sinus_rhythm,sinus_bradycardia"
+  c.modes = "scratch,random_probe,linear_probe,full"
+  c.train_sizes = "60,0"
+  c.seeds = "0"
+  c.roc_train_size = 60
+  c.min_positives = 3
+  c.total_steps = 4
+  c.eval_every = 2
+  c.optimizer.warmup_steps = 1
+  return overridden(c, overrides)
+
+
 def write_code15_part(directory, exams):
   """exams: list of (exam_id, tracing (4096, 12) in mV, row dict)."""
   import h5py

@@ -6,25 +6,9 @@ import os
 import pytest
 
 from ecgjax.experiments import fine_tuning, sweep, validation
-from ecgjax.configs import compare as compare_config
-from tests.helpers import shrink
+from tests.helpers import tiny_compare_config
 
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
-
-
-def tiny_compare_config(data_dir, init_from):
-  c = shrink(compare_config.get_config(), data_dir)
-  c.init_from = init_from
-  c.labels = "sinus_rhythm,sinus_bradycardia"
-  c.modes = "scratch,random_probe,linear_probe,full"
-  c.train_sizes = "60,0"
-  c.seeds = "0"
-  c.roc_train_size = 60
-  c.min_positives = 3
-  c.total_steps = 4
-  c.eval_every = 2
-  c.optimizer.warmup_steps = 1
-  return c
 
 
 def test_killed_sweep_skips_finished_runs_and_resumes_a_half_finished_one(

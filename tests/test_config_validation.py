@@ -156,8 +156,10 @@ def test_command_line_prints_build_command_without_traceback(tmp_path):
 
 
 def test_a_resumed_run_names_what_changed_and_refuses_what_cannot(tmp_path):
-  """config.json against the resumed run's config: a changed schedule is named, a
-  changed architecture or label set is refused before any work."""
+  """config.json against the resumed run's config: a changed schedule is named with
+  what it does to the learning rate; a change the saved state cannot follow (the
+  architecture, the labels, the data stream's batch size and seed, the optimiser's
+  tree) is refused before any work, every such field named in one line."""
   from ecgjax.training import workdir_files
   workdir = str(tmp_path / "wd")
   first = tiny_pretrain_config(str(tmp_path))
@@ -166,12 +168,18 @@ def test_a_resumed_run_names_what_changed_and_refuses_what_cannot(tmp_path):
   assert workdir_files.check_resumed_config(first, workdir) == []      # nothing trained yet
   os.makedirs(os.path.join(workdir, "checkpoints", "4"))
   assert workdir_files.check_resumed_config(first, workdir) == []      # resumed unchanged
-  longer = tiny_pretrain_config(str(tmp_path), total_steps=16)
-  longer.optimizer.learning_rate = 3e-4
-  assert workdir_files.check_resumed_config(longer, workdir) == [
-      "config.optimizer.learning_rate: 0.001 -> 0.0003", "config.total_steps: 8 -> 16"]
-  for field, value in (("model.stage_widths", (8, 32)), ("labels", "rhythm")):
+  longer = tiny_pretrain_config(str(tmp_path), total_steps=16, log_every=4)
+  changed = workdir_files.check_resumed_config(longer, workdir)
+  assert changed[:2] == ["config.log_every: 2 -> 4", "config.total_steps: 8 -> 16"]
+  assert "planned over 16 steps instead of 8" in changed[2]
+  for field, value in (("model.stage_widths", (8, 32)), ("labels", "rhythm"),
+                       ("batch_size", 32), ("seed", 1), ("optimizer.learning_rate", 3e-4)):
     with pytest.raises(workdir_files.ConfigChangedError,
                        match=rf"config.{field}=.* cannot change on resuming"):
       workdir_files.check_resumed_config(tiny_pretrain_config(str(tmp_path), **{field: value}),
                                          workdir)
+  both = tiny_pretrain_config(str(tmp_path), batch_size=32, seed=1)
+  with pytest.raises(workdir_files.ConfigChangedError) as refused:
+    workdir_files.check_resumed_config(both, workdir)
+  message = str(refused.value)
+  assert "\n" not in message and "config.batch_size=" in message and "config.seed=" in message

@@ -45,8 +45,10 @@ def test_preempted_run_resumes_to_the_same_result(tiny_data_dir, tmp_path, monke
   assert {k: b[-1]["auroc"][k] for k in defined} == pytest.approx(defined, rel=1e-4)
   assert len(result["labels"]) == 39
 
-  # Once finished, the same command has nothing left to do.
-  assert pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), interrupted) == {}
+  # Once finished, the same command has nothing left to do: it returns the committed
+  # results and trains nothing.
+  assert pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir),
+                                        interrupted) == result
   assert len(read_metrics(interrupted)) == 5
 
 
@@ -54,8 +56,10 @@ def test_lines_logged_after_the_last_checkpoint_are_replaced(tiny_data_dir, tmp_
   workdir = str(tmp_path / "wd")
   pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), workdir)
   # Simulate a crash after step 8 was logged but before its checkpoint landed:
-  # the checkpoint of step 8 disappears, the log still holds steps 6 and 8.
+  # the checkpoint of step 8 and the results disappear, the log still holds steps 6
+  # and 8.
   shutil.rmtree(os.path.join(workdir, "checkpoints", "8"))
+  os.remove(os.path.join(workdir, "results.json"))
   pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), workdir)
   steps = [m["step"] for m in read_metrics(workdir)]
   assert steps == [2, 4, 6, 8, 8]          # 6 and 8 once each, not twice

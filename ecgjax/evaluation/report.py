@@ -8,14 +8,15 @@ their paired differences, with its CI and a two-sided bootstrap p-value (twice
 the smaller tail). DeLong's p-value is given per seed in comparisons.csv.
 """
 
+import contextlib
 import csv
 import dataclasses
-import json
-import os
+import io
 import warnings
 
 import numpy as np
 
+from ecgjax import storage
 from ecgjax.evaluation import (auroc_interval, bootstrap, calibration, challenge2017, comparison,
                                metrics)
 
@@ -43,10 +44,8 @@ class Run:
 def load_runs(run_dirs: list[str]) -> list[Run]:
   runs = []
   for d in run_dirs:
-    with open(os.path.join(d, "results.json")) as f:
-      r = json.load(f)
-    with np.load(os.path.join(d, "predictions.npz")) as p:
-      predictions = {k: p[k] for k in p.files}
+    r = storage.read_json(storage.join(d, "results.json"))
+    predictions = storage.load_npz(storage.join(d, "predictions.npz"))
     runs.append(Run(r["mode"], r["train_size"], r["seed"], r, predictions))
   return runs
 
@@ -56,7 +55,8 @@ def size_name(size: int) -> str:
 
 
 def write_results_csv(runs: list[Run], path: str) -> None:
-  with open(path, "w", newline="") as f:
+  """One row per (label, mode, train_size, seed), replaced whole (local or gs://)."""
+  with _csv_file(path) as f:
     writer = csv.DictWriter(f, RESULTS_COLUMNS)
     writer.writeheader()
     for run in sorted(runs, key=lambda r: (r.mode, r.train_size, r.seed)):
@@ -189,7 +189,7 @@ def _p(v) -> str:
 
 def write_report(summary: dict, runs: list[Run], outdir: str, roc_size: int | None) -> list[str]:
   """report.md, comparisons.csv and the plots; returns the plot file names."""
-  with open(os.path.join(outdir, "comparisons.csv"), "w", newline="") as f:
+  with _csv_file(storage.join(outdir, "comparisons.csv")) as f:
     writer = csv.DictWriter(f, ["label", "train_size", "seed", "comparison", "difference",
                                 "delong_z", "delong_p"])
     writer.writeheader()
@@ -205,9 +205,16 @@ def write_report(summary: dict, runs: list[Run], outdir: str, roc_size: int | No
   lines += challenge_2017_table(runs)
   lines += challenge_2017_summary(runs, summary["resamples"])
   lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
-  with open(os.path.join(outdir, "report.md"), "w") as f:
-    f.write("\n".join(lines))
+  storage.write_text(storage.join(outdir, "report.md"), "\n".join(lines))
   return plots
+
+
+@contextlib.contextmanager
+def _csv_file(path: str):
+  """A CSV written in memory, then to `path` whole."""
+  buffer = io.StringIO(newline="")
+  yield buffer
+  storage.write_text(path, buffer.getvalue())
 
 
 def challenge_2017_table(runs: list[Run]) -> list[str]:
@@ -325,7 +332,7 @@ def _plot_auroc_vs_size(summary: dict, outdir: str) -> list[str]:
     ax.set_ylim(0.3, 1.0)
   axes[0][0].legend()
   fig.tight_layout()
-  fig.savefig(os.path.join(outdir, "auroc_vs_train_size.png"), dpi=110)
+  storage.savefig(fig, storage.join(outdir, "auroc_vs_train_size.png"), dpi=110)
   plt.close(fig)
   return ["auroc_vs_train_size.png"]
 
@@ -366,7 +373,7 @@ def _plot_roc(runs: list[Run], summary: dict, outdir: str, roc_size: int | None)
     ax.legend(loc="lower right", fontsize=8)
   fig.tight_layout()
   name = f"roc_train_size_{size_name(size)}.png"
-  fig.savefig(os.path.join(outdir, name), dpi=110)
+  storage.savefig(fig, storage.join(outdir, name), dpi=110)
   plt.close(fig)
   return [name]
 
@@ -410,6 +417,6 @@ def _plot_reliability(runs: list[Run], summary: dict, outdir: str,
     ax.legend(loc="upper left", fontsize=7)
   fig.tight_layout()
   name = f"reliability_train_size_{size_name(size)}.png"
-  fig.savefig(os.path.join(outdir, name), dpi=110)
+  storage.savefig(fig, storage.join(outdir, name), dpi=110)
   plt.close(fig)
   return [name]

@@ -19,6 +19,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
+from ecgjax import storage
 from ecgjax.configs import common, evaluate as evaluate_config
 from ecgjax.data import datasets, run_input
 from ecgjax.evaluation import results as eval_results
@@ -178,9 +179,8 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
                  dataset=run.dataset.name, split=config.dataset.test_split,
                  operating_points_from=points_from, **matching.describe(head_names))
   if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
     workdir_files.write_config(config, workdir)
-    workdir_files.write_json(os.path.join(workdir, "results.json"), results)
+    storage.write_json(storage.join(workdir, "results.json"), results)
     if config.write_card:
       _write_legacy_card(saved, source, model, head_names, points, points_from, results,
                          config.dataset.test_split)

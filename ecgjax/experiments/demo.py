@@ -1,10 +1,10 @@
 """The demo: pretrain, then the comparison sweep on the pretrained backbone."""
 
-import json
 import os
 
 import jax
 
+from ecgjax import storage
 from ecgjax.experiments import outputs, pretraining, sweep, validation, zero_shot
 
 
@@ -57,15 +57,17 @@ def zero_shot_on_real_ecgs(real_data: str, pretrain_dir: str, workdir: str) -> N
                "on the real archives there (ptbxl/, cinc2020/ as PhysioNet gives them), "
                "zero-shot.", ""]
   else:
-    path = os.path.join(workdir, "sim_to_real.json")
-    if not os.path.exists(path):
-      result = zero_shot.score(pretrain_dir, directory, os.path.join(workdir, "real_ecgs"))
-      with open(path + ".tmp", "w") as f:
-        json.dump(result, f, indent=1)
-      os.replace(path + ".tmp", path)
-    with open(path) as f:
-      result = json.load(f)
+    path = storage.join(workdir, "sim_to_real.json")
+    result = storage.read_json(path)
+    if result is None:
+      result = zero_shot.score(pretrain_dir, directory, storage.join(workdir, "real_ecgs"))
+      storage.write_json(path, result, indent=1)
     section = zero_shot.report_lines(result)
     print("\n".join(["", *section]), flush=True)
-  with open(os.path.join(workdir, "report.md"), "a") as f:
-    f.write("\n" + "\n".join(section))
+  # The sweep wrote report.md whole; the section is added by rewriting it whole, so a
+  # rerun (or a bucket, which cannot append) gives the same file.
+  report = storage.join(workdir, "report.md")
+  text = storage.path(report).read_text(encoding="utf-8")
+  marker = "\n" + section[0] + "\n"
+  text = text.split(marker, 1)[0]
+  storage.write_text(report, text + "\n" + "\n".join(section))

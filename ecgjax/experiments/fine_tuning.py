@@ -11,9 +11,10 @@ import os
 
 from absl import logging
 
+from ecgjax import storage
 from ecgjax.data import run_input
 from ecgjax.experiments import validation
-from ecgjax.training import loop, model_init, run_spec, workdir_files
+from ecgjax.training import completion, loop, model_init, run_spec, workdir_files
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -22,9 +23,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 def train(config, spec: run_spec.RunSpec, workdir: str) -> dict:
   """One validated run (`spec`: its parsed fields); the sweep calls this per run."""
-  concluded = loop.concluded_results(workdir)
+  concluded = completion.finished_earlier(workdir, config.total_steps)
   if concluded is not None:        # run again after it ended: nothing to train
-    logging.info("%s already holds this run's results.json: nothing to train", workdir)
     return concluded
   workdir_files.check_resumed_config(config, workdir)     # before any work
   source = run_input.make_input(config, spec)
@@ -32,6 +32,6 @@ def train(config, spec: run_spec.RunSpec, workdir: str) -> dict:
   logging.info("fine-tuning %s on %d training ECGs, labels %s", config.mode,
                source.train_examples, ", ".join(source.label_names))
   workdir_files.write_config(config, workdir)
-  workdir = os.path.abspath(workdir)
+  workdir = os.fspath(storage.path(workdir))      # absolute where local, as Orbax asks
   start = model_init.from_config(config, spec, source, workdir)
   return loop.run(config, spec, workdir, source, start)

@@ -2,10 +2,11 @@
 where its outputs are. The entries call these once a run has ended; the sweep and
 the demo print their own tables."""
 
-import json
 import os
 
 import jax
+
+from ecgjax import storage
 
 
 def _figure(entry) -> str:
@@ -23,11 +24,7 @@ def _medians_line(results: dict) -> str:
 
 
 def _read_results(workdir: str) -> dict | None:
-  path = os.path.join(workdir, "results.json")
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+  return storage.read_json(storage.join(workdir, "results.json"))
 
 
 def print_model(workdir: str, title: str) -> None:
@@ -36,7 +33,7 @@ def print_model(workdir: str, title: str) -> None:
     return
   results = _read_results(workdir)
   lines = [f"{title}: {workdir}"]
-  lines.append(_medians_line(results) if results else
+  lines.append(_medians_line(results) if results and results.get("medians") else
                "  no test split was scored (dataset.test_split is empty)")
   lines += [f"  model card:  {os.path.join(workdir, 'model_card.md')}",
             f"  checkpoints: {os.path.join(workdir, 'checkpoints')}",

@@ -3,7 +3,7 @@
   python -m ecgjax.main --config=ecgjax/configs/compare.py --workdir=DIR --config.init_from=PRETRAIN_DIR
 
 Each run lives in DIR/runs/MODE/nSIZE/seedSEED and counts as finished only once
-its results.json exists (written last, atomically). A killed sweep, run again,
+its results are committed (training.completion: results.json, written last, whole). A killed sweep, run again,
 skips finished runs and resumes a half-finished one from its last train state
 (training.loop), bit-identical to a run never stopped. Runs of one size and
 seed train on the same patients, so modes are compared on paired data.
@@ -17,8 +17,9 @@ from absl import logging
 
 from ecgjax.configs import common
 from ecgjax.evaluation import report
+from ecgjax import failpoints, storage
 from ecgjax.experiments import fine_tuning, validation
-from ecgjax.training import workdir_files
+from ecgjax.training import completion, interrupt, workdir_files
 
 
 def run_configs(config) -> list:
@@ -48,21 +49,32 @@ def compare_and_report(config, workdir: str) -> dict:
   specs = validation.validate_compare(config, run_configs)
   workdir_files.write_config(config, workdir)
   configs = run_configs(config)
-  for i, (c, spec) in enumerate(zip(configs, specs)):
-    d = run_dir(workdir, c)
-    if os.path.exists(os.path.join(d, "results.json")):
-      logging.info("[%d/%d] %s: finished earlier, skipped", i + 1, len(configs), d)
-      continue
-    logging.info("[%d/%d] %s%s", i + 1, len(configs), d,
-                 ": unfinished, resuming" if os.path.exists(d) else "")
-    fine_tuning.train(c, spec, d)
-  runs = report.load_runs([run_dir(workdir, c) for c in configs])
-  report.write_results_csv(runs, os.path.join(workdir, "results.csv"))
-  summary = report.summarize(runs, resamples=config.bootstrap_resamples, seed=config.seed)
-  plots = report.write_report(summary, runs, workdir, config.roc_train_size)
-  logging.info("report: %s", os.path.join(workdir, "report.md"))
-  if jax.process_index() == 0:
-    print_summary(summary, workdir, plots)
+  # Between runs a signal is acknowledged and the sweep stops before the next one
+  # starts; inside a run the loop saves and stops (training.interrupt).
+  with interrupt.during("between_runs"):
+    for i, (c, spec) in enumerate(zip(configs, specs)):
+      failpoints.reached("between_runs")
+      interrupt.raise_if_requested(f"between runs, with {i} of {len(configs)} finished")
+      d = run_dir(workdir, c)
+      if completion.finished(d, c.total_steps) is not None:
+        logging.info("[%d/%d] %s: finished earlier, skipped", i + 1, len(configs), d)
+        completion.clean_up(d)
+        continue
+      logging.info("[%d/%d] %s%s", i + 1, len(configs), d,
+                   ": unfinished, resuming" if storage.exists(d) else "")
+      fine_tuning.train(c, spec, d)
+    interrupt.raise_if_requested(f"before the report, with all {len(configs)} runs finished")
+  # The report: every file written whole (storage), each from the runs' committed
+  # results, so a signal here (the command's `concluding` phase) lets it finish, and a
+  # rerun writes the same files again.
+  with interrupt.during("concluding"):
+    runs = report.load_runs([run_dir(workdir, c) for c in configs])
+    summary = report.summarize(runs, resamples=config.bootstrap_resamples, seed=config.seed)
+    if jax.process_index() == 0:
+      report.write_results_csv(runs, storage.join(workdir, "results.csv"))
+      plots = report.write_report(summary, runs, workdir, config.roc_train_size)
+      logging.info("report: %s", storage.join(workdir, "report.md"))
+      print_summary(summary, workdir, plots)
   return summary
 
 

@@ -29,6 +29,7 @@ import sys
 
 from etils import epath
 
+from ecgjax import storage
 from ecgjax.ecg import labels as vocabulary, preprocess
 
 CARD_FILE = "model_card.json"
@@ -197,12 +198,8 @@ def read(path: str) -> dict:
 
 def write(directory: str, card: dict) -> None:
   """model_card.json and model_card.md into `directory`, each replaced whole."""
-  directory = epath.Path(directory)
-  directory.mkdir(parents=True, exist_ok=True)
   for name, text in ((CARD_FILE, json.dumps(card, indent=2)), (CARD_MARKDOWN, markdown(card))):
-    tmp = directory / (name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(directory / name)
+    storage.write_text(storage.join(directory, name), text)
 
 
 def _fmt(value, digits=3) -> str:

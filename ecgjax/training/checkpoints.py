@@ -5,8 +5,12 @@ resolved config as JSON, so a later reader can rebuild the model that wrote
 it) and `model_card` (ecgjax.models.model_card: labels in head order,
 thresholds, calibration, the input contract), saved together so a checkpoint
 never carries another step's card. Checkpoints written before cards existed
-have no `model_card` item. Saves are asynchronous; the manager keeps the last
-`max_to_keep`.
+have no `model_card` item. A fine-tune's resume checkpoint adds `kept` (the
+weights of the model it keeps so far) and `kept_card` (that model's step and
+score): one checkpoint, committed as one unit, so a kill never leaves a train
+state beside another moment's kept model. Saves are asynchronous; the manager
+keeps the last `max_to_keep`. A Checkpointer is a context manager: its manager
+is closed on every path out.
 """
 
 import dataclasses
@@ -19,8 +23,9 @@ from etils import epath
 
 from ecgjax.training import mesh as mesh_lib
 
-ITEMS = ("state", "config", "model_card")
+ITEMS = ("state", "config", "model_card", "kept", "kept_card")
 CARD_ITEM = "model_card"
+KEPT_ITEM, KEPT_CARD_ITEM = "kept", "kept_card"
 LEGACY_CARD_FILE = "model_card.json"   # a card written after the checkpoint (evaluate)
 # Models shipped inside the package, each a model directory (write_model_directory)
 # named by its folder: `--model=NAME` wherever a model directory is accepted.
@@ -38,6 +43,7 @@ class Checkpointer:
   def __init__(self, directory, *, max_to_keep: int, save_every: int):
     self.directory = epath.Path(directory)
     self.save_every = save_every
+    self._closed = False
     self._manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
@@ -58,15 +64,29 @@ class Checkpointer:
     policy, which would also save the first step of every run."""
     return (force or step % self.save_every == 0) and step not in self._manager.all_steps()
 
-  def save(self, step: int, state, config: dict, card: dict, *, force: bool = False) -> bool:
-    """Starts an asynchronous save when `would_save` says so."""
+  def save(self, step: int, state, config: dict, card: dict, *, force: bool = False,
+           kept: tuple[dict, dict] | None = None) -> bool:
+    """Starts an asynchronous save when `would_save` says so; `kept`: (weights, info)
+    of the model a fine-tune keeps so far, saved in the same checkpoint."""
     if not self.would_save(step, force):
       return False
-    return self._manager.save(
-        step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                      config=ocp.args.JsonSave(config),
-                                      model_card=ocp.args.JsonSave(card)),
-        force=True)
+    items = dict(state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config),
+                 model_card=ocp.args.JsonSave(card))
+    if kept is not None:
+      items[KEPT_ITEM] = ocp.args.StandardSave(kept[0])
+      items[KEPT_CARD_ITEM] = ocp.args.JsonSave(kept[1])
+    return self._manager.save(step, args=ocp.args.Composite(**items), force=True)
+
+  def restore_kept(self, step: int, like) -> tuple[dict, dict] | None:
+    """The (weights, info) saved with `step` by a fine-tune, in the structure, dtypes and
+    shardings of `like`; None when no model was kept yet at that step."""
+    if not (self.directory / str(step) / KEPT_ITEM).exists():
+      return None
+    target = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), like)
+    restored = self._manager.restore(step, args=ocp.args.Composite(
+        kept=ocp.args.StandardRestore(target), kept_card=ocp.args.JsonRestore()))
+    return restored[KEPT_ITEM], restored[KEPT_CARD_ITEM]
 
   def restore_state(self, step: int, like):
     """Restores `state` at `step` into the structure, dtypes and shardings of `like`."""
@@ -95,7 +115,20 @@ class Checkpointer:
     self._manager.wait_until_finished()
 
   def close(self) -> None:
-    self._manager.close()
+    """Ends the manager's threads (once: closing again does nothing)."""
+    if not self._closed:
+      self._closed = True
+      self._manager.close()
+
+  def __enter__(self) -> "Checkpointer":
+    return self
+
+  def __exit__(self, *exc) -> None:
+    # A save in flight still lands (a finite state: saves are checked before they
+    # start), then the manager's threads end.
+    if not self._closed:
+      self.wait()
+    self.close()
 
 
 class InitFromError(ValueError):

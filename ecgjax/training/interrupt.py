@@ -6,8 +6,10 @@ and what follows depends on where the run is (`StopRequest.phase`):
 - `training` (the loop, compilation included): the loop reads the flag after each
   step (a host-side read, no device sync), saves that step synchronously, writes
   its metrics and raises `Interrupted`;
-- `concluding` (the test split, the card, the final save): the run finishes writing
-  its results, which takes seconds, and ends as usual;
+- `concluding` (the test split, the card, the final save, a sweep's report): the run
+  finishes writing its results, which takes seconds, and ends as usual;
+- `between_runs` (a sweep, outside its runs' loops): the sweep stops before its next
+  run starts (`raise_if_requested`); the runs it finished are committed;
 - start-up (reading data, building the model) or a command with no loop: nothing has
   been trained, so `Interrupted` is raised at once: there is nothing new to save;
 - `exiting` (the command has ended): acknowledged, and the process exits as it was.
@@ -61,6 +63,9 @@ def acknowledgement(signal_name: str, phase: str | None) -> str:
   if phase == "concluding":
     return (f"ecgjax: {signal_name}: the run is writing its results and ends when they "
             f"are saved; {again}")
+  if phase == "between_runs":
+    return (f"ecgjax: {signal_name}: stopping before the next run (the finished runs are "
+            f"kept, the one starting saves after its first step); {again}")
   return f"ecgjax: {signal_name}: stopping; nothing has been trained yet, so nothing to save"
 
 
@@ -73,6 +78,14 @@ def during(phase: str):
     return
   with _active.during(phase):
     yield
+
+
+def raise_if_requested(what: str) -> None:
+  """Raises Interrupted when a signal has arrived (a sweep between its runs); `what`
+  says what is saved."""
+  if _active is not None and _active.requested:
+    raise Interrupted(f"{_active.signal_name}: stopped {what}; run the same command again "
+                      "to go on")
 
 
 class StopRequest:

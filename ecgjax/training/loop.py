@@ -1,43 +1,40 @@
 """THE training loop: pretraining and every fine-tuning mode.
 
-Read top to bottom, in sections: mesh, model and optimiser, checkpoints, steps,
-evaluation, model card, loop, and the one conclusion every run ends with
-(operating points on validation, test with CIs, results.json, predictions.npz,
-the card, the save). What differs between runs comes in as a `model_init.Start`:
-where the network starts, which model is kept (pretraining: the last step;
-fine-tuning: the best validation mean AUROC) and, for the linear probe, a
-head-only update rule on cached features. The input comes in as an
-`InputSource` (ecgjax.data provides the tf.data one), so this module, like the
-rest of training/, runs on a host without TensorFlow.
+Read top to bottom, in sections: `run` (finished earlier?), `_run` (mesh, card,
+keeping, resume, evaluation, conclusion), `_train` (the steps: compile, log,
+evaluate, save) and `_conclude` (operating points on validation, test with CIs, the
+save, the commit). What differs between runs comes in as a `model_init.Start`:
+where the network starts, which model is kept (training.keeping: pretraining the
+last step, fine-tuning the best validation mean AUROC) and, for the linear probe, a
+head-only update rule on cached features. The input comes in as an `InputSource`
+(ecgjax.data provides the tf.data one), so this module, like the rest of training/,
+runs on a host without TensorFlow.
 
-Every run resumes: pretraining from `checkpoints/`; a fine-tune, whose
-`checkpoints/` holds only the model it keeps, from `resume/` (its latest train
-state and the model kept so far), removed once the run concludes.
+A run is finished when its results are committed (training.completion), not when
+its last checkpoint is. Every run resumes: pretraining from `checkpoints/` (a final
+checkpoint without results concludes, it does not train again); a fine-tune from
+`resume/` (its latest train state and the model kept so far, one checkpoint),
+removed once its results are committed.
 """
 
 import dataclasses
 import json
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from typing import Protocol
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import logging
 from flax import nnx
 
-from ecgjax.evaluation import metrics as eval_metrics, results as eval_results
+from ecgjax import failpoints
+from ecgjax.evaluation import results as eval_results
 from ecgjax.models import model_card, resnet1d
-from ecgjax.training import (checkpoints, eval_outputs, interrupt, linear_probe,
+from ecgjax.training import (completion, evaluating, interrupt, keeping, linear_probe,
                              mesh as mesh_lib, model_init, nonfinite, optimizers, parallel,
-                             progress as progress_lib, run_spec, selection, steps,
-                             workdir_files)
+                             progress as progress_lib, run_spec, selection)
 from ecgjax.training.metric_writer import MetricWriter
-
-RESUME_DIR = "resume"     # a fine-tune's train state and kept model while it runs
 
 
 class InputSource(Protocol):
@@ -85,383 +82,307 @@ def fmt(value) -> str:
 
 def run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
         start: model_init.Start) -> dict:
-  """Trains (or resumes) in `workdir`; returns results.json's contents ({} when there
-  is no test split, or when a pretraining workdir already holds its last step).
+  """Trains (or resumes) in `workdir` and concludes; returns results.json's contents
+  ({} when an announced preemption stopped it after a save). A run that finished
+  earlier (training.completion) returns its results and trains nothing.
 
   Raises interrupt.Interrupted after saving when SIGTERM or SIGINT arrives while it
   trains (compilation included: it then stops after the first step); one during the
   conclusion lets the results be written first.
   """
+  done = completion.finished_earlier(workdir, config.total_steps)
+  if done is not None:
+    return done
   with interrupt.StopRequest() as stop, stop.during("training"):
     return _run(config, spec, workdir, source, start, stop)
 
 
 @dataclasses.dataclass
-class _Kept:
-  """The model a fine-tune keeps so far, on the host."""
-  step: int
-  score: float
-  params: dict
-  batch_stats: dict
+class _Run:
+  """What every section of a run reads, set up once before its first step."""
+  config: object
+  spec: run_spec.RunSpec
+  workdir: str
+  source: InputSource
+  start: model_init.Start
+  par: object                # training.parallel: jit over the mesh, or pmap
+  arch_json: dict            # the config saved with each checkpoint (model_init.Start.arch)
+  data: dict                 # source.describe(): the card's dataset and input contract
+  model_entry: dict          # the card's `model`
+
+  @property
+  def names(self) -> list[str]:
+    return self.source.label_names
+
+  @property
+  def groups(self) -> list[list[str]]:
+    return exclusive_names(self.start.model, self.names)
+
+  def card(self, step: int, points=None, points_from=None, metrics=None) -> dict:
+    return model_card.build(task=self.start.task, label_names=self.names, data=self.data,
+                            model=self.model_entry, exclusive_groups=self.groups, steps=step,
+                            operating_points=points, points_from=points_from,
+                            metrics=metrics, init_from=self.start.init_from,
+                            extra_training=self.start.card_training or None)
+
+  def placed(self, params, batch_stats, step: int, opt_state=()):
+    return keeping.place(self.par, params, batch_stats, step, opt_state)
+
+  def operating_points(self, validation, step: int) -> tuple[dict, dict]:
+    """Thresholds and calibration chosen on `validation`, and where they come from."""
+    val_probs, val_labels, _ = validation
+    points = eval_results.operating_points(
+        self.names, val_labels, val_probs, self.spec.threshold_rule,
+        exclusive={n for g in self.groups for n in g})
+    return points, {"split": self.config.dataset.eval_split, "step": step,
+                    "examples": len(val_labels)}
 
 
 def _run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
          start: model_init.Start, stop: interrupt.StopRequest) -> dict:
-  names = source.label_names
-  keep_best = start.keep == "best"
-
   # ---- Mesh: every device of every process on one `data` axis; the step compiled
   # with sharded jit over it or mapped with pmap over each process's devices.
   mesh = mesh_lib.make_data_mesh()
   par = parallel.make(config.parallelism, mesh)
-  devices = jax.device_count()
-  logging.info("mesh %s over %d devices (%s), %d processes, %s", dict(mesh.shape), devices,
-               jax.devices()[0].device_kind, jax.process_count(), par.name)
-
-  # ---- Model card: rewritten at every evaluation, saved with every checkpoint.
-  leads = source.signal_shape[-1]
-  data = source.describe()
-  model_entry = describe_model(start.model_config, start.model, leads)
-  groups = exclusive_names(start.model, names)         # exclusive classes, by name
-  logging.info("ResNet1D: %d parameters", model_entry["parameters"])
-
-  def make_card(step: int, points=None, points_from=None, metrics=None) -> dict:
-    return model_card.build(task=start.task, label_names=names, data=data, model=model_entry,
-                            exclusive_groups=groups,
-                            steps=step, operating_points=points, points_from=points_from,
-                            metrics=metrics, init_from=start.init_from,
-                            extra_training=start.card_training or None)
-
-  graphdef = nnx.graphdef(start.model)
-  # The config saved with each checkpoint (pretraining: the run's; a fine-tune: its
-  # architecture's), from which a reader rebuilds the network.
-  arch_json = json.loads(start.arch.to_json_best_effort())
-
-  def placed(params, batch_stats, step: int, opt_state=()):
-    return jax.device_put(steps.TrainState(step=jnp.asarray(step, jnp.int32), params=params,
-                                           batch_stats=batch_stats, opt_state=opt_state),
-                          par.state_sharding)
+  logging.info("mesh %s over %d devices (%s), %d processes, %s", dict(mesh.shape),
+               jax.device_count(), jax.devices()[0].device_kind, jax.process_count(), par.name)
+  run = _Run(config, spec, workdir, source, start, par,
+             arch_json=json.loads(start.arch.to_json_best_effort()), data=source.describe(),
+             model_entry=describe_model(start.model_config, start.model,
+                                        source.signal_shape[-1]))
+  logging.info("ResNet1D: %d parameters", run.model_entry["parameters"])
 
   if start.head_only:
     # The probe trains in seconds and keeps no train state to resume from: a signal
     # lets it finish and write its results.
     with stop.during("concluding"):
-      probed = linear_probe.train(config, spec.optimizer, graphdef, start.params,
-                                  start.batch_stats, source,
+      probed = linear_probe.train(config, spec.optimizer, nnx.graphdef(start.model),
+                                  start.params, start.batch_stats, source,
                                   mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh),
                                   start.carried_columns, score_start=start.score_start)
-      final = placed({**start.params, "head": probed.head}, start.batch_stats, probed.step)
-      return _conclude(config, spec, workdir, source, start, make_card,
-                       _kept_checkpointer(workdir), arch_json, final, probed.step,
-                       validation=probed.validation, test=probed.test)
+      final = run.placed({**start.params, "head": probed.head}, start.batch_stats,
+                         probed.step)
+      with keeping.model_checkpointer(workdir) as model_ckpt:
+        return _conclude(run, None, model_ckpt, final, probed.step,
+                         validation=probed.validation, test=probed.test,
+                         last_finite=lambda: "no checkpoint of this run was saved")
 
-  # ---- Checkpoints: pretraining keeps its train states; a fine-tune keeps its train
-  # state under resume/ and the model it keeps (no optimiser state) in checkpoints/.
-  if keep_best:
-    ckpt = checkpoints.Checkpointer(os.path.join(workdir, RESUME_DIR, "state"),
-                                    max_to_keep=1, save_every=config.checkpoint_every)
-    kept_ckpt = checkpoints.Checkpointer(os.path.join(workdir, RESUME_DIR, "kept"),
-                                         max_to_keep=1, save_every=1)
-  else:
-    ckpt = checkpoints.Checkpointer(checkpoints.checkpoint_dir(workdir),
-                                    max_to_keep=config.keep_checkpoints,
-                                    save_every=config.checkpoint_every)
-    kept_ckpt = None
-  first_step = ckpt.latest_step() or 0
-  if first_step >= config.total_steps and not keep_best:
-    logging.info("workdir already holds step %d of %d: nothing to train", first_step,
-                 config.total_steps)
-    ckpt.close()
-    return {}
+  # ---- Keeping: the train state to resume from and the model the run keeps.
+  keeper = (keeping.KeepBest(workdir, config, run.placed, start.score_start)
+            if start.keep == "best" else keeping.KeepLast(workdir, config))
+  with keeper:
+    first_step = keeper.latest_step()
+    state = run.placed(start.params, start.batch_stats, 0, start.tx.init(start.params))
+    if first_step:
+      state = keeper.restore(first_step, state)
+      logging.info("resumed from step %d", first_step)
+    evaluate = evaluating.Evaluator(
+        source, par, nnx.graphdef(start.model), aggregate=config.dataset.eval_aggregate,
+        groups=start.model.exclusive_groups, names=run.names, last_finite=keeper.last_finite)
+    if keeper.wants_start_scored():
+      scored = evaluate(config.dataset.eval_split, state, 0)
+      keeper.observe(0, selection.score(scored.summary["auroc_mean"], run.names), state)
+      logging.info("step 0: %s mean AUROC %s", config.dataset.eval_split,
+                   fmt(scored.summary["auroc_mean"]))
 
-  state = placed(start.params, start.batch_stats, 0, start.tx.init(start.params))
-  if first_step:
-    state = ckpt.restore_state(first_step, state)
-    logging.info("resumed from step %d", first_step)
-  kept = _restore_kept(kept_ckpt, state) if keep_best else None
-  state = par.from_checkpoint(state)
+    validation = points = card = None
+    if first_step < config.total_steps:
+      trained = _train(run, keeper, evaluate, stop, state, first_step)
+      if trained.preempted:
+        return {}
+      state, card = trained.state, trained.card
+      if not keeper.keeps_best:       # the last evaluation scored the model kept
+        validation, points = trained.validation, trained.points
+    else:
+      logging.info("step %d of %d was saved but the run did not conclude: concluding from "
+                   "it", first_step, config.total_steps)
+
+    # ---- The conclusion: the model kept, its operating points, test, card, save,
+    # commit. A signal now lets the results be written (seconds) before the run ends.
+    with stop.during("concluding"):
+      final, step, model_ckpt = keeper.final(state, config.total_steps)
+      with model_ckpt:
+        return _conclude(run, evaluate, model_ckpt, final, step, validation=validation,
+                         points=points, card=card, last_finite=keeper.last_finite)
+
+
+@dataclasses.dataclass
+class _Trained:
+  state: object                     # the last step's, in the checkpoint layout
+  card: dict | None                 # pretraining: the card of its last evaluation
+  validation: tuple | None          # that evaluation's (probabilities, labels, patients)
+  points: tuple | None              # and its operating points
+  preempted: bool = False
+
+
+class _Window:
+  """The train steps since the last logged line: their metrics (on the device until
+  read) and their wall time."""
+
+  def __init__(self, par):
+    self.par = par
+    self.restart()
+
+  def restart(self) -> None:
+    self.pending, self.steps, self.start = [], 0, time.perf_counter()
+
+  def add(self, step_metrics) -> None:
+    self.pending.append(self.par.host_metrics(step_metrics))
+    self.steps += 1
+
+  def record(self, config, step: int, schedule, step_flops) -> tuple[dict, np.ndarray, list]:
+    """metrics.jsonl's training line for the window: one host sync."""
+    host_metrics = jax.device_get(self.pending)
+    elapsed = time.perf_counter() - self.start
+    ecg_per_sec = self.steps * config.batch_size / elapsed
+    flags = np.array([m["finite"] for m in host_metrics], bool)
+    losses = [m["loss"] for m in host_metrics]
+    record = {
+        "loss": nonfinite.finite_mean(losses, flags),
+        "grad_norm": nonfinite.finite_mean([m["grad_norm"] for m in host_metrics], flags),
+        "nonfinite_steps": int((~flags).sum()),
+        "learning_rate": float(schedule(step - 1)),
+        "ecg_per_sec": ecg_per_sec,
+        "ecg_per_sec_per_device": ecg_per_sec / jax.device_count(),
+        "step_time_s": elapsed / self.steps,
+    }
+    if step_flops:   # XLA reports an SPMD (or a mapped) program's FLOPs per device
+      record["tflops_per_sec_per_device"] = step_flops / (elapsed / self.steps) / 1e12
+    return record, flags, losses
+
+
+def _train(run: _Run, keeper, evaluate, stop, state, first_step: int) -> _Trained:
+  """Steps first_step+1 .. total_steps: log, evaluate, save; raises Interrupted after a
+  save on a signal. The last step is not saved here: the conclusion saves it with its
+  results."""
+  config, par, total = run.config, run.par, run.config.total_steps
 
   # ---- Steps (jit's compiled ahead of time), with the step's FLOPs.
-  train_batches = source.train_batches(first_step)
-  batch = None
-  train_step = step_flops = None
-  if first_step < config.total_steps:
-    logging.info("compiling the train step")
-    batch = par.put_batch(next(train_batches))
-    train_step, step_flops = par.compile_train_step(
-        graphdef, start.tx, config.seed, state, batch,
-        freeze_batch_norm=start.freeze_batch_norm,
-        skip_nonfinite=config.nonfinite == "skip_step")
-
+  state = par.from_checkpoint(state)
+  train_batches = run.source.train_batches(first_step)
+  logging.info("compiling the train step")
+  failpoints.reached("compiling")
+  batch = par.put_batch(next(train_batches))
+  train_step, step_flops = par.compile_train_step(
+      nnx.graphdef(run.start.model), run.start.tx, config.seed, state, batch,
+      freeze_batch_norm=run.start.freeze_batch_norm,
+      skip_nonfinite=config.nonfinite == "skip_step")
   guard = nonfinite.Guard(config.nonfinite, config.max_consecutive_skips)
+  schedule = optimizers.learning_rate_schedule(run.spec.optimizer, total)
+  progress = progress_lib.Progress(total, first_step)
+  card = (keeper.restored_card(first_step) if first_step else None) or run.card(first_step)
+  validation = points = None
+  window = _Window(par)
 
-  def last_finite() -> str:
-    if keep_best:
-      return (f"the model kept so far is from step {kept.step}" if kept is not None
-              else "no model of this run was kept")
-    return nonfinite.last_checkpoint_text(ckpt.latest_step(), ckpt.directory)
-
-  # ---- Evaluation: per-label AUROCs of a split, a mixture's also per source.
-  eval_step = par.eval_step(graphdef)
-
-  def evaluate(split: str, state, step: int):
-    """(per-label AUROCs of `split`, its pooled (probs, labels, patients), the same per
-    source), for a state in the checkpoint layout. A mixture is scored source by
-    source; its pool is their concatenation."""
-    parts = source.parts() if hasattr(source, "parts") else [(None, source)]
-    on_path = par.from_checkpoint(state)
-
-    def score(local):
-      return eval_step(on_path, local)
-    scored = []
-    for _, part in parts:
-      try:
-        scored.append(eval_outputs.collect_predictions(
-            part, split, score, aggregate=config.dataset.eval_aggregate,
-            groups=start.model.exclusive_groups))
-      except nonfinite.NonFiniteError as e:
-        raise nonfinite.NonFiniteError(f"step {step}: {e} ({last_finite()})") from e
-    pooled = tuple(np.concatenate([p[k] for p in scored]) for k in range(3))
-    result = eval_metrics.per_label_auroc(pooled[1], pooled[0], names)
-    result["examples"] = len(pooled[1])
-    if len(parts) > 1:
-      result["sources"] = {}
-      for (name, _), (p, y, _) in zip(parts, scored):
-        entry = eval_metrics.per_label_auroc(y, p, names)
-        result["sources"][name] = {"examples": len(y), "auroc": entry["auroc"],
-                                   "auroc_median": entry["auroc_median"],
-                                   "auroc_mean": entry["auroc_mean"]}
-    return result, pooled, dict(zip([n for n, _ in parts], scored))
-
-  if keep_best and kept is None and start.score_start:
-    # Step 0: a head carried from the checkpoint may already be better than what a
-    # small training set makes of it.
-    at_start = par.to_checkpoint(state)
-    result, _, _ = evaluate(config.dataset.eval_split, at_start, 0)
-    kept = _keep(0, selection.score(result["auroc_mean"], names), at_start)
-    logging.info("step 0: %s mean AUROC %s", config.dataset.eval_split,
-                 fmt(result["auroc_mean"]))
-
-  card = make_card(first_step)
-  if first_step and not keep_best:
-    card = ckpt.restore_card(first_step) or card
-
-  # ---- Loop.
-  writer = MetricWriter(workdir, resume_step=first_step)
-  schedule = optimizers.learning_rate_schedule(spec.optimizer, config.total_steps)
-  pending, window_start, window_steps = [], time.perf_counter(), 0
-  progress = progress_lib.Progress(config.total_steps, first_step)
-  last_points = last_validation = None
-  preempted = False
-  try:
-    for step in range(first_step + 1, config.total_steps + 1):
+  with MetricWriter(run.workdir, resume_step=first_step) as writer:
+    for step in range(first_step + 1, total + 1):
       if batch is None:
         batch = par.put_batch(next(train_batches))
       state, step_metrics = train_step(state, batch)
       batch = None
-      pending.append(par.host_metrics(step_metrics))
-      window_steps += 1
+      window.add(step_metrics)
+      failpoints.reached("step")
 
       # A stop request is read here, on the host, after the step: no device sync.
-      interrupted = stop.requested and step < config.total_steps
-      evaluating = step % config.eval_every == 0 or step == config.total_steps
+      interrupted = stop.requested and step < total
+      evaluating_now = step % config.eval_every == 0 or step == total
       # An evaluation follows a training line, so a non-finite window stops the run
       # before its model is scored.
-      if step % config.log_every == 0 or evaluating or interrupted:
-        host_metrics = jax.device_get(pending)      # the only host sync on train steps
-        elapsed = time.perf_counter() - window_start
-        ecg_per_sec = window_steps * config.batch_size / elapsed
-        flags = np.array([m["finite"] for m in host_metrics], bool)
-        record = {
-            "loss": nonfinite.finite_mean([m["loss"] for m in host_metrics], flags),
-            "grad_norm": nonfinite.finite_mean([m["grad_norm"] for m in host_metrics], flags),
-            "nonfinite_steps": int((~flags).sum()),
-            "learning_rate": float(schedule(step - 1)),
-            "ecg_per_sec": ecg_per_sec,
-            "ecg_per_sec_per_device": ecg_per_sec / devices,
-            "step_time_s": elapsed / window_steps,
-        }
-        if step_flops:   # XLA reports an SPMD (or a mapped) program's FLOPs per device
-          record["tflops_per_sec_per_device"] = step_flops / (elapsed / window_steps) / 1e12
+      if step % config.log_every == 0 or evaluating_now or interrupted:
+        record, flags, losses = window.record(config, step, schedule, step_flops)
         writer.write(step, record)
         logging.info("step %d/%d: train loss %.4f, %.1f ECG/s (%.1f per device); %s", step,
-                     config.total_steps, record["loss"], ecg_per_sec, ecg_per_sec / devices,
-                     progress.text(step))
+                     total, record["loss"], record["ecg_per_sec"],
+                     record["ecg_per_sec_per_device"], progress.text(step))
         # After the line is written, so metrics.jsonl shows the window that diverged.
-        skipped = guard.check_window(step - window_steps + 1, flags,
-                                     [m["loss"] for m in host_metrics], last_finite)
+        skipped = guard.check_window(step - window.steps + 1, flags, losses,
+                                     keeper.last_finite)
         if skipped:
           logging.warning("step %d: %d non-finite steps in this window were skipped", step,
                           skipped)
-        pending, window_steps = [], 0
-        window_start = time.perf_counter()
+        window.restart()
+        failpoints.reached("logged")
 
-      if evaluating:
+      if evaluating_now:
         split = config.dataset.eval_split
-        last_eval, last_validation, _ = evaluate(split, par.to_checkpoint(state), step)
-        val_probs, val_labels, _ = last_validation
-        writer.write(step, {"split": split, **last_eval})
+        scored = evaluate(split, par.to_checkpoint(state), step)
+        writer.write(step, {"split": split, **scored.summary})
         logging.info("step %d: %s median AUROC %s, mean %s over %d/%d labels", step, split,
-                     fmt(last_eval["auroc_median"]), fmt(last_eval["auroc_mean"]),
-                     last_eval["labels_defined"], last_eval["labels_total"])
-        if keep_best:
-          score = selection.score(last_eval["auroc_mean"], names)
-          if kept is None or selection.keeps(score, kept.score):
-            kept = _keep(step, score, par.to_checkpoint(state))
-        else:
+                     fmt(scored.summary["auroc_median"]), fmt(scored.summary["auroc_mean"]),
+                     scored.summary["labels_defined"], scored.summary["labels_total"])
+        keeper.observe(step, selection.score(scored.summary["auroc_mean"], run.names),
+                       par.to_checkpoint(state))
+        if not keeper.keeps_best:
           # Thresholds and calibration from this evaluation: the card of every later
           # checkpoint says which step and split chose them.
-          points = eval_results.operating_points(
-              names, val_labels, val_probs, spec.threshold_rule,
-              exclusive={n for g in groups for n in g})
-          points_from = {"split": split, "step": step, "examples": len(val_labels)}
-          last_points = (points, points_from)
-          card = make_card(step, points, points_from, metrics={
-              "split": split, "step": step, "examples": len(val_labels),
-              "auroc": last_eval["auroc"], "auroc_median": last_eval["auroc_median"]})
-        window_start = time.perf_counter()   # evaluation time is not training time
+          validation, points = scored.pooled, run.operating_points(scored.pooled, step)
+          card = run.card(step, *points, metrics={
+              "split": split, "step": step, "examples": scored.summary["examples"],
+              "auroc": scored.summary["auroc"],
+              "auroc_median": scored.summary["auroc_median"]})
+        window.restart()   # evaluation time is not training time
+        failpoints.reached("evaluated")
 
-      if step == config.total_steps:
+      if step == total:
         break                    # the conclusion saves the last step, with its results
       card = {**card, "training": {**card["training"], "steps": step}}
-      preempted = ckpt.reached_preemption(step)
-      saved = _save_finite(ckpt, step, par.to_checkpoint(state), arch_json, card,
-                           force=preempted or interrupted, last_finite=last_finite)
-      if saved and keep_best and kept is not None and kept.step not in kept_ckpt.all_steps():
-        # The model kept so far goes with the train state it was kept by.
-        kept_ckpt.save(kept.step, placed(kept.params, kept.batch_stats, kept.step), arch_json,
-                       make_card(kept.step, metrics={"selection_score": None if
-                                                     kept.score == -np.inf else kept.score}),
-                       force=True)
-      if saved and jax.process_index() == 0 and not keep_best:
-        model_card.write(workdir, card)
+      preempted = keeper.train_states.reached_preemption(step)
+      saved = keeper.save(step, par.to_checkpoint(state), run.arch_json, card,
+                          force=preempted or interrupted)
+      if saved:
+        failpoints.reached("checkpoint_saving")     # its commit runs in the background
+      if saved and jax.process_index() == 0 and not keeper.keeps_best:
+        model_card.write(run.workdir, card)
       if interrupted:
-        ckpt.wait()     # synchronously: the process is about to exit
+        keeper.train_states.wait()     # synchronously: the process is about to exit
         raise interrupt.Interrupted(
-            f"{stop.signal_name} at step {step}: saved checkpoint {step} in {ckpt.directory}; "
-            f"run the same command again to resume from it")
+            f"{stop.signal_name} at step {step}: saved checkpoint {step} in "
+            f"{keeper.train_states.directory}; run the same command again to resume from it")
       if preempted:
         logging.warning("preemption announced: saved step %d and stopping", step)
-        break
-  finally:
-    # Also when the loop raises: a save in flight (of a finite state) still lands,
-    # and the metrics written so far reach the disk.
-    ckpt.wait()
-    writer.close()
-    if kept_ckpt is not None:
-      kept_ckpt.wait()
-  if preempted:
-    ckpt.close()
-    return {}
-
-  # ---- The conclusion: the model kept, its operating points, test, card, save. A
-  # signal now lets the results be written (seconds) before the run ends.
-  with stop.during("concluding"):
-    if keep_best:
-      ckpt.close()
-      kept_ckpt.close()
-      final = placed(kept.params, kept.batch_stats, kept.step)
-      results = _conclude(config, spec, workdir, source, start, make_card,
-                          _kept_checkpointer(workdir), arch_json, final, kept.step,
-                          evaluate=evaluate)
-      if jax.process_index() == 0:
-        shutil.rmtree(os.path.join(workdir, RESUME_DIR), ignore_errors=True)
-      return results
-    return _conclude(config, spec, workdir, source, start, make_card, ckpt, arch_json,
-                     par.to_checkpoint(state), config.total_steps, evaluate=evaluate,
-                     validation=last_validation, points=last_points, card=card,
-                     last_finite=last_finite)
+        return _Trained(par.to_checkpoint(state), card, None, None, preempted=True)
+  return _Trained(par.to_checkpoint(state), card, validation, points)
 
 
-def concluded_results(workdir: str) -> dict | None:
-  """A fine-tune's results.json once the run concluded (nothing left under resume/);
-  None while there is something to train."""
-  path = os.path.join(workdir, "results.json")
-  if not os.path.exists(path) or os.path.exists(os.path.join(workdir, RESUME_DIR)):
-    return None
-  with open(path) as f:
-    return json.load(f)
-
-
-def _kept_checkpointer(workdir: str) -> checkpoints.Checkpointer:
-  """A fine-tune's checkpoints/: the one model it keeps."""
-  return checkpoints.Checkpointer(checkpoints.checkpoint_dir(workdir), max_to_keep=1,
-                                  save_every=1)
-
-
-def _save_finite(ckpt, step, state, config_json, card, *, force, last_finite) -> bool:
-  """Saves when the checkpointer would, after one small sync: a checkpoint holding NaN
-  must never become the latest."""
-  if not ckpt.would_save(step, force):
-    return False
-  if not bool(jax.device_get(nonfinite.all_finite((state.params, state.batch_stats)))):
-    ckpt.wait()
-    raise nonfinite.NonFiniteError(
-        f"step {step}: parameters or BatchNorm statistics hold NaN or infinity; not saved, "
-        f"{last_finite()}. Try: {nonfinite.ADVICE}")
-  return ckpt.save(step, state, config_json, card, force=force)
-
-
-def _keep(step: int, score: float, state) -> _Kept:
-  """A fine-tune's new kept model, copied to the host. It is saved under resume/ with
-  the next train state (its validation score in the card's metrics)."""
-  params, batch_stats = jax.device_get((state.params, state.batch_stats))
-  return _Kept(step, score, params, batch_stats)
-
-
-def _restore_kept(kept_ckpt, like) -> "_Kept | None":
-  """The model a resumed fine-tune had kept when its train state was saved."""
-  step = kept_ckpt.latest_step()
-  if step is None:
-    return None
-  state = kept_ckpt.restore_state(step, like.replace(opt_state=()))
-  score = (kept_ckpt.restore_card(step) or {}).get("metrics", {}).get("selection_score")
-  params, batch_stats = jax.device_get((state.params, state.batch_stats))
-  return _Kept(step, -np.inf if score is None else score, params, batch_stats)
-
-
-def _conclude(config, spec, workdir, source, start, make_card, ckpt, config_json, state, step, *,
-              evaluate=None, validation=None, test=None, points=None, card=None,
-              last_finite=None) -> dict:
+def _conclude(run: _Run, evaluate, model_ckpt, state, step: int, *, validation=None,
+              test=None, points=None, card=None, last_finite) -> dict:
   """Every run's end: operating points chosen on validation (the last evaluation's for
-  pretraining), the test split scored once with CIs into results.json, predictions.npz,
-  the model card, and the model saved by `ckpt` with that card. `state` is in the
-  checkpoint layout; `card` is the card to save when there is no test split."""
-  names = source.label_names
-  groups = exclusive_names(start.model, names)
+  pretraining), the test split scored once with CIs, the model saved with its card by
+  `model_ckpt`, then the commit (training.completion): the card, predictions.npz and
+  results.json. `state` is in the checkpoint layout; `card` is the card to save when
+  there is no test split."""
+  config, names = run.config, run.names
   by_source = None
   if validation is None:
-    _, validation, _ = evaluate(config.dataset.eval_split, state, step)
+    validation = evaluate(config.dataset.eval_split, state, step).pooled
   if points is None:
-    val_s, val_y, _ = validation
-    points = (eval_results.operating_points(names, val_y, val_s, spec.threshold_rule,
-                                            exclusive={n for g in groups for n in g}),
-              {"split": config.dataset.eval_split, "step": step, "examples": len(val_y)})
+    points = run.operating_points(validation, step)
   if test is None and config.dataset.test_split:
-    _, test, by_source = evaluate(config.dataset.test_split, state, step)
+    scored = evaluate(config.dataset.test_split, state, step)
+    test, by_source = scored.pooled, scored.by_source
   if test is None:            # no test split: the last evaluation's card
-    card = card or make_card(step, *points)
-    results = {}
+    card = card or run.card(step, *points)
+    results = {"step": step, "split": None,
+               "dataset": config.dataset.mixture or config.dataset.name}
   else:
-    results = _test_results(config, workdir, names, points[0], step, test, by_source,
-                            groups=groups)
-    results.update(start.results)
-    if start.keep == "best":
+    results = _test_results(config, run.workdir, names, points[0], step, test, by_source,
+                            groups=run.groups)
+    results.update(run.start.results)
+    if run.start.keep == "best":
       results["best_step"] = int(step)
-    card = make_card(step, *points,
-                     metrics=card_metrics(results, config.dataset.test_split, step))
-  _save_finite(ckpt, step, state, config_json, card, force=True,
-               last_finite=last_finite or (lambda: "no checkpoint of this run was saved"))
-  ckpt.wait()
-  ckpt.close()
-  if jax.process_index() == 0:
-    model_card.write(workdir, card)
-    if test is not None:
-      (val_s, val_y, _), (test_s, test_y, test_p) = validation, test
-      np.savez_compressed(os.path.join(workdir, "predictions.npz"), names=np.array(names),
-                          val_labels=val_y, val_scores=val_s, test_labels=test_y,
-                          test_scores=test_s, test_patients=test_p)
-      workdir_files.write_json(os.path.join(workdir, "results.json"), results)
+    card = run.card(step, *points,
+                    metrics=card_metrics(results, config.dataset.test_split, step))
+  results["total_steps"] = config.total_steps     # what the commit concluded
+  keeping.save_finite(model_ckpt, step, state, run.arch_json, card, force=True,
+                      last_finite=last_finite)
+  model_ckpt.wait()
+  failpoints.reached("final_checkpoint_committed")
+  predictions = None
+  if test is not None:
+    (val_s, val_y, _), (test_s, test_y, test_p) = validation, test
+    predictions = dict(names=np.array(names), val_labels=val_y, val_scores=val_s,
+                       test_labels=test_y, test_scores=test_s, test_patients=test_p)
+  completion.commit(run.workdir, card, results, predictions)
   if "challenge2017" in results:
     score = results["challenge2017"]["score"]
     logging.info("step %d: Challenge 2017 score (mean F1 of normal, AF, other) %s [%s, %s] "

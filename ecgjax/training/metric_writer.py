@@ -83,6 +83,12 @@ class MetricWriter:
     self._events.add_event(event)
     self._events.flush()
 
+  def __enter__(self) -> "MetricWriter":
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()    # also when the loop raises: the lines written so far reach the disk
+
   def close(self) -> None:
     if self.enabled:
       if self._jsonl is not None:
@@ -91,11 +97,19 @@ class MetricWriter:
 
 
 def _lines_up_to(path: epath.Path, step: int) -> list[str]:
-  """The lines of an existing metrics.jsonl up to `step`."""
+  """The lines of an existing metrics.jsonl up to `step`. A kill in the middle of an
+  append leaves a last line cut short: it is dropped (its step is redone)."""
   if not path.exists():
     return []
-  return [line + "\n" for line in path.read_text().splitlines()
-          if line.strip() and json.loads(line)["step"] <= step]
+  kept = []
+  for line in path.read_text().splitlines():
+    try:
+      record = json.loads(line)
+    except json.JSONDecodeError:
+      continue
+    if record["step"] <= step:
+      kept.append(line + "\n")
+  return kept
 
 
 def _flatten(record: dict, prefix: str = ""):

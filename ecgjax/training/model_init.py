@@ -26,8 +26,6 @@ can score no label: a small archive's fold).
 """
 
 import dataclasses
-import json
-import os
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +33,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
+from ecgjax import storage
 from ecgjax.models import head, resnet1d
 from ecgjax.training import (checkpoints, linear_probe, mesh as mesh_lib, optimizers, run_spec,
                              transfer)
@@ -138,13 +137,11 @@ def from_config(config, spec: run_spec.RunSpec, source, workdir: str) -> Start:
           logging.info("head columns from the checkpoint for %s; the starting model is a "
                        "candidate for selection", ", ".join(carried))
   if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "transfer.json"), "w") as f:
-      json.dump({"mode": config.mode, "init_from": config.init_from,
-                 "init_step": pretrained.step if pretrained else None, **leads_entry,
-                 **({"loaded": report.loaded, "reinitialised": report.reinitialised,
-                     "unused": report.unused, "head_from_checkpoint": carried}
-                    if report else {})}, f, indent=2)
+    storage.write_json(storage.join(workdir, "transfer.json"), {
+        "mode": config.mode, "init_from": config.init_from,
+        "init_step": pretrained.step if pretrained else None, **leads_entry,
+        **({"loaded": report.loaded, "reinitialised": report.reinitialised,
+            "unused": report.unused, "head_from_checkpoint": carried} if report else {})})
 
   carried_columns = np.array([name in carried for name in names], np.float32)
   start = Start(

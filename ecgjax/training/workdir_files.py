@@ -5,14 +5,18 @@ import json
 
 import jax
 from absl import logging
-from etils import epath
+
+from ecgjax import storage
 
 # Fields a resumed run may not change: the saved train state, the data it was trained
 # on or the run's identity depend on them. Prefixes end with "."; the rest are exact.
+# `batch_size` and `seed` fix the position and order of the data stream (and the seed
+# every dropout mask); `optimizer.*` and `lr_multipliers` the optimiser state's tree.
 FIXED_ON_RESUME = ("experiment", "model.", "labels", "dataset.name", "dataset.mixture",
                    "dataset.leads", "dataset.train_split", "dataset.crop_s", "mode",
                    "init_from", "init_step", "model_from_checkpoint", "train_size",
-                   "min_positives", "head_from_checkpoint", "full_head_init", "lead_transfer")
+                   "min_positives", "head_from_checkpoint", "full_head_init", "lead_transfer",
+                   "batch_size", "seed", "optimizer.", "lr_multipliers")
 
 
 class ConfigChangedError(ValueError):
@@ -37,12 +41,11 @@ def check_resumed_config(config, workdir: str) -> list[str]:
   """For a run resuming in `workdir` (its config.json and a checkpoint are there): the
   fields whose values changed since, as `FIELD: OLD -> NEW`, logged; refuses
   (ConfigChangedError) a change to a field in FIXED_ON_RESUME."""
-  directory = epath.Path(workdir)
-  saved_path = directory / "config.json"
-  resuming = any((directory / d).exists() for d in ("checkpoints", "resume"))
-  if not (saved_path.exists() and resuming):
+  saved = storage.read_json(storage.join(workdir, "config.json"))
+  resuming = any(storage.exists(storage.join(workdir, d)) for d in ("checkpoints", "resume"))
+  if saved is None or not resuming:
     return []
-  saved = _flat(json.loads(saved_path.read_text()))
+  saved = _flat(saved)
   current = _flat(json.loads(config.to_json_best_effort()))
   changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
   fixed = [k for k in changed if _fixed(k)]
@@ -52,22 +55,19 @@ def check_resumed_config(config, workdir: str) -> list[str]:
         f" cannot change on resuming (now {', '.join(repr(current.get(k)) for k in fixed)}); "
         "run it with the old values, or choose another --workdir for the new run")
   lines = [f"config.{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed]
+  if "total_steps" in changed:
+    lines.append(
+        f"the learning-rate schedule is planned over {current.get('total_steps')} steps "
+        f"instead of {saved.get('total_steps')} from the resumed step on: its warm-up and decay "
+        "follow the new length, so the rate jumps at the resumed step where the two plans "
+        "differ")
   if lines:
     logging.info("resuming with a changed config: %s", "; ".join(lines))
   return lines
 
 
-def write_json(path: str, obj) -> None:
-  """Replaces `path` whole: a reader never sees half a file (local or gs://)."""
-  tmp = epath.Path(path + ".tmp")
-  tmp.write_text(json.dumps(obj, indent=2))
-  tmp.replace(path)
-
-
 def write_config(config, workdir: str) -> None:
   """`workdir/config.json`: the resolved config of the run (process 0 only)."""
   if jax.process_index() == 0:
-    directory = epath.Path(workdir)      # a local directory or a bucket (gs://...)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.json").write_text(
-        json.dumps(json.loads(config.to_json_best_effort()), indent=2, sort_keys=True))
+    storage.write_json(storage.join(workdir, "config.json"),
+                       json.loads(config.to_json_best_effort()), sort_keys=True)

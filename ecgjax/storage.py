@@ -1,0 +1,103 @@
+"""Files under a workdir or a data_dir, on local disk or in a bucket (gs://) alike.
+
+Everything ecgjax writes into a workdir goes through here (or through Orbax): a
+local-only call (`open`, `np.savez`, `savefig` on a path, `shutil`) fails on a bucket,
+at the latest on the last line of a run that trained for days.
+
+A file is written whole: to `NAME.tmp`, then renamed over NAME. A reader sees the old
+file or the new one, never half of one; a kill leaves at most a `.tmp` beside it,
+which the next write replaces.
+
+Which client talks to a bucket: etils.epath picks TensorFlow's file system when
+TensorFlow is installed, and fsspec's gcsfs otherwise. ecgjax asks for gcsfs
+everywhere (`EPATH_USE_TF=false`, set in ecgjax/__init__.py unless the environment
+says otherwise), so that a
+training host, a serving host without TensorFlow and the tests (against a local GCS
+emulator, which speaks gcsfs's plain uploads but not TensorFlow's chunked ones) all use
+one client. Orbax's arrays go through tensorstore, and tf.data reads TFRecords through
+TensorFlow: those two keep their own clients.
+"""
+
+import io
+import json
+import os
+
+from etils import epath
+
+from ecgjax import failpoints
+
+TMP_SUFFIX = ".tmp"
+
+
+def is_bucket(path) -> bool:
+  """An object store path (gs://, s3://): no appends, no file locks, no local calls."""
+  return "://" in os.fspath(path)
+
+
+def path(value) -> epath.Path:
+  """A local path (made absolute: Orbax and rename need it) or a bucket's, as is."""
+  value = os.fspath(value)
+  return epath.Path(value if is_bucket(value) else os.path.abspath(value))
+
+
+def join(directory, *names) -> str:
+  """`directory/names...` as a string, bucket prefixes kept."""
+  return os.fspath(path(directory).joinpath(*names))
+
+
+def write_bytes(target, data: bytes) -> None:
+  """Replaces `target` whole, creating its directory."""
+  target = path(target)
+  target.parent.mkdir(parents=True, exist_ok=True)
+  tmp = target.parent / (target.name + TMP_SUFFIX)
+  tmp.write_bytes(data)
+  failpoints.reached(f"writing:{target.name}")    # written, not yet in place
+  tmp.replace(target)
+
+
+def write_text(target, text: str) -> None:
+  write_bytes(target, text.encode("utf-8"))
+
+
+def write_json(target, obj, **dumps) -> None:
+  write_text(target, json.dumps(obj, **({"indent": 2} | dumps)))
+
+
+def read_json(target) -> dict | None:
+  """The JSON in `target`, or None where there is no such file."""
+  target = path(target)
+  if not target.exists():
+    return None
+  return json.loads(target.read_text(encoding="utf-8"))
+
+
+def exists(target) -> bool:
+  return path(target).exists()
+
+
+def remove_tree(target) -> None:
+  """Removes a directory and everything under it; nothing when it is not there."""
+  target = path(target)
+  if target.exists():
+    target.rmtree()
+
+
+def savez_compressed(target, **arrays) -> None:
+  """np.savez_compressed, to a local file or an object."""
+  import numpy as np
+  buffer = io.BytesIO()
+  np.savez_compressed(buffer, **arrays)
+  write_bytes(target, buffer.getvalue())
+
+
+def load_npz(target) -> dict:
+  import numpy as np
+  with np.load(io.BytesIO(path(target).read_bytes())) as data:
+    return {k: data[k] for k in data.files}
+
+
+def savefig(fig, target, **kwargs) -> None:
+  """matplotlib's savefig, to a local file or an object (the format from the name)."""
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format=os.path.splitext(os.fspath(target))[1][1:] or "png", **kwargs)
+  write_bytes(target, buffer.getvalue())
