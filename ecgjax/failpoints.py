@@ -27,12 +27,11 @@ def parse(spec: str) -> dict[str, tuple[int, int]]:
   """'checkpoint_saved#3:term,results_written' -> {name: (pass, signal)}."""
   armed = {}
   for item in filter(None, (part.strip() for part in spec.split(","))):
-    where, _, action = item.partition(":")
+    where, _, action = item.rpartition(":")        # names hold colons (writing:FILE)
+    if action not in _ACTIONS:
+      where, action = item, "kill"
     name, _, count = where.partition("#")
-    if (action or "kill") not in _ACTIONS:
-      raise ValueError(f"ECGJAX_FAILPOINT={spec!r}: action {action!r} is not one of "
-                       f"{', '.join(_ACTIONS)}")
-    armed[name] = (int(count or 1), _ACTIONS[action or "kill"])
+    armed[name] = (int(count or 1), _ACTIONS[action])
   return armed
 
 

@@ -195,11 +195,17 @@ def kill_and_rerun(name: str, moment: str, workdir: str, data_dir: str, init_fro
                  differences(expected, finished_state(workdir, name)), strays(workdir))
 
 
-def harness(names: list[str], data_dir: str, root: str, moments: int, seed: int,
-            progress=print) -> dict:
-  """Runs the harness on `names`; returns the report (per command: moments, outcomes)."""
+def seeded_sample(count: int, seed: int):
+  """The full form's choice: `pick(command, moments passed)` for `harness`."""
+  return lambda name, passed: choose(passed, count, MUST[name], seed)
+
+
+def harness(names: list[str], data_dir: str, root: str, pick, progress=print) -> dict:
+  """Runs the harness on `names`, killing each at the moments `pick(name, passed)`
+  chooses among those its straight run passed; returns the report (per command: the
+  moments, what was lost, what differed)."""
   init_from = os.path.join(root, "pretrain_reference")
-  report = {"seed": seed, "moments_per_command": moments, "commands": {}}
+  report = {"commands": {}}
   # The straight runs, each listing its moments; the fine-tune and the sweep start from
   # the straight pretraining.
   for name in ["pretrain"] + [n for n in names if n != "pretrain"]:
@@ -214,7 +220,7 @@ def harness(names: list[str], data_dir: str, root: str, moments: int, seed: int,
     started = time.perf_counter()
     expected = finished_state(reference, name)
     passed = moments_of(log)
-    chosen = choose(passed, moments, MUST[name], seed)
+    chosen = pick(name, passed)
     outcomes = []
     for i, moment in enumerate(chosen):
       workdir = os.path.join(root, f"{name}_{i}")
@@ -254,8 +260,10 @@ def main() -> None:
   args = parser.parse_args()
   ensure_tiny_dataset(args.data_dir)
   with tempfile.TemporaryDirectory() as root:
-    report = harness(args.commands.split(","), args.data_dir, root, args.moments, args.seed,
+    report = harness(args.commands.split(","), args.data_dir, root,
+                     seeded_sample(args.moments, args.seed),
                      progress=lambda line: print(line, flush=True))
+  report.update(seed=args.seed, moments_per_command=args.moments)
   summary = {name: {k: v for k, v in entry.items() if k != "outcomes"}
              for name, entry in report["commands"].items()}
   print(json.dumps(summary, indent=2))
