@@ -21,6 +21,7 @@ TensorFlow: those two keep their own clients.
 import io
 import json
 import os
+import time
 
 from etils import epath
 
@@ -101,3 +102,60 @@ def savefig(fig, target, **kwargs) -> None:
   buffer = io.BytesIO()
   fig.savefig(buffer, format=os.path.splitext(os.fspath(target))[1][1:] or "png", **kwargs)
   write_bytes(target, buffer.getvalue())
+
+
+class Appender:
+  """A file that grows (metrics.jsonl, a TensorBoard event file).
+
+  On local disk each write is appended and flushed. An object store cannot append: there
+  the file is held in memory and uploaded whole at most every `upload_every_s` seconds
+  and at `sync()` (the loop syncs after each checkpoint, so nothing a resume keeps is
+  ever only in memory: lines past the last checkpoint are dropped on resume anyway).
+  So the cost per logged line stays flat however long the run, where rewriting the
+  object at every line would grow with it.
+  """
+
+  def __init__(self, target, initial: bytes = b"", upload_every_s: float = 60.0,
+               hold_in_memory: bool | None = None):
+    """`hold_in_memory`: as on a bucket (the default there), also for a local file."""
+    self.target = path(target)
+    self.bucket = is_bucket(target) if hold_in_memory is None else hold_in_memory
+    self.upload_every_s = upload_every_s
+    write_bytes(self.target, initial)
+    self._buffer = bytearray(initial) if self.bucket else None
+    self._handle = None if self.bucket else self.target.open("ab")
+    self._uploaded_at, self._dirty = 0.0, False
+    self.uploads = 0
+
+  def write(self, data: bytes) -> None:
+    if not self.bucket:
+      self._handle.write(data)
+      return
+    self._buffer += data
+    self._dirty = True
+    if time.monotonic() - self._uploaded_at >= self.upload_every_s:
+      self.sync()
+
+  def flush(self) -> None:
+    """Locally, to the file; on a bucket, as `write` decides (see `sync`)."""
+    if self._handle is not None:
+      self._handle.flush()
+
+  def sync(self) -> None:
+    """Everything written so far is in the file (local) or the object (bucket)."""
+    if self._handle is not None:
+      self._handle.flush()
+    elif self._dirty:
+      write_bytes(self.target, bytes(self._buffer))
+      self._uploaded_at, self._dirty = time.monotonic(), False
+      self.uploads += 1
+
+  def close(self) -> None:
+    self.sync()
+    if self._handle is not None:
+      self._handle.close()
+      self._handle = None
+
+  @property
+  def closed(self) -> bool:
+    return self._handle is None and not self._dirty

@@ -74,6 +74,16 @@ def tiny_finetuned(tiny_pretrained, tiny_data_dir, tmp_path_factory):
   return finetuned
 
 
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory):
+  """A GCS emulator (fake-gcs-server) started for this test process; commands reach it
+  through `gcs_emulator.env`."""
+  from tests.helpers import GcsEmulator
+  emulator = GcsEmulator(str(tmp_path_factory.mktemp("gcs") / "objects")).start()
+  yield emulator
+  emulator.stop()
+
+
 # Fixtures that train: a test using one is in the slow tier whether or not it says so.
 TRAINING_FIXTURES = {"tiny_pretrained", "tiny_finetuned"}
 

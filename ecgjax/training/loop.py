@@ -330,6 +330,7 @@ def _train(run: _Run, keeper, evaluate, stop, state, first_step: int) -> _Traine
       saved = keeper.save(step, par.to_checkpoint(state), run.arch_json, card,
                           force=preempted or interrupted)
       if saved:
+        writer.sync()        # a bucket's metrics reach it with each checkpoint
         failpoints.reached("checkpoint_saving")     # its commit runs in the background
       if saved and jax.process_index() == 0 and not keeper.keeps_best:
         model_card.write(run.workdir, card)
