@@ -222,6 +222,24 @@ class GcsEmulator:
       if not token:
         return sorted(names)
 
+  def upload(self, local_dir: str, bucket_path: str) -> str:
+    """Copies a local directory's files to gs://BUCKET/PREFIX (the emulator's upload
+    API, as `gcloud storage cp -r` would); returns the bucket path."""
+    import urllib.parse
+    import urllib.request
+    bucket, _, prefix = bucket_path[len("gs://"):].partition("/")
+    for root, _, files in os.walk(local_dir):
+      for name in files:
+        local = os.path.join(root, name)
+        key = "/".join(filter(None, [prefix, os.path.relpath(local, local_dir)]))
+        with open(local, "rb") as f:
+          request = urllib.request.Request(
+              f"{self.url}/upload/storage/v1/b/{bucket}/o?uploadType=media&name="
+              f"{urllib.parse.quote(key, safe='')}", data=f.read(), method="POST",
+              headers={"Content-Type": "application/octet-stream"})
+        urllib.request.urlopen(request, timeout=30).read()
+    return bucket_path
+
   def read(self, bucket_path: str) -> bytes:
     import urllib.parse
     import urllib.request

@@ -108,3 +108,75 @@ def test_bucket_pretraining_stopped_by_sigterm_resumes_to_the_same_model(
   assert again.returncode == 0, again.stderr[-3000:]
   assert "nothing to train" in again.stderr
   assert json.loads(gcs_emulator.read(f"{workdir}/results.json")) == results
+
+
+@pytest.fixture(scope="module")
+def bucket_pretrained(gcs_emulator, tiny_pretrained) -> str:
+  """The suite's tiny pretraining, copied into a bucket as a user would upload it."""
+  return gcs_emulator.upload(tiny_pretrained, f"{fresh_bucket(gcs_emulator)}/pretrained")
+
+
+def no_tensorflow_path(root) -> str:
+  """A PYTHONPATH entry under which importing TensorFlow or TFDS fails, as on a
+  serving host that has only JAX."""
+  for name in ("tensorflow", "tensorflow_datasets"):
+    (root / name).mkdir(parents=True)
+    (root / name / "__init__.py").write_text(
+        f"raise ImportError('{name} imported by a command that must not need it')\n")
+  return str(root)
+
+
+def test_bucket_fine_tune_from_a_bucket_then_predict_and_export_from_it(
+    gcs_emulator, bucket_pretrained, tiny_data_dir, shared_data, tmp_path):
+  workdir = f"{fresh_bucket(gcs_emulator)}/finetune"
+  tuned = command(gcs_emulator, "ecgjax.finetune",
+                  f"--config=tests/configs/tiny_finetune.py:{tiny_data_dir},{bucket_pretrained}",
+                  f"--workdir={workdir}", "--config.mode=full")
+  assert tuned.returncode == 0, tuned.stderr[-3000:]
+  objects = gcs_emulator.objects(workdir)
+  for name in ("config.json", "transfer.json", "metrics.jsonl", "results.json",
+               "model_card.json", "model_card.md", "predictions.npz"):
+    assert name in objects, (name, objects)
+  assert not [o for o in objects if o.startswith("resume/") or o.endswith(".tmp")], objects
+  transfer = json.loads(gcs_emulator.read(f"{workdir}/transfer.json"))
+  assert transfer["init_from"] == bucket_pretrained and transfer["loaded"]
+  results = json.loads(gcs_emulator.read(f"{workdir}/results.json"))
+  step = results["best_step"]
+  assert f"checkpoints/{step}/_CHECKPOINT_METADATA" in objects
+
+  # A serving host without TensorFlow scores real ECGs with the bucket's model.
+  record = os.path.join(shared_data, "ptbxl", "records500", "00000", "00001_hr")
+  out = tmp_path / "predictions.csv"
+  predicted = command(gcs_emulator, "ecgjax.predict", f"--model={workdir}", f"--out={out}",
+                      record + ".hea",
+                      env={"PYTHONPATH": no_tensorflow_path(tmp_path / "no_tf")})
+  assert predicted.returncode == 0, predicted.stderr[-3000:]
+  header, row = out.read_text().splitlines()[:2]
+  card = json.loads(gcs_emulator.read(f"{workdir}/model_card.json"))
+  assert header.split(",")[3:3 + len(card["labels"])] == card["labels"]
+  assert row.split(",")[2] == "ok"
+
+  exported = command(gcs_emulator, "ecgjax.export", f"--model={bucket_pretrained}",
+                     f"--out={tmp_path / 'export'}")
+  assert exported.returncode == 0, exported.stderr[-3000:]
+  assert (tmp_path / "export" / "model.jax_export").stat().st_size > 0
+
+
+def test_bucket_sweep_writes_its_report_into_the_bucket(gcs_emulator, bucket_pretrained,
+                                                        tiny_data_dir):
+  workdir = f"{fresh_bucket(gcs_emulator)}/sweep"
+  swept = command(gcs_emulator, "ecgjax.main",
+                  f"--config=tests/configs/tiny_compare.py:{tiny_data_dir},{bucket_pretrained}",
+                  f"--workdir={workdir}", "--config.modes=scratch,linear_probe",
+                  "--config.train_sizes=60")
+  assert swept.returncode == 0, swept.stderr[-3000:]
+  objects = gcs_emulator.objects(workdir)
+  for name in ("config.json", "results.csv", "comparisons.csv", "report.md",
+               "auroc_vs_train_size.png", "roc_train_size_60.png"):
+    assert name in objects, (name, objects)
+  for mode in ("scratch", "linear_probe"):
+    assert f"runs/{mode}/n60/seed0/results.json" in objects
+  assert not [o for o in objects if "/resume/" in o or o.endswith(".tmp")], objects
+  rows = gcs_emulator.read(f"{workdir}/results.csv").decode().splitlines()
+  assert len(rows) == 1 + 2 * 2           # header, then runs x labels
+  assert gcs_emulator.read(f"{workdir}/roc_train_size_60.png")[:4] == b"\x89PNG"
