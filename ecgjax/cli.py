@@ -10,6 +10,7 @@ import sys
 import tempfile
 
 from ecgjax import console  # first: it sets TF's log level before TF is imported
+from ecgjax import failpoints  # noqa: E402
 from absl import flags  # noqa: E402
 
 # What TensorFlow's C++ prints to fd 2 when it loads, whatever TF_CPP_MIN_LOG_LEVEL
@@ -150,6 +151,7 @@ def run(dispatch, doc: str) -> None:
       with interrupt.StopRequest(restore=False), workdir_lock.WorkdirLock(
           _WORKDIR.value, scratch_files=(console.LOG_FILE,)):
         console.log_to_file(_WORKDIR.value)
+        failpoints.reached("starting")
         dispatch(config, _WORKDIR.value)
     except usage_errors as e:
       console.fail(PROGRAM, str(e), console.EXIT_USAGE)

@@ -30,6 +30,17 @@ class UsageError(Exception):
   """A command line or config a user must correct: one line, exit code 2."""
 
 
+def refuse_bucket_paths(**named) -> None:
+  """A usage error, before any work, for a flag or argument that names a bucket path
+  (gs://...) where the command reads or writes with local file APIs."""
+  for name, values in named.items():
+    for value in [values] if isinstance(values, str) else values or ():
+      if value and "://" in value:
+        raise UsageError(f"{name}={value}: a bucket path, but this command reads and writes it "
+                         "on local disk; give a local path (gcloud storage cp copies to or "
+                         "from a bucket)")
+
+
 def fail(program: str, message: str, code: int = EXIT_FAILED):
   """Ends the command with one line on stderr, `PROGRAM: MESSAGE`, and `code`."""
   print(f"{program}: {message}", file=sys.stderr, flush=True)

@@ -32,6 +32,7 @@ PROGRAM = "ecgjax.export"
 def main(argv):
   if len(argv) > 1:
     raise console.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  console.refuse_bucket_paths(**{"--out": _OUT.value})   # the model may be in a bucket
   console.quiet_libraries()
   from ecgjax.inference import score_files, serving_export
   try:

@@ -73,6 +73,9 @@ def main(argv):
   paths = argv[1:]
   if not paths:
     raise console.UsageError("give one or more ECG files or directories after the flags")
+  # The model may be in a bucket; the ECG files, the CSV and the plots are local.
+  console.refuse_bucket_paths(**{"an ECG path": paths, "--out": _OUT.value,
+                                 "--explain": _EXPLAIN.value})
   from ecgjax.ecg import leads
   try:
     lead_names = leads.parse_renames(_LEAD_NAMES.value)

@@ -4,7 +4,6 @@ another test file."""
 
 import csv
 import os
-import sys
 import time
 
 import numpy as np
@@ -141,17 +140,6 @@ def build(builder_cls, config, data_dir, manual_dir):
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       manual_dir=str(manual_dir)))
   return builder
-
-
-def moment_seed() -> int:
-  """The seed of the random moments: new on every run of the suite, printed with any
-  failure, and replayed with ECGJAX_INTERRUPT_SEED=SEED. It is also written to the
-  process's own stderr before the first signal, past pytest's capture, so that a crash
-  that kills the test process (no assertion to carry it) can still be replayed."""
-  seed = int(os.environ.get("ECGJAX_INTERRUPT_SEED", time.time_ns() % 2**32))
-  print(f"\n{os.environ.get('PYTEST_CURRENT_TEST', 'a signal test')}: random moments "
-        f"from ECGJAX_INTERRUPT_SEED={seed}", file=sys.__stderr__, flush=True)
-  return seed
 
 
 class GcsEmulator:

@@ -5,15 +5,14 @@ one run per workdir, are in tests/test_interrupt_command_line.py."""
 import json
 import os
 import signal
-import threading
 
 import numpy as np
 import pytest
 
-from ecgjax.data import run_input
+from ecgjax import failpoints
 from ecgjax.experiments import fine_tuning, pretraining
 from ecgjax.training import checkpoints, interrupt
-from tests.helpers import moment_seed, tiny_finetune_config, tiny_pretrain_config
+from tests.helpers import tiny_finetune_config, tiny_pretrain_config
 
 STEPS = dict(total_steps=100, log_every=10, eval_every=50, checkpoint_every=25)
 
@@ -38,108 +37,71 @@ def harmless_late_signals():
     signal.signal(s, handler)
 
 
-class SignalAtBatch:
-  """Wraps run_input.make_input so that, when the loop takes its `index`-th training batch
-  (0: the first, taken before the step is compiled), a timer sends `signum` to this
-  process `delay` seconds later. Anchoring the moment to a batch, not to the run's start,
-  keeps it inside the run whatever the machine's speed."""
+@pytest.fixture
+def signal_at():
+  """`signal_at(moment, count, action)`: this process signals itself (SIGTERM: "term",
+  SIGINT: "int") the `count`-th time the run passes `moment` (ecgjax.failpoints): an
+  event in the code, never a timer, so every run of the suite stops at the same place."""
+  yield failpoints.arm
+  failpoints.disarm()
 
-  def __init__(self, monkeypatch):
-    self.index, self.delay, self.signum = None, 0.0, signal.SIGTERM
-    self.timer = None
-    make_input = run_input.make_input
 
-    def signalling_input(config, spec):
-      source = make_input(config, spec)
-      train_batches = source.train_batches
-
-      def batches(start_step):
-        for i, batch in enumerate(train_batches(start_step)):
-          if i == self.index:
-            self.timer = threading.Timer(self.delay, os.kill, (os.getpid(), self.signum))
-            self.timer.start()
-          yield batch
-
-      source.train_batches = batches
-      return source
-
-    monkeypatch.setattr(run_input, "make_input", signalling_input)
+# (moment, count, signal, the step the run stops after): during the compilation (the run
+# stops after its first step, saved), right after a step, during an evaluation (its step
+# is saved as scheduled, the next one stops), and while a checkpoint commits in the
+# background (the next step stops).
+MOMENTS = [("compiling", 1, "term", 1), ("step", 7, "int", 7), ("evaluated", 1, "term", 51),
+           ("checkpoint_saving", 1, "int", 26)]
 
 
 @pytest.mark.slow
-def test_signals_at_random_moments_resume_bit_identical(tiny_data_dir, tmp_path, monkeypatch,
+def test_signals_at_chosen_moments_resume_bit_identical(tiny_data_dir, tmp_path, signal_at,
                                                         harmless_late_signals):
-  signaller = SignalAtBatch(monkeypatch)
   straight = str(tmp_path / "straight")
   pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, **STEPS), straight)
   expected = final_state(straight)
   with open(os.path.join(straight, "results.json")) as f:
     expected_results = json.load(f)
 
-  seed = moment_seed()
-  rng = np.random.default_rng(seed)
-  trials = []
-  for trial in range(3):
-    # A random step (the first batch is taken before compilation, so index 0 signals
-    # during it; evaluations and saves fall inside some steps) and a random moment
-    # within about two steps of it; at least 10 steps remain after it.
-    # Trial 0 signals during start-up, before the first step has run; trials 1 and 2
-    # send SIGINT and SIGTERM at random steps (new ones on every run of the suite).
-    signaller.index = 0 if trial == 0 else int(rng.integers(1, STEPS["total_steps"] - 10))
-    signaller.delay = float(rng.uniform(0, 0.05))
-    signaller.signum = (signal.SIGTERM, signal.SIGINT)[trial % 2]
-    workdir = str(tmp_path / f"trial{trial}")
-    stopped_at = None
-    try:
+  for moment, count, action, stopped_after in MOMENTS:
+    context = f"{action} at {moment} #{count}"
+    signal_at(moment, count, action)
+    workdir = str(tmp_path / f"{moment}{count}")
+    with pytest.raises(interrupt.Interrupted) as stopped:
       pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, **STEPS), workdir)
-    except interrupt.Interrupted as e:
-      stopped_at = checkpoints.read_pretrained(workdir).step
-      assert f"{signaller.signum.name} at step {stopped_at}: saved checkpoint {stopped_at}" in str(e)
-      assert "run the same command again" in str(e)
-    finally:
-      signaller.timer.cancel()
-    context = (f"{signaller.signum.name} {signaller.delay * 1000:.0f} ms after batch "
-               f"{signaller.index} was taken: stopped at step {stopped_at} (replay: "
-               f"ECGJAX_INTERRUPT_SEED={seed})")
-    trials.append(context)
-    assert stopped_at is not None and stopped_at >= signaller.index, context
+    name = {"term": "SIGTERM", "int": "SIGINT"}[action]
+    assert (f"{name} at step {stopped_after}: saved checkpoint {stopped_after}"
+            in str(stopped.value)), context
+    assert "run the same command again" in str(stopped.value)
+    assert checkpoints.read_pretrained(workdir).step == stopped_after, context
     # Nothing done is lost: the last step that ran is the one saved, and logged.
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
-      assert json.loads(f.readlines()[-1])["step"] == stopped_at, context
-    signaller.index = None
+      assert json.loads(f.readlines()[-1])["step"] == stopped_after, context
     pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir, **STEPS), workdir)
     assert_bit_identical(expected, final_state(workdir), context)
     with open(os.path.join(workdir, "results.json")) as f:
       assert json.load(f)["labels"] == expected_results["labels"], context
     assert not [p for p in os.listdir(os.path.join(workdir, "checkpoints")) if "tmp" in p]
-  print("\n".join(trials))
 
 
 @pytest.mark.slow
 def test_an_interrupted_fine_tune_resumes_bit_identical(tiny_pretrained, tiny_data_dir, tmp_path,
-                                                        monkeypatch, harmless_late_signals):
+                                                        signal_at, harmless_late_signals):
   """Fine-tuning runs the pretraining loop: a signal saves its train state and the model
   it keeps so far (resume/), and the same command ends where an unbroken run ends."""
-  signaller = SignalAtBatch(monkeypatch)
   steps = dict(mode="full", total_steps=24, eval_every=6, checkpoint_every=6)
   straight = str(tmp_path / "straight")
   fine_tuning.train_and_evaluate(tiny_finetune_config(tiny_data_dir, tiny_pretrained, **steps),
                                  straight)
-  seed = moment_seed()
-  rng = np.random.default_rng(seed)
-  signaller.index = int(rng.integers(2, 20))
-  signaller.signum = (signal.SIGTERM, signal.SIGINT)[int(rng.integers(2))]
-  context = f"{signaller.signum.name} at batch {signaller.index} (replay: ECGJAX_INTERRUPT_SEED={seed})"
+  # After step 14: past two saves of the train state with its kept model (6, 12).
+  context = "SIGTERM after step 14"
+  signal_at("step", 14, "term")
   workdir = str(tmp_path / "interrupted")
-  try:
-    with pytest.raises(interrupt.Interrupted, match="run the same command again"):
-      fine_tuning.train_and_evaluate(
-          tiny_finetune_config(tiny_data_dir, tiny_pretrained, **steps), workdir)
-  finally:
-    signaller.timer.cancel()
+  with pytest.raises(interrupt.Interrupted, match="SIGTERM at step 14: saved checkpoint 14"):
+    fine_tuning.train_and_evaluate(
+        tiny_finetune_config(tiny_data_dir, tiny_pretrained, **steps), workdir)
   assert os.path.isdir(os.path.join(workdir, "resume")), context
   assert not os.path.exists(os.path.join(workdir, "results.json")), context
-  signaller.index = None
   resumed = fine_tuning.train_and_evaluate(
       tiny_finetune_config(tiny_data_dir, tiny_pretrained, **steps), workdir)
   assert_bit_identical(final_state(straight), final_state(workdir), context)

@@ -36,3 +36,48 @@ def test_checkpoint_dir_is_absolute_locally_and_left_alone_in_a_bucket(tmp_path,
   monkeypatch.chdir(tmp_path)
   assert checkpoints.checkpoint_dir("run") == str(tmp_path / "run" / "checkpoints")
   assert checkpoints.checkpoint_dir("gs://bucket/run") == "gs://bucket/run/checkpoints"
+
+
+def test_a_bucket_file_is_held_in_memory_and_uploaded_whole_at_sync(tmp_path):
+  """storage.Appender as on a bucket (hold_in_memory): nothing reaches the file between
+  uploads, everything at sync, and a write after `upload_every_s` uploads by itself."""
+  from ecgjax import storage
+  path = str(tmp_path / "metrics.jsonl")
+  held = storage.Appender(path, b"kept\n", upload_every_s=3600, hold_in_memory=True)
+  held.sync()                                  # the resumed file's kept lines, as given
+  held.write(b"one\n")
+  held.write(b"two\n")
+  assert open(path, "rb").read() == b"kept\n"  # no upload per line
+  held.sync()
+  assert open(path, "rb").read() == b"kept\none\ntwo\n" and held.uploads == 1
+  held.sync()
+  assert held.uploads == 1                     # nothing new: no upload
+  held.upload_every_s = 0
+  held.write(b"three\n")                       # past the interval: uploaded at once
+  assert open(path, "rb").read().endswith(b"three\n")
+  held.close()
+  assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_failpoints_parse_names_with_colons_counts_and_actions():
+  import signal
+  from ecgjax import failpoints
+  assert failpoints.parse("writing:results.json#2:term,step,final_checkpoint_committed:kill") == {
+      "writing:results.json": (2, signal.SIGTERM), "step": (1, signal.SIGKILL),
+      "final_checkpoint_committed": (1, signal.SIGKILL)}
+
+
+def test_local_only_paths_are_refused_up_front_in_one_line(tmp_path):
+  import subprocess
+  import sys
+  from tests.helpers import REPO
+  for argv in (["ecgjax.predict", "--model=synthetic_foundation", "--out=gs://b/p.csv",
+                str(tmp_path)],
+               ["ecgjax.predict", "--model=synthetic_foundation", f"--out={tmp_path}/p.csv",
+                "gs://b/ecgs"],
+               ["ecgjax.export", "--model=synthetic_foundation", "--out=gs://b/export"]):
+    result = subprocess.run([sys.executable, "-m", *argv], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "gs://b/" in lines[0] and "local" in lines[0], lines
