@@ -4,9 +4,10 @@ Everything ecgjax writes into a workdir goes through here (or through Orbax): a
 local-only call (`open`, `np.savez`, `savefig` on a path, `shutil`) fails on a bucket,
 at the latest on the last line of a run that trained for days.
 
-A file is written whole: to `NAME.tmp`, then renamed over NAME. A reader sees the old
-file or the new one, never half of one; a kill leaves at most a `.tmp` beside it,
-which the next write replaces.
+A file is written whole: to `NAME.tmp`, then renamed over NAME (an object in a bucket
+is uploaded in place: an upload is atomic there). A reader sees the old file or the
+new one, never half of one; a kill leaves at most a `.tmp` beside it, which the next
+write replaces.
 
 Which client talks to a bucket: etils.epath picks TensorFlow's file system when
 TensorFlow is installed, and fsspec's gcsfs otherwise. ecgjax asks for gcsfs
@@ -47,8 +48,14 @@ def join(directory, *names) -> str:
 
 
 def write_bytes(target, data: bytes) -> None:
-  """Replaces `target` whole, creating its directory."""
+  """Replaces `target` whole, creating its directory. An object in a bucket is
+  replaced whole by its upload (a reader sees the old object or the new one), so
+  there it is written in place; a local file goes through NAME.tmp and a rename."""
   target = path(target)
+  if is_bucket(target):
+    failpoints.reached(f"writing:{target.name}")    # not yet in place
+    target.write_bytes(data)
+    return
   target.parent.mkdir(parents=True, exist_ok=True)
   tmp = target.parent / (target.name + TMP_SUFFIX)
   tmp.write_bytes(data)
@@ -125,7 +132,7 @@ class Appender:
     self._buffer = bytearray(initial) if self.bucket else None
     self._handle = None if self.bucket else self.target.open("ab")
     self._uploaded_at, self._dirty = 0.0, False
-    self.uploads = 0
+    self.uploads = self.bytes_uploaded = 0       # what a bucket was sent (benchmarks)
 
   def write(self, data: bytes) -> None:
     if not self.bucket:
@@ -149,6 +156,7 @@ class Appender:
       write_bytes(self.target, bytes(self._buffer))
       self._uploaded_at, self._dirty = time.monotonic(), False
       self.uploads += 1
+      self.bytes_uploaded += len(self._buffer)
 
   def close(self) -> None:
     self.sync()

@@ -155,8 +155,10 @@ class GcsEmulator:
       s.bind(("127.0.0.1", 0))
       self.port = s.getsockname()[1]
     self.url = f"http://127.0.0.1:{self.port}"
+    # The emulator has no storage-control API, which gcsfs asks for a bucket's layout.
     self.env = {"STORAGE_EMULATOR_HOST": self.url, "TENSORSTORE_GCS_HTTP_URL": self.url,
-                "GOOGLE_CLOUD_PROJECT": "ecgjax-tests", "EPATH_USE_TF": "false"}
+                "GOOGLE_CLOUD_PROJECT": "ecgjax-tests", "EPATH_USE_TF": "false",
+                "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
     self._process = None
 
   def start(self) -> "GcsEmulator":
