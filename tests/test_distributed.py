@@ -2,13 +2,12 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 
-from tests.helpers import REPO, xla_flags
+from tests.helpers import REPO, start_two_processes, xla_flags
 
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
@@ -22,43 +21,6 @@ g = mesh.global_batch(local, mesh.batch_sharded(m))["x"]
 total = jax.jit(lambda x: x.sum(), out_shardings=mesh.replicated(m))(g)
 print("RESULT", jax.process_index(), jax.process_count(), jax.device_count(), g.shape, float(total))
 """
-
-
-def free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
-# The port is free when chosen, but another program may take it before the
-# coordinator binds it: such a start is tried again on a new port.
-PORT_TAKEN = ("address already in use", "failed to bind", "failed to add port")
-
-
-def start_two_processes(command, stdout=subprocess.DEVNULL, timeout=300, attempts=3,
-                        extra_env=None):
-  """Runs `command` as processes 0 and 1 of one run (4 CPU devices each); returns
-  their (stdout, stderr) once both exit 0."""
-  for attempt in range(attempts):
-    port = free_port()
-    procs = []
-    for pid in range(2):
-      env = {**os.environ, "XLA_FLAGS": xla_flags(4),
-             "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2",
-             "JAX_PROCESS_ID": str(pid), **(extra_env or {})}
-      procs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=stdout,
-                                    stderr=subprocess.PIPE, text=True))
-    first = procs[0].communicate(timeout=timeout)      # process 0 runs the coordinator
-    if (procs[0].returncode and any(t in first[1].lower() for t in PORT_TAKEN)
-        and attempt + 1 < attempts):
-      procs[1].kill()                # it would wait for a coordinator that never came
-      procs[1].communicate()
-      continue
-    outs = [first, procs[1].communicate(timeout=timeout)]
-    break
-  for p, (_, err) in zip(procs, outs, strict=True):
-    assert p.returncode == 0, err[-3000:]
-  return outs
 
 
 def test_two_processes_share_one_mesh():
