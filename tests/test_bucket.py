@@ -69,6 +69,9 @@ def test_bucket_pretraining_stopped_by_sigterm_resumes_to_the_same_model(
     assert name in objects, (name, objects)
   assert "checkpoints/8/_CHECKPOINT_METADATA" in objects
   assert not [o for o in objects if o.endswith(".tmp") or "orbax-checkpoint-tmp" in o]
+  # No log file nor lock there: a bucket can neither append nor lock (docs/scaling.md).
+  assert "ecgjax.log" not in objects and "ecgjax.lock" not in objects
+  assert "file locks do not exist" in resumed.stderr
 
   # The same model as a run on local disk never stopped (tiny_pretrained: the same
   # config), bit for bit, read back from the bucket through Orbax.
