@@ -52,15 +52,21 @@ def write_bytes(target, data: bytes) -> None:
   replaced whole by its upload (a reader sees the old object or the new one), so
   there it is written in place; a local file goes through NAME.tmp and a rename."""
   target = path(target)
+  moment = f"writing:{_stable_name(target.name)}"
   if is_bucket(target):
-    failpoints.reached(f"writing:{target.name}")    # not yet in place
+    failpoints.reached(moment)    # not yet in place
     target.write_bytes(data)
     return
   target.parent.mkdir(parents=True, exist_ok=True)
   tmp = target.parent / (target.name + TMP_SUFFIX)
   tmp.write_bytes(data)
-  failpoints.reached(f"writing:{target.name}")    # written, not yet in place
+  failpoints.reached(moment)    # written, not yet in place
   tmp.replace(target)
+
+
+def _stable_name(name: str) -> str:
+  """A file's name as a failpoint moment: an event file's without its time and pid."""
+  return "events.out.tfevents" if name.startswith("events.out.tfevents.") else name
 
 
 def write_text(target, text: str) -> None:
