@@ -13,9 +13,7 @@ import dataclasses
 import os
 
 import jax
-import jax.numpy as jnp
 import ml_collections
-import numpy as np
 from absl import logging
 from flax import nnx
 
@@ -26,8 +24,8 @@ from ecgjax.evaluation import results as eval_results
 from ecgjax.experiments import validation
 from ecgjax.inference import label_matching
 from ecgjax.models import head, model_card, resnet1d
-from ecgjax.training import (checkpoints, eval_outputs, loop, mesh as mesh_lib, model_init, steps,
-                             transfer, workdir_files)
+from ecgjax.training import (card_entries, checkpoints, evaluating, keeping, mesh as mesh_lib,
+                             model_init, parallel, transfer, workdir_files)
 
 
 def _run_config(config, saved: dict, labels: str, card: dict | None = None
@@ -138,22 +136,15 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
                                       source=source_name)
   batch_stats, _, _, _ = transfer.transfer(nnx.to_pure_dict(batch_stats), saved.batch_stats,
                                            reinit="^$", source=source_name)
-  mesh = mesh_lib.make_data_mesh()
-  state_sharding, batch_sharding = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
-  state = jax.device_put(steps.TrainState(step=jnp.asarray(saved.step, jnp.int32),
-                                          params=params, batch_stats=batch_stats, opt_state=()),
-                         state_sharding)
-  eval_step = steps.make_eval_step(graphdef, state_sharding, batch_sharding)
-  columns = np.asarray(matching.head_indices)
-
-  def score(local):
-    return eval_step(state, mesh_lib.global_batch(local, batch_sharding))
+  # ---- Scored as the training loop scores its evaluations (training.evaluating).
+  par = parallel.make("jit", mesh_lib.make_data_mesh())
+  state = keeping.place(par, params, batch_stats, saved.step)
+  evaluate = evaluating.Evaluator(source, par, graphdef, aggregate=run.dataset.eval_aggregate,
+                                  groups=model.exclusive_groups,
+                                  names=matching.dataset_labels, columns=matching.head_indices)
 
   def scored(split):
-    probs, labels, patients = eval_outputs.collect_predictions(
-        source, split, score, aggregate=run.dataset.eval_aggregate,
-        groups=model.exclusive_groups)
-    return probs[:, columns], labels, patients
+    return evaluate(split, state, saved.step).pooled
 
   # ---- Operating points: the eval split's, or the card's for the matched labels.
   names = matching.dataset_labels
@@ -187,7 +178,7 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
     if config.write_model:
       head_of = {name: head_name for head_name, name in by_head_name.items()}
       refitted = model_card.refit(card, points, head_of, points_from,
-                                  loop.card_metrics(results, config.dataset.test_split,
+                                  card_entries.card_metrics(results, config.dataset.test_split,
                                                     saved.step))
       written = checkpoints.write_model_directory(
           dataclasses.replace(saved, card=refitted), config.write_model)
@@ -195,7 +186,7 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
       logging.info("wrote %s: the model with operating points refitted on %s %s", written,
                    run.dataset.name, config.dataset.eval_split)
   logging.info("test median AUROC %s over %d/%d labels",
-               loop.fmt(results["medians"]["auroc"]["value"]),
+               evaluating.fmt(results["medians"]["auroc"]["value"]),
                results["medians"]["auroc"]["labels_covered"], len(names))
   return results
 
@@ -220,9 +211,9 @@ def _write_legacy_card(saved, source, model, head_names, points, points_from, re
   card = model_card.build(
       task=saved.config.get("experiment", "pretrain"), label_names=head_names,
       data=source.describe(),
-      model=loop.describe_model(model_config, model, source.signal_shape[-1]),
+      model=card_entries.describe_model(model_config, model, source.signal_shape[-1]),
       steps=saved.step, operating_points=points, points_from=points_from,
-      metrics=loop.card_metrics(results, test_split, saved.step))
+      metrics=card_entries.card_metrics(results, test_split, saved.step))
   directory = os.path.join(saved.directory, str(saved.step))
   model_card.write(directory, card)
   logging.info("wrote %s", os.path.join(directory, model_card.CARD_FILE))

@@ -14,6 +14,11 @@ from ecgjax.evaluation import metrics as eval_metrics
 from ecgjax.training import eval_outputs, nonfinite
 
 
+def fmt(value) -> str:
+  """A figure in a log line."""
+  return "n/a" if value is None else f"{value:.3f}"
+
+
 @dataclasses.dataclass
 class Scored:
   summary: dict           # per-label AUROCs, medians, `examples` (and `sources`)
@@ -24,11 +29,14 @@ class Scored:
 class Evaluator:
 
   def __init__(self, source, par, graphdef, *, aggregate: str, groups, names,
-               last_finite=lambda: ""):
+               last_finite=lambda: "", columns=None):
     """`par`: the run's parallelism (its eval step and layouts); `groups`: the model's
-    exclusive groups by head index; `last_finite()`: what a non-finite score's error
-    says was saved."""
+    exclusive groups by head index; `names`: the labels scored, the source's; `columns`:
+    the head outputs that predict them, in that order (all, in head order, by default:
+    a model evaluated on another dataset predicts some of its labels only);
+    `last_finite()`: what a non-finite score's error says was saved."""
     self.source, self.par, self.names = source, par, names
+    self.columns = None if columns is None else np.asarray(columns)
     self.aggregate, self.groups = aggregate, groups
     self.last_finite = last_finite
     self._eval_step = par.eval_step(graphdef)
@@ -45,6 +53,8 @@ class Evaluator:
             aggregate=self.aggregate, groups=self.groups))
       except nonfinite.NonFiniteError as e:
         raise nonfinite.NonFiniteError(f"step {step}: {e} ({self.last_finite()})") from e
+    if self.columns is not None:
+      scored = [(p[:, self.columns], y, patients) for p, y, patients in scored]
     pooled = tuple(np.concatenate([p[k] for p in scored]) for k in range(3))
     summary = eval_metrics.per_label_auroc(pooled[1], pooled[0], self.names)
     summary["examples"] = len(pooled[1])

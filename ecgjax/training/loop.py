@@ -30,10 +30,12 @@ from flax import nnx
 
 from ecgjax import failpoints
 from ecgjax.evaluation import results as eval_results
-from ecgjax.models import model_card, resnet1d
+from ecgjax.models import model_card
 from ecgjax.training import (completion, evaluating, interrupt, keeping, linear_probe,
                              mesh as mesh_lib, model_init, nonfinite, optimizers, parallel,
                              progress as progress_lib, run_spec, selection)
+from ecgjax.training.card_entries import card_metrics, describe_model, exclusive_names
+from ecgjax.training.evaluating import fmt
 from ecgjax.training.metric_writer import MetricWriter
 
 
@@ -50,34 +52,6 @@ class InputSource(Protocol):
 
   def describe(self) -> dict:
     """{'dataset': {name, version, splits, ...}, 'input': model_card.input_contract(...)}"""
-
-
-def describe_model(model_config: resnet1d.ResNet1DConfig, model: resnet1d.ResNet1D,
-                   in_leads: int) -> dict:
-  """The card's `model` entry: enough to rebuild the network without the config."""
-  return {"architecture": "ResNet1D",
-          "config": {k: list(v) if isinstance(v, tuple) else v
-                     for k, v in dataclasses.asdict(model_config).items()},
-          "parameters": resnet1d.parameter_count(model), "in_leads": in_leads}
-
-
-def exclusive_names(model: resnet1d.ResNet1D, names) -> list[list[str]]:
-  """The model's exclusive groups by label name (models.head)."""
-  return [[names[k] for k in group] for group in model.exclusive_groups]
-
-
-def card_metrics(results: dict, split: str, step: int) -> dict:
-  """The card's `metrics`: results.json's discrimination and operating-point figures."""
-  keep = ("n_pos", "n_neg", "auroc", "auprc", "sensitivity", "specificity", "undefined")
-  return {"split": split, "step": step, "examples": results["test_examples"],
-          "medians": {k: results["medians"][k] for k in ("auroc", "sensitivity", "specificity")},
-          "macro_auroc": results.get("macro_auroc"),
-          "labels": {name: {k: v for k, v in entry.items() if k in keep}
-                     for name, entry in results["labels"].items()}}
-
-
-def fmt(value) -> str:
-  return "n/a" if value is None else f"{value:.3f}"
 
 
 def run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
