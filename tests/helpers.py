@@ -152,7 +152,8 @@ class GcsEmulator:
 
   def __init__(self, root: str, tls_address: str | None = None):
     """`tls_address` (127.0.0.N): also serve HTTPS on that address's port 443, as
-    storage.googleapis.com, for TensorFlow's GCS client (see `for_tensorflow`)."""
+    storage.googleapis.com, for TensorFlow's GCS client (`for_tensorflow`;
+    tests/gcs_proxy.py)."""
     self.root = root
     self.tls_address = tls_address
     self.host = tls_address or "127.0.0.1"
@@ -162,7 +163,7 @@ class GcsEmulator:
     self.env = {"STORAGE_EMULATOR_HOST": self.url, "TENSORSTORE_GCS_HTTP_URL": self.url,
                 "GOOGLE_CLOUD_PROJECT": "ecgjax-tests", "EPATH_USE_TF": "false",
                 "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
-    self._process = None
+    self._process = self._proxy = None
 
   def start(self) -> "GcsEmulator":
     import urllib.request
@@ -183,6 +184,10 @@ class GcsEmulator:
     while True:
       try:
         urllib.request.urlopen(f"{self.url}/storage/v1/b", timeout=2).read()
+        if self.tls_address:
+          from tests.gcs_proxy import TlsProxy
+          self._proxy = TlsProxy(self.tls_address, self.certificate, self._key,
+                                 (self.host, self.port)).start()
         return self
       except OSError:
         if self._process.poll() is not None or time.monotonic() > deadline:
@@ -203,10 +208,12 @@ class GcsEmulator:
     self.hosts = os.path.join(here, "hosts")
     with open("/etc/hosts") as f, open(self.hosts, "w") as out:
       out.write(f.read() + f"\n{self.tls_address} {' '.join(names)}\n")
-    return ["-scheme", "both", "-host", self.tls_address, "-port", "443",
-            "-port-http", str(self.port), "-cert-location", self.certificate,
-            "-private-key-location", key, "-public-host", names[0],
-            "-external-url", f"https://{names[0]}"]
+    self._key = key
+    # Plain HTTP here; HTTPS on port 443 is tests/gcs_proxy.py's, which also turns
+    # TensorFlow's chunked uploads into ones the emulator takes. Upload sessions name
+    # the proxy, so that TensorFlow sends their parts through it too.
+    return ["-scheme", "http", "-host", self.host, "-port", str(self.port),
+            "-public-host", names[0], "-external-url", f"https://{names[0]}"]
 
   def for_tensorflow(self, argv: list[str]) -> tuple[list[str], dict]:
     """`argv` run where TensorFlow's GCS client reaches this emulator: in a mount
@@ -272,6 +279,9 @@ class GcsEmulator:
         timeout=30).read()
 
   def stop(self) -> None:
+    if self._proxy is not None:
+      self._proxy.stop()
+      self._proxy = None
     if self._process is not None:
       self._process.terminate()
       self._process.wait(timeout=10)

@@ -205,24 +205,37 @@ def test_bucket_pretraining_as_two_processes(gcs_emulator, tiny_data_dir):
   assert len([o for o in objects if o.startswith("events.out.tfevents.")]) == 1
 
 
-def test_bucket_pretraining_reads_its_dataset_from_a_bucket(gcs_emulator_for_tensorflow,
-                                                            tiny_data_dir, tiny_pretrained):
-  """dataset.data_dir in a bucket too: TFDS reads the dataset's metadata through epath
-  and tf.data its TFRecords through TensorFlow's own GCS client (helpers.GcsEmulator.
-  for_tensorflow). The model equals the one trained from local disk, bit for bit."""
+def test_bucket_tfds_build_into_a_bucket_then_pretrain_from_it(gcs_emulator_for_tensorflow,
+                                                               tiny_pretrained):
+  """`tfds build` writes the dataset into a bucket, and a pretraining reads it from
+  there (TFDS's metadata through epath, the TFRecords through TensorFlow's own GCS
+  client: helpers.GcsEmulator.for_tensorflow) into a bucket workdir. Its results equal
+  those of the same run on the locally built dataset (tiny_pretrained)."""
   emulator = gcs_emulator_for_tensorflow
   bucket = fresh_bucket(emulator)
-  data_dir = emulator.upload(tiny_data_dir, f"{bucket}/tfds")
-  workdir = f"{bucket}/runs/from_bucket_data"
-  argv, env = emulator.for_tensorflow(
+  data_dir, workdir = f"{bucket}/tfds", f"{bucket}/runs/from_bucket_data"
+  env = {**os.environ, "XLA_FLAGS": xla_flags(8)}
+  argv, emulator_env = emulator.for_tensorflow(
+      ["tfds", "build", "tfds_builders/synthetic_ecg", "--config=tiny", f"--data_dir={data_dir}"])
+  built = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600,
+                         env={**env, **emulator_env})
+  assert built.returncode == 0, built.stderr[-3000:]
+  objects = emulator.objects(f"{data_dir}/synthetic_ecg/tiny")
+  assert {o.split("/", 1)[1] for o in objects} >= {
+      "dataset_info.json", "synthetic_ecg-train.tfrecord-00000-of-00001",
+      "synthetic_ecg-validation.tfrecord-00000-of-00001",
+      "synthetic_ecg-test.tfrecord-00000-of-00001"}
+  assert not [o for o in objects if "incomplete" in o]
+
+  argv, emulator_env = emulator.for_tensorflow(
       [sys.executable, "-m", "ecgjax.main", f"--config=tests/configs/tiny_pretrain.py:{data_dir}",
        f"--workdir={workdir}"])
   run = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "XLA_FLAGS": xla_flags(8), **env})
+                       env={**env, **emulator_env})
   assert run.returncode == 0, run.stderr[-3000:]
   results = json.loads(emulator.read(f"{workdir}/results.json"))
   with open(os.path.join(tiny_pretrained, "results.json")) as f:
     expected = json.load(f)
   assert results["dataset"] == expected["dataset"] == "synthetic_ecg/tiny"
-  assert results["labels"] == expected["labels"]
   assert results["test_examples"] == expected["test_examples"]
+  assert results["labels"] == expected["labels"]
