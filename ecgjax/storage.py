@@ -134,10 +134,16 @@ class Appender:
     self.target = path(target)
     self.bucket = is_bucket(target) if hold_in_memory is None else hold_in_memory
     self.upload_every_s = upload_every_s
-    write_bytes(self.target, initial)
     self._buffer = bytearray(initial) if self.bucket else None
-    self._handle = None if self.bucket else self.target.open("ab")
-    self._uploaded_at, self._dirty = 0.0, False
+    self._handle = None
+    if self.bucket or initial:
+      write_bytes(self.target, initial)      # whole: the kept lines survive any kill
+    if not self.bucket:
+      self.target.parent.mkdir(parents=True, exist_ok=True)
+      # A new file is opened as it is (no .tmp: a kill leaves at most a file cut short,
+      # whose last record readers drop); a rewritten one is appended to.
+      self._handle = self.target.open("ab" if initial else "wb")
+    self._uploaded_at, self._dirty = time.monotonic(), False     # as just written
     self.uploads = self.bytes_uploaded = 0       # what a bucket was sent (benchmarks)
 
   def write(self, data: bytes) -> None:
