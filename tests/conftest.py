@@ -90,6 +90,10 @@ def gcs_emulator_for_tensorflow(tmp_path_factory):
   this test process's own (port 443), for commands whose TensorFlow reads a bucket
   (GcsEmulator.for_tensorflow)."""
   from tests.helpers import GcsEmulator
+  if os.geteuid() != 0:
+    pytest.fail("the tests of a TensorFlow-read bucket run commands in a mount namespace of "
+                "their own (unshare -m) and serve port 443: run the suite as root, as CI "
+                "does", pytrace=False)
   worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
   address = f"127.0.0.{10 + int(worker[2:] or 0)}"
   emulator = GcsEmulator(str(tmp_path_factory.mktemp("gcs_tls") / "objects"), address).start()

@@ -79,3 +79,39 @@ def test_report_without_any_test_auroc_draws_no_size_plot(tmp_path):
   assert report._plot_auroc_vs_size({"table": [], "modes": ["scratch", "full"]},
                                     str(tmp_path)) == []
   assert not os.listdir(tmp_path)
+
+
+def test_a_signal_between_runs_stops_the_sweep_and_one_during_the_report_lets_it_finish(
+    tiny_pretrained, tiny_data_dir, tmp_path):
+  """Under a command's StopRequest: SIGTERM after the first run stops the sweep before
+  the second starts (the first stays finished, nothing of the second exists); run
+  again, it trains the second only. SIGTERM while report.md is written: the report is
+  finished and the sweep ends as usual."""
+  import signal
+  from ecgjax import failpoints
+  from ecgjax.training import interrupt
+  config = tiny_compare_config(tiny_data_dir, tiny_pretrained, modes="scratch,linear_probe",
+                               train_sizes="60")
+  workdir = str(tmp_path / "sweep")
+  previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+  try:
+    with interrupt.StopRequest():
+      failpoints.arm("between_runs", 2, "term")
+      with pytest.raises(interrupt.Interrupted, match="between runs, with 1 of 2 finished"):
+        sweep.compare_and_report(config, workdir)
+    first, second = (sweep.run_dir(workdir, c) for c in sweep.run_configs(config))
+    assert os.path.exists(os.path.join(first, "results.json"))
+    assert not os.path.exists(second)
+
+    with interrupt.StopRequest():
+      failpoints.arm("writing:report.md", 1, "term")
+      sweep.compare_and_report(config, workdir)           # finishes: no Interrupted
+    report = open(os.path.join(workdir, "report.md")).read()
+    assert report.startswith("# Fine-tuning comparison") and "| sinus_rhythm | 60 |" in report
+    assert not [f for f in os.listdir(workdir) if f.endswith(".tmp")]
+    rows = list(csv.DictReader(open(os.path.join(workdir, "results.csv"))))
+    assert {r["mode"] for r in rows} == {"scratch", "linear_probe"}
+  finally:
+    failpoints.disarm()
+    for s, handler in previous.items():
+      signal.signal(s, handler)
