@@ -72,13 +72,22 @@ def test_a_diverging_learning_rate_stops_before_a_nan_checkpoint(tiny_data_dir, 
   assert f"the last finite checkpoint is step {max(finite)}" in message
 
 
+def orbax_threads() -> set[str]:
+  """The threads an open Orbax CheckpointManager keeps (it ends them on close)."""
+  import threading
+  return {t.name for t in threading.enumerate()
+          if t.name.startswith(("metadata_store", "asyncio"))}
+
+
 def test_stop_names_the_step_and_keeps_the_last_finite_checkpoint(tiny_data_dir, tmp_path,
                                                                   poison_steps):
   poison_steps.add(5)
   workdir = str(tmp_path / "wd")
+  before = orbax_threads()
   with pytest.raises(nonfinite.NonFiniteError, match=r"step 5: the loss \(nan\)") as raised:
     pretraining.train_and_evaluate(tiny_pretrain_config(tiny_data_dir), workdir)
   assert "the last finite checkpoint is step 4" in str(raised.value)
+  assert orbax_threads() == before      # the run's checkpoint manager was closed
   assert saved_states_are_finite(workdir) == {4: True}
   # The window that diverged is in metrics.jsonl before the run stops.
   assert read_metrics(workdir)[-1]["step"] == 6
