@@ -9,11 +9,14 @@ from absl import logging
 
 from ecgjax.data import run_input
 from ecgjax.experiments import validation
-from ecgjax.training import loop, model_init, workdir_files
+from ecgjax.training import completion, loop, model_init, workdir_files
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
   spec = validation.validate_pretrain(config)
+  finished = completion.finished_earlier(workdir, config.total_steps)
+  if finished is not None:         # run again after it ended: nothing to train
+    return finished
   workdir_files.check_resumed_config(config, workdir)     # before any work
   source = run_input.make_input(config, spec)
   logging.info("dataset %s: %d labels, signal %s",

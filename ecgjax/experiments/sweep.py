@@ -3,9 +3,10 @@
   python -m ecgjax.main --config=ecgjax/configs/compare.py --workdir=DIR --config.init_from=PRETRAIN_DIR
 
 Each run lives in DIR/runs/MODE/nSIZE/seedSEED and counts as finished only once
-its results are committed (training.completion: results.json, written last, whole). A killed sweep, run again,
-skips finished runs and resumes a half-finished one from its last train state
-(training.loop), bit-identical to a run never stopped. Runs of one size and
+its results are committed (training.completion: results.json, written last,
+whole). A killed sweep, run again, skips finished runs and resumes a half-finished
+one from its last train state (training.loop), bit-identical to a run never
+stopped; a signal between runs stops it before the next. Runs of one size and
 seed train on the same patients, so modes are compared on paired data.
 """
 
@@ -15,9 +16,9 @@ import jax
 
 from absl import logging
 
+from ecgjax import failpoints, storage
 from ecgjax.configs import common
 from ecgjax.evaluation import report
-from ecgjax import failpoints, storage
 from ecgjax.experiments import fine_tuning, validation
 from ecgjax.training import completion, interrupt, workdir_files
 
