@@ -61,15 +61,10 @@ def model_checkpointer(workdir: str) -> checkpoints.Checkpointer:
                                   save_every=1)
 
 
-class KeepLast:
-  """Pretraining: the train states are the checkpoints; the last step is the model."""
+class _Keeper:
+  """What both keep: a checkpointer of train states, closed on every path out."""
 
-  keeps_best = False
-
-  def __init__(self, workdir: str, config):
-    self.train_states = checkpoints.Checkpointer(
-        checkpoints.checkpoint_dir(workdir), max_to_keep=config.keep_checkpoints,
-        save_every=config.checkpoint_every)
+  train_states: checkpoints.Checkpointer
 
   def __enter__(self):
     return self
@@ -79,6 +74,17 @@ class KeepLast:
 
   def latest_step(self) -> int:
     return self.train_states.latest_step() or 0
+
+
+class KeepLast(_Keeper):
+  """Pretraining: the train states are the checkpoints; the last step is the model."""
+
+  keeps_best = False
+
+  def __init__(self, workdir: str, config):
+    self.train_states = checkpoints.Checkpointer(
+        checkpoints.checkpoint_dir(workdir), max_to_keep=config.keep_checkpoints,
+        save_every=config.checkpoint_every)
 
   def restore(self, step: int, state):
     return self.train_states.restore_state(step, state)
@@ -105,7 +111,7 @@ class KeepLast:
     return state, step, self.train_states
 
 
-class KeepBest:
+class KeepBest(_Keeper):
   """A fine-tune: the best validation score so far, saved with each train state."""
 
   keeps_best = True
@@ -118,15 +124,6 @@ class KeepBest:
     self.kept: Kept | None = None
     self.train_states = checkpoints.Checkpointer(
         storage.join(workdir, RESUME_DIR), max_to_keep=1, save_every=config.checkpoint_every)
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    self.train_states.__exit__(*exc)
-
-  def latest_step(self) -> int:
-    return self.train_states.latest_step() or 0
 
   def restore(self, step: int, state):
     restored = self.train_states.restore_state(step, state)
