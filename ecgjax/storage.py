@@ -12,11 +12,12 @@ write replaces.
 Which client talks to a bucket: etils.epath picks TensorFlow's file system when
 TensorFlow is installed, and fsspec's gcsfs otherwise. ecgjax asks for gcsfs
 everywhere (`EPATH_USE_TF=false`, set in ecgjax/__init__.py unless the environment
-says otherwise), so that a
-training host, a serving host without TensorFlow and the tests (against a local GCS
-emulator, which speaks gcsfs's plain uploads but not TensorFlow's chunked ones) all use
-one client. Orbax's arrays go through tensorstore, and tf.data reads TFRecords through
-TensorFlow: those two keep their own clients.
+says otherwise): a serving host has no TensorFlow and needs gcsfs anyway, so every
+host, and the tests against a GCS emulator, write a workdir through the same client,
+one that uploads plainly (the emulator refuses TensorFlow's chunked uploads unless a
+proxy decodes them, tests/gcs_proxy.py). Orbax's arrays go through tensorstore, and
+tf.data and TFDS's writers reach TFRecords through TensorFlow: those keep their own
+clients.
 """
 
 import io
@@ -132,13 +133,13 @@ class Appender:
                hold_in_memory: bool | None = None):
     """`hold_in_memory`: as on a bucket (the default there), also for a local file."""
     self.target = path(target)
-    self.bucket = is_bucket(target) if hold_in_memory is None else hold_in_memory
+    self.in_memory = is_bucket(target) if hold_in_memory is None else hold_in_memory
     self.upload_every_s = upload_every_s
-    self._buffer = bytearray(initial) if self.bucket else None
+    self._buffer = bytearray(initial) if self.in_memory else None
     self._handle = None
-    if self.bucket or initial:
+    if self.in_memory or initial:
       write_bytes(self.target, initial)      # whole: the kept lines survive any kill
-    if not self.bucket:
+    if not self.in_memory:
       self.target.parent.mkdir(parents=True, exist_ok=True)
       # A new file is opened as it is (no .tmp: a kill leaves at most a file cut short,
       # whose last record readers drop); a rewritten one is appended to.
@@ -147,7 +148,7 @@ class Appender:
     self.uploads = self.bytes_uploaded = 0       # what a bucket was sent (benchmarks)
 
   def write(self, data: bytes) -> None:
-    if not self.bucket:
+    if not self.in_memory:
       self._handle.write(data)
       return
     self._buffer += data
