@@ -6,7 +6,7 @@ import os
 
 import jax
 
-from ecgjax import storage
+from ecgjax.training import completion
 
 
 def _figure(entry) -> str:
@@ -24,7 +24,8 @@ def _medians_line(results: dict) -> str:
 
 
 def _read_results(workdir: str) -> dict | None:
-  return storage.read_json(storage.join(workdir, "results.json"))
+  """A finished run's results (training.completion), else None."""
+  return completion.finished(workdir)
 
 
 def print_model(workdir: str, title: str) -> None:

@@ -7,7 +7,8 @@ speaks for. Until it exists the run is unfinished, whatever its checkpoints say:
 pretraining killed after its final checkpoint landed but before its results, run again,
 restores that checkpoint and concludes (it does not train again); a fine-tune resumes
 from `resume/`. Once it exists, a rerun returns it and trains nothing, removing what
-the run left behind (a fine-tune's `resume/`, a `.tmp` file cut short).
+the run left behind (a fine-tune's `resume/`). A file cut short by a kill is a `.tmp`
+beside its name, replaced by the rerun's write of that name (ecgjax.storage).
 
 Every command that runs training reads `finished` (the loop, the sweep, the entries'
 closing lines), so a second definition cannot creep in.
