@@ -53,7 +53,7 @@ def write_bytes(target, data: bytes) -> None:
   replaced whole by its upload (a reader sees the old object or the new one), so
   there it is written in place; a local file goes through NAME.tmp and a rename."""
   target = path(target)
-  moment = f"writing:{_stable_name(target.name)}"
+  moment = f"writing:{target.name}"
   if is_bucket(target):
     failpoints.reached(moment)    # not yet in place
     target.write_bytes(data)
@@ -63,11 +63,6 @@ def write_bytes(target, data: bytes) -> None:
   tmp.write_bytes(data)
   failpoints.reached(moment)    # written, not yet in place
   tmp.replace(target)
-
-
-def _stable_name(name: str) -> str:
-  """A file's name as a failpoint moment: an event file's without its time and pid."""
-  return "events.out.tfevents" if name.startswith("events.out.tfevents.") else name
 
 
 def write_text(target, text: str) -> None:

@@ -112,7 +112,7 @@ def model_dirs(workdir: str, name: str) -> list[str]:
   if name != "sweep":
     return [workdir]
   runs = os.path.join(workdir, "runs")
-  return sorted(os.path.join(root) for root, dirs, _ in os.walk(runs) if "checkpoints" in dirs)
+  return sorted(root for root, dirs, _ in os.walk(runs) if "checkpoints" in dirs)
 
 
 def finished_state(workdir: str, name: str) -> dict:

@@ -77,7 +77,7 @@ def test_bucket_pretraining_stopped_by_sigterm_resumes_to_the_same_model(
   # config), bit for bit, read back from the bucket through Orbax.
   from ecgjax.training import checkpoints
   import jax
-  local, remote = checkpoints.read_pretrained(tiny_pretrained), None
+  local = checkpoints.read_pretrained(tiny_pretrained)
   remote_dir = tmp_path / "copy"
   for name in objects:      # the bucket's checkpoint, copied byte for byte to read it here
     if name.startswith("checkpoints/8/"):

@@ -279,13 +279,14 @@ def _train(run: _Run, keeper, evaluate, stop, state, first_step: int) -> _Traine
 
       if evaluating_now:
         split = config.dataset.eval_split
-        scored = evaluate(split, par.to_checkpoint(state), step)
+        evaluated = par.to_checkpoint(state)      # one layout change for both uses
+        scored = evaluate(split, evaluated, step)
         writer.write(step, {"split": split, **scored.summary})
         logging.info("step %d: %s median AUROC %s, mean %s over %d/%d labels", step, split,
                      fmt(scored.summary["auroc_median"]), fmt(scored.summary["auroc_mean"]),
                      scored.summary["labels_defined"], scored.summary["labels_total"])
         keeper.observe(step, selection.score(scored.summary["auroc_mean"], run.names),
-                       par.to_checkpoint(state))
+                       evaluated)
         if not keeper.keeps_best:
           # Thresholds and calibration from this evaluation: the card of every later
           # checkpoint says which step and split chose them.
