@@ -162,9 +162,7 @@ class KeepBest(_Keeper):
     manager is closed first: the run is over."""
     self.train_states.wait()
     self.train_states.close()
-    if self.kept is None:       # no evaluation ran (total_steps below eval_every)
-      self.observe(step, -np.inf, state)
-    kept = self.kept
+    kept = self.kept            # the loop always evaluates its last step
     return self.placed(kept.params, kept.batch_stats, kept.step), kept.step, \
         model_checkpointer(self.workdir)
 
