@@ -32,7 +32,7 @@ import numpy as np
 
 from emit import emit
 
-from ecgjax.evaluation import challenge2017
+from ecgjax.evaluation import challenge2017, report
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,8 +56,7 @@ def summarise(workdir: str) -> dict:
 
 def tested_classes(workdir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """(recording keys, reference class, classified class) of a run's test split."""
-  with np.load(os.path.join(workdir, "predictions.npz")) as saved:
-    return challenge2017.tested_classes({k: saved[k] for k in saved.files})
+  return challenge2017.tested_classes(report.read_predictions(workdir))
 
 
 def difference(workdir: str, against_dir: str) -> dict:

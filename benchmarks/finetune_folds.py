@@ -111,7 +111,7 @@ def pooled_runs(folds: list[list]):
     if any([str(n) for n in p["names"]] != names for p in parts):
       raise SystemExit(f"{mode} seed {seed}: the folds' labels differ")
     pooled = {"names": parts[0]["names"]}
-    for key in ("test_scores", "test_labels", "test_patients"):
+    for key in ("test_log_odds", "test_labels", "test_patients"):
       pooled[key] = np.concatenate([p[key] for p in parts])
     runs.append(report.Run(mode, 0, seed, {}, pooled))
   return runs
@@ -129,7 +129,7 @@ def fold_mean_auroc(folds: list[list]) -> dict:
     for run in fold:
       p = run.predictions
       names = [str(n) for n in p["names"]]
-      aurocs = metrics.per_label_auroc(p["test_labels"], p["test_scores"], names)["auroc"]
+      aurocs = metrics.per_label_auroc(p["test_labels"], p["test_log_odds"], names)["auroc"]
       for name, value in aurocs.items():
         if value is not None:
           per.setdefault((name, run.mode), {})[(k, run.seed)] = value

@@ -55,7 +55,9 @@ _MISSING = flags.DEFINE_enum("missing_leads", "error", ["error", "zero"],
 _STRIDE = flags.DEFINE_float("window_stride_s", None, "Seconds between the starts of the "
                              "windows of a long record; default: the model's window.")
 _AGGREGATE = flags.DEFINE_enum("aggregate", "max", ["max", "mean"],
-                               "How a long record's windows combine, per label.")
+                               "How a long record's windows combine, per label: the "
+                               "most confident window's, or their mean probability (an "
+                               "exclusive group's classes always by the mean).")
 _ALLOW_FAILURES = flags.DEFINE_bool("allow_failures", False,
                                     "Exit 0 even when some files could not be scored.")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Windows per device batch (all local devices).")

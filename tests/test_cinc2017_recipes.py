@@ -18,7 +18,7 @@ def write_predictions(workdir, keys, reference, classified, names):
   labels[np.arange(len(keys)), np.array(columns)[reference]] = 1
   scores[np.arange(len(keys)), np.array(columns)[classified]] = 0.7
   np.savez(workdir / "predictions.npz", names=np.array(names), test_labels=labels,
-           test_scores=scores, test_patients=np.array(keys))
+           test_log_odds=scores, test_patients=np.array(keys))
 
 
 def test_the_difference_pairs_recordings_by_key(tmp_path):

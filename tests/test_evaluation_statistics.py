@@ -163,17 +163,21 @@ def test_results_follow_the_spec_and_explain_undefined_labels():
   n = 400
   patients = rng.integers(0, 150, size=n)
   y = np.stack([rng.uniform(size=n) < 0.3, np.zeros(n, bool)], axis=1).astype(float)
-  s = rng.normal(size=(n, 2)) + 1.5 * y
-  probs = 1 / (1 + np.exp(-s))
-  points = results.operating_points(["common", "absent"], y, probs)
-  out = results.evaluate_predictions(["common", "absent"], y, probs, patients, points,
+  s = rng.normal(size=(n, 2)) + 1.5 * y                  # log-odds
+  points = results.operating_points(["common", "absent"], y, s)
+  out = results.evaluate_predictions(["common", "absent"], y, s, patients, points,
                                      resamples=1000, seed=0)
   common = out["labels"]["common"]
   assert common["auroc"]["value"] == pytest.approx(skm.roc_auc_score(y[:, 0], s[:, 0]))
   # The threshold is on calibrated probabilities; sensitivity is read there too.
-  calibrated = calibration.apply_platt(probs[:, :1], [common["calibration"]])[:, 0]
+  a, b = common["calibration"]["a"], common["calibration"]["b"]
+  calibrated = 1 / (1 + np.exp(-(a * s[:, 0] + b)))
   assert common["sensitivity"]["value"] == pytest.approx(
       thresholds.sensitivity_specificity(y[:, 0], calibrated, common["threshold"])[0])
+  # ECE before calibration is the model's own probabilities'.
+  raw = 1 / (1 + np.exp(-s[:, 0]))
+  assert common["ece"]["before"]["value"] == pytest.approx(
+      calibration.weighted_ece(y[:, 0], raw, np.ones((1, n)))[0])
   assert out["labels"]["absent"]["n_pos"] == 0
   assert common["auroc"]["ci_low"] < common["auroc"]["value"] < common["auroc"]["ci_high"]
   assert {"auprc", "threshold", "sensitivity", "specificity", "n_pos", "n_neg"} <= set(common)
@@ -220,9 +224,8 @@ def test_perfect_separation_with_few_positives_gets_an_interval_not_a_point():
   y[:6, 0] = 1                                       # 6 positives, perfectly separated
   y[:, 1] = rng.uniform(size=n) < 0.3
   s = np.stack([y[:, 0] * 3 + rng.normal(0, 0.1, n), y[:, 1] + rng.normal(size=n)], axis=1)
-  probs = 1 / (1 + np.exp(-s))
-  points = results.operating_points(["rare", "common"], y, probs)
-  out = results.evaluate_predictions(["rare", "common"], y, probs, patients, points,
+  points = results.operating_points(["rare", "common"], y, s)
+  out = results.evaluate_predictions(["rare", "common"], y, s, patients, points,
                                      resamples=1000, seed=0)
   rare = out["labels"]["rare"]["auroc"]
   assert rare["value"] == 1.0 and rare["bootstrap_ci_low"] == rare["bootstrap_ci_high"] == 1.0
@@ -236,28 +239,79 @@ def test_perfect_separation_with_few_positives_gets_an_interval_not_a_point():
   assert "Newcombe" in out["bootstrap"]["auroc_interval"]
 
 
-def miscalibrated(n, seed, a=2.0, b=-1.0):
-  """Scores sigmoid(f) whose true probability is sigmoid(a f + b)."""
+def miscalibrated(n, seed, a=2.0, b=-1.0, shift=0.0):
+  """Log-odds f + shift whose true probability is sigmoid(a f + b)."""
   rng = np.random.default_rng(seed)
   f = rng.normal(size=n)
   y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(a * f + b)))).astype(float)
-  return y, 1 / (1 + np.exp(-f))
+  return y, f + shift
 
 
 def test_platt_recovers_the_true_calibration_and_lowers_held_out_ece():
-  y, p = miscalibrated(20_000, seed=0)
-  fit = calibration.fit_platt(y, p)
+  y, f = miscalibrated(20_000, seed=0)
+  fit = calibration.fit_platt(y, f)
   assert fit["a"] == pytest.approx(2.0, abs=0.1) and fit["b"] == pytest.approx(-1.0, abs=0.1)
-  y_test, p_test = miscalibrated(5000, seed=1)
+  y_test, f_test = miscalibrated(5000, seed=1)
+  p_test = 1 / (1 + np.exp(-f_test))
   ones = np.ones((1, len(y_test)))
   before = calibration.weighted_ece(y_test, p_test, ones)[0]
-  after = calibration.weighted_ece(y_test, calibration.apply_platt(p_test[:, None], [fit])[:, 0],
+  after = calibration.weighted_ece(y_test, calibration.apply_platt(f_test[:, None], [fit])[:, 0],
                                    ones)[0]
   assert before > 0.1 and after < 0.03
   brier_before = calibration.weighted_brier(y_test, p_test, ones)[0]
   brier_after = calibration.weighted_brier(
-      y_test, calibration.apply_platt(p_test[:, None], [fit])[:, 0], ones)[0]
+      y_test, calibration.apply_platt(f_test[:, None], [fit])[:, 0], ones)[0]
   assert brier_after < brier_before
+
+
+def test_confident_scores_are_calibrated_and_thresholded_without_ties():
+  """Log-odds around 25, where a float32 probability is 1.0 for every ECG (clipped
+  to 1 - 1e-7, they all read 16.1): Platt fits on the log-odds themselves, the 99%
+  specificity threshold holds on validation, and test sensitivity and specificity
+  equal those read from the log-odds directly at the calibrated threshold."""
+  from ecgjax.evaluation import results
+  shift = 25.0
+  y, f = miscalibrated(4000, seed=4, shift=shift)
+  assert np.all(np.float32(1) / (1 + np.exp(-f.astype(np.float32))) == 1)
+  fit = calibration.fit_platt(y, f)
+  # The same map as the unshifted scores' fit, moved by the shift: b' = b - a * shift.
+  unshifted = calibration.fit_platt(y, f - shift)
+  assert fit["a"] == pytest.approx(unshifted["a"], rel=1e-4)
+  assert fit["b"] == pytest.approx(unshifted["b"] - unshifted["a"] * shift, rel=1e-4)
+  names, labels = ["x"], y[:, None]
+  points = results.operating_points(names, labels, f[:, None], "specificity:0.99")
+  t = points["thresholds"]["x"]
+  calibrated = calibration.apply_platt(f[:, None], [points["calibration"]["labels"]["x"]])[:, 0]
+  specificity = np.mean(calibrated[y == 0] < t)
+  assert 0.99 <= specificity < 0.995             # a real cut, not everything or nothing
+  y_test, f_test = miscalibrated(3000, seed=5, shift=shift)
+  out = results.evaluate_predictions(names, y_test[:, None], f_test[:, None],
+                                     np.arange(3000), points, resamples=50)
+  entry = out["labels"]["x"]
+  assert entry["auroc"]["value"] == pytest.approx(skm.roc_auc_score(y_test, f_test))
+  a, b = fit["a"], fit["b"]
+  cut = np.log(t) - np.log1p(-t)                 # the threshold in calibrated log-odds
+  called = a * f_test + b >= cut - 1e-9
+  assert entry["sensitivity"]["value"] == pytest.approx(called[y_test == 1].mean(), abs=1e-3)
+  assert entry["specificity"]["value"] == pytest.approx(1 - called[y_test == 0].mean(),
+                                                        abs=1e-3)
+  assert 0.1 < entry["sensitivity"]["value"] < 0.9          # neither nothing nor all
+
+
+def test_predictions_written_before_log_odds_are_read_as_log_odds(tmp_path):
+  """A sweep may hold runs from before predictions.npz kept log-odds: their
+  `test_scores` were probabilities, and the report reads them back as log-odds."""
+  from ecgjax.evaluation import report
+  p = np.array([[0.1, 0.5], [0.9, 0.999]], np.float32)
+  old, new = tmp_path / "old", tmp_path / "new"
+  old.mkdir()
+  new.mkdir()
+  np.savez(old / "predictions.npz", names=np.array(["a", "b"]), test_scores=p)
+  np.savez(new / "predictions.npz", names=np.array(["a", "b"]), test_log_odds=p)
+  read = report.read_predictions(str(old))
+  np.testing.assert_allclose(read["test_log_odds"], np.log(p / (1 - p)), rtol=1e-5)
+  assert "test_scores" not in read
+  np.testing.assert_array_equal(report.read_predictions(str(new))["test_log_odds"], p)
 
 
 def test_ece_matches_its_definition_and_platt_degenerate_cases():
@@ -288,7 +342,7 @@ def test_sweep_summary_adds_a_macro_row_and_keeps_perfect_labels_honest():
   def run(mode, strength, seed):
     scores = np.stack([y[:, 0] * strength + rng.normal(size=n),
                        y[:, 1] * strength + rng.normal(size=n)], axis=1)
-    return report.Run(mode, 50, seed, {}, {**base, "test_scores": scores})
+    return report.Run(mode, 50, seed, {}, {**base, "test_log_odds": scores})
 
   runs = [run("scratch", 0.5, 0), run("full", 20.0, 0)]
   summary = report.summarize(runs, resamples=500, seed=0)
@@ -323,7 +377,7 @@ def test_sweep_summary_and_plots_leave_unknown_labels_out(tmp_path):
   labels[unknown, 0] = np.nan
   base = {"names": np.array(["sinus_rhythm", "atrial_fibrillation"]),
           "test_patients": np.arange(n), "test_labels": labels}
-  runs = [report.Run(mode, 0, 0, {"labels": {}}, {**base, "test_scores": scores + shift})
+  runs = [report.Run(mode, 0, 0, {"labels": {}}, {**base, "test_log_odds": scores + shift})
           for mode, shift in (("scratch", 0.0), ("full", 0.01))]
   summary = report.summarize(runs, resamples=200, seed=0)
   rows = {r["label"]: r for r in summary["table"] if r["train_size"] == 0}
@@ -340,7 +394,7 @@ def test_sweep_summary_and_plots_leave_unknown_labels_out(tmp_path):
   one[:, 0] = 0.0
   one[0, 0] = 1.0
   runs = [report.Run(m, 0, 0, {"labels": {}}, {**base, "test_labels": one,
-                                               "test_scores": scores + shift})
+                                               "test_log_odds": scores + shift})
           for m, shift in (("scratch", 0.0), ("full", 0.01))]
   [lone] = [c for c in report.summarize(runs, resamples=50, seed=0)["comparisons"]
             if c["label"] == "sinus_rhythm"]

@@ -33,6 +33,23 @@ def test_a_group_is_a_softmax_and_the_rest_stay_sigmoids():
   np.testing.assert_allclose(p[:, 1], jax.nn.sigmoid(2.0 * logits[:, 1] + 1.0), rtol=1e-6)
 
 
+def test_log_odds_are_the_logit_and_the_softmax_log_odds_even_where_probabilities_round():
+  """What evaluation scores: an independent label's logit unchanged; an exclusive
+  class's log(p / (1 - p)) of its softmax probability, computed in float64 apart.
+  The second row's probabilities round to 1.0 in float32; its log-odds do not."""
+  from scipy.special import logit, softmax
+  logits = jnp.array([[2.0, -1.0, 0.5, 0.3], [40.0, 27.0, 9.0, -3.0]])
+  groups = ((0, 2, 3),)
+  z = head.log_odds(logits, groups)
+  assert z.dtype == jnp.float32
+  np.testing.assert_array_equal(z[:, 1], logits[:, 1])
+  expected = logit(softmax(np.asarray(logits, np.float64)[:, [0, 2, 3]], axis=1))
+  np.testing.assert_allclose(z[:, [0, 2, 3]], expected, rtol=1e-5)
+  assert head.probabilities(logits, groups)[1, 0] == 1.0 and float(z[1, 0]) > 30
+  np.testing.assert_allclose(1 / (1 + np.exp(-np.asarray(z[0], np.float64))),
+                             head.probabilities(logits, groups)[0], rtol=1e-6)
+
+
 def test_the_loss_is_cross_entropy_over_the_group_and_bce_elsewhere():
   logits = jnp.array([[2.0, -1.0, 0.5, 0.3], [0.0, 1.0, 0.0, -2.0], [1.0, 1.0, 1.0, 1.0]])
   labels = jnp.array([[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])

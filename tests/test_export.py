@@ -71,7 +71,7 @@ def test_the_export_runs_with_nothing_but_jax(exported, tiny_pretrained, no_flax
       env={**os.environ, "PYTHONPATH": no_flax["jax_only"], "XLA_FLAGS": xla_flags()})
   assert result.returncode == 0, result.stderr[-3000:]
   served = np.load(tmp_path / "out.npy")
-  in_process = scoring.Scorer(model, batch_size=8)(signal)
+  in_process = model.calibrate(scoring.Scorer(model, batch_size=8)(signal))   # predict's
   assert served.shape == (5, len(model.labels)) and served.dtype == np.float32
   np.testing.assert_allclose(served, in_process, atol=serving_export.TOLERANCE)
   printed = result.stdout.splitlines()
@@ -109,7 +109,7 @@ def test_onnx_agrees_with_the_model_at_any_batch_size(exported, tiny_pretrained,
   signal = ecgs(model, batch)
   outputs = serving_export.onnx_session(os.path.join(exported, "model.onnx")).run(
       None, {"signal": signal})[0]
-  np.testing.assert_allclose(outputs, scoring.Scorer(model, batch_size=8)(signal),
+  np.testing.assert_allclose(outputs, model.calibrate(scoring.Scorer(model, batch_size=8)(signal)),
                              atol=serving_export.TOLERANCE)
 
 

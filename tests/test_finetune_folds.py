@@ -19,7 +19,7 @@ def write_run(root, mode, seed, names, labels, scores, patients, best_step=300):
   (run / "results.json").write_text(json.dumps({"mode": mode, "train_size": 0, "seed": seed,
                                                 "best_step": best_step}))
   np.savez(run / "predictions.npz", names=np.array(names), test_labels=labels,
-           test_scores=scores, test_patients=patients)
+           test_log_odds=scores, test_patients=patients)
 
 
 def test_folds_are_pooled_per_mode_and_scored_as_one_test_set(tmp_path):

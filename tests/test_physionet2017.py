@@ -159,22 +159,41 @@ def test_a_malformed_reference_line_is_named(tmp_path):
 
 
 def test_windows_aggregate_per_recording_in_split_order():
-  scores = np.array([[0.1, 0.9], [0.5, 0.2], [0.3, 0.4], [0.7, 0.1]], np.float32)
+  """Scores are log-odds: `max` takes the most confident window's, `mean` the log-odds
+  of the windows' mean probability, and an exclusive group's columns always the mean."""
+  from scipy.special import expit, logit
+  scores = np.array([[-2.0, 2.0], [0.0, -1.5], [-0.8, -0.4], [0.9, -2.2]], np.float32)
   labels = np.array([[1, 0], [1, 0], [0, 1], [1, 0]], np.float32)
   patients = np.array([7, 7, 5, 7])
   recordings = np.array([30, 30, 10, 20])    # hashes: not in split order
   out, y, p = eval_outputs.aggregate_recordings(scores, labels, patients, recordings, "max")
-  np.testing.assert_allclose(out, [[0.5, 0.9], [0.3, 0.4], [0.7, 0.1]])
+  np.testing.assert_allclose(out, [[0.0, 2.0], [-0.8, -0.4], [0.9, -2.2]], rtol=1e-6)
   np.testing.assert_array_equal(y, [[1, 0], [0, 1], [1, 0]])
   np.testing.assert_array_equal(p, [7, 5, 7])
+  mean_first = logit(expit(scores[:2].astype(np.float64)).mean(axis=0))
   out, _, _ = eval_outputs.aggregate_recordings(scores, labels, patients, recordings, "mean")
-  np.testing.assert_allclose(out, [[0.3, 0.55], [0.3, 0.4], [0.7, 0.1]])
+  np.testing.assert_allclose(out, [mean_first, scores[2], scores[3]], rtol=1e-6)
   # An exclusive group's columns are averaged whatever `how` says.
   out, _, _ = eval_outputs.aggregate_recordings(scores, labels, patients, recordings, "max",
                                                 groups=((0, 1),))
-  np.testing.assert_allclose(out, [[0.3, 0.55], [0.3, 0.4], [0.7, 0.1]])
+  np.testing.assert_allclose(out, [mean_first, scores[2], scores[3]], rtol=1e-6)
   same = eval_outputs.aggregate_recordings(scores, labels, patients, np.arange(4), "max")
   assert same[0] is scores
+
+
+def test_confident_windows_pool_without_ties():
+  """Windows whose probabilities round to 1.0 in float32 (log-odds 20 and 30) still
+  pool to different, finite log-odds; a mean of probabilities that rounds to 1.0 in
+  float64 stays finite."""
+  from ecgjax.evaluation import log_odds
+  confident = np.array([[20.0, 30.0], [25.0, 30.0]], np.float32)
+  assert np.all(np.float32(1) / (1 + np.exp(-confident)) == 1)
+  np.testing.assert_array_equal(log_odds.pool(confident, "max"), [25.0, 30.0])
+  mean = log_odds.pool(confident, "mean")
+  assert 20 < mean[0] < 25 and np.isfinite(mean).all()
+  assert log_odds.pool(np.array([[60.0], [70.0]]), "mean")[0] == pytest.approx(36.7, abs=0.1)
+  with pytest.raises(ValueError, match="aggregate must be one of"):
+    log_odds.pool(confident, "median")
 
 
 @pytest.mark.slow
@@ -304,7 +323,7 @@ def test_the_sweep_report_gives_each_modes_challenge_score_against_scratch():
   truth = np.eye(4)[[0, 0, 1, 2, 2, 3, 0, 1]]
   def run(mode, seed, classified):
     predictions = {"names": names, "test_patients": np.arange(8) * 7,
-                   "test_labels": truth, "test_scores": np.eye(4)[classified]}
+                   "test_labels": truth, "test_log_odds": np.eye(4)[classified]}
     score = {"score": {"value": 0.5 + seed / 10}, "f1": {}, "records": 8}
     return report.Run(mode, 0, seed, {"challenge2017": score}, predictions)
   right, wrong = [0, 0, 1, 2, 2, 3, 0, 1], [0, 2, 1, 0, 2, 3, 0, 0]

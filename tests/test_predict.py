@@ -108,9 +108,9 @@ def test_every_format_is_scored_without_tensorflow(model_dir, every_format, no_t
 
 
 def test_predict_matches_the_evaluation_path_and_calibration(model_dir, shared_data):
-  """For a record already at the model's rate and length, predict's probability is
-  the eval step's sigmoid output through the card's Platt map, computed apart."""
-  from ecgjax.evaluation import calibration
+  """For a record already at the model's rate and length, the scorer's log-odds are
+  the eval step's, and predict's probability is the card's Platt map of them,
+  computed apart in float64."""
   from ecgjax.models import resnet1d
   from ecgjax.training import checkpoints, mesh, model_init, steps
   from flax import nnx
@@ -121,6 +121,7 @@ def test_predict_matches_the_evaluation_path_and_calibration(model_dir, shared_d
   batch = windows.record_windows(record, model.card["input"])
   assert batch.shape == (1, 1000, 12)
   got = scoring.Scorer(model, batch_size=8)(batch)[0]
+  probability = model.calibrate(got)
 
   saved = checkpoints.read_pretrained(model_dir)
   graphdef, _, _ = nnx.split(model_init.build_model(
@@ -133,9 +134,13 @@ def test_predict_matches_the_evaluation_path_and_calibration(model_dir, shared_d
   eight = np.repeat(signal, jax.device_count(), axis=0)
   raw = np.asarray(steps.make_eval_step(graphdef, mesh.replicated(m), mesh.batch_sharded(m))(
       jax.device_put(state, mesh.replicated(m)), {"signal": eight}))[0]
+  np.testing.assert_allclose(got, raw, atol=1e-4)
   platt = [model.card["calibration"]["labels"][n] for n in model.labels]
-  expected = calibration.apply_platt(raw[None], platt)[0]
-  np.testing.assert_allclose(got, expected, atol=1e-5)
+  a = np.array([p["a"] for p in platt])
+  b = np.array([p["b"] for p in platt])
+  assert probability.dtype == np.float64
+  np.testing.assert_allclose(probability, 1 / (1 + np.exp(-(a * got.astype(np.float64) + b))),
+                             rtol=1e-12)
 
 
 def test_window_starts_cover_the_whole_record():

@@ -2,11 +2,13 @@
 
 A network trained with BCE on one archive ranks ECGs well but its probabilities
 need not mean what they say, least of all after fine-tuning on a few hundred
-examples. Platt scaling fits, per label, p = sigmoid(a * logit + b) on the
-validation split. It is monotone for a > 0, so it never changes a label's ranking
-(AUROC) and a threshold maps through it unchanged in meaning. Two parameters,
-not temperature's one: a multi-label head's logits are off by a shift as well as
-a scale when prevalence differs between training and validation.
+examples. Platt scaling fits, per label, p = sigmoid(a * z + b) on the validation
+split, where z is the model's log-odds (evaluation.log_odds): the very values predict
+applies the map to, never logits recovered from rounded probabilities. It is
+monotone for a > 0, so it never changes a label's ranking (AUROC) and a threshold
+maps through it unchanged in meaning. Two parameters, not temperature's one: a
+multi-label head's logits are off by a shift as well as a scale when prevalence
+differs between training and validation.
 
 Targets are Platt's smoothed ones ((N+ + 1) / (N+ + 2) for positives, 1 / (N- + 2)
 for negatives): with them the fit stays finite on a validation split the model
@@ -20,36 +22,28 @@ score are computed under bootstrap weights like the other metrics, so they carry
 import numpy as np
 import scipy.optimize
 
+from ecgjax.evaluation import log_odds
+
 ECE_BINS = 15
 IDENTITY = {"a": 1.0, "b": 0.0}
-_EPSILON = 1e-7
 
 
-def logit(probabilities: np.ndarray) -> np.ndarray:
-  p = np.clip(np.asarray(probabilities, np.float64), _EPSILON, 1 - _EPSILON)
-  return np.log(p) - np.log1p(-p)
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-  return 0.5 * (1 + np.tanh(0.5 * np.asarray(x, np.float64)))
-
-
-def fit_platt(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
-  """{'a', 'b'} for one label, or the identity with a `reason` where no fit is sound:
-  one class only, or a fit that would reverse the ranking (a <= 0)."""
+def fit_platt(y_true: np.ndarray, scores: np.ndarray) -> dict:
+  """{'a', 'b'} for one label's log-odds `scores`, or the identity with a `reason` where
+  no fit is sound: one class only, or a fit that would reverse the ranking (a <= 0)."""
   y = np.asarray(y_true).astype(bool)
   positives, negatives = int(y.sum()), int((~y).sum())
   if not positives or not negatives:
     return {**IDENTITY, "reason": f"validation split has {positives} positives and "
                                   f"{negatives} negatives"}
-  f = logit(probabilities)
+  f = np.asarray(scores, np.float64)
   target = np.where(y, (positives + 1) / (positives + 2), 1 / (negatives + 2))
 
   def loss_and_grad(ab):
     z = ab[0] * f + ab[1]
     # BCE with logits, stable for any z.
     loss = np.sum(np.logaddexp(0, z) - target * z)
-    residual = sigmoid(z) - target
+    residual = log_odds.to_probabilities(z) - target
     return loss, np.array([np.sum(residual * f), np.sum(residual)])
 
   fit = scipy.optimize.minimize(loss_and_grad, np.array([1.0, 0.0]), jac=True, method="BFGS")
@@ -60,11 +54,13 @@ def fit_platt(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
   return {"a": a, "b": b}
 
 
-def apply_platt(probabilities: np.ndarray, params: list[dict]) -> np.ndarray:
-  """(n, labels) probabilities -> calibrated, one Platt map per label column."""
-  a = np.array([p["a"] for p in params])
-  b = np.array([p["b"] for p in params])
-  return sigmoid(a * logit(probabilities) + b)
+def apply_platt(scores: np.ndarray, params: list[dict]) -> np.ndarray:
+  """(n, labels) log-odds -> float64 calibrated probabilities, one Platt map per label
+  column. Threshold choice, results and predict all call this, so a threshold is
+  compared with the value it was chosen on, bit for bit."""
+  a = np.array([p["a"] for p in params], np.float64)
+  b = np.array([p["b"] for p in params], np.float64)
+  return log_odds.to_probabilities(a * np.asarray(scores, np.float64) + b)
 
 
 def weighted_ece(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:

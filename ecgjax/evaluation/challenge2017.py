@@ -94,5 +94,5 @@ def tested_classes(predictions: dict) -> tuple[np.ndarray, np.ndarray, np.ndarra
   keys = np.asarray(predictions["test_patients"])
   order = np.argsort(keys)
   labels = np.asarray(predictions["test_labels"])[order][:, columns]
-  scores = np.asarray(predictions["test_scores"])[order][:, columns]
+  scores = np.asarray(predictions["test_log_odds"])[order][:, columns]
   return keys[order], labels.argmax(axis=1), scores.argmax(axis=1)

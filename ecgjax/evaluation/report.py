@@ -18,7 +18,7 @@ import numpy as np
 
 from ecgjax import storage
 from ecgjax.evaluation import (auroc_interval, bootstrap, calibration, challenge2017, comparison,
-                               metrics)
+                               log_odds, metrics)
 
 RESULTS_COLUMNS = ["label", "mode", "train_size", "seed", "auroc", "auroc_ci_low",
                    "auroc_ci_high", "auprc", "sensitivity", "specificity", "threshold",
@@ -38,15 +38,27 @@ class Run:
   train_size: int
   seed: int
   results: dict
-  predictions: dict          # arrays of predictions.npz
+  predictions: dict          # arrays of predictions.npz (read_predictions)
+
+
+def read_predictions(run_dir: str) -> dict:
+  """A run's predictions.npz: names, {val,test}_labels, {val,test}_log_odds and
+  test_patients. A run written before ecgjax kept log-odds stored probabilities as
+  `*_scores`; those are read back as log-odds (confident scores there had already
+  rounded to 1.0 and still tie)."""
+  predictions = storage.load_npz(storage.join(run_dir, "predictions.npz"))
+  for split in ("val", "test"):
+    if f"{split}_log_odds" not in predictions and f"{split}_scores" in predictions:
+      predictions[f"{split}_log_odds"] = log_odds.from_probabilities(
+          predictions.pop(f"{split}_scores"))
+  return predictions
 
 
 def load_runs(run_dirs: list[str]) -> list[Run]:
   runs = []
   for d in run_dirs:
     r = storage.read_json(storage.join(d, "results.json"))
-    predictions = storage.load_npz(storage.join(d, "predictions.npz"))
-    runs.append(Run(r["mode"], r["train_size"], r["seed"], r, predictions))
+    runs.append(Run(r["mode"], r["train_size"], r["seed"], r, read_predictions(d)))
   return runs
 
 
@@ -110,7 +122,7 @@ def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
         chosen = [r for r in runs if r.mode == mode and r.train_size == size]
         if not chosen:
           continue
-        scores = {r.seed: r.predictions["test_scores"][rows, k] for r in chosen}
+        scores = {r.seed: r.predictions["test_log_odds"][rows, k] for r in chosen}
         point = np.mean([bootstrap.weighted_auroc(y, s, np.ones((1, len(y))))[0]
                          for s in scores.values()])
         draws = np.mean([bootstrap.weighted_auroc(y, s, w) for s in scores.values()], 0)
@@ -363,7 +375,7 @@ def _plot_roc(runs: list[Run], summary: dict, outdir: str, roc_size: int | None)
       rows, y = known_rows(run.predictions, k)
       if not len(y) or y.min() == y.max():
         continue
-      scores = run.predictions["test_scores"][rows, k]
+      scores = run.predictions["test_log_odds"][rows, k]
       fpr, tpr, _ = skm.roc_curve(y, scores)
       ax.plot(fpr, tpr, label=f"{mode} ({skm.roc_auc_score(y, scores):.2f})")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
@@ -402,8 +414,9 @@ def _plot_reliability(runs: list[Run], summary: dict, outdir: str,
       if entry.get("calibration") is None:
         continue
       rows, y = known_rows(run.predictions, k)
-      raw = run.predictions["test_scores"][rows, k]
-      calibrated = calibration.apply_platt(raw[:, None], [entry["calibration"]])[:, 0]
+      scores = run.predictions["test_log_odds"][rows, k]
+      raw = log_odds.to_probabilities(scores)
+      calibrated = calibration.apply_platt(scores[:, None], [entry["calibration"]])[:, 0]
       for scores, style, ece in ((calibrated, "-", entry["ece"]["after"]["value"]),
                                  (raw, "--", entry["ece"]["before"]["value"])):
         predicted, observed, count = calibration.reliability_curve(y, scores)

@@ -1,12 +1,13 @@
 """Final evaluation: what results.json holds (docs/using-a-model.md, "What a workdir holds").
 
-Operating points come from the validation split: per label a Platt calibration
-and, on the calibrated scores, a threshold by `threshold_rule`. The test split
-is scored once at them. Every metric carries a 95% CI from the patient bootstrap.
-AUROC and AUPRC rank the model's own scores (calibration is monotone and leaves
-them unchanged); sensitivity and specificity are read at the calibrated
-threshold on calibrated scores, exactly as `ecgjax.predict` reports positives;
-ECE and Brier are given before and after calibration. A label the test split
+Scores are the model's log-odds (evaluation.log_odds). Operating points come from
+the validation split: per label a Platt calibration fitted on them and, on the
+calibrated probabilities, a threshold by `threshold_rule`. The test split is
+scored once at them. Every metric carries a 95% CI from the patient bootstrap.
+AUROC and AUPRC rank the log-odds (calibration is monotone and leaves the ranking
+unchanged); sensitivity and specificity are read at the threshold on calibrated
+probabilities, exactly as `ecgjax.predict` reports positives; ECE and Brier are
+given before calibration (the model's own probabilities) and after. A label the test split
 cannot evaluate (no positives or no negatives), or whose threshold the
 validation split cannot set, is reported undefined with the reason, and the
 medians say how many labels they cover.
@@ -17,7 +18,7 @@ import warnings
 import numpy as np
 
 from ecgjax.evaluation import (auroc_interval, bootstrap, calibration, challenge2017, exclusive,
-                               metrics, thresholds)
+                               log_odds, metrics, thresholds)
 
 
 def _interval(ci: bootstrap.Interval) -> dict:
@@ -28,17 +29,17 @@ EXCLUSIVE_CALIBRATION = {"a": 1.0, "b": 0.0,
                          "reason": "an exclusive class: its softmax probability is used as is"}
 
 
-def operating_points(names: list[str], val_labels: np.ndarray, val_scores: np.ndarray,
+def operating_points(names: list[str], val_labels: np.ndarray, val_log_odds: np.ndarray,
                      threshold_rule: thresholds.ThresholdRule | str = "youden",
                      exclusive=()) -> dict:
-  """Per label: Platt calibration fitted on validation and the threshold chosen on
-  the calibrated validation scores (None, with the reason, where it cannot be). The
+  """Per label: Platt calibration fitted on the validation log-odds and the threshold
+  chosen on the calibrated probabilities (None, with the reason, where it cannot be). The
   classes of an exclusive group (names in `exclusive`) keep their softmax
   probabilities, which a per-label map would no longer make sum to 1."""
   calibrations, chosen, undefined = {}, {}, {}
   for k, name in enumerate(names):
     rows = metrics.annotated(val_labels[:, k])
-    y, score = val_labels[rows, k], val_scores[rows, k]
+    y, score = val_labels[rows, k], val_log_odds[rows, k]
     calibrations[name] = (dict(EXCLUSIVE_CALIBRATION) if name in exclusive
                           else calibration.fit_platt(y, score))
     reason = metrics.undefined_reason(y)
@@ -53,19 +54,21 @@ def operating_points(names: list[str], val_labels: np.ndarray, val_scores: np.nd
           "validation_examples": int(len(val_labels))}
 
 
-def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_scores: np.ndarray,
+def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_log_odds: np.ndarray,
                          test_patients: np.ndarray, points: dict, *, resamples: int = 1000,
                          seed: int = 0, exclusive_groups=()) -> dict:
-  """results.json for test scores (the model's probabilities) at `points`
-  (from `operating_points`, or a model card's)."""
+  """results.json for the model's test log-odds at `points` (from `operating_points`,
+  or a model card's)."""
   weights = bootstrap.patient_weights(test_patients, resamples, seed)
   platt = [points["calibration"]["labels"][name] for name in names]
-  calibrated_scores = calibration.apply_platt(test_scores, platt)
+  raw = log_odds.to_probabilities(test_log_odds)
+  calibrated = calibration.apply_platt(test_log_odds, platt)
   per_label = {}
   auroc_resamples = []       # per defined label: its AUROC in every resample
   for k, name in enumerate(names):
     rows = metrics.annotated(test_labels[:, k])     # all rows unless a mixture's
-    y, s, c = test_labels[rows, k].astype(int), test_scores[rows, k], calibrated_scores[rows, k]
+    y, s = test_labels[rows, k].astype(int), test_log_odds[rows, k]
+    p, c = raw[rows, k], calibrated[rows, k]
     w = weights if rows.all() else weights[:, rows]
     entry = {"n_pos": int(y.sum()), "n_neg": int(len(y) - y.sum())}
     reason = metrics.undefined_reason(y)
@@ -89,9 +92,9 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_scores:
       entry["sensitivity"] = ci(bootstrap.weighted_sensitivity, c, t)
       entry["specificity"] = ci(bootstrap.weighted_specificity, c, t)
     entry["calibration"] = platt[k]
-    entry["ece"] = {"before": ci(calibration.weighted_ece, s),
+    entry["ece"] = {"before": ci(calibration.weighted_ece, p),
                     "after": ci(calibration.weighted_ece, c)}
-    entry["brier"] = {"before": ci(calibration.weighted_brier, s),
+    entry["brier"] = {"before": ci(calibration.weighted_brier, p),
                       "after": ci(calibration.weighted_brier, c)}
     per_label[name] = _complete(entry)
   medians = {}
@@ -109,11 +112,11 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_scores:
     # with its CI, the confusion matrix (evaluation.exclusive).
     extra["exclusive_groups"] = [
         exclusive.group_results(group, test_labels[:, [names.index(n) for n in group]],
-                                test_scores[:, [names.index(n) for n in group]],
+                                test_log_odds[:, [names.index(n) for n in group]],
                                 test_patients, resamples=resamples, seed=seed)
         for group in exclusive_groups]
   if set(challenge2017.CLASSES) <= set(names):
-    extra["challenge2017"] = challenge_2017(names, test_labels, test_scores,
+    extra["challenge2017"] = challenge_2017(names, test_labels, test_log_odds,
                                             resamples=resamples, seed=seed)
   return {
       **extra,

@@ -38,6 +38,7 @@ import tensorflow_datasets as tfds
 
 from ecgjax.configs import evaluate as evaluate_config
 from ecgjax.data import datasets
+from ecgjax.evaluation import log_odds
 from ecgjax.experiments import checkpoint_evaluation
 from ecgjax.inference import batch_norm_adaptation, scoring
 from ecgjax.models import model_card
@@ -140,7 +141,8 @@ class ScoredSet:
   """A built set's records scored by a model: `labels` (the set's label names),
   `truth` and `known` (records x labels, from the set; a window of a long recording
   is one of its record's rows), `model_labels` and `probabilities` (records x model
-  labels, windows aggregated by their maximum, as evaluate does)."""
+  labels, windows pooled by their maximum as evaluate does, then calibrated as
+  predict calibrates)."""
   labels: list[str]
   truth: np.ndarray
   known: np.ndarray
@@ -162,9 +164,10 @@ def score_set(model: scoring.LoadedModel, dataset: str, data_dir: str,
   rows = [members[0] for members in records.values()]
   known = [e["labels_known"] if "labels_known" in e else np.ones(len(names))
            for e in (examples[r] for r in rows)]
+  groups = [[model.labels.index(n) for n in g] for g in model.card.get("exclusive_groups") or []]
+  pooled = np.stack([log_odds.pool(windows[m], "max", groups) for m in records.values()])
   return ScoredSet(names, np.stack([examples[r]["labels"] for r in rows]).astype(bool),
-                   np.stack(known).astype(bool), list(model.labels),
-                   np.stack([windows[m].max(axis=0) for m in records.values()]))
+                   np.stack(known).astype(bool), list(model.labels), model.calibrate(pooled))
 
 
 def normals_flagged(model_dir: str, dataset: str, data_dir: str,

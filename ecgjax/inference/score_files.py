@@ -17,6 +17,7 @@ from absl import logging
 
 from ecgjax.ecg import leads as leads_lib, windows as windows_lib
 from ecgjax.ecg.formats.errors import RecordFormatError
+from ecgjax.evaluation import log_odds
 from ecgjax.inference import batch_norm_adaptation, ecg_files, scoring
 from ecgjax.models import model_card
 from ecgjax.training import checkpoints
@@ -106,15 +107,6 @@ def prepare_file(found: ecg_files.Found, contract: dict, options: Options) -> li
   except Exception as e:  # a reader's bug must not stop the other files
     logging.warning("%s: %s: %s", found.path, type(e).__name__, e)
     out.append(Prepared(found.path, stem, error=f"unexpected {type(e).__name__}: {e}"))
-  return out
-
-
-def _aggregate(probabilities: np.ndarray, how: str, groups=()) -> np.ndarray:
-  """A record's windows -> one row: by `how` per label; an exclusive group's classes
-  by their mean, which still sums to 1 (as evaluation aggregates them)."""
-  out = probabilities.max(axis=0) if how == "max" else probabilities.mean(axis=0)
-  for columns in groups:
-    out[columns] = probabilities[:, columns].mean(axis=0)
   return out
 
 
@@ -214,9 +206,11 @@ class Predictor:
                              *[""] * len(class_columns)])
             continue
           n = len(p.windows)
-          per_window = scores[offset:offset + n]
+          per_window = scores[offset:offset + n]          # log-odds
           offset += n
-          probs = _aggregate(per_window, options.aggregate, groups)
+          # Pooled as evaluation pools a recording's windows, then calibrated through
+          # the function its thresholds were chosen through (evaluation.calibration).
+          probs = model.calibrate(log_odds.pool(per_window, options.aggregate, groups))
           positive = [name for name, prob, t in zip(labels, probs, thresholds)
                       if not np.isnan(t) and prob >= t]
           summary.scored += 1

@@ -2,10 +2,15 @@
 
 `load` reads the checkpoint (parameters and BatchNorm statistics) and its card,
 rebuilds the network from the card's `model` entry and refuses a card that does
-not fit the weights. `calibrated_probabilities` is the one function from stored
-int16 µV to the probabilities a user sees (model, then per-label Platt): predict,
-the explanations and the export all call it, so they cannot disagree. `Scorer`
-jits it with the batch sharded over this process's devices.
+not fit the weights.
+
+Scoring is two steps, as in evaluation: `Scorer` runs the network on stored int16 µV
+windows, jitted with the batch sharded over this process's devices, and returns
+their log-odds (models.head.log_odds); `LoadedModel.calibrate` maps a recording's
+pooled log-odds to the probabilities a user sees, with the card's Platt parameters,
+in float64 (evaluation.calibration.apply_platt, the function the card's thresholds
+were chosen through). The exports serve one float32 graph instead
+(`calibrated_probabilities`), which agrees to about 1e-6 and rounds to 1.0 sooner.
 """
 
 import dataclasses
@@ -14,6 +19,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+from ecgjax.evaluation import calibration
 from ecgjax.models import head, model_card, resnet1d
 from ecgjax.training import checkpoints, mesh as mesh_lib, steps, transfer
 
@@ -45,9 +51,17 @@ class LoadedModel:
     return self.card["labels"]
 
   def platt(self) -> tuple[np.ndarray, np.ndarray]:
-    per_label = [self.card["calibration"]["labels"][n] for n in self.labels]
+    """Per label (a, b), float32, for a compiled graph (the exports)."""
+    per_label = self._platt_params()
     return (np.array([p["a"] for p in per_label], np.float32),
             np.array([p["b"] for p in per_label], np.float32))
+
+  def calibrate(self, log_odds: np.ndarray) -> np.ndarray:
+    """(..., labels) log-odds from a Scorer -> float64 calibrated probabilities."""
+    return calibration.apply_platt(log_odds, self._platt_params())
+
+  def _platt_params(self) -> list[dict]:
+    return [self.card["calibration"]["labels"][n] for n in self.labels]
 
   def thresholds(self) -> np.ndarray:
     """Per label; NaN where the card has none (such a label is never called positive)."""
@@ -83,36 +97,39 @@ def load(model_dir: str, step: int | None = None) -> LoadedModel:
   return LoadedModel(card, saved.directory, saved.step, graphdef, params, batch_stats)
 
 
-def logits(graphdef, params, batch_stats, signal: jax.Array) -> jax.Array:
-  """int16 µV (batch, samples, leads) -> fp32 logits (batch, labels), inference mode."""
+def log_odds(graphdef, params, batch_stats, signal: jax.Array) -> jax.Array:
+  """int16 µV (batch, samples, leads) -> fp32 log-odds (batch, labels), inference mode,
+  as evaluation scores them (training.steps.eval_step_fn)."""
   model = nnx.merge(graphdef, params, batch_stats, copy=True)
-  return model(steps.signal_to_model_input(signal), train=False)
+  raw = model(steps.signal_to_model_input(signal), train=False)
+  return head.log_odds(raw, model.exclusive_groups)
 
 
 def calibrated_probabilities(graphdef, params, batch_stats, platt_a, platt_b,
                              signal: jax.Array) -> jax.Array:
-  """Per label sigmoid(a * logit + b); an exclusive group's classes, the softmax over
-  the group (models.head), whose probabilities already sum to 1."""
+  """The exports' graph, in float32: per label sigmoid(a * logit + b); an exclusive
+  group's classes, the softmax over the group (models.head), whose probabilities
+  already sum to 1."""
   model = nnx.merge(graphdef, params, batch_stats, copy=True)
   raw = model(steps.signal_to_model_input(signal), train=False)
   return head.probabilities(raw, model.exclusive_groups, platt_a, platt_b)
 
 
 class Scorer:
-  """Calibrated probabilities for any number of windows, in fixed-size batches
-  sharded over the local devices (one compilation, whatever the count)."""
+  """Log-odds for any number of windows, in fixed-size batches sharded over the local
+  devices (one compilation, whatever the count)."""
 
   def __init__(self, model: LoadedModel, batch_size: int = 64):
     mesh = mesh_lib.make_data_mesh(jax.local_devices())
     devices = len(jax.local_devices())
     self.batch_size = -(-batch_size // devices) * devices
     replicated, sharded = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
-    a, b = model.platt()
-    self._weights = jax.device_put((model.params, model.batch_stats, a, b), replicated)
+    self._weights = jax.device_put((model.params, model.batch_stats), replicated)
     self._sharding = sharded
+    self._labels = len(model.labels)
     graphdef = model.graphdef
     self._score = jax.jit(
-        lambda w, x: calibrated_probabilities(graphdef, *w, x),
+        lambda w, x: log_odds(graphdef, *w, x),
         in_shardings=(replicated, sharded), out_shardings=sharded)
     contract = model.card["input"]
     self.window_shape = (int(contract["samples"]), len(contract["leads"]))
@@ -123,6 +140,6 @@ class Scorer:
       chunk = windows[start:start + self.batch_size]
       batch = np.zeros((self.batch_size, *self.window_shape), np.int16)
       batch[:len(chunk)] = chunk
-      probs = self._score(self._weights, jax.device_put(batch, self._sharding))
-      out.append(np.asarray(probs)[:len(chunk)])
-    return np.concatenate(out) if out else np.zeros((0, len(self._weights[2])), np.float32)
+      scores = self._score(self._weights, jax.device_put(batch, self._sharding))
+      out.append(np.asarray(scores)[:len(chunk)])
+    return np.concatenate(out) if out else np.zeros((0, self._labels), np.float32)

@@ -1,10 +1,11 @@
 """Writing a trained model for serving: a JAX export, ONNX, and the card.
 
-Both forms compute exactly what predict reports for one window: int16 µV
+Both forms compute what predict reports for one window: int16 µV
 `(batch, samples, leads)` in the card's lead order -> float32 calibrated
 probabilities `(batch, labels)` in the card's label order
-(scoring.calibrated_probabilities, weights baked in). The batch dimension is
-symbolic, so any batch size runs without re-export.
+(scoring.calibrated_probabilities, weights baked in). Predict calibrates in float64;
+each export is checked against it (TOLERANCE) on probe signals. The batch dimension
+is symbolic, so any batch size runs without re-export.
 
 - `model.jax_export`: `jax.export.Exported.serialize()` bytes, lowered for CPU,
   CUDA and TPU. Needs only `jax` to run (LOADER below; tests run it where flax
@@ -180,7 +181,8 @@ def export_model(model_dir: str, out_dir: str, step: int | None = None,
   model = scoring.load(model_dir, step)
   os.makedirs(out_dir, exist_ok=True)
   probe = probe_signals(model.card)
-  reference = scoring.Scorer(model, batch_size=len(probe))(probe).astype(np.float64)
+  # predict's path (log-odds, then float64 calibration) against the exports' float32 graph.
+  reference = model.calibrate(scoring.Scorer(model, batch_size=len(probe))(probe))
 
   jax_path = os.path.join(out_dir, JAX_EXPORT_FILE)
   export_jax(model, jax_path)

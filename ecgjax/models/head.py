@@ -49,6 +49,25 @@ def group_indices(label_names: Sequence[str], groups) -> Groups:
   return tuple(tuple(names.index(n) for n in g) for g in groups)
 
 
+def log_odds(logits: jax.Array, groups: Groups = ()) -> jax.Array:
+  """Per output, the log-odds of its probability, log(p / (1 - p)), computed without
+  forming p: an independent label's logit as it is, and for a class of an exclusive
+  group z_k - logsumexp of the group's other logits (so sigmoid of it is the class's
+  softmax probability).
+
+  This is what evaluation scores and what Platt scaling is fitted on and applied to
+  (evaluation.calibration): a float32 probability rounds to 1.0 once a logit passes
+  about 16.6, where confident ECGs would tie; their log-odds stay apart."""
+  logits = jnp.asarray(logits, jnp.float32)
+  out = logits
+  for group in groups:
+    index = jnp.asarray(group)
+    z = logits[..., index]                                        # (..., G)
+    others = jnp.where(jnp.eye(len(group), dtype=bool), -jnp.inf, z[..., None, :])
+    out = out.at[..., index].set(z - jax.nn.logsumexp(others, axis=-1))
+  return out
+
+
 def probabilities(logits: jax.Array, groups: Groups = (), platt_a=1.0, platt_b=0.0
                   ) -> jax.Array:
   """Per output: sigmoid(a * logit + b) (Platt-calibrated; a=1, b=0 raw) for an

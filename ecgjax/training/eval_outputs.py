@@ -1,8 +1,9 @@
-"""Running a model over a split and bringing predictions to every host.
+"""Running a model over a split and bringing its log-odds (models.head.log_odds) to every
+host.
 
 A dataset built with windows (physionet2017's `_wN` records) holds several
-examples per recording; `aggregate` ("max" or "mean", as predict aggregates a
-long file's windows) scores each recording once, from its windows' outputs.
+examples per recording; `aggregate` ("max" or "mean", as predict pools a long
+file's windows) scores each recording once, from its windows' log-odds.
 Examples of a dataset without windows are each their own recording, so
 aggregation leaves them as they are.
 """
@@ -11,9 +12,10 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+from ecgjax.evaluation import log_odds
 from ecgjax.training import nonfinite
 
-AGGREGATIONS = ("max", "mean", "none")
+AGGREGATIONS = (*log_odds.POOLINGS, "none")
 
 
 def to_host(x) -> np.ndarray:
@@ -42,10 +44,10 @@ def collect_outputs(source, split: str, predict, *, training_set: bool = False):
 
 
 def aggregate_recordings(scores, labels, patients, recordings, how: str, groups=()):
-  """One row per recording, in order of first appearance: scores by `how` over its
-  windows, labels (a recording's windows share them) and patient of its first. An
-  exclusive group's columns (`groups`, models.head) are always averaged: the mean of
-  the windows' softmax is still a distribution over the group, the maximum is not."""
+  """One row per recording, in order of first appearance: its windows' log-odds pooled
+  by `how` (evaluation.log_odds.pool, as predict pools a long file's windows; an
+  exclusive group's columns, `groups`, by their mean probability), its labels (a
+  recording's windows share them) and its first window's patient."""
   if how == "none":
     return scores, labels, patients
   if how not in AGGREGATIONS:
@@ -56,27 +58,22 @@ def aggregate_recordings(scores, labels, patients, recordings, how: str, groups=
   order = np.argsort(first)                 # unique() sorts by hash; keep split order
   rank = np.empty_like(order)
   rank[order] = np.arange(len(order))
-  group = rank[inverse]
+  recording_of = rank[inverse]              # each example's recording, in split order
   n = len(first)
-  mean = np.zeros((n, scores.shape[1]), np.float64)
-  np.add.at(mean, group, scores)
-  mean = (mean / np.bincount(group, minlength=n)[:, None]).astype(scores.dtype)
-  out = mean
-  if how == "max":
-    out = np.full((n, scores.shape[1]), -np.inf, scores.dtype)
-    np.maximum.at(out, group, scores)
-    for columns in groups:
-      out[:, list(columns)] = mean[:, list(columns)]
+  windows = np.argsort(recording_of, kind="stable")
+  bounds = np.cumsum(np.bincount(recording_of, minlength=n))[:-1]
+  pooled = np.stack([log_odds.pool(scores[rows], how, groups)
+                     for rows in np.split(windows, bounds)])
   merged = np.full((n, labels.shape[1]), -np.inf, labels.dtype)
-  np.maximum.at(merged, group, labels)     # NaN (not annotated) stays NaN
-  return out, merged, patients[first[order]]
+  np.maximum.at(merged, recording_of, labels)     # NaN (not annotated) stays NaN
+  return pooled, merged, patients[first[order]]
 
 
 def collect_predictions(source, split: str, predict, *, training_set: bool = False,
                         aggregate: str = "none", groups=()):
-  """`predict(local_batch)` over a split: (outputs, labels, patients), one row per
-  example, or per recording with `aggregate` (max | mean; an exclusive group's
-  columns, `groups`, by mean)."""
+  """`predict(local_batch)` (log-odds) over a split: (log-odds, labels, patients), one
+  row per example, or per recording with `aggregate` (max | mean; an exclusive
+  group's columns, `groups`, by their mean probability)."""
   scores, labels, patients, recordings = collect_outputs(source, split, predict,
                                                          training_set=training_set)
   nonfinite.check_predictions(scores, split)

@@ -86,9 +86,9 @@ def train(config, optimizer: optimizers.OptimizerConfig, graphdef, params, batch
     return jax.lax.fori_loop(0, n, body, (h, opt_state))
 
   def scored(h, x, y, patients, recordings):
-    """(probabilities, labels, patients), one row per recording."""
-    probabilities = np.asarray(head_lib.probabilities(logits(h, x), groups))
-    return eval_outputs.aggregate_recordings(probabilities, y, patients, recordings,
+    """(log-odds, labels, patients), one row per recording, as the loop's evaluation."""
+    scores = np.asarray(head_lib.log_odds(logits(h, x), groups))
+    return eval_outputs.aggregate_recordings(scores, y, patients, recordings,
                                              config.dataset.eval_aggregate, groups)
 
   def validation_auroc(h) -> float:

@@ -356,8 +356,8 @@ def _conclude(run: _Run, evaluate, model_ckpt, state, step: int, *, validation=N
   predictions = None
   if test is not None:
     (val_s, val_y, _), (test_s, test_y, test_p) = validation, test
-    predictions = dict(names=np.array(names), val_labels=val_y, val_scores=val_s,
-                       test_labels=test_y, test_scores=test_s, test_patients=test_p)
+    predictions = dict(names=np.array(names), val_labels=val_y, val_log_odds=val_s,
+                       test_labels=test_y, test_log_odds=test_s, test_patients=test_p)
   completion.commit(run.workdir, card, results, predictions)
   if "challenge2017" in results:
     score = results["challenge2017"]["score"]
@@ -373,9 +373,9 @@ def _test_results(config, workdir, names, points, step, scored, by_source=None,
   """results.json: the test split at the validation operating points, with CIs (and
   an exclusive group's F1s and confusion matrix); a mixture's adds each source's
   results under `sources` (the top level is the pool)."""
-  probs, labels, patients = scored
+  scores, labels, patients = scored
   results = eval_results.evaluate_predictions(
-      names, labels, probs, patients, points, resamples=config.bootstrap_resamples,
+      names, labels, scores, patients, points, resamples=config.bootstrap_resamples,
       seed=config.seed, exclusive_groups=groups)
   for group in results.get("exclusive_groups", []):
     if group["macro_f1"] is not None:

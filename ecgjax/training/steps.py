@@ -109,13 +109,13 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, seed: int,
 
 
 def eval_step_fn(graphdef) -> Callable:
-  """(state, batch) -> per-example probabilities (sigmoid per label, softmax over an
-    exclusive group: models.head), before compilation."""
+  """(state, batch) -> per-example log-odds (models.head.log_odds: a label's logit, an
+  exclusive class's softmax log-odds), before compilation."""
 
   def eval_step(state: TrainState, batch: dict):
     model = nnx.merge(graphdef, state.params, state.batch_stats, copy=True)
     logits = model(signal_to_model_input(batch["signal"]), train=False)
-    return head.probabilities(logits, model.exclusive_groups)
+    return head.log_odds(logits, model.exclusive_groups)
 
   return eval_step
 
