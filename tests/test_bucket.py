@@ -92,7 +92,7 @@ def test_bucket_pretraining_stopped_by_sigterm_resumes_to_the_same_model(
   with open(os.path.join(tiny_pretrained, "results.json")) as f:
     assert results["labels"] == json.load(f)["labels"]
   with np.load(io.BytesIO(gcs_emulator.read(f"{workdir}/predictions.npz"))) as p:
-    assert p["test_scores"].shape == (results["test_examples"], 39)
+    assert p["test_log_odds"].shape == (results["test_examples"], 39)
 
   # metrics.jsonl: the stopped run's lines up to its checkpoint, then the resumed run's.
   lines = [json.loads(line) for line in

@@ -26,7 +26,7 @@ def test_each_mode_writes_results_with_intervals(mode, tiny_finetuned):
   assert on_disk["medians"]["auroc"]["labels_total"] == 3
   assert results["medians"] == on_disk["medians"]
   predictions = np.load(os.path.join(workdir, "predictions.npz"))
-  assert predictions["test_scores"].shape == predictions["test_labels"].shape
+  assert predictions["test_log_odds"].shape == predictions["test_labels"].shape
   report = json.load(open(os.path.join(workdir, "transfer.json")))
   if mode in ("scratch", "random_probe"):
     assert "loaded" not in report

@@ -2,7 +2,7 @@
 
   python -m ecgjax.experiments.release --model=WORKDIR --name=NAME --recipe="..."
       [--threshold_rule=specificity:0.99] [--shared=../shared/data]
-      [--out=ecgjax/shipped_models] [--one_lead]
+      [--out=ecgjax/shipped_models] [--one_lead] [--data_dir=DIR]
 
 Three steps, each what a user could run alone:
 1. Operating points refitted on the model's own synthetic validation split by
@@ -14,6 +14,10 @@ Three steps, each what a user could run alone:
 3. OUT/NAME written as a model directory (no optimiser state) whose card carries a
    `release` entry: generator version, recipe, steps, training cost, how the thresholds
    were chosen, and step 2's figures; model_card.md beside it says the same in prose.
+
+A shipped model is re-released the same way, `--model` naming its folder and
+`--data_dir` a directory where its generator version's synthetic set is built (the
+newest version built there is read); its card's training cost is kept.
 """
 
 import dataclasses
@@ -44,28 +48,35 @@ flags.DEFINE_string("out", os.fspath(checkpoints.SHIPPED_MODELS), "where NAME is
 flags.DEFINE_boolean("one_lead", False, "the model reads lead I: scored on CinC 2017 "
                      "(the samples, and all 5,000 recordings where both folders are there)")
 flags.DEFINE_integer("min_positives", 3, "labels counted in a set's median")
+flags.DEFINE_string("data_dir", None, "where the model's synthetic set is built; default: "
+                    "its training run's data_dir")
 LOG_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
 
 
-def refit_on_validation(model: str, threshold_rule: str, out_dir: str, workdir: str) -> str:
+def refit_on_validation(model: str, threshold_rule: str, out_dir: str, workdir: str,
+                        data_dir: str | None = None) -> str:
   """The model with calibration and thresholds chosen by `threshold_rule` on the
-  validation split of the dataset it was trained on; returns the model directory."""
+  validation split of the dataset it was trained on (built under `data_dir`, else
+  where its run found it); returns the model directory."""
   config = evaluate_config.get_config()
   config.checkpoint = model
   config.threshold_rule = threshold_rule
+  if data_dir:
+    config.dataset.data_dir = data_dir
   config.write_model = out_dir
   config.bootstrap_resamples = 200
   checkpoint_evaluation.evaluate_checkpoint(config, workdir)
   return out_dir
 
 
-def training_cost(model: str) -> dict | None:
+def training_cost(model: str, card: dict | None = None) -> dict | None:
   """The run's median training throughput, from metrics.jsonl, and its wall time from
   the first to the last line of its ecgjax.log (a resumed run's pause counts; None
-  where the run was not started from the command line, which writes the log)."""
+  where the run was not started from the command line, which writes the log). A model
+  directory has neither: the cost its card's release entry records, if any."""
   log, metrics = os.path.join(model, "ecgjax.log"), os.path.join(model, "metrics.jsonl")
   if not os.path.isfile(metrics):
-    return None
+    return ((card or {}).get("release") or {}).get("training_cost")
   with open(metrics, encoding="utf-8") as f:
     rates = [json.loads(line).get("ecg_per_sec") for line in f if line.strip()]
   rates = [r for r in rates if r]
@@ -104,14 +115,14 @@ def release_entry(card: dict, recipe: str, threshold_rule: str, scored: dict,
 
 
 def release(model: str, name: str, recipe: str, threshold_rule: str, shared: str, out: str,
-            one_lead: bool = False, min_positives: int = 3) -> str:
+            one_lead: bool = False, min_positives: int = 3, data_dir: str | None = None) -> str:
   destination = os.path.join(out, name)
   if os.path.exists(destination):
     raise FileExistsError(f"{destination} exists: remove it or choose another --name")
   scratch = tempfile.mkdtemp(prefix="ecgjax_release_")
   try:
     refitted = refit_on_validation(model, threshold_rule, os.path.join(scratch, "refitted"),
-                                   os.path.join(scratch, "evaluate"))
+                                   os.path.join(scratch, "evaluate"), data_dir)
     # A one-lead model is also scored on CinC 2017's 5,000 recordings where they are
     # present (zero_shot.LARGE_SETS): the 200 in the samples cannot tell models apart.
     scored = zero_shot.score("" if one_lead else refitted, shared,
@@ -122,9 +133,10 @@ def release(model: str, name: str, recipe: str, threshold_rule: str, shared: str
     card = dict(saved.card)
     chosen = card["operating_points"]
     synthetic_normals = zero_shot.normals_flagged(
-        refitted, chosen["dataset"], os.path.expanduser(saved.config["dataset"]["data_dir"]),
-        chosen["split"])
-    card["release"] = release_entry(card, recipe, threshold_rule, scored, training_cost(model),
+        refitted, chosen["dataset"],
+        os.path.expanduser(data_dir or saved.config["dataset"]["data_dir"]), chosen["split"])
+    cost = training_cost(model, checkpoints.read_pretrained(model).card)
+    card["release"] = release_entry(card, recipe, threshold_rule, scored, cost,
                                     synthetic_normals)
     written = checkpoints.write_model_directory(dataclasses.replace(saved, card=card),
                                                 destination)
@@ -140,7 +152,7 @@ def main(argv):
     if not getattr(FLAGS, required):
       raise app.UsageError(f"--{required} is required")
   written = release(FLAGS.model, FLAGS.name, FLAGS.recipe, FLAGS.threshold_rule, FLAGS.shared,
-                    FLAGS.out, FLAGS.one_lead, FLAGS.min_positives)
+                    FLAGS.out, FLAGS.one_lead, FLAGS.min_positives, FLAGS.data_dir)
   logging.info("released %s", written)
   print(written, file=sys.stderr)
 
