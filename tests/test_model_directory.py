@@ -31,6 +31,14 @@ def model_directory(tiny_pretrained, tmp_path_factory):
   return serving_export.write_model_directory(tiny_pretrained, out)
 
 
+def test_a_relative_model_path_is_read(model_directory, monkeypatch):
+  """`predict --model=runs/wd` from the directory above it: Orbax reads only absolute
+  paths, and a relative one raised from inside it."""
+  monkeypatch.chdir(os.path.dirname(model_directory))
+  model = scoring.load(os.path.basename(model_directory))
+  assert model.directory == os.path.join(model_directory, "checkpoints")
+
+
 def test_a_model_directory_scores_as_its_workdir_without_the_optimiser_state(
     tiny_pretrained, model_directory):
   workdir, slim = scoring.load(tiny_pretrained), scoring.load(model_directory)

@@ -2,7 +2,7 @@
 
   python -m ecgjax.experiments.release --model=WORKDIR --name=NAME --recipe="..."
       [--threshold_rule=specificity:0.99] [--shared=../shared/data]
-      [--out=ecgjax/shipped_models] [--one_lead] [--data_dir=DIR]
+      [--out=ecgjax/shipped_models] [--one_lead] [--data_dir=DIR] [--note="..."]
 
 Three steps, each what a user could run alone:
 1. Operating points refitted on the model's own synthetic validation split by
@@ -17,7 +17,8 @@ Three steps, each what a user could run alone:
 
 A shipped model is re-released the same way, `--model` naming its folder and
 `--data_dir` a directory where its generator version's synthetic set is built (the
-newest version built there is read); its card's training cost is kept.
+newest version built there is read); its card's training cost is kept, and `--note`
+says in the card why it was released again.
 """
 
 import dataclasses
@@ -48,6 +49,8 @@ flags.DEFINE_string("out", os.fspath(checkpoints.SHIPPED_MODELS), "where NAME is
 flags.DEFINE_boolean("one_lead", False, "the model reads lead I: scored on CinC 2017 "
                      "(the samples, and all 5,000 recordings where both folders are there)")
 flags.DEFINE_integer("min_positives", 3, "labels counted in a set's median")
+flags.DEFINE_string("note", None, "a line the card's release entry carries: why this "
+                    "release was made (a re-release says what changed)")
 flags.DEFINE_string("data_dir", None, "where the model's synthetic set is built; default: "
                     "its training run's data_dir")
 LOG_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
@@ -91,9 +94,10 @@ def training_cost(model: str, card: dict | None = None) -> dict | None:
 
 
 def release_entry(card: dict, recipe: str, threshold_rule: str, scored: dict,
-                  cost: dict | None, synthetic_normals: dict) -> dict:
+                  cost: dict | None, synthetic_normals: dict, note: str | None = None) -> dict:
   chosen = card["operating_points"]
   return {
+      **({"note": note} if note else {}),
       "generator": scored["generator"],
       "recipe": recipe, "steps": card["training"]["steps"], "training_cost": cost,
       "thresholds": (f"chosen per label by `{threshold_rule}` on {chosen['dataset']} "
@@ -115,7 +119,8 @@ def release_entry(card: dict, recipe: str, threshold_rule: str, scored: dict,
 
 
 def release(model: str, name: str, recipe: str, threshold_rule: str, shared: str, out: str,
-            one_lead: bool = False, min_positives: int = 3, data_dir: str | None = None) -> str:
+            one_lead: bool = False, min_positives: int = 3, data_dir: str | None = None,
+            note: str | None = None) -> str:
   destination = os.path.join(out, name)
   if os.path.exists(destination):
     raise FileExistsError(f"{destination} exists: remove it or choose another --name")
@@ -137,7 +142,7 @@ def release(model: str, name: str, recipe: str, threshold_rule: str, shared: str
         os.path.expanduser(data_dir or saved.config["dataset"]["data_dir"]), chosen["split"])
     cost = training_cost(model, checkpoints.read_pretrained(model).card)
     card["release"] = release_entry(card, recipe, threshold_rule, scored, cost,
-                                    synthetic_normals)
+                                    synthetic_normals, note)
     written = checkpoints.write_model_directory(dataclasses.replace(saved, card=card),
                                                 destination)
     model_card.write(written, card)
@@ -152,7 +157,8 @@ def main(argv):
     if not getattr(FLAGS, required):
       raise app.UsageError(f"--{required} is required")
   written = release(FLAGS.model, FLAGS.name, FLAGS.recipe, FLAGS.threshold_rule, FLAGS.shared,
-                    FLAGS.out, FLAGS.one_lead, FLAGS.min_positives, FLAGS.data_dir)
+                    FLAGS.out, FLAGS.one_lead, FLAGS.min_positives, FLAGS.data_dir,
+                    FLAGS.note)
   logging.info("released %s", written)
   print(written, file=sys.stderr)
 

@@ -289,6 +289,8 @@ def _release_lines(release: dict) -> list[str]:
               f"{cost['median_ecg_per_sec']:.0f} ECG/s on {cost['cpus']} CPUs"
               if cost.get("wall_s") and cost.get("median_ecg_per_sec") else "")
            + f". Thresholds {release['thresholds']}.", ""]
+  if release.get("note"):
+    lines += [release["note"], ""]
   s2r = release["sim_to_real"]
   lines += ["### Zero-shot on real ECGs it never trained on", "",
             f"Real sets: {s2r['real_data']}. Median AUROC over the labels with at least "

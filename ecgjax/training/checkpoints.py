@@ -21,6 +21,7 @@ import jax
 import orbax.checkpoint as ocp
 from etils import epath
 
+from ecgjax import storage
 from ecgjax.training import mesh as mesh_lib
 
 ITEMS = ("state", "config", "model_card", "kept", "kept_card")
@@ -155,8 +156,9 @@ def checkpoints_directory(path) -> epath.Path:
 
 
 def split_step_directory(path) -> tuple[epath.Path, int | None]:
-  """`.../checkpoints/600` -> (`.../checkpoints`, 600); anything else -> (path, None)."""
-  path = epath.Path(path)
+  """`.../checkpoints/600` -> (`.../checkpoints`, 600); anything else -> (path, None).
+  A local path comes back absolute, as Orbax reads only absolute ones."""
+  path = storage.path(path)
   if path.name.isdigit() and (path / "state").is_dir():
     return path.parent, int(path.name)
   return checkpoints_directory(path), None
