@@ -27,13 +27,19 @@ def test_training_cost_reads_the_log_and_the_metrics(tmp_path):
   assert cost["median_ecg_per_sec"] == 200.0
   (tmp_path / "ecgjax.log").unlink()
   assert release.training_cost(str(tmp_path))["wall_s"] is None
+  # A model directory (no metrics.jsonl): the cost its card's release entry records.
+  recorded = {"wall_s": 60.0, "median_ecg_per_sec": 100.0, "cpus": 2}
+  (tmp_path / "metrics.jsonl").unlink()
+  assert release.training_cost(str(tmp_path), {"release": {"training_cost": recorded}}) == recorded
+  assert release.training_cost(str(tmp_path), {}) is None
 
 
 @pytest.mark.slow     # evaluates a model and builds the real sample sets
 def test_release_writes_a_model_directory_with_its_record(tiny_pretrained, shared_data,
                                                           tmp_path, monkeypatch):
   written = release.release(tiny_pretrained, "tiny_release", "8 steps on synthetic_ecg/tiny",
-                            "specificity:0.98", shared_data, str(tmp_path))
+                            "specificity:0.98", shared_data, str(tmp_path),
+                            note="Released for the test.")
   assert written == os.path.join(str(tmp_path), "tiny_release")
   # Usable by name, as a shipped model is, once it lies in the shipped folder.
   monkeypatch.setattr(checkpoints, "SHIPPED_MODELS", tmp_path)
@@ -65,6 +71,7 @@ def test_release_writes_a_model_directory_with_its_record(tiny_pretrained, share
     assert (n["flagged"] > 0) == bool(n["labels_called"])
   markdown = (tmp_path / "tiny_release" / "model_card.md").read_text()
   assert "## Release" in markdown and "normal ECGs" in markdown
+  assert rel["note"] == "Released for the test." and "\nReleased for the test.\n" in markdown
   assert json.loads((tmp_path / "tiny_release" / "model_card.json").read_text()) == card
   # A release never overwrites one.
   with pytest.raises(FileExistsError, match="tiny_release"):
