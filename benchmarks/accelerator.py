@@ -13,8 +13,8 @@ and torch but no TensorFlow and no network. Writes JSON lines, in this order:
    run: eager, `torch.compile`d, and compiled in channels-last (benchmarks/
    train_step.py, whose fields these lines carry, MFU included). A configuration
    that fails (out of memory, say) gets a line with its `error` and the run goes on;
-3. `predict_scoring`: ECG/s of predict's batched, calibrated scoring
-   (inference.scoring.Scorer: host int16 windows in, probabilities out, on every
+3. `predict_scoring`: ECG/s of predict's batched scoring
+   (inference.scoring.Scorer: host int16 windows in, log-odds out, on every
    local device) for each model and dtype, at batch 256;
 4. `input_pipeline`: the tf.data pipeline at 500 Hz on one CPU core
    (benchmarks/input_pipeline.py's `host` measurement), where TensorFlow and a
