@@ -10,7 +10,8 @@ their log-odds (models.head.log_odds); `LoadedModel.calibrate` maps a recording'
 pooled log-odds to the probabilities a user sees, with the card's Platt parameters,
 in float64 (evaluation.calibration.apply_platt, the function the card's thresholds
 were chosen through). The exports serve one float32 graph instead
-(`calibrated_probabilities`), which agrees to about 1e-6 and rounds to 1.0 sooner.
+(`calibrated_probabilities`), checked against this path when written
+(serving_export.TOLERANCE); its probabilities round to 1.0 sooner.
 """
 
 import dataclasses
