@@ -31,6 +31,7 @@ import sys
 import numpy as np
 
 from emit import emit
+from shared_data import SHARED_DATA
 
 from ecgjax.experiments import zero_shot
 
@@ -166,7 +167,7 @@ def main():
   parser.add_argument("--init_from", required=True, help="the pretrained model's workdir")
   parser.add_argument("--workdir", required=True)
   parser.add_argument("--archive", default="cinc2017", choices=sorted(ARCHIVES))
-  parser.add_argument("--shared", default=zero_shot.SHARED_SAMPLES,
+  parser.add_argument("--shared", default=SHARED_DATA,
                       help="the folder holding the archive")
   parser.add_argument("--folds", type=int, default=10)
   parser.add_argument("--rate", type=int, default=100)

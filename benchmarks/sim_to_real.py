@@ -28,6 +28,7 @@ import sys
 import tempfile
 
 from emit import emit
+from shared_data import SHARED_DATA
 from ecgjax.experiments import zero_shot
 
 
@@ -36,7 +37,7 @@ def main():
   parser.add_argument("--model", default="", help="a 12-lead synthetic-pretrained model")
   parser.add_argument("--one_lead_model", default="",
                       help="a model reading lead I, for CinC 2017 (AF)")
-  parser.add_argument("--shared", default=zero_shot.SHARED_SAMPLES)
+  parser.add_argument("--shared", default=SHARED_DATA)
   parser.add_argument("--recipe", default="demo", help="the pretraining recipe's name")
   parser.add_argument("--min_positives", type=int, default=3)
   parser.add_argument("--scratch", default="", help="where the sample sets are built")

@@ -20,14 +20,15 @@ import sys
 import tempfile
 
 from emit import emit
-from ecgjax.experiments import zero_shot, zero_shot_paired
+from shared_data import SHARED_DATA
+from ecgjax.experiments import zero_shot_paired
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--a", required=True, help="model A (the reference)")
   parser.add_argument("--b", required=True, help="model B (B - A is reported)")
-  parser.add_argument("--shared", default=zero_shot.SHARED_SAMPLES)
+  parser.add_argument("--shared", default=SHARED_DATA)
   parser.add_argument("--label", default="", help="what the comparison is, for the record")
   parser.add_argument("--min_positives", type=int, default=3)
   parser.add_argument("--resamples", type=int, default=1000)

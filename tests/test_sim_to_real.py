@@ -94,14 +94,13 @@ def test_two_models_paired_on_the_same_samples(tiny_pretrained, shared_data, tmp
 
 
 def test_demo_without_real_ecgs_says_how_to_give_them(tmp_path, monkeypatch):
-  """No ../shared/data and no --config.real_data: the report's last section says
-  which flag scores the model on real archives, and nothing is scored."""
+  """--config.real_data="": the report's last section says which flag scores the model
+  on real archives, and nothing is scored."""
   from ecgjax.experiments import demo, zero_shot
-  monkeypatch.setattr(zero_shot, "SHARED_SAMPLES", str(tmp_path / "absent"))
   monkeypatch.setattr(zero_shot, "score", lambda *a, **k: (_ for _ in ()).throw(
       AssertionError("nothing to score")))
   (tmp_path / "report.md").write_text("# Fine-tuning comparison\n")
-  demo.zero_shot_on_real_ecgs("auto", str(tmp_path / "pretrain"), str(tmp_path))
+  demo.zero_shot_on_real_ecgs("", str(tmp_path / "pretrain"), str(tmp_path))
   text = (tmp_path / "report.md").read_text()
   assert text.startswith("# Fine-tuning comparison\n")
   assert "## Zero-shot on real ECGs" in text and "--config.real_data=DIR" in text
@@ -134,9 +133,10 @@ def test_a_set_scored_adapted_reads_only_its_signals(tiny_pretrained, shared_dat
   assert result["sets"]["ptbxl"]["model"].endswith(os.path.join("adapted", "ptbxl"))
 
 
-def test_the_default_real_samples_are_the_ones_beside_the_checkout():
-  """The demo's `real_data=auto` and the benchmarks' --shared default: ../shared/data
-  next to the repository, where the tests read them."""
-  from ecgjax.experiments import zero_shot
-  from tests.helpers import SHARED_DATA
-  assert zero_shot.SHARED_SAMPLES == os.path.normpath(SHARED_DATA)
+def test_the_demo_reads_the_samples_shipped_in_the_package_by_default():
+  """`real_data=auto`: the package's own samples, present in any install, every set of
+  the demo's zero-shot section among them."""
+  from ecgjax import samples
+  from ecgjax.experiments import demo, zero_shot
+  assert demo.real_data_dir("auto") == samples.root()
+  assert zero_shot.present_sets(samples.root()) == ["ptbxl", "cpsc2018", "cinc2017"]

@@ -10,7 +10,7 @@
    several training-set sizes and seeds (DIR/runs), and writes report.md,
    results.csv, comparisons.csv and the plots into DIR.
 4. Scores the pretrained model zero-shot on real ECGs (`--config.real_data=DIR`;
-   by default the project's samples in ../shared/data where they exist): a
+   by default the samples that ship in the package, ecgjax.samples): a
    "Zero-shot on real ECGs" section in report.md and DIR/sim_to_real.json.
 
 Every stage resumes: run the command again after an interruption. Override a
@@ -21,8 +21,8 @@ pretraining validation median AUROC 0.987 over 39 labels (test 0.982); test AURO
 at 100 training ECGs, scratch / linear probe / full fine-tune: hypertrophic
 cardiomyopathy 0.892 / 0.981 / 0.966, cardiac amyloidosis 0.857 / 0.939 / 0.943,
 Brugada pattern 0.873 / 0.934 / 0.935 (report.md has the 95% CIs and paired
-differences); zero-shot on the real samples in ../shared/data (PTB-XL 1-40, CPSC
-2018 1-40), median AUROC 0.931 over the 6 labels with at least 3 positives. The
+differences); zero-shot on 80 real samples (PTB-XL 1-40, CPSC 2018 1-40), median
+AUROC 0.931 over the 6 labels with at least 3 positives. The
 whole demo took 11 min 49 s, building the dataset into an empty data_dir included
 (`--config.pretrain.dataset.data_dir=EMPTY`; the install not included); 1.1.0's took
 9 min 57 s from a fresh clone.
@@ -58,7 +58,7 @@ def get_config():
 
   # Real ECGs to score the pretrained model on, zero-shot, in the report (zero_shot.py:
   # ptbxl/, cinc2020/ and cinc2017/ folders as PhysioNet gives them). "auto": the
-  # project's samples in ../shared/data beside the checkout, where they exist; "": none.
+  # samples that ship in the package (ecgjax.samples); "": none.
   real_data = "auto"
 
   return ml_collections.ConfigDict({"experiment": "demo", "pretrain": pretrain,

@@ -4,7 +4,7 @@ import os
 
 import jax
 
-from ecgjax import storage
+from ecgjax import samples, storage
 from ecgjax.experiments import outputs, pretraining, sweep, validation, zero_shot
 
 
@@ -41,9 +41,10 @@ def validate(config, sweep_config, device_count: int | None = None) -> None:
 
 
 def real_data_dir(real_data: str) -> str:
-  """The config's real_data as a directory; "auto": ../shared/data where it exists."""
+  """The config's real_data as a directory; "auto": the samples shipped in the package
+  (ecgjax.samples); "": none."""
   if real_data == "auto":
-    return zero_shot.SHARED_SAMPLES if os.path.isdir(zero_shot.SHARED_SAMPLES) else ""
+    return samples.root()
   return os.path.expanduser(real_data)
 
 

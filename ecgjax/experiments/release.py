@@ -1,7 +1,7 @@
 """A trained synthetic model made into a model that ships in the package.
 
   python -m ecgjax.experiments.release --model=WORKDIR --name=NAME --recipe="..."
-      [--threshold_rule=specificity:0.99] [--shared=../shared/data]
+      [--threshold_rule=specificity:0.99] [--shared=DIR]
       [--out=ecgjax/shipped_models] [--one_lead] [--data_dir=DIR] [--note="..."]
 
 Three steps, each what a user could run alone:
@@ -33,6 +33,7 @@ import tempfile
 
 from absl import app, flags, logging
 
+from ecgjax import samples
 from ecgjax.configs import evaluate as evaluate_config
 from ecgjax.experiments import checkpoint_evaluation, zero_shot
 from ecgjax.models import model_card
@@ -44,7 +45,8 @@ flags.DEFINE_string("name", None, "the shipped model's name (its folder under --
 flags.DEFINE_string("recipe", None, "how it was trained, e.g. pretrain.py:synthetic_foundation")
 flags.DEFINE_string("threshold_rule", "specificity:0.99",
                     "chosen on the synthetic validation split (evaluation/thresholds.py)")
-flags.DEFINE_string("shared", zero_shot.SHARED_SAMPLES, "the real sample sets")
+flags.DEFINE_string("shared", None, "the folder of real sample sets (ptbxl/, cinc2020/, "
+                    "cinc2017/; default: the samples shipped in the package)")
 flags.DEFINE_string("out", os.fspath(checkpoints.SHIPPED_MODELS), "where NAME is written")
 flags.DEFINE_boolean("one_lead", False, "the model reads lead I: scored on CinC 2017 "
                      "(the samples, and all 5,000 recordings where both folders are there)")
@@ -156,7 +158,8 @@ def main(argv):
   for required in ("model", "name", "recipe"):
     if not getattr(FLAGS, required):
       raise app.UsageError(f"--{required} is required")
-  written = release(FLAGS.model, FLAGS.name, FLAGS.recipe, FLAGS.threshold_rule, FLAGS.shared,
+  written = release(FLAGS.model, FLAGS.name, FLAGS.recipe, FLAGS.threshold_rule,
+                    FLAGS.shared or samples.root(),
                     FLAGS.out, FLAGS.one_lead, FLAGS.min_positives, FLAGS.data_dir,
                     FLAGS.note)
   logging.info("released %s", written)

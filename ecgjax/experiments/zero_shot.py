@@ -52,10 +52,6 @@ SETS = {   # name: (builder module, config template, folders under real_data, le
 }
 # Scored only when asked (score's large_sets): minutes to build and score, not seconds.
 LARGE_SETS = frozenset({"cinc2017_5000"})
-# ../shared/data beside the checkout (ecgjax/experiments/ is two folders below its
-# root), where the real samples of this project live.
-SHARED_SAMPLES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "..",
-                                               "shared", "data"))
 
 
 def present_sets(real_data: str, large_sets: bool = False) -> list[str]:
