@@ -2,7 +2,8 @@
 distributed start, and user errors printed as one line instead of a traceback.
 
 Importing it is light (absl, ml_collections): TensorFlow and JAX are imported once
-the command line has been checked."""
+the command line has been checked. Without the `train` extra it ends the command with
+one line saying so."""
 
 import os
 import re
@@ -12,6 +13,10 @@ import tempfile
 from ecgjax import console  # first: it sets TF's log level before TF is imported
 from ecgjax import failpoints  # noqa: E402
 from absl import flags  # noqa: E402
+
+# Training, fine-tuning and evaluation need the `train` extra; without it the command
+# says so in one line, before anything else fails on an import.
+console.require_extra("ecgjax", "train")
 
 # What TensorFlow's C++ prints to fd 2 when it loads, whatever TF_CPP_MIN_LOG_LEVEL
 # says (it logs through absl's C++ logging since TF 2.16): nothing a user can act on.

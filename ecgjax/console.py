@@ -5,6 +5,7 @@ share it with the training commands.
 """
 
 import difflib
+import importlib.util
 import logging as pylogging
 import os
 import sys
@@ -39,6 +40,32 @@ def refuse_bucket_paths(**named) -> None:
         raise UsageError(f"{name}={value}: a bucket path, but this command reads and writes it "
                          "on local disk; give a local path (gcloud storage cp copies to or "
                          "from a bucket)")
+
+
+# What each optional extra of pyproject.toml brings, by the modules a command imports.
+EXTRAS = {"train": ("tensorflow", "tensorflow_datasets", "sklearn", "ml_collections",
+                    "tensorboard"),
+          "export": ("jax2onnx", "onnxruntime"),
+          "explain": ("matplotlib",),
+          "wfdb": ("wfdb",)}
+
+
+def missing_extra(extra: str, alternative: str = "") -> str | None:
+  """One line naming the pip extra to install when any of its modules is missing, else
+  None. `alternative`: what the user may do instead (another flag)."""
+  missing = [m for m in EXTRAS[extra] if importlib.util.find_spec(m) is None]
+  if not missing:
+    return None
+  return (f"this needs the `{extra}` extra ({', '.join(missing)} not installed): "
+          f"pip install 'ecgjax[{extra}]' (in a checkout: pip install -e '.[{extra}]')"
+          + (f"; or {alternative}" if alternative else ""))
+
+
+def require_extra(program: str, extra: str) -> None:
+  """Ends the command with missing_extra's line and exit code 2, before any work."""
+  message = missing_extra(extra)
+  if message:
+    fail(program, message, EXIT_USAGE)
 
 
 def fail(program: str, message: str, code: int = EXIT_FAILED):

@@ -33,6 +33,9 @@ def main(argv):
   if len(argv) > 1:
     raise console.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   console.refuse_bucket_paths(**{"--out": _OUT.value})   # the model may be in a bucket
+  if _ONNX.value and (message := console.missing_extra(
+      "export", "--noonnx for the JAX export alone")):
+    raise console.UsageError(f"model.onnx: {message}")
   console.quiet_libraries()
   from ecgjax.inference import score_files, serving_export
   try:

@@ -78,6 +78,8 @@ def main(argv):
   # The model may be in a bucket; the ECG files, the CSV and the plots are local.
   console.refuse_bucket_paths(**{"an ECG path": paths, "--out": _OUT.value,
                                  "--explain": _EXPLAIN.value})
+  if _EXPLAIN.value and (message := console.missing_extra("explain")):
+    raise console.UsageError(f"--explain: {message}")
   from ecgjax.ecg import leads
   try:
     lead_names = leads.parse_renames(_LEAD_NAMES.value)

@@ -7,7 +7,7 @@
 # Submits one batch job (sbatch) whose single step (srun, one task per node)
 # starts `python -m ecgjax.main FLAGS...` on every node, from this checkout
 # (on the cluster's shared filesystem) with the virtual environment DIR (default:
-# .venv in the checkout, installed with `pip install -e ".[cuda]"`).
+# .venv in the checkout, installed with `pip install -e ".[train,cuda]"`).
 # jax.distributed.initialize() reads the coordinator, process count and process id
 # from Slurm's environment. The job's log is slurm-JOBID.out in this directory.
 #

@@ -63,7 +63,7 @@ ssh_all() {
   step gcloud compute tpus tpu-vm ssh "$tpu" --zone="$zone" --worker=all --command "$1"
 }
 
-install='cd ~/ecgjax && python3 -m venv .venv && . .venv/bin/activate && pip install -q -U pip && pip install -q -e ".[tpu]"'
+install='cd ~/ecgjax && python3 -m venv .venv && . .venv/bin/activate && pip install -q -U pip && pip install -q -e ".[train,tpu]"'
 
 if [ "$action" = setup ]; then
   if [ -n "$clone" ]; then

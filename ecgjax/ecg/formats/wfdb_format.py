@@ -141,7 +141,14 @@ def _read_digital_fast(h: Header, directory: str, path: str) -> np.ndarray:
 
 
 def _read_digital_wfdb(record_path: str, h: Header) -> np.ndarray:
-  import wfdb  # the general path: any format, multi-segment records
+  try:
+    import wfdb  # the general path: any format, multi-segment records
+  except ImportError:
+    raise RecordFormatError(
+        record_path, f"a WFDB record the built-in reader does not read (format "
+        f"{', '.join(sorted({s.fmt for s in h.signals})) or 'multi-segment'}) needs the wfdb "
+        "library: pip install 'ecgjax[wfdb]' (in a checkout: pip install -e '.[wfdb]')"
+    ) from None
   try:
     rec = wfdb.rdrecord(record_path, physical=False, return_res=32)
   except Exception as e:   # wfdb raises many types for malformed input
