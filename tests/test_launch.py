@@ -50,7 +50,7 @@ def test_tpu_setup_dry_run_copies_head_and_installs_on_every_worker():
   assert tarball in scp and "my-tpu:ecgjax.tar.gz" in scp and "--worker=all" in scp
   remote = " ".join(remote_command(shlex.join(ssh)))
   assert "tar -xzf ~/ecgjax.tar.gz -C ~/ecgjax" in remote
-  assert 'pip install -q -e .[tpu]' in remote and "python3 -m venv .venv" in remote
+  assert 'pip install -q -e .[train,tpu]' in remote and "python3 -m venv .venv" in remote
 
 
 def test_tpu_setup_dry_run_can_clone_a_ref():
