@@ -9,6 +9,7 @@ import pytest
 
 from ecgjax.experiments import pretraining, validation
 from ecgjax.configs import common, ptbxl_benchmark
+from ecgjax.models import presets
 from ecgjax.data import datasets, pipeline
 from tests.helpers import network, tiny_pretrain_config
 
@@ -100,7 +101,7 @@ def test_a_cropped_run_is_scored_per_ecg(tiny_data_dir, tmp_path):
 
 
 def test_every_named_model_shape_fits_one_schema():
-  for name in common.MODELS:
+  for name in presets.PRESETS:
     c = common.pretrain_defaults()
     c.model = common.model_config(name, "float32")
     validation.validate_pretrain(c, device_count=1)

@@ -5,11 +5,11 @@ import pytest
 from flax import nnx
 
 from ecgjax.configs import common
-from ecgjax.models import resnet1d
+from ecgjax.models import presets, resnet1d
 
 
 def make(name="small", dtype="bfloat16", labels=5):
-  cfg = resnet1d.ResNet1DConfig(**{**common.MODELS[name], "dtype": dtype})
+  cfg = resnet1d.ResNet1DConfig(**{**presets.PRESETS[name], "dtype": dtype})
   return resnet1d.ResNet1D(cfg, labels, rngs=nnx.Rngs(0))
 
 
@@ -55,11 +55,11 @@ def test_train_mode_uses_batch_statistics_and_dropout():
 
 
 def test_attention_pooling_weighs_time_steps_by_a_learned_score():
-  cfg = resnet1d.ResNet1DConfig(**{**common.MODELS["small"], "dtype": "float32",
+  cfg = resnet1d.ResNet1DConfig(**{**presets.PRESETS["small"], "dtype": "float32",
                                    "pool": "attention"})
   model = resnet1d.ResNet1D(cfg, 4, in_leads=1, rngs=nnx.Rngs(0))
   x = jax.random.normal(jax.random.key(1), (2, 800, 1))
-  mean_cfg = resnet1d.ResNet1DConfig(**{**common.MODELS["small"], "dtype": "float32"})
+  mean_cfg = resnet1d.ResNet1DConfig(**{**presets.PRESETS["small"], "dtype": "float32"})
   mean_model = resnet1d.ResNet1D(mean_cfg, 4, in_leads=1, rngs=nnx.Rngs(0))
   # The same convolutions; a zero score weighs every step alike: mean pooling.
   attention = model.backbone.attention
@@ -105,7 +105,7 @@ def test_both_strided_convolutions_give_the_same_model():
   x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 1003, 12)).astype(np.float32))
   outputs = []
   for strided_conv in ("space_to_depth", "native"):
-    cfg = resnet1d.ResNet1DConfig(**common.MODELS["small"], dtype="float32",
+    cfg = resnet1d.ResNet1DConfig(**presets.PRESETS["small"], dtype="float32",
                                   strided_conv=strided_conv)
     outputs.append(resnet1d.ResNet1D(cfg, 3, 12, rngs=nnx.Rngs(0))(x))
   np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-5)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from ecgjax.configs.common import MODELS
+from ecgjax.models.presets import PRESETS as MODELS
 from ecgjax.models import resnet1d
 from tests.helpers import REPO
 

@@ -11,22 +11,10 @@ softmax (models.head); lead I is the AliveCor lead. The split is the builder's:
 record is its own patient). results.json reports the Challenge's score (the mean F1
 of normal, AF and other, Clifford et al. 2017) with its CI.
 
-Measured on the 5,000 recordings A00001-A05000 (2026-12-02, seed 0, a 2-core CPU;
-score over the 480 test recordings; difference against windows_100 on the same
-recordings with a paired record-bootstrap CI; benchmarks/cinc2017_recipes.py):
-
-  recipe                    Challenge score        vs windows_100          cost
-  windows_100               0.723 [0.671, 0.769]                           4.6 min
-  windows_300               0.723 [0.673, 0.775]   +0.001 [-0.036, +0.040] 14.6 min
-  whole_100                 0.682 [0.628, 0.732]   -0.041 [-0.084, -0.000]  9.5 min
-  whole_100_attention       0.715 [0.658, 0.768]   -0.007 [-0.065, +0.045]  8.6 min
-  windows_100_long          0.769 [0.725, 0.811]   +0.047 [+0.007, +0.084] 16.6 min
-  whole_100_attention_long  0.750 [0.698, 0.791]   +0.027 [-0.030, +0.082] 33.0 min
-
-The default is windows_100_long, the best and the only change whose paired interval
-excludes zero: training length. The Challenge's best entries scored 0.83 on its hidden
-test set; docs/fine-tuning.md ("CinC 2017 at the Challenge level") says what each
-step did and what is left.
+The default, windows_100_long, scored 0.769 [95% CI 0.725, 0.811] on the 480 test
+recordings of A00001-A05000 in 16.6 min on a 2-core CPU; every recipe's figures, and
+how they were measured (benchmarks/cinc2017_recipes.py), are in docs/fine-tuning.md
+("CinC 2017 at the Challenge level").
 """
 
 from ecgjax.configs import common

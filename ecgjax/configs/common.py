@@ -1,44 +1,22 @@
-"""Defaults shared by every training config, and named model shapes.
+"""Defaults shared by every training config.
 
 `pretrain_defaults()` is also the schema: a config may not carry a field it
-lacks (a misspelt field is refused, not ignored).
+lacks (a misspelt field is refused, not ignored). Model shapes are named in
+models/presets.py.
 """
 
 import ml_collections
 
-# Named ResNet1D shapes. `small` suits 100 Hz inputs on a CPU; the others follow
-# the published ECG networks at 400-500 Hz.
-MODELS = {
-    "small": dict(stem_width=32, stage_widths=(32, 64, 128, 128), blocks_per_stage=(1, 1, 1, 1),
-                  stage_strides=(1, 2, 2, 2), kernel_size=9, stem_stride=2, dropout=0.1),
-    # Ribeiro et al. 2020: 4 residual blocks, kernel 16, 64-320 channels, /4 per block.
-    "ribeiro2020": dict(stem_width=64, stage_widths=(128, 196, 256, 320),
-                        blocks_per_stage=(1, 1, 1, 1), stage_strides=(4, 4, 4, 4),
-                        kernel_size=16, stem_stride=1, dropout=0.2),
-    # The PTB-XL benchmark's xresnet1d101 (Strodthoff et al. 2021), as near as this
-    # family goes: its deep stem (32, 32, 64; kernel 5; stride 2; max-pool), its stage
-    # depths (3, 4, 23, 3) and strides (1, 2, 2, 2), kernel 5, but basic pre-activation
-    # blocks 64 wide instead of bottlenecks 64 -> 256, and mean pooling into one linear
-    # layer instead of concat pooling into a 128-unit head (configs/ptbxl_benchmark.py).
-    "xresnet1d101_like": dict(stem_width=32, stem_extra_widths=(32, 64), stem_pool=True,
-                              stage_widths=(64, 64, 64, 64), blocks_per_stage=(3, 4, 23, 3),
-                              stage_strides=(1, 2, 2, 2), kernel_size=5, stem_stride=2,
-                              dropout=0.0),
-    # Hannun et al. 2019: 16 residual blocks, kernel 16, 32-256 channels.
-    "hannun2019": dict(stem_width=32, stage_widths=(32, 64, 128, 256),
-                       blocks_per_stage=(4, 4, 4, 4), stage_strides=(2, 2, 2, 2),
-                       kernel_size=16, stem_stride=1, dropout=0.2),
-}
-
+from ecgjax.models.presets import PRESETS
 
 def model_config(name: str, dtype: str = "auto") -> ml_collections.ConfigDict:
-  """A named shape; `auto` computes in bf16 on GPU/TPU and fp32 on CPU
-  (resnet1d.resolve_dtype)."""
-  if name not in MODELS:
-    raise ValueError(f"unknown model {name!r}; known: {sorted(MODELS)}")
+  """A named shape (models/presets.py); `auto` computes in bf16 on GPU/TPU and fp32 on
+  CPU (resnet1d.resolve_dtype)."""
+  if name not in PRESETS:
+    raise ValueError(f"unknown model {name!r}; known: {sorted(PRESETS)}")
   # Every shape names every field, so one schema checks them all.
   return ml_collections.ConfigDict({"stem_extra_widths": (), "stem_pool": False,
-                                    "pool": "mean", **MODELS[name], "dtype": dtype,
+                                    "pool": "mean", **PRESETS[name], "dtype": dtype,
                                     "strided_conv": "space_to_depth"})
 
 
@@ -120,9 +98,7 @@ def finetune_defaults() -> ml_collections.ConfigDict:
   # A label the checkpoint's head already predicts (by name, its model card) starts
   # from that head's column instead of a random one, and the starting model is a
   # candidate for selection (step 0): fine-tuning can keep, not only rebuild, what the
-  # pretrained model knows. From a fresh head, 21-26 CPSC 2018 training records took
-  # the 12-lead demo model's AF AUROC from 0.93 zero-shot to 0.74 (5 folds,
-  # docs/sim-to-real.md, "Fine-tuning on real samples").
+  # pretrained model knows (docs/sim-to-real.md, "Fine-tuning on real samples").
   c.head_from_checkpoint = True
   c.freeze_batch_norm = True           # full mode: BatchNorm uses running statistics
   # L2-SP, decoupled (optimizers.pull_to_start): each step pulls kernels back toward
@@ -130,16 +106,14 @@ def finetune_defaults() -> ml_collections.ConfigDict:
   # the gradients push one way settles about 1/decay_to_start from its start. Linear
   # probe: the head columns carried from the checkpoint; full: every kernel (the head's
   # fresh columns only with the probe's head, LP-FT). Scratch: no start to keep. 0: off.
-  # At 25, in the one CPSC 2018 sample fold that trained away from the start, RBBB's
-  # within-fold AUROC stayed 1.00 (0.25 without; docs/sim-to-real.md).
+  # Measured in docs/sim-to-real.md.
   c.decay_to_start = 0.0
   c.probe_learning_rate = 1e-2   # linear probe: a head on fixed features takes larger steps
   # Fewer leads than the checkpoint read (dataset.leads): `reinit` starts the stem
   # afresh; `select` keeps the stem's filters for the chosen leads (exactly the
   # pretrained model with the other leads at zero, whose BatchNorm statistics were
-  # fitted to all of them). From the 12-lead demo model to CinC 2017's lead I, reinit
-  # scored macro AUROC 0.68 / 0.71 (probe / full) and select 0.62 / 0.62, on 15 test
-  # recordings (CIs overlap; docs/fine-tuning.md). Leads the checkpoint never saw: refused.
+  # fitted to all of them); docs/fine-tuning.md compares the two. Leads the checkpoint
+  # never saw: refused.
   c.lead_transfer = "reinit"     # reinit | select
   c.batch_size = 32
   c.total_steps = 300

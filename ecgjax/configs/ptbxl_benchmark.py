@@ -24,12 +24,8 @@ warm-up, weight decay 1e-2 (the benchmark used fastai's one-cycle at 1e-2; ours
 is not tuned). Unlike the benchmark, ECGs without a label of the task stay in
 the splits as all-negative examples.
 
-Published xresnet1d101 test macro AUROCs, which this config should come close to
-on the full data (not yet measured here: that takes a GPU):
-  all .925, diagnostic .937, subdiagnostic .929, superdiagnostic .928,
-  form .896, rhythm .957.
-../shared/data/ptbxl holds only 40 records (4 in the test fold): runs on them
-check the mechanics, and their AUROCs mean nothing.
+The published xresnet1d101 test macro AUROCs (PUBLISHED_MACRO_AUROC) are what this
+config should come close to on the full data; not yet measured here (a GPU run).
 """
 
 from ecgjax.configs import common
