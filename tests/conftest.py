@@ -120,13 +120,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_sessionfinish(session, exitstatus):
-  """With ECGJAX_NO_SKIPS=1 (.ci/run sets it, having installed every extra), a skipped
-  test fails the run: a skip there means a missing dependency, not a choice."""
-  if os.environ.get("ECGJAX_NO_SKIPS") != "1" or hasattr(session.config, "workerinput"):
+  """One skip policy, here and in CI: no test skips. A missing extra fails at import
+  (helpers.require_extra), and a skip that slips in anyway fails the run."""
+  if hasattr(session.config, "workerinput"):
     return
   reporter = session.config.pluginmanager.get_plugin("terminalreporter")
   skipped = reporter.stats.get("skipped", []) if reporter else []
   if skipped and exitstatus == pytest.ExitCode.OK:
-    reporter.write_line(f"ECGJAX_NO_SKIPS=1: {len(skipped)} test(s) skipped; install every "
-                        "extra (.ci/run does)", red=True)
+    reporter.write_line(f"{len(skipped)} test(s) skipped: no test may skip (a missing extra "
+                        "is a broken install: the README's test command installs them all)",
+                        red=True)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -3,6 +3,7 @@ Fixtures live in conftest.py; a test file imports helpers from here, never from
 another test file."""
 
 import csv
+import importlib
 import os
 import socket
 import subprocess
@@ -12,6 +13,18 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+
+
+def require_extra(module: str, extra: str):
+  """`module`, imported, or a failure naming the extra that brings it. The README's
+  test command installs every extra: a missing one is a broken install, which fails
+  here as it does in CI, never a reason to skip."""
+  import pytest
+  try:
+    return importlib.import_module(module)
+  except ImportError:
+    pytest.fail(f"{module} is not installed: the `{extra}` extra brings it (pip install -e "
+                f"'.[{extra}]'; the README's test command installs every extra)", pytrace=False)
 # The suite's programs are tiny: each runs for milliseconds and compiles for seconds.
 # LLVM's cheaper optimisation cuts a tiny pretraining's compile time on a cold cache by
 # 45% (benchmarks/tiny_pretraining.py --xla_flags: 11.9 s -> 6.5 s on 2 cores); the tests

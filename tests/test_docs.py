@@ -6,11 +6,10 @@ import re
 import subprocess
 import sys
 
-import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, require_extra
 
-pytest.importorskip("mkdocs", reason="the docs extra: pip install -e '.[docs]'")
+require_extra("mkdocs", "docs")
 
 
 def test_the_site_builds_strict(tmp_path):

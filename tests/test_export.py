@@ -9,15 +9,13 @@ import numpy as np
 import pytest
 
 from ecgjax.inference import scoring, serving_export
-from tests.helpers import REPO, xla_flags
+from tests.helpers import REPO, require_extra, xla_flags
 
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
 # The ONNX form is the `export` extra's (pip install -e ".[export]"), which CI installs.
-pytest.importorskip("jax2onnx", reason='the ONNX export needs the `export` extra: '
-                    'pip install -e ".[export]"')
-pytest.importorskip("onnxruntime", reason='the ONNX checks need the `export` extra: '
-                    'pip install -e ".[export]"')
+require_extra("jax2onnx", "export")
+require_extra("onnxruntime", "export")
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,9 @@ from flax import nnx
 
 from ecgjax.models.presets import PRESETS as MODELS
 from ecgjax.models import resnet1d
-from tests.helpers import REPO
+from tests.helpers import REPO, require_extra
 
-torch = pytest.importorskip("torch", reason="the PyTorch peer needs the `benchmarks` extra: "
-                            'pip install -e ".[benchmarks]"')
+torch = require_extra("torch", "benchmarks")
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 import torch_peer  # noqa: E402
 
