@@ -337,3 +337,15 @@ def start_two_processes(command, stdout=subprocess.DEVNULL, timeout=300, attempt
   for p, (_, err) in zip(procs, outs, strict=True):
     assert p.returncode == 0, err[-3000:]
   return outs
+
+
+def png_pixels(path) -> np.ndarray:
+  """A PNG's RGB values, 0-255, (rows, columns, 3)."""
+  from matplotlib import image
+  return (image.imread(path)[..., :3] * 255).round().astype(int)
+
+
+def pure(pixels: np.ndarray, colour: str) -> int:
+  """How many pixels are `colour` (#RRGGBB), within 8 per channel."""
+  rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+  return int((np.abs(pixels - rgb).max(axis=-1) <= 8).sum())

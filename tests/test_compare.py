@@ -1,12 +1,15 @@
 """The sweep resumes after a kill, and its report holds the columns users rely on."""
 
 import csv
+import glob
+import json
 import os
 
+import numpy as np
 import pytest
 
 from ecgjax.experiments import fine_tuning, sweep, validation
-from tests.helpers import tiny_compare_config
+from tests.helpers import png_pixels, pure, tiny_compare_config
 
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
@@ -50,14 +53,43 @@ def test_killed_sweep_skips_finished_runs_and_resumes_a_half_finished_one(
   assert "random_probe AUROC [95% CI]" in report and "random_probe - scratch [95% CI]" in report
   assert "| sinus_rhythm | all |" in report
   assert "| macro (mean over labels) | 60 |" in report
-  for plot in ("auroc_vs_train_size.png", "roc_train_size_60.png",
-               "reliability_train_size_60.png"):
-    assert os.path.getsize(os.path.join(workdir, plot)) > 10_000
+  # One panel per label (the AUROC curves add the macro row's), each mode in its colour
+  # (matplotlib's C0-C3): all four on the AUROC curves, two at least on the others.
+  mode_colours = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
+  for plot, panels, modes_drawn in (("auroc_vs_train_size.png", 3 * 4.5, 4),
+                                    ("roc_train_size_60.png", 2 * 4.2, 2),
+                                    ("reliability_train_size_60.png", 2 * 4.2, 2)):
+    pixels = png_pixels(os.path.join(workdir, plot))
+    assert pixels.shape[1] == int(panels * 110), plot
+    assert sum(pure(pixels, c) > 50 for c in mode_colours) >= modes_drawn, plot
     assert f"![{plot}]({plot})" in report
-  defined = [r for r in rows if r["auroc"]]
-  assert defined and all(0 <= float(r["ece_after"]) <= 1 and float(r["brier_after"]) >= 0
-                         for r in defined)
+  # A row's ECE after calibration, recomputed apart from its run's predictions.npz: the
+  # card's Platt map on the stored log-odds, 15 equal-width bins.
+  defined = [r for r in rows if r["ece_after"]]
+  assert defined
+  row = defined[0]
+  run = run_dir(workdir, row["mode"], row["train_size"], row["seed"])
+  saved = np.load(os.path.join(run, "predictions.npz"))
+  k = list(saved["names"]).index(row["label"])
+  results = json.load(open(os.path.join(run, "results.json")))
+  platt = results["labels"][row["label"]]["calibration"]
+  y = saved["test_labels"][:, k]
+  known = ~np.isnan(y)
+  p = 1 / (1 + np.exp(-(platt["a"] * saved["test_log_odds"][known, k].astype(np.float64)
+                         + platt["b"])))
+  bins = np.minimum((p * 15).astype(int), 14)
+  ece = sum(abs(p[bins == b].sum() - y[known][bins == b].sum()) for b in range(15)) / known.sum()
+  assert float(row["ece_after"]) == pytest.approx(ece, abs=1e-9)
   assert os.path.exists(os.path.join(workdir, "comparisons.csv"))
+
+
+def run_dir(workdir: str, mode: str, size: str, seed: str) -> str:
+  """The sweep run of results.csv's (mode, train_size, seed)."""
+  for path in glob.glob(os.path.join(workdir, "runs", "**", "results.json"), recursive=True):
+    r = json.load(open(path))
+    if (r["mode"], str(r["train_size"]), str(r["seed"])) == (mode, size, seed):
+      return os.path.dirname(path)
+  raise AssertionError(f"no run {mode} {size} {seed} under {workdir}")
 
 
 def test_sweep_axes_are_checked_before_any_run(tiny_data_dir, tmp_path):

@@ -101,7 +101,12 @@ def test_a_cropped_run_is_scored_per_ecg(tiny_data_dir, tmp_path):
 
 
 def test_every_named_model_shape_fits_one_schema():
+  """Every preset names the same fields (one schema checks them all), and each passes
+  the config validation a run does."""
+  fields = {name: set(common.model_config(name, "float32").keys()) for name in presets.PRESETS}
+  assert len(fields) == 4 and all(f == fields["small"] for f in fields.values())
   for name in presets.PRESETS:
     c = common.pretrain_defaults()
     c.model = common.model_config(name, "float32")
-    validation.validate_pretrain(c, device_count=1)
+    validation.validate_pretrain(c, device_count=1)         # raises ConfigError if not
+    assert c.model.kernel_size == presets.PRESETS[name]["kernel_size"]

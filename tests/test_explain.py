@@ -30,7 +30,7 @@ from ecgjax.ecg import windows
 from ecgjax.inference import ecg_plot, explain, scoring
 from ecgjax.models import resnet1d
 from ecgjax.training import mesh as mesh_lib, steps
-from tests.helpers import REPO, xla_flags
+from tests.helpers import REPO, png_pixels, pure, xla_flags
 
 FS, DURATION = 100, 10.0
 PVC_REGION_S = (-0.04, 0.30)     # from just before the premature QRS to the end of its T
@@ -146,7 +146,22 @@ def test_the_drawing_is_on_clinical_paper(tmp_path):
   assert width_mm == pytest.approx(255)
   assert height_mm == pytest.approx(4 * 30 + 16)
   fig.savefig(tmp_path / "flat.png")
-  assert (tmp_path / "flat.png").stat().st_size > 10_000
+  pixels = png_pixels(tmp_path / "flat.png")
+  assert pixels.shape[:2] == (int(height_mm / 25.4 * 150), int(width_mm / 25.4 * 150))
+  # Label a's attribution is everywhere: its strip runs under all four rows in its pure
+  # colour (about 1,500 x 13 pixels each). Label b's is zero: a faint tint, its pure
+  # colour only in the legend's patch.
+  assert pure(pixels, ecg_plot.LABEL_COLOURS[0]) > 4 * 1500 * 10
+  assert 0 < pure(pixels, ecg_plot.LABEL_COLOURS[1]) < 1000
+  # Lead II's 1-mV spikes, one a second, on the rhythm strip: after the calibration
+  # pulse, 9 columns of ink 25 mm (147.6 pixels) apart, at 25 mm/s.
+  dark = pixels.max(axis=-1) < 100
+  rhythm = dark[-int(30 / 25.4 * 150):]
+  columns = np.flatnonzero(rhythm.sum(axis=0) > 20)
+  spikes = [c[0] for c in np.split(columns, np.flatnonzero(np.diff(columns) > 3) + 1)
+            if c[0] > 40]
+  assert len(spikes) == 9
+  np.testing.assert_allclose(np.diff(spikes), 25 / 25.4 * 150, atol=2)
 
 
 def test_each_label_keeps_its_own_colour_where_attributions_overlap():
@@ -176,3 +191,14 @@ def test_predict_explain_writes_one_png_per_ecg(tiny_pretrained, shared_data, tm
   assert result.returncode == 0, result.stderr[-2000:]
   assert sorted(os.listdir(tmp_path / "png")) == ["00001_lr.png", "00002_lr.png",
                                                   "musePHI_muse_ecg1.png"]
+  for name in os.listdir(tmp_path / "png"):
+    pixels = png_pixels(tmp_path / "png" / name)
+    # 10 s on paper at 25 mm/s after the 5-mm pulse: 255 mm at 150 dpi.
+    assert pixels.shape[1] == int(255 / 25.4 * 150), name
+    # Five rows of trace (3 x 4 leads and the rhythm strip), each with ink in it.
+    black = pixels.max(axis=-1) < 60
+    rows = np.array_split(black[-round(150 / 25.4 * 150):], 5)
+    assert all(row.sum() > 2000 for row in rows), name
+    # The explained label's strip, in the first label colour where its attribution is
+    # largest: more of that colour than its legend patch alone (about 370 pixels).
+    assert pure(pixels, ecg_plot.LABEL_COLOURS[0]) > 500, name

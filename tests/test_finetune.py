@@ -22,7 +22,13 @@ def test_each_mode_writes_results_with_intervals(mode, tiny_finetuned):
   assert on_disk["mode"] == mode and on_disk["train_examples"] == 120
   assert set(on_disk["labels"]) == {"sinus_rhythm", "sinus_bradycardia", "atrial_fibrillation"}
   rhythm = on_disk["labels"]["sinus_rhythm"]
-  assert rhythm["auroc"]["ci_low"] <= rhythm["auroc"]["value"] <= rhythm["auroc"]["ci_high"]
+  assert rhythm["n_pos"] + rhythm["n_neg"] == on_disk["test_examples"]
+  # The reported interval is the union of the bootstrap's and Newcombe's, and never a
+  # point (results.AUROC_INTERVAL_METHOD).
+  auroc = rhythm["auroc"]
+  assert auroc["ci_low"] == min(auroc["bootstrap_ci_low"], auroc["newcombe_ci_low"])
+  assert auroc["ci_high"] == max(auroc["bootstrap_ci_high"], auroc["newcombe_ci_high"])
+  assert auroc["ci_high"] > auroc["ci_low"]
   assert on_disk["medians"]["auroc"]["labels_total"] == 3
   assert results["medians"] == on_disk["medians"]
   predictions = np.load(os.path.join(workdir, "predictions.npz"))
@@ -130,8 +136,12 @@ def test_full_fine_tune_batch_norm_statistics_follow_freeze_batch_norm(
 def test_full_fine_tune_starts_from_the_linear_probe_head(tiny_finetuned):
   """LP-FT (the default) trains the probe first and records the probe's step in
   results.json; a random head does not."""
-  _, lpft = tiny_finetuned(mode="full")
-  assert lpft["head_init"]["from"] == "linear_probe" and lpft["head_init"]["probe_step"] >= 0
+  workdir, lpft = tiny_finetuned(mode="full")
+  config = json.load(open(os.path.join(workdir, "config.json")))
+  # The probe's kept step is one it evaluated: 0 (the carried head) or an evaluation step.
+  assert lpft["head_init"]["from"] == "linear_probe"
+  assert lpft["head_init"]["probe_step"] in range(0, config["total_steps"] + 1,
+                                                  config["eval_every"])
   _, random_head = tiny_finetuned(mode="full", full_head_init="random")
   assert random_head["head_init"] == {"from": "random"}
 

@@ -62,7 +62,7 @@ def test_release_writes_a_model_directory_with_its_record(tiny_pretrained, share
   for name, s in sets.items():
     n = s["normals_flagged"]
     assert n["normal_ecgs"] > 0, name      # both sets label their normal ECGs
-    assert 0 <= n["flagged"] <= n["normal_ecgs"]
+    assert n["flagged"] <= sum(n["labels_called"].values())   # each at least one label
     assert n["fraction"] == pytest.approx(n["flagged"] / n["normal_ecgs"])
     assert set(n["labels_called"]) <= set(model.labels) - {"sinus_rhythm", "sinus_arrhythmia"}
     # A flagged ECG has at least one label called; no label is called more often
