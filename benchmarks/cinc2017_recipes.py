@@ -32,7 +32,7 @@ import numpy as np
 
 from emit import emit
 
-from ecgjax.evaluation import challenge2017, report
+from ecgjax.evaluation import challenge2017, sweep_runs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,7 +56,7 @@ def summarise(workdir: str) -> dict:
 
 def tested_classes(workdir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """(recording keys, reference class, classified class) of a run's test split."""
-  return challenge2017.tested_classes(report.read_predictions(workdir))
+  return challenge2017.tested_classes(sweep_runs.read_predictions(workdir))
 
 
 def difference(workdir: str, against_dir: str) -> dict:

@@ -15,7 +15,7 @@ A test split of 15 recordings cannot tell two starts apart (docs/sim-to-real.md,
 trains), the comparison sweep (ecgjax/configs/compare.py: scratch, linear probe,
 full) runs on each, and each mode's test predictions are pooled over the K folds:
 each record is scored once, by the model that never trained on it. The pooled
-predictions go through the sweep's own statistics (evaluation.report.summarize:
+predictions go through the sweep's own statistics (evaluation.sweep_statistics.summarize:
 AUROC with patient-bootstrap CIs, pretrained minus scratch paired by resample).
 Pooling scores of K models assumes they share a scale; each row's `fold_mean` is the
 companion that does not (each fold's own AUROC, averaged over the folds that can score
@@ -85,21 +85,21 @@ def run_sweep(dataset: str, data_dir: str, workdir: str, args, overrides: list[s
 
 
 def load_folds(fold_dirs: list[str]) -> list[list]:
-  """Each fold's finished runs (report.Run per mode and seed), read once."""
-  from ecgjax.evaluation import report
+  """Each fold's finished runs (sweep_runs.Run per mode and seed), read once."""
+  from ecgjax.evaluation import sweep_runs
   folds = []
   for d in fold_dirs:
     runs = []
     for mode in sorted(os.listdir(os.path.join(d, "runs"))):
       root = os.path.join(d, "runs", mode, "nall")
-      runs += report.load_runs([os.path.join(root, s) for s in sorted(os.listdir(root))])
+      runs += sweep_runs.load_runs([os.path.join(root, s) for s in sorted(os.listdir(root))])
     folds.append(runs)
   return folds
 
 
 def pooled_runs(folds: list[list]):
-  """Per (mode, seed): the K folds' test predictions, concatenated, as one report.Run."""
-  from ecgjax.evaluation import report
+  """Per (mode, seed): the K folds' test predictions, concatenated, as one sweep_runs.Run."""
+  from ecgjax.evaluation import sweep_runs
   by_run: dict = {}
   for fold in folds:
     for run in fold:
@@ -114,7 +114,7 @@ def pooled_runs(folds: list[list]):
     pooled = {"names": parts[0]["names"]}
     for key in ("test_log_odds", "test_labels", "test_patients"):
       pooled[key] = np.concatenate([p[key] for p in parts])
-    runs.append(report.Run(mode, 0, seed, {}, pooled))
+    runs.append(sweep_runs.Run(mode, 0, seed, {}, pooled))
   return runs
 
 
@@ -180,7 +180,7 @@ def main():
   if unknown:
     parser.error(f"unrecognised arguments: {' '.join(unknown)} (the sweeps take "
                  "--config.FIELD=VALUE)")
-  from ecgjax.evaluation import report
+  from ecgjax.evaluation import sweep_statistics, sweep_tables
   data_dir = os.path.join(args.workdir, "data")
   raw = os.path.join(args.shared, ARCHIVES[args.archive][1])
   if not os.path.isdir(raw):
@@ -193,8 +193,8 @@ def main():
     run_sweep(dataset, data_dir, fold_dirs[-1], args, overrides)
   folds = load_folds(fold_dirs)
   runs = pooled_runs(folds)
-  summary = report.summarize(runs, resamples=args.resamples, seed=0)
-  print("\n".join(report.summary_table(summary)), file=sys.stderr)
+  summary = sweep_statistics.summarize(runs, resamples=args.resamples, seed=0)
+  print("\n".join(sweep_tables.summary_table(summary)), file=sys.stderr)
   rows = []
   for row in summary["table"]:
     rows.append({"label": row["label"], "n_test_pos": row["n_test_pos"],

@@ -107,8 +107,8 @@ def test_sweep_axes_are_checked_before_any_run(tiny_data_dir, tmp_path):
 def test_report_without_any_test_auroc_draws_no_size_plot(tmp_path):
   """A sweep whose test split has no positive for any label (a tiny or multi-process
   run) still writes its report: the AUROC-by-size plot is left out, not a crash."""
-  from ecgjax.evaluation import report
-  assert report._plot_auroc_vs_size({"table": [], "modes": ["scratch", "full"]},
+  from ecgjax.evaluation import sweep_plots
+  assert sweep_plots.auroc_vs_size({"table": [], "modes": ["scratch", "full"]},
                                     str(tmp_path)) == []
   assert not os.listdir(tmp_path)
 

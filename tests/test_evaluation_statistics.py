@@ -301,17 +301,17 @@ def test_confident_scores_are_calibrated_and_thresholded_without_ties():
 def test_predictions_written_before_log_odds_are_read_as_log_odds(tmp_path):
   """A sweep may hold runs from before predictions.npz kept log-odds: their
   `test_scores` were probabilities, and the report reads them back as log-odds."""
-  from ecgjax.evaluation import report
+  from ecgjax.evaluation import sweep_runs
   p = np.array([[0.1, 0.5], [0.9, 0.999]], np.float32)
   old, new = tmp_path / "old", tmp_path / "new"
   old.mkdir()
   new.mkdir()
   np.savez(old / "predictions.npz", names=np.array(["a", "b"]), test_scores=p)
   np.savez(new / "predictions.npz", names=np.array(["a", "b"]), test_log_odds=p)
-  read = report.read_predictions(str(old))
+  read = sweep_runs.read_predictions(str(old))
   np.testing.assert_allclose(read["test_log_odds"], np.log(p / (1 - p)), rtol=1e-5)
   assert "test_scores" not in read
-  np.testing.assert_array_equal(report.read_predictions(str(new))["test_log_odds"], p)
+  np.testing.assert_array_equal(sweep_runs.read_predictions(str(new))["test_log_odds"], p)
 
 
 def test_ece_matches_its_definition_and_platt_degenerate_cases():
@@ -330,7 +330,7 @@ def test_ece_matches_its_definition_and_platt_degenerate_cases():
 
 
 def test_sweep_summary_adds_a_macro_row_and_keeps_perfect_labels_honest():
-  from ecgjax.evaluation import report
+  from ecgjax.evaluation import sweep_runs, sweep_statistics, sweep_tables
   rng = np.random.default_rng(2)
   n = 200
   y = np.zeros((n, 2))
@@ -342,12 +342,12 @@ def test_sweep_summary_adds_a_macro_row_and_keeps_perfect_labels_honest():
   def run(mode, strength, seed):
     scores = np.stack([y[:, 0] * strength + rng.normal(size=n),
                        y[:, 1] * strength + rng.normal(size=n)], axis=1)
-    return report.Run(mode, 50, seed, {}, {**base, "test_log_odds": scores})
+    return sweep_runs.Run(mode, 50, seed, {}, {**base, "test_log_odds": scores})
 
   runs = [run("scratch", 0.5, 0), run("full", 20.0, 0)]
-  summary = report.summarize(runs, resamples=500, seed=0)
+  summary = sweep_statistics.summarize(runs, resamples=500, seed=0)
   rows = {r["label"]: r for r in summary["table"]}
-  macro = rows[report.MACRO_LABEL]
+  macro = rows[sweep_statistics.MACRO_LABEL]
   for mode in ("scratch", "full"):
     assert macro["modes"][mode][0] == pytest.approx(
         np.mean([rows["rare"]["modes"][mode][0], rows["common"]["modes"][mode][0]]))
@@ -356,7 +356,7 @@ def test_sweep_summary_adds_a_macro_row_and_keeps_perfect_labels_honest():
   assert low <= point <= high and p < 0.05
   value, low, high, _ = rows["rare"]["modes"]["full"]
   assert value == 1.0 and low < 0.95            # not the bootstrap's [1, 1]
-  assert any(report.MACRO_LABEL in line for line in report.summary_table(summary))
+  assert any(sweep_statistics.MACRO_LABEL in line for line in sweep_tables.summary_table(summary))
 
 
 def test_sweep_summary_and_plots_leave_unknown_labels_out(tmp_path):
@@ -365,7 +365,7 @@ def test_sweep_summary_and_plots_leave_unknown_labels_out(tmp_path):
   and kept for the other labels."""
   from sklearn import metrics as skm
 
-  from ecgjax.evaluation import report
+  from ecgjax.evaluation import sweep_plots, sweep_runs, sweep_statistics
   rng = np.random.default_rng(4)
   n = 120
   y = np.stack([rng.uniform(size=n) < 0.5, rng.uniform(size=n) < 0.3], axis=1).astype(float)
@@ -377,9 +377,9 @@ def test_sweep_summary_and_plots_leave_unknown_labels_out(tmp_path):
   labels[unknown, 0] = np.nan
   base = {"names": np.array(["sinus_rhythm", "atrial_fibrillation"]),
           "test_patients": np.arange(n), "test_labels": labels}
-  runs = [report.Run(mode, 0, 0, {"labels": {}}, {**base, "test_log_odds": scores + shift})
+  runs = [sweep_runs.Run(mode, 0, 0, {"labels": {}}, {**base, "test_log_odds": scores + shift})
           for mode, shift in (("scratch", 0.0), ("full", 0.01))]
-  summary = report.summarize(runs, resamples=200, seed=0)
+  summary = sweep_statistics.summarize(runs, resamples=200, seed=0)
   rows = {r["label"]: r for r in summary["table"] if r["train_size"] == 0}
   known = ~unknown
   assert rows["sinus_rhythm"]["modes"]["full"][0] == pytest.approx(
@@ -388,15 +388,15 @@ def test_sweep_summary_and_plots_leave_unknown_labels_out(tmp_path):
   assert rows["atrial_fibrillation"]["modes"]["full"][0] == pytest.approx(
       skm.roc_auc_score(y[:, 1], scores[:, 1]))
   assert all(np.isfinite(c["delong_p"]) for c in summary["comparisons"])
-  assert report._plot_roc(runs, summary, str(tmp_path), 0)
+  assert sweep_plots.roc_curves(runs, summary, str(tmp_path), 0)
   # One known positive (a small fold's test split): DeLong is undefined, not a crash.
   one = labels.copy()
   one[:, 0] = 0.0
   one[0, 0] = 1.0
-  runs = [report.Run(m, 0, 0, {"labels": {}}, {**base, "test_labels": one,
+  runs = [sweep_runs.Run(m, 0, 0, {"labels": {}}, {**base, "test_labels": one,
                                                "test_log_odds": scores + shift})
           for m, shift in (("scratch", 0.0), ("full", 0.01))]
-  [lone] = [c for c in report.summarize(runs, resamples=50, seed=0)["comparisons"]
+  [lone] = [c for c in sweep_statistics.summarize(runs, resamples=50, seed=0)["comparisons"]
             if c["label"] == "sinus_rhythm"]
   assert np.isnan(lone["delong_p"]) and np.isfinite(lone["difference"])
 

@@ -25,7 +25,7 @@ def write_run(root, mode, seed, names, labels, scores, patients, best_step=300):
 def test_folds_are_pooled_per_mode_and_scored_as_one_test_set(tmp_path):
   sys.path.insert(0, os.path.join(REPO, "benchmarks"))
   import finetune_folds
-  from ecgjax.evaluation import report
+  from ecgjax.evaluation import sweep_statistics
   rng = np.random.default_rng(0)
   names = ["atrial_fibrillation", "sinus_rhythm"]
   everything = {"scratch": [], "full": []}
@@ -45,7 +45,7 @@ def test_folds_are_pooled_per_mode_and_scored_as_one_test_set(tmp_path):
   assert sorted(r.mode for r in runs) == ["full", "scratch"]
   full = next(r for r in runs if r.mode == "full")
   assert len(full.predictions["test_labels"]) == 90
-  summary = report.summarize(runs, resamples=200, seed=0)
+  summary = sweep_statistics.summarize(runs, resamples=200, seed=0)
   rows = {r["label"]: r for r in summary["table"]}
   labels = np.concatenate([y for y, _ in everything["full"]])
   scores = np.concatenate([s for _, s in everything["full"]])

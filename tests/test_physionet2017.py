@@ -303,33 +303,33 @@ def test_a_whole_recording_model_with_attention_pooling_trains_predicts_and_expo
 
 
 def test_the_sweep_report_lists_each_runs_challenge_score():
-  from ecgjax.evaluation import report
+  from ecgjax.evaluation import sweep_runs, sweep_tables
   score = {"score": {"value": 0.61, "ci_low": 0.4, "ci_high": 0.8}, "records": 15,
            "f1": {"normal": 0.8, "af": float("nan"), "other": 0.42, "noisy": 0.0}}
-  runs = [report.Run("full", 0, 1, {"challenge2017": score}, {}),
-          report.Run("scratch", 0, 0, {"challenge2017": score}, {}),
-          report.Run("full", 50, 0, {}, {})]
-  lines = report.challenge_2017_table(runs)
+  runs = [sweep_runs.Run("full", 0, 1, {"challenge2017": score}, {}),
+          sweep_runs.Run("scratch", 0, 0, {"challenge2017": score}, {}),
+          sweep_runs.Run("full", 50, 0, {}, {})]
+  lines = sweep_tables.challenge_2017_table(runs)
   rows = [ln for ln in lines if ln.startswith("| all")]
   assert rows == ["| all | full | 1 | 0.610 [0.400, 0.800] | 0.800 | n/a | 0.420 | 15 |",
                   "| all | scratch | 0 | 0.610 [0.400, 0.800] | 0.800 | n/a | 0.420 | 15 |"]
-  assert report.challenge_2017_table(runs[2:]) == []
+  assert sweep_tables.challenge_2017_table(runs[2:]) == []
 
 
 def test_the_sweep_report_gives_each_modes_challenge_score_against_scratch():
   """Mean over seeds per mode, and full - scratch paired over the same recordings."""
-  from ecgjax.evaluation import report
+  from ecgjax.evaluation import sweep_runs, sweep_tables
   names = np.array(["normal", "af", "other", "noisy"])
   truth = np.eye(4)[[0, 0, 1, 2, 2, 3, 0, 1]]
   def run(mode, seed, classified):
     predictions = {"names": names, "test_patients": np.arange(8) * 7,
                    "test_labels": truth, "test_log_odds": np.eye(4)[classified]}
     score = {"score": {"value": 0.5 + seed / 10}, "f1": {}, "records": 8}
-    return report.Run(mode, 0, seed, {"challenge2017": score}, predictions)
+    return sweep_runs.Run(mode, 0, seed, {"challenge2017": score}, predictions)
   right, wrong = [0, 0, 1, 2, 2, 3, 0, 1], [0, 2, 1, 0, 2, 3, 0, 0]
   runs = [run("scratch", 0, wrong), run("scratch", 1, wrong), run("full", 0, right),
           run("full", 1, wrong)]
-  lines = report.challenge_2017_summary(runs, resamples=1000)
+  lines = sweep_tables.challenge_2017_summary(runs, resamples=1000)
   [row] = [ln for ln in lines if ln.startswith("| all")]
   cells = [c.strip() for c in row.strip("|").split("|")]
   assert cells[:3] == ["all", "0.550", "0.550"]              # scratch, full: mean over seeds

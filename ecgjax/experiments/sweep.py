@@ -18,7 +18,7 @@ from absl import logging
 
 from ecgjax import failpoints, storage
 from ecgjax.configs import common
-from ecgjax.evaluation import report
+from ecgjax.evaluation import report, sweep_runs, sweep_statistics, sweep_tables
 from ecgjax.experiments import fine_tuning, validation
 from ecgjax.training import completion, interrupt, workdir_files
 
@@ -42,7 +42,7 @@ def run_configs(config) -> list:
 
 
 def run_dir(workdir: str, c) -> str:
-  return os.path.join(workdir, "runs", c.mode, f"n{report.size_name(c.train_size)}",
+  return os.path.join(workdir, "runs", c.mode, f"n{sweep_runs.size_name(c.train_size)}",
                       f"seed{c.seed}")
 
 
@@ -69,10 +69,10 @@ def compare_and_report(config, workdir: str) -> dict:
   # results, so a signal here (the command's `concluding` phase) lets it finish, and a
   # rerun writes the same files again.
   with interrupt.during("concluding"):
-    runs = report.load_runs([run_dir(workdir, c) for c in configs])
-    summary = report.summarize(runs, resamples=config.bootstrap_resamples, seed=config.seed)
+    runs = sweep_runs.load_runs([run_dir(workdir, c) for c in configs])
+    summary = sweep_statistics.summarize(runs, resamples=config.bootstrap_resamples, seed=config.seed)
     if jax.process_index() == 0:
-      report.write_results_csv(runs, storage.join(workdir, "results.csv"))
+      sweep_tables.write_results_csv(runs, storage.join(workdir, "results.csv"))
       plots = report.write_report(summary, runs, workdir, config.roc_train_size)
       logging.info("report: %s", storage.join(workdir, "report.md"))
       print_summary(summary, workdir, plots)
@@ -82,7 +82,7 @@ def compare_and_report(config, workdir: str) -> dict:
 def print_summary(summary: dict, workdir: str, plots: list[str]) -> None:
   """What a user looks at first, on stdout: the table and where everything is."""
   print("\n".join(["", "Fine-tuning comparison (test split, mean AUROC over seeds):", "",
-                    *report.summary_table(summary), "",
+                    *sweep_tables.summary_table(summary), "",
                     f"report:      {os.path.join(workdir, 'report.md')}",
                     f"plots:       {', '.join(plots)} (in {workdir})",
                     f"every run:   {os.path.join(workdir, 'results.csv')}, "
