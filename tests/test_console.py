@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from ecgjax import console
 from ecgjax.training import progress
@@ -69,7 +68,7 @@ def test_a_finished_run_names_its_outputs_with_figures_rounded(tmp_path, capsys)
 
 
 def test_a_card_written_before_any_evaluation_says_so_plainly():
-  from ecgjax.models import model_card
+  from ecgjax.models import card_markdown, model_card
   from ecgjax.ecg import leads
   contract = model_card.input_contract(
       {"sampling_rate": 100.0, "lead_names": list(leads.STANDARD_LEADS)}, (1000, 12))
@@ -78,6 +77,6 @@ def test_a_card_written_before_any_evaluation_says_so_plainly():
                                 "input": contract},
                           model={"architecture": "ResNet1D", "config": {}, "parameters": 10,
                                  "in_leads": 12}, steps=4)
-  text = model_card.markdown(card)
+  text = card_markdown.markdown(card)
   assert "**Not evaluated yet.**" in text and "no label has a threshold" in text
   assert "`None`" not in text

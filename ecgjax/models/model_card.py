@@ -18,7 +18,8 @@ checkpoint alone answers the questions every user of a published ECG model asks
 
 Everything that reads a model (fine-tuning, evaluate, predict, export) reads the
 card; labels are matched by name, never by position alone. Pure Python: this is
-imported by serving code that has neither TensorFlow nor the training stack.
+imported by serving code that has neither TensorFlow nor the training stack. This
+module holds the card's schema, its checks and its files; card_markdown renders it.
 """
 
 import datetime
@@ -31,6 +32,7 @@ from etils import epath
 
 from ecgjax import storage
 from ecgjax.ecg import labels as vocabulary, preprocess
+from ecgjax.models import card_markdown
 
 CARD_FILE = "model_card.json"
 CARD_MARKDOWN = "model_card.md"
@@ -198,124 +200,6 @@ def read(path: str) -> dict:
 
 def write(directory: str, card: dict) -> None:
   """model_card.json and model_card.md into `directory`, each replaced whole."""
-  for name, text in ((CARD_FILE, json.dumps(card, indent=2)), (CARD_MARKDOWN, markdown(card))):
+  for name, text in ((CARD_FILE, json.dumps(card, indent=2)),
+                     (CARD_MARKDOWN, card_markdown.markdown(card))):
     storage.write_text(storage.join(directory, name), text)
-
-
-def _fmt(value, digits=3) -> str:
-  return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _with_ci(entry) -> str:
-  if not entry:
-    return "-"
-  return f"{entry['value']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
-
-
-def _outputs_sentence(card: dict, points: dict) -> str:
-  if card["threshold_rule"] is None:
-    return ("**Not evaluated yet.** This card was written before the run's first "
-            "evaluation: no label has a threshold (predict leaves `positive` empty) and "
-            "the probabilities are not calibrated. Use a checkpoint saved at or after an "
-            "evaluation (every `eval_every` steps, and at the end of a run).")
-  return (f"Probabilities calibrated per label ({card['calibration']['formula']}); a label "
-          f"is positive at or above its threshold, chosen by `{card['threshold_rule']}` on "
-          f"{points.get('split', 'an unrecorded split')}"
-          + (f" at step {points['step']} ({points.get('examples', '?')} ECGs)."
-             if points else "."))
-
-
-def markdown(card: dict) -> str:
-  """A short, readable account of the card."""
-  inp, training, model = card["input"], card["training"], card["model"]
-  datasets = ", ".join(f"{d['name']} {d.get('version', '')}".strip() for d in training["datasets"])
-  points = card.get("operating_points") or {}
-  metric_labels = (card.get("metrics") or {}).get("labels", {})
-  lines = [
-      f"# Model card: ResNet1D, {training['task']} on {datasets}",
-      "",
-      f"ecgjax {card['ecgjax_version']}, written {card['created']}. "
-      f"{len(card['labels'])} labels, {model['parameters']:,} parameters, "
-      f"{training['steps']} training steps.",
-      "",
-      "## Input",
-      "",
-      f"{inp['samples']} samples at {inp['sampling_rate']:g} Hz ({inp['duration_s']:g} s) of "
-      f"{len(inp['leads'])} leads in the order {', '.join(inp['leads'])}, {inp['dtype']} "
-      f"{inp['units']}s, laid out {inp['layout']}; the model divides by 1000 (mV). "
-      f"Preprocessing recipe: {json.dumps(inp['recipe'])}.",
-      "",
-      "## Outputs",
-      "",
-      _outputs_sentence(card, points),
-      "",
-      *[f"Exclusive classes, one softmax whose probabilities sum to 1 (an ECG is the most "
-        f"probable of them): {', '.join(group)}.\n" for group in card.get("exclusive_groups") or []],
-      "| # | label | SNOMED CT | threshold | AUROC [95% CI] | sensitivity | specificity |",
-      "|---|---|---|---|---|---|---|",
-  ]
-  for k, name in enumerate(card["labels"]):
-    m = metric_labels.get(name, {})
-    lines.append(f"| {k} | {name} | {card['snomed'][name] or '-'} | "
-                 f"{_fmt(card['thresholds'][name])} | {_with_ci(m.get('auroc'))} | "
-                 f"{_with_ci(m.get('sensitivity'))} | {_with_ci(m.get('specificity'))} |")
-  metrics = card.get("metrics") or {}
-  if metrics:
-    lines += ["", f"Metrics on the {metrics.get('split')} split ({metrics.get('examples')} ECGs"
-              + (f", step {metrics['step']}" if "step" in metrics else "") + ")."]
-  lines += ["", "## Training", "", f"Command: `{training['command']}`", ""]
-  for d in training["datasets"]:
-    lines.append(f"- {d['name']} {d.get('version', '')}: splits "
-                 + ", ".join(f"{k} {v}" for k, v in d.get("splits", {}).items())
-                 + (f"; trained on {d['train_examples']} ECGs" if "train_examples" in d else ""))
-  lines += ["", f"Model: {json.dumps(model.get('config', {}))}", ""]
-  if card.get("release"):
-    lines += _release_lines(card["release"])
-  return "\n".join(lines)
-
-
-def _ci_text(ci) -> str:
-  return f" [95% CI {ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
-
-
-def _release_lines(release: dict) -> list[str]:
-  """A shipped model's record (experiments/release.py): how it was made, and how it
-  reads real ECGs it never trained on."""
-  cost = release.get("training_cost") or {}
-  lines = ["## Release", "",
-           f"Generator: {release['generator']}. Recipe: `{release['recipe']}`, "
-           f"{release['steps']} steps"
-           + (f", {cost['wall_s'] / 60:.1f} min of training at a median "
-              f"{cost['median_ecg_per_sec']:.0f} ECG/s on {cost['cpus']} CPUs"
-              if cost.get("wall_s") and cost.get("median_ecg_per_sec") else "")
-           + f". Thresholds {release['thresholds']}.", ""]
-  if release.get("note"):
-    lines += [release["note"], ""]
-  s2r = release["sim_to_real"]
-  lines += ["### Zero-shot on real ECGs it never trained on", "",
-            f"Real sets: {s2r['real_data']}. Median AUROC over the labels with at least "
-            f"{s2r['min_positives']} positives: "
-            + ("n/a" if s2r["median_auroc"] is None else
-               f"**{s2r['median_auroc']:.3f}**" + _ci_text(s2r.get("median_auroc_ci"))
-               + f" over {s2r['labels_counted']}")
-            + "".join(f"; {name} {s['median_auroc']:.3f}" + _ci_text(s.get("median_auroc_ci"))
-                      + f" over {s['labels_counted']}"
-                      for name, s in s2r["sets"].items() if s["median_auroc"] is not None)
-            + ". These sets are small: read the CIs.", "",
-            "| set | label | positives / ECGs | AUROC [95% CI] |", "|---|---|---|---|"]
-  for name, s in s2r["sets"].items():
-    for label, v in s["labels"].items():
-      if v["n_pos"] and v["auroc"] is not None:
-        lines.append(f"| {name} | {label} | {v['n_pos']} / {v['n_pos'] + v['n_neg']} | "
-                     f"{v['auroc']:.3f} [{v['auroc_ci'][0]:.2f}, {v['auroc_ci'][1]:.2f}] |")
-  lines.append("")
-  flagged = [("synthetic validation", release.get("synthetic_normals_flagged") or {})]
-  flagged += [(name, s["normals_flagged"]) for name, s in s2r["sets"].items()]
-  for name, n in flagged:
-    if n.get("normal_ecgs"):
-      called = ", ".join(f"{k} {v}" for k, v in sorted(n["labels_called"].items(),
-                                                       key=lambda kv: -kv[1]))
-      lines.append(f"- {name}: {n['flagged']} of its {n['normal_ecgs']} normal ECGs "
-                   f"({n['fraction']:.0%}) get an abnormal label they do not carry"
-                   + (f" ({called})." if called else "."))
-  return lines + [""]
