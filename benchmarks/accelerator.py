@@ -50,7 +50,7 @@ from flax import nnx
 
 import train_step
 from emit import emit
-from ecgjax.configs.common import MODELS
+from ecgjax.models.presets import PRESETS as MODELS
 from ecgjax.inference import scoring
 from ecgjax.models import resnet1d
 

@@ -26,7 +26,7 @@ import optax
 from flax import nnx
 
 from emit import emit
-from ecgjax.configs.common import MODELS
+from ecgjax.models.presets import PRESETS as MODELS
 from ecgjax.data import datasets, pipeline
 from ecgjax.models import resnet1d
 from ecgjax.training import mesh as mesh_lib, steps

@@ -31,7 +31,7 @@ from flax import nnx
 
 import torch_peer
 from emit import emit
-from ecgjax.configs.common import MODELS
+from ecgjax.models.presets import PRESETS as MODELS
 from ecgjax.models import resnet1d
 
 

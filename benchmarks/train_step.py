@@ -32,7 +32,7 @@ import optax
 from flax import nnx
 
 from emit import emit
-from ecgjax.configs.common import MODELS
+from ecgjax.models.presets import PRESETS as MODELS
 from ecgjax.models import resnet1d
 from ecgjax.training import mesh as mesh_lib, parallel, steps
 
