@@ -15,7 +15,7 @@ import statistics
 import time
 
 from emit import emit
-from ecgjax.ecg.synthetic import generator
+from ecgjax.synthetic import generator
 
 
 def main():

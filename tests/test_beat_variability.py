@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import scipy.signal
 
-from ecgjax.ecg.synthetic import generator, render, rhythm, variability
+from ecgjax.synthetic import generator, render, rhythm, variability
 
 
 def lead_ii_r_amplitudes(seed: int, index: int, varied: bool) -> np.ndarray:

@@ -1,12 +1,17 @@
 """Body noise in the atrial band (generator 1.7.0): a trembling limb draws its
 tremor's frequency on the leads that use its electrode, in about a quarter of
-recordings and more with age, and muscle artefact starts at 10-25 Hz."""
+recordings and more with age, and muscle artefact starts at 10-25 Hz.
+
+The rates and ranges below restate tremor.py's design (its docstring cites their
+sources): these tests guard against regressions, so that changing them is a
+deliberate act. The lead-field test checks physics: a left-arm tremor appears in lead
+I (LA - RA) and not in lead II (LL - RA)."""
 
 import numpy as np
 import scipy.signal
 
 from ecgjax.ecg import leads
-from ecgjax.ecg.synthetic import tremor
+from ecgjax.synthetic import tremor
 
 
 def test_tremor_is_common_more_so_with_age_and_mostly_fainter_than_f_waves():

@@ -25,7 +25,7 @@ from flax import nnx
 from scipy import stats
 from sklearn import metrics as skm
 
-from ecgjax.ecg.synthetic import generator, rhythm as rhythm_lib
+from ecgjax.synthetic import generator, rhythm as rhythm_lib
 from ecgjax.ecg import windows
 from ecgjax.inference import ecg_plot, explain, scoring
 from ecgjax.models import resnet1d

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from ecgjax.data import datasets, synthetic_stream
-from ecgjax.ecg.synthetic import cohort, generator
+from ecgjax.synthetic import cohort, generator
 from ecgjax.experiments import validation
 from tests.helpers import tiny_pretrain_config
 

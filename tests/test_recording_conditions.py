@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ecgjax.ecg import leads
-from ecgjax.ecg.synthetic import generator, recording, rhythm
+from ecgjax.synthetic import generator, recording, rhythm
 
 FS = 500.0
 LEAD = {name: i for i, name in enumerate(leads.STANDARD_LEADS)}

@@ -8,7 +8,7 @@ import tensorflow_datasets as tfds
 
 from ecgjax.data import datasets
 from ecgjax.ecg import leads
-from ecgjax.ecg.synthetic import conditions, generator
+from ecgjax.synthetic import conditions, generator
 from tfds_builders.synthetic_ecg import synthetic_ecg_dataset_builder as synthetic
 
 TINY_SPLITS = {}

@@ -7,7 +7,7 @@ import pytest
 import scipy.signal
 
 from ecgjax.ecg import leads
-from ecgjax.ecg.synthetic import conditions, generator
+from ecgjax.synthetic import conditions, generator
 
 FS = 250
 
@@ -168,7 +168,7 @@ def test_a_patients_ecgs_resemble_each_other_more_than_a_strangers():
 def test_generation_in_worker_processes_equals_generation_in_one():
   """The spawned workers (which do not re-import the caller's main module) render the
   same ECGs, in the same order, as one process does."""
-  from ecgjax.ecg.synthetic import generator
+  from ecgjax.synthetic import generator
   args = (7, 400, "train", 100.0, 10.0)
   parallel = list(generator.generate_split_parallel(*args, workers=2))
   serial = list(generator.generate_split_parallel(*args, workers=1))

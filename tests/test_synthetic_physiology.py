@@ -4,7 +4,7 @@ durations by their definitions, pacing stimuli of realistic size, and PVCs by fo
 
 import numpy as np
 
-from ecgjax.ecg.synthetic import cohort, conditions, generator, morphology as morph, rhythm
+from ecgjax.synthetic import cohort, conditions, generator, morphology as morph, rhythm
 
 
 def p_axis(atrium: morph.AtrialMorphology) -> float:
@@ -101,7 +101,7 @@ def test_premature_ventricular_beats_come_mostly_from_the_outflow_tracts():
   """Generator 1.3.0: the foci of PVC_FOCI. Most PVCs have an inferior axis (outflow
   tracts), most of those a negative V1 (the right outflow tract's left-bundle shape),
   and a superior axis with a positive V1 (fascicular, right-bundle shape) occurs."""
-  from ecgjax.ecg.synthetic import render
+  from ecgjax.synthetic import render
   v1 = render.LEAD_FIELD[3]                      # the first chest electrode
   beats = [morph.ectopic_ventricle(np.random.default_rng(seed)) for seed in range(1000)]
   axes = np.array([morph.frontal_axis(v) for v in beats])

@@ -17,7 +17,7 @@ def code_version(name: str) -> str | None:
   on disk by newer code (which would train an old checkout on data it cannot make)."""
   if datasets.split_name(name)[0] != SYNTHETIC:
     return None
-  from ecgjax.ecg.synthetic import generator
+  from ecgjax.synthetic import generator
   return generator.VERSION
 
 

@@ -3,7 +3,7 @@
 The built dataset still gives everything but the training stream: validation and
 test splits (so runs with and without fresh ECGs are scored on the same ECGs), the
 label names, rate and duration. The training stream is generated as training runs
-(ecg.synthetic.generator.fresh_examples) by worker processes on the host's cores:
+(synthetic.generator.fresh_examples) by worker processes on the host's cores:
 no ECG is seen twice, which tells whether a long pretraining learns the simulator
 or memorises the 16,000 ECGs of a built draw.
 
@@ -22,7 +22,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from ecgjax.data import datasets, embedded, pipeline
-from ecgjax.ecg.synthetic import generator
+from ecgjax.synthetic import generator
 
 STREAM_SEED_OFFSET = 1 << 32
 

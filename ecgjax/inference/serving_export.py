@@ -113,7 +113,7 @@ def input_spec(card: dict) -> jax.ShapeDtypeStruct:
 def probe_signals(card: dict, count: int = 4) -> np.ndarray:
   """Synthetic ECGs at the card's rate and length, the realistic inputs the exports
   are checked on (random noise would leave most activations near zero)."""
-  from ecgjax.ecg.synthetic import generator
+  from ecgjax.synthetic import generator
   rate, samples = float(card["input"]["sampling_rate"]), int(card["input"]["samples"])
   from ecgjax.ecg import leads as leads_lib
   signals = [generator.generate_record(seed=7, patient_index=k, visit=0, sampling_rate=rate,

@@ -6,11 +6,11 @@ nine electrodes; noise (baseline wander with respiration, band-limited muscle
 artefact, 50/60 Hz powerline where the sampling rate resolves it) is added per
 electrode, and the 12 leads are formed from the electrodes as an ECG machine
 forms them, so Einthoven's (III = II - I) and Goldberger's relations hold. Each
-recording then passes a cart (ecgjax/ecg/synthetic/recording.py): 0.05 Hz or
+recording then passes a cart (ecgjax/synthetic/recording.py): 0.05 Hz or
 0.5-0.67 Hz high-pass, 40/100/150 Hz low-pass, a 50/60 Hz notch on half, and
 rare electrode motion, swapped arm cables, amplifier saturation or a flat lead.
 Per-lead R and S amplitudes, intervals and axes of normal ECGs match published
-adult normal values (ecgjax/ecg/synthetic/normal_ranges.py, tests/test_normal_ranges.py).
+adult normal values (ecgjax/synthetic/normal_ranges.py, tests/test_normal_ranges.py).
 Heart rate varies beat to beat (respiratory sinus arrhythmia, Mayer waves,
 jitter); QT follows RR by Bazett's formula.
 
@@ -21,8 +21,8 @@ disease); prevalences rise with age where they do clinically and conditions
 co-occur as they do. Splits are by patient (80/10/10): no patient is in two.
 Labels are read from what was rendered (a 58/min sinus rhythm is labelled
 bradycardia); LVH and atrial enlargement by the published voltage and P-wave
-criteria measured on the drawn beat (ecgjax/ecg/synthetic/criteria.py), which
-ecgjax/ecg/synthetic/label_criteria.py checks again on the rendered ECGs
+criteria measured on the drawn beat (ecgjax/synthetic/criteria.py), which
+ecgjax/synthetic/label_criteria.py checks again on the rendered ECGs
 (docs/sim-to-real.md).
 
 Label groups (in the metadata, `label_groups`): `pretrain`, the common
@@ -80,7 +80,7 @@ V1-V6, stored as raw bytes; `labels` multi-hot uint8 over `label_names`;
 import tensorflow_datasets as tfds
 
 from ecgjax.ecg import leads
-from ecgjax.ecg.synthetic import conditions, generator
+from ecgjax.synthetic import conditions, generator
 from tfds_builders import ecg_archive
 
 

@@ -6,7 +6,7 @@ per-lead amplitudes. `measure_normals` renders noise-free normal ECGs (sinus rhy
 and nothing else on the label list) and reads each lead's R and S amplitudes off
 the first whole beat; `PUBLISHED` holds the adult values they must fall within.
 
-  python -m ecgjax.ecg.synthetic.normal_ranges [COUNT]   (prints the medians)
+  python benchmarks/synthetic_normal_ranges.py [COUNT]   (prints the medians)
 
 Sources (adults, both sexes; amplitudes in mV, intervals in ms, axis in degrees):
 - Intervals and axis, about the 2nd-98th percentiles: Mason JW, Ramseth DJ,
@@ -30,7 +30,7 @@ import dataclasses
 import numpy as np
 
 from ecgjax.ecg import leads as lead_names
-from ecgjax.ecg.synthetic import cohort, generator, morphology as morph, render, rhythm
+from ecgjax.synthetic import cohort, criteria, generator, morphology as morph, render, rhythm
 
 # Population-median ranges per lead, (low, high) in mV.
 PUBLISHED_R_MEDIAN = {
@@ -68,19 +68,6 @@ def _is_normal(spec: cohort.EcgSpec) -> bool:
   return spec.labels == {"sinus_rhythm"}
 
 
-def _r_and_s(signal_mv: np.ndarray, onset: int, end: int, baseline: np.ndarray):
-  """R height and S depth per lead within [onset, end): R is the largest positive
-  deflection, S the deepest negative one after it (a QS complex is all S)."""
-  window = signal_mv[onset:end] - baseline
-  peak = np.argmax(window, axis=0)
-  r = np.clip(window.max(axis=0), 0, None)
-  s = np.zeros(window.shape[1])
-  for lead in range(window.shape[1]):
-    after = window[peak[lead]:, lead] if r[lead] > 0.05 else window[:, lead]
-    s[lead] = max(0.0, -after.min())
-  return r, s
-
-
 def measure_normals(count: int, seed: int = 0, fs: float = 500.0) -> NormalMeasurements:
   """Renders the first `count` normal ECGs of the cohort for `seed`, noise-free."""
   rows = {"r": [], "s": [], "p": [], "pr": [], "qrs": [], "qtc": [], "axis": [], "age": [],
@@ -99,8 +86,9 @@ def measure_normals(count: int, seed: int = 0, fs: float = 500.0) -> NormalMeasu
     start = int(onset * fs)
     # The PR segment (20 ms before QRS onset) is the isoelectric reference.
     baseline = signal[start - int(0.02 * fs)] / 1000
-    r, s = _r_and_s(signal / 1000, start - int(0.01 * fs),
-                    start + int((ventricle.qrs_duration + 0.03) * fs), baseline)
+    # R and S as the labelling criteria read them (criteria.r_and_s).
+    qrs = slice(start - int(0.01 * fs), start + int((ventricle.qrs_duration + 0.03) * fs))
+    r, s = criteria.r_and_s(signal[qrs] / 1000 - baseline)
     rows["r"].append(r)
     rows["s"].append(s)
     p_start = start - int(spec.rhythm.pr * fs)

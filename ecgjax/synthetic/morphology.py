@@ -68,7 +68,7 @@ class VentricularMorphology:
 def normal_atrium(rng: np.random.Generator, p_axis: float,
                   duration_scale: float = 1.0) -> AtrialMorphology:
   """Right then left atrial activation; `duration_scale` stretches both (the P lasts
-  about 88 ms at 1.0, measured as label_criteria measures it)."""
+  about 88 ms at 1.0, measured as benchmarks/synthetic_label_criteria.py measures it)."""
   amp = rng.uniform(0.1, 0.18)
   p = waves(
       (0.045, 0.018, amp * 0.7, frontal(p_axis + 15, 0.3)),   # right atrium

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ecgjax.ecg.synthetic import (cohort, conditions, recording, render, rhythm, tremor,
+from ecgjax.synthetic import (cohort, conditions, recording, render, rhythm, tremor,
                                   variability)
 
 # What the code here generates; the synthetic_ecg builder's version. A change that alters
@@ -75,7 +75,7 @@ def draw_ecg(seed: int, patient_index: int, visit: int
              ) -> tuple[cohort.Patient, np.random.Generator, cohort.EcgSpec]:
   """What one ECG of the cohort shows, before it is rendered: the patient, the
   recording's random stream (next: the rhythm's schedule, then the body's
-  rendering) and the ECG's spec. Studies of the generator (normal_ranges, tests)
+  rendering) and the ECG's spec. Studies of the generator (benchmarks/synthetic_*.py, tests)
   start here and change what they study, as generate_record renders it."""
   patient = cohort.sample_patient(_patient_rng(seed, patient_index), patient_index)
   rng = np.random.default_rng([seed, patient_index, visit + 1])

@@ -19,11 +19,11 @@ import dataclasses
 import numpy as np
 
 from ecgjax.ecg import leads
-from ecgjax.ecg.synthetic import conditions, criteria
-from ecgjax.ecg.synthetic import morphology as morph
-from ecgjax.ecg.synthetic import render
-from ecgjax.ecg.synthetic.render import NoiseSpec
-from ecgjax.ecg.synthetic.rhythm import RhythmSpec
+from ecgjax.synthetic import conditions, criteria
+from ecgjax.synthetic import morphology as morph
+from ecgjax.synthetic import render
+from ecgjax.synthetic.render import NoiseSpec
+from ecgjax.synthetic.rhythm import RhythmSpec
 
 LOW_VOLTAGE_LABEL_THRESHOLD = 0.5     # mV, every limb lead (the clinical criterion)
 Q_WAVE_LABEL_THRESHOLD = 0.5
@@ -51,7 +51,7 @@ class Patient:
   # (degrees; + counter-clockwise seen from below): shifts the precordial
   # transition zone by about one lead per 20 degrees, the same every visit.
   chest_rotation: float = 0.0
-  # Normal QRS duration, s: men's is longer (Mason et al. 2007, normal_ranges.py).
+  # Normal QRS duration, s: men's is longer (Mason et al. 2007, benchmarks/synthetic_normal_ranges.py).
   qrs_duration: float = 0.09
   # How close the chest electrodes sit to the heart: a thinner chest wall and less
   # interposed lung in the young give larger precordial voltages.
@@ -113,7 +113,7 @@ def sample_patient(rng: np.random.Generator, index: int) -> Patient:
   maybe("brugada_pattern", 0.035 if male else 0.012)
 
   # The frontal QRS axis turns leftward with age; its adult 2nd-98th percentiles span
-  # about -30 to +90 degrees (Mason et al. 2007, normal_ranges.py).
+  # about -30 to +90 degrees (Mason et al. 2007, benchmarks/synthetic_normal_ranges.py).
   axis = rng.normal(55 - 30 * old, 24)
   if "lafb" in traits:
     axis = rng.uniform(-80, -45)
@@ -141,7 +141,7 @@ def sample_patient(rng: np.random.Generator, index: int) -> Patient:
       # Drawn last, so every earlier draw is what it was before QRS width varied.
       qrs_duration=float(np.clip(rng.normal(0.095 if male else 0.088, 0.008), 0.074, 0.108)),
       # Women's precordial voltages are about three quarters of men's (S in V2, median
-      # 1.1 against 1.5 mV: normal_ranges.py), more than body habitus (`voltage`) gives.
+      # 1.1 against 1.5 mV: benchmarks/synthetic_normal_ranges.py), more than body habitus (`voltage`) gives.
       chest_gain=float((1.2 - 0.35 * np.clip((age - 20) / 60, 0, 1)) * rng.lognormal(0, 0.1)
                        * (1.0 if male else 0.85)),
       p_duration_scale=float(np.clip(rng.normal(1.13, 0.12), 0.9, 1.45)),

@@ -7,9 +7,9 @@ rendered leads of one beat, noise-free at 500 Hz, not from the generator's inter
 parameters. `agreement` then counts, per label, how many labelled ECGs meet the
 criterion and how many unlabelled ones do.
 
-  python -m ecgjax.ecg.synthetic.label_criteria [COUNT]   (prints the table)
+  python benchmarks/synthetic_label_criteria.py [COUNT]   (prints the table)
 
-The criteria (criteria.py, with their citations): frontal QRS axis below -30 / above
+The criteria (ecgjax/synthetic/criteria.py, with their citations): frontal QRS axis below -30 / above
 +90 degrees for left / right axis deviation (Surawicz B et al., AHA/ACCF/HRS
 recommendations part III, Circulation 2009;119:e235-e240; the axis is the direction
 of the net QRS area in the hexaxial frame, from leads I and aVF, aVF's lead vector
@@ -24,7 +24,7 @@ import dataclasses
 
 import numpy as np
 
-from ecgjax.ecg.synthetic import criteria, generator, render, rhythm
+from ecgjax.synthetic import criteria, generator, render, rhythm
 
 FS = 500.0
 DURATION = 10.0
