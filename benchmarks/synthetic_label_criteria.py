@@ -9,8 +9,8 @@ criterion and how many unlabelled ones do.
 
   python benchmarks/synthetic_label_criteria.py [COUNT]   (prints the table)
 
-The criteria (ecgjax/synthetic/criteria.py, with their citations): frontal QRS axis below -30 / above
-+90 degrees for left / right axis deviation (Surawicz B et al., AHA/ACCF/HRS
+The criteria (ecgjax/synthetic/criteria.py, with their citations): frontal QRS axis
+below -30 / above +90 degrees for left / right axis deviation (Surawicz B et al., AHA/ACCF/HRS
 recommendations part III, Circulation 2009;119:e235-e240; the axis is the direction
 of the net QRS area in the hexaxial frame, from leads I and aVF, aVF's lead vector
 being sqrt(3)/2 of lead I's in Einthoven's triangle); Sokolow-Lyon or Cornell voltage

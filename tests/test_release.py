@@ -34,6 +34,14 @@ def test_training_cost_reads_the_log_and_the_metrics(tmp_path):
   assert release.training_cost(str(tmp_path), {}) is None
 
 
+def test_importing_the_release_defines_no_flags():
+  """Flags are the command's, defined when it runs (`define_flags`), so importing the
+  module beside other absl programs changes none of theirs."""
+  from absl import flags
+  assert "recipe" not in flags.FLAGS and "one_lead" not in flags.FLAGS
+  assert callable(release.define_flags)
+
+
 @pytest.mark.slow     # evaluates a model and builds the real sample sets
 def test_release_writes_a_model_directory_with_its_record(tiny_pretrained, shared_data,
                                                           tmp_path, monkeypatch):

@@ -91,7 +91,8 @@ def challenge_2017_table(runs: list[Run]) -> list[str]:
   lines = ["", "## PhysioNet/CinC Challenge 2017 score", "",
            "The mean F1 of normal, AF and other (each recording's class is its highest "
            "output), with a 95% CI from record-bootstrap resamples.", "",
-           "| train size | mode | seed | score [95% CI] | F1 normal | F1 AF | F1 other | recordings |",
+           "| train size | mode | seed | score [95% CI] | F1 normal | F1 AF | F1 other "
+           "| recordings |",
            "|---|---|---|---|---|---|---|---|"]
   for run in scored:
     c = run.results["challenge2017"]

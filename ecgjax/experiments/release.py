@@ -39,22 +39,6 @@ from ecgjax.experiments import checkpoint_evaluation, zero_shot
 from ecgjax.models import model_card
 from ecgjax.training import checkpoints
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "the trained workdir (or model directory) to release")
-flags.DEFINE_string("name", None, "the shipped model's name (its folder under --out)")
-flags.DEFINE_string("recipe", None, "how it was trained, e.g. pretrain.py:synthetic_foundation")
-flags.DEFINE_string("threshold_rule", "specificity:0.99",
-                    "chosen on the synthetic validation split (evaluation/thresholds.py)")
-flags.DEFINE_string("shared", None, "the folder of real sample sets (ptbxl/, cinc2020/, "
-                    "cinc2017/; default: the samples shipped in the package)")
-flags.DEFINE_string("out", os.fspath(checkpoints.SHIPPED_MODELS), "where NAME is written")
-flags.DEFINE_boolean("one_lead", False, "the model reads lead I: scored on CinC 2017 "
-                     "(the samples, and all 5,000 recordings where both folders are there)")
-flags.DEFINE_integer("min_positives", 3, "labels counted in a set's median")
-flags.DEFINE_string("note", None, "a line the card's release entry carries: why this "
-                    "release was made (a re-release says what changed)")
-flags.DEFINE_string("data_dir", None, "where the model's synthetic set is built; default: "
-                    "its training run's data_dir")
 LOG_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
 
 
@@ -153,6 +137,29 @@ def release(model: str, name: str, recipe: str, threshold_rule: str, shared: str
     shutil.rmtree(scratch, ignore_errors=True)
 
 
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command's flags, defined when it runs, never at import (tests and other
+  modules import this one)."""
+  flags.DEFINE_string("model", None, "the trained workdir (or model directory) to release")
+  flags.DEFINE_string("name", None, "the shipped model's name (its folder under --out)")
+  flags.DEFINE_string("recipe", None, "how it was trained, e.g. pretrain.py:synthetic_foundation")
+  flags.DEFINE_string("threshold_rule", "specificity:0.99",
+                      "chosen on the synthetic validation split (evaluation/thresholds.py)")
+  flags.DEFINE_string("shared", None, "the folder of real sample sets (ptbxl/, cinc2020/, "
+                      "cinc2017/; default: the samples shipped in the package)")
+  flags.DEFINE_string("out", os.fspath(checkpoints.SHIPPED_MODELS), "where NAME is written")
+  flags.DEFINE_boolean("one_lead", False, "the model reads lead I: scored on CinC 2017 "
+                       "(the samples, and all 5,000 recordings where both folders are there)")
+  flags.DEFINE_integer("min_positives", 3, "labels counted in a set's median")
+  flags.DEFINE_string("note", None, "a line the card's release entry carries: why this "
+                      "release was made (a re-release says what changed)")
+  flags.DEFINE_string("data_dir", None, "where the model's synthetic set is built; default: "
+                      "its training run's data_dir")
+
+
 def main(argv):
   del argv
   for required in ("model", "name", "recipe"):
@@ -167,4 +174,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)
