@@ -119,3 +119,19 @@ def test_predict_and_export_run_on_the_light_install(light_path, tmp_path):
                    f"--out={tmp_path / 'jax'}", "--noonnx", cwd=tmp_path)
   assert exported.returncode == 0, exported.stderr[-3000:]
   assert (tmp_path / "jax" / "model.jax_export").stat().st_size > 0
+
+
+def test_a_record_the_built_in_reader_cannot_read_names_the_wfdb_extra(tmp_path, monkeypatch):
+  """Format 80 (8-bit offset binary) is not the built-in reader's: without the wfdb
+  library (its import made to fail for real, as in the light install) the record's
+  error names the extra, and the record is refused, not misread."""
+  from ecgjax.ecg.formats import errors, wfdb_format
+  (tmp_path / "r.hea").write_text("r 1 100 10\nr.dat 80 200 8 0 0 0 0 I\n")
+  (tmp_path / "r.dat").write_bytes(bytes(range(128, 138)))
+  monkeypatch.setitem(sys.modules, "wfdb", None)       # `import wfdb` raises ImportError
+  with pytest.raises(errors.RecordFormatError,
+                     match=r"\(format 80\) needs the wfdb library: pip install 'ecgjax\[wfdb\]'"):
+    wfdb_format.read_wfdb(str(tmp_path / "r"))
+  monkeypatch.delitem(sys.modules, "wfdb")             # with it, the record reads
+  record = wfdb_format.read_wfdb(str(tmp_path / "r"), fill_missing_leads=True)
+  assert record.signal.shape == (10, 12) and record.filled_leads
