@@ -17,6 +17,7 @@ class Run:
   results: dict
   predictions: dict          # arrays of predictions.npz (read_predictions)
 
+
 def read_predictions(run_dir: str) -> dict:
   """A run's predictions.npz: names, {val,test}_labels, {val,test}_log_odds and
   test_patients. A run written before ecgjax kept log-odds stored probabilities as
@@ -29,6 +30,7 @@ def read_predictions(run_dir: str) -> dict:
           predictions.pop(f"{split}_scores"))
   return predictions
 
+
 def load_runs(run_dirs: list[str]) -> list[Run]:
   runs = []
   for d in run_dirs:
@@ -36,8 +38,10 @@ def load_runs(run_dirs: list[str]) -> list[Run]:
     runs.append(Run(r["mode"], r["train_size"], r["seed"], r, read_predictions(d)))
   return runs
 
+
 def size_name(size: int) -> str:
   return "all" if size == 0 else str(size)
+
 
 def known_rows(predictions: dict, k: int) -> tuple[np.ndarray, np.ndarray]:
   """The test rows whose label k is known (NaN marks a mixture's unannotated label or a

@@ -12,18 +12,19 @@ import numpy as np
 from ecgjax.evaluation import auroc_interval, bootstrap, comparison
 from ecgjax.evaluation.sweep_runs import Run, known_rows
 
+
 # The fine-tuning modes in the order tables show them, and those compared with scratch:
 # `random_probe` (a linear probe on the architecture's random, frozen features) is the
 # control that says how much of a probe's score the pretraining earned.
 MODE_ORDER = ("scratch", "random_probe", "linear_probe", "full")
-
 AGAINST_SCRATCH = ("full", "linear_probe", "random_probe")
+MACRO_LABEL = "macro (mean over labels)"      # the table's row of the mean over labels
 
-MACRO_LABEL = "macro (mean over labels)"
 
 def _pct(values: np.ndarray) -> tuple[float, float]:
   values = values[np.isfinite(values)]
   return tuple(np.percentile(values, [2.5, 97.5])) if len(values) else (np.nan, np.nan)
+
 
 def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
   """Per (label, size): each mode's seed-mean AUROC with CI, and paired differences."""
@@ -82,6 +83,7 @@ def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
   return {"names": names, "modes": modes, "sizes": sizes, "table": table,
           "comparisons": comparisons, "resamples": resamples}
 
+
 def _delong(y: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) -> dict:
   """DeLong's test of two AUROCs on the same ECGs; with fewer than 2 positives or 2
   negatives (a small fold's test split) it is undefined: the difference alone, NaN."""
@@ -92,6 +94,7 @@ def _delong(y: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) -> dict:
             "delong_p": float("nan")}
   d = comparison.delong_test(y, score_a, score_b)
   return {"difference": d.difference, "delong_z": d.z, "delong_p": d.p_value}
+
 
 def _differences(per_mode: dict, draws: dict) -> dict:
   """Pretrained minus scratch: point difference, percentile CI and two-sided bootstrap p,

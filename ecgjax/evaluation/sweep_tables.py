@@ -13,6 +13,7 @@ from ecgjax.evaluation import challenge2017
 from ecgjax.evaluation.sweep_runs import Run, size_name
 from ecgjax.evaluation.sweep_statistics import AGAINST_SCRATCH, MODE_ORDER
 
+
 COMPARISONS_COLUMNS = ["label", "train_size", "seed", "comparison", "difference", "delong_z",
                        "delong_p"]
 RESULTS_COLUMNS = ["label", "mode", "train_size", "seed", "auroc", "auroc_ci_low",
