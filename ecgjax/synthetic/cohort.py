@@ -51,7 +51,8 @@ class Patient:
   # (degrees; + counter-clockwise seen from below): shifts the precordial
   # transition zone by about one lead per 20 degrees, the same every visit.
   chest_rotation: float = 0.0
-  # Normal QRS duration, s: men's is longer (Mason et al. 2007, benchmarks/synthetic_normal_ranges.py).
+  # Normal QRS duration, s: men's is longer (Mason et al. 2007;
+  # benchmarks/synthetic_normal_ranges.py).
   qrs_duration: float = 0.09
   # How close the chest electrodes sit to the heart: a thinner chest wall and less
   # interposed lung in the young give larger precordial voltages.
@@ -141,7 +142,8 @@ def sample_patient(rng: np.random.Generator, index: int) -> Patient:
       # Drawn last, so every earlier draw is what it was before QRS width varied.
       qrs_duration=float(np.clip(rng.normal(0.095 if male else 0.088, 0.008), 0.074, 0.108)),
       # Women's precordial voltages are about three quarters of men's (S in V2, median
-      # 1.1 against 1.5 mV: benchmarks/synthetic_normal_ranges.py), more than body habitus (`voltage`) gives.
+      # 1.1 against 1.5 mV: benchmarks/synthetic_normal_ranges.py), more than body habitus
+      # (`voltage`) gives.
       chest_gain=float((1.2 - 0.35 * np.clip((age - 20) / 60, 0, 1)) * rng.lognormal(0, 0.1)
                        * (1.0 if male else 0.85)),
       p_duration_scale=float(np.clip(rng.normal(1.13, 0.12), 0.9, 1.45)),

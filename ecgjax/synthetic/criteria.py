@@ -1,8 +1,8 @@
 """The published criteria a reader applies to the measured labels, read off leads.
 
 The generator labels LVH and atrial enlargement by these criteria measured on the
-beat it draws (cohort.py), and benchmarks/synthetic_label_criteria.py checks them again on rendered ECGs,
-so both read the leads the same way. Amplitudes in mV, times in s.
+beat it draws (cohort.py), and benchmarks/synthetic_label_criteria.py checks them
+again on rendered ECGs, so both read the leads the same way. Amplitudes in mV, times in s.
 
 - Left ventricular hypertrophy by voltage: Sokolow-Lyon, S in V1 plus the larger R
   of V5 and V6, at least 3.5 mV (Sokolow M, Lyon TP, Am Heart J 1949;37:161-186), or

@@ -19,7 +19,8 @@ from ecgjax.synthetic.rhythm import LEAD_IN, Schedule
 
 # The limb electrodes are far from the heart and see its dipole weakly; the chest
 # electrodes lie on it, V2-V4 closest. These gains put the population medians of
-# normal R and S amplitudes per lead inside published adult values (benchmarks/synthetic_normal_ranges.py):
+# normal R and S amplitudes per lead inside published adult values
+# (benchmarks/synthetic_normal_ranges.py):
 # limb-lead R about 1 mV in II, the deepest S in V2 and the largest QRS in V2-V4.
 LIMB_GAIN = 0.8
 CHEST_PLACEMENT = ((120, 1.25), (100, 1.9), (80, 2.0), (60, 2.1), (35, 1.55), (10, 1.05))
