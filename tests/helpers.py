@@ -33,10 +33,19 @@ COMPILE_XLA_FLAGS = ("--xla_backend_optimization_level=0 "
                      "--xla_llvm_disable_expensive_passes=true")
 
 
+# Eight simulated devices on two cores: under load a collective's eight participant
+# threads can wait for a core longer than XLA's CPU default of 40 s, and XLA then aborts
+# the process ("Termination timeout for all reduce", seen once in a loaded CI run). The
+# suite gives them 15 minutes: a loaded machine is slow, not killed.
+COLLECTIVE_XLA_FLAGS = ("--xla_cpu_collective_call_terminate_timeout_seconds=900 "
+                        "--xla_cpu_collective_call_warn_stuck_timeout_seconds=300 ")
+
+
 def xla_flags(devices: int = 1) -> str:
   """XLA_FLAGS for a test's subprocess: `devices` simulated CPU devices (one: the
   machine's own) with the suite's compile options."""
-  simulated = f"--xla_force_host_platform_device_count={devices} " if devices > 1 else ""
+  simulated = (f"--xla_force_host_platform_device_count={devices} {COLLECTIVE_XLA_FLAGS}"
+               if devices > 1 else "")
   return simulated + COMPILE_XLA_FLAGS
 
 TINY_MODEL = dict(stem_width=8, stage_widths=(8, 16), blocks_per_stage=(1, 1),
