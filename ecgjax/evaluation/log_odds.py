@@ -42,6 +42,8 @@ def pool(windows: np.ndarray, how: str, groups=()) -> np.ndarray:
   windows = np.asarray(windows)
   if len(windows) == 1:
     return windows[0].astype(np.float64)
+  if how == "max" and not groups:
+    return windows.max(axis=0).astype(np.float64)
   mean = from_probabilities(to_probabilities(windows).mean(axis=0))
   if how == "mean":
     return mean

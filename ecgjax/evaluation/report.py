@@ -1,6 +1,6 @@
 """The comparison report: report.md, comparisons.csv and the plots, from a sweep's
 finished runs (sweep_runs), their statistics (sweep_statistics), tables (sweep_tables)
-and plots (sweep_plots). results.csv is written as each run finishes
+and plots (sweep_plots). The sweep writes results.csv beside them, in the same phase
 (sweep_tables.write_results_csv)."""
 
 from ecgjax import storage

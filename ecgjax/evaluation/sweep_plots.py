@@ -67,13 +67,24 @@ def runs_at(runs: list[Run], summary: dict, roc_size: int | None) -> tuple[int, 
   return size, chosen
 
 
+def _at_size(runs: list[Run], summary: dict, roc_size: int | None, stem: str):
+  """(size, each mode's run there, the plot's file name); None where no run is there."""
+  size, chosen = runs_at(runs, summary, roc_size)
+  return (size, chosen, f"{stem}_train_size_{size_name(size)}.png") if chosen else None
+
+
+def _finish_panel(ax, label: str, size: int) -> None:
+  """The diagonal (chance, or perfect calibration) and the panel's title."""
+  ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+  ax.set_title(f"{label}, {size_name(size)} training ECGs")
+
+
 def roc_curves(runs: list[Run], summary: dict, outdir: str, roc_size: int | None) -> list[str]:
   from sklearn import metrics as skm
-  size, chosen = runs_at(runs, summary, roc_size)
-  if not chosen:
+  if not (found := _at_size(runs, summary, roc_size, "roc")):
     return []
+  size, chosen, name = found
   names = summary["names"]
-  name = f"roc_train_size_{size_name(size)}.png"
   with _panels(outdir, name, len(names), (4.2, 4)) as axes:
     for k, (ax, label) in enumerate(zip(axes, names, strict=True)):
       for mode, run in sorted(chosen.items()):
@@ -83,8 +94,7 @@ def roc_curves(runs: list[Run], summary: dict, outdir: str, roc_size: int | None
         scores = run.predictions["test_log_odds"][rows, k]
         fpr, tpr, _ = skm.roc_curve(y, scores)
         ax.plot(fpr, tpr, label=f"{mode} ({skm.roc_auc_score(y, scores):.2f})")
-      ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
-      ax.set_title(f"{label}, {size_name(size)} training ECGs")
+      _finish_panel(ax, label, size)
       ax.set_xlabel("1 - specificity")
       ax.set_ylabel("sensitivity")
       ax.legend(loc="lower right", fontsize=8)
@@ -94,11 +104,10 @@ def roc_curves(runs: list[Run], summary: dict, outdir: str, roc_size: int | None
 def reliability(runs: list[Run], summary: dict, outdir: str, roc_size: int | None) -> list[str]:
   """Observed frequency against predicted probability on test, in ten bins (those of at
   least 5 ECGs), each mode calibrated as its model card says (solid) and raw (dashed)."""
-  size, chosen = runs_at(runs, summary, roc_size)
-  if not chosen:
+  if not (found := _at_size(runs, summary, roc_size, "reliability")):
     return []
+  size, chosen, name = found
   names = summary["names"]
-  name = f"reliability_train_size_{size_name(size)}.png"
   with _panels(outdir, name, len(names), (4.2, 4)) as axes:
     for k, (ax, label) in enumerate(zip(axes, names, strict=True)):
       for (mode, run), colour in zip(sorted(chosen.items()), MODE_COLOURS):
@@ -115,8 +124,7 @@ def reliability(runs: list[Run], summary: dict, outdir: str, roc_size: int | Non
           enough = count >= 5         # a bin of one or two ECGs says nothing
           ax.plot(predicted[enough], observed[enough], style, marker="o", ms=3, color=colour,
                   label=f"{mode}{'' if style == '-' else ' raw'} (ECE {ece:.3f})")
-      ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
-      ax.set_title(f"{label}, {size_name(size)} training ECGs")
+      _finish_panel(ax, label, size)
       ax.set_xlabel("predicted probability")
       ax.set_ylabel("observed frequency")
       ax.legend(loc="upper left", fontsize=7)

@@ -79,6 +79,15 @@ def training_cost(model: str, card: dict | None = None) -> dict | None:
           "cpus": os.cpu_count()}
 
 
+def _card_or_none(model: str) -> dict | None:
+  """The card beside a workdir's or model directory's checkpoints, without reading the
+  weights; None where there is none."""
+  try:
+    return model_card.read(checkpoints.resolve_model(model))
+  except model_card.ModelCardError:
+    return None
+
+
 def release_entry(card: dict, recipe: str, threshold_rule: str, scored: dict,
                   cost: dict | None, synthetic_normals: dict, note: str | None = None) -> dict:
   chosen = card["operating_points"]
@@ -126,7 +135,7 @@ def release(model: str, name: str, recipe: str, threshold_rule: str, shared: str
     synthetic_normals = zero_shot.normals_flagged(
         refitted, chosen["dataset"],
         os.path.expanduser(data_dir or saved.config["dataset"]["data_dir"]), chosen["split"])
-    cost = training_cost(model, checkpoints.read_pretrained(model).card)
+    cost = training_cost(model, _card_or_none(model))
     card["release"] = release_entry(card, recipe, threshold_rule, scored, cost,
                                     synthetic_normals, note)
     written = checkpoints.write_model_directory(dataclasses.replace(saved, card=card),

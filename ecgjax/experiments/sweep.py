@@ -70,7 +70,8 @@ def compare_and_report(config, workdir: str) -> dict:
   # rerun writes the same files again.
   with interrupt.during("concluding"):
     runs = sweep_runs.load_runs([run_dir(workdir, c) for c in configs])
-    summary = sweep_statistics.summarize(runs, resamples=config.bootstrap_resamples, seed=config.seed)
+    summary = sweep_statistics.summarize(runs, resamples=config.bootstrap_resamples,
+                                         seed=config.seed)
     if jax.process_index() == 0:
       sweep_tables.write_results_csv(runs, storage.join(workdir, "results.csv"))
       plots = report.write_report(summary, runs, workdir, config.roc_train_size)
