@@ -33,7 +33,7 @@ import numpy as np
 from emit import emit
 from shared_data import SHARED_DATA
 
-from ecgjax.experiments import zero_shot
+from ecgjax.sim_to_real import sample_sets
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # name: (builder module, folder under --shared, label set, labels scored). The labels
@@ -65,7 +65,7 @@ def build_folds(archive: str, raw: str, data_dir: str, folds: int, rate: int) ->
         recipe=preprocess.Recipe(sampling_rate=rate, duration=10.0), folds=folds, fold=k)
     builder = builder_module.Builder(config=config, data_dir=data_dir)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=zero_shot.manual_dir_for(module, [raw], data_dir)))
+        manual_dir=sample_sets.manual_dir_for(module, [raw], data_dir)))
     names.append(f"{module}/{config.name}")
   return names
 

@@ -6,7 +6,7 @@
 
 The real samples in ../shared/data (PTB-XL records 1-40, CPSC 2018 A0001-A0040 and,
 for `--one_lead_model`, a model that reads lead I, CinC 2017 A00001-A00200) are built
-at the model's sampling rate and scored with no training: ecgjax/experiments/zero_shot.py says
+at the model's sampling rate and scored with no training: ecgjax/sim_to_real/zero_shot.py says
 how. One JSON line per run: the generator version the model was pretrained on (its
 card), `--recipe`, the per-set and pooled figures (`median_auroc` over the labels
 with at least `--min_positives` positives). The samples are small: read the CIs, and
@@ -23,13 +23,12 @@ cinc2017_1_200.)
 
 import argparse
 import datetime
-import os
 import sys
 import tempfile
 
 from emit import emit
 from shared_data import SHARED_DATA
-from ecgjax.experiments import zero_shot
+from ecgjax.sim_to_real import zero_shot
 
 
 def main():

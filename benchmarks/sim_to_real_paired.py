@@ -8,7 +8,7 @@ Both models read the same sets (two 12-lead models: PTB-XL 1-40 and CPSC 1-40; t
 lead-I models: CinC 2017, and with `--large_sets` its 5,000 recordings), every
 resample scores both on the same records, and the line reports per set and pooled:
 each model's median AUROC over the labels with at least `--min_positives` positives,
-and B minus A with its 95% CI (ecgjax/experiments/zero_shot_paired.py). Where the
+and B minus A with its 95% CI (ecgjax/sim_to_real/paired.py). Where the
 separate CIs of benchmarks/sim_to_real.py overlap, this says whether the difference
 itself does. The samples are small: a CI across zero shows no difference, not
 equality; never tune the generator on these labels.
@@ -21,7 +21,7 @@ import tempfile
 
 from emit import emit
 from shared_data import SHARED_DATA
-from ecgjax.experiments import zero_shot_paired
+from ecgjax.sim_to_real import paired
 
 
 def main():
@@ -38,9 +38,9 @@ def main():
   parser.add_argument("--out")
   args = parser.parse_args()
   scratch = args.scratch or tempfile.mkdtemp(prefix="sim_to_real_paired_")
-  result = zero_shot_paired.compare(args.a, args.b, args.shared, scratch, args.min_positives,
+  result = paired.compare(args.a, args.b, args.shared, scratch, args.min_positives,
                                     large_sets=args.large_sets, resamples=args.resamples)
-  for line in zero_shot_paired.summary_lines(result):
+  for line in paired.summary_lines(result):
     print(line, file=sys.stderr)
   emit({"benchmark": "sim_to_real_paired", "label": args.label, **result,
         "command": "python " + " ".join(sys.argv),

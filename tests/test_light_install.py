@@ -90,6 +90,11 @@ def test_training_says_which_extra_in_one_line(light_path, tmp_path):
       "ml_collections, tensorboard not installed): pip install 'ecgjax[train]' (in a "
       "checkout: pip install -e '.[train]')")
   assert not (tmp_path / "wd").exists()
+  release = light(light_path, "-m", "ecgjax.release", "--model=synthetic_foundation",
+                  "--name=x", "--recipe=y", f"--out={tmp_path / 'out'}", cwd=REPO)
+  assert release.returncode == 2
+  assert release.stderr.strip().startswith("ecgjax.release: this needs the `train` extra")
+  assert release.stderr.count("\n") == 1 and not (tmp_path / "out").exists()
   explain = light(light_path, "-m", "ecgjax.predict", "--model=synthetic_foundation",
                   f"--out={tmp_path / 'p.csv'}", f"--explain={tmp_path / 'png'}",
                   os.path.join(REPO, "ecgjax", "sample_ecgs", "ptbxl"), cwd=tmp_path)

@@ -1,4 +1,4 @@
-"""Releasing a model into the package (experiments/release.py): thresholds refitted on
+"""Releasing a model into the package (ecgjax/release.py): thresholds refitted on
 synthetic validation by the stated rule, the real sample sets scored zero-shot with
 the normals it flags, and a model directory whose card records all of it."""
 
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ecgjax.experiments import release
+from ecgjax import release
 from ecgjax.inference import scoring
 from ecgjax.training import checkpoints
 

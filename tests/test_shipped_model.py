@@ -1,5 +1,5 @@
 """The models that ship in the package (ecgjax/shipped_models/, written by
-experiments/release.py): found by name, complete, with the record their cards promise,
+ecgjax/release.py): found by name, complete, with the record their cards promise,
 and able to read real ECG files as the README's first example does. `synthetic_foundation`
 reads 12 leads; `synthetic_foundation_lead_i` reads lead I (a handheld recorder's)."""
 

@@ -96,7 +96,8 @@ def test_two_models_paired_on_the_same_samples(tiny_pretrained, shared_data, tmp
 def test_demo_without_real_ecgs_says_how_to_give_them(tmp_path, monkeypatch):
   """--config.real_data="": the report's last section says which flag scores the model
   on real archives, and nothing is scored."""
-  from ecgjax.experiments import demo, zero_shot
+  from ecgjax.experiments import demo
+  from ecgjax.sim_to_real import zero_shot
   monkeypatch.setattr(zero_shot, "score", lambda *a, **k: (_ for _ in ()).throw(
       AssertionError("nothing to score")))
   (tmp_path / "report.md").write_text("# Fine-tuning comparison\n")
@@ -113,14 +114,14 @@ def test_a_set_scored_adapted_reads_only_its_signals(tiny_pretrained, shared_dat
   is what scores it."""
   import numpy as np
   import jax
-  from ecgjax.experiments import zero_shot
   from ecgjax.inference import scoring
+  from ecgjax.sim_to_real import sample_sets, scored_sets, zero_shot
   monkeypatch.setenv("ECGJAX_PATIENT_SALT", "sim-to-real")
   scratch = str(tmp_path / "scratch")
-  dataset, _, _ = zero_shot.build("ptbxl", "vocabulary_100",
-                                  [os.path.join(shared_data, "ptbxl")], scratch)
-  adapted_dir = zero_shot.adapted_to(tiny_pretrained, dataset, scratch,
-                                     str(tmp_path / "adapted"))
+  dataset, _, _ = sample_sets.build("ptbxl", "vocabulary_100",
+                                    [os.path.join(shared_data, "ptbxl")], scratch)
+  adapted_dir = scored_sets.adapted_to(tiny_pretrained, dataset, scratch,
+                                       str(tmp_path / "adapted"))
   adapted, original = scoring.load(adapted_dir), scoring.load(tiny_pretrained)
   assert adapted.card["training"]["batch_norm_adaptation"]["windows"] == 40
   assert adapted.card["labels"] == original.card["labels"]
@@ -137,6 +138,7 @@ def test_the_demo_reads_the_samples_shipped_in_the_package_by_default():
   """`real_data=auto`: the package's own samples, present in any install, every set of
   the demo's zero-shot section among them."""
   from ecgjax import samples
-  from ecgjax.experiments import demo, zero_shot
+  from ecgjax.experiments import demo
+  from ecgjax.sim_to_real import sample_sets
   assert demo.real_data_dir("auto") == samples.root()
-  assert zero_shot.present_sets(samples.root()) == ["ptbxl", "cpsc2018", "cinc2017"]
+  assert sample_sets.present_sets(samples.root()) == ["ptbxl", "cpsc2018", "cinc2017"]

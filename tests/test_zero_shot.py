@@ -68,6 +68,32 @@ def test_labels_are_matched_by_name_and_scored_at_the_cards_thresholds(
   assert os.path.exists(tmp_path / "results.json")
 
 
+def test_sim_to_real_figures_are_evaluates(tiny_pretrained, real_archives, tmp_path):
+  """ecgjax.sim_to_real scores a set as predict scores files, then computes each label's
+  AUROC and 95% CI as evaluate does: the figures are evaluate's, CI bounds included
+  (which needs the same patient keys, so that the bootstrap draws the same patients)."""
+  from ecgjax.inference import scoring
+  from ecgjax.sim_to_real import scored_sets, zero_shot as sim_zero_shot
+  dataset = "ptbxl/vocabulary_100"
+  results = zero_shot(tiny_pretrained, real_archives, dataset, str(tmp_path))
+  model = scoring.load(tiny_pretrained)
+  scored = scored_sets.score_set(model, dataset, real_archives)
+  figures = sim_zero_shot.label_figures(scored, model, scored.labels)
+  assert list(figures) == [m["dataset_label"] for m in results["matched"]]
+  compared = 0
+  for name, entry in results["labels"].items():
+    assert (figures[name]["n_pos"], figures[name]["n_neg"]) == (entry["n_pos"], entry["n_neg"])
+    if entry["auroc"] is None:
+      assert figures[name]["auroc"] is None
+      continue
+    assert figures[name]["auroc"] == pytest.approx(entry["auroc"]["value"], abs=1e-9)
+    assert figures[name]["auroc_ci"] == pytest.approx(
+        [entry["auroc"]["ci_low"], entry["auroc"]["ci_high"]], abs=1e-9)
+    # A bound set by the bootstrap (not Newcombe's interval) checks the patient keys.
+    compared += entry["auroc"]["ci_low"] == entry["auroc"]["bootstrap_ci_low"]
+  assert compared >= 3
+
+
 def test_a_dataset_at_another_rate_is_refused_naming_it(tiny_pretrained, shared_data, tmp_path):
   from tfds_builders.ptbxl import ptbxl_dataset_builder as ptbxl
   build(ptbxl.Builder, "vocabulary_500", tmp_path, os.path.join(shared_data, "ptbxl"))
@@ -77,21 +103,22 @@ def test_a_dataset_at_another_rate_is_refused_naming_it(tiny_pretrained, shared_
 
 
 def _scored(truth, probabilities, known=None):
-  from ecgjax.experiments import zero_shot
+  from ecgjax.sim_to_real import scored_sets
   truth = np.asarray(truth, bool)
-  return zero_shot.ScoredSet(
+  return scored_sets.ScoredSet(
       labels=["a", "b"], truth=truth,
       known=np.ones_like(truth) if known is None else np.asarray(known, bool),
-      model_labels=["b", "a"], probabilities=np.asarray(probabilities, float))
+      model_labels=["b", "a"], probabilities=np.asarray(probabilities, float),
+      log_odds=np.asarray(probabilities, float), patients=np.arange(len(truth)))
 
 
 def test_the_median_auroc_ci_resamples_records_per_set():
-  from ecgjax.experiments import zero_shot
+  from ecgjax.sim_to_real import scored_sets, zero_shot
   rng = np.random.default_rng(0)
   truth = rng.uniform(size=(400, 2)) < 0.3
   # Model column 1 is label "a", column 0 is label "b": "a" perfectly ranked, "b" noise.
   perfect = _scored(truth, np.stack([rng.uniform(size=400), truth[:, 0] * 1.0], axis=1))
-  pairs = zero_shot.counted_columns(perfect, ["a", "b"], min_positives=3)
+  pairs = scored_sets.counted_columns(perfect, ["a", "b"], min_positives=3)
   assert pairs == [(0, 1), (1, 0)]
   assert zero_shot.bootstrap_median_ci([(perfect, pairs[:1])], resamples=50) == [1.0, 1.0]
   low, high = zero_shot.bootstrap_median_ci([(perfect, pairs[1:])], resamples=200)
@@ -99,7 +126,7 @@ def test_the_median_auroc_ci_resamples_records_per_set():
   # Unknown truth is left out: "a" known only where it is positive has no negatives.
   only_positive_known = _scored(truth, perfect.probabilities, known=np.stack(
       [truth[:, 0], np.ones(400, bool)], axis=1))
-  assert zero_shot.counted_columns(only_positive_known, ["a"], 3) == [(0, 1)]
+  assert scored_sets.counted_columns(only_positive_known, ["a"], 3) == [(0, 1)]
   assert zero_shot.bootstrap_median_ci(
       [(only_positive_known, [(0, 1)])], resamples=20) is None
   assert zero_shot.bootstrap_median_ci([(perfect, [])]) is None
@@ -109,7 +136,7 @@ def test_cinc2017_folders_merge_into_one_set_scored_only_when_asked(tmp_path):
   """cinc2017/ with cinc2017_train/ is one set of every recording, one REFERENCE.csv
   (the last row of a file without a final newline included); it is large, so
   sim_to_real scores it only with --large_sets."""
-  from ecgjax.experiments import zero_shot
+  from ecgjax.sim_to_real import sample_sets
   real = tmp_path / "data"
   for folder, records in (("cinc2017", ["A00001"]), ("cinc2017_train", ["A00201", "A00202"])):
     (real / folder).mkdir(parents=True)
@@ -117,9 +144,9 @@ def test_cinc2017_folders_merge_into_one_set_scored_only_when_asked(tmp_path):
       (real / folder / f"{r}.hea").write_text(f"{r} 1 300 9000\n")
       (real / folder / f"{r}.mat").write_bytes(b"\0\0")
     (real / folder / "REFERENCE.csv").write_text("\n".join(f"{r},N" for r in records))
-  assert "cinc2017_5000" not in zero_shot.present_sets(str(real))
-  assert "cinc2017_5000" in zero_shot.present_sets(str(real), large_sets=True)
-  manual = zero_shot.manual_dir_for(
+  assert "cinc2017_5000" not in sample_sets.present_sets(str(real))
+  assert "cinc2017_5000" in sample_sets.present_sets(str(real), large_sets=True)
+  manual = sample_sets.manual_dir_for(
       "physionet2017", [str(real / "cinc2017"), str(real / "cinc2017_train")], str(tmp_path))
   assert sorted(os.listdir(manual)) == ["A00001.hea", "A00001.mat", "A00201.hea",
                                         "A00201.mat", "A00202.hea", "A00202.mat",
@@ -135,7 +162,7 @@ def test_normals_flagged_count_only_what_the_set_annotates():
   only recordings as normal and counts a call only for a label it annotates; a set that
   annotates normal_ecg counts every label called on its normal ECGs."""
   import types
-  from ecgjax.experiments import zero_shot
+  from ecgjax.sim_to_real import scored_sets
   set_labels = ["normal_ecg", "sinus_rhythm", "atrial_fibrillation", "left_bundle_branch_block"]
   truth = np.array([[0, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], bool)
   model = types.SimpleNamespace(
@@ -143,13 +170,14 @@ def test_normals_flagged_count_only_what_the_set_annotates():
       thresholds=lambda: np.array([0.5, 0.5, 0.5]))
   # Normal 0: AF called; normal 1: LBBB called; normal 2: nothing; record 3 is AF.
   probabilities = np.array([[0.9, 0.8, 0.1], [0.9, 0.1, 0.7], [0.9, 0.1, 0.1], [0.1, 0.9, 0.1]])
-  scored = zero_shot.ScoredSet(set_labels, truth, np.ones_like(truth), model.labels,
-                               probabilities)
-  rhythm_only = zero_shot.flagged_normals(model, scored, ["sinus_rhythm", "atrial_fibrillation"])
+  scored = scored_sets.ScoredSet(set_labels, truth, np.ones_like(truth), model.labels,
+                                 probabilities, np.log(probabilities / (1 - probabilities)),
+                                 np.arange(len(truth)))
+  rhythm_only = scored_sets.flagged_normals(model, scored, ["sinus_rhythm", "atrial_fibrillation"])
   assert rhythm_only == {"normal_ecgs": 3, "flagged": 1, "fraction": 1 / 3,
                          "labels_called": {"atrial_fibrillation": 1}}
-  every_label = zero_shot.flagged_normals(model, scored)     # all labels annotated
+  every_label = scored_sets.flagged_normals(model, scored)     # all labels annotated
   assert every_label["flagged"] == 0 and every_label["normal_ecgs"] == 0   # none normal_ecg
   truth[:3, 0] = True
-  assert zero_shot.flagged_normals(model, scored, set_labels)["labels_called"] == {
+  assert scored_sets.flagged_normals(model, scored, set_labels)["labels_called"] == {
       "atrial_fibrillation": 1, "left_bundle_branch_block": 1}

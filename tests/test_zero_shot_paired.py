@@ -1,19 +1,20 @@
-"""Two models scored zero-shot on the same records, paired (experiments/zero_shot_paired):
+"""Two models scored zero-shot on the same records, paired (sim_to_real/paired):
 every resample scores both on the same records, so B - A has its own CI."""
 
 import numpy as np
 import pytest
 
 from ecgjax.evaluation import bootstrap
-from ecgjax.experiments import zero_shot, zero_shot_paired
+from ecgjax.sim_to_real import paired, scored_sets
 
 
 def _scored(truth, probabilities, model_labels=("a", "b", "c"), known=None):
   truth = np.asarray(truth, bool)
-  return zero_shot.ScoredSet(
+  return scored_sets.ScoredSet(
       labels=["a", "b", "c"], truth=truth,
       known=np.ones_like(truth) if known is None else np.asarray(known, bool),
-      model_labels=list(model_labels), probabilities=np.asarray(probabilities, float))
+      model_labels=list(model_labels), probabilities=np.asarray(probabilities, float),
+      log_odds=np.asarray(probabilities, float), patients=np.arange(len(truth)))
 
 
 def _weights(n, resamples):
@@ -35,9 +36,9 @@ def test_a_better_model_is_ahead_on_every_resample_and_labels_follow_their_names
   a = _scored(truth, weak)
   # B's head lists the labels in another order: they are matched by name.
   b = _scored(truth, strong[:, [2, 0, 1]], model_labels=("c", "a", "b"))
-  part = zero_shot_paired.paired_labels(a, b, ["a", "b", "c"], _weights(len(truth), 300), 3)
+  part = paired.paired_labels(a, b, ["a", "b", "c"], _weights(len(truth), 300), 3)
   assert set(part.labels) == {"a", "b"}        # "c" has fewer than 3 positives
-  result = zero_shot_paired.summary([part])
+  result = paired.summary([part])
   for v in part.labels.values():
     assert v["auroc_b"] > 0.95 and v["auroc_a"] < 0.8
     assert v["difference"] == pytest.approx(v["auroc_b"] - v["auroc_a"])
@@ -52,8 +53,8 @@ def test_a_better_model_is_ahead_on_every_resample_and_labels_follow_their_names
 def test_one_model_against_itself_differs_by_nothing_on_any_resample():
   truth, noise = _cohort(seed=1)
   a = _scored(truth, truth + noise)
-  result = zero_shot_paired.summary(
-      [zero_shot_paired.paired_labels(a, a, ["a", "b", "c"], _weights(len(truth), 200), 3)])
+  result = paired.summary(
+      [paired.paired_labels(a, a, ["a", "b", "c"], _weights(len(truth), 200), 3)])
   assert result["difference"] == {"value": 0.0, "ci": [0.0, 0.0]}
   # Each model's own median CI is as wide as it is: the pairing is what narrows B - A.
   low, high = result["median_a"]["ci"]
@@ -66,9 +67,9 @@ def test_only_the_labels_a_set_annotates_and_knows_are_compared():
   known[:, 1] = truth[:, 1]            # "b" known only where positive: no negatives
   a = _scored(truth, truth + noise, known=known)
   weights = _weights(len(truth), 50)
-  assert set(zero_shot_paired.paired_labels(a, a, ["a", "b"], weights, 3).labels) == {"a"}
-  nothing = zero_shot_paired.paired_labels(a, a, ["c"], weights, 3)
-  assert zero_shot_paired.summary([nothing])["median_a"] is None
+  assert set(paired.paired_labels(a, a, ["a", "b"], weights, 3).labels) == {"a"}
+  nothing = paired.paired_labels(a, a, ["c"], weights, 3)
+  assert paired.summary([nothing])["median_a"] is None
 
 
 def test_pooled_sets_count_a_label_once_per_set():
@@ -76,8 +77,8 @@ def test_pooled_sets_count_a_label_once_per_set():
   truth, noise = _cohort(seed=4)
   a, b = _scored(truth, truth + 2.0 * noise), _scored(truth, truth + 0.3 * noise)
   weights = _weights(len(truth), 100)
-  part = zero_shot_paired.paired_labels(a, b, ["a"], weights, 3)
-  pooled = zero_shot_paired.summary([part, part])
+  part = paired.paired_labels(a, b, ["a"], weights, 3)
+  pooled = paired.summary([part, part])
   assert pooled["labels_counted"] == 2
   assert pooled["median_b"]["value"] == pytest.approx(part.labels["a"]["auroc_b"])
 
@@ -87,10 +88,10 @@ def test_two_sets_of_scores_of_different_records_are_refused():
   a = _scored(truth, noise)
   b = _scored(truth[::-1], noise)
   with pytest.raises(ValueError, match="same records"):
-    zero_shot_paired.paired_labels(a, b, ["a"], _weights(len(truth), 10), 3)
+    paired.paired_labels(a, b, ["a"], _weights(len(truth), 10), 3)
 
 
 def test_models_that_read_different_ecgs_are_refused_naming_both(tmp_path):
   with pytest.raises(ValueError, match=r"synthetic_foundation_lead_i reads \['I'\]"):
-    zero_shot_paired.compare("synthetic_foundation", "synthetic_foundation_lead_i",
+    paired.compare("synthetic_foundation", "synthetic_foundation_lead_i",
                              str(tmp_path), str(tmp_path))

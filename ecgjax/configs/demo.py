@@ -48,7 +48,7 @@ def get_config():
   compare.roc_train_size = 100
   compare.total_steps = 200
 
-  # Real ECGs to score the pretrained model on, zero-shot, in the report (zero_shot.py:
+  # Real ECGs to score the pretrained model on, zero-shot, in the report (ecgjax.sim_to_real:
   # ptbxl/, cinc2020/ and cinc2017/ folders as PhysioNet gives them). "auto": the
   # samples that ship in the package (ecgjax.samples); "": none.
   real_data = "auto"

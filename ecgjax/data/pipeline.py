@@ -52,6 +52,14 @@ from ecgjax.models import model_card
 EPOCH_SEED_STRIDE = 1_000_003
 
 
+
+def numeric_key(strings):
+  """Patient or recording ids (strings, a tensor or bytes) as 63-bit integer hashes, as
+  evaluation carries them. The patient bootstrap draws its weights in the order of
+  these keys, so a scorer outside the pipeline that hashes the same way resamples
+  exactly as evaluation does."""
+  return tf.strings.to_hash_bucket_fast(strings, 2 ** 63 - 1)
+
 class TfdsInput:
   """Batches of {'signal': int16 (b, samples, leads), 'labels': float32 (b, L),
   'label_mask': float32 (b, L)}."""
@@ -148,9 +156,8 @@ class TfdsInput:
     # (the bootstrap resamples patients; evaluation aggregates a recording's windows,
     # whose record_ids are the recording's suffixed _w0, _w1, ...).
     recording = tf.strings.regex_replace(example["record_id"], "_w[0-9]+$", "")
-    return {**self._select(example),
-            "patient": tf.strings.to_hash_bucket_fast(example["patient"], 2 ** 63 - 1),
-            "recording": tf.strings.to_hash_bucket_fast(recording, 2 ** 63 - 1)}
+    return {**self._select(example), "patient": numeric_key(example["patient"]),
+            "recording": numeric_key(recording)}
 
   def _in_training_set(self, example):
     return self._train_records.lookup(example["record_id"]) > 0

@@ -80,7 +80,7 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_log_odd
       return _interval(bootstrap.interval(metric, y, scores, w, *args))
 
     resampled = bootstrap.weighted_auroc(y, s, w)
-    entry["auroc"] = _auroc_entry(y, s, resampled)
+    entry["auroc"] = auroc_entry(y, s, resampled)
     auroc_resamples.append(resampled)
     entry["auprc"] = ci(bootstrap.weighted_average_precision, s)
     t = points["thresholds"].get(name)
@@ -166,7 +166,9 @@ AUROC_INTERVAL_METHOD = (
     "few positives; macro: patient-bootstrap percentile of the mean over labels")
 
 
-def _auroc_entry(y: np.ndarray, s: np.ndarray, resampled: np.ndarray) -> dict:
+def auroc_entry(y: np.ndarray, s: np.ndarray, resampled: np.ndarray) -> dict:
+  """A label's AUROC with its 95% CI (AUROC_INTERVAL_METHOD), from its 0/1 labels `y`,
+  scores `s` and its AUROC under each patient resample (bootstrap.weighted_auroc)."""
   estimate = float(bootstrap.weighted_auroc(y, s, np.ones((1, len(y))))[0])
   boot = bootstrap.percentile_interval(estimate, resampled)
   low, high, n_low, n_high = auroc_interval.widen(boot.estimate, boot.low, boot.high,

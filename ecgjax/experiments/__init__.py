@@ -8,8 +8,8 @@ test calls directly.
   (`compare`)
 - checkpoint_evaluation.evaluate_checkpoint: a saved model on any built dataset
   (`evaluate`)
-- demo.run_demo: pretraining, the sweep and zero-shot on real ECGs (`demo`)
-- zero_shot.score: a model scored with no training on real sample archives
+- demo.run_demo: pretraining, the sweep and zero-shot on real ECGs (`demo`, the last
+  from ecgjax.sim_to_real)
 
 validation.py refuses a bad config before any of them starts.
 """

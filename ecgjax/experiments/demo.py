@@ -5,7 +5,8 @@ import os
 import jax
 
 from ecgjax import samples, storage
-from ecgjax.experiments import outputs, pretraining, sweep, validation, zero_shot
+from ecgjax.experiments import outputs, pretraining, sweep, validation
+from ecgjax.sim_to_real import sample_sets, zero_shot
 
 
 def run_demo(config, workdir: str) -> dict:
@@ -28,12 +29,11 @@ def validate(config, sweep_config, device_count: int | None = None) -> None:
   validation.check_demo_fields(config)
   real_data = config.get("real_data", "")
   if real_data not in ("", "auto"):
-    folders = list(dict.fromkeys(folder for name, (_, _, folders, _) in zero_shot.SETS.items()
-                                 if name not in zero_shot.LARGE_SETS for folder in folders))
+    folders = sample_sets.sample_folders()
     if not os.path.isdir(os.path.expanduser(real_data)):
       raise validation.ConfigError(f"config.real_data={real_data!r}: no such directory (it "
                                    f"should hold any of {', '.join(folders)}/)")
-    if not zero_shot.present_sets(os.path.expanduser(real_data)):
+    if not sample_sets.present_sets(os.path.expanduser(real_data)):
       raise validation.ConfigError(f"config.real_data={real_data!r} holds none of "
                                    f"{', '.join(f + '/' for f in folders)}")
   validation.validate_pretrain(config.pretrain, device_count)
@@ -50,7 +50,7 @@ def real_data_dir(real_data: str) -> str:
 
 def zero_shot_on_real_ecgs(real_data: str, pretrain_dir: str, workdir: str) -> None:
   """The report's last section: the pretrained model on real ECGs, with no training
-  (zero_shot.py), kept in DIR/sim_to_real.json so a rerun does not score it again."""
+  (ecgjax.sim_to_real), kept in DIR/sim_to_real.json so a rerun does not score it again."""
   directory = real_data_dir(real_data)
   if not directory:
     section = ["## Zero-shot on real ECGs", "",

@@ -1,6 +1,6 @@
 """model_card.md: the card (models/model_card.py) as a page a reader takes in at once,
 one section per part of it: input, outputs with each label's threshold and test
-metrics, training, and a shipped model's release record (experiments/release.py)."""
+metrics, training, and a shipped model's release record (ecgjax/release.py)."""
 
 import json
 
@@ -93,7 +93,7 @@ def _ci_text(ci) -> str:
 
 
 def _release_lines(release: dict) -> list[str]:
-  """A shipped model's record (experiments/release.py): how it was made, and how it
+  """A shipped model's record (ecgjax/release.py): how it was made, and how it
   reads real ECGs it never trained on."""
   cost = release.get("training_cost") or {}
   lines = ["## Release", "",

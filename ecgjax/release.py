@@ -1,6 +1,6 @@
 """A trained synthetic model made into a model that ships in the package.
 
-  python -m ecgjax.experiments.release --model=WORKDIR --name=NAME --recipe="..."
+  python -m ecgjax.release --model=WORKDIR --name=NAME --recipe="..."
       [--threshold_rule=specificity:0.99] [--shared=DIR]
       [--out=ecgjax/shipped_models] [--one_lead] [--data_dir=DIR] [--note="..."]
 
@@ -19,6 +19,10 @@ A shipped model is re-released the same way, `--model` naming its folder and
 `--data_dir` a directory where its generator version's synthetic set is built (the
 newest version built there is read); its card's training cost is kept, and `--note`
 says in the card why it was released again.
+
+An entry point beside main and predict rather than a module of ecgjax.sim_to_real: it
+refits through evaluate (ecgjax.experiments), and the demo there imports the
+zero-shot scoring, which therefore sits below the experiments.
 """
 
 import dataclasses
@@ -31,13 +35,20 @@ import statistics
 import sys
 import tempfile
 
-from absl import app, flags, logging
+from ecgjax import console  # first: it sets TF's log level before TF is imported
 
-from ecgjax import samples
-from ecgjax.configs import evaluate as evaluate_config
-from ecgjax.experiments import checkpoint_evaluation, zero_shot
-from ecgjax.models import model_card
-from ecgjax.training import checkpoints
+# Refitting and scoring need the `train` extra; without it the command says so in one
+# line, before an import fails.
+console.require_extra("ecgjax.release", "train")
+
+from absl import app, flags, logging  # noqa: E402
+
+from ecgjax import samples  # noqa: E402
+from ecgjax.configs import evaluate as evaluate_config  # noqa: E402
+from ecgjax.experiments import checkpoint_evaluation  # noqa: E402
+from ecgjax.models import model_card  # noqa: E402
+from ecgjax.sim_to_real import scored_sets, zero_shot  # noqa: E402
+from ecgjax.training import checkpoints  # noqa: E402
 
 LOG_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
 
@@ -124,7 +135,7 @@ def release(model: str, name: str, recipe: str, threshold_rule: str, shared: str
     refitted = refit_on_validation(model, threshold_rule, os.path.join(scratch, "refitted"),
                                    os.path.join(scratch, "evaluate"), data_dir)
     # A one-lead model is also scored on CinC 2017's 5,000 recordings where they are
-    # present (zero_shot.LARGE_SETS): the 200 in the samples cannot tell models apart.
+    # present (sim_to_real.sample_sets.LARGE_SETS): the 200 in the samples cannot tell models apart.
     scored = zero_shot.score("" if one_lead else refitted, shared,
                              os.path.join(scratch, "sets"),
                              one_lead_model=refitted if one_lead else "",
@@ -132,7 +143,7 @@ def release(model: str, name: str, recipe: str, threshold_rule: str, shared: str
     saved = checkpoints.read_pretrained(refitted)
     card = dict(saved.card)
     chosen = card["operating_points"]
-    synthetic_normals = zero_shot.normals_flagged(
+    synthetic_normals = scored_sets.normals_flagged(
         refitted, chosen["dataset"],
         os.path.expanduser(data_dir or saved.config["dataset"]["data_dir"]), chosen["split"])
     cost = training_cost(model, _card_or_none(model))

@@ -22,9 +22,9 @@ import warnings
 import numpy as np
 
 from ecgjax.evaluation import bootstrap, comparison
-from ecgjax.experiments import zero_shot
 from ecgjax.inference import scoring
 from ecgjax.models import model_card
+from ecgjax.sim_to_real import sample_sets, scored_sets, zero_shot
 from ecgjax.training import checkpoints
 
 
@@ -54,7 +54,7 @@ class PairedLabels:
   resampled_b: list
 
 
-def paired_labels(a: zero_shot.ScoredSet, b: zero_shot.ScoredSet, annotated: list[str],
+def paired_labels(a: scored_sets.ScoredSet, b: scored_sets.ScoredSet, annotated: list[str],
                   weights: np.ndarray, min_positives: int) -> PairedLabels:
   """A's and B's scores of one set (the same records in the same order), the labels
   the set annotates and record weights (resamples, records): the labels both models
@@ -62,7 +62,7 @@ def paired_labels(a: zero_shot.ScoredSet, b: zero_shot.ScoredSet, annotated: lis
   if not np.array_equal(a.truth, b.truth):
     raise ValueError("the two models were not scored on the same records")
   out = PairedLabels({}, [], [])
-  for k, column_a in zero_shot.counted_columns(a, annotated, min_positives):
+  for k, column_a in scored_sets.counted_columns(a, annotated, min_positives):
     name = a.labels[k]
     if name not in b.model_labels:
       continue
@@ -108,7 +108,7 @@ def summary(parts: list[PairedLabels]) -> dict:
 def compare(model_a: str, model_b: str, real_data: str, scratch: str, min_positives: int = 3,
             large_sets: bool = False, resamples: int = 1000, seed: int = 0) -> dict:
   """Models A and B (directories or shipped models' names; both 12-lead, or both lead
-  I, at one sampling rate) on every set under `real_data` they read (zero_shot.SETS),
+  I, at one sampling rate) on every set under `real_data` they read (sample_sets.SETS),
   paired: {'sets': {name: ...}, 'pooled': ... over the sample sets}. Sets are built
   under `scratch` as zero_shot.score builds them, so one scratch serves both
   benchmarks."""
@@ -123,22 +123,22 @@ def compare(model_a: str, model_b: str, real_data: str, scratch: str, min_positi
   os.environ.setdefault("ECGJAX_PATIENT_SALT", "sim-to-real")   # as zero_shot.score
   loaded_a, loaded_b = scoring.load(model_a), scoring.load(model_b)
   sets, pooled = {}, []
-  for name in zero_shot.present_sets(real_data, large_sets):
-    module, config, folders, set_one_lead = zero_shot.SETS[name]
+  for name in sample_sets.present_sets(real_data, large_sets):
+    module, config, folders, set_one_lead = sample_sets.SETS[name]
     if set_one_lead != one_lead:
       continue
     data_dir = os.path.join(scratch, name)
-    dataset, annotated, _ = zero_shot.build(
+    dataset, annotated, _ = sample_sets.build(
         module, config.format(rate=rate), [os.path.join(real_data, f) for f in folders],
         data_dir)
-    a = zero_shot.score_set(loaded_a, dataset, data_dir)
-    b = zero_shot.score_set(loaded_b, dataset, data_dir)
+    a = scored_sets.score_set(loaded_a, dataset, data_dir)
+    b = scored_sets.score_set(loaded_b, dataset, data_dir)
     # One ECG per patient in these sets: a patient bootstrap resamples records.
     weights = bootstrap.patient_weights(np.arange(len(a.truth)), resamples, seed)
     part = paired_labels(a, b, annotated, weights, min_positives)
     sets[name] = {"dataset": dataset, "records": len(a.truth), "labels": part.labels,
                   **summary([part])}
-    if name not in zero_shot.LARGE_SETS:
+    if name not in sample_sets.LARGE_SETS:
       pooled.append(part)
   if not sets:
     raise ValueError(f"no set under {real_data} is read by a model with leads {leads}")
@@ -148,7 +148,7 @@ def compare(model_a: str, model_b: str, real_data: str, scratch: str, min_positi
           "steps_a": card_a["training"]["steps"], "steps_b": card_b["training"]["steps"],
           "min_positives": min_positives, "resamples": resamples, "sets": sets,
           "pooled": {"labels": {f"{name}:{label}": v for name, s in sets.items()
-                                if name not in zero_shot.LARGE_SETS
+                                if name not in sample_sets.LARGE_SETS
                                 for label, v in s["labels"].items()},
                      **summary(pooled)}}
 
