@@ -38,6 +38,9 @@ def main(argv):
     raise console.UsageError(f"model.onnx: {message}")
   console.quiet_libraries()
   from ecgjax.inference import score_files, serving_export
+  from ecgjax.models import shipped
+  if message := shipped.not_found(_MODEL.value):
+    raise console.UsageError(message)
   try:
     checks = serving_export.export_model(_MODEL.value, _OUT.value, step=_STEP.value or None,
                                          onnx=_ONNX.value,

@@ -1,11 +1,13 @@
-"""`python -m ecgjax.predict --model=DIR --out=predictions.csv [--explain=PNG_DIR] PATH...`
+"""`python -m ecgjax.predict --model=MODEL --out=predictions.csv [--explain=PNG_DIR] PATH...`
 
 Scores raw ECG files with a trained model, as its model card says: the card's
 recipe (filters, resampling) is applied, leads are matched by name into the
 model's order, long records are scored in sliding windows and aggregated per
-label, and probabilities are calibrated as the card says. DIR is a pretraining
-or fine-tuning workdir, its checkpoints/ or one step of it; PATHs are files or
-directories (walked recursively).
+label, and probabilities are calibrated as the card says. MODEL is a shipped
+model's name (listed below), a model directory, or a pretraining or fine-tuning
+workdir, its checkpoints/ or one step of it; PATHs are files or directories
+(walked recursively). `python -m ecgjax.samples` prints the folder of real sample
+ECGs that ship with ecgjax.
 
 Formats, by extension (XML also by content):
   .hea + .dat/.mat   WFDB (PTB-XL, PhysioNet/CinC 2017-2021, MIMIC-IV-ECG, LUDB)
@@ -87,6 +89,9 @@ def main(argv):
     raise console.UsageError(f"--lead_names: {e}") from None
   console.quiet_libraries()
   from ecgjax.inference import score_files
+  from ecgjax.models import shipped
+  if message := shipped.not_found(_MODEL.value):
+    raise console.UsageError(message)
   try:
     summary = score_files.predict_files(
         _MODEL.value, paths, _OUT.value, step=_STEP.value or None,
@@ -96,7 +101,7 @@ def main(argv):
             fill_missing_leads=_MISSING.value == "zero", window_stride_s=_STRIDE.value,
             aggregate=_AGGREGATE.value, batch_size=_BATCH.value, explain_dir=_EXPLAIN.value,
             explain_top=_EXPLAIN_TOP.value, adapt_batch_norm_to=_ADAPT.value))
-  except score_files.NoEcgFilesError as e:
+  except score_files.InputError as e:
     console.fail(PROGRAM, str(e), console.EXIT_USAGE)
   except score_files.USER_ERRORS as e:
     console.fail(PROGRAM, str(e), console.EXIT_FAILED)
@@ -105,8 +110,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  from ecgjax.models import shipped       # plain file reads: --help stays instant
   console.run_app(main, program=PROGRAM, required=("model", "out"),
-                  help_text=f"{__doc__.strip()}\n\nFlags (--helpfull describes each): "
+                  help_text=f"{__doc__.strip()}\n\n{shipped.describe()}\n\nFlags (--helpfull describes each): "
                             "--model, --out, --step, --explain, --explain_top, "
                             "--sampling_rate, --leads, --lead_names, --missing_leads, "
                             "--window_stride_s, --adapt_batch_norm, "

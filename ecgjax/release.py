@@ -46,7 +46,7 @@ from absl import app, flags, logging  # noqa: E402
 from ecgjax import samples  # noqa: E402
 from ecgjax.configs import evaluate as evaluate_config  # noqa: E402
 from ecgjax.experiments import checkpoint_evaluation  # noqa: E402
-from ecgjax.models import model_card  # noqa: E402
+from ecgjax.models import model_card, shipped  # noqa: E402
 from ecgjax.sim_to_real import scored_sets, zero_shot  # noqa: E402
 from ecgjax.training import checkpoints  # noqa: E402
 
@@ -94,7 +94,7 @@ def _card_or_none(model: str) -> dict | None:
   """The card beside a workdir's or model directory's checkpoints, without reading the
   weights; None where there is none."""
   try:
-    return model_card.read(checkpoints.resolve_model(model))
+    return model_card.read(shipped.resolve(model))
   except model_card.ModelCardError:
     return None
 
@@ -170,7 +170,7 @@ def define_flags() -> None:
                       "chosen on the synthetic validation split (evaluation/thresholds.py)")
   flags.DEFINE_string("shared", None, "the folder of real sample sets (ptbxl/, cinc2020/, "
                       "cinc2017/; default: the samples shipped in the package)")
-  flags.DEFINE_string("out", os.fspath(checkpoints.SHIPPED_MODELS), "where NAME is written")
+  flags.DEFINE_string("out", os.fspath(shipped.SHIPPED_MODELS), "where NAME is written")
   flags.DEFINE_boolean("one_lead", False, "the model reads lead I: scored on CinC 2017 "
                        "(the samples, and all 5,000 recordings where both folders are there)")
   flags.DEFINE_integer("min_positives", 3, "labels counted in a set's median")

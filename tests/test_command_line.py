@@ -41,10 +41,12 @@ def test_main_help_lists_every_config_and_variant_whole():
   assert "--print_config" in shown
 
 
-def test_predict_help_lists_the_formats():
+def test_predict_help_lists_the_formats_and_the_shipped_models():
   shown = run("ecgjax.predict", "--help").stdout
   for extension in (".hea", ".xml", ".hdf5", ".npy", ".csv"):
     assert extension in shown
+  assert "  synthetic_foundation: 12 leads at 100 Hz" in shown
+  assert "  synthetic_foundation_lead_i: lead I at 100 Hz" in shown
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,6 +1,7 @@
 """A malformed config is refused before any work, with the field named."""
 
 import os
+import shlex
 import subprocess
 import sys
 
@@ -122,6 +123,28 @@ def test_missing_dataset_prints_the_build_command(tmp_path):
   assert (f"tfds build tfds_builders/synthetic_ecg --data_dir={tmp_path / 'empty'} "
           "--config=tiny") in str(err.value)
   assert not (tmp_path / "wd").exists()         # refused before any work
+
+
+@pytest.mark.slow      # runs `tfds build` on 200 recordings
+def test_the_build_command_printed_for_an_archive_builds_it(shared_data, tmp_path):
+  """'Not built' for a real archive prints the whole `tfds build` line, --manual_dir
+  included (without it TFDS ends in a traceback): run as printed, RAW being the
+  archive's folder, it builds the dataset."""
+  name = "physionet2017/vocabulary_100"
+  with pytest.raises(datasets.DatasetNotBuiltError) as err:
+    datasets.load_builder(name, str(tmp_path))
+  [command] = [line.strip() for line in str(err.value).splitlines()
+               if line.strip().startswith("tfds build")]
+  assert " --manual_dir=RAW " in command
+  argv = shlex.split(command.replace("RAW", os.path.join(shared_data, "cinc2017")))
+  tfds = os.path.join(os.path.dirname(sys.executable), argv[0])
+  result = subprocess.run([tfds, *argv[1:]], cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  info = datasets.load_builder(name, str(tmp_path)).info
+  assert sum(split.num_examples for split in info.splits.values()) > 200   # 10-s windows
+  # A generated dataset needs no archive.
+  assert "--manual_dir" not in datasets.build_command("synthetic_ecg/demo", str(tmp_path))
 
 
 def test_unknown_label_lists_the_labels_the_dataset_has(tiny_data_dir, tmp_path):

@@ -115,5 +115,5 @@ def test_export_refuses_a_missing_model_in_one_line(tmp_path):
   result = subprocess.run(
       [sys.executable, "-m", "ecgjax.export", f"--model={tmp_path / 'none'}",
        f"--out={tmp_path / 'out'}"], cwd=REPO, capture_output=True, text=True, timeout=300)
-  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
   assert f"ecgjax.export: --model={tmp_path / 'none'}: no such directory" in result.stderr

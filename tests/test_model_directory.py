@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ecgjax.inference import scoring, serving_export
+from ecgjax.models import shipped as shipped_models
 from ecgjax.training import checkpoints
 
 
@@ -64,15 +65,19 @@ def test_a_shipped_model_is_found_by_name_and_a_wrong_name_lists_them(
   shipped = tmp_path / "shipped_models"
   shipped.mkdir()
   os.symlink(model_directory, shipped / "tiny-synthetic")
-  monkeypatch.setattr(checkpoints, "SHIPPED_MODELS", type(checkpoints.SHIPPED_MODELS)(shipped))
+  monkeypatch.setattr(shipped_models, "SHIPPED_MODELS",
+                      type(shipped_models.SHIPPED_MODELS)(shipped))
   monkeypatch.chdir(tmp_path)          # where no folder of that name exists
-  assert checkpoints.shipped_model_names() == ["tiny-synthetic"]
+  assert shipped_models.names() == ["tiny-synthetic"]
   assert scoring.load("tiny-synthetic").card == scoring.load(model_directory).card
   assert checkpoints.read_pretrained("tiny-synthetic").step == scoring.load(model_directory).step
   with pytest.raises(checkpoints.InitFromError,
                      match=r"init_from=tiny-synthtic: no such directory, nor a model shipped "
-                           r"with ecgjax \(tiny-synthetic\)"):
+                           r"with ecgjax \(tiny-synthetic\) \(did you mean "
+                           r"init_from=tiny-synthetic\?\)$"):
     checkpoints.read_pretrained("tiny-synthtic")
+  # Nothing close: no guess.
+  assert "did you mean" not in shipped_models.not_found("my-own-model")
   # A folder of the user's with that name wins over the shipped model.
   (tmp_path / "tiny-synthetic").mkdir()
   with pytest.raises(checkpoints.InitFromError, match="no checkpoint in"):
@@ -81,8 +86,8 @@ def test_a_shipped_model_is_found_by_name_and_a_wrong_name_lists_them(
 
 def test_the_package_ships_its_models_folder():
   """Whatever ships is found where checkpoints looks (the folder is package data)."""
-  assert checkpoints.SHIPPED_MODELS.is_dir()
-  assert os.path.exists(os.path.join(checkpoints.SHIPPED_MODELS, "README.md"))
+  assert shipped_models.SHIPPED_MODELS.is_dir()
+  assert os.path.exists(os.path.join(shipped_models.SHIPPED_MODELS, "README.md"))
 
 
 def test_evaluate_refits_the_operating_points_into_a_new_model_directory(

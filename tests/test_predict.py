@@ -216,7 +216,7 @@ def test_a_model_directory_without_a_card_says_how_to_write_one(model_dir, tiny_
                       "00001_lr.hea")
   result = run_predict([f"--model={tmp_path / 'absent'}", f"--out={tmp_path / 'p.csv'}",
                         good], no_tensorflow)
-  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert result.returncode == 2 and result.stderr.count("\n") == 1
   assert f"--model={tmp_path / 'absent'}: no such directory" in result.stderr
   # A checkpoint as ecgjax wrote them before cards: no model_card item, no card files.
   old = tmp_path / "old"
@@ -236,3 +236,31 @@ def test_a_model_directory_without_a_card_says_how_to_write_one(model_dir, tiny_
   result = run_predict([f"--model={old}", f"--out={tmp_path / 'p.csv'}", good], no_tensorflow)
   assert result.returncode == 0, result.stderr[-2000:]
   assert read_rows(tmp_path / "p.csv")[0]["status"] == "ok"
+
+
+def test_usage_errors_exit_2_in_one_line_before_the_model_loads(no_tensorflow, tmp_path):
+  """A misspelt shipped name gets a did-you-mean; a missing input path and a .npy named
+  without --sampling_rate are refused before the model loads: the model here is a
+  directory whose checkpoints/ is empty, which loading would report instead (exit 1)."""
+  out = tmp_path / "p.csv"
+  sample = os.path.join(REPO, "ecgjax", "sample_ecgs", "ptbxl")
+  misspelt = run_predict(["--model=synthetic_fundation", f"--out={out}", sample],
+                         no_tensorflow)
+  assert misspelt.returncode == 2 and misspelt.stderr.count("\n") == 1, misspelt.stderr
+  assert misspelt.stderr.startswith("ecgjax.predict: --model=synthetic_fundation: no such "
+                                    "directory, nor a model shipped with ecgjax (")
+  assert misspelt.stderr.rstrip().endswith("(did you mean --model=synthetic_foundation?)")
+  unloadable = tmp_path / "unloadable"
+  (unloadable / "checkpoints").mkdir(parents=True)
+  loaded = run_predict([f"--model={unloadable}", f"--out={out}", sample], no_tensorflow)
+  assert loaded.returncode == 1 and "no checkpoint in" in loaded.stderr   # what loading says
+  missing = run_predict([f"--model={unloadable}", f"--out={out}", sample,
+                         str(tmp_path / "nowhere.hea")], no_tensorflow)
+  assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
+  assert f"{tmp_path / 'nowhere.hea'}: no such file or directory" in missing.stderr
+  array = tmp_path / "ecg.npy"
+  np.save(array, np.zeros((1000, 12), np.int16))
+  no_rate = run_predict([f"--model={unloadable}", f"--out={out}", str(array)], no_tensorflow)
+  assert no_rate.returncode == 2 and no_rate.stderr.count("\n") == 1, no_rate.stderr
+  assert f"{array}: a .npy or .csv ECG does not say its sampling rate" in no_rate.stderr
+  assert not out.exists()

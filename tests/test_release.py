@@ -9,7 +9,7 @@ import pytest
 
 from ecgjax import release
 from ecgjax.inference import scoring
-from ecgjax.training import checkpoints
+from ecgjax.models import shipped
 
 
 
@@ -50,7 +50,7 @@ def test_release_writes_a_model_directory_with_its_record(tiny_pretrained, share
                             note="Released for the test.")
   assert written == os.path.join(str(tmp_path), "tiny_release")
   # Usable by name, as a shipped model is, once it lies in the shipped folder.
-  monkeypatch.setattr(checkpoints, "SHIPPED_MODELS", tmp_path)
+  monkeypatch.setattr(shipped, "SHIPPED_MODELS", tmp_path)
   model = scoring.load("tiny_release")
   card = model.card
   assert card["threshold_rule"] == "specificity:0.98"

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ecgjax.inference import score_files, scoring
+from ecgjax.models import shipped as shipped_models
 from ecgjax.training import checkpoints
 
 NAME = "synthetic_foundation"
@@ -27,15 +28,15 @@ def shipped(request):
 
 
 def test_every_shipped_model_is_listed():
-  assert checkpoints.shipped_model_names() == sorted(SHIPPED)
+  assert shipped_models.names() == sorted(SHIPPED)
 
 
 def test_it_ships_by_name_without_optimiser_state(shipped):
   name, shipped = shipped
-  assert shipped.directory.startswith(os.fspath(checkpoints.SHIPPED_MODELS))
+  assert shipped.directory.startswith(os.fspath(shipped_models.SHIPPED_MODELS))
   assert checkpoints.read_pretrained(name).step == shipped.step
   size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files
-             in os.walk(checkpoints.SHIPPED_MODELS / name) for f in files)
+             in os.walk(shipped_models.SHIPPED_MODELS / name) for f in files)
   assert size < 5e6, "small enough for the wheel"
 
 
@@ -67,7 +68,7 @@ def test_its_card_records_how_it_was_made_and_how_it_reads_real_ecgs(shipped):
                for s, e in s2r["sets"].items()}
     assert flagged == {"ptbxl": (7, 28), "cpsc2018": (0, 7)}
   assert release["synthetic_normals_flagged"]["normal_ecgs"] > 0
-  markdown = open(os.path.join(checkpoints.SHIPPED_MODELS, name, "model_card.md")).read()
+  markdown = open(os.path.join(shipped_models.SHIPPED_MODELS, name, "model_card.md")).read()
   assert "## Release" in markdown
 
 

@@ -26,10 +26,22 @@ def split_name(name: str) -> tuple[str, str | None]:
   return builder, (config or None)
 
 
+# Builders that make their records; every other reads an archive from --manual_dir.
+GENERATED_BUILDERS = frozenset({"synthetic_ecg"})
+
+
 def build_command(name: str, data_dir: str) -> str:
+  """The whole `tfds build` line for `name`: with `--manual_dir=RAW` where the builder
+  reads an archive (a build without it ends in a TFDS traceback), and what RAW is."""
   builder, config = split_name(name)
-  command = f"tfds build tfds_builders/{builder} --data_dir={data_dir}"
-  return command + (f" --config={config}" if config else "")
+  command = f"tfds build tfds_builders/{builder}"
+  if builder not in GENERATED_BUILDERS:
+    command += " --manual_dir=RAW"
+  command += f" --data_dir={data_dir}" + (f" --config={config}" if config else "")
+  if builder not in GENERATED_BUILDERS:
+    command += (f"\n  (RAW: the folder holding the {builder} archive as its publisher "
+                "distributes it; docs/datasets.md says what it must hold)")
+  return command
 
 
 def _version_key(version: str) -> tuple:

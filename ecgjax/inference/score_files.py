@@ -57,7 +57,13 @@ class Prepared:
   renamed_leads: tuple[str, ...] = ()
 
 
-class NoEcgFilesError(ValueError):
+class InputError(ValueError):
+  """The paths given cannot be scored as asked (a usage error, found before the model
+  loads): one that does not exist, an array file without its sampling rate, or no ECG
+  file at all."""
+
+
+class NoEcgFilesError(InputError):
   """Nothing under the paths given is an ECG file of a known format."""
 
 
@@ -113,12 +119,23 @@ def prepare_file(found: ecg_files.Found, contract: dict, options: Options) -> li
 def find_ecg_files(paths, options: Options = Options()
                    ) -> tuple[list[ecg_files.Found], collections.Counter]:
   """The ECG files under `paths` and the count of other files passed over, by
-  extension; NoEcgFilesError when there is none."""
+  extension. InputError for a path that does not exist or an array file named without
+  --sampling_rate; NoEcgFilesError when there is no ECG file."""
+  for path in paths:
+    if not os.path.exists(path):
+      raise InputError(f"{path}: no such file or directory")
+    if (os.path.isfile(path) and os.path.splitext(path)[1].lower() in ecg_files.ARRAY_EXTENSIONS
+        and not options.sampling_rate):
+      raise InputError(f"{path}: a .npy or .csv ECG does not say its sampling rate: give "
+                       "--sampling_rate (and --leads, unless a CSV header names them)")
   found, passed_over = ecg_files.discover(
       paths, ecg_files.ArrayLayout(options.sampling_rate, options.leads))
   if not found:
+    arrays = sum(n for k, n in passed_over.items() if k in ecg_files.ARRAY_EXTENSIONS)
     passed = (f" ({', '.join(f'{n} {k}' for k, n in sorted(passed_over.items()))} files "
-              "of no ECG format)") if passed_over else ""
+              "of no ECG format" + (f"; the {arrays} .npy/.csv are read with --sampling_rate"
+                                    if arrays and not options.sampling_rate else "")
+              + ")") if passed_over else ""
     raise NoEcgFilesError(
         f"no ECG files found under {', '.join(paths)}{passed}; formats: .hea (WFDB), .xml "
         "(GE MUSE, HL7 aECG), .hdf5/.h5 (CODE-15%), and .npy/.csv with --sampling_rate")

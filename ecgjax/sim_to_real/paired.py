@@ -23,9 +23,8 @@ import numpy as np
 
 from ecgjax.evaluation import bootstrap, comparison
 from ecgjax.inference import scoring
-from ecgjax.models import model_card
+from ecgjax.models import model_card, shipped
 from ecgjax.sim_to_real import sample_sets, scored_sets, zero_shot
-from ecgjax.training import checkpoints
 
 
 def _input(card: dict) -> tuple[int, list[str]]:
@@ -112,7 +111,7 @@ def compare(model_a: str, model_b: str, real_data: str, scratch: str, min_positi
   paired: {'sets': {name: ...}, 'pooled': ... over the sample sets}. Sets are built
   under `scratch` as zero_shot.score builds them, so one scratch serves both
   benchmarks."""
-  model_a, model_b = checkpoints.resolve_model(model_a), checkpoints.resolve_model(model_b)
+  model_a, model_b = shipped.resolve(model_a), shipped.resolve(model_b)
   card_a, card_b = model_card.read(model_a), model_card.read(model_b)
   rate, leads = _input(card_a)
   if _input(card_b) != (rate, leads):

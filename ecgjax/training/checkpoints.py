@@ -22,15 +22,13 @@ import orbax.checkpoint as ocp
 from etils import epath
 
 from ecgjax import storage
+from ecgjax.models import shipped
 from ecgjax.training import mesh as mesh_lib
 
 ITEMS = ("state", "config", "model_card", "kept", "kept_card")
 CARD_ITEM = "model_card"
 KEPT_ITEM, KEPT_CARD_ITEM = "kept", "kept_card"
 LEGACY_CARD_FILE = "model_card.json"   # a card written after the checkpoint (evaluate)
-# Models shipped inside the package, each a model directory (write_model_directory)
-# named by its folder: `--model=NAME` wherever a model directory is accepted.
-SHIPPED_MODELS = epath.Path(__file__).resolve().parent.parent / "shipped_models"
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -164,23 +162,6 @@ def split_step_directory(path) -> tuple[epath.Path, int | None]:
   return checkpoints_directory(path), None
 
 
-def shipped_model_names() -> list[str]:
-  if not SHIPPED_MODELS.is_dir():
-    return []
-  return sorted(p.name for p in SHIPPED_MODELS.iterdir() if (p / "checkpoints").is_dir())
-
-
-def resolve_model(path_or_name: str) -> str:
-  """A model directory as given, or the directory of the shipped model so named (a
-  name is a single path component that is not an existing path)."""
-  value = str(path_or_name)
-  if "/" in value or os.sep in value or epath.Path(value).exists():
-    return value
-  if value in shipped_model_names():
-    return os.fspath(SHIPPED_MODELS / value)
-  return value
-
-
 def read_pretrained(workdir_or_checkpoints: str, step: int | None = None,
                     what: str = "init_from") -> Pretrained:
   """Parameters and BatchNorm statistics of a pretraining run (its optimiser state
@@ -189,12 +170,11 @@ def read_pretrained(workdir_or_checkpoints: str, step: int | None = None,
   Accepts the pretraining workdir, its `checkpoints/` directory, one step of it, a
   model directory (write_model_directory) or the name of a shipped one.
   """
-  path, named_step = split_step_directory(resolve_model(workdir_or_checkpoints))
+  path, named_step = split_step_directory(shipped.resolve(workdir_or_checkpoints))
   step = named_step if step is None else step
   if not path.is_dir():
-    shipped = shipped_model_names()
-    raise InitFromError(f"{what}={workdir_or_checkpoints}: no such directory" + (
-        f", nor a model shipped with ecgjax ({', '.join(shipped)})" if shipped else ""))
+    raise InitFromError(shipped.not_found(workdir_or_checkpoints, what)
+                        or f"{what}={workdir_or_checkpoints}: no such directory")
   manager = ocp.CheckpointManager(
       path, options=ocp.CheckpointManagerOptions(read_only=True),
       item_handlers={"state": ocp.PyTreeCheckpointHandler(),
