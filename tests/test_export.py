@@ -117,3 +117,55 @@ def test_export_refuses_a_missing_model_in_one_line(tmp_path):
        f"--out={tmp_path / 'out'}"], cwd=REPO, capture_output=True, text=True, timeout=300)
   assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
   assert f"ecgjax.export: --model={tmp_path / 'none'}: no such directory" in result.stderr
+
+
+def _snippet(marker: str) -> str:
+  """The python block after `<!-- marker -->` in docs/using-a-model.md."""
+  text = open(os.path.join(REPO, "docs", "using-a-model.md"), encoding="utf-8").read()
+  block = text.split(f"<!-- {marker} -->\n```python\n", 1)[1]
+  return block.split("```", 1)[0]
+
+
+@pytest.mark.parametrize("marker", ["jax-export-snippet", "onnxruntime-snippet"])
+def test_the_docs_snippets_serve_what_predict_reports(marker, exported, tiny_pretrained,
+                                                      no_flax, tmp_path):
+  """The docs' code for each export, run as written (the export's path and the windows'
+  file replaced) with neither flax nor ecgjax importable: predict's probabilities."""
+  model = scoring.load(tiny_pretrained)
+  signal = ecgs(model, 3)
+  np.save(tmp_path / "a00001.npy", signal)
+  code = _snippet(marker).replace("/tmp/ecgjax_export", exported)
+  code += "\nnp.save('served.npy', probabilities)\n"
+  result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": no_flax["jax_only"],
+                               "XLA_FLAGS": xla_flags()})
+  assert result.returncode == 0, result.stderr[-3000:]
+  in_process = model.calibrate(scoring.Scorer(model, batch_size=8)(signal))   # predict's
+  np.testing.assert_allclose(np.load(tmp_path / "served.npy"), in_process,
+                             atol=serving_export.TOLERANCE)
+
+
+def test_a_wrong_lead_count_is_one_line(exported, tiny_pretrained, no_flax, tmp_path):
+  """load_jax_export.py and the function its load() gives refuse a signal of the wrong
+  shape in one line, naming the leads the model reads."""
+  model = scoring.load(tiny_pretrained)
+  one_lead = ecgs(model, 2)[..., :1]
+  np.save(tmp_path / "one_lead.npy", one_lead)
+  env = {**os.environ, "PYTHONPATH": no_flax["jax_only"], "XLA_FLAGS": xla_flags()}
+  result = subprocess.run(
+      [sys.executable, os.path.join(exported, "load_jax_export.py"),
+       str(tmp_path / "one_lead.npy")], cwd=tmp_path, capture_output=True, text=True,
+      timeout=300, env=env)
+  leads = ",".join(model.card["input"]["leads"])
+  assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+  assert result.stderr.startswith(
+      f"load_jax_export.py: {tmp_path / 'one_lead.npy'}: a signal of shape (2, 1000, 1): this "
+      f"model reads (batch, 1000, 12) or (1000, 12), int16 µV, leads {leads} in that order")
+  code = (f"import sys; sys.path.insert(0, {exported!r}); import load_jax_export, numpy as np\n"
+          "try:\n  load_jax_export.load()(np.load('one_lead.npy'))\n"
+          "except ValueError as e:\n  print(e)\n")
+  called = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env=env)
+  assert called.stdout.startswith("a signal of shape (2, 1000, 1): this model reads"), (
+      called.stderr[-2000:])

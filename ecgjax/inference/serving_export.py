@@ -43,7 +43,11 @@ working directory:
 SIGNALS.npy: int16 µV, (batch, {samples}, {leads}) or one ECG ({samples}, {leads}), leads
 {lead_names} (ecgjax.inference.model_input.file_windows makes it from an ECG file).
 Prints each ECG's calibrated probabilities, in model_card.json's label order, and writes
-them to PROBABILITIES.npy when given. Without SIGNALS.npy a flat line is scored.
+them to PROBABILITIES.npy when given. Without SIGNALS.npy a flat line is scored. A signal
+of another shape is refused in one line (exit code 2).
+
+From Python (this directory on sys.path): `serve = load_jax_export.load()`, then
+`serve(signals)` -> float32 (batch, labels); a wrong shape raises ValueError.
 """
 
 import json
@@ -54,23 +58,42 @@ import jax
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SAMPLES, LEADS = {samples}, {leads}
+LEAD_NAMES = "{lead_names}"
+
+
+def check_shape(signal: np.ndarray) -> np.ndarray:
+  """`signal` as a batch (batch, SAMPLES, LEADS); ValueError, in one line, otherwise."""
+  batch = signal[None] if signal.ndim == 2 else signal
+  if batch.ndim != 3 or batch.shape[1:] != (SAMPLES, LEADS):
+    raise ValueError(f"a signal of shape {{tuple(signal.shape)}}: this model reads "
+                     f"(batch, {{SAMPLES}}, {{LEADS}}) or ({{SAMPLES}}, {{LEADS}}), int16 µV, "
+                     f"leads {{LEAD_NAMES}} in that order")
+  return batch
 
 
 def load():
+  """The model as a function: int16 µV signals -> float32 calibrated probabilities
+  (batch, labels), the shape checked first."""
   with open(os.path.join(HERE, "model.jax_export"), "rb") as f:
-    return jax.export.deserialize(bytearray(f.read()))
+    exported = jax.export.deserialize(bytearray(f.read()))
+
+  def serve(signal) -> np.ndarray:
+    batch = check_shape(np.asarray(signal))
+    return np.asarray(exported.call(batch.astype(np.int16)))
+
+  return serve
 
 
 if __name__ == "__main__":
-  model = load()
   with open(os.path.join(HERE, "model_card.json"), encoding="utf-8") as f:
     labels = json.load(f)["labels"]
-  if len(sys.argv) > 1:
-    signal = np.load(sys.argv[1])
-  else:
-    signal = np.zeros(({samples}, {leads}), np.int16)
-  signal = signal[None] if signal.ndim == 2 else signal
-  probabilities = np.asarray(model.call(signal.astype(np.int16)))
+  signal = np.load(sys.argv[1]) if len(sys.argv) > 1 else np.zeros((SAMPLES, LEADS), np.int16)
+  try:
+    probabilities = load()(signal)
+  except ValueError as e:
+    print(f"load_jax_export.py: {{sys.argv[1]}}: {{e}}", file=sys.stderr)
+    sys.exit(2)
   for i, row in enumerate(probabilities):
     print(f"ECG {{i}}: " + ", ".join(f"{{name}} {{p:.3f}}" for name, p in zip(labels, row)))
   if len(sys.argv) > 2:
