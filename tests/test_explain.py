@@ -26,7 +26,7 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from ecgjax.synthetic import generator, rhythm as rhythm_lib
-from ecgjax.ecg import windows
+from ecgjax.ecg import leads, windows
 from ecgjax.inference import ecg_plot, explain, scoring
 from ecgjax.models import resnet1d
 from ecgjax.training import mesh as mesh_lib, steps
@@ -176,6 +176,72 @@ def test_each_label_keeps_its_own_colour_where_attributions_overlap():
   for colour in ecg_plot.LABEL_COLOURS[:2]:
     rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
     assert (np.abs(pixels - rgb).max(axis=-1) <= 8).sum() > 2000, colour
+
+
+def _dark(fig) -> np.ndarray:
+  fig.canvas.draw()
+  return np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int).max(axis=-1) < 100
+
+
+def test_a_one_lead_ecg_is_one_full_width_rhythm_strip():
+  """A one-lead model's window is drawn whole: one 30-mm row, its 1-mV spikes (one a
+  second) all on it, 25 mm apart, across the full 10 s."""
+  signal = np.zeros((1000, 1), np.int16)
+  signal[::100, 0] = 1000
+  fig = ecg_plot.draw_ecg(signal, 100.0, ["I"], title="lead I")
+  width_mm, height_mm = (v * 25.4 for v in fig.get_size_inches())
+  assert width_mm == pytest.approx(255) and height_mm == pytest.approx(30 + 9)
+  dark = _dark(fig)
+  columns = np.flatnonzero(dark[-int(30 / 25.4 * 150):].sum(axis=0) > 20)
+  spikes = [c[0] for c in np.split(columns, np.flatnonzero(np.diff(columns) > 3) + 1)
+            if c[0] > 40]
+  assert len(spikes) == 9          # 1 s to 9 s (the one at 0 s shares the pulse's column)
+  np.testing.assert_allclose(np.diff(spikes), 25 / 25.4 * 150, atol=2)
+  assert ecg_plot.layout_rows(["I", "II"]) == [("I",), ("II",)]
+
+
+def test_a_wave_that_leaves_its_row_is_cut_there_and_marked():
+  """A 3-mV R wave in V5 (row 2, last column): nothing it adds is drawn outside row 2,
+  and the cut is marked in CUT_COLOUR; a normal-height wave is not marked."""
+  flat = np.zeros((1000, 12), np.int16)
+  tall = flat.copy()
+  tall[880:890, leads.STANDARD_LEADS.index("V5")] = 3000
+  tall[900:910, leads.STANDARD_LEADS.index("V5")] = -3000
+  dark_flat, dark_tall = _dark(ecg_plot.draw_ecg(flat, 100.0)), _dark(
+      ecg_plot.draw_ecg(tall, 100.0))
+  added = np.flatnonzero((dark_tall & ~dark_flat).any(axis=1))
+  pixels_per_mm = 150 / 25.4
+  paper_top = dark_flat.shape[0] - int(4 * 30 * pixels_per_mm)     # header above the paper
+  row_2 = (paper_top + 30 * pixels_per_mm, paper_top + 60 * pixels_per_mm)
+  assert added.size and row_2[0] - 2 <= added.min() and added.max() <= row_2[1] + 2
+  fig = ecg_plot.draw_ecg(tall, 100.0)
+  fig.canvas.draw()
+  marked = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+  assert pure(marked, ecg_plot.CUT_COLOUR) > 20          # two triangles, up and down
+  fig = ecg_plot.draw_ecg(np.where(tall > 0, 1400, 0).astype(np.int16), 100.0)   # 1.4 mV
+  fig.canvas.draw()
+  assert pure(np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int),
+              ecg_plot.CUT_COLOUR) == 0
+
+
+def test_a_long_title_wraps_inside_the_page():
+  title = " ".join(["musePHI_muse_ecg1, window 1 of 1 (where left_bundle_branch_block is "
+                    "most probable)."] * 4)
+  fig = ecg_plot.draw_ecg(np.zeros((1000, 12), np.int16), 100.0, title=title)
+  height_mm = fig.get_size_inches()[1] * 25.4
+  assert height_mm > 4 * 30 + 9                       # more lines, a taller header
+  dark = _dark(fig)
+  header = dark[:int((height_mm - 4 * 30) / 25.4 * 150)]
+  assert header.sum() > 1000                           # the title is drawn ...
+  assert not header[:, -int(3 / 25.4 * 150):].any()    # ... and ends before the right edge
+
+
+def test_the_title_says_how_many_positive_labels_are_shown():
+  title = explain.explanation_title("A0001", 0, 1, "af", positives=5, shown=3)
+  assert "3 of 5 positive labels shown" in title
+  assert "positive labels shown" not in explain.explanation_title("A0001", 0, 1, "af", 3, 3)
+  assert explain.explanation_title("A0001", 1, 3, "af", 0, 1).startswith(
+      "A0001, window 2 of 3 (where af is most probable). No label reaches its threshold")
 
 
 @pytest.mark.slow

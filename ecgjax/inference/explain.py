@@ -62,6 +62,22 @@ def _safe(text: str) -> str:
   return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "ecg"
 
 
+def explanation_title(record: str, window: int, windows: int, first_label: str,
+                      positives: int, shown: int) -> str:
+  """What a figure says above the ECG: which window of a long record is drawn, and
+  which labels: none positive (the most probable is shown), or `shown` of `positives`."""
+  where = ("" if windows == 1 else
+           f", window {window + 1} of {windows} (where {first_label} is most probable)")
+  if not positives:
+    which = "No label reaches its threshold: the most probable is shown. "
+  elif shown < positives:
+    which = f"{shown} of {positives} positive labels shown, the most probable (--explain_top). "
+  else:
+    which = ""
+  return (f"{record}{where}. {which}The strips under each lead show where each label's "
+          "logit comes from (integrated gradients).")
+
+
 class Explainer:
   """One PNG per scored ECG: its model-rate window with the attributions of its top
   positive labels (or, with none positive, of its most probable label)."""
@@ -94,10 +110,7 @@ class Explainer:
   def draw(self, prepared, per_window: np.ndarray, probs: np.ndarray, positive) -> str:
     """Writes the PNG for one scored ECG and returns its path."""
     chosen = sorted((self.labels.index(n) for n in positive), key=lambda k: -probs[k])
-    below = not chosen
-    if below:
-      chosen = [int(np.argmax(probs))]
-    chosen = chosen[:self.top]
+    chosen = (chosen or [int(np.argmax(probs))])[:self.top]
     # The window where the first label is most probable: where its finding is.
     w = int(np.argmax(per_window[:, chosen[0]]))
     window = prepared.windows[w]
@@ -105,13 +118,8 @@ class Explainer:
     thresholds = self.model.thresholds()
     legend = {f"{self.labels[k]}: p {probs[k]:.2f}, {_versus(probs[k], thresholds[k])}": maps[k]
               for k in chosen}
-    where = ("" if len(prepared.windows) == 1 else
-             f", window {w + 1} of {len(prepared.windows)} (where {self.labels[chosen[0]]} is "
-             "most probable)")
-    title = (f"{prepared.record}{where}. "
-             + ("No label reaches its threshold: the most probable is shown. " if below else "")
-             + "The strips under each lead show where each label's logit comes from "
-             "(integrated gradients).")
+    title = explanation_title(prepared.record, w, len(prepared.windows),
+                              self.labels[chosen[0]], len(positive), len(chosen))
     fig = ecg_plot.draw_ecg(window, self.sampling_rate, self.lead_names, attributions=legend,
                             title=title)
     path = self._file_name(prepared.path, prepared.record)
