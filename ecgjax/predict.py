@@ -89,9 +89,6 @@ def main(argv):
     raise console.UsageError(f"--lead_names: {e}") from None
   console.quiet_libraries()
   from ecgjax.inference import score_files
-  from ecgjax.models import shipped
-  if message := shipped.not_found(_MODEL.value):
-    raise console.UsageError(message)
   try:
     summary = score_files.predict_files(
         _MODEL.value, paths, _OUT.value, step=_STEP.value or None,

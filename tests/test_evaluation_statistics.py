@@ -443,3 +443,68 @@ def test_challenge_2017_paired_difference_resamples_both_recipes_together():
                                              resamples=1000)
   assert two["value"] == pytest.approx(out["value"] / 2) and two["pairs"] == 2
   assert two["ci_low"] == pytest.approx(out["ci_low"] / 2)
+
+
+def test_a_threshold_needs_enough_validation_positives():
+  """One AF positive in a small fine-tune's validation split once chose a threshold of
+  0.002 that called AF on most normal ECGs. Below MIN_THRESHOLD_POSITIVES positives a
+  label is called at FALLBACK_THRESHOLD instead, and the points and results.json say
+  why; a label with enough positives keeps its chosen threshold."""
+  from ecgjax.evaluation import results
+  rng = np.random.default_rng(3)
+  n = 600
+  y = np.zeros((n, 2))
+  y[0, 0] = 1                                       # "rare": one positive ...
+  y[:, 1] = rng.uniform(size=n) < 0.2               # "common": about 120
+  s = rng.normal(size=(n, 2)) + 2.0 * y
+  s[0, 0] = 0.3                                     # ... scored like an ordinary negative
+  points = results.operating_points(["rare", "common"], y, s, "youden")
+  assert points["thresholds"]["rare"] == results.FALLBACK_THRESHOLD
+  assert points["thresholds_fallback"]["rare"].startswith(
+      f"validation split: 1 positive(s), fewer than the {results.MIN_THRESHOLD_POSITIVES}")
+  assert "common" not in points["thresholds_fallback"]
+  # What the fallback prevents: the cut chosen on that one positive calls a third or
+  # more of the negatives; the fallback calls almost none.
+  calibrated = calibration.apply_platt(s[:, :1], [points["calibration"]["labels"]["rare"]])[:, 0]
+  chosen = thresholds.choose_threshold(y[:, 0], calibrated, "youden")
+  negatives = calibrated[y[:, 0] == 0]
+  assert (negatives >= chosen).mean() > 0.3 and (negatives >= results.FALLBACK_THRESHOLD).mean() < 0.01
+  common_cut = thresholds.choose_threshold(
+      y[:, 1], calibration.apply_platt(s[:, 1:], [points["calibration"]["labels"]["common"]])[:, 0])
+  assert points["thresholds"]["common"] == common_cut
+  out = results.evaluate_predictions(["rare", "common"], y, s, np.arange(n), points,
+                                     resamples=20)
+  assert out["labels"]["rare"]["threshold_fallback"] == points["thresholds_fallback"]["rare"]
+  assert out["labels"]["common"]["threshold_fallback"] is None
+
+
+def test_an_exclusive_class_is_called_only_where_it_is_the_class():
+  """In a group of exclusive classes, a class reaches its threshold only where it is the
+  ECG's most probable class: at a threshold low enough to call a second class on many
+  ECGs, every ECG has at most one, the argmax, in the points, the results and predict's
+  `positive` (LoadedModel.called)."""
+  from ecgjax.evaluation import exclusive, results
+  from ecgjax.inference import scoring
+  rng = np.random.default_rng(5)
+  n, names = 400, ["normal", "af", "other"]
+  logits = rng.normal(size=(n, 3))
+  truth = np.eye(3)[rng.integers(0, 3, size=n)]
+  logits += 1.5 * truth
+  p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+  log_odds = np.log(p) - np.log1p(-p)
+  points = results.operating_points(names, truth, log_odds, "sensitivity:0.99",
+                                    exclusive_groups=[names])
+  t = np.array([points["thresholds"][c] for c in names])
+  assert ((p >= t).sum(axis=1) > 1).mean() > 0.2    # thresholds alone would call two
+  card = {"labels": names, "exclusive_groups": [names],
+          "thresholds": dict(zip(names, t.tolist()))}
+  called = scoring.LoadedModel(card, "", 0, None, {}, {}).called(p)
+  assert called.sum(axis=1).max() == 1
+  assert np.all(called.argmax(axis=1)[called.any(axis=1)] == p.argmax(axis=1)[called.any(axis=1)])
+  out = results.evaluate_predictions(names, truth, log_odds, np.arange(n), points,
+                                     resamples=20, exclusive_groups=[names])
+  decision = exclusive.decision_scores(p, [[0, 1, 2]])
+  for k, name in enumerate(names):
+    hits = called[truth[:, k] == 1, k].mean()
+    assert out["labels"][name]["sensitivity"]["value"] == pytest.approx(hits)
+    assert np.array_equal(decision[:, k] >= t[k], called[:, k])

@@ -167,7 +167,7 @@ def test_normals_flagged_count_only_what_the_set_annotates():
   truth = np.array([[0, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], bool)
   model = types.SimpleNamespace(
       labels=["sinus_rhythm", "atrial_fibrillation", "left_bundle_branch_block"],
-      thresholds=lambda: np.array([0.5, 0.5, 0.5]))
+      called=lambda p: p >= 0.5)
   # Normal 0: AF called; normal 1: LBBB called; normal 2: nothing; record 3 is AF.
   probabilities = np.array([[0.9, 0.8, 0.1], [0.9, 0.1, 0.7], [0.9, 0.1, 0.1], [0.1, 0.9, 0.1]])
   scored = scored_sets.ScoredSet(set_labels, truth, np.ones_like(truth), model.labels,

@@ -13,6 +13,26 @@ import numpy as np
 from ecgjax.evaluation import bootstrap
 
 
+NOT_THE_CLASS = -1.0
+
+
+def decision_scores(probabilities: np.ndarray, groups) -> np.ndarray:
+  """Calibrated probabilities as labels are called on them: in each exclusive group
+  (column indices), only the group's most probable class keeps its probability and the
+  others get NOT_THE_CLASS, below any threshold (which are probabilities, >= 0), so a
+  class is called only where it is the ECG's `class` (predict's column); independent
+  labels are unchanged."""
+  out = np.array(probabilities, np.float64)
+  rows = np.arange(len(out))
+  for group in groups:
+    columns = np.asarray(group)
+    top = out[:, columns].argmax(axis=1)
+    kept = out[rows, columns[top]]
+    out[:, columns] = NOT_THE_CLASS
+    out[rows, columns[top]] = kept
+  return out
+
+
 def per_class_f1(reference: np.ndarray, predicted: np.ndarray, weights: np.ndarray,
                  n_classes: int) -> np.ndarray:
   """(B, n_classes) F1 of each class under each row of `weights` (B, n); NaN where a

@@ -27,29 +27,54 @@ def _interval(ci: bootstrap.Interval) -> dict:
 
 EXCLUSIVE_CALIBRATION = {"a": 1.0, "b": 0.0,
                          "reason": "an exclusive class: its softmax probability is used as is"}
+# A threshold is chosen from the validation split only where it has this many positives:
+# with fewer, the cut sits on one or two ECGs' scores (one AF positive once gave 0.002,
+# which called AF on most normal ECGs), and a sensitivity read there has a 95% CI wider
+# than 0.4 (Wilson, 9 of 10: [0.60, 0.98]).
+MIN_THRESHOLD_POSITIVES = 10
+# What such a label is called at instead: more likely than not on its calibrated
+# probability (Platt's targets pull a small class's probabilities toward its prior).
+FALLBACK_THRESHOLD = 0.5
 
 
 def operating_points(names: list[str], val_labels: np.ndarray, val_log_odds: np.ndarray,
                      threshold_rule: thresholds.ThresholdRule | str = "youden",
-                     exclusive=()) -> dict:
+                     exclusive_groups=()) -> dict:
   """Per label: Platt calibration fitted on the validation log-odds and the threshold
-  chosen on the calibrated probabilities (None, with the reason, where it cannot be). The
-  classes of an exclusive group (names in `exclusive`) keep their softmax
-  probabilities, which a per-label map would no longer make sum to 1."""
-  calibrations, chosen, undefined = {}, {}, {}
+  chosen on the calibrated probabilities: None, with the reason, where it cannot be;
+  FALLBACK_THRESHOLD, with the reason, below MIN_THRESHOLD_POSITIVES positives. The
+  classes of an exclusive group (`exclusive_groups`, by name) keep their softmax
+  probabilities, which a per-label map would no longer make sum to 1, and are called
+  only where they are their group's most probable (exclusive.decision_scores)."""
+  exclusive_names = {n for group in exclusive_groups for n in group}
+  calibrations = {}
   for k, name in enumerate(names):
     rows = metrics.annotated(val_labels[:, k])
-    y, score = val_labels[rows, k], val_log_odds[rows, k]
-    calibrations[name] = (dict(EXCLUSIVE_CALIBRATION) if name in exclusive
-                          else calibration.fit_platt(y, score))
+    calibrations[name] = (dict(EXCLUSIVE_CALIBRATION) if name in exclusive_names
+                          else calibration.fit_platt(val_labels[rows, k], val_log_odds[rows, k]))
+  decision = exclusive.decision_scores(
+      calibration.apply_platt(val_log_odds, [calibrations[n] for n in names]),
+      [[names.index(n) for n in group] for group in exclusive_groups])
+  chosen, undefined, fallback = {}, {}, {}
+  for k, name in enumerate(names):
+    rows = metrics.annotated(val_labels[:, k])
+    y = val_labels[rows, k]
     reason = metrics.undefined_reason(y)
     if reason:
       chosen[name], undefined[name] = None, f"validation split: {reason}"
+    elif y.sum() < MIN_THRESHOLD_POSITIVES:
+      chosen[name] = FALLBACK_THRESHOLD
+      fallback[name] = (f"validation split: {int(y.sum())} positive(s), fewer than the "
+                        f"{MIN_THRESHOLD_POSITIVES} a threshold is chosen from; called at a "
+                        f"calibrated probability of {FALLBACK_THRESHOLD:g} instead")
     else:
-      calibrated = calibration.apply_platt(score[:, None], [calibrations[name]])[:, 0]
-      chosen[name] = thresholds.choose_threshold(y, calibrated, threshold_rule)
+      chosen[name] = thresholds.choose_threshold(y, decision[rows, k], threshold_rule)
+      if name in exclusive_names:
+        # A rule that would reach into ECGs of another class (sensitivity:0.99) calls
+        # the class wherever it is the class, and nowhere else.
+        chosen[name] = max(chosen[name], 0.0)
   return {"threshold_rule": str(threshold_rule), "thresholds": chosen,
-          "thresholds_undefined": undefined,
+          "thresholds_undefined": undefined, "thresholds_fallback": fallback,
           "calibration": {"method": "platt", "labels": calibrations},
           "validation_examples": int(len(val_labels))}
 
@@ -63,12 +88,16 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_log_odd
   platt = [points["calibration"]["labels"][name] for name in names]
   raw = log_odds.to_probabilities(test_log_odds)
   calibrated = calibration.apply_platt(test_log_odds, platt)
+  # Sensitivity and specificity of the calls predict makes: an exclusive class only
+  # where it is its group's most probable.
+  decision = exclusive.decision_scores(
+      calibrated, [[names.index(n) for n in group] for group in exclusive_groups])
   per_label = {}
   auroc_resamples = []       # per defined label: its AUROC in every resample
   for k, name in enumerate(names):
     rows = metrics.annotated(test_labels[:, k])     # all rows unless a mixture's
     y, s = test_labels[rows, k].astype(int), test_log_odds[rows, k]
-    p, c = raw[rows, k], calibrated[rows, k]
+    p, c, called = raw[rows, k], calibrated[rows, k], decision[rows, k]
     w = weights if rows.all() else weights[:, rows]
     entry = {"n_pos": int(y.sum()), "n_neg": int(len(y) - y.sum())}
     reason = metrics.undefined_reason(y)
@@ -89,8 +118,9 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_log_odd
           name, "no threshold in the model card")
     else:
       entry["threshold"] = t
-      entry["sensitivity"] = ci(bootstrap.weighted_sensitivity, c, t)
-      entry["specificity"] = ci(bootstrap.weighted_specificity, c, t)
+      entry["threshold_fallback"] = points.get("thresholds_fallback", {}).get(name)
+      entry["sensitivity"] = ci(bootstrap.weighted_sensitivity, called, t)
+      entry["specificity"] = ci(bootstrap.weighted_specificity, called, t)
     entry["calibration"] = platt[k]
     entry["ece"] = {"before": ci(calibration.weighted_ece, p),
                     "after": ci(calibration.weighted_ece, c)}
@@ -135,9 +165,11 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_log_odd
 
 # Every label's entry in results.json has every field: a figure that cannot be computed
 # is null, and `undefined` (the label's figures) or `undefined_threshold` (its operating
-# point) says why; both are null where everything was computed.
+# point) says why; both are null where everything was computed. `threshold_fallback`
+# says why a label's threshold is FALLBACK_THRESHOLD (null where it was chosen).
 LABEL_FIELDS = ("n_pos", "n_neg", "undefined", "auroc", "auprc", "undefined_threshold",
-                "threshold", "sensitivity", "specificity", "calibration", "ece", "brier")
+                "threshold", "threshold_fallback", "sensitivity", "specificity",
+                "calibration", "ece", "brier")
 
 
 def _complete(entry: dict) -> dict:

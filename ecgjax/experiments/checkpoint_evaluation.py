@@ -156,9 +156,12 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
     val_s, val_y, _ = scored(config.dataset.eval_split)
     points = eval_results.operating_points(
         names, val_y, val_s, threshold_rule,
-        exclusive={by_head_name[n] for g in card_groups for n in g if n in by_head_name})
+        exclusive_groups=[present for g in card_groups
+                          if (present := [by_head_name[n] for n in g if n in by_head_name])])
     points_from = {"split": config.dataset.eval_split, "step": saved.step,
                    "examples": len(val_y), "dataset": run.dataset.name}
+    for name, why in points["thresholds_fallback"].items():
+      logging.warning("threshold of %s: %s", name, why)
   else:
     points = _card_points(card, names, matching.head_indices)
     points_from = {"model_card": card.get("operating_points")}
@@ -198,6 +201,8 @@ def _card_points(card: dict, names, head_indices) -> dict:
           "thresholds": {n: card["thresholds"][h] for n, h in zip(names, head)},
           "thresholds_undefined": {n: card.get("thresholds_undefined", {}).get(h, "")
                                    for n, h in zip(names, head) if card["thresholds"][h] is None},
+          "thresholds_fallback": {n: card["thresholds_fallback"][h] for n, h in zip(names, head)
+                                  if h in card.get("thresholds_fallback", {})},
           "calibration": {"method": card["calibration"]["method"],
                           "labels": {n: card["calibration"]["labels"][h]
                                      for n, h in zip(names, head)}}}

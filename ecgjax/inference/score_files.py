@@ -19,7 +19,7 @@ from ecgjax.ecg import leads as leads_lib, windows as windows_lib
 from ecgjax.ecg.formats.errors import RecordFormatError
 from ecgjax.evaluation import log_odds
 from ecgjax.inference import batch_norm_adaptation, ecg_files, scoring
-from ecgjax.models import model_card
+from ecgjax.models import model_card, shipped
 from ecgjax.training import checkpoints
 
 USER_ERRORS = (scoring.ModelDirectoryError, model_card.ModelCardError,
@@ -58,9 +58,9 @@ class Prepared:
 
 
 class InputError(ValueError):
-  """The paths given cannot be scored as asked (a usage error, found before the model
-  loads): one that does not exist, an array file without its sampling rate, or no ECG
-  file at all."""
+  """What was given cannot be scored as asked (a usage error, found before the model
+  loads): a path that does not exist, an array file without its sampling rate, no ECG
+  file at all, or a model that is neither a directory nor a shipped model's name."""
 
 
 class NoEcgFilesError(InputError):
@@ -145,8 +145,11 @@ def find_ecg_files(paths, options: Options = Options()
 def predict_files(model_dir: str, paths, out_csv: str, *, step: int | None = None,
                   options: Options = Options()) -> Summary:
   """Loads the model in `model_dir` and scores `paths` into `out_csv`. The files are
-  found first: a path with no ECG in it is answered before the model loads."""
+  found first, and the model's directory: a path with no ECG in it, or a misspelt
+  model name, is answered before the model loads."""
   found = find_ecg_files(paths, options)
+  if message := shipped.not_found(model_dir):
+    raise InputError(message)
   model = scoring.load(model_dir, step)
   if options.adapt_batch_norm_to:
     files, _ = found
@@ -193,9 +196,9 @@ class Predictor:
     """Scores the ECG files under `paths` (`found`: find_ecg_files' answer for them,
     when the caller has it) into `out_csv`."""
     model, options, scorer, explainer = self.model, self.options, self.scorer, self.explainer
-    labels, thresholds = model.labels, model.thresholds()
+    labels = model.labels
     # A head with exclusive classes (models.head) names each ECG's most probable class.
-    groups = [[labels.index(n) for n in g] for g in model.card.get("exclusive_groups") or []]
+    groups = model.group_indices()
     class_columns = ["class", "class_probability"] if groups else []
     found, passed_over = found or find_ecg_files(paths, options)
     summary = Summary(files=len(found), passed_over=passed_over)
@@ -228,8 +231,7 @@ class Predictor:
           # Pooled as evaluation pools a recording's windows, then calibrated through
           # the function its thresholds were chosen through (evaluation.calibration).
           probs = model.calibrate(log_odds.pool(per_window, options.aggregate, groups))
-          positive = [name for name, prob, t in zip(labels, probs, thresholds)
-                      if not np.isnan(t) and prob >= t]
+          positive = [name for name, call in zip(labels, model.called(probs)[0]) if call]
           summary.scored += 1
           chosen = [g[int(np.argmax(probs[g]))] for g in groups]
           writer.writerow([p.path, p.record, "ok", *(f"{v:.6f}" for v in probs),

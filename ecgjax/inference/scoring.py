@@ -20,7 +20,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from ecgjax.evaluation import calibration
+from ecgjax.evaluation import calibration, exclusive
 from ecgjax.models import head, model_card, resnet1d
 from ecgjax.training import checkpoints, mesh as mesh_lib, steps, transfer
 
@@ -68,6 +68,19 @@ class LoadedModel:
     """Per label; NaN where the card has none (such a label is never called positive)."""
     return np.array([np.nan if self.card["thresholds"][n] is None else self.card["thresholds"][n]
                      for n in self.labels], np.float64)
+
+  def group_indices(self) -> list[list[int]]:
+    """The card's exclusive groups, by head index."""
+    return [[self.labels.index(n) for n in g] for g in self.card.get("exclusive_groups") or ()]
+
+  def called(self, probabilities: np.ndarray) -> np.ndarray:
+    """(n, labels) calibrated probabilities -> which labels are positive, as predict's
+    `positive` says and evaluation measures: at or above its threshold (NaN never), and
+    a class of an exclusive group only where it is the group's most probable, so
+    `positive` never contradicts `class`."""
+    decision = exclusive.decision_scores(np.atleast_2d(probabilities), self.group_indices())
+    with np.errstate(invalid="ignore"):
+      return decision >= self.thresholds()
 
 
 def build_network(card: dict) -> resnet1d.ResNet1D:

@@ -62,8 +62,11 @@ def _outputs_section(card: dict) -> list[str]:
   metric_labels = (card.get("metrics") or {}).get("labels", {})
   lines = ["## Outputs", "", _outputs_sentence(card, points), "",
            *[f"Exclusive classes, one softmax whose probabilities sum to 1 (an ECG is the "
-             f"most probable of them): {', '.join(group)}.\n"
+             f"most probable of them, its `class`, and only that one can be positive): "
+             f"{', '.join(group)}.\n"
              for group in card.get("exclusive_groups") or []],
+           *[f"Threshold of {name}: {why}.\n"
+             for name, why in (card.get("thresholds_fallback") or {}).items()],
            "| # | label | SNOMED CT | threshold | AUROC [95% CI] | sensitivity | specificity |",
            "|---|---|---|---|---|---|---|"]
   for k, name in enumerate(card["labels"]):

@@ -125,6 +125,9 @@ def build(*, task: str, label_names, data: dict, model: dict, steps: int,
       "snomed": snomed_codes(names),
       "thresholds": {n: points["thresholds"][n] for n in names},
       "thresholds_undefined": dict(points.get("thresholds_undefined", {})),
+      # Labels called at the fallback probability: too few validation positives to
+      # choose a threshold from (evaluation.results.MIN_THRESHOLD_POSITIVES).
+      "thresholds_fallback": dict(points.get("thresholds_fallback", {})),
       "threshold_rule": points["threshold_rule"],
       "operating_points": points_from,
       "calibration": {"method": points["calibration"]["method"],
@@ -145,12 +148,17 @@ def refit(card: dict, points: dict, head_of: dict, points_from: dict, metrics: d
   `refit` records which labels were refitted, where, and by which rule."""
   new = json.loads(json.dumps(card))
   undefined = dict(points.get("thresholds_undefined", {}))
+  fallback = dict(points.get("thresholds_fallback", {}))
+  new.setdefault("thresholds_fallback", {})
   for name, head_name in head_of.items():
     new["thresholds"][head_name] = points["thresholds"][name]
     new["calibration"]["labels"][head_name] = points["calibration"]["labels"][name]
     new["thresholds_undefined"].pop(head_name, None)
+    new["thresholds_fallback"].pop(head_name, None)
     if name in undefined:
       new["thresholds_undefined"][head_name] = undefined[name]
+    if name in fallback:
+      new["thresholds_fallback"][head_name] = fallback[name]
   new["calibration"]["method"] = points["calibration"]["method"]
   new["threshold_rule"] = points["threshold_rule"]
   new["operating_points"] = points_from

@@ -52,8 +52,8 @@ def score_set(model: scoring.LoadedModel, dataset: str, data_dir: str,
   rows = [members[0] for members in records.values()]
   known = [e["labels_known"] if "labels_known" in e else np.ones(len(names))
            for e in (examples[r] for r in rows)]
-  groups = [[model.labels.index(n) for n in g] for g in model.card.get("exclusive_groups") or []]
-  pooled = np.stack([log_odds.pool(windows[m], "max", groups) for m in records.values()])
+  pooled = np.stack([log_odds.pool(windows[m], "max", model.group_indices())
+                     for m in records.values()])
   patients = pipeline.numeric_key([examples[r]["patient"] for r in rows]).numpy()
   return ScoredSet(names, np.stack([examples[r]["labels"] for r in rows]).astype(bool),
                    np.stack(known).astype(bool), list(model.labels), model.calibrate(pooled),
@@ -107,7 +107,7 @@ def flagged_normals(model: scoring.LoadedModel, scored: ScoredSet,
     normal = np.zeros(len(scored.truth), bool)
   if not normal.any():
     return {"normal_ecgs": 0, "flagged": 0, "fraction": None, "labels_called": {}}
-  called = scored.probabilities[normal] >= model.thresholds()   # NaN thresholds never call
+  called = model.called(scored.probabilities[normal])    # as predict's `positive`
   given = np.array([[name in names and bool(row[names.index(name)]) for name in model.labels]
                     for row in scored.truth[normal]])
   abnormal = np.array([name not in NORMAL_FINDINGS and (counted is None or name in counted)

@@ -1,0 +1,99 @@
+"""Thresholds set on real ECGs: the shipped twelve-lead model's calibration and
+thresholds refitted on PTB-XL's training folds by each candidate rule, and what a
+clinician then sees on the held-out folds.
+
+  python benchmarks/real_thresholds.py [--model synthetic_foundation]
+      [--ptbxl ../shared/data/ptbxl_train] [--rules card,youden,specificity:0.95,...]
+      [--out benchmarks/results/real_thresholds.jsonl]
+
+`ptbxl_train` (2,055 labelled records of all ten strat_folds) is built at the model's
+rate (ptbxl/vocabulary_100: folds 1-8 train, 9 validation, 10 test). Per rule, the
+model's operating points are refitted on `train` (evaluate's --config.write_model, the
+same path `python -m ecgjax.release --threshold_dataset` takes) and the held-out folds
+9 and 10 are scored with them: per label sensitivity and specificity with 95% CIs, the
+median sensitivity, and the share of normal ECGs (NORM) given any label they do not
+carry beyond a normal finding (sim_to_real.scored_sets.flagged_normals). `card` is the
+model as shipped (thresholds from synthetic validation). One JSON line per rule.
+"""
+
+import argparse
+import datetime
+import os
+import socket
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from benchmarks.emit import emit  # noqa: E402
+from benchmarks.shared_data import SHARED_DATA  # noqa: E402
+
+HELD_OUT = "validation+test"       # folds 9 and 10
+
+
+def evaluate(model: str, dataset: str, data_dir: str, rule: str, workdir: str) -> tuple:
+  """(results.json on the held-out folds, the model it was read with)."""
+  from ecgjax.configs import evaluate as evaluate_config
+  from ecgjax.experiments import checkpoint_evaluation
+  config = evaluate_config.get_config()
+  config.checkpoint = model
+  config.dataset.name, config.dataset.data_dir = dataset, data_dir
+  config.dataset.test_split = HELD_OUT
+  config.eval_batch_size = 128
+  if rule == "card":
+    config.dataset.eval_split = ""           # the shipped card's operating points
+    return checkpoint_evaluation.evaluate_checkpoint(config, workdir), model
+  config.dataset.eval_split = "train"
+  config.threshold_rule = rule
+  config.write_model = os.path.join(workdir, "refitted")
+  return checkpoint_evaluation.evaluate_checkpoint(config, workdir), config.write_model
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--model", default="synthetic_foundation")
+  parser.add_argument("--ptbxl", default=os.path.join(SHARED_DATA, "ptbxl_train"))
+  parser.add_argument("--rules", default="card,youden,specificity:0.9,specificity:0.95,"
+                                         "specificity:0.98,specificity:0.99")
+  parser.add_argument("--scratch", default="")
+  parser.add_argument("--out", default="")
+  args = parser.parse_args()
+  if not os.path.isdir(args.ptbxl):
+    raise SystemExit(f"--ptbxl={args.ptbxl}: no such directory (PTB-XL records with their "
+                     "ptbxl_database.csv)")
+  from ecgjax.inference import scoring
+  from ecgjax.models import model_card, shipped
+  from ecgjax.sim_to_real import sample_sets, scored_sets
+  model = shipped.resolve(args.model)
+  rate = int(model_card.read(model)["input"]["sampling_rate"])
+  scratch = args.scratch or tempfile.mkdtemp(prefix="real_thresholds_")
+  data_dir = os.path.join(scratch, "data")
+  dataset, annotated, version = sample_sets.build("ptbxl", f"vocabulary_{rate}", [args.ptbxl],
+                                                  data_dir)
+  for rule in args.rules.split(","):
+    results, scored_model = evaluate(model, dataset, data_dir, rule,
+                                     os.path.join(scratch, rule.replace(":", "_")))
+    loaded = scoring.load(scored_model)
+    held_out = scored_sets.score_set(loaded, dataset, data_dir, HELD_OUT)
+    flagged = scored_sets.flagged_normals(loaded, held_out, annotated)
+    labels = {name: {"n_pos": e["n_pos"], "threshold": e["threshold"],
+                     "threshold_fallback": e["threshold_fallback"],
+                     "sensitivity": e["sensitivity"], "specificity": e["specificity"]}
+              for name, e in results["labels"].items() if name in annotated}
+    emit({"benchmark": "real_thresholds", "rule": rule, "model": args.model,
+          "dataset": f"{dataset} {version}", "refitted_on": None if rule == "card" else "train",
+          "train_examples": (results["operating_points_from"].get("examples")
+                             if rule != "card" else None),
+          "held_out": HELD_OUT, "held_out_examples": results["test_examples"],
+          "normals_flagged": flagged,
+          "median_sensitivity": results["medians"]["sensitivity"],
+          "median_specificity": results["medians"]["specificity"],
+          "median_auroc": results["medians"]["auroc"], "labels": labels,
+          "host": socket.gethostname(), "cpus": os.cpu_count(),
+          "command": " ".join(["python", *sys.argv]),
+          "date": datetime.date.today().isoformat()}, args.out)
+
+
+if __name__ == "__main__":
+  main()
