@@ -35,6 +35,8 @@ import statistics
 import sys
 import tempfile
 
+import numpy as np
+
 from ecgjax import console  # first: it sets TF's log level before TF is imported
 
 # Refitting and scoring need the `train` extra; without it the command says so in one
@@ -45,10 +47,12 @@ from absl import app, flags, logging  # noqa: E402
 
 from ecgjax import samples  # noqa: E402
 from ecgjax.configs import evaluate as evaluate_config  # noqa: E402
+from ecgjax.ecg.labels import lead_support  # noqa: E402
 from ecgjax.experiments import checkpoint_evaluation  # noqa: E402
+from ecgjax.inference import scoring  # noqa: E402
 from ecgjax.models import model_card, shipped  # noqa: E402
-from ecgjax.sim_to_real import scored_sets, zero_shot  # noqa: E402
-from ecgjax.training import checkpoints  # noqa: E402
+from ecgjax.sim_to_real import sample_sets, scored_sets, zero_shot  # noqa: E402
+from ecgjax.training import checkpoints, head_subset  # noqa: E402
 
 LOG_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
 
@@ -67,6 +71,101 @@ def refit_on_validation(model: str, threshold_rule: str, out_dir: str, workdir: 
   config.bootstrap_resamples = 200
   checkpoint_evaluation.evaluate_checkpoint(config, workdir)
   return out_dir
+
+
+# Real archives a model's operating points can be set on (`--calibrate_on=DIR`): PTB-XL,
+# its training folds choosing, its folds 9 and 10 reporting.
+REAL_CALIBRATION_SPLIT, REAL_HELD_OUT = "train", "validation+test"
+# A head label the real archive does not name is never refitted there; its threshold is
+# raised until this share of the archive's normal ECGs (NORM) stays below it.
+NORMALS_SPECIFICITY = 0.995
+
+
+def _evaluate_on(model: str, dataset: str, data_dir: str, labels, rule: str | None,
+                 workdir: str, write_model: str = "") -> dict:
+  """evaluate on PTB-XL's held-out folds for `labels`: operating points refitted on its
+  training folds by `rule` (written to `write_model`), or the card's (`rule` None)."""
+  config = evaluate_config.get_config()
+  config.checkpoint = model
+  config.labels = ",".join(labels)
+  config.dataset.name, config.dataset.data_dir = dataset, data_dir
+  config.dataset.eval_split = REAL_CALIBRATION_SPLIT if rule else ""
+  config.dataset.test_split = REAL_HELD_OUT
+  if rule:
+    config.threshold_rule, config.write_model = rule, write_model
+  return checkpoint_evaluation.evaluate_checkpoint(config, workdir)
+
+
+def refit_on_ptbxl(model: str, threshold_rule: str, ptbxl: str, scratch: str) -> tuple[str, dict]:
+  """The model with calibration and thresholds set on PTB-XL's training folds (`ptbxl`:
+  records with ptbxl_database.csv, built at the model's rate) for the labels PTB-XL
+  annotates: a normal finding (sinus rhythm, which flags no normal ECG) by Youden's J,
+  every other by `threshold_rule`. The labels it does not annotate (its zeros there are
+  unknowns, not negatives) keep their thresholds, raised to NORMALS_SPECIFICITY on the
+  training folds' normal ECGs. Returns the model directory and what the card records:
+  where, how, and the held-out folds' figures."""
+  head = model_card.read(shipped.resolve(model))
+  rate = int(head["input"]["sampling_rate"])
+  data_dir = os.path.join(scratch, "ptbxl")
+  dataset, annotated, version = sample_sets.build("ptbxl", f"vocabulary_{rate}", [ptbxl],
+                                                  data_dir)
+  refitted = [n for n in annotated if n in head["labels"]]
+  normal_findings = [n for n in refitted if n in scored_sets.NORMAL_FINDINGS]
+  findings = [n for n in refitted if n not in scored_sets.NORMAL_FINDINGS]
+  youden = os.path.join(scratch, "refitted_normal_findings")
+  _evaluate_on(model, dataset, data_dir, normal_findings, "youden", os.path.join(scratch, "e1"),
+               youden)
+  both = os.path.join(scratch, "refitted_ptbxl")
+  chosen = _evaluate_on(youden, dataset, data_dir, findings, threshold_rule,
+                        os.path.join(scratch, "e2"), both)
+  saved = checkpoints.read_pretrained(both)
+  card = json.loads(json.dumps(saved.card))
+  train = scored_sets.score_set(scoring.load(both), dataset, data_dir, REAL_CALIBRATION_SPLIT)
+  normal = train.truth[:, train.labels.index("normal_ecg")]
+  raised = {}
+  for k, label in enumerate(card["labels"]):
+    if label in refitted or card["thresholds"][label] is None:
+      continue
+    card["thresholds"][label] = max(card["thresholds"][label], float(
+        np.quantile(train.probabilities[normal, k], NORMALS_SPECIFICITY)))
+    raised[label] = (f"PTB-XL names no such label: threshold raised to at least the "
+                     f"{NORMALS_SPECIFICITY:g} quantile of its probability on the "
+                     f"{int(normal.sum())} normal ECGs of {dataset} {REAL_CALIBRATION_SPLIT}; "
+                     "its sensitivity on real ECGs is not measured")
+  card["thresholds_from_normals"] = raised
+  written = checkpoints.write_model_directory(dataclasses.replace(saved, card=card),
+                                              os.path.join(scratch, "calibrated_ptbxl"))
+  model_card.write(written, card)
+  calibrated = scoring.load(written)
+  held = _evaluate_on(written, dataset, data_dir, refitted, None, os.path.join(scratch, "e3"))
+  held_out = scored_sets.score_set(calibrated, dataset, data_dir, REAL_HELD_OUT)
+  train.probabilities = calibrated.calibrate(train.log_odds)     # at the final thresholds
+  return written, {
+      "dataset": f"{dataset} {version}", "chosen_on": REAL_CALIBRATION_SPLIT,
+      "chosen_on_examples": chosen["operating_points_from"]["examples"],
+      "chosen_on_normals_flagged": scored_sets.flagged_normals(calibrated, train, annotated),
+      "threshold_rule": threshold_rule, "normal_findings_rule": "youden",
+      "labels_refitted": refitted, "labels_raised_on_normals": sorted(raised),
+      "held_out": REAL_HELD_OUT, "held_out_examples": len(held_out.truth),
+      "normals_flagged": scored_sets.flagged_normals(calibrated, held_out, annotated),
+      "median_sensitivity": held["medians"]["sensitivity"]["value"],
+      "median_specificity": held["medians"]["specificity"]["value"],
+      "labels": {m["model_label"]: {k: held["labels"][m["dataset_label"]][k]
+                                    for k in ("n_pos", "sensitivity", "specificity")}
+                 for m in held["matched"]}}
+
+
+def restrict_to_one_lead(model: str, out_dir: str) -> str:
+  """The model with only the labels one limb lead shows (ecg.labels.lead_support), as a
+  model directory whose card lists what was kept and left out, and why."""
+  saved = checkpoints.read_pretrained(model)
+  kept, left_out = lead_support.one_lead_scope(saved.card["labels"])
+  subset = head_subset.keep_labels(
+      saved, list(kept), {"reads": ", ".join(saved.card["input"]["leads"]),
+                          "kept": kept, "left_out": left_out})
+  written = checkpoints.write_model_directory(subset, out_dir)
+  model_card.write(written, subset.card)
+  return written
 
 
 def training_cost(model: str, card: dict | None = None) -> dict | None:
@@ -100,10 +199,14 @@ def _card_or_none(model: str) -> dict | None:
 
 
 def release_entry(card: dict, recipe: str, threshold_rule: str, scored: dict,
-                  cost: dict | None, synthetic_normals: dict, note: str | None = None) -> dict:
+                  cost: dict | None, synthetic_normals: dict | None, note: str | None = None,
+                  real_calibration: dict | None = None) -> dict:
   chosen = card["operating_points"]
   return {
       **({"note": note} if note else {}),
+      # Where the thresholds were set on real ECGs (refit_on_ptbxl), and what they do on
+      # the folds held out from it.
+      **({"real_calibration": real_calibration} if real_calibration else {}),
       "generator": scored["generator"],
       "recipe": recipe, "steps": card["training"]["steps"], "training_cost": cost,
       "thresholds": (f"chosen per label by `{threshold_rule}` on {chosen['dataset']} "
@@ -119,21 +222,30 @@ def release_entry(card: dict, recipe: str, threshold_rule: str, scored: dict,
           "labels_counted": scored["labels_counted"],
           "sets": {name: {k: s[k] for k in ("dataset", "version", "examples", "median_auroc",
                                             "median_auroc_ci", "labels_counted", "labels",
-                                            "normals_flagged")}
+                                            "normals_flagged", "normals_flagged_any_label")}
                    for name, s in scored["sets"].items()}},
   }
 
 
 def release(model: str, name: str, recipe: str, threshold_rule: str, shared: str, out: str,
             one_lead: bool = False, min_positives: int = 3, data_dir: str | None = None,
-            note: str | None = None) -> str:
+            note: str | None = None, calibrate_on: str | None = None) -> str:
+  """`calibrate_on`: a PTB-XL folder whose training folds set the operating points
+  (refit_on_ptbxl) instead of the model's synthetic validation split."""
   destination = os.path.join(out, name)
   if os.path.exists(destination):
     raise FileExistsError(f"{destination} exists: remove it or choose another --name")
   scratch = tempfile.mkdtemp(prefix="ecgjax_release_")
   try:
-    refitted = refit_on_validation(model, threshold_rule, os.path.join(scratch, "refitted"),
-                                   os.path.join(scratch, "evaluate"), data_dir)
+    trained = model
+    if one_lead:      # a one-lead model claims only what one limb lead shows
+      model = restrict_to_one_lead(model, os.path.join(scratch, "one_lead"))
+    real = None
+    if calibrate_on:
+      refitted, real = refit_on_ptbxl(model, threshold_rule, calibrate_on, scratch)
+    else:
+      refitted = refit_on_validation(model, threshold_rule, os.path.join(scratch, "refitted"),
+                                     os.path.join(scratch, "evaluate"), data_dir)
     # A one-lead model is also scored on CinC 2017's 5,000 recordings where they are
     # present (sim_to_real.sample_sets.LARGE_SETS): the 200 in the samples cannot tell models apart.
     scored = zero_shot.score("" if one_lead else refitted, shared,
@@ -142,13 +254,22 @@ def release(model: str, name: str, recipe: str, threshold_rule: str, shared: str
                              min_positives=min_positives, large_sets=one_lead)
     saved = checkpoints.read_pretrained(refitted)
     card = dict(saved.card)
-    chosen = card["operating_points"]
-    synthetic_normals = scored_sets.normals_flagged(
-        refitted, chosen["dataset"],
-        os.path.expanduser(data_dir or saved.config["dataset"]["data_dir"]), chosen["split"])
-    cost = training_cost(model, _card_or_none(model))
+    card["label_exclusions"] = model_card.label_exclusions(card["labels"])
+    # The same thresholds on the synthetic validation split's normal ECGs, where it is
+    # built (the split the thresholds were chosen on, unless they were set on PTB-XL).
+    synthetic_normals = None
+    if not calibrate_on:
+      chosen = card["operating_points"]
+      synthetic_normals = scored_sets.normals_flagged(
+          refitted, chosen["dataset"],
+          os.path.expanduser(data_dir or saved.config["dataset"]["data_dir"]), chosen["split"])
+    elif data_dir:
+      synthetic_normals = scored_sets.normals_flagged(
+          refitted, card["training"]["datasets"][0]["name"], os.path.expanduser(data_dir),
+          "validation")
+    cost = training_cost(trained, _card_or_none(trained))
     card["release"] = release_entry(card, recipe, threshold_rule, scored, cost,
-                                    synthetic_normals, note)
+                                    synthetic_normals, note, real)
     written = checkpoints.write_model_directory(dataclasses.replace(saved, card=card),
                                                 destination)
     model_card.write(written, card)
@@ -171,13 +292,18 @@ def define_flags() -> None:
   flags.DEFINE_string("shared", None, "the folder of real sample sets (ptbxl/, cinc2020/, "
                       "cinc2017/; default: the samples shipped in the package)")
   flags.DEFINE_string("out", os.fspath(shipped.SHIPPED_MODELS), "where NAME is written")
-  flags.DEFINE_boolean("one_lead", False, "the model reads lead I: scored on CinC 2017 "
-                       "(the samples, and all 5,000 recordings where both folders are there)")
+  flags.DEFINE_boolean("one_lead", False, "the model reads lead I: its head keeps only the "
+                       "labels one limb lead shows (ecg.labels.lead_support), and it is scored "
+                       "on CinC 2017 (the samples, and all 5,000 recordings where both folders "
+                       "are there)")
   flags.DEFINE_integer("min_positives", 3, "labels counted in a set's median")
   flags.DEFINE_string("note", None, "a line the card's release entry carries: why this "
                       "release was made (a re-release says what changed)")
   flags.DEFINE_string("data_dir", None, "where the model's synthetic set is built; default: "
                       "its training run's data_dir")
+  flags.DEFINE_string("calibrate_on", None, "a PTB-XL folder (ptbxl_database.csv, records100/): "
+                      "thresholds and calibration set on its training folds 1-8 instead of "
+                      "on synthetic validation, its folds 9-10 reported in the card")
 
 
 def main(argv):
@@ -188,7 +314,7 @@ def main(argv):
   written = release(FLAGS.model, FLAGS.name, FLAGS.recipe, FLAGS.threshold_rule,
                     FLAGS.shared or samples.root(),
                     FLAGS.out, FLAGS.one_lead, FLAGS.min_positives, FLAGS.data_dir,
-                    FLAGS.note)
+                    FLAGS.note, FLAGS.calibrate_on)
   logging.info("released %s", written)
   print(written, file=sys.stderr)
 

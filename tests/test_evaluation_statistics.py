@@ -461,7 +461,8 @@ def test_a_threshold_needs_enough_validation_positives():
   points = results.operating_points(["rare", "common"], y, s, "youden")
   assert points["thresholds"]["rare"] == results.FALLBACK_THRESHOLD
   assert points["thresholds_fallback"]["rare"].startswith(
-      f"validation split: 1 positive(s), fewer than the {results.MIN_THRESHOLD_POSITIVES}")
+      "1 positive(s) in the split thresholds are chosen on, fewer than the "
+      f"{results.MIN_THRESHOLD_POSITIVES}")
   assert "common" not in points["thresholds_fallback"]
   # What the fallback prevents: the cut chosen on that one positive calls a third or
   # more of the negatives; the fallback calls almost none.

@@ -64,9 +64,9 @@ def operating_points(names: list[str], val_labels: np.ndarray, val_log_odds: np.
       chosen[name], undefined[name] = None, f"validation split: {reason}"
     elif y.sum() < MIN_THRESHOLD_POSITIVES:
       chosen[name] = FALLBACK_THRESHOLD
-      fallback[name] = (f"validation split: {int(y.sum())} positive(s), fewer than the "
-                        f"{MIN_THRESHOLD_POSITIVES} a threshold is chosen from; called at a "
-                        f"calibrated probability of {FALLBACK_THRESHOLD:g} instead")
+      fallback[name] = (f"{int(y.sum())} positive(s) in the split thresholds are chosen on, "
+                        f"fewer than the {MIN_THRESHOLD_POSITIVES} a threshold is chosen from; "
+                        f"called at a calibrated probability of {FALLBACK_THRESHOLD:g} instead")
     else:
       chosen[name] = thresholds.choose_threshold(y, decision[rows, k], threshold_rule)
       if name in exclusive_names:

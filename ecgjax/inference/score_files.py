@@ -16,6 +16,7 @@ import numpy as np
 from absl import logging
 
 from ecgjax.ecg import leads as leads_lib, windows as windows_lib
+from ecgjax.ecg.labels import exclusions
 from ecgjax.ecg.formats.errors import RecordFormatError
 from ecgjax.evaluation import log_odds
 from ecgjax.inference import batch_norm_adaptation, ecg_files, scoring
@@ -25,7 +26,9 @@ from ecgjax.training import checkpoints
 USER_ERRORS = (scoring.ModelDirectoryError, model_card.ModelCardError,
                batch_norm_adaptation.AdaptationError, checkpoints.InitFromError)
 FIXED_COLUMNS = ("path", "record", "status")
-TRAILING_COLUMNS = ("positive", "windows", "filled_leads", "renamed_leads")
+# `dropped`: labels at or above their thresholds that a more probable label excludes
+# (ecg.labels.exclusions), each with why; `positive` never holds two that exclude each other.
+TRAILING_COLUMNS = ("positive", "dropped", "windows", "filled_leads", "renamed_leads")
 _FILES_PER_CHUNK = 32
 
 
@@ -199,6 +202,7 @@ class Predictor:
     labels = model.labels
     # A head with exclusive classes (models.head) names each ECG's most probable class.
     groups = model.group_indices()
+    label_exclusions = exclusions.for_labels(labels)
     class_columns = ["class", "class_probability"] if groups else []
     found, passed_over = found or find_ecg_files(paths, options)
     summary = Summary(files=len(found), passed_over=passed_over)
@@ -222,7 +226,7 @@ class Predictor:
             # Counted by the reason's first clause (what follows ": " is this file's
             # detail), never cut inside it.
             summary.reasons[p.error.split(": ")[0]] += 1
-            writer.writerow([p.path, p.record, p.error, *[""] * len(labels), "", 0, "", "",
+            writer.writerow([p.path, p.record, p.error, *[""] * len(labels), "", "", 0, "", "",
                              *[""] * len(class_columns)])
             continue
           n = len(p.windows)
@@ -231,11 +235,15 @@ class Predictor:
           # Pooled as evaluation pools a recording's windows, then calibrated through
           # the function its thresholds were chosen through (evaluation.calibration).
           probs = model.calibrate(log_odds.pool(per_window, options.aggregate, groups))
-          positive = [name for name, call in zip(labels, model.called(probs)[0]) if call]
+          called = {name: prob for name, prob, call in zip(labels, probs, model.called(probs)[0])
+                    if call}
+          positive, dropped = exclusions.resolve(called, label_exclusions)
           summary.scored += 1
           chosen = [g[int(np.argmax(probs[g]))] for g in groups]
           writer.writerow([p.path, p.record, "ok", *(f"{v:.6f}" for v in probs),
-                           ";".join(positive), n, ";".join(p.filled_leads),
+                           ";".join(positive),
+                           ";".join(f"{name} ({why})" for name, why in dropped.items()),
+                           n, ";".join(p.filled_leads),
                            ";".join(p.renamed_leads),
                            *([";".join(labels[k] for k in chosen),
                               ";".join(f"{probs[k]:.6f}" for k in chosen)] if groups else [])])

@@ -31,7 +31,7 @@ def _outputs_sentence(card: dict, points: dict) -> str:
 def markdown(card: dict) -> str:
   """A short, readable account of the card: one section per part of it."""
   lines = [*_heading(card), *_input_section(card), *_outputs_section(card),
-           *_training_section(card)]
+           *_label_scope_lines(card), *_training_section(card)]
   if card.get("release"):
     lines += _release_lines(card["release"])
   return "\n".join(lines)
@@ -67,6 +67,7 @@ def _outputs_section(card: dict) -> list[str]:
              for group in card.get("exclusive_groups") or []],
            *[f"Threshold of {name}: {why}.\n"
              for name, why in (card.get("thresholds_fallback") or {}).items()],
+           *_exclusion_lines(card),
            "| # | label | SNOMED CT | threshold | AUROC [95% CI] | sensitivity | specificity |",
            "|---|---|---|---|---|---|---|"]
   for k, name in enumerate(card["labels"]):
@@ -108,6 +109,8 @@ def _release_lines(release: dict) -> list[str]:
            + f". Thresholds {release['thresholds']}.", ""]
   if release.get("note"):
     lines += [release["note"], ""]
+  if release.get("real_calibration"):
+    lines += _real_calibration_lines(release["real_calibration"])
   s2r = release["sim_to_real"]
   lines += ["### Zero-shot on real ECGs it never trained on", "",
             f"Real sets: {s2r['real_data']}. Median AUROC over the labels with at least "
@@ -127,7 +130,13 @@ def _release_lines(release: dict) -> list[str]:
                      f"{v['auroc']:.3f} [{v['auroc_ci'][0]:.2f}, {v['auroc_ci'][1]:.2f}] |")
   lines.append("")
   flagged = [("synthetic validation", release.get("synthetic_normals_flagged") or {})]
-  flagged += [(name, s["normals_flagged"]) for name, s in s2r["sets"].items()]
+  if release.get("real_calibration"):
+    real = release["real_calibration"]
+    flagged.append((f"{real['dataset']} {real['held_out']} (held out)", real["normals_flagged"]))
+  for name, s in s2r["sets"].items():
+    flagged.append((name, s["normals_flagged"]))
+    if s.get("normals_flagged_any_label", s["normals_flagged"]) != s["normals_flagged"]:
+      flagged.append((f"{name}, counting every label", s["normals_flagged_any_label"]))
   for name, n in flagged:
     if n.get("normal_ecgs"):
       called = ", ".join(f"{k} {v}" for k, v in sorted(n["labels_called"].items(),
@@ -136,3 +145,52 @@ def _release_lines(release: dict) -> list[str]:
                    f"({n['fraction']:.0%}) get an abnormal label they do not carry"
                    + (f" ({called})." if called else "."))
   return lines + [""]
+
+
+def _real_calibration_lines(real: dict) -> list[str]:
+  """Where the thresholds were set on real ECGs, and what they do on held-out ones."""
+  lines = ["### Thresholds set on real ECGs", "",
+           f"Trained on synthetic ECGs only; calibrated on {real['chosen_on_examples']} real "
+           f"ECGs ({real['dataset']} {real['chosen_on']}), by `{real['threshold_rule']}` for "
+           f"the {len(real['labels_refitted'])} labels PTB-XL names (normal findings such as "
+           f"sinus rhythm, which flag no normal ECG, by `{real.get('normal_findings_rule')}`). "
+           f"The "
+           f"{len(real['labels_raised_on_normals'])} it does not name keep their synthetic "
+           "thresholds, raised where needed so that its normal ECGs rarely reach them: "
+           f"{', '.join(real['labels_raised_on_normals']) or 'none'}. On the "
+           f"{real['held_out_examples']} ECGs held out ({real['held_out']}): median "
+           f"sensitivity {real['median_sensitivity']:.2f}, median specificity "
+           f"{real['median_specificity']:.2f}, and "
+           f"{real['normals_flagged']['flagged']} of {real['normals_flagged']['normal_ecgs']} "
+           "normal ECGs get a label they do not carry.", "",
+           "| label | positives held out | sensitivity [95% CI] | specificity [95% CI] |",
+           "|---|---|---|---|"]
+  for label, v in real["labels"].items():
+    lines.append(f"| {label} | {v['n_pos']} | {_with_ci(v['sensitivity'])} | "
+                 f"{_with_ci(v['specificity'])} |")
+  return lines + [""]
+
+
+def _label_scope_lines(card: dict) -> list[str]:
+  """What a model restricted to some labels claims, and what it leaves out, with why."""
+  scope = card.get("label_scope")
+  if not scope:
+    return []
+  return ["", "## What it claims", "",
+          f"It reads {scope['reads']} only, so its {len(scope['kept'])} labels are those that "
+          "lead shows:", "",
+          *[f"- {name}: {why}" for name, why in scope["kept"].items()], "",
+          f"Left out ({len(scope['left_out'])}), because one lead cannot show them:", "",
+          *[f"- {name}: {why}" for name, why in scope["left_out"].items()], ""]
+
+
+def _exclusion_lines(card: dict) -> list[str]:
+  """The labels that exclude each other, and how predict resolves a contradiction."""
+  listed = card.get("label_exclusions") or []
+  if not listed:
+    return []
+  return [f"Labels that exclude each other. Where the model calls two, "
+          f"{listed[0]['rule']} (predict's `dropped` column says which, and why):", "",
+          *[f"- {e['name']}: "
+            + " / ".join(", ".join(a) for a in e["alternatives"]) + f" ({e['reason']})"
+            for e in listed], ""]

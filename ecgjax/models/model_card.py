@@ -32,6 +32,7 @@ from etils import epath
 
 from ecgjax import storage
 from ecgjax.ecg import labels as vocabulary, preprocess
+from ecgjax.ecg.labels import exclusions
 from ecgjax.models import card_markdown
 
 CARD_FILE = "model_card.json"
@@ -99,6 +100,11 @@ def no_operating_points(names) -> dict:
                                      for n in names}}}
 
 
+def label_exclusions(names) -> list[dict]:
+  """The exclusions among `names` (ecg.labels.exclusions) as a card lists them."""
+  return [e.describe() for e in exclusions.for_labels(names)]
+
+
 def build(*, task: str, label_names, data: dict, model: dict, steps: int,
           operating_points: dict | None = None, points_from: dict | None = None,
           metrics: dict | None = None, init_from: dict | None = None,
@@ -122,6 +128,8 @@ def build(*, task: str, label_names, data: dict, model: dict, steps: int,
       "labels": names,
       # Classes that exclude each other (models.head): one softmax per group.
       "exclusive_groups": [list(group) for group in exclusive_groups],
+      # Labels that exclude each other, and how predict resolves a contradictory set.
+      "label_exclusions": label_exclusions(names),
       "snomed": snomed_codes(names),
       "thresholds": {n: points["thresholds"][n] for n in names},
       "thresholds_undefined": dict(points.get("thresholds_undefined", {})),

@@ -88,13 +88,14 @@ def normals_flagged(model_dir: str, dataset: str, data_dir: str,
 
 
 def flagged_normals(model: scoring.LoadedModel, scored: ScoredSet,
-                    annotated: list[str] | None = None) -> dict:
+                    annotated: list[str] | None = None, every_label: bool = False) -> dict:
   """normals_flagged on a set already scored by `model`. `annotated`: the labels the set
   annotates (all of its labels when None, as in the synthetic set). A set that
   annotates normal_ecg counts every label called on its normal ECGs; one that does not
   (CinC 2017 reads the rhythm alone) takes the ECGs labelled sinus rhythm and nothing
-  else, and counts only the labels it annotates: a call it says nothing about is
-  neither right nor wrong."""
+  else, and counts only the labels it annotates (a call it says nothing about is
+  neither right nor wrong), unless `every_label`: then any label beyond a normal
+  finding counts, as a user reading the output would count it."""
   names = scored.labels
   annotated = names if annotated is None else annotated
   counted = None
@@ -102,7 +103,7 @@ def flagged_normals(model: scoring.LoadedModel, scored: ScoredSet,
     normal = scored.truth[:, names.index("normal_ecg")]
   elif "sinus_rhythm" in names:
     normal = np.all(scored.truth == np.array([n == "sinus_rhythm" for n in names]), axis=1)
-    counted = set(annotated)
+    counted = None if every_label else set(annotated)
   else:
     normal = np.zeros(len(scored.truth), bool)
   if not normal.any():

@@ -127,7 +127,10 @@ def score(model_dir: str, real_data: str, scratch: str, one_lead_model: str = ""
                   "examples": len(scored.truth),
                   "median_auroc": median, "median_auroc_ci": bootstrap_median_ci([group]),
                   "labels_counted": counted, "labels": labels,
-                  "normals_flagged": scored_sets.flagged_normals(loaded, scored, annotated)}
+                  "normals_flagged": scored_sets.flagged_normals(loaded, scored, annotated),
+                  # Every label the model calls on them, annotated by the set or not.
+                  "normals_flagged_any_label": scored_sets.flagged_normals(
+                      loaded, scored, annotated, every_label=True)}
     if name not in sample_sets.LARGE_SETS:
       groups.append(group)
       pooled.update({f"{name}:{label}": v for label, v in labels.items()})
