@@ -37,6 +37,7 @@ every process yields the same number of batches so sharded steps stay in step.
 """
 
 import math
+import re
 from collections.abc import Iterator
 
 import jax
@@ -131,6 +132,15 @@ class TfdsInput:
     self._train_records = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(records[keep], np.ones(keep.sum(), np.int64)),
         default_value=0)
+
+  def positives(self, split: str) -> dict[str, int]:
+    """Per chosen label, its positive recordings in `split` (a long recording's windows
+    count once; read without decoding signals)."""
+    records, _, labels = self.split_index(split)
+    recordings = np.array([re.sub(r"_w\d+$", "", r.decode()) for r in records])
+    _, first = np.unique(recordings, return_index=True)
+    return {name: int(n) for name, n in
+            zip(self.label_names, np.asarray(labels)[first].sum(axis=0))}
 
   def split_index(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """record_id, patient and chosen labels of every example, without decoding signals."""

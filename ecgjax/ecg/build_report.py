@@ -112,6 +112,19 @@ class BuildReport:
       lines += [f"| {code} | {n} |" for code, n in self.unmapped.most_common()]
     return "\n".join(lines) + "\n"
 
+  def positives_table(self, few: int = 10) -> str:
+    """Positives per label and split, as a build prints them, each label with fewer than
+    `few` positives in a split marked: too few there to set a threshold or measure."""
+    splits = sorted(self.read)
+    lines = [f"{self.dataset}: positives per label and split (* fewer than {few})",
+             f"  {'label':<44}" + "".join(f"{s:>12}" for s in splits)]
+    for name in self.label_names:
+      counts = [self.label_counts.get(s, {}).get(name, 0) for s in splits]
+      if any(counts):
+        lines.append(f"  {name:<44}" + "".join(
+            f"{str(n) + ('*' if n < few else ' '):>12}" for n in counts))
+    return "\n".join(lines)
+
   def write(self, directory) -> None:
     """Writes build_report.json and build_report.md into `directory` (an epath or str)."""
     import pathlib

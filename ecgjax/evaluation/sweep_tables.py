@@ -9,7 +9,7 @@ import io
 import numpy as np
 
 from ecgjax import storage
-from ecgjax.evaluation import challenge2017
+from ecgjax.evaluation import challenge2017, results
 from ecgjax.evaluation.sweep_runs import Run, size_name
 from ecgjax.evaluation.sweep_statistics import AGAINST_SCRATCH, MODE_ORDER
 
@@ -70,8 +70,13 @@ def summary_table(summary: dict) -> list[str]:
   header = (["label", "train size"] + [f"{m} AUROC [95% CI]" for m in modes]
             + [c for d in differences for c in (f"{d} - scratch [95% CI]", "p")])
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  few = results.MIN_THRESHOLD_POSITIVES
+  marked = False
   for row in summary["table"]:
-    cells = [row["label"], size_name(row["train_size"])]
+    thin = row.get("n_test_pos") is not None and row["n_test_pos"] < few
+    marked |= thin
+    cells = [row["label"] + (f" ({row['n_test_pos']} test positives) †" if thin else ""),
+             size_name(row["train_size"])]
     for m in modes:
       v = row["modes"].get(m)
       cells.append(f"{_fmt(v[0])} [{_fmt(v[1])}, {_fmt(v[2])}]" if v else "")
@@ -79,6 +84,9 @@ def summary_table(summary: dict) -> list[str]:
       d = row.get(f"{name}_minus_scratch")
       cells += ([f"{d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}]", _p(d[3])] if d else ["", ""])
     lines.append("| " + " | ".join(cells) + " |")
+  if marked:
+    lines += ["", f"† Fewer than {few} positives in the test split: the AUROC rests on a "
+              "handful of ECGs, and its CI says how little it can tell."]
   return lines
 
 

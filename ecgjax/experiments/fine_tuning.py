@@ -13,6 +13,7 @@ from absl import logging
 
 from ecgjax import storage
 from ecgjax.data import run_input
+from ecgjax.evaluation import results as eval_results
 from ecgjax.experiments import validation
 from ecgjax.training import completion, loop, model_init, run_spec, workdir_files
 
@@ -31,7 +32,31 @@ def train(config, spec: run_spec.RunSpec, workdir: str) -> dict:
   source.restrict_training_set(config.train_size, config.min_positives, config.seed)
   logging.info("fine-tuning %s on %d training ECGs, labels %s", config.mode,
                source.train_examples, ", ".join(source.label_names))
+  for line in too_few_to_measure(source, config):
+    logging.warning("%s", line)
   workdir_files.write_config(config, workdir)
   workdir = os.fspath(storage.path(workdir))      # absolute where local, as Orbax asks
   start = model_init.from_config(config, spec, source, workdir)
   return loop.run(config, spec, workdir, source, start)
+
+
+def too_few_to_measure(source, config) -> list[str]:
+  """A line per split and the labels it has too few positives of to be measured: below
+  evaluation.results.MIN_THRESHOLD_POSITIVES in the validation split the threshold falls
+  back to 0.5; in the test split the figures rest on a handful of ECGs, none at all with
+  no positive. Said before training, so a run that can measure nothing is known early."""
+  if not hasattr(source, "positives"):          # a mixture: each source says its own
+    return []
+  few = eval_results.MIN_THRESHOLD_POSITIVES
+  lines = []
+  for split, what in ((config.dataset.eval_split, "its threshold falls back to "
+                       f"{eval_results.FALLBACK_THRESHOLD:g}"),
+                      (config.dataset.test_split, "its test figures rest on so few ECGs "
+                       "(none with 0) that their CIs tell little")):
+    if not split:
+      continue
+    thin = {n: c for n, c in source.positives(split).items() if c < few}
+    if thin:
+      lines.append(f"{split} split: fewer than {few} positives for "
+                   + ", ".join(f"{n} ({c})" for n, c in thin.items()) + f": {what}")
+  return lines
