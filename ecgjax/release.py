@@ -1,19 +1,23 @@
 """A trained synthetic model made into a model that ships in the package.
 
   python -m ecgjax.release --model=WORKDIR --name=NAME --recipe="..."
-      [--threshold_rule=specificity:0.99] [--shared=DIR]
+      [--threshold_rule=specificity:0.99] [--calibrate_on=PTBXL_DIR] [--shared=DIR]
       [--out=ecgjax/shipped_models] [--one_lead] [--data_dir=DIR] [--note="..."]
 
-Three steps, each what a user could run alone:
-1. Operating points refitted on the model's own synthetic validation split by
-   `--threshold_rule` (evaluate's `--config.write_model`). The rule is fixed before any
-   real ECG is looked at: the samples' labels choose nothing.
+The steps, each what a user could run alone:
+0. With `--one_lead`, the head cut to the labels one limb lead shows
+   (ecg.labels.lead_support, training.head_subset); the kept outputs are unchanged.
+1. Operating points refitted by `--threshold_rule` (evaluate's `--config.write_model`):
+   on the model's own synthetic validation split, or with `--calibrate_on` on PTB-XL's
+   training folds (refit_on_ptbxl), its folds 9 and 10 reported. The rule is fixed
+   before the sample sets below are looked at: their labels choose nothing.
 2. The refitted model scored zero-shot on every real sample set under `--shared`
    (zero_shot.score): AUROC with 95% CIs per label, the median per set, and the fraction
    of each set's normal ECGs it flags at those thresholds.
 3. OUT/NAME written as a model directory (no optimiser state) whose card carries a
    `release` entry: generator version, recipe, steps, training cost, how the thresholds
-   were chosen, and step 2's figures; model_card.md beside it says the same in prose.
+   were chosen, and the figures of steps 1 and 2; model_card.md beside it says the same
+   in prose, with the labels that exclude each other (ecg.labels.exclusions).
 
 A shipped model is re-released the same way, `--model` naming its folder and
 `--data_dir` a directory where its generator version's synthetic set is built (the

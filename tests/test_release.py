@@ -85,3 +85,27 @@ def test_release_writes_a_model_directory_with_its_record(tiny_pretrained, share
   with pytest.raises(FileExistsError, match="tiny_release"):
     release.release(tiny_pretrained, "tiny_release", "again", "youden", shared_data,
                     str(tmp_path))
+
+
+@pytest.mark.slow     # evaluates a model three times on a built PTB-XL set
+def test_thresholds_set_on_ptbxl_training_folds(tiny_pretrained, shared_data, tmp_path):
+  """refit_on_ptbxl: the labels PTB-XL annotates refitted on its training folds (normal
+  findings by Youden's J), every other label's threshold only ever raised, on the
+  training folds' normal ECGs; the held-out folds reported."""
+  before = scoring.load(tiny_pretrained).card
+  written, real = release.refit_on_ptbxl(tiny_pretrained, "specificity:0.98",
+                                         os.path.join(shared_data, "ptbxl"), str(tmp_path))
+  card = scoring.load(written).card
+  assert real["chosen_on"] == "train" and real["held_out"] == "validation+test"
+  assert real["chosen_on_examples"] + real["held_out_examples"] == 40
+  assert "sinus_rhythm" in real["labels_refitted"]
+  assert set(real["labels_refitted"]).isdisjoint(real["labels_raised_on_normals"])
+  assert card["operating_points"]["dataset"].startswith("ptbxl/vocabulary_100")
+  assert card["threshold_rule"] == "specificity:0.98"
+  for label in real["labels_raised_on_normals"]:
+    assert card["thresholds"][label] >= before["thresholds"][label]
+    assert label in card["thresholds_from_normals"]
+  assert set(real["labels_raised_on_normals"]) == (
+      {n for n in before["labels"] if before["thresholds"][n] is not None}
+      - set(real["labels_refitted"]))
+  assert real["normals_flagged"]["normal_ecgs"] > 0
