@@ -33,26 +33,6 @@ sys.path.insert(0, REPO)
 from benchmarks.emit import emit  # noqa: E402
 from benchmarks.shared_data import SHARED_DATA  # noqa: E402
 
-HELD_OUT = "validation+test"       # folds 9 and 10
-
-
-def evaluate(model: str, dataset: str, data_dir: str, rule: str, workdir: str) -> tuple:
-  """(results.json on the held-out folds, the model it was read with)."""
-  from ecgjax.configs import evaluate as evaluate_config
-  from ecgjax.experiments import checkpoint_evaluation
-  config = evaluate_config.get_config()
-  config.checkpoint = model
-  config.dataset.name, config.dataset.data_dir = dataset, data_dir
-  config.dataset.test_split = HELD_OUT
-  config.eval_batch_size = 128
-  if rule == "card":
-    config.dataset.eval_split = ""           # the shipped card's operating points
-    return checkpoint_evaluation.evaluate_checkpoint(config, workdir), model
-  config.dataset.eval_split = "train"
-  config.threshold_rule = rule
-  config.write_model = os.path.join(workdir, "refitted")
-  return checkpoint_evaluation.evaluate_checkpoint(config, workdir), config.write_model
-
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -67,30 +47,16 @@ def main() -> None:
     raise SystemExit(f"--ptbxl={args.ptbxl}: no such directory (PTB-XL records with their "
                      "ptbxl_database.csv)")
   from ecgjax import release
-  from ecgjax.inference import scoring
-  from ecgjax.models import model_card, shipped
-  from ecgjax.sim_to_real import sample_sets, scored_sets
+  from ecgjax.models import shipped
   model = shipped.resolve(args.model)
   scratch = args.scratch or tempfile.mkdtemp(prefix="real_thresholds_")
   for rule in args.rules.split(","):
     workdir = os.path.join(scratch, rule.replace(":", "_"))
-    if rule != "card":
+    if rule == "card":      # as shipped: the card's thresholds, on the same held-out folds
+      real = release.held_out_figures(model, release.build_ptbxl(model, args.ptbxl, workdir),
+                                      os.path.join(workdir, "evaluate"))
+    else:
       _, real = release.refit_on_ptbxl(model, rule, args.ptbxl, workdir)
-    else:        # as shipped: the card's thresholds, read on the same held-out folds
-      rate = int(model_card.read(model)["input"]["sampling_rate"])
-      data_dir = os.path.join(workdir, "ptbxl")
-      dataset, annotated, version = sample_sets.build(
-          "ptbxl", f"vocabulary_{rate}", [args.ptbxl], data_dir)
-      results, _ = evaluate(model, dataset, data_dir, rule, workdir)
-      loaded = scoring.load(model)
-      held_out = scored_sets.score_set(loaded, dataset, data_dir, HELD_OUT)
-      real = {"dataset": f"{dataset} {version}", "held_out": HELD_OUT,
-              "held_out_examples": len(held_out.truth),
-              "normals_flagged": scored_sets.flagged_normals(loaded, held_out, annotated),
-              "median_sensitivity": results["medians"]["sensitivity"]["value"],
-              "median_specificity": results["medians"]["specificity"]["value"],
-              "labels": {n: {k: e[k] for k in ("n_pos", "sensitivity", "specificity")}
-                         for n, e in results["labels"].items() if n in annotated}}
     emit({"benchmark": "real_thresholds", "rule": rule, "model": args.model, **real,
           "host": socket.gethostname(), "cpus": os.cpu_count(),
           "command": " ".join(["python", *sys.argv]),

@@ -108,12 +108,9 @@ def refit_on_ptbxl(model: str, threshold_rule: str, ptbxl: str, scratch: str) ->
   unknowns, not negatives) keep their thresholds, raised to NORMALS_SPECIFICITY on the
   training folds' normal ECGs. Returns the model directory and what the card records:
   where, how, and the held-out folds' figures."""
-  head = model_card.read(shipped.resolve(model))
-  rate = int(head["input"]["sampling_rate"])
-  data_dir = os.path.join(scratch, "ptbxl")
-  dataset, annotated, version = sample_sets.build("ptbxl", f"vocabulary_{rate}", [ptbxl],
-                                                  data_dir)
-  refitted = [n for n in annotated if n in head["labels"]]
+  built = build_ptbxl(model, ptbxl, scratch)
+  dataset, data_dir, annotated = built.dataset, built.data_dir, built.annotated
+  refitted = built.labels
   normal_findings = [n for n in refitted if n in scored_sets.NORMAL_FINDINGS]
   findings = [n for n in refitted if n not in scored_sets.NORMAL_FINDINGS]
   youden = os.path.join(scratch, "refitted_normal_findings")
@@ -141,17 +138,45 @@ def refit_on_ptbxl(model: str, threshold_rule: str, ptbxl: str, scratch: str) ->
                                               os.path.join(scratch, "calibrated_ptbxl"))
   model_card.write(written, card)
   calibrated = scoring.load(written)
-  held = _evaluate_on(written, dataset, data_dir, refitted, None, os.path.join(scratch, "e3"))
-  held_out = scored_sets.score_set(calibrated, dataset, data_dir, REAL_HELD_OUT)
   train.probabilities = calibrated.calibrate(train.log_odds)     # at the final thresholds
   return written, {
-      "dataset": f"{dataset} {version}", "chosen_on": REAL_CALIBRATION_SPLIT,
+      "chosen_on": REAL_CALIBRATION_SPLIT,
       "chosen_on_examples": chosen["operating_points_from"]["examples"],
       "chosen_on_normals_flagged": scored_sets.flagged_normals(calibrated, train, annotated),
       "threshold_rule": threshold_rule, "normal_findings_rule": "youden",
       "labels_refitted": refitted, "labels_raised_on_normals": sorted(raised),
+      **held_out_figures(written, built, os.path.join(scratch, "e3"))}
+
+
+@dataclasses.dataclass
+class BuiltPtbxl:
+  dataset: str           # ptbxl/vocabulary_RATE, at the model's rate
+  version: str
+  data_dir: str
+  annotated: list[str]   # the labels PTB-XL annotates
+  labels: list[str]      # those of them the model's head has
+
+
+def build_ptbxl(model: str, ptbxl: str, scratch: str) -> BuiltPtbxl:
+  """PTB-XL records (`ptbxl`: with ptbxl_database.csv) built at the model's rate."""
+  head = model_card.read(shipped.resolve(model))
+  data_dir = os.path.join(scratch, "ptbxl")
+  dataset, annotated, version = sample_sets.build(
+      "ptbxl", f"vocabulary_{int(head['input']['sampling_rate'])}", [ptbxl], data_dir)
+  return BuiltPtbxl(dataset, version, data_dir, annotated,
+                    [n for n in annotated if n in head["labels"]])
+
+
+def held_out_figures(model: str, built: BuiltPtbxl, workdir: str) -> dict:
+  """The model at its card's operating points on PTB-XL's held-out folds: per label
+  sensitivity and specificity with CIs, their medians, and the normal ECGs it flags."""
+  held = _evaluate_on(model, built.dataset, built.data_dir, built.labels, None, workdir)
+  loaded = scoring.load(model)
+  held_out = scored_sets.score_set(loaded, built.dataset, built.data_dir, REAL_HELD_OUT)
+  return {
+      "dataset": f"{built.dataset} {built.version}",
       "held_out": REAL_HELD_OUT, "held_out_examples": len(held_out.truth),
-      "normals_flagged": scored_sets.flagged_normals(calibrated, held_out, annotated),
+      "normals_flagged": scored_sets.flagged_normals(loaded, held_out, built.annotated),
       "median_sensitivity": held["medians"]["sensitivity"]["value"],
       "median_specificity": held["medians"]["specificity"]["value"],
       "labels": {m["model_label"]: {k: held["labels"][m["dataset_label"]][k]

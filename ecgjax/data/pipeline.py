@@ -54,6 +54,15 @@ EPOCH_SEED_STRIDE = 1_000_003
 
 
 
+# A long recording's windows are stored as RECORD_w0, RECORD_w1, ...
+WINDOW_SUFFIX = r"_w[0-9]+$"
+
+
+def recording_of(record_id: str) -> str:
+  """The recording a stored example's record_id belongs to (its windows share it)."""
+  return re.sub(WINDOW_SUFFIX, "", record_id)
+
+
 def numeric_key(strings):
   """Patient or recording ids (strings, a tensor or bytes) as 63-bit integer hashes, as
   evaluation carries them. The patient bootstrap draws its weights in the order of
@@ -137,7 +146,7 @@ class TfdsInput:
     """Per chosen label, its positive recordings in `split` (a long recording's windows
     count once; read without decoding signals)."""
     records, _, labels = self.split_index(split)
-    recordings = np.array([re.sub(r"_w\d+$", "", r.decode()) for r in records])
+    recordings = np.array([recording_of(r.decode()) for r in records])
     _, first = np.unique(recordings, return_index=True)
     return {name: int(n) for name, n in
             zip(self.label_names, np.asarray(labels)[first].sum(axis=0))}
@@ -165,7 +174,7 @@ class TfdsInput:
     # Patients and recordings as 63-bit hashes: numeric, so they travel as arrays
     # (the bootstrap resamples patients; evaluation aggregates a recording's windows,
     # whose record_ids are the recording's suffixed _w0, _w1, ...).
-    recording = tf.strings.regex_replace(example["record_id"], "_w[0-9]+$", "")
+    recording = tf.strings.regex_replace(example["record_id"], WINDOW_SUFFIX, "")
     return {**self._select(example), "patient": numeric_key(example["patient"]),
             "recording": numeric_key(recording)}
 

@@ -2,7 +2,6 @@
 ECGs the model flags at its card's thresholds."""
 
 import dataclasses
-import re
 import shutil
 
 import numpy as np
@@ -12,7 +11,6 @@ from ecgjax.data import datasets, pipeline
 from ecgjax.evaluation import log_odds
 from ecgjax.inference import batch_norm_adaptation, scoring
 
-WINDOW_SUFFIX = re.compile(r"_w\d+$")
 # Findings of a normal ECG: calling them on one is no false alarm (sinus arrhythmia is
 # a normal variant, deepest in the young).
 NORMAL_FINDINGS = frozenset({"sinus_rhythm", "sinus_arrhythmia", "normal_ecg"})
@@ -48,7 +46,7 @@ def score_set(model: scoring.LoadedModel, dataset: str, data_dir: str,
   windows = scoring.Scorer(model)(np.stack([e["signal"][:, columns] for e in examples]))
   records: dict[str, list[int]] = {}
   for i, e in enumerate(examples):
-    records.setdefault(WINDOW_SUFFIX.sub("", e["record_id"].decode()), []).append(i)
+    records.setdefault(pipeline.recording_of(e["record_id"].decode()), []).append(i)
   rows = [members[0] for members in records.values()]
   known = [e["labels_known"] if "labels_known" in e else np.ones(len(names))
            for e in (examples[r] for r in rows)]
