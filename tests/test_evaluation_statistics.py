@@ -509,3 +509,33 @@ def test_an_exclusive_class_is_called_only_where_it_is_the_class():
     hits = called[truth[:, k] == 1, k].mean()
     assert out["labels"][name]["sensitivity"]["value"] == pytest.approx(hits)
     assert np.array_equal(decision[:, k] >= t[k], called[:, k])
+
+
+def test_a_class_evaluated_without_the_rest_of_its_group_is_called_as_in_the_whole_group():
+  """An evaluation of some of a group's classes (release refits AF on PTB-XL apart from
+  sinus rhythm) chooses thresholds and reports sensitivity and specificity on the calls
+  predict makes, where the class is its *whole* group's most probable (Scored.top): the
+  same figures as the whole group's evaluation, not those of the part alone, where AF
+  would be 'the class' on every ECG whose sinus rhythm is not evaluated."""
+  from ecgjax.evaluation import exclusive, results
+  rng = np.random.default_rng(7)
+  n, names = 600, ["sinus", "af", "flutter"]
+  truth = np.eye(3)[rng.choice(3, size=n, p=[0.8, 0.15, 0.05])]
+  logits = rng.normal(size=(n, 3)) + 1.0 * truth
+  p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+  log_odds = np.log(p) - np.log1p(-p)
+  whole = results.operating_points(names, truth, log_odds, "youden", exclusive_groups=[names])
+  part, top = [1, 2], exclusive.is_top(log_odds, [[0, 1, 2]])[:, [1, 2]]
+  cut = results.operating_points(names[1:], truth[:, part], log_odds[:, part], "youden",
+                                 exclusive_groups=[names[1:]], top=top)
+  assert cut["thresholds"]["af"] == pytest.approx(whole["thresholds"]["af"])
+
+  def af(names_, columns, **kwargs):
+    out = results.evaluate_predictions(names_, truth[:, columns], log_odds[:, columns],
+                                       np.arange(n), whole, resamples=20,
+                                       exclusive_groups=[names_], **kwargs)
+    return [out["labels"]["af"][f]["value"] for f in ("sensitivity", "specificity")]
+
+  assert af(names[1:], part, top=top) == pytest.approx(af(names, [0, 1, 2]))
+  # The part alone calls AF on sinus ECGs where AF merely beats flutter.
+  assert af(names[1:], part)[1] < af(names, [0, 1, 2])[1] - 0.03

@@ -14,6 +14,9 @@ from ecgjax.models import head
 def test_groups_are_parsed_and_matched_to_the_labels_by_name():
   assert head.parse_groups("") == ()
   assert head.parse_groups("normal, af,other ;x,y") == (("normal", "af", "other"), ("x", "y"))
+  assert head.parse_groups("rhythm;x,y") == (
+      ("sinus_rhythm", "sinus_bradycardia", "sinus_tachycardia", "atrial_fibrillation",
+       "atrial_flutter", "junctional_rhythm"), ("x", "y"))
   with pytest.raises(head.HeadLayoutError, match="at least two labels"):
     head.parse_groups("normal")
   with pytest.raises(head.HeadLayoutError, match="twice"):

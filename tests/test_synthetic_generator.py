@@ -7,6 +7,7 @@ import pytest
 import scipy.signal
 
 from ecgjax.ecg import leads
+from ecgjax.ecg.labels import exclusions
 from ecgjax.synthetic import conditions, generator
 
 FS = 250
@@ -143,6 +144,11 @@ def test_labels_follow_what_is_drawn(cohort):
              "atrial_flutter", "third_degree_av_block", "junctional_rhythm"}
   for r in cohort:
     assert len(r["names"] & rhythms) == 1 or "ventricular_pacing" in r["names"], r["names"]
+  # So the rhythm group a head can train as one softmax names at most one class per ECG,
+  # and one for all but the few in third-degree block or paced.
+  group = set(exclusions.RHYTHM_GROUP)
+  in_group = collections.Counter(len(r["names"] & group) for r in cohort)
+  assert set(in_group) <= {0, 1} and in_group[1] > 0.9 * len(cohort), in_group
 
 
 def test_a_patients_ecgs_resemble_each_other_more_than_a_strangers():

@@ -33,7 +33,8 @@ def pretrain_defaults() -> ml_collections.ConfigDict:
   c.keep_checkpoints = 3
   c.labels = "pretrain"          # a label group of the dataset, or comma-separated names
   # Labels that exclude each other, trained and read as one softmax (models.head):
-  # 'normal,af,other,noisy' for CinC 2017's classes; groups separated by ';'. Empty:
+  # 'normal,af,other,noisy' for CinC 2017's classes; groups separated by ';'; `rhythm`
+  # for the atrial rhythm and its rate band (ecg.labels.exclusions.RHYTHM_GROUP). Empty:
   # every label independent (multi-label).
   c.exclusive_labels = ""
   c.threshold_rule = "youden"    # or specificity:X, sensitivity:X (chosen on validation)

@@ -16,20 +16,38 @@ from ecgjax.evaluation import bootstrap
 NOT_THE_CLASS = -1.0
 
 
-def decision_scores(probabilities: np.ndarray, groups) -> np.ndarray:
+def decision_scores(probabilities: np.ndarray, groups, top: np.ndarray | None = None
+                    ) -> np.ndarray:
   """Calibrated probabilities as labels are called on them: in each exclusive group
   (column indices), only the group's most probable class keeps its probability and the
   others get NOT_THE_CLASS, below any threshold (which are probabilities, >= 0), so a
   class is called only where it is the ECG's `class` (predict's column); independent
-  labels are unchanged."""
+  labels are unchanged.
+
+  `top` (the shape of `probabilities`, from is_top over the whole head): where the
+  columns hold only part of a group (an evaluation of some of its classes), whether
+  each is its whole group's most probable, which the part alone cannot tell."""
   out = np.array(probabilities, np.float64)
-  rows = np.arange(len(out))
+  if top is not None:
+    grouped = np.zeros(out.shape[1], bool)
+    grouped[[k for group in groups for k in group]] = True
+    return np.where(grouped & ~np.asarray(top, bool), NOT_THE_CLASS, out)
+  return np.where(is_top(out, groups), out, NOT_THE_CLASS)
+
+
+def is_top(scores: np.ndarray, groups) -> np.ndarray:
+  """(n, labels) bool: True for an independent label, and for a class of an exclusive
+  group (column indices) where it is its group's most probable. Probabilities and
+  log-odds (models.head.log_odds, increasing in the class's logit and decreasing in the
+  others') give the same answer."""
+  scores = np.asarray(scores)
+  out = np.ones(scores.shape, bool)
+  rows = np.arange(len(scores))
   for group in groups:
     columns = np.asarray(group)
-    top = out[:, columns].argmax(axis=1)
-    kept = out[rows, columns[top]]
-    out[:, columns] = NOT_THE_CLASS
-    out[rows, columns[top]] = kept
+    best = scores[:, columns].argmax(axis=1)
+    out[:, columns] = False
+    out[rows, columns[best]] = True
   return out
 
 

@@ -39,13 +39,15 @@ FALLBACK_THRESHOLD = 0.5
 
 def operating_points(names: list[str], val_labels: np.ndarray, val_log_odds: np.ndarray,
                      threshold_rule: thresholds.ThresholdRule | str = "youden",
-                     exclusive_groups=()) -> dict:
+                     exclusive_groups=(), top: np.ndarray | None = None) -> dict:
   """Per label: Platt calibration fitted on the validation log-odds and the threshold
   chosen on the calibrated probabilities: None, with the reason, where it cannot be;
   FALLBACK_THRESHOLD, with the reason, below MIN_THRESHOLD_POSITIVES positives. The
   classes of an exclusive group (`exclusive_groups`, by name) keep their softmax
   probabilities, which a per-label map would no longer make sum to 1, and are called
-  only where they are their group's most probable (exclusive.decision_scores)."""
+  only where they are their group's most probable (exclusive.decision_scores; `top`:
+  where the labels hold part of a group, which rows are its whole group's most
+  probable, from evaluating.Scored)."""
   exclusive_names = {n for group in exclusive_groups for n in group}
   calibrations = {}
   for k, name in enumerate(names):
@@ -54,7 +56,7 @@ def operating_points(names: list[str], val_labels: np.ndarray, val_log_odds: np.
                           else calibration.fit_platt(val_labels[rows, k], val_log_odds[rows, k]))
   decision = exclusive.decision_scores(
       calibration.apply_platt(val_log_odds, [calibrations[n] for n in names]),
-      [[names.index(n) for n in group] for group in exclusive_groups])
+      [[names.index(n) for n in group] for group in exclusive_groups], top)
   chosen, undefined, fallback = {}, {}, {}
   for k, name in enumerate(names):
     rows = metrics.annotated(val_labels[:, k])
@@ -81,9 +83,10 @@ def operating_points(names: list[str], val_labels: np.ndarray, val_log_odds: np.
 
 def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_log_odds: np.ndarray,
                          test_patients: np.ndarray, points: dict, *, resamples: int = 1000,
-                         seed: int = 0, exclusive_groups=()) -> dict:
+                         seed: int = 0, exclusive_groups=(), top: np.ndarray | None = None
+                         ) -> dict:
   """results.json for the model's test log-odds at `points` (from `operating_points`,
-  or a model card's)."""
+  or a model card's); `top` as operating_points takes it."""
   weights = bootstrap.patient_weights(test_patients, resamples, seed)
   platt = [points["calibration"]["labels"][name] for name in names]
   raw = log_odds.to_probabilities(test_log_odds)
@@ -91,7 +94,7 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_log_odd
   # Sensitivity and specificity of the calls predict makes: an exclusive class only
   # where it is its group's most probable.
   decision = exclusive.decision_scores(
-      calibrated, [[names.index(n) for n in group] for group in exclusive_groups])
+      calibrated, [[names.index(n) for n in group] for group in exclusive_groups], top)
   per_label = {}
   auroc_resamples = []       # per defined label: its AUROC in every resample
   for k, name in enumerate(names):

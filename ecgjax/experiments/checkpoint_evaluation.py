@@ -144,20 +144,22 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
                                   names=matching.dataset_labels, columns=matching.head_indices)
 
   def scored(split):
-    return evaluate(split, state, saved.step).pooled
+    out = evaluate(split, state, saved.step)
+    return (*out.pooled, out.top)
 
   # ---- Operating points: the eval split's, or the card's for the matched labels.
   names = matching.dataset_labels
-  # The card's exclusive groups whose classes the dataset all has, by dataset name.
+  # The card's exclusive groups by dataset name, each cut to the classes evaluated: a
+  # class is called only where it is its whole group's most probable (Scored.top), as
+  # predict calls it, even when the others are not evaluated.
   by_head_name = dict(zip((head_names[h] for h in matching.head_indices), names))
-  groups = [[by_head_name[n] for n in g] for g in card_groups
-            if all(n in by_head_name for n in g)]
+  cut = [[by_head_name[n] for n in g if n in by_head_name] for g in card_groups]
+  groups = [g for g in cut if g]
+  whole = [g for g, full in zip(cut, card_groups) if len(g) == len(full)]
   if config.dataset.eval_split:
-    val_s, val_y, _ = scored(config.dataset.eval_split)
-    points = eval_results.operating_points(
-        names, val_y, val_s, threshold_rule,
-        exclusive_groups=[present for g in card_groups
-                          if (present := [by_head_name[n] for n in g if n in by_head_name])])
+    val_s, val_y, _, val_top = scored(config.dataset.eval_split)
+    points = eval_results.operating_points(names, val_y, val_s, threshold_rule,
+                                           exclusive_groups=groups, top=val_top)
     points_from = {"split": config.dataset.eval_split, "step": saved.step,
                    "examples": len(val_y), "dataset": run.dataset.name}
     for name, why in points["thresholds_fallback"].items():
@@ -165,10 +167,14 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
   else:
     points = _card_points(card, names, matching.head_indices)
     points_from = {"model_card": card.get("operating_points")}
-  test_s, test_y, test_p = scored(config.dataset.test_split)
+  test_s, test_y, test_p, test_top = scored(config.dataset.test_split)
   results = eval_results.evaluate_predictions(
       names, test_y, test_s, test_p, points, resamples=config.bootstrap_resamples,
-      seed=config.seed, exclusive_groups=groups)
+      seed=config.seed, exclusive_groups=groups, top=test_top)
+  # A group's F1s and confusion matrix need all its classes' labels.
+  if "exclusive_groups" in results:
+    results["exclusive_groups"] = [e for e in results["exclusive_groups"]
+                                   if e["classes"] in whole]
   results.update(checkpoint=saved.directory, checkpoint_step=saved.step,
                  dataset=run.dataset.name, split=config.dataset.test_split,
                  operating_points_from=points_from, **matching.describe(head_names))

@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ecgjax.ecg.labels import exclusions
+
 Groups = tuple[tuple[int, ...], ...]
 
 
@@ -25,9 +27,15 @@ class HeadLayoutError(ValueError):
   """Exclusive groups that do not fit the labels."""
 
 
+# Groups a config can name in one word.
+NAMED_GROUPS = {"rhythm": exclusions.RHYTHM_GROUP}
+
+
 def parse_groups(spec: str) -> tuple[tuple[str, ...], ...]:
-  """`exclusive_labels`: 'a,b,c;d,e' -> (('a', 'b', 'c'), ('d', 'e')); '' -> ()."""
-  groups = tuple(tuple(n.strip() for n in part.split(",") if n.strip())
+  """`exclusive_labels`: 'a,b,c;d,e' -> (('a', 'b', 'c'), ('d', 'e')); '' -> (); a
+  group named in NAMED_GROUPS ('rhythm') stands for its classes."""
+  groups = tuple(NAMED_GROUPS.get(part.strip()) or
+                 tuple(n.strip() for n in part.split(",") if n.strip())
                  for part in str(spec).split(";") if part.strip())
   for group in groups:
     if len(group) < 2:

@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 
-from ecgjax.evaluation import metrics as eval_metrics
+from ecgjax.evaluation import exclusive, metrics as eval_metrics
 from ecgjax.training import eval_outputs, nonfinite
 
 
@@ -24,6 +24,10 @@ class Scored:
   summary: dict           # per-label AUROCs, medians, `examples` (and `sources`)
   pooled: tuple           # (probabilities, labels, patients) over every source
   by_source: dict         # source name (None for a single dataset) -> the same triple
+  # Per pooled row and label, whether an exclusive class is its whole group's most
+  # probable (True for an independent label): what `columns` holding part of a group
+  # cannot tell from its log-odds alone (exclusive.decision_scores).
+  top: object = None
 
 
 class Evaluator:
@@ -53,8 +57,10 @@ class Evaluator:
             aggregate=self.aggregate, groups=self.groups))
       except nonfinite.NonFiniteError as e:
         raise nonfinite.NonFiniteError(f"step {step}: {e} ({self.last_finite()})") from e
+    top = np.concatenate([exclusive.is_top(p, self.groups) for p, _, _ in scored])
     if self.columns is not None:
       scored = [(p[:, self.columns], y, patients) for p, y, patients in scored]
+      top = top[:, self.columns]
     pooled = tuple(np.concatenate([p[k] for p in scored]) for k in range(3))
     summary = eval_metrics.per_label_auroc(pooled[1], pooled[0], self.names)
     summary["examples"] = len(pooled[1])
@@ -65,4 +71,4 @@ class Evaluator:
         summary["sources"][name] = {"examples": len(y), "auroc": entry["auroc"],
                                     "auroc_median": entry["auroc_median"],
                                     "auroc_mean": entry["auroc_mean"]}
-    return Scored(summary, pooled, dict(zip([n for n, _ in parts], scored)))
+    return Scored(summary, pooled, dict(zip([n for n, _ in parts], scored)), top)

@@ -59,9 +59,19 @@ def train_step_fn(graphdef, tx: optax.GradientTransformation, seed: int,
   Dropout folds in the device index, so devices draw different masks; the masks
   differ from jit's, which draws one for the global batch.
   """
+  keyed = keyed_train_step_fn(graphdef, tx, freeze_batch_norm, skip_nonfinite, axis_name)
   base_key = jax.random.key(seed)
+  return lambda state, batch: keyed(state, batch, base_key)
 
-  def train_step(state: TrainState, batch: dict):
+
+def keyed_train_step_fn(graphdef, tx: optax.GradientTransformation,
+                        freeze_batch_norm: bool = False, skip_nonfinite: bool = False,
+                        axis_name: str | None = None) -> Callable:
+  """train_step_fn's update with the run's seed as an argument, (state, batch,
+  base_key) -> (state, metrics): what a stacked group maps over (stacked_train_step_fn),
+  each run with its own key."""
+
+  def train_step(state: TrainState, batch: dict, base_key: jax.Array):
     dropout_key = jax.random.fold_in(base_key, state.step)
     if axis_name is not None:
       dropout_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(axis_name))
@@ -99,6 +109,16 @@ def train_step_fn(graphdef, tx: optax.GradientTransformation, seed: int,
   return train_step
 
 
+def stacked_train_step_fn(graphdef, tx: optax.GradientTransformation,
+                          freeze_batch_norm: bool = False, skip_nonfinite: bool = False
+                          ) -> Callable:
+  """K runs of one shape trained as one program (training.stacked): (states, batches,
+  base_keys) with a leading run axis on each -> (states, metrics), run k's slice the
+  step train_step_fn takes alone with its seed. Each run keeps its own BatchNorm batch
+  statistics, optimiser state, dropout stream and data."""
+  return jax.vmap(keyed_train_step_fn(graphdef, tx, freeze_batch_norm, skip_nonfinite))
+
+
 def make_train_step(graphdef, tx: optax.GradientTransformation, seed: int,
                     state_sharding, batch_sharding, freeze_batch_norm: bool = False,
                     skip_nonfinite: bool = False) -> Callable:
@@ -118,6 +138,12 @@ def eval_step_fn(graphdef) -> Callable:
     return head.log_odds(logits, model.exclusive_groups)
 
   return eval_step
+
+
+def stacked_eval_step_fn(graphdef) -> Callable:
+  """(states stacked on a leading run axis, one batch) -> (K, batch, labels) log-odds:
+  every run of a group scores the same split in one pass over it."""
+  return jax.vmap(eval_step_fn(graphdef), in_axes=(0, None))
 
 
 def make_eval_step(graphdef, state_sharding, batch_sharding) -> Callable:

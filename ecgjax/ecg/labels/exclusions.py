@@ -27,6 +27,16 @@ class Exclusion:
             "reason": self.reason, "rule": RULE}
 
 
+# The atrial rhythm with its rate band, one per ECG: the classes a head can train as one
+# exclusive group (models.head: a softmax), where every training ECG names exactly one,
+# as each synthetic ECG does (the generator draws one atrial rhythm, and a sinus rhythm's
+# rate band). The classes then compete while training, instead of being learned apart
+# and resolved after (EXCLUSIONS below). Left out: sinus arrhythmia (a variation of
+# sinus rhythm, beside it), third-degree AV block and pacing (about the ventricles; an
+# ECG with them and no class of the group does not count in the group's loss).
+RHYTHM_GROUP = ("sinus_rhythm", "sinus_bradycardia", "sinus_tachycardia",
+                "atrial_fibrillation", "atrial_flutter", "junctional_rhythm")
+
 RULE = "the alternative with the most probable called label is kept; the others' are dropped"
 
 EXCLUSIONS = (
