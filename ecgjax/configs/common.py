@@ -137,4 +137,8 @@ def compare_defaults() -> ml_collections.ConfigDict:
   c.train_sizes = "50,100,200,500,1000,0"      # 0: the whole training split
   c.seeds = "0,1,2"
   c.roc_train_size = 200         # the size whose ROC curves are plotted
+  # Runs of one mode trained as one program (training.stacked), at most this many per
+  # group; 1: one run at a time. Memory grows with it: each run's weights, optimiser
+  # state and activations (benchmarks/stacked_sweep.py measures it).
+  c.stack_size = 8
   return c

@@ -15,7 +15,7 @@ from ecgjax import storage
 from ecgjax.data import run_input
 from ecgjax.evaluation import results as eval_results
 from ecgjax.experiments import validation
-from ecgjax.training import completion, loop, model_init, run_spec, workdir_files
+from ecgjax.training import completion, loop, model_init, run_spec, stacked, workdir_files
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -23,10 +23,25 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 
 def train(config, spec: run_spec.RunSpec, workdir: str) -> dict:
-  """One validated run (`spec`: its parsed fields); the sweep calls this per run."""
+  """One validated run (`spec`: its parsed fields); the sweep calls this per run that
+  trains alone."""
   concluded = completion.finished_earlier(workdir, config.total_steps)
   if concluded is not None:        # run again after it ended: nothing to train
     return concluded
+  member = prepare(config, spec, workdir)
+  return loop.run(config, spec, member.workdir, member.source, member.start)
+
+
+def train_group(configs, specs, workdirs, group_dir: str) -> list[dict]:
+  """Unfinished runs that share a program (stacked.why_not_stacked says None) trained as
+  one stacked group in `group_dir`, each concluding into its own workdir."""
+  members = [prepare(c, s, d) for c, s, d in zip(configs, specs, workdirs)]
+  return stacked.run_group(members, group_dir)
+
+
+def prepare(config, spec: run_spec.RunSpec, workdir: str) -> stacked.Member:
+  """A run up to its first step: config checked against a resumed workdir, its input
+  and patients, its start (transfer.json; LP-FT's probe) and config.json."""
   workdir_files.check_resumed_config(config, workdir)     # before any work
   source = run_input.make_input(config, spec)
   source.restrict_training_set(config.train_size, config.min_positives, config.seed)
@@ -37,7 +52,7 @@ def train(config, spec: run_spec.RunSpec, workdir: str) -> dict:
   workdir_files.write_config(config, workdir)
   workdir = os.fspath(storage.path(workdir))      # absolute where local, as Orbax asks
   start = model_init.from_config(config, spec, source, workdir)
-  return loop.run(config, spec, workdir, source, start)
+  return stacked.Member(config, spec, workdir, source, start)
 
 
 def too_few_to_measure(source, config) -> list[str]:

@@ -4,10 +4,14 @@
 
 Each run lives in DIR/runs/MODE/nSIZE/seedSEED and counts as finished only once
 its results are committed (training.completion: results.json, written last,
-whole). A killed sweep, run again, skips finished runs and resumes a half-finished
-one from its last train state (training.loop), bit-identical to a run never
-stopped; a signal between runs stops it before the next. Runs of one size and
-seed train on the same patients, so modes are compared on paired data.
+whole). The runs of one mode train as stacked groups of up to `stack_size`
+(training.stacked: one compiled program, each run with its own seed, patients, data
+order, selected model and results; its train state in DIR/groups/MODE/stackN); a mode
+that cannot stack (the probes, which train in seconds) runs one run at a time, and the
+log says why. A killed sweep, run again, skips finished runs and resumes a
+half-finished one or group from its last train state, bit-identical to a run never
+stopped; a signal between runs stops it before the next. Runs of one size and seed
+train on the same patients, so modes are compared on paired data.
 """
 
 import os
@@ -20,7 +24,7 @@ from ecgjax import failpoints, storage
 from ecgjax.configs import common
 from ecgjax.evaluation import report, sweep_runs, sweep_statistics, sweep_tables
 from ecgjax.experiments import fine_tuning, validation
-from ecgjax.training import completion, interrupt, workdir_files
+from ecgjax.training import completion, interrupt, stacked, workdir_files
 
 
 def run_configs(config) -> list:
@@ -41,6 +45,24 @@ def run_configs(config) -> list:
   return out
 
 
+def plan_groups(configs, stack_size: int) -> list[list[int]]:
+  """The runs (indices into `configs`) in groups of one mode, at most `stack_size`
+  each, in the order of their first run."""
+  by_mode: dict[str, list[int]] = {}
+  for i, c in enumerate(configs):
+    by_mode.setdefault(c.mode, []).append(i)
+  return [runs[k:k + stack_size] for runs in by_mode.values()
+          for k in range(0, len(runs), stack_size)]
+
+
+def group_dir(workdir: str, configs, group: list[int]) -> str:
+  """Where a group's train state lives while it trains: by its mode and its place
+  among that mode's groups, so a rerun with the same axes finds it."""
+  mode = configs[group[0]].mode
+  index = [i for i, c in enumerate(configs) if c.mode == mode].index(group[0])
+  return os.path.join(workdir, "groups", mode, f"stack{index}")
+
+
 def run_dir(workdir: str, c) -> str:
   return os.path.join(workdir, "runs", c.mode, f"n{sweep_runs.size_name(c.train_size)}",
                       f"seed{c.seed}")
@@ -53,17 +75,43 @@ def compare_and_report(config, workdir: str) -> dict:
   # Between runs a signal is acknowledged and the sweep stops before the next one
   # starts; inside a run the loop saves and stops (training.interrupt).
   with interrupt.during("between_runs"):
-    for i, (c, spec) in enumerate(zip(configs, specs)):
+    done = 0
+    for group in plan_groups(configs, config.stack_size):
       failpoints.reached("between_runs")
-      interrupt.raise_if_requested(f"between runs, with {i} of {len(configs)} finished")
-      d = run_dir(workdir, c)
-      if completion.finished(d, c.total_steps) is not None:
-        logging.info("[%d/%d] %s: finished earlier, skipped", i + 1, len(configs), d)
-        completion.clean_up(d)
-        continue
-      logging.info("[%d/%d] %s%s", i + 1, len(configs), d,
-                   ": unfinished, resuming" if storage.exists(d) else "")
-      fine_tuning.train(c, spec, d)
+      interrupt.raise_if_requested(f"between runs, with {done} of {len(configs)} finished")
+      unfinished = []
+      for i in group:
+        d = run_dir(workdir, configs[i])
+        if completion.finished(d, configs[i].total_steps) is not None:
+          logging.info("[%d/%d] %s: finished earlier, skipped", i + 1, len(configs), d)
+          completion.clean_up(d)
+        else:
+          unfinished.append(i)
+      done += len(group) - len(unfinished)
+      reason = (stacked.why_not_stacked([configs[i] for i in unfinished])
+                if len(unfinished) > 1 else "")
+      if reason is None:
+        dirs = [run_dir(workdir, configs[i]) for i in unfinished]
+        logging.info("[%s/%d] %d runs of %s as one stacked group: %s",
+                     ",".join(str(i + 1) for i in unfinished), len(configs), len(unfinished),
+                     configs[unfinished[0]].mode, ", ".join(dirs))
+        results = fine_tuning.train_group([configs[i] for i in unfinished],
+                                          [specs[i] for i in unfinished], dirs,
+                                          group_dir(workdir, configs, group))
+        if all(results) and jax.process_index() == 0:     # not after a preemption
+          storage.remove_tree(group_dir(workdir, configs, group))
+        done += len(unfinished)
+      else:
+        if reason:
+          logging.info("%s runs one at a time: %s", configs[unfinished[0]].mode, reason)
+        for i in unfinished:
+          failpoints.reached("between_runs")
+          interrupt.raise_if_requested(f"between runs, with {done} of {len(configs)} finished")
+          d = run_dir(workdir, configs[i])
+          logging.info("[%d/%d] %s%s", i + 1, len(configs), d,
+                       ": unfinished, resuming" if storage.exists(d) else "")
+          fine_tuning.train(configs[i], specs[i], d)
+          done += 1
     interrupt.raise_if_requested(f"before the report, with all {len(configs)} runs finished")
   # The report: every file written whole (storage), each from the runs' committed
   # results, so a signal here (the command's `concluding` phase) lets it finish, and a

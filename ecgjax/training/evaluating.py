@@ -33,17 +33,19 @@ class Scored:
 class Evaluator:
 
   def __init__(self, source, par, graphdef, *, aggregate: str, groups, names,
-               last_finite=lambda: "", columns=None):
+               last_finite=lambda: "", columns=None, eval_step=None):
     """`par`: the run's parallelism (its eval step and layouts); `groups`: the model's
     exclusive groups by head index; `names`: the labels scored, the source's; `columns`:
     the head outputs that predict them, in that order (all, in head order, by default:
     a model evaluated on another dataset predicts some of its labels only);
-    `last_finite()`: what a non-finite score's error says was saved."""
+    `last_finite()`: what a non-finite score's error says was saved; `eval_step`: one
+    already made by `par.eval_step(graphdef)`, shared (compiled once) by the runs of a
+    stacked group."""
     self.source, self.par, self.names = source, par, names
     self.columns = None if columns is None else np.asarray(columns)
     self.aggregate, self.groups = aggregate, groups
     self.last_finite = last_finite
-    self._eval_step = par.eval_step(graphdef)
+    self._eval_step = eval_step or par.eval_step(graphdef)
 
   def __call__(self, split: str, state, step: int) -> Scored:
     """`split` scored by `state` (in the checkpoint layout) at `step`."""

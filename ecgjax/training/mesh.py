@@ -37,11 +37,15 @@ def initialize_distributed() -> None:
                jax.process_count(), jax.local_device_count(), jax.device_count())
 
 
-def make_data_mesh(devices=None) -> jax.sharding.Mesh:
-  """A 1-D mesh over `devices` (default: every device of every process)."""
+def make_data_mesh(devices=None, explicit: bool = True) -> jax.sharding.Mesh:
+  """A 1-D mesh over `devices` (default: every device of every process). `explicit`:
+  its axis is Explicit (sharding part of every array's type); else Auto, XLA propagating
+  shardings from the jitted function's own, as a stacked group's step needs: under vmap a
+  reshape of a batch sharded in its type is refused (ShardingTypeError, JAX 0.10)."""
   devices = jax.devices() if devices is None else list(devices)
-  return jax.make_mesh((len(devices),), (DATA_AXIS,),
-                       axis_types=(jax.sharding.AxisType.Explicit,), devices=devices)
+  axis_type = jax.sharding.AxisType.Explicit if explicit else jax.sharding.AxisType.Auto
+  return jax.make_mesh((len(devices),), (DATA_AXIS,), axis_types=(axis_type,),
+                       devices=devices)
 
 
 def replicated(mesh) -> NamedSharding:

@@ -141,9 +141,11 @@ def eval_step_fn(graphdef) -> Callable:
 
 
 def stacked_eval_step_fn(graphdef) -> Callable:
-  """(states stacked on a leading run axis, one batch) -> (K, batch, labels) log-odds:
-  every run of a group scores the same split in one pass over it."""
-  return jax.vmap(eval_step_fn(graphdef), in_axes=(0, None))
+  """(states stacked on a leading run axis, one batch) -> (batch, runs, labels)
+  log-odds: every run of a group scores the same split in one pass over it, the
+  batch's axis first as in a lone run's output (sharded, gathered and masked alike)."""
+  mapped = jax.vmap(eval_step_fn(graphdef), in_axes=(0, None))
+  return lambda states, batch: jnp.swapaxes(mapped(states, batch), 0, 1)
 
 
 def make_eval_step(graphdef, state_sharding, batch_sharding) -> Callable:
