@@ -16,28 +16,39 @@ pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
 def test_killed_sweep_skips_finished_runs_and_resumes_a_half_finished_one(
     tiny_pretrained, tiny_data_dir, tmp_path, monkeypatch):
+  """The sweep trains scratch's two runs as one stacked group, then the probes one at a
+  time; killed in the first probe, run again, it trains neither scratch run again."""
   config = tiny_compare_config(tiny_data_dir, tiny_pretrained)
   workdir = str(tmp_path / "sweep")
   calls = []
-  real = fine_tuning.train      # the sweep's call per run, its config validated before
+  real, real_group = fine_tuning.train, fine_tuning.train_group   # the sweep's calls
 
-  def killed_at_third_run(c, spec, d):
-    calls.append(d)
-    if len(calls) == 3:
+  def killed_at_second_call(c, spec, d):
+    calls.append([d])
+    if len(calls) == 2:
       os.makedirs(os.path.join(d, "checkpoints"), exist_ok=True)   # started, then killed
       raise KeyboardInterrupt
     return real(c, spec, d)
 
-  monkeypatch.setattr(fine_tuning, "train", killed_at_third_run)
+  def group(configs, specs, dirs, group_dir):
+    calls.append(list(dirs))
+    return real_group(configs, specs, dirs, group_dir)
+
+  monkeypatch.setattr(fine_tuning, "train", killed_at_second_call)
+  monkeypatch.setattr(fine_tuning, "train_group", group)
   with pytest.raises(KeyboardInterrupt):
     sweep.compare_and_report(config, workdir)
-  finished, half_finished = calls[:2], calls[2]
+  finished, (half_finished,) = calls[0], calls[1]
+  assert len(finished) == 2 and all("/scratch/" in d for d in finished)    # one group
   assert all(os.path.exists(os.path.join(d, "results.json")) for d in finished)
   assert not os.path.exists(os.path.join(half_finished, "results.json"))
+  assert not os.path.exists(os.path.join(workdir, "groups", "scratch", "stack0"))   # done
 
   seen = []
   monkeypatch.setattr(fine_tuning, "train",
                       lambda c, spec, d: seen.append(d) or real(c, spec, d))
+  monkeypatch.setattr(fine_tuning, "train_group",
+                      lambda cs, ss, ds, g: seen.extend(ds) or real_group(cs, ss, ds, g))
   sweep.compare_and_report(config, workdir)
   assert half_finished in seen                      # the half-finished run is resumed
   assert not set(finished) & set(seen)              # finished runs are not

@@ -18,9 +18,10 @@ RUNS = ((0, 120), (1, 120), (2, 60))
 
 
 def configs_for(mode, data_dir, init_from, **overrides):
+  fields = {"log_every": 1, "total_steps": 6, "eval_every": 2, "checkpoint_every": 2,
+            **overrides}
   return [tiny_finetune_config(data_dir, init_from, mode=mode, seed=seed, train_size=size,
-                               log_every=1, total_steps=6, eval_every=2, checkpoint_every=2,
-                               **overrides)
+                               **fields)
           for seed, size in RUNS]
 
 
@@ -72,3 +73,83 @@ def test_a_run_in_a_stacked_group_equals_the_run_alone(mode, tiny_pretrained, ti
   # The runs differ from one another: a group is not one run written three times.
   first = train_losses(group_dirs[0])
   assert any(train_losses(d)[6] != pytest.approx(first[6], rel=1e-3) for d in group_dirs[1:])
+
+
+def final_weights(workdir):
+  from ecgjax.training import checkpoints
+  saved = checkpoints.read_pretrained(workdir)
+  return saved.step, saved.params, saved.batch_stats
+
+
+@pytest.fixture
+def signal_at():
+  from ecgjax import failpoints
+  yield failpoints.arm
+  failpoints.disarm()
+
+
+@pytest.fixture
+def harmless_late_signals():
+  import signal
+  previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGTERM, signal.SIGINT)}
+  yield
+  for s, handler in previous.items():
+    signal.signal(s, handler)
+
+
+def test_an_interrupted_group_resumes_bit_identical_and_skips_a_run_it_finished(
+    tiny_pretrained, tiny_data_dir, tmp_path, signal_at, harmless_late_signals, monkeypatch,
+    caplog):
+  """SIGTERM saves the group's one checkpoint (every run's train state and kept model);
+  the same call ends bit-identical to a group never stopped. A crash after the first
+  run's results were committed: the others resume from the group's checkpoint, their
+  rows, and end as a group never stopped."""
+  import jax
+  from ecgjax.training import interrupt, loop
+  configs = configs_for("full", tiny_data_dir, tiny_pretrained, total_steps=12, eval_every=4,
+                        checkpoint_every=4, log_every=4)
+  specs = [validation.validate_finetune(c) for c in configs]
+
+  def dirs(name):
+    return [str(tmp_path / name / f"run{k}") for k in range(len(configs))]
+
+  straight = fine_tuning.train_group(configs, specs, dirs("straight"), str(tmp_path / "g0"))
+
+  def same(a, b, context):
+    assert a[0] == b[0], context
+    jax.tree.map(lambda x, y: np.testing.assert_array_equal(x, y, err_msg=context), a[1:],
+                 b[1:])
+
+  signal_at("step", 7, "term")
+  with pytest.raises(interrupt.Interrupted, match="SIGTERM at step 7: saved the group's"):
+    fine_tuning.train_group(configs, specs, dirs("stopped"), str(tmp_path / "g1"))
+  assert not any(os.path.exists(os.path.join(d, "results.json")) for d in dirs("stopped"))
+  resumed = fine_tuning.train_group(configs, specs, dirs("stopped"), str(tmp_path / "g1"))
+  for k, d in enumerate(dirs("stopped")):
+    same(final_weights(dirs("straight")[k]), final_weights(d), f"run {k} after SIGTERM")
+    assert resumed[k]["labels"] == straight[k]["labels"]
+    assert resumed[k]["best_step"] == straight[k]["best_step"]
+
+  real_conclude, concluded = loop._conclude, []
+
+  def crash_after_the_first(*args, **kwargs):
+    if concluded:
+      raise KeyboardInterrupt            # the process dies: no handler, no save
+    concluded.append(1)
+    return real_conclude(*args, **kwargs)
+
+  monkeypatch.setattr(loop, "_conclude", crash_after_the_first)
+  with pytest.raises(KeyboardInterrupt):
+    fine_tuning.train_group(configs, specs, dirs("crashed"), str(tmp_path / "g2"))
+  monkeypatch.setattr(loop, "_conclude", real_conclude)
+  first, *rest = dirs("crashed")
+  assert os.path.exists(os.path.join(first, "results.json"))
+  caplog.set_level("INFO")
+  again = fine_tuning.train_group(configs[1:], specs[1:], rest, str(tmp_path / "g2"))
+  assert "group resumed from step 8" in caplog.text
+  for k, d in enumerate(rest, start=1):
+    assert again[k - 1]["best_step"] == straight[k]["best_step"]
+    for name, entry in straight[k]["labels"].items():
+      if entry["auroc"] is not None:
+        assert again[k - 1]["labels"][name]["auroc"]["value"] == pytest.approx(
+            entry["auroc"]["value"], abs=1e-6)

@@ -76,9 +76,11 @@ def compare_and_report(config, workdir: str) -> dict:
   # starts; inside a run the loop saves and stops (training.interrupt).
   with interrupt.during("between_runs"):
     done = 0
-    for group in plan_groups(configs, config.stack_size):
+    def between_runs():
       failpoints.reached("between_runs")
       interrupt.raise_if_requested(f"between runs, with {done} of {len(configs)} finished")
+
+    for group in plan_groups(configs, config.stack_size):
       unfinished = []
       for i in group:
         d = run_dir(workdir, configs[i])
@@ -91,6 +93,7 @@ def compare_and_report(config, workdir: str) -> dict:
       reason = (stacked.why_not_stacked([configs[i] for i in unfinished])
                 if len(unfinished) > 1 else "")
       if reason is None:
+        between_runs()
         dirs = [run_dir(workdir, configs[i]) for i in unfinished]
         logging.info("[%s/%d] %d runs of %s as one stacked group: %s",
                      ",".join(str(i + 1) for i in unfinished), len(configs), len(unfinished),
@@ -105,8 +108,7 @@ def compare_and_report(config, workdir: str) -> dict:
         if reason:
           logging.info("%s runs one at a time: %s", configs[unfinished[0]].mode, reason)
         for i in unfinished:
-          failpoints.reached("between_runs")
-          interrupt.raise_if_requested(f"between runs, with {done} of {len(configs)} finished")
+          between_runs()
           d = run_dir(workdir, configs[i])
           logging.info("[%d/%d] %s%s", i + 1, len(configs), d,
                        ": unfinished, resuming" if storage.exists(d) else "")
