@@ -11,8 +11,6 @@ from ecgjax.experiments import fine_tuning, validation
 from ecgjax.training import stacked
 from tests.helpers import tiny_finetune_config
 
-pytestmark = pytest.mark.slow     # trains models
-
 # Seeds and training-set sizes of one group: runs differ in patients, order and start.
 RUNS = ((0, 120), (1, 120), (2, 60))
 
@@ -30,7 +28,8 @@ def train_losses(workdir):
   return {line["step"]: line["loss"] for line in lines if "loss" in line}
 
 
-def test_modes_that_cannot_stack_say_why(tiny_data_dir):
+def test_modes_that_cannot_stack_say_why(tmp_path):
+  tiny_data_dir = str(tmp_path)            # configs only: nothing is read
   probe = configs_for("linear_probe", tiny_data_dir, "x")
   assert "cached backbone features" in stacked.why_not_stacked(probe)
   full = configs_for("full", tiny_data_dir, "x")
@@ -41,6 +40,7 @@ def test_modes_that_cannot_stack_say_why(tiny_data_dir):
   assert "optimizer.learning_rate" in stacked.why_not_stacked(full)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["scratch", "full"])
 def test_a_run_in_a_stacked_group_equals_the_run_alone(mode, tiny_pretrained, tiny_data_dir,
                                                        tmp_path):
@@ -97,6 +97,7 @@ def harmless_late_signals():
     signal.signal(s, handler)
 
 
+@pytest.mark.slow
 def test_an_interrupted_group_resumes_bit_identical_and_skips_a_run_it_finished(
     tiny_pretrained, tiny_data_dir, tmp_path, signal_at, harmless_late_signals, monkeypatch,
     caplog):
@@ -153,3 +154,13 @@ def test_an_interrupted_group_resumes_bit_identical_and_skips_a_run_it_finished(
       if entry["auroc"] is not None:
         assert again[k - 1]["labels"][name]["auroc"]["value"] == pytest.approx(
             entry["auroc"]["value"], abs=1e-6)
+
+
+def test_a_group_too_large_for_the_device_is_refused_with_the_size_that_fits():
+  gib = 2 ** 30
+  stacked.check_fits(None, 80 * gib, 8, "H100")            # CPU-like: nothing measured
+  stacked.check_fits(70 * gib, None, 8, "cpu")              # a CPU reports no limit
+  stacked.check_fits(70 * gib, 80 * gib, 8, "H100")         # fits under 90%
+  with pytest.raises(stacked.GroupTooLargeError,
+                     match=r"8 runs needs 80.0 GiB.*H100.*stack_size, to 7 or fewer"):
+    stacked.check_fits(80 * gib, 80 * gib, 8, "H100")

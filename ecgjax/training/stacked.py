@@ -51,6 +51,39 @@ STACKABLE_MODES = ("scratch", "full")
 PER_RUN_FIELDS = ("seed", "train_size")
 
 
+class GroupTooLargeError(ValueError):
+  """A stacked group whose compiled step needs more memory than a device has."""
+
+
+# The share of a device's memory a group's step may plan for: the rest is the input
+# pipeline's and the allocator's.
+MEMORY_HEADROOM = 0.9
+
+
+def bytes_needed(compiled) -> int | None:
+  """What a compiled program holds at once on a device, by XLA's buffer assignment:
+  its peak where the backend reports one, else arguments, outputs and temporaries."""
+  stats = compiled.memory_analysis()
+  if stats is None:
+    return None
+  planned = (stats.argument_size_in_bytes + stats.output_size_in_bytes
+             - stats.alias_size_in_bytes + stats.temp_size_in_bytes)
+  return max(getattr(stats, "peak_memory_in_bytes", 0) or 0, planned)
+
+
+def check_fits(needed: int | None, limit: int | None, runs: int, device_kind: str) -> None:
+  """Refuses a group whose step needs more than MEMORY_HEADROOM of the device's memory
+  (`limit`: the device's bytes_limit; a CPU reports none, and is not checked)."""
+  if not needed or not limit or needed <= MEMORY_HEADROOM * limit:
+    return
+  gib = 2 ** 30
+  raise GroupTooLargeError(
+      f"a stacked group of {runs} runs needs {needed / gib:.1f} GiB per device for its train "
+      f"step, more than {MEMORY_HEADROOM:.0%} of the {limit / gib:.1f} GiB of a {device_kind} "
+      f"(about {needed / runs / gib:.2f} GiB per run): lower --config.stack_size, to "
+      f"{max(1, int(MEMORY_HEADROOM * limit // (needed / runs)))} or fewer")
+
+
 @dataclasses.dataclass
 class Member:
   """One run of a group, set up as fine_tuning sets up a run alone."""
@@ -297,6 +330,9 @@ class _Group:
         in_shardings=(self.replicated, self.batch_sharding, self.replicated),
         out_shardings=(self.replicated, None), donate_argnums=0)
     train_step = step_fn.lower(state, batch, keys).compile()
+    device = jax.local_devices()[0]
+    check_fits(bytes_needed(train_step), (device.memory_stats() or {}).get("bytes_limit"),
+               len(members), device.device_kind)
     guards = [nonfinite.Guard(config.nonfinite, config.max_consecutive_skips) for _ in members]
     schedule = optimizers.learning_rate_schedule(self.members[0].spec.optimizer, total)
     progress = progress_lib.Progress(total, first_step)
