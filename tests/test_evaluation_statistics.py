@@ -354,9 +354,38 @@ def test_sweep_summary_adds_a_macro_row_and_keeps_perfect_labels_honest():
   point, low, high, p = macro["full_minus_scratch"]
   assert point == pytest.approx(macro["modes"]["full"][0] - macro["modes"]["scratch"][0])
   assert low <= point <= high and p < 0.05
-  value, low, high, _ = rows["rare"]["modes"]["full"]
+  value, low, high, _, _, _ = rows["rare"]["modes"]["full"]
   assert value == 1.0 and low < 0.95            # not the bootstrap's [1, 1]
   assert any(sweep_statistics.MACRO_LABEL in line for line in sweep_tables.summary_table(summary))
+
+
+def test_sweep_summary_gives_the_seed_spread_beside_the_mean():
+  """Three seeds: a mode's cell is their mean AUROC with its CI, and the lowest and
+  highest seed's own AUROC (sklearn's, computed here apart); the macro row's spread is
+  over each seed's mean over labels."""
+  from sklearn import metrics as skm
+
+  from ecgjax.evaluation import sweep_runs, sweep_statistics, sweep_tables
+  rng = np.random.default_rng(9)
+  n = 300
+  y = (rng.uniform(size=(n, 2)) < 0.3).astype(float)
+  base = {"names": np.array(["a", "b"]), "test_patients": np.arange(n), "test_labels": y}
+  scores = {seed: y * strength + rng.normal(size=(n, 2))
+            for seed, strength in ((0, 0.5), (1, 1.0), (2, 2.0))}
+  runs = [sweep_runs.Run(mode, 100, seed, {}, {**base, "test_log_odds": s + shift})
+          for seed, s in scores.items() for mode, shift in (("scratch", 0.0), ("full", 0.1))]
+  summary = sweep_statistics.summarize(runs, resamples=200, seed=0)
+  rows = {r["label"]: r for r in summary["table"]}
+  own = {seed: [skm.roc_auc_score(y[:, k], s[:, k]) for k in range(2)]
+         for seed, s in scores.items()}
+  mean, _, _, seeds, lowest, highest = rows["a"]["modes"]["scratch"]
+  assert seeds == 3 and mean == pytest.approx(np.mean([own[s][0] for s in own]))
+  assert (lowest, highest) == pytest.approx((own[0][0], own[2][0]))
+  macro = rows[sweep_statistics.MACRO_LABEL]["modes"]["scratch"]
+  assert macro[4:] == pytest.approx((np.mean(own[0]), np.mean(own[2])))
+  table = "\n".join(sweep_tables.summary_table(summary))
+  assert f"(seeds {own[0][0]:.3f}-{own[2][0]:.3f})" in table
+  assert "lowest and highest seed's own AUROC" in table
 
 
 def test_sweep_summary_and_plots_leave_unknown_labels_out(tmp_path):

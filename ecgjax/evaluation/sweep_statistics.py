@@ -27,7 +27,9 @@ def _pct(values: np.ndarray) -> tuple[float, float]:
 
 
 def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
-  """Per (label, size): each mode's seed-mean AUROC with CI, and paired differences."""
+  """Per (label, size): each mode's seed-mean AUROC with CI and the spread of its seeds
+  (`modes[mode]`: mean, CI low, CI high, seeds, lowest seed's, highest seed's), and the
+  paired differences."""
   first = runs[0].predictions
   names = [str(n) for n in first["names"]]
   weights = bootstrap.patient_weights(first["test_patients"], resamples, seed)
@@ -35,6 +37,7 @@ def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
   sizes = sorted({r.train_size for r in runs}, key=lambda s: (s == 0, s))
   table, comparisons = [], []
   macro: dict = {}            # (size, mode) -> [(point, draws)] over labels
+  macro_seeds: dict = {}      # (size, mode) -> {seed: [AUROC per label]}
   for k, label in enumerate(names):
     rows, y = known_rows(first, k)
     if not len(y) or y.min() == y.max():
@@ -47,16 +50,20 @@ def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
         if not chosen:
           continue
         scores = {r.seed: r.predictions["test_log_odds"][rows, k] for r in chosen}
-        point = np.mean([bootstrap.weighted_auroc(y, s, np.ones((1, len(y))))[0]
-                         for s in scores.values()])
+        by_seed = {seed: float(bootstrap.weighted_auroc(y, s, np.ones((1, len(y))))[0])
+                   for seed, s in scores.items()}
+        point = np.mean(list(by_seed.values()))
         draws = np.mean([bootstrap.weighted_auroc(y, s, w) for s in scores.values()], 0)
         # The bootstrap percentile interval, widened to Newcombe's where that is wider
         # (results.AUROC_INTERVAL_METHOD): it must not collapse at AUROC 1.
         low, high, _, _ = auroc_interval.widen(float(point), *_pct(draws), int(y.sum()),
                                                int(len(y) - y.sum()))
-        per_mode[mode] = (point, low, high, len(scores))
+        per_mode[mode] = (point, low, high, len(scores), min(by_seed.values()),
+                          max(by_seed.values()))
         boot[mode] = (scores, draws)
         macro.setdefault((size, mode), []).append((point, draws))
+        for seed, value in by_seed.items():
+          macro_seeds.setdefault((size, mode), {}).setdefault(seed, []).append(value)
       row = {"label": label, "train_size": size, "n_test_pos": int(y.sum()), "modes": per_mode}
       row.update(_differences(per_mode, {m: b[1] for m, b in boot.items()}))
       for pretrained_mode in AGAINST_SCRATCH:
@@ -75,8 +82,10 @@ def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
         with warnings.catch_warnings():
           warnings.simplefilter("ignore", RuntimeWarning)   # a resample without positives
           draws[mode] = np.nanmean([d for _, d in entries], axis=0)
+        seed_means = [np.mean(v) for v in macro_seeds[(size, mode)].values()]
         per_mode[mode] = (float(np.mean([p for p, _ in entries])), *_pct(draws[mode]),
-                          len([r for r in runs if r.mode == mode and r.train_size == size]))
+                          len([r for r in runs if r.mode == mode and r.train_size == size]),
+                          float(min(seed_means)), float(max(seed_means)))
     if per_mode:
       table.append({"label": MACRO_LABEL, "train_size": size, "n_test_pos": None,
                     "modes": per_mode, **_differences(per_mode, draws)})

@@ -79,11 +79,15 @@ def summary_table(summary: dict) -> list[str]:
              size_name(row["train_size"])]
     for m in modes:
       v = row["modes"].get(m)
-      cells.append(f"{_fmt(v[0])} [{_fmt(v[1])}, {_fmt(v[2])}]" if v else "")
+      spread = f" (seeds {_fmt(v[4])}-{_fmt(v[5])})" if v and v[3] > 1 else ""
+      cells.append(f"{_fmt(v[0])} [{_fmt(v[1])}, {_fmt(v[2])}]{spread}" if v else "")
     for name in differences:
       d = row.get(f"{name}_minus_scratch")
       cells += ([f"{d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}]", _p(d[3])] if d else ["", ""])
     lines.append("| " + " | ".join(cells) + " |")
+  if any(v[3] > 1 for row in summary["table"] for v in row["modes"].values()):
+    lines += ["", "Each AUROC is the mean over seeds, its CI from patient resamples of the "
+              "test split; (seeds A-B) is the lowest and highest seed's own AUROC."]
   if marked:
     lines += ["", f"† Fewer than {few} positives in the test split: the AUROC rests on a "
               "handful of ECGs, and its CI says how little it can tell."]
