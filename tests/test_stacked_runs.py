@@ -164,3 +164,30 @@ def test_a_group_too_large_for_the_device_is_refused_with_the_size_that_fits():
   with pytest.raises(stacked.GroupTooLargeError,
                      match=r"8 runs needs 80.0 GiB.*H100.*stack_size, to 7 or fewer"):
     stacked.check_fits(80 * gib, 80 * gib, 8, "H100")
+
+
+@pytest.mark.slow
+def test_probes_from_one_backbone_read_each_evaluation_split_once(
+    tiny_pretrained, tiny_data_dir, tmp_path, monkeypatch):
+  """The sweep's linear probes (every size and seed) share the pretrained backbone: its
+  validation and test features are computed once per process and give the results a
+  fresh computation gives."""
+  from ecgjax.training import eval_outputs, linear_probe
+  configs = configs_for("linear_probe", tiny_data_dir, tiny_pretrained)[:2]
+  read = []
+  real = eval_outputs.collect_outputs
+
+  def counted(source, split, predict, training_set=False):
+    read.append((split, training_set))
+    return real(source, split, predict, training_set=training_set)
+
+  monkeypatch.setattr(eval_outputs, "collect_outputs", counted)
+  linear_probe._FEATURES.clear()
+  fine_tuning.train_and_evaluate(configs[0], str(tmp_path / "a"))
+  second = fine_tuning.train_and_evaluate(configs[1], str(tmp_path / "b"))
+  evaluation_reads = [r for r in read if not r[1]]
+  assert sorted(evaluation_reads) == [("test", False), ("validation", False)]
+  assert [r for r in read if r[1]] == [("train", True)] * 2     # each run's own patients
+  linear_probe._FEATURES.clear()
+  fresh = fine_tuning.train_and_evaluate(configs[1], str(tmp_path / "c"))
+  assert fresh["labels"] == second["labels"] and fresh["best_step"] == second["best_step"]

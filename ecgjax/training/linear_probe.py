@@ -1,13 +1,18 @@
 """The linear probe's update rule: the head trains on backbone features computed once.
 
 The backbone runs once per split in inference mode (BatchNorm on its running
-statistics), so it stays bit-identical and needs no optimiser state; the head
+statistics), so it stays bit-identical and needs no optimiser state. A validation or test
+split's features are kept for the process (`_FEATURES`, by the backbone's weights and
+the input): the sweep's probes and LP-FT starts from one checkpoint, every size and
+seed, read them once. The head
 then trains full batch with AdamW, `eval_every` updates per compiled chunk, and
 the chunk with the best mean validation AUROC is kept (the starting head too,
 with `score_start`). The loop (training.loop) does the rest, as for every mode.
 """
 
 import dataclasses
+import hashlib
+import json
 
 import jax
 import numpy as np
@@ -19,6 +24,20 @@ from ecgjax.evaluation import metrics as eval_metrics
 from ecgjax.models import head as head_lib
 from ecgjax.training import (eval_outputs, mesh as mesh_lib, nonfinite, optimizers, selection,
                              steps)
+
+
+# (backbone fingerprint, input, split) -> an evaluation split's collect_outputs: at most
+# a few entries per sweep (one backbone per seed for random probes).
+_FEATURES: dict = {}
+_KEEP_FEATURES = 8
+
+
+def fingerprint(tree) -> str:
+  """The weights' bytes, hashed: equal for the same backbone however it was loaded."""
+  digest = hashlib.sha256()
+  for leaf in jax.tree.leaves(jax.device_get(tree)):
+    digest.update(np.ascontiguousarray(leaf).tobytes())
+  return digest.hexdigest()
 
 
 @dataclasses.dataclass
@@ -48,11 +67,27 @@ def train(config, optimizer: optimizers.OptimizerConfig, graphdef, params, batch
     return nnx.merge(backbone_graph, state, copy=True)(steps.signal_to_model_input(signal),
                                                        train=False)
 
+  # What an evaluation split's features depend on: the backbone and how the split is read
+  # (not the run's training patients, which its card's dataset entry describes).
+  backbone_key = (fingerprint(backbone_state), json.dumps(
+      {"dataset": config.dataset.to_dict(), "labels": list(source.label_names),
+       "eval_batch_size": config.eval_batch_size, "input": source.describe()["input"]},
+      sort_keys=True, default=str))
+
   def extract(split, training_set=False):
-    # Features per window; the head's scores are aggregated per recording below.
-    return eval_outputs.collect_outputs(source, split, lambda local: features(
+    # Features per window; the head's scores are aggregated per recording below. The
+    # training split's depend on the run's patients and are not kept.
+    key = (*backbone_key, split)
+    if not training_set and key in _FEATURES:
+      return _FEATURES[key]
+    out = eval_outputs.collect_outputs(source, split, lambda local: features(
         backbone_state, mesh_lib.global_batch(local, batch_sharding)["signal"]),
         training_set=training_set)
+    if not training_set:
+      while len(_FEATURES) >= _KEEP_FEATURES:
+        del _FEATURES[next(iter(_FEATURES))]
+      _FEATURES[key] = out
+    return out
 
   train_x, train_y, _, _ = extract(config.dataset.train_split, training_set=True)
   val_x, val_y, val_p, val_r = extract(config.dataset.eval_split)
