@@ -2,6 +2,7 @@
 
   python benchmarks/input_pipeline.py --data_dir=DIR [--dataset synthetic_ecg/demo]
       [--threads 1 2] [--batch_size 64] [--batches 40] [--repeats 5] [--out FILE]
+      [--train_size N --labels rare]
 
 Three measurements, each the median of `--repeats` windows of `--batches` batches
 after a warm-up window:
@@ -12,6 +13,10 @@ after a warm-up window:
   (`mesh.global_batch`, waited for);
 - `training`: the trainer's step fed by the real pipeline against the same step
   on one batch already on the device, so an input stall shows as the gap.
+
+With `--train_size N` the stream is a fine-tune's: N training ECGs of whole patients
+(`restrict_training_set`), each `host` line measured with the subset kept in memory
+and without (`subset_cached`), all measurements on 2 cores.
 """
 
 import argparse
@@ -34,9 +39,26 @@ from ecgjax.training import mesh as mesh_lib, steps
 
 def source(args, threads: int, augment: bool) -> pipeline.TfdsInput:
   builder = datasets.load_builder(args.dataset, os.path.expanduser(args.data_dir))
-  return pipeline.TfdsInput(builder, labels=args.labels, global_batch=args.batch_size,
+  data = pipeline.TfdsInput(builder, labels=args.labels, global_batch=args.batch_size,
                             eval_batch=args.batch_size, train_split="train", seed=0,
                             shuffle_buffer=4096, augment=augment, threads=threads)
+  if args.train_size:
+    data.restrict_training_set(args.train_size, min_positives=10, seed=0)
+  return data
+
+
+def subset_stream(args) -> None:
+  """A fine-tune's stream of `--train_size` ECGs, its subset cached and not."""
+  for cached in (False, True):
+    pipeline.CACHE_SUBSET_BYTES = (1 << 30) if cached else -1
+    batches = source(args, 0, False).train_batches(0)
+
+    def host(n, batches=batches):
+      for _ in range(n):
+        next(batches)
+
+    emit(result(args, "host", windows(args, host), cores=os.cpu_count(), augment=False,
+                train_size=args.train_size, subset_cached=cached), args.out)
 
 
 def windows(args, consume) -> list[float]:
@@ -70,8 +92,12 @@ def main():
   parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--model", default="small")
   parser.add_argument("--dtype", default="float32")
+  parser.add_argument("--train_size", type=int, default=0)
   parser.add_argument("--out")
   args = parser.parse_args()
+  if args.train_size:
+    subset_stream(args)
+    return
   mesh = mesh_lib.make_data_mesh()
   state_sharding, batch_sharding = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
 

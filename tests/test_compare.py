@@ -18,7 +18,7 @@ def test_killed_sweep_skips_finished_runs_and_resumes_a_half_finished_one(
     tiny_pretrained, tiny_data_dir, tmp_path, monkeypatch):
   """The sweep trains scratch's two runs as one stacked group, then the probes one at a
   time; killed in the first probe, run again, it trains neither scratch run again."""
-  config = tiny_compare_config(tiny_data_dir, tiny_pretrained)
+  config = tiny_compare_config(tiny_data_dir, tiny_pretrained, stack_size=2)
   workdir = str(tmp_path / "sweep")
   calls = []
   real, real_group = fine_tuning.train, fine_tuning.train_group   # the sweep's calls

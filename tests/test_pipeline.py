@@ -139,3 +139,23 @@ def test_restricted_training_set_streams_only_the_chosen_patients(tiny_data_dir)
   stream = take(source.train_batches(0), 7)
   assert sum(len(b["labels"]) for b in stream) == 112
   assert len(np.unique(patients)) > len(np.unique(chosen))
+
+
+def test_a_small_training_subset_is_kept_in_memory_without_changing_its_stream(
+    tiny_data_dir, monkeypatch):
+  """A chosen subset under CACHE_SUBSET_BYTES is cached after its first epoch (else every
+  epoch decodes the whole split to keep it): the batches are the same, across several
+  epochs and from a resumed position, as the uncached stream's."""
+  def stream(cache_bytes, start, n):
+    monkeypatch.setattr(pipeline, "CACHE_SUBSET_BYTES", cache_bytes)
+    source = make_input(tiny_data_dir, labels="sinus_rhythm,atrial_fibrillation")
+    source.restrict_training_set(60, min_positives=3, seed=1)
+    assert (source._subset_bytes() <= pipeline.CACHE_SUBSET_BYTES) == (cache_bytes > 0)
+    return take(source.train_batches(start), n)
+
+  # 60 ECGs in batches of 16: 15 batches span four epochs.
+  for cached_start, plain in ((0, stream(-1, 0, 15)), (9, stream(-1, 9, 6))):
+    cached = stream(1 << 30, cached_start, len(plain))
+    for a, b in zip(plain, cached, strict=True):
+      np.testing.assert_array_equal(a["signal"], b["signal"])
+      np.testing.assert_array_equal(a["labels"], b["labels"])

@@ -191,3 +191,9 @@ def test_probes_from_one_backbone_read_each_evaluation_split_once(
   linear_probe._FEATURES.clear()
   fresh = fine_tuning.train_and_evaluate(configs[1], str(tmp_path / "c"))
   assert fresh["labels"] == second["labels"] and fresh["best_step"] == second["best_step"]
+
+
+def test_the_default_group_size_is_one_on_a_cpu_and_eight_on_an_accelerator():
+  assert stacked.resolve_stack_size(0, "cpu") == 1
+  assert stacked.resolve_stack_size(0, "gpu") == stacked.resolve_stack_size(0, "tpu") == 8
+  assert stacked.resolve_stack_size(3, "cpu") == 3

@@ -138,7 +138,9 @@ def compare_defaults() -> ml_collections.ConfigDict:
   c.seeds = "0,1,2"
   c.roc_train_size = 200         # the size whose ROC curves are plotted
   # Runs of one mode trained as one program (training.stacked), at most this many per
-  # group; 1: one run at a time. Memory grows with it: each run's weights, optimiser
-  # state and activations (benchmarks/stacked_sweep.py measures it).
-  c.stack_size = 8
+  # group; 1: one run at a time; 0: auto, 8 on a GPU or TPU and 1 on a CPU, where the
+  # stacked (vmapped) convolutions train 0.59-0.74x as many ECGs per second as one run's
+  # (benchmarks/stacked_sweep.py). Memory grows with it: each run's weights, optimiser
+  # state and activations.
+  c.stack_size = 0
   return c

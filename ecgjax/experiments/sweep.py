@@ -4,13 +4,14 @@
 
 Each run lives in DIR/runs/MODE/nSIZE/seedSEED and counts as finished only once
 its results are committed (training.completion: results.json, written last,
-whole). The runs of one mode train as stacked groups of up to `stack_size`
-(training.stacked: one compiled program, each run with its own seed, patients, data
-order, selected model and results; its train state in DIR/groups/MODE/stackN); a mode
-that cannot stack (the probes, which train in seconds) runs one run at a time, and the
-log says why. A killed sweep, run again, skips finished runs and resumes a
-half-finished one or group from its last train state, bit-identical to a run never
-stopped; a signal between runs stops it before the next. Runs of one size and seed
+whole). The runs of one mode train as stacked groups of up to `stack_size` (by
+default 8 on an accelerator and 1, one run at a time, on a CPU; training.stacked: one
+compiled program, each run with its own seed, patients, data order, selected model and
+results; its train state in DIR/groups/MODE/stackN); a mode that cannot stack (the
+probes, which train in seconds) runs one run at a time, and the log says why. A killed
+sweep, run again, skips finished runs and resumes a half-finished one or group from its
+last train state, bit-identical to a run never stopped; a signal between runs stops it
+before the next. Runs of one size and seed
 train on the same patients, so modes are compared on paired data.
 """
 
@@ -80,7 +81,11 @@ def compare_and_report(config, workdir: str) -> dict:
       failpoints.reached("between_runs")
       interrupt.raise_if_requested(f"between runs, with {done} of {len(configs)} finished")
 
-    for group in plan_groups(configs, config.stack_size):
+    stack_size = stacked.resolve_stack_size(config.stack_size)
+    if stack_size > 1:
+      logging.info("runs of one mode train as stacked groups of up to %d "
+                   "(config.stack_size)", stack_size)
+    for group in plan_groups(configs, stack_size):
       unfinished = []
       for i in group:
         d = run_dir(workdir, configs[i])

@@ -87,10 +87,10 @@ def validate_compare(config, run_configs, device_count: int | None = None
   check_fields(config, common.compare_defaults())
   int_list(config, "train_sizes")
   int_list(config, "seeds")
-  if not isinstance(config.stack_size, int) or config.stack_size < 1:
+  if not isinstance(config.stack_size, int) or config.stack_size < 0:
     raise ConfigError(f"config.stack_size={config.stack_size!r}: expected a whole number "
-                      ">= 1 (the most runs of one mode trained as one program; 1: one at "
-                      "a time)")
+                      ">= 0 (the most runs of one mode trained as one program; 1: one at "
+                      "a time; 0: auto)")
   return [validate_finetune(run_config, device_count, schema_checked=True)
           for run_config in run_configs(config)]
 

@@ -20,7 +20,8 @@ checkpoint (GROUP_DIR/resume), committed as one unit, as a lone fine-tune's resu
 A run whose results were committed before a kill is not trained again: the group goes on
 with the others' rows of that checkpoint. The stack axis is not sharded: each device
 holds every run's state and its share of every run's batch (the mesh's `data` axis is
-the batch's second axis), so 8 devices or 2 processes run a group as they run one run.
+the batch's second axis). Tested on 8 simulated devices; a group across two processes
+is written for (every host array here is replicated or gathered) but not yet run.
 """
 
 import contextlib
@@ -47,6 +48,20 @@ RESUME_DIR = "resume"
 # The modes a group trains. The probes train a head on cached features in seconds
 # (training.linear_probe): their cost is the features, not steps to share.
 STACKABLE_MODES = ("scratch", "full")
+# stack_size=0 (auto): the group size on an accelerator. On a CPU a vmapped convolution
+# with a kernel per run becomes a grouped convolution that XLA:CPU runs at 0.59-0.74x the
+# ECGs per second of one run's (benchmarks/stacked_sweep.py, 2-core CPU, 2-8 runs), more
+# than the compilations it saves: there the default is one run at a time.
+ACCELERATOR_STACK_SIZE = 8
+
+
+def resolve_stack_size(stack_size: int, backend: str | None = None) -> int:
+  """`config.stack_size`, with 0 (auto) resolved for the backend that will train."""
+  if stack_size:
+    return stack_size
+  return 1 if (backend or jax.default_backend()) == "cpu" else ACCELERATOR_STACK_SIZE
+
+
 # Config fields that may differ between the runs of one group; every other must be equal.
 PER_RUN_FIELDS = ("seed", "train_size")
 
