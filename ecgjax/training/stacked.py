@@ -263,13 +263,10 @@ class _Group:
       out.append(evaluating.Scored(summary, pooled, {None: pooled}))
     return out
 
-  def _observe(self, step: int, scored: list[evaluating.Scored], state, only=None) -> None:
-    """Each run keeps its model where its validation score improved (`only`: the runs
-    that may)."""
+  def _observe(self, step: int, scored: list[evaluating.Scored], state) -> None:
+    """Each run keeps its model where its validation score improved."""
     better = []
     for k, (run, s) in enumerate(zip(self.runs, scored)):
-      if only is not None and not only[k]:
-        continue
       score = selection.score(s.summary["auroc_mean"], run.names)
       if self.kept[k] is None or selection.keeps(score, self.kept[k].score):
         better.append((k, score))
