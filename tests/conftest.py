@@ -19,9 +19,30 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
 
+import signal  # noqa: E402
+
 import pytest  # noqa: E402
 
 from tests.helpers import SHARED_DATA, tiny_pretrain_config  # noqa: E402
+
+
+@pytest.fixture
+def harmless_late_signals():
+  """A signal that lands after a run has restored the handlers must not end pytest."""
+  previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGTERM, signal.SIGINT)}
+  yield
+  for s, handler in previous.items():
+    signal.signal(s, handler)
+
+
+@pytest.fixture
+def signal_at():
+  """`signal_at(moment, count, action)`: this process signals itself (SIGTERM: "term",
+  SIGINT: "int") the `count`-th time the run passes `moment` (ecgjax.failpoints): an
+  event in the code, never a timer, so every run of the suite stops at the same place."""
+  from ecgjax import failpoints
+  yield failpoints.arm
+  failpoints.disarm()
 
 
 @pytest.fixture(scope="session")

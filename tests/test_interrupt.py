@@ -4,12 +4,10 @@ one run per workdir, are in tests/test_interrupt_command_line.py."""
 
 import json
 import os
-import signal
 
 import numpy as np
 import pytest
 
-from ecgjax import failpoints
 from ecgjax.experiments import fine_tuning, pretraining
 from ecgjax.training import checkpoints, interrupt
 from tests.helpers import tiny_finetune_config, tiny_pretrain_config
@@ -26,24 +24,6 @@ def assert_bit_identical(a, b, context):
   import jax
   assert a[0] == b[0], context
   jax.tree.map(lambda x, y: np.testing.assert_array_equal(x, y, err_msg=context), a[1:], b[1:])
-
-
-@pytest.fixture
-def harmless_late_signals():
-  """A signal that lands after a run has restored the handlers must not end pytest."""
-  previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGTERM, signal.SIGINT)}
-  yield
-  for s, handler in previous.items():
-    signal.signal(s, handler)
-
-
-@pytest.fixture
-def signal_at():
-  """`signal_at(moment, count, action)`: this process signals itself (SIGTERM: "term",
-  SIGINT: "int") the `count`-th time the run passes `moment` (ecgjax.failpoints): an
-  event in the code, never a timer, so every run of the suite stops at the same place."""
-  yield failpoints.arm
-  failpoints.disarm()
 
 
 # (moment, count, signal, the step the run stops after): during the compilation (the run

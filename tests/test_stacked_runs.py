@@ -81,22 +81,6 @@ def final_weights(workdir):
   return saved.step, saved.params, saved.batch_stats
 
 
-@pytest.fixture
-def signal_at():
-  from ecgjax import failpoints
-  yield failpoints.arm
-  failpoints.disarm()
-
-
-@pytest.fixture
-def harmless_late_signals():
-  import signal
-  previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGTERM, signal.SIGINT)}
-  yield
-  for s, handler in previous.items():
-    signal.signal(s, handler)
-
-
 @pytest.mark.slow
 def test_an_interrupted_group_resumes_bit_identical_and_skips_a_run_it_finished(
     tiny_pretrained, tiny_data_dir, tmp_path, signal_at, harmless_late_signals, monkeypatch,
