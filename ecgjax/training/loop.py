@@ -84,6 +84,15 @@ class _Run:
   data: dict                 # source.describe(): the card's dataset and input contract
   model_entry: dict          # the card's `model`
 
+  @classmethod
+  def make(cls, config, spec, workdir, source, start, par) -> "_Run":
+    """A run's record, its card's entries read once from its start and input (a stacked
+    group makes one per run: training.stacked)."""
+    return cls(config, spec, workdir, source, start, par,
+               arch_json=json.loads(start.arch.to_json_best_effort()), data=source.describe(),
+               model_entry=describe_model(start.model_config, start.model,
+                                          source.signal_shape[-1]))
+
   @property
   def names(self) -> list[str]:
     return self.source.label_names
@@ -120,10 +129,7 @@ def _run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
   par = parallel.make(config.parallelism, mesh)
   logging.info("mesh %s over %d devices (%s), %d processes, %s", dict(mesh.shape),
                jax.device_count(), jax.devices()[0].device_kind, jax.process_count(), par.name)
-  run = _Run(config, spec, workdir, source, start, par,
-             arch_json=json.loads(start.arch.to_json_best_effort()), data=source.describe(),
-             model_entry=describe_model(start.model_config, start.model,
-                                        source.signal_shape[-1]))
+  run = _Run.make(config, spec, workdir, source, start, par)
   logging.info("ResNet1D: %d parameters", run.model_entry["parameters"])
 
   if start.head_only:

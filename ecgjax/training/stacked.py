@@ -26,7 +26,6 @@ is written for (every host array here is replicated or gathered) but not yet run
 
 import contextlib
 import dataclasses
-import json
 import time
 
 import jax
@@ -41,7 +40,6 @@ from ecgjax.evaluation import metrics as eval_metrics
 from ecgjax.training import (checkpoints, eval_outputs, evaluating, interrupt, keeping, loop,
                              mesh as mesh_lib, model_init, nonfinite, optimizers, parallel,
                              progress as progress_lib, run_spec, selection, steps)
-from ecgjax.training.card_entries import describe_model
 from ecgjax.training.metric_writer import MetricWriter
 
 RESUME_DIR = "resume"
@@ -164,11 +162,7 @@ class _Group:
     # the same devices whose axis XLA shards (mesh_lib.make_data_mesh).
     self.par = parallel.make("jit", mesh_lib.make_data_mesh())
     self.mesh = mesh_lib.make_data_mesh(explicit=False)
-    self.runs = [loop._Run(m.config, m.spec, m.workdir, m.source, m.start, self.par,
-                           arch_json=json.loads(m.start.arch.to_json_best_effort()),
-                           data=m.source.describe(),
-                           model_entry=describe_model(m.start.model_config, m.start.model,
-                                                      m.source.signal_shape[-1]))
+    self.runs = [loop._Run.make(m.config, m.spec, m.workdir, m.source, m.start, self.par)
                  for m in members]
     self.graphdef = nnx.graphdef(members[0].start.model)
     self.replicated = mesh_lib.replicated(self.mesh)
