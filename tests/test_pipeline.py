@@ -159,3 +159,25 @@ def test_a_small_training_subset_is_kept_in_memory_without_changing_its_stream(
     for a, b in zip(plain, cached, strict=True):
       np.testing.assert_array_equal(a["signal"], b["signal"])
       np.testing.assert_array_equal(a["labels"], b["labels"])
+
+
+def test_the_training_stream_runs_without_the_autotuner_and_streams_the_same(
+    tiny_data_dir, monkeypatch):
+  """Closing a fine-tune's stream waited on tf.data's autotuner for 12-30 s (pipeline,
+  TRAIN_STREAM_AUTOTUNE): the stream is built without it, for a subset and for a whole
+  split, and its batches are those the autotuned stream gives."""
+  def source(subset):
+    made = make_input(tiny_data_dir, labels="sinus_rhythm,atrial_fibrillation")
+    if subset:
+      made.restrict_training_set(60, min_positives=3, seed=1)
+    return made
+
+  for subset in (False, True):
+    assert source(subset).example_stream().options().autotune.enabled is False
+    plain = take(source(subset).train_batches(3), 6)
+    monkeypatch.setattr(pipeline, "TRAIN_STREAM_AUTOTUNE", True)
+    tuned = take(source(subset).train_batches(3), 6)
+    monkeypatch.setattr(pipeline, "TRAIN_STREAM_AUTOTUNE", False)
+    for a, b in zip(plain, tuned, strict=True):
+      np.testing.assert_array_equal(a["signal"], b["signal"])
+      np.testing.assert_array_equal(a["labels"], b["labels"])

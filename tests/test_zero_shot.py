@@ -181,3 +181,25 @@ def test_normals_flagged_count_only_what_the_set_annotates():
   truth[:3, 0] = True
   assert scored_sets.flagged_normals(model, scored, set_labels)["labels_called"] == {
       "atrial_fibrillation": 1, "left_bundle_branch_block": 1}
+
+
+def test_a_model_reading_shorter_windows_scores_each_stored_signal_as_predict_cuts_it(
+    tiny_pretrained):
+  """A model trained on crops (dataset.crop_s) reads fewer samples than a set stores:
+  score_set cuts each signal into its windows as predict cuts a file (back to back, the
+  last aligned to the end, a short one padded) instead of handing the model the whole."""
+  import json
+  from ecgjax.sim_to_real import scored_sets
+  card = json.load(open(os.path.join(tiny_pretrained, "model_card.json")))
+  card["input"]["samples"] = 400
+  card["input"]["recipe"]["pad"] = "zeros"
+  signal = np.arange(1100 * 2, dtype=np.int16).reshape(1100, 2)
+  windows = scored_sets.model_windows(signal, card)
+  assert windows.shape == (3, 400, 2)
+  np.testing.assert_array_equal(windows[0], signal[:400])
+  np.testing.assert_array_equal(windows[1], signal[400:800])
+  np.testing.assert_array_equal(windows[2], signal[700:])      # aligned to the end
+  short = scored_sets.model_windows(signal[:300], card)
+  assert short.shape == (1, 400, 2)
+  np.testing.assert_array_equal(short[0, :300], signal[:300])
+  assert not short[0, 300:].any()

@@ -77,6 +77,14 @@ def numeric_key(strings):
 # their order, so the stream (and a resumed run) is the same.
 CACHE_SUBSET_BYTES = 1 << 30
 
+# The training stream runs without tf.data's autotuner. It is a flat_map over epochs, and
+# in a fine-tune (small epochs, so dozens of them) closing the stream waited on the
+# autotuner's thread: 12 s after 100 steps of 100 ECGs and 30 s after 200, a third of
+# the demo's fine-tunes' wall time, with or without the subset cache. Without it the
+# close takes milliseconds and a step trains as fast (the parallel maps then use every
+# core; docs/benchmarks.md, "A fine-tune's input").
+TRAIN_STREAM_AUTOTUNE = False
+
 
 class TfdsInput:
   """Batches of {'signal': int16 (b, samples, leads), 'labels': float32 (b, L),
@@ -253,6 +261,9 @@ class TfdsInput:
                                     tf.constant(0, tf.int64)))
 
     ds = tf.data.Dataset.range(start_epoch, 2 ** 62).flat_map(epoch)
+    options = tf.data.Options()
+    options.autotune.enabled = TRAIN_STREAM_AUTOTUNE
+    ds = ds.with_options(options)
     return ds.map(self._select, num_parallel_calls=tf.data.AUTOTUNE) if select else ds
 
   def _process_share(self) -> tuple[tf.data.Dataset, int]:

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from ecgjax.data import datasets, pipeline
+from ecgjax.ecg import preprocess, windows as windows_lib
 from ecgjax.evaluation import log_odds
 from ecgjax.inference import batch_norm_adaptation, scoring
 
@@ -43,11 +44,18 @@ def score_set(model: scoring.LoadedModel, dataset: str, data_dir: str,
   stored = datasets.stored_leads(builder.info)
   columns = [stored.index(name) for name in model.card["input"]["leads"]]
   examples = list(tfds.as_numpy(builder.as_dataset(split=split)))
-  windows = scoring.Scorer(model)(np.stack([e["signal"][:, columns] for e in examples]))
+  cut = [model_windows(e["signal"][:, columns], model.card) for e in examples]
+  windows = scoring.Scorer(model)(np.concatenate(cut))
+  # A recording's rows of `windows`: its stored examples' windows, in order.
+  ends = np.cumsum([len(c) for c in cut])
   records: dict[str, list[int]] = {}
   for i, e in enumerate(examples):
-    records.setdefault(pipeline.recording_of(e["record_id"].decode()), []).append(i)
-  rows = [members[0] for members in records.values()]
+    records.setdefault(pipeline.recording_of(e["record_id"].decode()), []).extend(
+        range(ends[i] - len(cut[i]), ends[i]))
+  first_example = {}
+  for i, e in enumerate(examples):
+    first_example.setdefault(pipeline.recording_of(e["record_id"].decode()), i)
+  rows = list(first_example.values())
   known = [e["labels_known"] if "labels_known" in e else np.ones(len(names))
            for e in (examples[r] for r in rows)]
   pooled = np.stack([log_odds.pool(windows[m], "max", model.group_indices())
@@ -58,6 +66,17 @@ def score_set(model: scoring.LoadedModel, dataset: str, data_dir: str,
                    pooled, patients)
 
 
+def model_windows(signal: np.ndarray, card: dict) -> np.ndarray:
+  """A stored signal (samples, model's leads) as the windows its model reads, cut as
+  predict cuts a file (ecg.windows): back to back, the last aligned to the end, a
+  shorter signal padded as the card's recipe pads. A model trained on crops
+  (`dataset.crop_s`) reads fewer samples than the sets store."""
+  samples = int(card["input"]["samples"])
+  pad = preprocess.recipe_from_dict(card["input"]["recipe"]).pad
+  return np.stack([preprocess.crop_or_pad(signal[s:s + samples], samples, pad)
+                   for s in windows_lib.window_starts(len(signal), samples, samples)])
+
+
 def adapted_to(model_dir: str, dataset: str, data_dir: str, out_dir: str) -> str:
   """The model with its BatchNorm statistics recomputed on every signal of `dataset`
   (inference.batch_norm_adaptation; no label is read), as a model directory."""
@@ -66,11 +85,12 @@ def adapted_to(model_dir: str, dataset: str, data_dir: str, out_dir: str) -> str
   stored = datasets.stored_leads(builder.info)
   columns = [stored.index(name) for name in model.card["input"]["leads"]]
   signals = builder.as_dataset(split="train+validation+test").map(lambda e: e["signal"])
-  windows = np.stack([s[:, columns] for s in tfds.as_numpy(signals)])
+  per_ecg = [model_windows(s[:, columns], model.card) for s in tfds.as_numpy(signals)]
+  windows = np.concatenate(per_ecg)
   stats = batch_norm_adaptation.adapted_batch_stats(model, windows)
   shutil.rmtree(out_dir, ignore_errors=True)
   return batch_norm_adaptation.write_adapted_model(model_dir, None, stats, out_dir,
-                                                   ecgs=len(windows), windows=len(windows))
+                                                   ecgs=len(per_ecg), windows=len(windows))
 
 
 def normals_flagged(model_dir: str, dataset: str, data_dir: str,
