@@ -6,9 +6,10 @@
    if it is absent.
 2. Pretrains the `small` ResNet1D on the 39 common diagnoses (DIR/pretrain).
 3. Fine-tunes on the 3 held-out rare conditions four ways (scratch, linear
-   probe, full, and random_probe: a probe on random frozen features, the control) at
-   several training-set sizes and seeds (DIR/runs), and writes report.md,
-   results.csv, comparisons.csv and the plots into DIR.
+   probe, full, and random_probe: a probe on random frozen features, the control) on
+   100 training ECGs with three seeds (DIR/runs), and writes report.md, results.csv,
+   comparisons.csv and the plots into DIR: each mean over seeds with its CI and the
+   seeds' range.
 4. Scores the pretrained model zero-shot on real ECGs (`--config.real_data=DIR`;
    by default the samples that ship in the package, ecgjax.samples): a
    "Zero-shot on real ECGs" section in report.md and DIR/sim_to_real.json.
@@ -16,9 +17,9 @@
 Every stage resumes: run the command again after an interruption. Override a
 stage's field as --config.pretrain.FIELD or --config.compare.FIELD.
 
-About 12 minutes on a 2-core CPU, building the dataset included. At 100 training
-ECGs, full fine-tuning beat scratch on each rare condition (README.md, "Results";
-report.md has the CIs).
+About 9 minutes on a 2-core CPU, building the dataset included (docs/benchmarks.md,
+"The demo with three seeds"). At 100 training ECGs, full fine-tuning beat scratch on
+each rare condition (README.md, "Results"; report.md has the CIs).
 """
 
 import ml_collections

@@ -82,7 +82,7 @@ CACHE_SUBSET_BYTES = 1 << 30
 # autotuner's thread: 12 s after 100 steps of 100 ECGs and 30 s after 200, a third of
 # the demo's fine-tunes' wall time, with or without the subset cache. Without it the
 # close takes milliseconds and a step trains as fast (the parallel maps then use every
-# core; docs/benchmarks.md, "A fine-tune's input").
+# core; docs/benchmarks.md, "The demo with three seeds").
 TRAIN_STREAM_AUTOTUNE = False
 
 
