@@ -164,3 +164,40 @@ def test_fine_tuning_as_two_processes_under_pmap(tiny_pretrained, tiny_data_dir,
     assert lines[0] and lines[0] == lines[1]
   results = json.load(open(os.path.join(workdir, "results.json")))
   assert results["train_examples"] == 40
+
+
+def test_a_stacked_group_as_two_processes(tiny_pretrained, tiny_data_dir, tmp_path):
+  """The sweep's stacked group (training.stacked) on 2 processes x 4 devices: both
+  processes train the group alike, one writer commits each run, and each run ends as
+  the same run trained alone on the same 2 processes."""
+  def sweep(workdir, stack_size):
+    command = [sys.executable, "-m", "ecgjax.main", "--config=ecgjax/configs/compare.py",
+               f"--workdir={workdir}", f"--config.init_from={tiny_pretrained}",
+               "--config.dataset.name=synthetic_ecg/tiny",
+               f"--config.dataset.data_dir={tiny_data_dir}", "--config.modes=scratch",
+               "--config.seeds=0,1", "--config.train_sizes=60", "--config.roc_train_size=60",
+               "--config.labels=sinus_rhythm,sinus_bradycardia", "--config.min_positives=3",
+               "--config.total_steps=6", "--config.optimizer.warmup_steps=1",
+               "--config.log_every=3", "--config.eval_every=3", "--config.batch_size=16",
+               "--config.eval_batch_size=64", "--config.dataset.shuffle_buffer=128",
+               f"--config.stack_size={stack_size}"]
+    return [err for _, err in start_two_processes(command)]
+
+  stacked_errs = sweep(str(tmp_path / "stacked"), 2)
+  alone_errs = sweep(str(tmp_path / "alone"), 1)
+  for err in stacked_errs:
+    assert "stacked group of 2 runs (scratch) on 8 devices, 2 processes" in err
+  for text in ("train loss", "test median AUROC"):
+    lines = [[line.split(",")[0] for line in logged(err, text)] for err in stacked_errs]
+    assert lines[0] and lines[0] == lines[1]
+  for seed in (0, 1):
+    run = os.path.join("runs", "scratch", "n60", f"seed{seed}")
+    grouped = json.load(open(tmp_path / "stacked" / run / "results.json"))
+    alone = json.load(open(tmp_path / "alone" / run / "results.json"))
+    assert grouped["best_step"] == alone["best_step"]
+    for name, entry in alone["labels"].items():
+      if entry["auroc"] is not None:
+        assert grouped["labels"][name]["auroc"]["value"] == pytest.approx(
+            entry["auroc"]["value"], abs=1e-5)
+    lines = open(tmp_path / "stacked" / run / "metrics.jsonl").read().splitlines()
+    assert [json.loads(line)["step"] for line in lines if '"loss"' in line] == [3, 6]

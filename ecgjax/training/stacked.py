@@ -278,7 +278,8 @@ class _Group:
   # ---- The run.
   def run(self) -> list[dict]:
     config, total = self.config, self.config.total_steps
-    logging.info("stacked group of %d runs (%s): %s", len(self.members), config.mode,
+    logging.info("stacked group of %d runs (%s) on %d devices, %d processes: %s",
+                 len(self.members), config.mode, jax.device_count(), jax.process_count(),
                  ", ".join(self.workdirs))
     with self.resume:
       state = self._initial_state()
@@ -319,8 +320,10 @@ class _Group:
     """Steps first_step+1 .. total for every run; None when a preemption stopped it."""
     config, total, members = self.config, self.config.total_steps, self.members
     streams = [m.source.train_batches(first_step) for m in members]
-    keys = jax.device_put(jax.vmap(jax.random.key)(
-        jnp.asarray([m.config.seed for m in members])), self.replicated)
+    # Made by a program over the mesh: a key array made on this process's devices and
+    # then put on the mesh would not be addressable from here with two processes.
+    seeds = np.asarray([m.config.seed for m in members], np.uint32)
+    keys = jax.jit(jax.vmap(jax.random.key), out_shardings=self.replicated)(seeds)
 
     def next_batch():
       local = jax.tree.map(lambda *rows: np.stack(rows), *[next(s) for s in streams])
