@@ -46,15 +46,14 @@ def score_set(model: scoring.LoadedModel, dataset: str, data_dir: str,
   examples = list(tfds.as_numpy(builder.as_dataset(split=split)))
   cut = [model_windows(e["signal"][:, columns], model.card) for e in examples]
   windows = scoring.Scorer(model)(np.concatenate(cut))
-  # A recording's rows of `windows`: its stored examples' windows, in order.
-  ends = np.cumsum([len(c) for c in cut])
-  records: dict[str, list[int]] = {}
-  for i, e in enumerate(examples):
-    records.setdefault(pipeline.recording_of(e["record_id"].decode()), []).extend(
-        range(ends[i] - len(cut[i]), ends[i]))
-  first_example = {}
-  for i, e in enumerate(examples):
-    first_example.setdefault(pipeline.recording_of(e["record_id"].decode()), i)
+  records: dict[str, list[int]] = {}   # a recording's rows of `windows`, in order
+  first_example: dict[str, int] = {}   # and its first stored example
+  start = 0
+  for i, (e, pieces) in enumerate(zip(examples, cut)):
+    recording = pipeline.recording_of(e["record_id"].decode())
+    records.setdefault(recording, []).extend(range(start, start + len(pieces)))
+    first_example.setdefault(recording, i)
+    start += len(pieces)
   rows = list(first_example.values())
   known = [e["labels_known"] if "labels_known" in e else np.ones(len(names))
            for e in (examples[r] for r in rows)]
