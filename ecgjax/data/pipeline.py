@@ -79,10 +79,10 @@ CACHE_SUBSET_BYTES = 1 << 30
 
 # The training stream runs without tf.data's autotuner. It is a flat_map over epochs, and
 # in a fine-tune (small epochs, so dozens of them) closing the stream waited on the
-# autotuner's thread: 12 s after 100 steps of 100 ECGs and 30 s after 200, a third of
-# the demo's fine-tunes' wall time, with or without the subset cache. Without it the
-# close takes milliseconds and a step trains as fast (the parallel maps then use every
-# core; docs/benchmarks.md, "The demo with three seeds").
+# autotuner's thread: a median 11.8 s after 100 steps of 100 ECGs, in a 49 s run
+# (benchmarks/stream_close.py). Without it the close takes milliseconds and the run
+# 35.8 s; the parallel maps then use every core (docs/benchmarks.md, "The demo with
+# three seeds").
 TRAIN_STREAM_AUTOTUNE = False
 
 

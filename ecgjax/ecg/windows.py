@@ -57,6 +57,11 @@ def record_windows(record: EcgRecord, contract: dict, stride_s: float | None = N
   signal = preprocess.prepare(record, recipe)
   signal = signal[:, lead_columns(record.lead_names, contract["leads"], record.path)]
   stride = samples if stride_s is None else max(1, int(round(stride_s * recipe.sampling_rate)))
-  windows = [preprocess.crop_or_pad(signal[s:s + samples], samples, recipe.pad)
-             for s in window_starts(len(signal), samples, stride)]
-  return preprocess.quantize(np.stack(windows), recipe, record.path)
+  return preprocess.quantize(cut(signal, samples, stride, recipe.pad), recipe, record.path)
+
+
+def cut(signal: np.ndarray, samples: int, stride: int, pad: str) -> np.ndarray:
+  """(samples_in, leads) -> (windows, samples, leads): windows `stride` apart, the last
+  aligned to the end, a shorter signal padded as `pad` says (preprocess.crop_or_pad)."""
+  return np.stack([preprocess.crop_or_pad(signal[s:s + samples], samples, pad)
+                   for s in window_starts(len(signal), samples, stride)])

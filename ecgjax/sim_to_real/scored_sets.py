@@ -72,8 +72,7 @@ def model_windows(signal: np.ndarray, card: dict) -> np.ndarray:
   (`dataset.crop_s`) reads fewer samples than the sets store."""
   samples = int(card["input"]["samples"])
   pad = preprocess.recipe_from_dict(card["input"]["recipe"]).pad
-  return np.stack([preprocess.crop_or_pad(signal[s:s + samples], samples, pad)
-                   for s in windows_lib.window_starts(len(signal), samples, samples)])
+  return windows_lib.cut(signal, samples, samples, pad)
 
 
 def adapted_to(model_dir: str, dataset: str, data_dir: str, out_dir: str) -> str:
