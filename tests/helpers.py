@@ -358,3 +358,19 @@ def pure(pixels: np.ndarray, colour: str) -> int:
   """How many pixels are `colour` (#RRGGBB), within 8 per channel."""
   rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
   return int((np.abs(pixels - rgb).max(axis=-1) <= 8).sum())
+
+
+def tiny_self_supervised_config(data_dir: str, objective: str = "contrastive", **overrides):
+  """A small self-supervised config on synthetic_ecg/tiny, its k-NN probe on the same
+  dataset's validation split: 8 steps of 16 ECGs, two views of 5 s each."""
+  from ecgjax.configs import self_supervised
+  c = shrink(self_supervised.get_config(objective), data_dir)
+  c.dataset.build_if_missing = False
+  c.probe.dataset = "synthetic_ecg/tiny"
+  c.self_supervised.projector = (32, 16)
+  c.total_steps = 8
+  c.log_every = 2
+  c.eval_every = 4
+  c.checkpoint_every = 4
+  c.optimizer.warmup_steps = 2
+  return overridden(c, overrides)

@@ -80,6 +80,31 @@ def pretrain_defaults() -> ml_collections.ConfigDict:
   return c
 
 
+def self_supervised_defaults() -> ml_collections.ConfigDict:
+  """Pretraining's fields plus the objective's (training.self_supervised) and the probe's.
+  No label is read (`labels` is `none`)."""
+  c = pretrain_defaults()
+  c.experiment = "self_supervised"
+  c.labels = "none"
+  c.self_supervised = ml_collections.ConfigDict()
+  c.self_supervised.objective = "contrastive"     # contrastive | vicreg
+  c.self_supervised.view_s = 5.0         # each view: a random segment this long; 0: whole
+  c.self_supervised.temperature = 0.1    # contrastive (NT-Xent)
+  c.self_supervised.projector = (512, 128)    # hidden widths, then the projection's
+  c.self_supervised.amplitude_scale = 0.2
+  c.self_supervised.noise_mv = 0.1
+  c.self_supervised.mask_fraction = 0.2
+  c.self_supervised.vicreg_weights = (25.0, 25.0, 1.0)
+  # A labelled dataset under dataset.data_dir whose `split` the k-NN probe scores at
+  # each evaluation (training.representation); its labels never reach the loss. Empty:
+  # the embeddings' rank and spread only.
+  c.probe = ml_collections.ConfigDict()
+  c.probe.dataset = ""
+  c.probe.labels = "all"
+  c.probe.split = "validation"
+  return c
+
+
 def finetune_defaults() -> ml_collections.ConfigDict:
   """Pretraining's fields plus what fine-tuning adds."""
   c = pretrain_defaults()

@@ -20,6 +20,9 @@ class UnknownLabelError(ValueError):
   pass
 
 
+NO_LABELS = "none"
+
+
 def split_name(name: str) -> tuple[str, str | None]:
   """'synthetic_ecg/tiny' -> ('synthetic_ecg', 'tiny'); 'ptbxl' -> ('ptbxl', None)."""
   builder, _, config = name.partition("/")
@@ -85,10 +88,13 @@ def load_builder(name: str, data_dir: str,
 
 
 def resolve_labels(info: tfds.core.DatasetInfo, labels: str) -> tuple[list[str], list[int]]:
-  """`labels` is 'all', a label group of the dataset ('pretrain') or comma-separated names.
+  """`labels` is 'all', a label group of the dataset ('pretrain') or comma-separated names;
+  'none' reads no label (self-supervised pretraining, which must not).
 
   Returns the chosen names and their indices in the dataset's `labels` feature.
   """
+  if labels == NO_LABELS:
+    return [], []
   metadata = info.metadata or {}
   all_names = list(metadata.get("label_names", []))
   groups = dict(metadata.get("label_groups", {}))

@@ -86,6 +86,8 @@ def union_labels(infos, labels: str) -> list[str]:
       groups[group] += [n for n in members if n not in groups[group]]
   if labels == "all":
     return everything
+  if labels == datasets.NO_LABELS:      # self-supervised: no source's labels are read
+    return []
   if labels in groups:
     return groups[labels]
   chosen = [n.strip() for n in labels.split(",") if n.strip()]
@@ -140,17 +142,19 @@ class MixtureInput:
                                            datasets.display_name(info)) for info in infos]
     _check_signals(builders, chosen_leads)
     self.sources: list[_Source] = []
+    unlabelled = labels == datasets.NO_LABELS
     for (name, weight), builder in zip(mixture, builders):
       own = [n for n in self.label_names if n in (builder.info.metadata or {})["label_names"]]
       annotated = set(datasets.annotated_labels(builder.info)) & set(own)
-      if not annotated:
+      if not annotated and not unlabelled:
         raise MixtureError(
             f"dataset.mixture: {name} annotates none of the chosen labels "
             f"({', '.join(self.label_names)}); it would add nothing to learn from")
       source_input = pipeline.TfdsInput(
-          builder, labels=",".join(own), global_batch=global_batch, eval_batch=eval_batch,
-          train_split=train_split, seed=seed, shuffle_buffer=shuffle_buffer, augment=augment,
-          threads=threads, leads=leads, crop_s=crop_s, eval_stride_s=eval_stride_s)
+          builder, labels=datasets.NO_LABELS if unlabelled else ",".join(own),
+          global_batch=global_batch, eval_batch=eval_batch, train_split=train_split,
+          seed=seed, shuffle_buffer=shuffle_buffer, augment=augment, threads=threads,
+          leads=leads, crop_s=crop_s, eval_stride_s=eval_stride_s)
       self.sources.append(_Source(
           name=name, weight=weight, input=source_input,
           scatter=np.array([self.label_names.index(n) for n in own], np.int32),
@@ -158,6 +162,7 @@ class MixtureInput:
     first = self.sources[0].input
     self.lead_names = first.lead_names
     self.signal_shape = first.signal_shape
+    self.sampling_rate = first.sampling_rate
     self.local_batch = first.local_batch
     self.seed = seed
     self.train_split = train_split

@@ -97,7 +97,8 @@ class TfdsInput:
     self.builder = builder
     self.augment = augment_lib.augment_kind(augment)
     self.threads = threads
-    self.label_names, self._label_indices = datasets.resolve_labels(builder.info, labels)
+    self.label_names, indices = datasets.resolve_labels(builder.info, labels)
+    self._label_indices = np.array(indices, np.int32)    # typed: `none` chooses no label
     annotated = set(datasets.annotated_labels(builder.info))
     unannotated = [n for n in self.label_names if n not in annotated]
     if unannotated:

@@ -35,3 +35,22 @@ def make_input(config, spec: run_spec.RunSpec) -> pipeline.TfdsInput | mixture.M
     return synthetic_stream.FreshSyntheticInput(builder, workers=config.dataset.threads,
                                                 **options)
   return pipeline.TfdsInput(builder, **options)
+
+
+def make_probe(config, spec: run_spec.RunSpec, source) -> pipeline.TfdsInput:
+  """A self-supervised run's labelled probe set (config.probe): the same leads, read at
+  the same rate as the training data, its labels for the k-NN probe only."""
+  data_dir = os.path.expanduser(config.dataset.data_dir)
+  builder = datasets.load_builder(config.probe.dataset, data_dir)
+  probe = pipeline.TfdsInput(builder, labels=config.probe.labels,
+                             global_batch=config.batch_size,
+                             eval_batch=config.eval_batch_size,
+                             train_split=config.dataset.train_split, seed=config.seed,
+                             shuffle_buffer=config.dataset.shuffle_buffer,
+                             threads=config.dataset.threads, leads=spec.leads)
+  if probe.sampling_rate != source.sampling_rate or list(probe.lead_names) != list(source.lead_names):
+    raise ValueError(
+        f"config.probe.dataset={config.probe.dataset!r} holds {probe.lead_names} at "
+        f"{probe.sampling_rate:g} Hz; the training data {source.lead_names} at "
+        f"{source.sampling_rate:g} Hz: the probe must read what the encoder reads")
+  return probe

@@ -61,6 +61,27 @@ def print_evaluation(workdir: str) -> None:
                    _medians_line(results), ""]), flush=True)
 
 
+def print_self_supervised(workdir: str) -> None:
+  """A self-supervised encoder's workdir: its embeddings' figures and how to use it."""
+  if jax.process_index() != 0:
+    return
+  results = _read_results(workdir) or {}
+  lines = [f"self-supervised encoder: {workdir}"]
+  summary = results.get("representation")
+  if summary:
+    line = (f"  {results['split']} split: embedding rank {summary['embedding_rank']:.1f} of "
+            f"{summary['embedding_width']}, spread {summary['embedding_std']:.3f}")
+    if summary.get("knn_auroc_mean") is not None:
+      line += f", k-NN probe mean AUROC {summary['knn_auroc_mean']:.3f}"
+    lines.append(line)
+  lines += [f"  model card:  {os.path.join(workdir, 'model_card.md')} (no labels: an encoder)",
+            f"  embeddings:  python -m ecgjax.predict --model={workdir} --embeddings "
+            "--out=embeddings.csv ECG_FILES...",
+            f"  fine-tune:   python -m ecgjax.finetune --config=ecgjax/configs/finetune.py "
+            f"--config.init_from={workdir} --workdir=DIR", ""]
+  print("\n".join(lines), flush=True)
+
+
 # What each experiment prints when it ends (compare and demo print their own).
 BY_EXPERIMENT = {"pretrain": print_pretraining, "finetune": print_fine_tuning,
-                 "evaluate": print_evaluation}
+                 "evaluate": print_evaluation, "self_supervised": print_self_supervised}

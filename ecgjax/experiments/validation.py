@@ -16,7 +16,8 @@ from ecgjax.data import augment, datasets, embedded, mixture
 from ecgjax.ecg import leads
 from ecgjax.evaluation import thresholds
 from ecgjax.models import head, resnet1d
-from ecgjax.training import eval_outputs, model_init, nonfinite, optimizers, parallel, run_spec
+from ecgjax.training import (eval_outputs, model_init, nonfinite, optimizers, parallel, run_spec,
+                             self_supervised)
 
 
 class ConfigError(ValueError):
@@ -68,6 +69,30 @@ def validate_pretrain(config, device_count: int | None = None) -> run_spec.RunSp
   if config.experiment != "pretrain":
     raise ConfigError(f"config.experiment={config.experiment!r}: expected 'pretrain'")
   return _check_training(config, device_count)
+
+
+def validate_self_supervised(config, device_count: int | None = None) -> run_spec.RunSpec:
+  """Checks a self-supervised pretraining config: pretraining's fields, the objective
+  and the probe; returns its structured fields parsed (the objective included)."""
+  check_fields(config, common.self_supervised_defaults())
+  if config.experiment != "self_supervised":
+    raise ConfigError(f"config.experiment={config.experiment!r}: expected 'self_supervised'")
+  if config.labels != datasets.NO_LABELS:
+    raise ConfigError(f"config.labels={config.labels!r}: self-supervised pretraining reads "
+                      f"no label; it must be {datasets.NO_LABELS!r} (a probe's labels go in "
+                      "config.probe.labels)")
+  if config.dataset.crop_s:
+    raise ConfigError(f"config.dataset.crop_s={config.dataset.crop_s}: a self-supervised "
+                      "run cuts its own views (config.self_supervised.view_s); leave crop_s 0")
+  spec = _check_training(config, device_count)
+  objective = _parsed(config, "self_supervised", self_supervised.Objective.from_section)
+  if config.batch_size < 2:
+    raise ConfigError(f"config.batch_size={config.batch_size}: {objective.name} compares "
+                      "the ECGs of a batch; use at least 2 (tens to thousands in practice)")
+  if config.probe.dataset and not config.probe.split:
+    raise ConfigError("config.probe.split is empty: name the split of config.probe.dataset "
+                      "the k-NN probe scores")
+  return dataclasses.replace(spec, objective=objective)
 
 
 def int_list(config, name: str) -> list[int]:

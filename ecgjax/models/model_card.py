@@ -108,11 +108,13 @@ def label_exclusions(names) -> list[dict]:
 def build(*, task: str, label_names, data: dict, model: dict, steps: int,
           operating_points: dict | None = None, points_from: dict | None = None,
           metrics: dict | None = None, init_from: dict | None = None,
-          extra_training: dict | None = None, exclusive_groups=()) -> dict:
+          extra_training: dict | None = None, exclusive_groups=(),
+          embedding: dict | None = None) -> dict:
   """A card from what a run knows. `data` is the input source's `describe()`;
   `exclusive_groups` the head's groups of exclusive classes by name (models.head);
   `model` holds `architecture`, `config`, `parameters`, `in_leads`;
-  `operating_points` comes from evaluation.results.operating_points."""
+  `operating_points` comes from evaluation.results.operating_points; `embedding`
+  describes a self-supervised encoder (no labels: what its features are)."""
   names = list(label_names)
   points = operating_points or no_operating_points(names)
   # A mixture lists each of its sources (with its weight and annotated labels).
@@ -121,7 +123,7 @@ def build(*, task: str, label_names, data: dict, model: dict, steps: int,
               "command": command_line(), **(extra_training or {})}
   if init_from:
     training["init_from"] = init_from
-  return {
+  card = {
       "card_version": CARD_VERSION,
       "ecgjax_version": ecgjax_version(),
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -147,6 +149,14 @@ def build(*, task: str, label_names, data: dict, model: dict, steps: int,
       "metrics": metrics,
       "model": {**model, "num_labels": len(names)},
   }
+  if embedding is not None:
+    card["embedding"] = embedding
+  return card
+
+
+def is_self_supervised(card: dict) -> bool:
+  """A self-supervised encoder's card: no labels, an `embedding` entry."""
+  return "embedding" in card
 
 
 def refit(card: dict, points: dict, head_of: dict, points_from: dict, metrics: dict) -> dict:

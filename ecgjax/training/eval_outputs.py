@@ -52,13 +52,9 @@ def aggregate_recordings(scores, labels, patients, recordings, how: str, groups=
     return scores, labels, patients
   if how not in AGGREGATIONS:
     raise ValueError(f"aggregate must be one of {AGGREGATIONS}, got {how!r}")
-  _, first, inverse = np.unique(recordings, return_index=True, return_inverse=True)
+  recording_of, first = recording_rows(recordings)
   if len(first) == len(recordings):
     return scores, labels, patients
-  order = np.argsort(first)                 # unique() sorts by hash; keep split order
-  rank = np.empty_like(order)
-  rank[order] = np.arange(len(order))
-  recording_of = rank[inverse]              # each example's recording, in split order
   n = len(first)
   windows = np.argsort(recording_of, kind="stable")
   bounds = np.cumsum(np.bincount(recording_of, minlength=n))[:-1]
@@ -66,7 +62,17 @@ def aggregate_recordings(scores, labels, patients, recordings, how: str, groups=
                      for rows in np.split(windows, bounds)])
   merged = np.full((n, labels.shape[1]), -np.inf, labels.dtype)
   np.maximum.at(merged, recording_of, labels)     # NaN (not annotated) stays NaN
-  return pooled, merged, patients[first[order]]
+  return pooled, merged, patients[first]
+
+
+def recording_rows(recordings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """(each example's recording as a row number, in order of first appearance; the
+  example index where each recording first appears, in that order)."""
+  _, first, inverse = np.unique(recordings, return_index=True, return_inverse=True)
+  order = np.argsort(first)                 # unique() sorts by hash; keep split order
+  rank = np.empty_like(order)
+  rank[order] = np.arange(len(order))
+  return rank[inverse], first[order]
 
 
 def collect_predictions(source, split: str, predict, *, training_set: bool = False,

@@ -33,7 +33,7 @@ from ecgjax.evaluation import results as eval_results
 from ecgjax.models import model_card
 from ecgjax.training import (completion, evaluating, interrupt, keeping, linear_probe,
                              mesh as mesh_lib, model_init, nonfinite, optimizers, parallel,
-                             progress as progress_lib, run_spec, selection)
+                             progress as progress_lib, representation, run_spec, selection)
 from ecgjax.training.card_entries import card_metrics, describe_model, exclusive_names
 from ecgjax.training.evaluating import fmt
 from ecgjax.training.metric_writer import MetricWriter
@@ -55,10 +55,13 @@ class InputSource(Protocol):
 
 
 def run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
-        start: model_init.Start) -> dict:
+        start: model_init.Start, probe: InputSource | None = None) -> dict:
   """Trains (or resumes) in `workdir` and concludes; returns results.json's contents
   ({} when an announced preemption stopped it after a save). A run that finished
   earlier (training.completion) returns its results and trains nothing.
+
+  A self-supervised start (`start.ssl`) trains its objective and is scored by its
+  embeddings (training.representation), on `probe`'s labels where one is given.
 
   Raises interrupt.Interrupted after saving when SIGTERM or SIGINT arrives while it
   trains (compilation included: it then stops after the first step); one during the
@@ -68,7 +71,7 @@ def run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
   if done is not None:
     return done
   with interrupt.StopRequest() as stop, stop.during("training"):
-    return _run(config, spec, workdir, source, start, stop)
+    return _run(config, spec, workdir, source, start, stop, probe)
 
 
 @dataclasses.dataclass
@@ -83,6 +86,10 @@ class _Run:
   arch_json: dict            # the config saved with each checkpoint (model_init.Start.arch)
   data: dict                 # source.describe(): the card's dataset and input contract
   model_entry: dict          # the card's `model`
+
+  @property
+  def self_supervised(self) -> bool:
+    return self.start.ssl is not None
 
   @classmethod
   def make(cls, config, spec, workdir, source, start, par) -> "_Run":
@@ -106,7 +113,8 @@ class _Run:
                             model=self.model_entry, exclusive_groups=self.groups, steps=step,
                             operating_points=points, points_from=points_from,
                             metrics=metrics, init_from=self.start.init_from,
-                            extra_training=self.start.card_training or None)
+                            extra_training=self.start.card_training or None,
+                            embedding=self.start.embedding_entry)
 
   def placed(self, params, batch_stats, step: int, opt_state=()):
     return keeping.place(self.par, params, batch_stats, step, opt_state)
@@ -122,7 +130,7 @@ class _Run:
 
 
 def _run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
-         start: model_init.Start, stop: interrupt.StopRequest) -> dict:
+         start: model_init.Start, stop: interrupt.StopRequest, probe=None) -> dict:
   # ---- Mesh: every device of every process on one `data` axis; the step compiled
   # with sharded jit over it or mapped with pmap over each process's devices.
   mesh = mesh_lib.make_data_mesh()
@@ -156,9 +164,15 @@ def _run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
     if first_step:
       state = keeper.restore(first_step, state)
       logging.info("resumed from step %d", first_step)
-    evaluate = evaluating.Evaluator(
-        source, par, nnx.graphdef(start.model), aggregate=config.dataset.eval_aggregate,
-        groups=start.model.exclusive_groups, names=run.names, last_finite=keeper.last_finite)
+    if run.self_supervised:
+      evaluate = representation.RepresentationMonitor(
+          source, par, nnx.graphdef(start.model), probe=probe,
+          probe_split=config.probe.split, last_finite=keeper.last_finite)
+    else:
+      evaluate = evaluating.Evaluator(
+          source, par, nnx.graphdef(start.model), aggregate=config.dataset.eval_aggregate,
+          groups=start.model.exclusive_groups, names=run.names,
+          last_finite=keeper.last_finite)
     if keeper.wants_start_scored():
       scored = evaluate(config.dataset.eval_split, state, 0)
       keeper.observe(0, selection.score(scored.summary["auroc_mean"], run.names), state)
@@ -182,6 +196,9 @@ def _run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
     with stop.during("concluding"):
       final, step, model_ckpt = keeper.final(state, config.total_steps)
       with model_ckpt:
+        if run.self_supervised:
+          return _conclude_self_supervised(run, evaluate, model_ckpt, final, step,
+                                           last_finite=keeper.last_finite)
         return _conclude(run, evaluate, model_ckpt, final, step, validation=validation,
                          points=points, card=card, last_finite=keeper.last_finite)
 
@@ -246,7 +263,7 @@ def _train(run: _Run, keeper, evaluate, stop, state, first_step: int) -> _Traine
   train_step, step_flops = par.compile_train_step(
       nnx.graphdef(run.start.model), run.start.tx, config.seed, state, batch,
       freeze_batch_norm=run.start.freeze_batch_norm,
-      skip_nonfinite=config.nonfinite == "skip_step")
+      skip_nonfinite=config.nonfinite == "skip_step", ssl=run.start.ssl)
   guard = nonfinite.Guard(config.nonfinite, config.max_consecutive_skips)
   schedule = optimizers.learning_rate_schedule(run.spec.optimizer, total)
   progress = progress_lib.Progress(total, first_step)
@@ -291,7 +308,15 @@ def _train(run: _Run, keeper, evaluate, stop, state, first_step: int) -> _Traine
         window.restart()
         failpoints.reached("logged")
 
-      if evaluating_now:
+      if evaluating_now and run.self_supervised:
+        split = config.dataset.eval_split
+        summary = evaluate(split, par.to_checkpoint(state), step)
+        writer.write(step, {"split": split, **summary})
+        _log_representation(step, split, summary)
+        card = run.card(step, metrics={"split": split, "step": step, **summary})
+        window.restart()   # evaluation time is not training time
+        failpoints.reached("evaluated")
+      elif evaluating_now:
         split = config.dataset.eval_split
         evaluated = par.to_checkpoint(state)      # one layout change for both uses
         scored = evaluate(split, evaluated, step)
@@ -381,6 +406,40 @@ def _conclude(run: _Run, evaluate, model_ckpt, state, step: int, *, validation=N
                  "over %d recordings", step, *(fmt(score[k]) for k in
                                               ("value", "ci_low", "ci_high")),
                  results["challenge2017"]["records"])
+  return results
+
+
+def _log_representation(step: int, split: str, summary: dict) -> None:
+  probe = ""
+  if "knn_auroc_mean" in summary:
+    probe = (f"; k-NN probe mean AUROC {fmt(summary['knn_auroc_mean'])} over "
+             f"{summary['probe_examples']} ECGs")
+  logging.info("step %d: %s embedding rank %.1f of %d, spread %.3f%s", step, split,
+               summary["embedding_rank"], summary["embedding_width"],
+               summary["embedding_std"], probe)
+
+
+def _conclude_self_supervised(run: _Run, monitor, model_ckpt, state, step: int, *,
+                              last_finite) -> dict:
+  """A self-supervised run's end: the test split's embeddings scored (and the probe's),
+  the encoder saved with a card that has no labels and no thresholds, the commit."""
+  config = run.config
+  results = {"step": step, "split": config.dataset.test_split or None,
+             "dataset": config.dataset.mixture or config.dataset.name,
+             "self_supervised": dataclasses.asdict(run.start.ssl.objective)}
+  if config.dataset.test_split:
+    summary = monitor(config.dataset.test_split, state, step)
+    _log_representation(step, config.dataset.test_split, summary)
+    results["representation"] = summary
+  metrics = ({"split": config.dataset.test_split, "step": step, **results["representation"]}
+             if "representation" in results else None)
+  card = run.card(step, metrics=metrics)
+  results["total_steps"] = config.total_steps     # what the commit concluded
+  keeping.save_finite(model_ckpt, step, state, run.arch_json, card, force=True,
+                      last_finite=last_finite)
+  model_ckpt.wait()
+  failpoints.reached("final_checkpoint_committed")
+  completion.commit(run.workdir, card, results, None)
   return results
 
 

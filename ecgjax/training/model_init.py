@@ -34,9 +34,9 @@ from absl import logging
 from flax import nnx
 
 from ecgjax import storage
-from ecgjax.models import head, resnet1d
+from ecgjax.models import head, resnet1d, self_supervised as ssl_model
 from ecgjax.training import (checkpoints, linear_probe, mesh as mesh_lib, optimizers, run_spec,
-                             transfer)
+                             self_supervised, transfer)
 
 MODES = ("linear_probe", "full", "scratch", "random_probe")
 # The modes that start from the checkpoint's weights; the others take only its
@@ -83,6 +83,10 @@ class Start:
   init_from: dict | None = None      # the card's record of the checkpoint started from
   card_training: dict = dataclasses.field(default_factory=dict)
   results: dict = dataclasses.field(default_factory=dict)   # added to results.json
+  # Self-supervised pretraining: the objective the step trains, and the card's
+  # `embedding` entry (what the encoder is, and is not).
+  ssl: self_supervised.SelfSupervision | None = None
+  embedding_entry: dict | None = None
 
 
 def fresh(config, spec: run_spec.RunSpec, source) -> Start:
@@ -93,6 +97,31 @@ def fresh(config, spec: run_spec.RunSpec, source) -> Start:
   return Start(task="pretrain", arch=config, model_config=spec.model, model=model,
                params=params, batch_stats=batch_stats,
                tx=optimizers.make_optimizer(spec.optimizer, config.total_steps))
+
+
+def self_supervised_start(config, spec: run_spec.RunSpec, source,
+                          objective: self_supervised.Objective) -> Start:
+  """Self-supervised pretraining: the backbone and a projector, fresh, AdamW over every
+  parameter, the last step kept; the views' length from the data's sampling rate."""
+  samples, leads = source.signal_shape
+  model = ssl_model.SelfSupervisedNet(spec.model, objective.projector, leads,
+                                      rngs=nnx.Rngs(params=config.seed))
+  params, batch_stats = _pure_weights(model)
+  task = self_supervised.SelfSupervision(
+      objective, objective.view_samples(source.sampling_rate, samples))
+  return Start(
+      task="self_supervised", arch=config, model_config=spec.model, model=model,
+      params=params, batch_stats=batch_stats,
+      tx=optimizers.make_optimizer(spec.optimizer, config.total_steps), ssl=task,
+      embedding_entry={
+          "features": model.backbone.features,
+          "objective": dataclasses.asdict(objective),
+          "view_samples": task.view_samples,
+          "what_it_is": "an ECG encoder trained without labels: the backbone's pooled "
+                        "features are its embedding of an ECG",
+          "what_it_is_not": "a classifier: it has no labels and no thresholds; use "
+                            "`predict --embeddings`, or fine-tune it (init_from) with a "
+                            "new head"})
 
 
 def from_config(config, spec: run_spec.RunSpec, source, workdir: str) -> Start:

@@ -46,8 +46,10 @@ class JitParallel:
     return mesh_lib.global_batch(local_batch, self.batch_sharding)
 
   def compile_train_step(self, graphdef, tx, seed: int, state, batch,
-                         freeze_batch_norm: bool = False, skip_nonfinite: bool = False):
+                         freeze_batch_norm: bool = False, skip_nonfinite: bool = False,
+                         ssl=None):
     """(the step compiled ahead of time for these arguments, its FLOPs per device).
+    `ssl`: a self-supervised objective's step (steps.train_step_fn).
 
     The FLOPs come from the lowered program, before optimisation, over the mesh's
     devices: the compiled program's analysis does not count convolutions that XLA:GPU
@@ -55,7 +57,7 @@ class JitParallel:
     ribeiro2020 step of 256 ECGs that lowers to 3,404 GFLOP; on CPU the two agree
     within 0.5%)."""
     lowered = self._lower_train_step(graphdef, tx, seed, state, batch, freeze_batch_norm,
-                                     skip_nonfinite)
+                                     skip_nonfinite, ssl)
     return lowered.compile(), self._flops_per_device(lowered)
 
   def train_step_flops(self, graphdef, tx, state, batch) -> float | None:
@@ -65,19 +67,20 @@ class JitParallel:
                                                          False))
 
   def _lower_train_step(self, graphdef, tx, seed, state, batch, freeze_batch_norm,
-                        skip_nonfinite):
+                        skip_nonfinite, ssl=None):
     step = steps.make_train_step(graphdef, tx, seed, self.state_sharding, self.batch_sharding,
                                  freeze_batch_norm=freeze_batch_norm,
-                                 skip_nonfinite=skip_nonfinite)
+                                 skip_nonfinite=skip_nonfinite, ssl=ssl)
     return step.lower(state, batch)
 
   def _flops_per_device(self, lowered) -> float | None:
     flops = _flops(lowered)
     return flops / self.mesh.devices.size if flops else None
 
-  def eval_step(self, graphdef):
-    """(state, local batch) -> probabilities, a global array (eval_outputs.to_host gathers)."""
-    step = steps.make_eval_step(graphdef, self.state_sharding, self.batch_sharding)
+  def eval_step(self, graphdef, fn=steps.eval_step_fn):
+    """(state, local batch) -> `fn`'s outputs (log-odds, or steps.embed_step_fn's
+    features), a global array (eval_outputs.to_host gathers)."""
+    step = steps.make_eval_step(graphdef, self.state_sharding, self.batch_sharding, fn)
     return lambda state, local: step(state, self.put_batch(local))
 
   def host_metrics(self, metrics: dict) -> dict:
@@ -130,21 +133,23 @@ class PmapParallel:
         self.stacked)
 
   def compile_train_step(self, graphdef, tx, seed: int, state, batch,
-                         freeze_batch_norm: bool = False, skip_nonfinite: bool = False):
+                         freeze_batch_norm: bool = False, skip_nonfinite: bool = False,
+                         ssl=None):
     """(the mapped step, its FLOPs per device). The step compiles on its first call:
     a multi-process pmap compiled ahead of time expects global arguments, not each
     process's. The FLOPs are XLA's estimate from the lowered program, before
     optimisation."""
     step = steps.train_step_fn(graphdef, tx, seed, freeze_batch_norm=freeze_batch_norm,
-                               skip_nonfinite=skip_nonfinite, axis_name=mesh_lib.DATA_AXIS)
+                               skip_nonfinite=skip_nonfinite, axis_name=mesh_lib.DATA_AXIS,
+                               ssl=ssl)
     # No `devices=`: with it the collectives would span this process's devices only,
     # and the processes of a multi-host run would train apart.
     mapped = jax.pmap(step, axis_name=mesh_lib.DATA_AXIS, donate_argnums=0)
     return mapped, _flops(mapped.lower(state, batch))
 
-  def eval_step(self, graphdef):
-    """(state, local batch) -> this process's probabilities as numpy, in batch order."""
-    step = jax.pmap(steps.eval_step_fn(graphdef))
+  def eval_step(self, graphdef, fn=steps.eval_step_fn):
+    """(state, local batch) -> this process's outputs of `fn` as numpy, in batch order."""
+    step = jax.pmap(fn(graphdef))
 
     def run(state, local):
       probs = np.asarray(step(state, self.put_batch(local)))

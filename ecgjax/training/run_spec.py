@@ -11,7 +11,7 @@ import dataclasses
 
 from ecgjax.evaluation import thresholds
 from ecgjax.models import resnet1d
-from ecgjax.training import optimizers
+from ecgjax.training import optimizers, self_supervised
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,3 +26,5 @@ class RunSpec:
   exclusive_labels: tuple[tuple[str, ...], ...] = ()
   # Fine-tuning only: config.lr_multipliers as (regex, factor) in order.
   lr_multipliers: tuple[tuple[str, float], ...] = ()
+  # Self-supervised pretraining only: config.self_supervised.
+  objective: self_supervised.Objective | None = None

@@ -15,6 +15,7 @@ import optax
 from flax import nnx
 
 from ecgjax.models import head, resnet1d
+from ecgjax.training import self_supervised
 
 MICROVOLTS_PER_MILLIVOLT = 1000.0
 
@@ -43,7 +44,8 @@ def signal_to_model_input(signal: jax.Array) -> jax.Array:
 
 def train_step_fn(graphdef, tx: optax.GradientTransformation, seed: int,
                   freeze_batch_norm: bool = False, skip_nonfinite: bool = False,
-                  axis_name: str | None = None) -> Callable:
+                  axis_name: str | None = None,
+                  ssl: self_supervised.SelfSupervision | None = None) -> Callable:
   """The update, (state, batch) -> (state, metrics), before compilation: jit's
   global step, or with `axis_name` one device's step inside jax.pmap.
 
@@ -58,21 +60,27 @@ def train_step_fn(graphdef, tx: optax.GradientTransformation, seed: int,
   device's share of the global mean and its gradients are summed over the axis.
   Dropout folds in the device index, so devices draw different masks; the masks
   differ from jit's, which draws one for the global batch.
+
+  `ssl`: the loss is a self-supervised objective on two views of each ECG
+  (training.self_supervised); the batch's labels are not read.
   """
-  keyed = keyed_train_step_fn(graphdef, tx, freeze_batch_norm, skip_nonfinite, axis_name)
+  keyed = keyed_train_step_fn(graphdef, tx, freeze_batch_norm, skip_nonfinite, axis_name,
+                              ssl)
   base_key = jax.random.key(seed)
   return lambda state, batch: keyed(state, batch, base_key)
 
 
 def keyed_train_step_fn(graphdef, tx: optax.GradientTransformation,
                         freeze_batch_norm: bool = False, skip_nonfinite: bool = False,
-                        axis_name: str | None = None) -> Callable:
+                        axis_name: str | None = None,
+                        ssl: self_supervised.SelfSupervision | None = None) -> Callable:
   """train_step_fn's update with the run's seed as an argument, (state, batch,
   base_key) -> (state, metrics): what a stacked group maps over (stacked_train_step_fn),
   each run with its own key."""
 
   def train_step(state: TrainState, batch: dict, base_key: jax.Array):
-    dropout_key = jax.random.fold_in(base_key, state.step)
+    step_key = jax.random.fold_in(base_key, state.step)
+    dropout_key = step_key
     if axis_name is not None:
       dropout_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(axis_name))
 
@@ -80,13 +88,19 @@ def keyed_train_step_fn(graphdef, tx: optax.GradientTransformation,
       model = nnx.merge(graphdef, params, state.batch_stats, copy=True)
       if axis_name is not None:
         resnet1d.sync_batch_norm(model, axis_name)
-      logits = model(signal_to_model_input(batch["signal"]), train=True,
-                     rngs=nnx.Rngs(dropout=dropout_key),
-                     batch_norm_train=not freeze_batch_norm)
-      new_stats = nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
-      loss = head.loss(logits, batch["labels"], batch.get("label_mask"),
-                       model.exclusive_groups, axis_name)
-      return loss, new_stats
+      x = signal_to_model_input(batch["signal"])
+      rngs = nnx.Rngs(dropout=dropout_key)
+      if ssl is not None:
+        # The views' keys are the step's, not the device's: views.index places each
+        # example in the global batch.
+        loss = self_supervised.loss(model, x, jax.random.fold_in(step_key, 1), ssl,
+                                    rngs=rngs, batch_norm_train=not freeze_batch_norm,
+                                    axis_name=axis_name)
+      else:
+        logits = model(x, train=True, rngs=rngs, batch_norm_train=not freeze_batch_norm)
+        loss = head.loss(logits, batch["labels"], batch.get("label_mask"),
+                         model.exclusive_groups, axis_name)
+      return loss, nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
 
     (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     if axis_name is not None:
@@ -121,9 +135,10 @@ def stacked_train_step_fn(graphdef, tx: optax.GradientTransformation,
 
 def make_train_step(graphdef, tx: optax.GradientTransformation, seed: int,
                     state_sharding, batch_sharding, freeze_batch_norm: bool = False,
-                    skip_nonfinite: bool = False) -> Callable:
+                    skip_nonfinite: bool = False,
+                    ssl: self_supervised.SelfSupervision | None = None) -> Callable:
   """`train_step_fn` jitted over the mesh; the input state is donated."""
-  step = train_step_fn(graphdef, tx, seed, freeze_batch_norm, skip_nonfinite)
+  step = train_step_fn(graphdef, tx, seed, freeze_batch_norm, skip_nonfinite, ssl=ssl)
   return jax.jit(step, in_shardings=(state_sharding, batch_sharding),
                  out_shardings=(state_sharding, None), donate_argnums=0)
 
@@ -148,7 +163,19 @@ def stacked_eval_step_fn(graphdef) -> Callable:
   return lambda states, batch: jnp.swapaxes(mapped(states, batch), 0, 1)
 
 
-def make_eval_step(graphdef, state_sharding, batch_sharding) -> Callable:
-  """`eval_step_fn` jitted over the mesh, the output sharded like the batch."""
-  return jax.jit(eval_step_fn(graphdef), in_shardings=(state_sharding, batch_sharding),
+def embed_step_fn(graphdef) -> Callable:
+  """(state, batch) -> the backbone's pooled features (batch, features), BatchNorm on
+  its running statistics: what a model's embedding of an ECG is, whatever its head."""
+
+  def embed_step(state: TrainState, batch: dict):
+    model = nnx.merge(graphdef, state.params, state.batch_stats, copy=True)
+    return model.backbone(signal_to_model_input(batch["signal"]), train=False)
+
+  return embed_step
+
+
+def make_eval_step(graphdef, state_sharding, batch_sharding, fn=eval_step_fn) -> Callable:
+  """`fn(graphdef)` (eval_step_fn, or embed_step_fn) jitted over the mesh, the output
+  sharded like the batch."""
+  return jax.jit(fn(graphdef), in_shardings=(state_sharding, batch_sharding),
                  out_shardings=batch_sharding)
