@@ -30,8 +30,9 @@ def _outputs_sentence(card: dict, points: dict) -> str:
 
 def markdown(card: dict) -> str:
   """A short, readable account of the card: one section per part of it."""
-  lines = [*_heading(card), *_input_section(card), *_outputs_section(card),
-           *_label_scope_lines(card), *_training_section(card)]
+  outputs = (_embedding_section(card) if card.get("embedding") else
+             [*_outputs_section(card), *_label_scope_lines(card)])
+  lines = [*_heading(card), *_input_section(card), *outputs, *_training_section(card)]
   if card.get("release"):
     lines += _release_lines(card["release"])
   return "\n".join(lines)
@@ -79,6 +80,25 @@ def _outputs_section(card: dict) -> list[str]:
   if metrics:
     lines += ["", f"Metrics on the {metrics.get('split')} split ({metrics.get('examples')} ECGs"
               + (f", step {metrics['step']}" if "step" in metrics else "") + ")."]
+  return lines
+
+
+def _embedding_section(card: dict) -> list[str]:
+  """A self-supervised encoder's outputs: what its features are, and its last scores."""
+  entry, metrics = card["embedding"], card.get("metrics") or {}
+  objective = entry["objective"]
+  lines = ["## Outputs", "",
+           f"An encoder, not a classifier: it has no labels and no thresholds. Its "
+           f"embedding of an ECG is the backbone's {entry['features']} pooled features "
+           f"(`python -m ecgjax.predict --embeddings`); fine-tuning (`init_from`) puts a "
+           f"new head on them. Trained by `{objective['name']}` on pairs of "
+           f"{entry['view_samples']}-sample views of each ECG, its labels never read.", ""]
+  if metrics:
+    lines.append(f"On the {metrics['split']} split at step {metrics['step']}: embedding rank "
+                 f"{_fmt(metrics.get('embedding_rank'), 1)} of {metrics.get('embedding_width')}, "
+                 f"spread {_fmt(metrics.get('embedding_std'))}"
+                 + (f", k-NN probe mean AUROC {_fmt(metrics['knn_auroc_mean'])}"
+                    if metrics.get("knn_auroc_mean") is not None else "") + ".")
   return lines
 
 

@@ -426,7 +426,9 @@ def _conclude_self_supervised(run: _Run, monitor, model_ckpt, state, step: int, 
   config = run.config
   results = {"step": step, "split": config.dataset.test_split or None,
              "dataset": config.dataset.mixture or config.dataset.name,
-             "self_supervised": dataclasses.asdict(run.start.ssl.objective)}
+             # As results.json holds it (lists, not tuples): what a rerun returns.
+             "self_supervised": json.loads(json.dumps(
+                 dataclasses.asdict(run.start.ssl.objective)))}
   if config.dataset.test_split:
     summary = monitor(config.dataset.test_split, state, step)
     _log_representation(step, config.dataset.test_split, summary)

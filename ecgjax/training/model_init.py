@@ -34,7 +34,7 @@ from absl import logging
 from flax import nnx
 
 from ecgjax import storage
-from ecgjax.models import head, resnet1d, self_supervised as ssl_model
+from ecgjax.models import head, model_card, resnet1d, self_supervised as ssl_model
 from ecgjax.training import (checkpoints, linear_probe, mesh as mesh_lib, optimizers, run_spec,
                              self_supervised, transfer)
 
@@ -156,7 +156,10 @@ def from_config(config, spec: run_spec.RunSpec, source, workdir: str) -> Start:
     logging.info("backbone from %s step %d: %s", pretrained.directory, pretrained.step,
                  report.summary())
     if config.head_from_checkpoint:
-      if pretrained.card is None:
+      if pretrained.card is not None and model_card.is_self_supervised(pretrained.card):
+        logging.info("%s is a self-supervised encoder: it has no head, every column "
+                     "starts fresh", config.init_from)
+      elif pretrained.card is None:
         logging.warning("%s has no model card naming its labels: every head column starts "
                         "fresh", config.init_from)
       else:

@@ -1,0 +1,180 @@
+"""Self-supervised pretraining trains, resumes and spreads like supervised pretraining:
+its negatives come from the global batch on any number of devices and processes, its
+checkpoint is an encoder (no labels, no thresholds) that every fine-tuning mode and
+`predict --embeddings` read."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from ecgjax.experiments import fine_tuning, self_supervised as ssl_experiment
+from ecgjax.training import interrupt, self_supervised
+from tests.helpers import (REPO, start_two_processes, tiny_finetune_config,
+                           tiny_self_supervised_config, xla_flags)
+
+pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
+
+# The train step alone on a fixed global batch of 16 ECGs, each process holding its
+# rows: `python -c STEPS PARALLELISM` prints each objective's losses over 3 steps.
+STEPS = """
+import json, sys
+import jax, numpy as np, optax
+from flax import nnx
+from ecgjax.models import resnet1d, self_supervised as net
+from ecgjax.training import mesh, parallel, self_supervised, steps
+mesh.initialize_distributed()
+par = parallel.make(sys.argv[1], mesh.make_data_mesh())
+cfg = resnet1d.ResNet1DConfig(stem_width=8, stage_widths=(8, 16), blocks_per_stage=(1, 1),
+                              stage_strides=(2, 2), kernel_size=5, dropout=0.0,
+                              dtype="float32")
+signal = np.random.default_rng(0).integers(-1500, 1500, (16, 300, 12)).astype(np.int16)
+n = 16 // jax.process_count()
+local = {"signal": signal[jax.process_index() * n:(jax.process_index() + 1) * n]}
+losses = {}
+for objective in self_supervised.OBJECTIVES:
+  model = net.SelfSupervisedNet(cfg, (32, 16), 12, rngs=nnx.Rngs(params=0))
+  tx = optax.adam(1e-3)
+  graphdef, state = steps.init_state(model, tx)
+  state = par.from_checkpoint(jax.device_put(state, par.state_sharding))
+  ssl = self_supervised.SelfSupervision(self_supervised.Objective(name=objective), 200)
+  step, _ = par.compile_train_step(graphdef, tx, 0, state, par.put_batch(local), ssl=ssl)
+  losses[objective] = []
+  for _ in range(3):
+    state, metrics = step(state, par.put_batch(local))
+    losses[objective].append(float(jax.device_get(par.host_metrics(metrics))["loss"]))
+print("LOSSES", json.dumps(losses))
+"""
+
+
+def step_losses(parallelism: str, devices: int = 8, prefix: str = "") -> dict:
+  """STEPS (after `prefix`) in one process over `devices` simulated devices."""
+  out = subprocess.run([sys.executable, "-c", prefix + STEPS, parallelism], cwd=REPO,
+                       env={**os.environ, "XLA_FLAGS": xla_flags(devices)},
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  return losses_of(out.stdout)
+
+
+def losses_of(stdout: str) -> dict:
+  return json.loads(next(line for line in stdout.splitlines()
+                         if line.startswith("LOSSES "))[len("LOSSES "):])
+
+
+def assert_same_losses(losses: dict, expected: dict) -> None:
+  assert set(losses) == set(expected) == set(self_supervised.OBJECTIVES)
+  for objective, values in expected.items():
+    np.testing.assert_allclose(losses[objective], values, rtol=1e-4, err_msg=objective)
+
+
+def test_the_loss_is_the_global_batch_s_on_any_devices_and_processes():
+  """One device, 8 devices (jit and pmap) and 2 processes x 4 devices (jit and pmap) give
+  each objective the same losses on one global batch: every ECG's negatives (and
+  VICReg's variance and covariance) come from all 16, not from the 2 on its device or
+  the 8 on its process."""
+  one = step_losses("jit", devices=1)
+  for values in one.values():
+    assert values[-1] < values[0]                              # it learns
+  for parallelism in ("jit", "pmap"):
+    assert_same_losses(step_losses(parallelism), one)
+    outs = start_two_processes([sys.executable, "-c", STEPS, parallelism],
+                               stdout=subprocess.PIPE)
+    for stdout, _ in outs:
+      assert_same_losses(losses_of(stdout), one)
+  # The equality is earned: under pmap with the projections not gathered, each device's
+  # loss sees its own 2 ECGs, and the losses leave the tolerance above.
+  alone = step_losses("pmap", prefix="from ecgjax.training import self_supervised as s\n"
+                                     "s._gathered = lambda z, axis_name: z\n")
+  for objective in self_supervised.OBJECTIVES:
+    assert not np.allclose(alone[objective], one[objective], rtol=1e-2), objective
+
+
+def read_metrics(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [json.loads(line) for line in f]
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_data_dir, tmp_path_factory):
+  """A contrastive run of 8 steps on synthetic_ecg/tiny, its k-NN probe on the same
+  dataset's validation labels."""
+  workdir = str(tmp_path_factory.mktemp("ssl"))
+  ssl_experiment.train_and_evaluate(tiny_self_supervised_config(tiny_data_dir), workdir)
+  return workdir
+
+
+def test_a_self_supervised_run_writes_an_encoder_and_its_monitoring(encoder):
+  lines = read_metrics(encoder)
+  assert [m["step"] for m in lines if "loss" in m] == [2, 4, 6, 8]
+  evals = [m for m in lines if "split" in m]
+  assert [m["step"] for m in evals] == [4, 8]
+  for m in evals:
+    assert 1.0 <= m["embedding_rank"] <= m["embedding_width"] == 16
+    assert m["probe_examples"] > 0 and 0.0 <= m["knn_auroc_mean"] <= 1.0
+    assert "sinus_rhythm" in m["knn_auroc"]
+  card = json.load(open(os.path.join(encoder, "model_card.json")))
+  assert card["labels"] == [] and card["thresholds"] == {}
+  assert card["training"]["task"] == "self_supervised"
+  assert card["embedding"]["features"] == 16 and card["embedding"]["view_samples"] == 500
+  assert "no labels" in card["embedding"]["what_it_is_not"]
+  assert card["metrics"]["split"] == "test"
+  markdown = open(os.path.join(encoder, "model_card.md")).read()
+  assert "no labels and no thresholds" in markdown
+  results = json.load(open(os.path.join(encoder, "results.json")))
+  assert results["self_supervised"]["name"] == "contrastive"
+  assert results["representation"]["examples"] > 0
+  # No label was read: the training config says so, and the validation refused otherwise.
+  assert json.load(open(os.path.join(encoder, "config.json")))["labels"] == "none"
+
+
+def test_a_signal_saves_and_the_run_resumes_bit_identically(tiny_data_dir, tmp_path,
+                                                           signal_at, encoder):
+  """SIGTERM at step 4's line: the run saves after the step in progress (5) and exits;
+  the same command then finishes with the losses and embeddings of the uninterrupted
+  run (`encoder`)."""
+  workdir = str(tmp_path / "interrupted")
+  signal_at("logged", 2, "term")            # at step 4's line (logged every 2)
+  with pytest.raises(interrupt.Interrupted, match="SIGTERM at step 5"):
+    ssl_experiment.train_and_evaluate(tiny_self_supervised_config(tiny_data_dir), workdir)
+  assert [m["step"] for m in read_metrics(workdir) if "loss" in m] == [2, 4, 5]
+  resumed = ssl_experiment.train_and_evaluate(tiny_self_supervised_config(tiny_data_dir),
+                                              workdir)
+  straight = {(m["step"], "split" in m): m for m in read_metrics(encoder)}
+  again = {(m["step"], "split" in m): m for m in read_metrics(workdir)}
+  for key in ((8, False), (4, True), (8, True)):     # windows both runs logged whole
+    for name in ("loss", "embedding_rank", "knn_auroc_mean"):
+      if name in straight[key]:
+        assert again[key][name] == straight[key][name], (key, name)
+  expected = json.load(open(os.path.join(encoder, "results.json")))
+  assert resumed["representation"] == expected["representation"]
+
+
+@pytest.mark.parametrize("objective", ["vicreg"])
+def test_vicreg_trains_on_8_devices_under_pmap(tiny_data_dir, tmp_path, objective):
+  workdir = str(tmp_path / objective)
+  config = tiny_self_supervised_config(tiny_data_dir, objective, parallelism="pmap")
+  results = ssl_experiment.train_and_evaluate(config, workdir)
+  assert jax.device_count() == 8
+  losses = [m["loss"] for m in read_metrics(workdir) if "loss" in m]
+  assert len(losses) == 4 and np.isfinite(losses).all()
+  assert results["self_supervised"]["name"] == "vicreg"
+  assert results["self_supervised"]["projector"] == [32, 16]
+
+
+@pytest.mark.parametrize("mode", ["linear_probe", "full"])
+def test_fine_tuning_reads_the_encoder_with_a_new_head(encoder, tiny_data_dir, tmp_path, mode):
+  """init_from a self-supervised checkpoint: the backbone is loaded, the projector left
+  unused, the head fresh (there is no head to carry), and the run concludes."""
+  workdir = str(tmp_path / mode)
+  results = fine_tuning.train_and_evaluate(
+      tiny_finetune_config(tiny_data_dir, encoder, mode=mode), workdir)
+  transfer = json.load(open(os.path.join(workdir, "transfer.json")))
+  assert any(p.startswith("backbone/") for p in transfer["loaded"])
+  assert any(p.startswith("projector/") for p in transfer["unused"])
+  assert all(p.startswith(("head/", "batch_stats/head")) for p in transfer["reinitialised"])
+  assert transfer["head_from_checkpoint"] == []
+  assert results["mode"] == mode and results["medians"]["auroc"]["value"] is not None
