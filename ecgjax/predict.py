@@ -25,6 +25,11 @@ were aggregated), `filled_leads` (leads the file lacked, with
 another name: ECG=I for a CinC 2017 file scored by a one-lead model). A bad file gets its row and the rest go on; the exit code
 is 1 when any failed, unless --allow_failures.
 
+--embeddings writes embeddings.csv instead: `path`, `record`, `status`, `windows`,
+`filled_leads`, `renamed_leads`, then one column per feature (e0, e1, ...), each ECG's
+backbone features averaged over its windows: what a self-supervised encoder (a model
+whose card has no labels) gives, and any model's backbone.
+
 --adapt_batch_norm=OUT adapts the model to these files' cart first, without labels:
 its BatchNorm statistics are recomputed on the ECGs (AdaBN), the adapted model is
 written to OUT as a model directory, and the predictions are its.
@@ -64,6 +69,10 @@ _ALLOW_FAILURES = flags.DEFINE_bool("allow_failures", False,
                                     "Exit 0 even when some files could not be scored.")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Windows per device batch (all local devices).")
 _EXPLAIN_TOP = flags.DEFINE_integer("explain_top", 3, "Positive labels drawn per explanation.")
+_EMBEDDINGS = flags.DEFINE_bool(
+    "embeddings", False, "Write each ECG's embedding instead of label probabilities: the "
+    "backbone's pooled features (e0, e1, ... columns), averaged over a long record's "
+    "windows. What a self-supervised encoder gives; any model's backbone works.")
 _ADAPT = flags.DEFINE_string(
     "adapt_batch_norm", None, "A directory: first recompute the model's BatchNorm statistics "
     "on these files' ECGs (AdaBN; no label is read), write the adapted model there as a "
@@ -97,7 +106,8 @@ def main(argv):
             lead_names=lead_names,
             fill_missing_leads=_MISSING.value == "zero", window_stride_s=_STRIDE.value,
             aggregate=_AGGREGATE.value, batch_size=_BATCH.value, explain_dir=_EXPLAIN.value,
-            explain_top=_EXPLAIN_TOP.value, adapt_batch_norm_to=_ADAPT.value))
+            explain_top=_EXPLAIN_TOP.value, adapt_batch_norm_to=_ADAPT.value),
+        embeddings=_EMBEDDINGS.value)
   except score_files.InputError as e:
     console.fail(PROGRAM, str(e), console.EXIT_USAGE)
   except score_files.USER_ERRORS as e:
@@ -112,6 +122,6 @@ if __name__ == "__main__":
                   help_text=f"{__doc__.strip()}\n\n{shipped.describe()}\n\nFlags (--helpfull describes each): "
                             "--model, --out, --step, --explain, --explain_top, "
                             "--sampling_rate, --leads, --lead_names, --missing_leads, "
-                            "--window_stride_s, --adapt_batch_norm, "
+                            "--window_stride_s, --adapt_batch_norm, --embeddings, "
                             f"--aggregate, --batch_size, --allow_failures.\n\n"
                             f"{console.EXIT_CODES}")

@@ -3,6 +3,7 @@ bad files counted and reported, and no protected health information in any outpu
 
 import ast
 import csv
+import json
 import os
 import shutil
 
@@ -122,6 +123,61 @@ def test_muse_build_keeps_phi_out_and_counts_bad_files(shared_data, tmp_path, mo
   out, err = capfd.readouterr()
   hits = scan_for_phi(tmp_path / "out") + scan_for_phi(tmp_path / "strict")
   hits += [f"log: {s}" for s in PHI if s in out + err]
+  assert not hits, hits
+
+
+def test_unlabelled_builds_read_a_records_list_or_any_format_without_labels(
+    shared_data, tmp_path, monkeypatch, capfd):
+  """unlabelled_ecg: a RECORDS list of WFDB records (a corrupt one counted and named,
+  patients.csv keeping two records of one patient in one split), then a folder of MUSE
+  and HL7 XML found by content (PHI never written, a MUSE file's PatientID its patient);
+  the examples hold no labels."""
+  from tfds_builders.unlabelled_ecg import unlabelled_ecg_dataset_builder as unlabelled
+  monkeypatch.setenv("ECGJAX_PATIENT_SALT", "test-salt")
+  raw = tmp_path / "wfdb"
+  folder = raw / "records100" / "00000"
+  folder.mkdir(parents=True)
+  names = [f"{k:05d}_lr" for k in range(1, 21)]
+  for name in names:
+    for ext in (".hea", ".dat"):
+      shutil.copy(os.path.join(shared_data, "ptbxl", "records100", "00000", name + ext), folder)
+  (folder / "00020_lr.dat").write_bytes((folder / "00020_lr.dat").read_bytes()[:300])
+  (raw / "RECORDS").write_text("".join(f"records100/00000/{n}\n" for n in names))
+  (raw / "patients.csv").write_text("record,patient\nrecords100/00000/00001_lr,p1\n"
+                                    "records100/00000/00002_lr,p1\n")
+  lenient = ecg_archive.EcgArchiveConfig(
+      name="lenient_100", recipe=preprocess.Recipe(sampling_rate=100, duration=10.0),
+      max_skip_fraction=0.1)
+  builder = build(unlabelled.Builder, lenient, tmp_path / "out", raw)
+  built = examples(builder)
+  assert len(built) == 19 and "records100/00000/00020_lr" not in built
+  assert builder.info.metadata["label_names"] == []
+  split_1, first = built["records100/00000/00001_lr"]
+  split_2, second = built["records100/00000/00002_lr"]
+  assert first["patient"] == second["patient"] and split_1 == split_2
+  assert first["labels"].shape == (0,) and first["signal"].shape == (1000, 12)
+  assert len({ex["patient"] for _, ex in built.values()}) == 18
+  report = json.loads((builder.data_path / "build_report.json").read_text())
+  assert report["records_skipped"] == 1
+  [(reason, [example])] = report["skipped_examples"].items()
+  assert "records100/00000/00020_lr.hea" in example, example
+
+  xml = tmp_path / "xml"
+  xml.mkdir()
+  for name in ("visit1", "visit2"):          # two ECGs of one patient (one MRN)
+    plant_muse_phi(os.path.join(shared_data, "muse_xml", "musePHI_muse_ecg1.xml"),
+                   str(xml / f"{name}.xml"), mrn="MRN-4815162342")
+  shutil.copy(os.path.join(shared_data, "muse_xml", "musePHI_muse_ecg2.xml"), xml / "other.xml")
+  shutil.copy(os.path.join(shared_data, "hl7_aecg", "fda_subject1_0.xml"), xml)
+  (xml / "notes.txt").write_text("not an ECG")
+  builder = build(unlabelled.Builder, "rate_100", tmp_path / "xml_out", xml)
+  built = examples(builder)
+  assert set(built) == {"visit1", "visit2", "other", "fda_subject1_0"}
+  assert built["visit1"][1]["patient"] == built["visit2"][1]["patient"]
+  assert built["visit1"][0] == built["visit2"][0]                        # one split
+  assert len({ex["patient"] for _, ex in built.values()}) == 3
+  out, err = capfd.readouterr()
+  hits = scan_for_phi(tmp_path / "xml_out") + [f"log: {s}" for s in PHI if s in out + err]
   assert not hits, hits
 
 

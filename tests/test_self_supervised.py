@@ -178,3 +178,66 @@ def test_fine_tuning_reads_the_encoder_with_a_new_head(encoder, tiny_data_dir, t
   assert all(p.startswith(("head/", "batch_stats/head")) for p in transfer["reinitialised"])
   assert transfer["head_from_checkpoint"] == []
   assert results["mode"] == mode and results["medians"]["auroc"]["value"] is not None
+
+
+def test_predict_writes_each_ecg_s_embedding_and_refuses_labels(encoder, shared_data,
+                                                                tmp_path):
+  """predict --embeddings on real ECG files: one row per file, the encoder's 16
+  features, a long recording's windows averaged; without --embeddings an encoder has no
+  labels to predict, a usage error."""
+  from ecgjax.inference import model_input, scoring, score_files
+  records = os.path.join(shared_data, "cinc2017")
+  out = str(tmp_path / "embeddings.csv")
+  command = [sys.executable, "-m", "ecgjax.predict", f"--model={encoder}", f"--out={out}",
+             "--embeddings", "--lead_names=ECG=I", "--missing_leads=zero", records]
+  done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-2000:]
+  rows = list(__import__("csv").DictReader(open(out)))
+  assert len(rows) == 200 and all(r["status"] == "ok" for r in rows)
+  columns = [c for c in rows[0] if c.startswith("e") and c[1:].isdigit()]
+  assert columns == [f"e{k}" for k in range(16)]
+  long_row = max(rows, key=lambda r: int(r["windows"]))
+  assert int(long_row["windows"]) > 1
+  # The row is the mean of its windows' embeddings, as the Scorer computes them.
+  model = scoring.load(encoder)
+  windows = model_input.file_windows(long_row["path"], model.card,
+                                     score_files.Options(lead_names=(("ECG", "I"),),
+                                                         fill_missing_leads=True)
+                                     )[long_row["record"]]
+  expected = scoring.Scorer(model, embeddings=True)(windows).mean(axis=0)
+  np.testing.assert_allclose([float(long_row[c]) for c in columns], expected, rtol=1e-4,
+                             atol=1e-5)
+
+  refused = subprocess.run([c for c in command if c != "--embeddings"], cwd=REPO,
+                           capture_output=True, text=True, timeout=300)
+  assert refused.returncode == 2
+  assert "is a self-supervised encoder: it has no labels to predict" in refused.stderr
+
+
+def test_export_serves_the_encoder_s_embeddings(encoder, tmp_path):
+  from ecgjax.inference import serving_export
+  checks = serving_export.export_model(encoder, str(tmp_path / "export"), onnx=False)
+  assert checks[0].max_abs_difference <= serving_export.TOLERANCE
+  contract = json.load(open(tmp_path / "export" / "export.json"))
+  assert contract["output"] == {"dtype": "float32", "shape": ["batch", 16], "embedding": True}
+
+
+def test_a_self_supervised_run_can_start_from_a_pretrained_backbone(tiny_pretrained,
+                                                                     tiny_data_dir):
+  """init_from: the backbone starts as the checkpoint's (with its architecture), the
+  projector afresh, and the card records where it started."""
+  from ecgjax.data import run_input
+  from ecgjax.experiments import validation
+  from ecgjax.training import checkpoints, model_init, transfer
+  config = tiny_self_supervised_config(tiny_data_dir, init_from=tiny_pretrained)
+  config.model.stage_widths = (4, 4)       # the checkpoint's architecture wins
+  spec = validation.validate_self_supervised(config)
+  start = model_init.self_supervised_start(config, spec, run_input.make_input(config, spec),
+                                           spec.objective)
+  saved = checkpoints.read_pretrained(tiny_pretrained)
+  ours, theirs = transfer.flatten(start.params), transfer.flatten(saved.params)
+  backbone = [p for p in ours if p.startswith("backbone/")]
+  assert backbone and all(np.array_equal(ours[p], theirs[p]) for p in backbone)
+  assert any(p.startswith("projector/") for p in ours)
+  assert not any(p.startswith("head/") for p in ours)
+  assert start.init_from["step"] == saved.step

@@ -95,6 +95,11 @@ def self_supervised_defaults() -> ml_collections.ConfigDict:
   c.self_supervised.noise_mv = 0.1
   c.self_supervised.mask_fraction = 0.2
   c.self_supervised.vicreg_weights = (25.0, 25.0, 1.0)
+  # Start the backbone from a checkpoint (a workdir or a shipped model's name), with its
+  # architecture, instead of afresh: a supervised or synthetic model pretrained further.
+  c.init_from = ""
+  c.init_step = 0                # 0: the latest checkpoint there
+  c.model_from_checkpoint = True
   # A labelled dataset under dataset.data_dir whose `split` the k-NN probe scores at
   # each evaluation (training.representation); its labels never reach the loss. Empty:
   # the embeddings' rank and spread only.

@@ -16,8 +16,9 @@ import os
 
 import numpy as np
 
+from ecgjax.ecg import files as ecg_files
 from ecgjax.ecg.formats.errors import RecordFormatError
-from ecgjax.inference import ecg_files, score_files
+from ecgjax.inference import score_files
 from ecgjax.models import model_card
 
 

@@ -15,11 +15,11 @@ import os
 import numpy as np
 from absl import logging
 
-from ecgjax.ecg import leads as leads_lib, windows as windows_lib
+from ecgjax.ecg import files as ecg_files, leads as leads_lib, windows as windows_lib
 from ecgjax.ecg.labels import exclusions
 from ecgjax.ecg.formats.errors import RecordFormatError
 from ecgjax.evaluation import log_odds
-from ecgjax.inference import batch_norm_adaptation, ecg_files, scoring
+from ecgjax.inference import batch_norm_adaptation, scoring
 from ecgjax.models import model_card, shipped
 from ecgjax.training import checkpoints
 
@@ -29,6 +29,8 @@ FIXED_COLUMNS = ("path", "record", "status")
 # `dropped`: labels at or above their thresholds that a more probable label excludes
 # (ecg.labels.exclusions), each with why; `positive` never holds two that exclude each other.
 TRAILING_COLUMNS = ("positive", "dropped", "windows", "filled_leads", "renamed_leads")
+# embeddings.csv: the same first columns, then these, then e0, e1, ... (one per feature).
+EMBEDDING_TRAILING = ("windows", "filled_leads", "renamed_leads")
 _FILES_PER_CHUNK = 32
 
 
@@ -146,14 +148,17 @@ def find_ecg_files(paths, options: Options = Options()
 
 
 def predict_files(model_dir: str, paths, out_csv: str, *, step: int | None = None,
-                  options: Options = Options()) -> Summary:
-  """Loads the model in `model_dir` and scores `paths` into `out_csv`. The files are
-  found first, and the model's directory: a path with no ECG in it, or a misspelt
-  model name, is answered before the model loads."""
+                  options: Options = Options(), embeddings: bool = False) -> Summary:
+  """Loads the model in `model_dir` and scores `paths` into `out_csv` (`embeddings`:
+  each ECG's embedding instead, EmbeddingWriter). The files are found first, and the
+  model's directory: a path with no ECG in it, or a misspelt model name, is answered
+  before the model loads."""
   found = find_ecg_files(paths, options)
   if message := shipped.not_found(model_dir):
     raise InputError(message)
   model = scoring.load(model_dir, step)
+  if embeddings:
+    return EmbeddingWriter(model, options).run(paths, out_csv, found)
   if options.adapt_batch_norm_to:
     files, _ = found
     model = _adapt_batch_norm(model, model_dir, step, files, options)
@@ -184,6 +189,10 @@ class Predictor:
   """A loaded model with its compiled scorer: `run` may be called many times."""
 
   def __init__(self, model: scoring.LoadedModel, options: Options = Options()):
+    if model.encoder_only:
+      raise InputError(
+          f"{model.directory} is a self-supervised encoder: it has no labels to predict. "
+          "Write its embeddings with --embeddings, or fine-tune it (init_from)")
     self.model = model
     self.options = options
     self.scorer = scoring.Scorer(model, options.batch_size)
@@ -194,26 +203,51 @@ class Predictor:
     if np.isnan(model.thresholds()).all():
       logging.warning("the model card has no thresholds (saved before its first evaluation): "
                       "`positive` will be empty")
+    labels = model.labels
+    # A head with exclusive classes (models.head) names each ECG's most probable class.
+    self.groups = model.group_indices()
+    self.label_exclusions = exclusions.for_labels(labels)
+    self.class_columns = ["class", "class_probability"] if self.groups else []
+
+  def header(self) -> list[str]:
+    return [*FIXED_COLUMNS, *self.model.labels, *TRAILING_COLUMNS, *self.class_columns]
+
+  def failed_row(self, p: Prepared) -> list:
+    return [p.path, p.record, p.error, *[""] * len(self.model.labels), "", "", 0, "", "",
+            *[""] * len(self.class_columns)]
+
+  def row(self, p: Prepared, per_window: np.ndarray) -> list:
+    """A scored file's row from its windows' log-odds: pooled as evaluation pools a
+    recording's windows, then calibrated through the function its thresholds were chosen
+    through (evaluation.calibration)."""
+    model, labels, groups = self.model, self.model.labels, self.groups
+    probs = model.calibrate(log_odds.pool(per_window, self.options.aggregate, groups))
+    called = {name: prob for name, prob, call in zip(labels, probs, model.called(probs)[0])
+              if call}
+    positive, dropped = exclusions.resolve(called, self.label_exclusions)
+    chosen = [g[int(np.argmax(probs[g]))] for g in groups]
+    if self.explainer is not None:
+      self.explainer.draw(p, per_window, probs, positive)
+    return [p.path, p.record, "ok", *(f"{v:.6f}" for v in probs), ";".join(positive),
+            ";".join(f"{name} ({why})" for name, why in dropped.items()),
+            len(p.windows), ";".join(p.filled_leads), ";".join(p.renamed_leads),
+            *([";".join(labels[k] for k in chosen),
+               ";".join(f"{probs[k]:.6f}" for k in chosen)] if groups else [])]
 
   def run(self, paths, out_csv: str, found=None) -> Summary:
     """Scores the ECG files under `paths` (`found`: find_ecg_files' answer for them,
     when the caller has it) into `out_csv`."""
-    model, options, scorer, explainer = self.model, self.options, self.scorer, self.explainer
-    labels = model.labels
-    # A head with exclusive classes (models.head) names each ECG's most probable class.
-    groups = model.group_indices()
-    label_exclusions = exclusions.for_labels(labels)
-    class_columns = ["class", "class_probability"] if groups else []
+    model, options, scorer = self.model, self.options, self.scorer
     found, passed_over = found or find_ecg_files(paths, options)
     summary = Summary(files=len(found), passed_over=passed_over)
-    logging.info("%s step %d: %d labels; %d files to score", model.directory, model.step,
-                 len(labels), len(found))
+    logging.info("%s step %d: %s; %d files to score", model.directory, model.step,
+                 self.describe_outputs(), len(found))
 
     os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
     with open(out_csv + ".tmp", "w", newline="") as f, \
          concurrent.futures.ThreadPoolExecutor(options.read_threads) as pool:
       writer = csv.writer(f)
-      writer.writerow([*FIXED_COLUMNS, *labels, *TRAILING_COLUMNS, *class_columns])
+      writer.writerow(self.header())
       pending: list[Prepared] = []
 
       def flush():
@@ -226,29 +260,12 @@ class Predictor:
             # Counted by the reason's first clause (what follows ": " is this file's
             # detail), never cut inside it.
             summary.reasons[p.error.split(": ")[0]] += 1
-            writer.writerow([p.path, p.record, p.error, *[""] * len(labels), "", "", 0, "", "",
-                             *[""] * len(class_columns)])
+            writer.writerow(self.failed_row(p))
             continue
           n = len(p.windows)
-          per_window = scores[offset:offset + n]          # log-odds
+          writer.writerow(self.row(p, scores[offset:offset + n]))
           offset += n
-          # Pooled as evaluation pools a recording's windows, then calibrated through
-          # the function its thresholds were chosen through (evaluation.calibration).
-          probs = model.calibrate(log_odds.pool(per_window, options.aggregate, groups))
-          called = {name: prob for name, prob, call in zip(labels, probs, model.called(probs)[0])
-                    if call}
-          positive, dropped = exclusions.resolve(called, label_exclusions)
           summary.scored += 1
-          chosen = [g[int(np.argmax(probs[g]))] for g in groups]
-          writer.writerow([p.path, p.record, "ok", *(f"{v:.6f}" for v in probs),
-                           ";".join(positive),
-                           ";".join(f"{name} ({why})" for name, why in dropped.items()),
-                           n, ";".join(p.filled_leads),
-                           ";".join(p.renamed_leads),
-                           *([";".join(labels[k] for k in chosen),
-                              ";".join(f"{probs[k]:.6f}" for k in chosen)] if groups else [])])
-          if explainer is not None:
-            explainer.draw(p, per_window, probs, positive)
         pending.clear()
 
       progress = _progress(len(found))
@@ -268,6 +285,36 @@ class Predictor:
     logging.info("%s -> %s", summary.line(), out_csv)
     print(f"ecgjax.predict: {summary.line()}; wrote {out_csv}", flush=True)
     return summary
+
+  def describe_outputs(self) -> str:
+    return f"{len(self.model.labels)} labels"
+
+
+class EmbeddingWriter(Predictor):
+  """`predict --embeddings`: each ECG's embedding, the backbone's pooled features
+  (training.steps.embed_step_fn) averaged over its windows, for any model: a
+  self-supervised encoder or a classifier whose head is then not read."""
+
+  def __init__(self, model: scoring.LoadedModel, options: Options = Options()):
+    if options.explain_dir or options.adapt_batch_norm_to:
+      raise InputError("--embeddings writes features: --explain and --adapt_batch_norm "
+                       "are for label predictions")
+    self.model, self.options = model, options
+    self.scorer = scoring.Scorer(model, options.batch_size, embeddings=True)
+    self.width = self.scorer.width
+
+  def header(self) -> list[str]:
+    return [*FIXED_COLUMNS, *EMBEDDING_TRAILING, *(f"e{k}" for k in range(self.width))]
+
+  def failed_row(self, p: Prepared) -> list:
+    return [p.path, p.record, p.error, 0, "", "", *[""] * self.width]
+
+  def row(self, p: Prepared, per_window: np.ndarray) -> list:
+    return [p.path, p.record, "ok", len(p.windows), ";".join(p.filled_leads),
+            ";".join(p.renamed_leads), *(f"{v:.6g}" for v in per_window.mean(axis=0))]
+
+  def describe_outputs(self) -> str:
+    return f"{self.width}-wide embeddings"
 
 
 def _bounded_map(pool, fn, items, ahead: int):

@@ -21,7 +21,7 @@ import numpy as np
 from flax import nnx
 
 from ecgjax.evaluation import calibration, exclusive
-from ecgjax.models import head, model_card, resnet1d
+from ecgjax.models import head, model_card, resnet1d, self_supervised
 from ecgjax.training import checkpoints, mesh as mesh_lib, steps, transfer
 
 
@@ -50,6 +50,11 @@ class LoadedModel:
   @property
   def labels(self) -> list[str]:
     return self.card["labels"]
+
+  @property
+  def encoder_only(self) -> bool:
+    """A self-supervised encoder: embeddings, no labels."""
+    return model_card.is_self_supervised(self.card)
 
   def platt(self) -> tuple[np.ndarray, np.ndarray]:
     """Per label (a, b), float32, for a compiled graph (the exports)."""
@@ -83,8 +88,12 @@ class LoadedModel:
       return decision >= self.thresholds()
 
 
-def build_network(card: dict) -> resnet1d.ResNet1D:
+def build_network(card: dict) -> resnet1d.ResNet1D | self_supervised.SelfSupervisedNet:
   entry = card["model"]
+  if model_card.is_self_supervised(card):
+    return self_supervised.SelfSupervisedNet(
+        resnet1d.config_from(entry["config"]), card["embedding"]["objective"]["projector"],
+        entry["in_leads"], rngs=nnx.Rngs(0))
   groups = head.group_indices(card["labels"], card.get("exclusive_groups") or ())
   return resnet1d.ResNet1D(resnet1d.config_from(entry["config"]), entry["num_labels"],
                            entry["in_leads"], rngs=nnx.Rngs(0), exclusive_groups=groups)
@@ -119,6 +128,13 @@ def log_odds(graphdef, params, batch_stats, signal: jax.Array) -> jax.Array:
   return head.log_odds(raw, model.exclusive_groups)
 
 
+def embed(graphdef, params, batch_stats, signal: jax.Array) -> jax.Array:
+  """int16 µV (batch, samples, leads) -> fp32 (batch, features): the backbone's pooled
+  features, inference mode, as training's monitor reads them (steps.embed_step_fn)."""
+  model = nnx.merge(graphdef, params, batch_stats, copy=True)
+  return model.backbone(steps.signal_to_model_input(signal), train=False)
+
+
 def calibrated_probabilities(graphdef, params, batch_stats, platt_a, platt_b,
                              signal: jax.Array) -> jax.Array:
   """The exports' graph, in float32: per label sigmoid(a * logit + b); an exclusive
@@ -130,20 +146,23 @@ def calibrated_probabilities(graphdef, params, batch_stats, platt_a, platt_b,
 
 
 class Scorer:
-  """Log-odds for any number of windows, in fixed-size batches sharded over the local
-  devices (one compilation, whatever the count)."""
+  """Log-odds (or, `embeddings`, the backbone's features) for any number of windows, in
+  fixed-size batches sharded over the local devices (one compilation, whatever the
+  count)."""
 
-  def __init__(self, model: LoadedModel, batch_size: int = 64):
+  def __init__(self, model: LoadedModel, batch_size: int = 64, embeddings: bool = False):
     mesh = mesh_lib.make_data_mesh(jax.local_devices())
     devices = len(jax.local_devices())
     self.batch_size = -(-batch_size // devices) * devices
     replicated, sharded = mesh_lib.replicated(mesh), mesh_lib.batch_sharded(mesh)
     self._weights = jax.device_put((model.params, model.batch_stats), replicated)
     self._sharding = sharded
-    self._labels = len(model.labels)
     graphdef = model.graphdef
+    fn = embed if embeddings else log_odds
+    self.width = (nnx.merge(graphdef, model.params, model.batch_stats).backbone.features
+                  if embeddings else len(model.labels))
     self._score = jax.jit(
-        lambda w, x: log_odds(graphdef, *w, x),
+        lambda w, x: fn(graphdef, *w, x),
         in_shardings=(replicated, sharded), out_shardings=sharded)
     contract = model.card["input"]
     self.window_shape = (int(contract["samples"]), len(contract["leads"]))
@@ -156,4 +175,4 @@ class Scorer:
       batch[:len(chunk)] = chunk
       scores = self._score(self._weights, jax.device_put(batch, self._sharding))
       out.append(np.asarray(scores)[:len(chunk)])
-    return np.concatenate(out) if out else np.zeros((0, self._labels), np.float32)
+    return np.concatenate(out) if out else np.zeros((0, self.width), np.float32)

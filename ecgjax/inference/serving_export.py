@@ -3,7 +3,9 @@
 Both forms compute what predict reports for one window: int16 µV
 `(batch, samples, leads)` in the card's lead order -> float32 calibrated
 probabilities `(batch, labels)` in the card's label order
-(scoring.calibrated_probabilities, weights baked in). Predict calibrates in float64;
+(scoring.calibrated_probabilities, weights baked in); for a self-supervised encoder
+(a card without labels), its embeddings `(batch, features)` as `predict --embeddings`
+writes them (scoring.embed). Predict calibrates in float64;
 each export is checked against it (TOLERANCE) on probe signals. The batch dimension
 is symbolic, so any batch size runs without re-export.
 
@@ -94,8 +96,10 @@ if __name__ == "__main__":
   except ValueError as e:
     print(f"load_jax_export.py: {{sys.argv[1]}}: {{e}}", file=sys.stderr)
     sys.exit(2)
+  # An encoder's card has no labels: its outputs are embedding features e0, e1, ...
+  names = labels or [f"e{{k}}" for k in range(probabilities.shape[1])]
   for i, row in enumerate(probabilities):
-    print(f"ECG {{i}}: " + ", ".join(f"{{name}} {{p:.3f}}" for name, p in zip(labels, row)))
+    print(f"ECG {{i}}: " + ", ".join(f"{{name}} {{p:.3f}}" for name, p in zip(names, row)))
   if len(sys.argv) > 2:
     np.save(sys.argv[2], probabilities)
 '''
@@ -113,7 +117,8 @@ class ExportCheck:
 
 
 def serving_function(model: scoring.LoadedModel):
-  """int16 (batch, samples, leads) -> float32 probabilities, weights as constants."""
+  """int16 (batch, samples, leads) -> float32 probabilities (an encoder's embeddings),
+  weights as constants."""
   a, b = (jnp.asarray(v) for v in model.platt())
   # Host copies: the checkpoint restores the weights onto every local device (an
   # explicit mesh), and constants carrying that sharding cannot be exported for the
@@ -122,6 +127,8 @@ def serving_function(model: scoring.LoadedModel):
   graphdef = model.graphdef
 
   def serve(signal):
+    if model.encoder_only:
+      return scoring.embed(graphdef, params, batch_stats, signal)
     return scoring.calibrated_probabilities(graphdef, params, batch_stats, a, b, signal)
 
   return serve
@@ -204,8 +211,12 @@ def export_model(model_dir: str, out_dir: str, step: int | None = None,
   model = scoring.load(model_dir, step)
   os.makedirs(out_dir, exist_ok=True)
   probe = probe_signals(model.card)
-  # predict's path (log-odds, then float64 calibration) against the exports' float32 graph.
-  reference = model.calibrate(scoring.Scorer(model, batch_size=len(probe))(probe))
+  # predict's path (log-odds, then float64 calibration; an encoder's embeddings) against
+  # the exports' float32 graph.
+  if model.encoder_only:
+    reference = scoring.Scorer(model, batch_size=len(probe), embeddings=True)(probe)
+  else:
+    reference = model.calibrate(scoring.Scorer(model, batch_size=len(probe))(probe))
 
   jax_path = os.path.join(out_dir, JAX_EXPORT_FILE)
   export_jax(model, jax_path)
@@ -231,8 +242,10 @@ def export_model(model_dir: str, out_dir: str, step: int | None = None,
     json.dump({"source": {"directory": model.directory, "step": model.step},
                "input": {"dtype": "int16", "shape": ["batch", inp["samples"], len(inp["leads"])],
                          "leads": inp["leads"], "units": inp["units"]},
-               "output": {"dtype": "float32", "shape": ["batch", len(card["labels"])],
-                          "labels": card["labels"], "calibrated": True},
+               "output": ({"dtype": "float32", "shape": ["batch", reference.shape[1]],
+                           "embedding": True} if model.encoder_only else
+                          {"dtype": "float32", "shape": ["batch", len(card["labels"])],
+                           "labels": card["labels"], "calibrated": True}),
                "platforms": list(PLATFORMS), "tolerance": TOLERANCE,
                "checks": [dataclasses.asdict(c) for c in checks]}, f, indent=2)
   return checks

@@ -101,17 +101,37 @@ def fresh(config, spec: run_spec.RunSpec, source) -> Start:
 
 def self_supervised_start(config, spec: run_spec.RunSpec, source,
                           objective: self_supervised.Objective) -> Start:
-  """Self-supervised pretraining: the backbone and a projector, fresh, AdamW over every
-  parameter, the last step kept; the views' length from the data's sampling rate."""
+  """Self-supervised pretraining: the backbone and a projector, AdamW over every
+  parameter, the last step kept; the views' length from the data's sampling rate. The
+  backbone is fresh, or (`init_from`) a checkpoint's, with its architecture: a
+  supervised (or synthetic) model pretrained further without labels."""
   samples, leads = source.signal_shape
-  model = ssl_model.SelfSupervisedNet(spec.model, objective.projector, leads,
+  pretrained = None
+  if config.init_from:
+    pretrained = checkpoints.read_pretrained(config.init_from, config.init_step or None)
+    if transfer.check_input_contract(pretrained, source.describe()["input"],
+                                     config.init_from) is not None:
+      raise transfer.InputContractError(
+          f"init_from={config.init_from}: a self-supervised run continues a backbone on "
+          "the leads it read; choose them all (config.dataset.leads)")
+  arch, model_config = _architecture(config, spec, pretrained)
+  model = ssl_model.SelfSupervisedNet(model_config, objective.projector, leads,
                                       rngs=nnx.Rngs(params=config.seed))
   params, batch_stats = _pure_weights(model)
+  init_from = None
+  if pretrained is not None:
+    params, batch_stats, report = transfer.load_backbone(
+        params, batch_stats, pretrained.params, pretrained.batch_stats,
+        source=f"checkpoint {pretrained.directory} step {pretrained.step}",
+        reinit=r"^projector/")
+    logging.info("backbone from %s step %d: %s", pretrained.directory, pretrained.step,
+                 report.summary())
+    init_from = {"directory": pretrained.directory, "step": pretrained.step}
   task = self_supervised.SelfSupervision(
       objective, objective.view_samples(source.sampling_rate, samples))
   return Start(
-      task="self_supervised", arch=config, model_config=spec.model, model=model,
-      params=params, batch_stats=batch_stats,
+      task="self_supervised", arch=arch, model_config=model_config, model=model,
+      params=params, batch_stats=batch_stats, init_from=init_from,
       tx=optimizers.make_optimizer(spec.optimizer, config.total_steps), ssl=task,
       embedding_entry={
           "features": model.backbone.features,
