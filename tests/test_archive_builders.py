@@ -161,6 +161,7 @@ def test_unlabelled_builds_read_a_records_list_or_any_format_without_labels(
   assert report["records_skipped"] == 1
   [(reason, [example])] = report["skipped_examples"].items()
   assert "records100/00000/00020_lr.hea" in example, example
+  assert "No labels" in (builder.data_path / "build_report.md").read_text()
 
   xml = tmp_path / "xml"
   xml.mkdir()

@@ -97,8 +97,11 @@ class BuildReport:
       lines += [f"| {r} | {n} |" for r, n in self.skipped.most_common()]
       lines += ["", "Examples:", ""]
       lines += [f"- {e}" for examples in self.skipped_examples.values() for e in examples]
-    lines += ["", "## Label prevalence", "", "| label | " + " | ".join(splits) + " |",
-              "|---|" + "---|" * len(splits)]
+    if not self.label_names:        # an unlabelled archive (self-supervised pretraining)
+      lines += ["", "No labels: the archive's records are stored without any."]
+    else:
+      lines += ["", "## Label prevalence", "", "| label | " + " | ".join(splits) + " |",
+                "|---|" + "---|" * len(splits)]
     for name in self.label_names:
       cells = []
       for s in splits:
@@ -116,6 +119,8 @@ class BuildReport:
     """Positives per label and split, as a build prints them, each label with fewer than
     `few` positives in a split marked: too few there to set a threshold or measure."""
     splits = sorted(self.read)
+    if not self.label_names:
+      return f"{self.dataset}: no labels (an unlabelled archive)"
     lines = [f"{self.dataset}: positives per label and split (* fewer than {few})",
              f"  {'label':<44}" + "".join(f"{s:>12}" for s in splits)]
     for name in self.label_names:
