@@ -124,9 +124,11 @@ def test_a_self_supervised_run_writes_an_encoder_and_its_monitoring(encoder):
   assert card["metrics"]["split"] == "test"
   markdown = open(os.path.join(encoder, "model_card.md")).read()
   assert "no labels and no thresholds" in markdown
+  assert [m["probe_split"] for m in evals] == ["validation", "validation"]
   results = json.load(open(os.path.join(encoder, "results.json")))
   assert results["self_supervised"]["name"] == "contrastive"
   assert results["representation"]["examples"] > 0
+  assert results["representation"]["probe_split"] == "test"     # scored once, at the end
   # No label was read: the training config says so, and the validation refused otherwise.
   assert json.load(open(os.path.join(encoder, "config.json")))["labels"] == "none"
 

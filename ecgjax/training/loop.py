@@ -413,7 +413,7 @@ def _log_representation(step: int, split: str, summary: dict) -> None:
   probe = ""
   if "knn_auroc_mean" in summary:
     probe = (f"; k-NN probe mean AUROC {fmt(summary['knn_auroc_mean'])} over "
-             f"{summary['probe_examples']} ECGs")
+             f"{summary['probe_examples']} ECGs of {summary['probe_split']}")
   logging.info("step %d: %s embedding rank %.1f of %d, spread %.3f%s", step, split,
                summary["embedding_rank"], summary["embedding_width"],
                summary["embedding_std"], probe)
@@ -430,7 +430,10 @@ def _conclude_self_supervised(run: _Run, monitor, model_ckpt, state, step: int, 
              "self_supervised": json.loads(json.dumps(
                  dataclasses.asdict(run.start.ssl.objective)))}
   if config.dataset.test_split:
-    summary = monitor(config.dataset.test_split, state, step)
+    # The probe's test split too, where it has one: the figures training never chose by.
+    summary = monitor(config.dataset.test_split, state, step,
+                      probe_split=config.dataset.test_split
+                      if config.dataset.test_split in monitor.probe_splits() else None)
     _log_representation(step, config.dataset.test_split, summary)
     results["representation"] = summary
   metrics = ({"split": config.dataset.test_split, "step": step, **results["representation"]}

@@ -86,19 +86,27 @@ class RepresentationMonitor:
     self._embed = lambda state: (lambda local: step_fn(state, local))
     self._par = par
 
-  def __call__(self, split: str, state, step: int) -> dict:
+  def probe_splits(self) -> list[str]:
+    """The probe dataset's splits (none without a probe)."""
+    if self.probe is None:
+      return []
+    return list(self.probe.describe()["dataset"]["splits"])
+
+  def __call__(self, split: str, state, step: int, probe_split: str | None = None) -> dict:
     """metrics.jsonl's eval line: `split`'s embedding rank and spread, and the probe's
-    k-NN AUROCs. `state` is in the checkpoint layout."""
+    k-NN AUROCs on `probe_split` (default: the one the monitor was made with; the
+    conclusion asks for the test split). `state` is in the checkpoint layout."""
     embed = self._embed(self._par.from_checkpoint(state))
     z, _, _ = embeddings_of(self.source, split, embed, step, self.last_finite)
     summary = {"examples": len(z), "embedding_width": int(z.shape[1]),
                "embedding_rank": rank_me(z), "embedding_std": spread(z)}
     if self.probe is not None:
-      z, labels, patients = embeddings_of(self.probe, self.probe_split, embed, step,
+      probe_split = probe_split or self.probe_split
+      z, labels, patients = embeddings_of(self.probe, probe_split, embed, step,
                                           self.last_finite)
       scored = eval_metrics.per_label_auroc(labels, knn_scores(z, labels, patients),
                                             self.probe.label_names)
-      summary.update(probe_examples=len(z), knn_auroc=scored["auroc"],
+      summary.update(probe_split=probe_split, probe_examples=len(z), knn_auroc=scored["auroc"],
                      knn_auroc_median=scored["auroc_median"],
                      knn_auroc_mean=scored["auroc_mean"])
     return summary
