@@ -359,6 +359,34 @@ def test_sweep_summary_adds_a_macro_row_and_keeps_perfect_labels_honest():
   assert any(sweep_statistics.MACRO_LABEL in line for line in sweep_tables.summary_table(summary))
 
 
+def test_sweep_summary_pairs_any_two_starts_and_gives_macro_auprc():
+  """Runs of two pretrained starts, named apart: their paired difference is the negative
+  of the reverse pair's, resampled alike. Macro AUPRC is 1 for a start that separates
+  every label and near each label's prevalence for one that guesses."""
+  from ecgjax.evaluation import sweep_runs, sweep_statistics, sweep_tables
+  rng = np.random.default_rng(4)
+  n = 2000
+  y = (rng.uniform(size=(n, 2)) < np.array([0.1, 0.3])).astype(float)
+  base = {"names": np.array(["a", "b"]), "test_patients": np.arange(n), "test_labels": y}
+  guess = rng.normal(size=(n, 2))
+  runs = [sweep_runs.Run("synthetic/full", 100, 0, {}, {**base, "test_log_odds": guess}),
+          sweep_runs.Run("ssl/full", 100, 0, {}, {**base, "test_log_odds": y * 10 + guess})]
+  one = sweep_statistics.summarize(runs, resamples=200, seed=0,
+                                   pairs=(("ssl/full", "synthetic/full"),))
+  other = sweep_statistics.summarize(runs, resamples=200, seed=0,
+                                     pairs=(("synthetic/full", "ssl/full"),))
+  macro = one["table"][-1]
+  reverse = other["table"][-1]
+  point, low, high, p = macro["ssl/full_minus_synthetic/full"]
+  assert point > 0.4 and p < 0.01
+  assert reverse["synthetic/full_minus_ssl/full"][:3] == pytest.approx((-point, -high, -low))
+  assert macro["auprc"]["ssl/full"] == pytest.approx(1.0)
+  assert macro["auprc"]["synthetic/full"] == pytest.approx(0.2, abs=0.03)   # mean prevalence
+  assert "Macro AUPRC" in "\n".join(sweep_tables.summary_table(
+      sweep_statistics.summarize([sweep_runs.Run(m, 100, 0, {}, r.predictions)
+                                  for m, r in zip(("scratch", "full"), runs)], resamples=50)))
+
+
 def test_sweep_summary_gives_the_seed_spread_beside_the_mean():
   """Three seeds: a mode's cell is their mean AUROC with its CI, and the lowest and
   highest seed's own AUROC (sklearn's, computed here apart); the macro row's spread is

@@ -8,6 +8,7 @@ smaller tail). DeLong's test is given per seed (comparisons)."""
 import warnings
 
 import numpy as np
+from sklearn import metrics as skm
 
 from ecgjax.evaluation import auroc_interval, bootstrap, comparison
 from ecgjax.evaluation.sweep_runs import Run, known_rows
@@ -26,10 +27,15 @@ def _pct(values: np.ndarray) -> tuple[float, float]:
   return tuple(np.percentile(values, [2.5, 97.5])) if len(values) else (np.nan, np.nan)
 
 
-def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
+def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0,
+              pairs: tuple[tuple[str, str], ...] | None = None) -> dict:
   """Per (label, size): each mode's seed-mean AUROC with CI and the spread of its seeds
   (`modes[mode]`: mean, CI low, CI high, seeds, lowest seed's, highest seed's), and the
-  paired differences."""
+  paired differences `A_minus_B` for each (A, B) of `pairs` (default: each pretrained
+  mode against scratch). The macro rows add each mode's macro AUPRC (`auprc`: the mean
+  over labels of average precision, then over seeds), AUROC's companion where
+  positives are rare (Berger et al. 2026 ask for both)."""
+  pairs = tuple(pairs or ((m, "scratch") for m in AGAINST_SCRATCH))
   first = runs[0].predictions
   names = [str(n) for n in first["names"]]
   weights = bootstrap.patient_weights(first["test_patients"], resamples, seed)
@@ -38,6 +44,7 @@ def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
   table, comparisons = [], []
   macro: dict = {}            # (size, mode) -> [(point, draws)] over labels
   macro_seeds: dict = {}      # (size, mode) -> {seed: [AUROC per label]}
+  macro_auprc: dict = {}      # (size, mode) -> {seed: [AUPRC per label]}
   for k, label in enumerate(names):
     rows, y = known_rows(first, k)
     if not len(y) or y.min() == y.max():
@@ -64,15 +71,18 @@ def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
         macro.setdefault((size, mode), []).append((point, draws))
         for seed, value in by_seed.items():
           macro_seeds.setdefault((size, mode), {}).setdefault(seed, []).append(value)
+        for seed, s in scores.items():
+          macro_auprc.setdefault((size, mode), {}).setdefault(seed, []).append(
+              float(skm.average_precision_score(y, s)))
       row = {"label": label, "train_size": size, "n_test_pos": int(y.sum()), "modes": per_mode}
-      row.update(_differences(per_mode, {m: b[1] for m, b in boot.items()}))
-      for pretrained_mode in AGAINST_SCRATCH:
-        if pretrained_mode in boot and "scratch" in boot:
-          for s, a in boot[pretrained_mode][0].items():
-            if s in boot["scratch"][0]:
+      row.update(_differences(per_mode, {m: b[1] for m, b in boot.items()}, pairs))
+      for a_mode, b_mode in pairs:
+        if a_mode in boot and b_mode in boot:
+          for s, a in boot[a_mode][0].items():
+            if s in boot[b_mode][0]:
               comparisons.append({"label": label, "train_size": size, "seed": s,
-                                  "comparison": f"{pretrained_mode} - scratch",
-                                  **_delong(y, a, boot["scratch"][0][s])})
+                                  "comparison": f"{a_mode} - {b_mode}",
+                                  **_delong(y, a, boot[b_mode][0][s])})
       table.append(row)
   for size in sizes:
     per_mode, draws = {}, {}
@@ -87,10 +97,12 @@ def summarize(runs: list[Run], resamples: int = 1000, seed: int = 0) -> dict:
                           len([r for r in runs if r.mode == mode and r.train_size == size]),
                           float(min(seed_means)), float(max(seed_means)))
     if per_mode:
+      auprc = {mode: float(np.mean([np.mean(v) for v in macro_auprc[(size, mode)].values()]))
+               for mode in per_mode}
       table.append({"label": MACRO_LABEL, "train_size": size, "n_test_pos": None,
-                    "modes": per_mode, **_differences(per_mode, draws)})
+                    "modes": per_mode, "auprc": auprc, **_differences(per_mode, draws, pairs)})
   return {"names": names, "modes": modes, "sizes": sizes, "table": table,
-          "comparisons": comparisons, "resamples": resamples}
+          "comparisons": comparisons, "resamples": resamples, "pairs": pairs}
 
 
 def _delong(y: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) -> dict:
@@ -105,15 +117,15 @@ def _delong(y: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) -> dict:
   return {"difference": d.difference, "delong_z": d.z, "delong_p": d.p_value}
 
 
-def _differences(per_mode: dict, draws: dict) -> dict:
-  """Pretrained minus scratch: point difference, percentile CI and two-sided bootstrap p,
+def _differences(per_mode: dict, draws: dict, pairs) -> dict:
+  """A minus B for each pair: point difference, percentile CI and two-sided bootstrap p,
   from draws paired by resample."""
   out = {}
-  for pretrained_mode in AGAINST_SCRATCH:
-    if pretrained_mode in draws and "scratch" in draws:
-      diff = draws[pretrained_mode] - draws["scratch"]
-      point = per_mode[pretrained_mode][0] - per_mode["scratch"][0]
+  for a_mode, b_mode in pairs:
+    if a_mode in draws and b_mode in draws:
+      diff = draws[a_mode] - draws[b_mode]
+      point = per_mode[a_mode][0] - per_mode[b_mode][0]
       finite = diff[np.isfinite(diff)]
       p = min(1.0, 2 * min((finite <= 0).mean(), (finite >= 0).mean())) if len(finite) else np.nan
-      out[f"{pretrained_mode}_minus_scratch"] = (point, *_pct(diff), p)
+      out[f"{a_mode}_minus_{b_mode}"] = (point, *_pct(diff), p)
   return out

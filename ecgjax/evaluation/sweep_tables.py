@@ -85,6 +85,14 @@ def summary_table(summary: dict) -> list[str]:
       d = row.get(f"{name}_minus_scratch")
       cells += ([f"{d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}]", _p(d[3])] if d else ["", ""])
     lines.append("| " + " | ".join(cells) + " |")
+  macro_rows = [row for row in summary["table"] if "auprc" in row]
+  if macro_rows:
+    lines += ["", "Macro AUPRC (mean over labels of average precision, then over seeds; "
+              "chance is each label's prevalence):", "",
+              "| train size | " + " | ".join(modes) + " |", "|---" * (1 + len(modes)) + "|"]
+    lines += [f"| {size_name(row['train_size'])} | "
+              + " | ".join(_fmt(row["auprc"].get(m)) for m in modes) + " |"
+              for row in macro_rows]
   if any(v[3] > 1 for row in summary["table"] for v in row["modes"].values()):
     lines += ["", "Each AUROC is the mean over seeds, its CI from patient resamples of the "
               "test split; (seeds A-B) is the lowest and highest seed's own AUROC."]
