@@ -91,8 +91,8 @@ def keyed_train_step_fn(graphdef, tx: optax.GradientTransformation,
       x = signal_to_model_input(batch["signal"])
       rngs = nnx.Rngs(dropout=dropout_key)
       if ssl is not None:
-        # The views' keys are the step's, not the device's: views.index places each
-        # example in the global batch.
+        # The views' key is the step's, not the device's: each example's own key comes
+        # from its index in the global batch (self_supervised.views).
         loss = self_supervised.loss(model, x, jax.random.fold_in(step_key, 1), ssl,
                                     rngs=rngs, batch_norm_train=not freeze_batch_norm,
                                     axis_name=axis_name)
