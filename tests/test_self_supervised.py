@@ -243,3 +243,14 @@ def test_a_self_supervised_run_can_start_from_a_pretrained_backbone(tiny_pretrai
   assert any(p.startswith("projector/") for p in ours)
   assert not any(p.startswith("head/") for p in ours)
   assert start.init_from["step"] == saved.step
+
+
+def test_evaluate_refuses_an_encoder_in_one_line(encoder, tiny_data_dir, tmp_path):
+  from ecgjax.configs import evaluate as evaluate_config
+  from ecgjax.experiments import checkpoint_evaluation, validation
+  config = evaluate_config.get_config()
+  config.checkpoint = encoder
+  config.dataset.data_dir = tiny_data_dir
+  with pytest.raises(validation.ConfigError, match="is a self-supervised encoder: it has no "
+                                                   "labels to evaluate"):
+    checkpoint_evaluation.evaluate_checkpoint(config, str(tmp_path / "eval"))

@@ -96,6 +96,11 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
         "config.write_model refits the model card's operating points on "
         "config.dataset.eval_split: it needs a checkpoint with a card (--config.write_card "
         "first) and a non-empty eval_split")
+  if card is not None and model_card.is_self_supervised(card):
+    raise validation.ConfigError(
+        f"checkpoint {saved.directory} is a self-supervised encoder: it has no labels to "
+        "evaluate. Fine-tune it (init_from) and evaluate that, or read its embeddings "
+        "(python -m ecgjax.predict --embeddings)")
   head_names = card["labels"] if card else _legacy_head_names(saved)
   heads = saved.params["head"]["kernel"].shape[1]
   if heads != len(head_names):
