@@ -254,3 +254,13 @@ def test_evaluate_refuses_an_encoder_in_one_line(encoder, tiny_data_dir, tmp_pat
   with pytest.raises(validation.ConfigError, match="is a self-supervised encoder: it has no "
                                                    "labels to evaluate"):
     checkpoint_evaluation.evaluate_checkpoint(config, str(tmp_path / "eval"))
+
+
+def test_views_longer_than_the_ecgs_are_refused_before_any_work(tiny_data_dir, tmp_path):
+  from ecgjax.experiments import validation
+  config = tiny_self_supervised_config(tiny_data_dir)
+  config.self_supervised.view_s = 20.0
+  with pytest.raises(validation.ConfigError, match="view_s=20.0: 2000 samples, but the "
+                                                   "dataset holds 1000"):
+    ssl_experiment.train_and_evaluate(config, str(tmp_path / "long"))
+  assert not os.path.exists(tmp_path / "long" / "checkpoints")

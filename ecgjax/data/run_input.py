@@ -48,7 +48,8 @@ def make_probe(config, spec: run_spec.RunSpec, source) -> pipeline.TfdsInput:
                              train_split=config.dataset.train_split, seed=config.seed,
                              shuffle_buffer=config.dataset.shuffle_buffer,
                              threads=config.dataset.threads, leads=spec.leads)
-  if probe.sampling_rate != source.sampling_rate or list(probe.lead_names) != list(source.lead_names):
+  if (probe.sampling_rate != source.sampling_rate
+      or list(probe.lead_names) != list(source.lead_names)):
     raise ValueError(
         f"config.probe.dataset={config.probe.dataset!r} holds {probe.lead_names} at "
         f"{probe.sampling_rate:g} Hz; the training data {source.lead_names} at "

@@ -21,7 +21,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
     return finished
   workdir_files.check_resumed_config(config, workdir)     # before any work
   source = run_input.make_input(config, spec)
-  probe = run_input.make_probe(config, spec, source) if config.probe.dataset else None
+  try:           # what the data make of the config: refused before any work (exit 2)
+    spec.objective.view_samples(source.sampling_rate, source.signal_shape[0])
+    probe = run_input.make_probe(config, spec, source) if config.probe.dataset else None
+  except ValueError as e:
+    raise validation.ConfigError(str(e)) from None
   logging.info("self-supervised %s on %s: signal %s, labels not read%s", spec.objective.name,
                config.dataset.mixture or config.dataset.name, source.signal_shape,
                f"; k-NN probe on {config.probe.dataset} {config.probe.split}" if probe else "")

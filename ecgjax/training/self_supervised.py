@@ -21,8 +21,9 @@ seconds (each last-stage feature of the `small` ResNet1D sees 265 samples, 2.65 
 Not chosen: CPC predicts future encodings from past context, which needs an encoder
 whose encoding of step t has not seen step t+k; this ResNet's features overlap by
 seconds, so the task leaks, and the encoder CPC trains best (Mehari's: per-step, with
-an LSTM, without BatchNorm) is not the one fine-tuning reads. Masked-segment reconstruction has weak evidence with CNNs (Gedon et al.,
-CinC 2021). Both remain open (docs/self-supervised.md).
+an LSTM, without BatchNorm) is not the one fine-tuning reads. Masked-segment
+reconstruction has weak evidence with CNNs (Gedon et al., CinC 2021). Both remain
+open (docs/self-supervised.md).
 
 Views are drawn on the device from keys folded from (seed, step, example index in the
 global batch): a resumed run draws the same views, and jit and pmap, on any number
