@@ -155,10 +155,9 @@ def test_a_signal_saves_and_the_run_resumes_bit_identically(tiny_data_dir, tmp_p
   assert resumed["representation"] == expected["representation"]
 
 
-@pytest.mark.parametrize("objective", ["vicreg"])
-def test_vicreg_trains_on_8_devices_under_pmap(tiny_data_dir, tmp_path, objective):
-  workdir = str(tmp_path / objective)
-  config = tiny_self_supervised_config(tiny_data_dir, objective, parallelism="pmap")
+def test_vicreg_trains_on_8_devices_under_pmap(tiny_data_dir, tmp_path):
+  workdir = str(tmp_path / "vicreg")
+  config = tiny_self_supervised_config(tiny_data_dir, "vicreg", parallelism="pmap")
   results = ssl_experiment.train_and_evaluate(config, workdir)
   assert jax.device_count() == 8
   losses = [m["loss"] for m in read_metrics(workdir) if "loss" in m]

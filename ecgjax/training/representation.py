@@ -82,9 +82,8 @@ class RepresentationMonitor:
     """`probe`: a labelled input source (or None), scored on `probe_split`."""
     self.source, self.probe, self.probe_split = source, probe, probe_split
     self.last_finite = last_finite
-    step_fn = par.eval_step(graphdef, steps.embed_step_fn)
-    self._embed = lambda state: (lambda local: step_fn(state, local))
     self._par = par
+    self._embed_step = par.eval_step(graphdef, steps.embed_step_fn)    # compiled once
 
   def probe_splits(self) -> list[str]:
     """The probe dataset's splits (none without a probe)."""
@@ -96,7 +95,8 @@ class RepresentationMonitor:
     """metrics.jsonl's eval line: `split`'s embedding rank and spread, and the probe's
     k-NN AUROCs on `probe_split` (default: the one the monitor was made with; the
     conclusion asks for the test split). `state` is in the checkpoint layout."""
-    embed = self._embed(self._par.from_checkpoint(state))
+    on_path = self._par.from_checkpoint(state)
+    embed = lambda local: self._embed_step(on_path, local)  # noqa: E731
     z, _, _ = embeddings_of(self.source, split, embed, step, self.last_finite)
     summary = {"examples": len(z), "embedding_width": int(z.shape[1]),
                "embedding_rank": rank_me(z), "embedding_std": spread(z)}

@@ -78,11 +78,12 @@ class Objective:
   def from_section(cls, section) -> "Objective":
     fields = dict(section)
     name = fields.pop("objective", cls.name)
-    for key in ("projector", "vicreg_weights"):
+    # Sequences as tuples of their type, whether the config holds a tuple or "512,128".
+    for key, kind in (("projector", int), ("vicreg_weights", float)):
       if key in fields:
         value = fields[key]
-        fields[key] = tuple(float(v) if key == "vicreg_weights" else int(v)
-                            for v in (value.split(",") if isinstance(value, str) else value))
+        fields[key] = tuple(kind(v) for v in (value.split(",") if isinstance(value, str)
+                                              else value))
     unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
       raise ValueError(f"self_supervised: unknown field(s) {', '.join(unknown)}")
