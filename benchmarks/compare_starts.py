@@ -9,7 +9,9 @@ same dataset, labels, training sizes and seeds, each from its own `init_from`. A
 training subset and data order depend on its seed and size only, and every run scores
 the same test split, so runs of two sweeps pair as runs of one do
 (evaluation.sweep_statistics). Modes are named START/MODE (`ssl/full`); `scratch` and
-`random_probe` start from no checkpoint, so the first sweep that has them gives them.
+`random_probe` start from no checkpoint, so the first sweep's are named bare (`scratch`)
+and a later sweep's START/MODE: the same runs again, or the same mode under other
+settings (`standardized/random_probe`, a probe on standardized features).
 
 Prints one JSON line per (training size, pair): the macro AUROC of both sides (mean
 over labels, then seeds), the paired difference with its 95% CI and p-value, and each
@@ -34,17 +36,12 @@ UNSTARTED = ("scratch", "random_probe")     # modes that read no checkpoint
 
 def named_runs(sweeps: list[tuple[str, str]]) -> list[sweep_runs.Run]:
   """Every finished run of the sweeps, its mode prefixed by its start's name."""
-  runs, have = [], set()
-  for start, workdir in sweeps:
+  runs = []
+  for i, (start, workdir) in enumerate(sweeps):
     run_dirs = sorted(d for d in glob.glob(os.path.join(workdir, "runs", "*", "*", "*"))
                       if os.path.exists(os.path.join(d, "results.json")))
     for run in sweep_runs.load_runs(run_dirs):
-      if run.mode in UNSTARTED:
-        key = (run.mode, run.train_size, run.seed)
-        if key in have:
-          continue
-        have.add(key)
-      else:
+      if i or run.mode not in UNSTARTED:
         run.mode = f"{start}/{run.mode}"
       runs.append(run)
   return runs

@@ -15,8 +15,9 @@ the model adapted to that set's ECGs without their labels (AdaBN: BatchNorm stat
 recomputed; predict --adapt_batch_norm is the same for a user's files).
 `--large_sets` also scores the lead-I model on all 5,000 CinC 2017 recordings
 (cinc2017/ with cinc2017_train/, set `cinc2017_5000`: about 450 AF positives, CIs
-narrow enough to tell two pretrainings apart; a few minutes more), reported on its own,
-outside the pooled median. `--model` may be left out to score a lead-I model alone.
+narrow enough to tell two pretrainings apart; a few minutes more) and the 12-lead
+model on PTB-XL's 2,055 records (ptbxl_train/, set `ptbxl_2055`: hundreds of positives
+for the common labels), each reported on its own, outside the pooled median. `--model` may be left out to score a lead-I model alone.
 (Lines before generator 1.2.0 name the sets ptbxl_1_40, cpsc2018_1_40 and
 cinc2017_1_200.)
 """
@@ -44,7 +45,8 @@ def main():
                       help="score each set with the model's BatchNorm statistics recomputed "
                            "on that set's ECGs, labels unread (AdaBN)")
   parser.add_argument("--large_sets", action="store_true",
-                      help="also score the lead-I model on the 5,000 CinC 2017 recordings")
+                      help="also the large sets: CinC 2017's 5,000 recordings (lead-I "
+                           "model), PTB-XL's 2,055 (12-lead model)")
   parser.add_argument("--out")
   args = parser.parse_args()
   if not (args.model or args.one_lead_model):

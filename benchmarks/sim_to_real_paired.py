@@ -4,8 +4,9 @@
       [--shared ../shared/data] [--scratch DIR] [--label "600 vs 5,000 steps"]
       [--out benchmarks/results/sim_to_real_paired.jsonl]
 
-Both models read the same sets (two 12-lead models: PTB-XL 1-40 and CPSC 1-40; two
-lead-I models: CinC 2017, and with `--large_sets` its 5,000 recordings), every
+Both models read the same sets (two 12-lead models: PTB-XL 1-40 and CPSC 1-40, and with
+`--large_sets` PTB-XL's 2,055 records in ptbxl_train/; two lead-I models: CinC 2017,
+and with `--large_sets` its 5,000 recordings), every
 resample scores both on the same records, and the line reports per set and pooled:
 each model's median AUROC over the labels with at least `--min_positives` positives,
 and B minus A with its 95% CI (ecgjax/sim_to_real/paired.py). Where the
@@ -33,7 +34,8 @@ def main():
   parser.add_argument("--min_positives", type=int, default=3)
   parser.add_argument("--resamples", type=int, default=1000)
   parser.add_argument("--large_sets", action="store_true",
-                      help="lead-I models: also the 5,000 CinC 2017 recordings")
+                      help="also the large sets: CinC 2017's 5,000 recordings (lead I), "
+                           "PTB-XL's 2,055 (12 leads)")
   parser.add_argument("--scratch", default="", help="where the sample sets are built")
   parser.add_argument("--out")
   args = parser.parse_args()

@@ -51,6 +51,10 @@ def test_validation_returns_the_structured_fields_parsed(tmp_path):
   ft = validation.validate_finetune(tiny_finetune_config(
       str(tmp_path), "/pretrain", lr_multipliers="^backbone/=0.1;^head/=2"), device_count=8)
   assert ft.lr_multipliers == (("^backbone/", 0.1), ("^head/", 2.0))
+  with pytest.raises(validation.ConfigError, match=r"probe_features='zscore': expected one of "
+                                                   r"\('auto', 'raw', 'standardized'\)"):
+    validation.validate_finetune(tiny_finetune_config(
+        str(tmp_path), "/pretrain", probe_features="zscore"), device_count=8)
 
 
 def test_demo_refuses_real_data_it_cannot_read(tmp_path):

@@ -65,6 +65,49 @@ def test_head_columns_of_known_labels_are_carried_and_the_start_can_be_kept(
     assert (results["best_step"] == 0) == carry
 
 
+def test_standardized_features_train_a_head_that_reads_raw_features():
+  """probe_features=standardized: the probe trains on features centred and scaled on
+  the training split, and the head it keeps scores raw features exactly as the
+  trained head scored the standardized ones (the checkpoint, LP-FT and predict feed
+  it raw features)."""
+  from ecgjax.training import linear_probe
+  rng = np.random.default_rng(0)
+  raw = rng.normal(size=(50, 6)) * np.array([1e-3, 1.0, 50.0, 1.0, 7.0, 0.0]) + 3.0
+  standardization = linear_probe.Standardization.fit(raw)
+  z = standardization(raw)
+  np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-4)
+  np.testing.assert_allclose(z.std(axis=0), [1, 1, 1, 1, 1, 0], atol=1e-4)  # constant: 0
+  head = {"kernel": rng.normal(size=(6, 3)).astype(np.float32),
+          "bias": rng.normal(size=3).astype(np.float32)}
+  on_raw = standardization.head_to_raw(head)
+  np.testing.assert_allclose(raw @ on_raw["kernel"] + on_raw["bias"],
+                             z @ head["kernel"] + head["bias"], rtol=1e-4, atol=1e-3)
+  back = standardization.head_from_raw(on_raw)
+  for k in head:
+    np.testing.assert_allclose(back[k], head[k], rtol=1e-4, atol=1e-4)
+
+
+def test_a_standardized_probe_keeps_its_carried_start_as_raw_columns(
+    tiny_pretrained, tiny_data_dir, tmp_path):
+  """A probe that barely moves keeps its starting head: with standardized features
+  that start is the checkpoint's columns moved into standardized space and back, so
+  the kept head is the checkpoint's columns again, not their standardized form."""
+  before = checkpoints.read_pretrained(tiny_pretrained)
+  order = [before.card["labels"].index(n) for n in
+           ("sinus_rhythm", "sinus_bradycardia", "atrial_fibrillation")]
+  workdir = str(tmp_path / "standardized")
+  results = fine_tuning.train_and_evaluate(tiny_finetune_config(
+      tiny_data_dir, tiny_pretrained, mode="linear_probe", probe_learning_rate=1e-9,
+      probe_features="standardized"), workdir)
+  assert results["best_step"] == 0
+  kept = transfer.flatten(checkpoints.read_pretrained(workdir).params)
+  start = transfer.flatten(before.params)
+  np.testing.assert_allclose(kept["head/kernel"], np.asarray(start["head/kernel"])[:, order],
+                             rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(kept["head/bias"], np.asarray(start["head/bias"])[order],
+                             rtol=1e-4, atol=1e-4)
+
+
 def test_carry_head_copies_columns_by_name():
   head = {"kernel": np.zeros((4, 3), np.float32), "bias": np.zeros(3, np.float32)}
   old = {"kernel": np.arange(8, dtype=np.float32).reshape(4, 2), "bias": np.array([5., 6.])}
@@ -100,6 +143,9 @@ def test_random_probe_trains_a_head_on_the_random_frozen_backbone(tiny_pretraine
   from flax import nnx
   workdir, results = tiny_finetuned(mode="random_probe")
   assert results["mode"] == "random_probe"
+  # probe_features=auto: the random features standardized, a pretrained encoder's raw.
+  assert results["probe_features"] == "standardized"
+  assert tiny_finetuned(mode="linear_probe")[1]["probe_features"] == "raw"
   after = transfer.flatten(checkpoints.read_pretrained(workdir).params)
   pretrained = transfer.flatten(checkpoints.read_pretrained(tiny_pretrained).params)
   saved = checkpoints.read_pretrained(workdir)

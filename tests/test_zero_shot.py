@@ -157,6 +157,17 @@ def test_cinc2017_folders_merge_into_one_set_scored_only_when_asked(tmp_path):
       real / "cinc2017_train" / "A00201.mat")
 
 
+def test_ptbxl_s_large_set_is_read_from_ptbxl_train_only_when_asked(tmp_path):
+  """ptbxl_train/ holds PTB-XL as ptbxl/ does, thousands of records: a twelve-lead
+  set large enough to separate two pretrainings, scored only with --large_sets."""
+  from ecgjax.sim_to_real import sample_sets
+  (tmp_path / "ptbxl_train").mkdir()
+  assert sample_sets.present_sets(str(tmp_path)) == []
+  assert sample_sets.present_sets(str(tmp_path), large_sets=True) == ["ptbxl_2055"]
+  module, config, folders, one_lead = sample_sets.SETS["ptbxl_2055"]
+  assert (module, config.format(rate=100), one_lead) == ("ptbxl", "vocabulary_100", False)
+
+
 def test_normals_flagged_count_only_what_the_set_annotates():
   """A rhythm-only set (CinC 2017: sinus rhythm and AF annotated) takes its sinus-rhythm-
   only recordings as normal and counts a call only for a label it annotates; a set that

@@ -95,3 +95,18 @@ def test_models_that_read_different_ecgs_are_refused_naming_both(tmp_path):
   with pytest.raises(ValueError, match=r"synthetic_foundation_lead_i reads \['I'\]"):
     paired.compare("synthetic_foundation", "synthetic_foundation_lead_i",
                              str(tmp_path), str(tmp_path))
+
+
+def test_a_patients_ecgs_are_drawn_together_and_one_ecg_each_is_the_record_bootstrap():
+  """PTB-XL's large set holds several ECGs of some patients: they share one draw. A set
+  of one ECG per patient keeps the record bootstrap its recorded comparisons used."""
+  patients = np.array([7, 7, 3, 9, 9, 9, 1])
+  w = paired.resample_weights(patients, 200, seed=0)
+  assert w.shape == (200, 7)
+  np.testing.assert_array_equal(w[:, 0], w[:, 1])
+  np.testing.assert_array_equal(w[:, 3], w[:, 5])
+  assert (w[:, 0] != w[:, 2]).any()           # different patients, different draws
+  assert np.all(w[:, [2, 0, 3, 6]].sum(axis=1) == 4)    # four patients drawn four times
+  unique = np.array([40, 10, 30, 20])
+  np.testing.assert_array_equal(paired.resample_weights(unique, 50, seed=0),
+                                bootstrap.patient_weights(np.arange(4), 50, seed=0))

@@ -140,6 +140,10 @@ def finetune_defaults() -> ml_collections.ConfigDict:
   # Measured in docs/sim-to-real.md.
   c.decay_to_start = 0.0
   c.probe_learning_rate = 1e-2   # linear probe: a head on fixed features takes larger steps
+  # The probes' features as the backbone gives them (`raw`) or each standardized on the
+  # training split (`standardized`, folded into the kept head); `auto`: standardized
+  # for random_probe only (training.linear_probe.probe_features says why).
+  c.probe_features = "auto"
   # Fewer leads than the checkpoint read (dataset.leads): `reinit` starts the stem
   # afresh; `select` keeps the stem's filters for the chosen leads (exactly the
   # pretrained model with the other leads at zero, whose BatchNorm statistics were

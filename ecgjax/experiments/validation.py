@@ -16,8 +16,8 @@ from ecgjax.data import augment, datasets, embedded, mixture
 from ecgjax.ecg import leads
 from ecgjax.evaluation import thresholds
 from ecgjax.models import head, resnet1d
-from ecgjax.training import (eval_outputs, model_init, nonfinite, optimizers, parallel, run_spec,
-                             self_supervised)
+from ecgjax.training import (eval_outputs, linear_probe, model_init, nonfinite, optimizers,
+                             parallel, run_spec, self_supervised)
 
 
 class ConfigError(ValueError):
@@ -158,6 +158,9 @@ def validate_finetune(config, device_count: int | None = None,
                       f"{config.freeze_batch_norm!r}")
   if not config.probe_learning_rate > 0:
     raise ConfigError(f"config.probe_learning_rate must be > 0, got {config.probe_learning_rate}")
+  if config.probe_features not in linear_probe.PROBE_FEATURES:
+    raise ConfigError(f"config.probe_features={config.probe_features!r}: expected one of "
+                      f"{linear_probe.PROBE_FEATURES}")
   if (isinstance(config.decay_to_start, bool) or not isinstance(config.decay_to_start, (int, float))
       or not 0 <= config.decay_to_start < float("inf")):
     raise ConfigError(f"config.decay_to_start must be a finite number >= 0 (0: off), got "

@@ -11,8 +11,9 @@ Per label: both AUROCs, the difference with its paired-bootstrap CI and DeLong's
 p-value (evaluation.comparison). Per set and pooled over the sample sets (not the
 large ones, as in zero_shot.score): the median over the labels with at least
 `min_positives` positives of each model, and the difference of the medians with its
-paired CI. Records are resampled, as zero_shot's median CI does (the samples have one
-ECG per patient).
+paired CI. Patients are resampled (resample_weights): in the samples, one ECG each,
+that is zero_shot's record bootstrap; PTB-XL's large set has patients with several
+ECGs, which must be drawn together.
 """
 
 import dataclasses
@@ -51,6 +52,15 @@ class PairedLabels:
   labels: dict
   resampled_a: list
   resampled_b: list
+
+
+def resample_weights(patients: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+  """(resamples, records) weights of a patient bootstrap. Where every record is its
+  own patient they are drawn by record position, as before PTB-XL's large set (whose
+  2,055 records are 2,020 patients' ECGs), so earlier recorded comparisons reproduce."""
+  if len(np.unique(patients)) == len(patients):
+    return bootstrap.patient_weights(np.arange(len(patients)), resamples, seed)
+  return bootstrap.patient_weights(patients, resamples, seed)
 
 
 def paired_labels(a: scored_sets.ScoredSet, b: scored_sets.ScoredSet, annotated: list[str],
@@ -132,8 +142,7 @@ def compare(model_a: str, model_b: str, real_data: str, scratch: str, min_positi
         data_dir)
     a = scored_sets.score_set(loaded_a, dataset, data_dir)
     b = scored_sets.score_set(loaded_b, dataset, data_dir)
-    # One ECG per patient in these sets: a patient bootstrap resamples records.
-    weights = bootstrap.patient_weights(np.arange(len(a.truth)), resamples, seed)
+    weights = resample_weights(a.patients, resamples, seed)
     part = paired_labels(a, b, annotated, weights, min_positives)
     sets[name] = {"dataset": dataset, "records": len(a.truth), "labels": part.labels,
                   **summary([part])}

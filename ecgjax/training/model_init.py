@@ -209,6 +209,7 @@ def from_config(config, spec: run_spec.RunSpec, source, workdir: str) -> Start:
                "train_examples": source.train_examples})
   if config.mode in PROBE_MODES:
     start.head_only = True
+    start.results["probe_features"] = linear_probe.probe_features(config)
     return start
 
   if config.mode == "full" and config.full_head_init == "linear_probe":
