@@ -25,7 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BEGIN, END = "<!-- sim-to-real-history -->", "<!-- /sim-to-real-history -->"
 SETS = (("ptbxl", "PTB-XL 1-40"), ("cpsc2018", "CPSC 2018 1-40"),
         ("cinc2017", "CinC 2017 1-200, lead I"),
-        ("cinc2017_5000", "CinC 2017 1-5000, lead I"))
+        ("cinc2017_5000", "CinC 2017 1-5000, lead I"),
+        ("ptbxl_2055", "PTB-XL 2,055, 12 leads"))
 # The set whose CIs can separate two pretrainings: hundreds of positives per label.
 LARGE_SET = "cinc2017_5000"
 # Set names of the lines before generator 1.2.0.
