@@ -7,7 +7,10 @@ the input): the sweep's probes and LP-FT starts from one checkpoint, every size 
 seed, read them once. The head
 then trains full batch with AdamW, `eval_every` updates per compiled chunk, and
 the chunk with the best mean validation AUROC is kept (the starting head too,
-with `score_start`). The loop (training.loop) does the rest, as for every mode.
+with `score_start`). With `probe_features` standardized (the random probe's default)
+the head trains on features centred and scaled on the training split, and the kept
+head has that folded in (Standardization). The loop (training.loop) does the rest, as
+for every mode.
 """
 
 import dataclasses
@@ -183,7 +186,9 @@ class Standardization:
   split: the probe's `probe_features=standardized`, MAE's BatchNorm without affine
   before the linear classifier (He et al., CVPR 2022). A frozen random encoder's
   features keep whatever scale initialisation gave them (its BatchNorm statistics are
-  the initial 0 and 1), which a linear head with one learning rate fits poorly."""
+  the initial 0 and 1), which a linear head with one learning rate fits poorly.
+  A carried head starts as its standardized equivalent, and `decay_to_start` pulls
+  toward that, in the standardized features' units."""
   mean: np.ndarray
   scale: np.ndarray
 
