@@ -16,11 +16,14 @@ and torch but no TensorFlow and no network. Writes JSON lines, in this order:
 3. `predict_scoring`: ECG/s of predict's batched scoring
    (inference.scoring.Scorer: host int16 windows in, log-odds out, on every
    local device) for each model and dtype, at batch 256;
-4. `input_pipeline`: the tf.data pipeline at 500 Hz on one CPU core
+4. `self_supervised_step`: the supervised, contrastive and VICReg steps of the `small`
+   model on 10 s at 100 Hz, two 5 s views (benchmarks/self_supervised_step.py), at
+   `--self_supervised_batch` in the first `--dtypes` (0: not run);
+5. `input_pipeline`: the tf.data pipeline at 500 Hz on one CPU core
    (benchmarks/input_pipeline.py's `host` measurement), where TensorFlow and a
    built dataset (`--data_dir` holding synthetic_ecg/large) exist; otherwise a
    line saying which is missing;
-5. `summary`: per (model, dtype, batch) JAX's ratio to the best PyTorch variant and
+6. `summary`: per (model, dtype, batch) JAX's ratio to the best PyTorch variant and
    its MFU, and the issue's two goals (bf16 at least 1.3x the best PyTorch variant;
    ribeiro2020 at its best batch at least 35% MFU), each met or not.
 Configurations are run most important first: every configuration beside eager
@@ -48,6 +51,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+import self_supervised_step
 import train_step
 from emit import emit
 from ecgjax.models.presets import PRESETS as MODELS
@@ -138,6 +142,24 @@ def input_pipeline_line(args) -> dict:
   return {**line, "ecg_per_sec": statistics.median(rates), "windows": rates}
 
 
+def self_supervised_lines(args, in_time: bool) -> list[dict]:
+  """What a self-supervised step costs against supervised pretraining's on this device
+  (issue: self-supervised pretraining, its cost on an accelerator)."""
+  if not args.self_supervised_batch:
+    return []
+  key = {"benchmark": "self_supervised_step", "model": "small",
+         "batch_size": args.self_supervised_batch, "dtype": args.dtypes[0]}
+  if not in_time:
+    return [{**key, "skipped": f"time limit {args.time_limit_s:.0f} s", **base_fields(args)}]
+  settings = argparse.Namespace(model="small", batch_size=args.self_supervised_batch,
+                                samples=1000, view_samples=500, dtype=args.dtypes[0],
+                                warmup=args.warmup, steps=args.steps, windows=args.windows)
+  try:
+    return self_supervised_step.measure(settings)
+  except Exception as e:  # noqa: BLE001  out of memory: the rest of the run goes on
+    return [{**key, "error": f"{type(e).__name__}: {str(e)[:500]}", **base_fields(args)}]
+
+
 def summary(train_lines: list[dict], args) -> dict:
   """JAX against the best PyTorch variant, per configuration, and the goals."""
   configs = {}
@@ -210,6 +232,8 @@ def main():
   parser.add_argument("--windows", type=int, default=5)
   parser.add_argument("--predict_batch", type=int, default=256)
   parser.add_argument("--predict_windows", type=int, default=2048)
+  parser.add_argument("--self_supervised_batch", type=int, default=512,
+                      help="the self-supervised steps' batch; 0: not measured")
   parser.add_argument("--data_dir", default="", help="holding synthetic_ecg/large, for the "
                       "input pipeline (needs TensorFlow)")
   parser.add_argument("--time_limit_s", type=float, default=540.0,
@@ -250,6 +274,8 @@ def main():
     except Exception as e:  # noqa: BLE001
       emit({"benchmark": "predict_scoring", "model": model_name, "dtype": dtype,
             "error": f"{type(e).__name__}: {str(e)[:500]}", **base_fields(args)}, args.out)
+  for line in self_supervised_lines(args, in_time()):
+    emit(line, args.out)
   emit(input_pipeline_line(args), args.out)
   emit(summary(train_lines, args), args.out)
 

@@ -76,18 +76,10 @@ class Step:
     return time.perf_counter() - start
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--model", default="small")
-  parser.add_argument("--batch_size", type=int, default=128)
-  parser.add_argument("--samples", type=int, default=1000)        # 10 s at 100 Hz
-  parser.add_argument("--view_samples", type=int, default=500)    # 5 s
-  parser.add_argument("--dtype", default="float32")
-  parser.add_argument("--warmup", type=int, default=3)
-  parser.add_argument("--steps", type=int, default=5)
-  parser.add_argument("--windows", type=int, default=5)
-  parser.add_argument("--out")
-  args = parser.parse_args()
+def measure(args) -> list[dict]:
+  """The three steps' lines for `args` (model, batch_size, samples, view_samples, dtype,
+  warmup, steps, windows): the benchmark's whole measurement, also called by
+  benchmarks/accelerator.py on a lent device."""
   runners, setup_s = {}, {}
   for kind in KINDS:
     start = time.perf_counter()
@@ -100,19 +92,38 @@ def main():
       rates[kind].append(args.steps * args.batch_size / runner.run(args.steps))
   devices = jax.device_count()
   supervised = statistics.median(rates["supervised"])
+  lines = []
   for kind, windows in rates.items():
     ecg_per_sec = statistics.median(windows)
-    emit({"benchmark": "self_supervised_step", "framework": "jax", "variant": kind,
-          "model": args.model, "batch_size": args.batch_size, "dtype": args.dtype,
-          "samples": args.samples, "view_samples": args.view_samples, "devices": devices,
-          "device_kind": jax.devices()[0].device_kind, "ecg_per_sec": ecg_per_sec,
-          "ecg_per_sec_per_device": ecg_per_sec / devices,
-          "views_per_sec": ecg_per_sec * runners[kind].views,
-          "relative_to_supervised": ecg_per_sec / supervised,
-          "step_flops": runners[kind].flops * devices if runners[kind].flops else None,
-          "mfu": None, "windows": windows, "setup_s": setup_s[kind],
-          "command": "python " + " ".join(sys.argv),
-          "date": datetime.date.today().isoformat()}, args.out)
+    lines.append({
+        "benchmark": "self_supervised_step", "framework": "jax", "variant": kind,
+        "model": args.model, "batch_size": args.batch_size, "dtype": args.dtype,
+        "samples": args.samples, "view_samples": args.view_samples, "devices": devices,
+        "device_kind": jax.devices()[0].device_kind, "ecg_per_sec": ecg_per_sec,
+        "ecg_per_sec_per_device": ecg_per_sec / devices,
+        "views_per_sec": ecg_per_sec * runners[kind].views,
+        "relative_to_supervised": ecg_per_sec / supervised,
+        "step_flops": runners[kind].flops * devices if runners[kind].flops else None,
+        "mfu": None, "windows": windows, "setup_s": setup_s[kind],
+        "command": "python " + " ".join(sys.argv),
+        "date": datetime.date.today().isoformat()})
+  return lines
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--model", default="small")
+  parser.add_argument("--batch_size", type=int, default=128)
+  parser.add_argument("--samples", type=int, default=1000)        # 10 s at 100 Hz
+  parser.add_argument("--view_samples", type=int, default=500)    # 5 s
+  parser.add_argument("--dtype", default="float32")
+  parser.add_argument("--warmup", type=int, default=3)
+  parser.add_argument("--steps", type=int, default=5)
+  parser.add_argument("--windows", type=int, default=5)
+  parser.add_argument("--out")
+  args = parser.parse_args()
+  for line in measure(args):
+    emit(line, args.out)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ def test_one_command_without_tensorflow(tmp_path):
       [sys.executable, "-c", RUN, "--models", "small", "--batch_sizes", "8",
        "--dtypes", "float32", "--peer", "eager", "--parallelism", "jit", "pmap",
        "--samples", "400", "--warmup", "1", "--steps", "1", "--windows", "1",
-       "--predict_batch", "8", "--predict_windows", "16", "--out", str(out)],
+       "--predict_batch", "8", "--predict_windows", "16", "--self_supervised_batch", "8",
+       "--out", str(out)],
       cwd=REPO, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   lines = [json.loads(line) for line in out.read_text().splitlines()]
@@ -51,6 +52,12 @@ def test_one_command_without_tensorflow(tmp_path):
     assert all(field in line for field in FIELDS), line
     assert line["ecg_per_sec"] > 0
   assert all(t["setup_s"] > 0 for t in train)     # to plan the next lease by
+  # The self-supervised objectives' step against supervised pretraining's, same run.
+  ssl = [line for line in lines if line["benchmark"] == "self_supervised_step"]
+  assert [s.get("variant") for s in ssl] == ["supervised", "contrastive", "vicreg"], ssl
+  assert all(s["ecg_per_sec"] > 0 and s["views_per_sec"] == 2 * s["ecg_per_sec"]
+             for s in ssl[1:])
+  assert ssl[0]["relative_to_supervised"] == 1.0
   [row] = lines[-1]["rows"]
   assert (row["model"], row["batch_size"], row["best_torch_variant"]) == ("small", 8, "eager")
   assert abs(row["ratio"] - row["jax_ecg_per_sec"] / row["best_torch_ecg_per_sec"]) < 1e-9
