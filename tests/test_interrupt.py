@@ -4,6 +4,9 @@ one run per workdir, are in tests/test_interrupt_command_line.py."""
 
 import json
 import os
+import signal
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -92,3 +95,30 @@ def test_an_interrupted_fine_tune_resumes_bit_identical(tiny_pretrained, tiny_da
   # Concluded: the same command again has nothing left to do.
   assert fine_tuning.train_and_evaluate(
       tiny_finetune_config(tiny_data_dir, tiny_pretrained, **steps), workdir) == resumed
+
+
+def test_a_signal_is_acknowledged_in_the_phase_it_arrived_in_however_late_the_watcher(capfd):
+  """On a loaded machine the watcher thread may wake only after the main thread has
+  moved on. Here it is held back (its acknowledgement waits on the lock the test
+  holds) while a SIGINT arrives as the results are written, and the command then
+  moves to `exiting`: the one line printed still says the results are being written,
+  not that the run has ended."""
+  request = interrupt.StopRequest()
+  with request:
+    assert request._wakeup is not None, "no watcher thread here: nothing to hold back"
+    with request.during("exiting"):
+      with request._acknowledging:
+        with request.during("concluding"):
+          os.kill(os.getpid(), signal.SIGINT)
+          deadline = time.monotonic() + 30
+          while request._interrupts < 1:      # the watcher has read the signal
+            assert time.monotonic() < deadline, "the watcher never read the signal"
+            time.sleep(0.01)
+      # Released in `exiting`: the watcher acknowledges now, if nothing did before.
+    assert request.signal_name == "SIGINT"
+  watcher = [t for t in threading.enumerate() if t.name == "ecgjax-signal-watcher"]
+  for thread in watcher:                      # ends once the handlers are restored
+    thread.join(timeout=30)
+  lines = [line for line in capfd.readouterr().err.splitlines() if "ecgjax: SIGINT" in line]
+  assert len(lines) == 1, lines
+  assert "the run is writing its results" in lines[0], lines

@@ -21,7 +21,11 @@ bit-identical to a run that was never stopped.
 
 Every signal is acknowledged on stderr the moment it arrives, by a watcher thread
 woken through `signal.set_wakeup_fd`: the main thread may be inside a long C++ call
-(XLA compiling a step) where Python signal handlers wait until it returns. A second
+(XLA compiling a step) where Python signal handlers wait until it returns. The main
+thread's handler acknowledges too, whichever of the two comes first: on a loaded
+machine the watcher may wake only after the main thread has moved on (from writing
+the results to exiting, say), while the handler runs before the main thread's next
+line and so names the phase the signal arrived in. A second
 Ctrl-C stops at once, with one line and exit code 130, without saving (checkpoints
 already written are kept; a save cut short leaves a temporary directory that the
 next run removes).
@@ -108,6 +112,8 @@ class StopRequest:
     self._previous_wakeup = -1
     self._interrupts = 0
     self._acknowledged: set[int] = set()
+    # Re-entrant: the main thread's handler may run while that thread acknowledges.
+    self._acknowledging = threading.RLock()
 
   @property
   def requested(self) -> bool:
@@ -124,8 +130,10 @@ class StopRequest:
   def _handle(self, signum, frame):
     """The Python-level handler (main thread, when it next runs Python code)."""
     name = signal.Signals(signum).name
-    if self._wakeup is None:       # no watcher: this handler does its work
+    if self._wakeup is None:       # no watcher: this handler counts too
       self._count(signum)
+    else:                          # the watcher counts; the first to run acknowledges
+      self._acknowledge(signum)
     if self.phase == "exiting":     # the command is done: let it exit
       return
     first = self.signal_name is None
@@ -135,8 +143,7 @@ class StopRequest:
                         "same command again to start")
 
   def _count(self, signum) -> None:
-    """Acknowledges a signal; a second SIGINT ends the process at once."""
-    name = signal.Signals(signum).name
+    """Counts and acknowledges a signal; a second SIGINT ends the process at once."""
     if signum == signal.SIGINT:
       self._interrupts += 1
     if self._interrupts >= 2 and signum == signal.SIGINT:
@@ -144,9 +151,16 @@ class StopRequest:
             f"before now are kept (exit code {SECOND_INTERRUPT_EXIT_CODE})",
             file=sys.stderr, flush=True)
       os._exit(SECOND_INTERRUPT_EXIT_CODE)
-    if signum not in self._acknowledged:
+    self._acknowledge(signum)
+
+  def _acknowledge(self, signum) -> None:
+    """Prints a signal's acknowledgement once, naming the phase it is read in."""
+    with self._acknowledging:
+      if signum in self._acknowledged:
+        return
       self._acknowledged.add(signum)
-      print(acknowledgement(name, self.phase), file=sys.stderr, flush=True)
+      print(acknowledgement(signal.Signals(signum).name, self.phase), file=sys.stderr,
+            flush=True)
 
   def _watch(self, read_fd: int) -> None:
     """The watcher thread: woken by the C-level handler's byte on the wakeup fd."""
