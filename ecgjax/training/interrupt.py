@@ -159,8 +159,13 @@ class StopRequest:
       if signum in self._acknowledged:
         return
       self._acknowledged.add(signum)
-      print(acknowledgement(signal.Signals(signum).name, self.phase), file=sys.stderr,
-            flush=True)
+      try:
+        print(acknowledgement(signal.Signals(signum).name, self.phase), file=sys.stderr,
+              flush=True)
+      except RuntimeError:
+        # The main thread's handler ran inside that thread's own write to stderr (a
+        # write retried after EINTR): a reentrant call. The watcher acknowledges.
+        self._acknowledged.discard(signum)
 
   def _watch(self, read_fd: int) -> None:
     """The watcher thread: woken by the C-level handler's byte on the wakeup fd."""
