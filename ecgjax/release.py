@@ -12,8 +12,10 @@ The steps, each what a user could run alone:
    training folds (refit_on_ptbxl), its folds 9 and 10 reported. The rule is fixed
    before the sample sets below are looked at: their labels choose nothing.
 2. The refitted model scored zero-shot on every real sample set under `--shared`
-   (zero_shot.score): AUROC with 95% CIs per label, the median per set, and the fraction
-   of each set's normal ECGs it flags at those thresholds.
+   (zero_shot.score), and on the large sets there (PTB-XL's 2,055 records in
+   `ptbxl_train/`; CinC 2017's 5,000 recordings for `--one_lead`): AUROC with 95% CIs
+   per label, the median per set, and the fraction of each set's normal ECGs it flags
+   at those thresholds.
 3. OUT/NAME written as a model directory (no optimiser state) whose card carries a
    `release` entry: generator version, recipe, steps, training cost, how the thresholds
    were chosen, and the figures of steps 1 and 2; model_card.md beside it says the same
@@ -275,12 +277,14 @@ def release(model: str, name: str, recipe: str, threshold_rule: str, shared: str
     else:
       refitted = refit_on_validation(model, threshold_rule, os.path.join(scratch, "refitted"),
                                      os.path.join(scratch, "evaluate"), data_dir)
-    # A one-lead model is also scored on CinC 2017's 5,000 recordings where they are
-    # present (sim_to_real.sample_sets.LARGE_SETS): the 200 in the samples cannot tell models apart.
+    # Also scored on the large sets present (sim_to_real.sample_sets.LARGE_SETS: CinC
+    # 2017's 5,000 recordings for one lead, PTB-XL's 2,055 for twelve): the samples'
+    # hundred-odd ECGs per set cannot tell models apart. A set the model cannot read is
+    # skipped.
     scored = zero_shot.score("" if one_lead else refitted, shared,
                              os.path.join(scratch, "sets"),
                              one_lead_model=refitted if one_lead else "",
-                             min_positives=min_positives, large_sets=one_lead)
+                             min_positives=min_positives, large_sets=True)
     saved = checkpoints.read_pretrained(refitted)
     card = dict(saved.card)
     card["label_exclusions"] = model_card.label_exclusions(card["labels"])
@@ -319,7 +323,8 @@ def define_flags() -> None:
   flags.DEFINE_string("threshold_rule", "specificity:0.99",
                       "chosen on the synthetic validation split (evaluation/thresholds.py)")
   flags.DEFINE_string("shared", None, "the folder of real sample sets (ptbxl/, cinc2020/, "
-                      "cinc2017/; default: the samples shipped in the package)")
+                      "cinc2017/, and the large ptbxl_train/ and cinc2017_train/ where "
+                      "present; default: the samples shipped in the package)")
   flags.DEFINE_string("out", os.fspath(shipped.SHIPPED_MODELS), "where NAME is written")
   flags.DEFINE_boolean("one_lead", False, "the model reads lead I: its head keeps only the "
                        "labels one limb lead shows (ecg.labels.lead_support), and it is scored "

@@ -63,7 +63,10 @@ def test_release_writes_a_model_directory_with_its_record(tiny_pretrained, share
   # The synthetic validation split's normals (sinus rhythm alone) under the same rule.
   assert rel["synthetic_normals_flagged"]["normal_ecgs"] > 0
   sets = rel["sim_to_real"]["sets"]
-  assert set(sets) == {"ptbxl", "cpsc2018"}
+  # The samples' sets and, for a twelve-lead model, PTB-XL's 2,055 records (a large
+  # set); CinC 2017's one-lead sets are not this model's to read.
+  assert set(sets) == {"ptbxl", "cpsc2018", "ptbxl_2055"}
+  assert sets["ptbxl_2055"]["examples"] == 2055
   assert "ptbxl (ptbxl/vocabulary_100 " in rel["sim_to_real"]["real_data"]
   ci = rel["sim_to_real"]["median_auroc_ci"]
   assert (ci is None) == (rel["sim_to_real"]["median_auroc"] is None)
