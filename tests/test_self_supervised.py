@@ -15,49 +15,54 @@ import pytest
 from ecgjax.experiments import fine_tuning, self_supervised as ssl_experiment
 from ecgjax.training import interrupt, self_supervised
 from tests.helpers import (REPO, start_two_processes, tiny_finetune_config,
-                           tiny_self_supervised_config, xla_flags)
+                           tiny_self_supervised_config)
 
 pytestmark = pytest.mark.slow     # trains a model or runs a command end to end
 
 # The train step alone on a fixed global batch of 16 ECGs, each process holding its
-# rows: `python -c STEPS PARALLELISM` prints each objective's losses over 3 steps.
+# rows: `losses(PARALLELISM, DEVICES)` is each objective's losses over 3 steps. Run here
+# (this process simulates 8 devices) or as `python -c STEPS PARALLELISM...` in each of
+# two processes, which prints them.
 STEPS = """
 import json, sys
 import jax, numpy as np, optax
 from flax import nnx
 from ecgjax.models import resnet1d, self_supervised as net
 from ecgjax.training import mesh, parallel, self_supervised, steps
-mesh.initialize_distributed()
-par = parallel.make(sys.argv[1], mesh.make_data_mesh())
-cfg = resnet1d.ResNet1DConfig(stem_width=8, stage_widths=(8, 16), blocks_per_stage=(1, 1),
-                              stage_strides=(2, 2), kernel_size=5, dropout=0.0,
-                              dtype="float32")
-signal = np.random.default_rng(0).integers(-1500, 1500, (16, 300, 12)).astype(np.int16)
-n = 16 // jax.process_count()
-local = {"signal": signal[jax.process_index() * n:(jax.process_index() + 1) * n]}
-losses = {}
-for objective in self_supervised.OBJECTIVES:
-  model = net.SelfSupervisedNet(cfg, (32, 16), 12, rngs=nnx.Rngs(params=0))
-  tx = optax.adam(1e-3)
-  graphdef, state = steps.init_state(model, tx)
-  state = par.from_checkpoint(jax.device_put(state, par.state_sharding))
-  ssl = self_supervised.SelfSupervision(self_supervised.Objective(name=objective), 200)
-  step, _ = par.compile_train_step(graphdef, tx, 0, state, par.put_batch(local), ssl=ssl)
-  losses[objective] = []
-  for _ in range(3):
-    state, metrics = step(state, par.put_batch(local))
-    losses[objective].append(float(jax.device_get(par.host_metrics(metrics))["loss"]))
-print("LOSSES", json.dumps(losses))
+
+def losses(parallelism, devices=None):
+  par = parallel.make(parallelism, mesh.make_data_mesh(devices))
+  cfg = resnet1d.ResNet1DConfig(stem_width=8, stage_widths=(8, 16), blocks_per_stage=(1, 1),
+                                stage_strides=(2, 2), kernel_size=5, dropout=0.0,
+                                dtype="float32")
+  signal = np.random.default_rng(0).integers(-1500, 1500, (16, 300, 12)).astype(np.int16)
+  n = 16 // jax.process_count()
+  local = {"signal": signal[jax.process_index() * n:(jax.process_index() + 1) * n]}
+  out = {}
+  for objective in self_supervised.OBJECTIVES:
+    model = net.SelfSupervisedNet(cfg, (32, 16), 12, rngs=nnx.Rngs(params=0))
+    tx = optax.adam(1e-3)
+    graphdef, state = steps.init_state(model, tx)
+    state = par.from_checkpoint(jax.device_put(state, par.state_sharding))
+    ssl = self_supervised.SelfSupervision(self_supervised.Objective(name=objective), 200)
+    step, _ = par.compile_train_step(graphdef, tx, 0, state, par.put_batch(local), ssl=ssl)
+    out[objective] = []
+    for _ in range(3):
+      state, metrics = step(state, par.put_batch(local))
+      out[objective].append(float(jax.device_get(par.host_metrics(metrics))["loss"]))
+  return out
+
+if __name__ == "__main__":
+  mesh.initialize_distributed()
+  print("LOSSES", json.dumps({p: losses(p) for p in sys.argv[1:]}))
 """
 
 
-def step_losses(parallelism: str, devices: int = 8, prefix: str = "") -> dict:
-  """STEPS (after `prefix`) in one process over `devices` simulated devices."""
-  out = subprocess.run([sys.executable, "-c", prefix + STEPS, parallelism], cwd=REPO,
-                       env={**os.environ, "XLA_FLAGS": xla_flags(devices)},
-                       capture_output=True, text=True, timeout=300)
-  assert out.returncode == 0, out.stderr[-3000:]
-  return losses_of(out.stdout)
+def losses_here(parallelism: str, devices=None) -> dict:
+  """STEPS's `losses` in this process, on `devices` (default: all 8)."""
+  namespace = {"__name__": "steps_here"}
+  exec(STEPS, namespace)      # noqa: S102  (the test's own code, above)
+  return namespace["losses"](parallelism, devices)
 
 
 def losses_of(stdout: str) -> dict:
@@ -71,24 +76,28 @@ def assert_same_losses(losses: dict, expected: dict) -> None:
     np.testing.assert_allclose(losses[objective], values, rtol=1e-4, err_msg=objective)
 
 
-def test_the_loss_is_the_global_batch_s_on_any_devices_and_processes():
+def test_the_loss_is_the_global_batch_s_on_any_devices_and_processes(monkeypatch):
   """One device, 8 devices (jit and pmap) and 2 processes x 4 devices (jit and pmap) give
   each objective the same losses on one global batch: every ECG's negatives (and
   VICReg's variance and covariance) come from all 16, not from the 2 on its device or
   the 8 on its process."""
-  one = step_losses("jit", devices=1)
+  assert jax.device_count() == 8
+  one = losses_here("jit", jax.devices()[:1])
   for values in one.values():
     assert values[-1] < values[0]                              # it learns
   for parallelism in ("jit", "pmap"):
-    assert_same_losses(step_losses(parallelism), one)
-    outs = start_two_processes([sys.executable, "-c", STEPS, parallelism],
-                               stdout=subprocess.PIPE)
-    for stdout, _ in outs:
-      assert_same_losses(losses_of(stdout), one)
+    assert_same_losses(losses_here(parallelism), one)
+  outs = start_two_processes([sys.executable, "-c", STEPS, "jit", "pmap"],
+                             stdout=subprocess.PIPE)
+  for stdout, _ in outs:
+    by_parallelism = losses_of(stdout)
+    assert set(by_parallelism) == {"jit", "pmap"}
+    for losses in by_parallelism.values():
+      assert_same_losses(losses, one)
   # The equality is earned: under pmap with the projections not gathered, each device's
   # loss sees its own 2 ECGs, and the losses leave the tolerance above.
-  alone = step_losses("pmap", prefix="from ecgjax.training import self_supervised as s\n"
-                                     "s._gathered = lambda z, axis_name: z\n")
+  monkeypatch.setattr(self_supervised, "_gathered", lambda z, axis_name: z)
+  alone = losses_here("pmap")
   for objective in self_supervised.OBJECTIVES:
     assert not np.allclose(alone[objective], one[objective], rtol=1e-2), objective
 
