@@ -5,10 +5,11 @@ ventricular contractions, where the generator knows when each premature beat
 fires. Integrated gradients of the PVC logit then put most of their mass on
 those beats; a network with randomised weights (the model-randomisation check of
 Adebayo et al. 2018) gives a map that is clearly different and far less focused.
-Measured at writing (seed 0, 300 steps, 32 test ECGs with PVCs): test AUROC
-0.97; attribution per unit time 6.1x higher on the PVC beats than elsewhere
-(median; 3.8-10.8 for the 10th-90th percentile), 2.3x for the randomised
-network; Spearman correlation of the two maps, median 0.66.
+Measured (seed 0, 150 steps, 32 test ECGs with PVCs; 2026-12-06): test AUROC
+0.97; attribution per unit time 5.7x higher on the PVC beats than elsewhere
+(median; 3.9-8.4 for the 10th-90th percentile), 1.6x for the randomised
+network; Spearman correlation of the two maps, median 0.57. 300 steps gave AUROC
+0.997 and 7.2x, for twice the time.
 """
 
 import dataclasses
@@ -78,7 +79,7 @@ def pvc_detector():
   state = jax.device_put(state, replicated)
   train_step = steps.make_train_step(graphdef, tx, 0, replicated, sharded)
   rng = np.random.default_rng(0)
-  for _ in range(300):
+  for _ in range(150):
     pick = rng.choice(len(train_x), 32, replace=False)
     state, metrics = train_step(state, jax.device_put({"signal": train_x[pick],
                                                        "labels": train_y[pick]}, sharded))
@@ -117,9 +118,9 @@ def test_attribution_concentrates_on_the_premature_beats(pvc_detector):
     random_ratios.append(random_ratio)
     correlations.append(stats.spearmanr(trained_map, random_map)[0])
   assert len(ratios) == 32
-  assert np.median(ratios) > 3.0                        # measured 6.1
-  assert np.median(ratios) > 2.0 * np.median(random_ratios)   # measured 6.1 vs 2.3
-  assert np.median(correlations) < 0.85                 # measured 0.66
+  assert np.median(ratios) > 3.0                        # measured 5.7
+  assert np.median(ratios) > 2.0 * np.median(random_ratios)   # measured 5.7 vs 1.6
+  assert np.median(correlations) < 0.85                 # measured 0.57
 
 
 @pytest.mark.slow
