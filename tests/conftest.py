@@ -125,12 +125,48 @@ def gcs_emulator_for_tensorflow(tmp_path_factory):
 # Fixtures that train: a test using one is in the slow tier whether or not it says so.
 TRAINING_FIXTURES = {"tiny_pretrained", "tiny_finetuned"}
 
+# The files that take longest (seconds in a whole-suite run on 2 cores, 2026-12-06),
+# handed to the test workers first. xdist's loadfile hands out files in collection order
+# once its own reordering (by number of tests) is off, and a long file handed out last
+# leaves the other worker idle while it runs: the one-test crash harness (228 s) was
+# handed out last, and the suite ended ~90 s after the other worker had finished. A file
+# missing from this list only runs later; the order changes no result.
+LONGEST_FILES = (
+    "test_stacked_runs.py",            # 230
+    "test_crash_harness.py",           # 228
+    "test_bucket.py",                  # 221
+    "test_distributed.py",             # 217
+    "test_self_supervised.py",         # 207
+    "test_end_to_end.py",              # 151
+    "test_interrupt_command_line.py",  # 141
+    "test_finetune.py",                # 114
+    "test_interrupt.py",               # 107
+    "test_accelerator_benchmark.py",   # 88
+    "test_pmap.py",                    # 85
+    "test_sim_to_real.py",             # 74
+    "test_release.py",                 # 72
+    "test_explain.py",                 # 72
+)
+
+
+def pytest_configure(config):
+  """Longest files first (LONGEST_FILES): xdist must keep the collection's order."""
+  if hasattr(config.option, "loadscopereorder"):
+    config.option.loadscopereorder = False
+
+
+def _handed_out_at(item) -> int:
+  name = os.path.basename(item.nodeid.split("::")[0])
+  return LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
+
 
 @pytest.hookimpl(tryfirst=True)     # before -m deselects by marker
 def pytest_collection_modifyitems(config, items):
   """Marks every test that uses a training fixture `slow`, so the fast tier
   (-m "not slow") never trains; drops tf.test.TestCase's `test_session` helper, which
-  is not a test (TF skips it)."""
+  is not a test (TF skips it); puts the longest files first (a stable sort: a file's
+  tests keep their order)."""
+  items.sort(key=_handed_out_at)
   for item in items:
     if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
       item.add_marker(pytest.mark.slow)
