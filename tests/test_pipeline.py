@@ -1,8 +1,10 @@
 """The tf.data stream is a function of (seed, step): resuming continues it exactly."""
 
 import itertools
+import os
 
 import numpy as np
+import pytest
 
 from ecgjax.data import datasets, pipeline
 
@@ -139,6 +141,46 @@ def test_restricted_training_set_streams_only_the_chosen_patients(tiny_data_dir)
   stream = take(source.train_batches(0), 7)
   assert sum(len(b["labels"]) for b in stream) == 112
   assert len(np.unique(patients)) > len(np.unique(chosen))
+
+
+def test_a_split_s_index_is_read_once_per_process_until_the_dataset_is_rebuilt(
+    tiny_data_dir, monkeypatch):
+  """A sweep's runs share a dataset: the second run's source reads no split index the
+  first one read. Other label columns, or the dataset rebuilt (its dataset_info.json
+  rewritten), read it again; the oldest index goes when the process keeps too many."""
+  reads = []
+  read = pipeline._read_split_index
+  monkeypatch.setattr(pipeline, "_read_split_index",
+                      lambda builder, split, labels: reads.append(split) or read(
+                          builder, split, labels))
+  monkeypatch.setattr(pipeline, "_SPLIT_INDEXES", pipeline._SplitIndexes(size=2))
+  labels = "sinus_rhythm,atrial_fibrillation"
+  first = make_input(tiny_data_dir, labels=labels).split_index("validation")
+  second = make_input(tiny_data_dir, labels=labels, seed=9).split_index("validation")
+  assert reads == ["validation"]
+  for a, b in zip(first, second, strict=True):
+    np.testing.assert_array_equal(a, b)
+  assert len(first[0]) == datasets.split_size(make_input(tiny_data_dir).builder.info,
+                                              "validation")
+  with pytest.raises(ValueError, match="read-only"):
+    first[2][0, 0] = 1                         # what every run shares stays as read
+  one_label = make_input(tiny_data_dir, labels="sinus_rhythm").split_index("validation")
+  assert reads == ["validation"] * 2
+  np.testing.assert_array_equal(one_label[2][:, 0], first[2][:, 0])
+
+  source = make_input(tiny_data_dir, labels=labels)
+  info = os.path.join(source.builder.data_dir, "dataset_info.json")
+  before = os.stat(info)
+  os.utime(info, ns=(before.st_atime_ns, before.st_mtime_ns + 10 ** 9))   # a rebuild
+  try:
+    source.split_index("validation")
+    assert reads == ["validation"] * 3
+  finally:
+    os.utime(info, ns=(before.st_atime_ns, before.st_mtime_ns))
+  # Two are kept (size=2): the one-label index and the rebuilt dataset's. The two-label
+  # index of the dataset as it was is the oldest and went: asked again, it is read again.
+  source.split_index("validation")
+  assert reads == ["validation"] * 4
 
 
 def test_a_small_training_subset_is_kept_in_memory_without_changing_its_stream(
