@@ -163,6 +163,26 @@ def test_guard_counts_skips_across_windows():
   assert np.isnan(nonfinite.finite_mean([np.nan], [False]))
 
 
+def test_the_save_check_finds_one_non_finite_value_in_any_floating_array():
+  """What every save is checked with (keeping.save_finite): one NaN or infinity in any
+  floating array, whatever its dtype or place in the tree, is found; integers (the step
+  count) are not checked."""
+  import jax.numpy as jnp
+  state = {"params": {"kernel": jnp.ones((3, 4)), "bias": jnp.zeros(4, jnp.bfloat16)},
+           "batch_stats": [jnp.ones(4)], "step": jnp.array(7, jnp.int32), "lr": 0.5}
+  assert bool(nonfinite.all_finite(state))
+  assert bool(nonfinite.all_finite({"step": jnp.array(1)}))        # nothing to check
+  for path, bad in (("kernel", np.nan), ("bias", np.inf), ("stats", -np.inf)):
+    poisoned = jax.tree.map(lambda x: x, state)
+    if path == "stats":
+      poisoned["batch_stats"] = [state["batch_stats"][0].at[2].set(bad)]
+    else:
+      poisoned["params"][path] = state["params"][path].at[(0,) * state["params"][path].ndim
+                                                           ].set(bad)
+    assert not bool(nonfinite.all_finite(poisoned)), path
+  assert not bool(nonfinite.all_finite({"lr": float("nan")}))
+
+
 def test_non_finite_predictions_are_a_clear_error_not_a_library_traceback():
   class Source:
     def eval_batches(self, split, training_set=False):

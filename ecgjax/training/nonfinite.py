@@ -34,7 +34,14 @@ class NonFiniteError(RuntimeError):
 def all_finite(tree) -> jax.Array:
   """One device scalar: True when every floating array of `tree` is finite."""
   leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)]
-  return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in leaves])) if leaves else jnp.bool_(True)
+  return _leaves_finite(leaves) if leaves else jnp.bool_(True)
+
+
+@jax.jit
+def _leaves_finite(leaves: list) -> jax.Array:
+  # One program (compiled once per state's structure) rather than two dispatches per
+  # array: a small model's state holds about 70 arrays, checked before every save.
+  return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in leaves]))
 
 
 def finite_mean(values, flags) -> float:
