@@ -170,7 +170,7 @@ class TfdsInput:
 
   def split_index(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """record_id, patient and chosen labels of every example, without decoding signals
-    (read-only arrays: a copy is kept for the process's later runs, _SplitIndexes)."""
+    (read-only arrays, kept for the process's later runs: _SplitIndexes)."""
     return _SPLIT_INDEXES.get(self.builder, split, self._label_indices)
 
   def _select(self, example):
@@ -328,7 +328,7 @@ class _SplitIndexes:
   sweep's runs share their dataset: reading it means reading every stored signal's
   bytes, 2 s for the demo's training split on 2 cores, each time. Keyed by the
   dataset's directory and its dataset_info.json's modification time (rewritten by a
-  rebuild), the split and the label columns; the last `size` indexes are kept."""
+  rebuild), the split and the label columns; the last `size` indexes read are kept."""
 
   def __init__(self, size: int = 8):
     self.size = size
