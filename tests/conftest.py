@@ -125,7 +125,8 @@ def gcs_emulator_for_tensorflow(tmp_path_factory):
 # Fixtures that train: a test using one is in the slow tier whether or not it says so.
 TRAINING_FIXTURES = {"tiny_pretrained", "tiny_finetuned"}
 
-# The files that take longest (seconds in a whole-suite run on 2 cores, 2026-12-06),
+# The files that take longest (their tests' seconds in `--durations=0` of a whole-suite run
+# on 2 cores, 2026-12-06),
 # handed to the test workers first. xdist's loadfile hands out files in collection order
 # once its own reordering (by number of tests) is off, and a long file handed out last
 # leaves the other worker idle while it runs: the one-test crash harness (228 s) was

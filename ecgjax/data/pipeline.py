@@ -328,7 +328,9 @@ class _SplitIndexes:
   sweep's runs share their dataset: reading it means reading every stored signal's
   bytes, 2 s for the demo's training split on 2 cores, each time. Keyed by the
   dataset's directory and its dataset_info.json's modification time (rewritten by a
-  rebuild), the split and the label columns; the last `size` indexes read are kept."""
+  rebuild), the split and the label columns; the last `size` indexes read are kept.
+  Not functools.lru_cache: the builder that reads an index is not part of its key (each
+  run loads its own builder of the same dataset)."""
 
   def __init__(self, size: int = 8):
     self.size = size
