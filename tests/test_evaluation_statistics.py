@@ -36,6 +36,27 @@ def test_integer_weights_equal_duplicated_examples():
       np.mean(s[rep][y[rep] == 1] >= t))
 
 
+@pytest.mark.parametrize("ties", [False, True])
+def test_every_resample_is_scored_as_its_duplicated_examples(ties):
+  # All resamples are scored at once; each row must be its own resample's metric, with
+  # tie groups summed within the row (and a row whose positives were all left out NaN).
+  y, s = scores(n=150, ties=ties, seed=3)
+  w = bootstrap.patient_weights(np.arange(len(y)), 12, seed=4)
+  w[5, y == 1] = 0
+  auroc, ap = bootstrap.weighted_auroc(y, s, w), bootstrap.weighted_average_precision(y, s, w)
+  sensitivity = bootstrap.weighted_sensitivity(y, s, w, 0.3)
+  specificity = bootstrap.weighted_specificity(y, s, w, 0.3)
+  for row in range(len(w)):
+    rep = np.repeat(np.arange(len(y)), w[row].astype(int))
+    if row == 5:
+      assert np.isnan(auroc[row]) and np.isnan(ap[row]) and np.isnan(sensitivity[row])
+      continue
+    assert auroc[row] == pytest.approx(skm.roc_auc_score(y[rep], s[rep]))
+    assert ap[row] == pytest.approx(skm.average_precision_score(y[rep], s[rep]))
+    assert sensitivity[row] == pytest.approx(np.mean(s[rep][y[rep] == 1] >= 0.3))
+    assert specificity[row] == pytest.approx(np.mean(s[rep][y[rep] == 0] < 0.3))
+
+
 def test_patient_weights_resample_whole_patients():
   patients = np.array(["a", "a", "b", "c", "c", "c"])
   w = bootstrap.patient_weights(patients, 500, seed=0)

@@ -30,17 +30,21 @@ def patient_weights(patients: np.ndarray, resamples: int, seed: int) -> np.ndarr
 
 
 def _tie_groups(score: np.ndarray):
-  """Sort order and, for each sorted position, the index of its tie group."""
+  """Sort order, and where each tie group starts in the sorted scores."""
   order = np.argsort(score, kind="stable")
   sorted_score = score[order]
-  group = np.concatenate([[0], np.cumsum(sorted_score[1:] != sorted_score[:-1])])
-  return order, group, group[-1] + 1
+  starts = np.flatnonzero(np.concatenate([[True], sorted_score[1:] != sorted_score[:-1]]))
+  return order, starts
 
 
-def _group_sums(w: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-  out = np.zeros((w.shape[0], n_groups))
-  np.add.at(out.T, group, w.T)
-  return out
+def _group_sums(w: np.ndarray, starts: np.ndarray) -> np.ndarray:
+  """(B, groups): each row's weights summed over each tie group. The groups are runs
+  of the sorted order, so each is one contiguous slice, summed by `reduceat`; without
+  ties (a model's float scores, most labels) there is nothing to sum. `np.add.at`, a
+  scatter, did this before at several times the cost (benchmarks/bootstrap_intervals.py)."""
+  if len(starts) == w.shape[1]:
+    return w
+  return np.add.reduceat(w, starts, axis=1)
 
 
 def weighted_auroc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -49,10 +53,10 @@ def weighted_auroc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarra
   The Mann-Whitney statistic with ties counted half: for every positive, the
   weight of negatives scored below it plus half of those tied with it.
   """
-  order, group, n_groups = _tie_groups(score)
-  y_sorted, w_sorted = y[order], w[:, order]
-  pos = _group_sums(w_sorted * (y_sorted == 1), group, n_groups)
-  neg = _group_sums(w_sorted * (y_sorted == 0), group, n_groups)
+  order, starts = _tie_groups(score)
+  y_sorted, w_sorted = y[order], np.take(w, order, axis=1)
+  pos = _group_sums(w_sorted * (y_sorted == 1), starts)
+  neg = _group_sums(w_sorted * (y_sorted == 0), starts)
   neg_below = np.cumsum(neg, axis=1) - neg
   total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
   with np.errstate(invalid="ignore", divide="ignore"):
@@ -61,25 +65,31 @@ def weighted_auroc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarra
 
 def weighted_average_precision(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
   """Average precision (scikit-learn's step-wise AUPRC) under each row of weights."""
-  order, group, n_groups = _tie_groups(-score)      # descending scores
-  y_sorted, w_sorted = y[order], w[:, order]
-  pos = _group_sums(w_sorted * (y_sorted == 1), group, n_groups)
-  every = _group_sums(w_sorted, group, n_groups)
+  order, starts = _tie_groups(-score)      # descending scores
+  y_sorted, w_sorted = y[order], np.take(w, order, axis=1)
+  pos = _group_sums(w_sorted * (y_sorted == 1), starts)
+  every = _group_sums(w_sorted, starts)
   with np.errstate(invalid="ignore", divide="ignore"):
     precision = np.cumsum(pos, axis=1) / np.cumsum(every, axis=1)
     return np.nansum(pos * precision, axis=1) / pos.sum(axis=1)
 
 
+def _weight_of(w: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+  """Each row's total weight on the chosen ECGs: one matrix-vector product. The weights
+  are counts, so every partial sum is an exact integer, as in `(w * chosen).sum(1)`."""
+  return w @ chosen.astype(w.dtype)
+
+
 def weighted_sensitivity(y, score, w, threshold):
   hit = (score >= threshold) & (y == 1)
   with np.errstate(invalid="ignore", divide="ignore"):
-    return (w * hit).sum(axis=1) / (w * (y == 1)).sum(axis=1)
+    return _weight_of(w, hit) / _weight_of(w, y == 1)
 
 
 def weighted_specificity(y, score, w, threshold):
   hit = (score < threshold) & (y == 0)
   with np.errstate(invalid="ignore", divide="ignore"):
-    return (w * hit).sum(axis=1) / (w * (y == 0)).sum(axis=1)
+    return _weight_of(w, hit) / _weight_of(w, y == 0)
 
 
 def interval(metric, y, score, weights, *args, level: float = 0.95) -> Interval:
