@@ -33,6 +33,11 @@ class Kept:
   score: float
   params: dict
   batch_stats: dict
+  # The validation evaluation that chose it (evaluating.Scored.pooled), where this
+  # process made it: the conclusion chooses operating points on it instead of scoring
+  # the same weights again with the same program (3 s a demo fine-tune). Not saved: a
+  # run resumed after it scores the restored model.
+  validation: tuple | None = None
 
   def info(self) -> dict:
     return {"step": self.step, "selection_score": None if self.score == -np.inf else self.score}
@@ -95,7 +100,7 @@ class KeepLast(_Keeper):
   def wants_start_scored(self) -> bool:
     return False
 
-  def observe(self, step: int, score: float, state) -> None:
+  def observe(self, step: int, score: float, state, validation=None) -> None:
     """Nothing to choose: the last step is kept."""
 
   def save(self, step, state, config_json, card, *, force: bool) -> bool:
@@ -107,8 +112,9 @@ class KeepLast(_Keeper):
                                           self.train_states.directory)
 
   def final(self, state, step: int):
-    """(the model to conclude with, its step, the checkpointer that keeps it)."""
-    return state, step, self.train_states
+    """(the model to conclude with, its step, the checkpointer that keeps it, None: the
+    loop holds its last evaluation)."""
+    return state, step, self.train_states, None
 
 
 class KeepBest(_Keeper):
@@ -144,10 +150,11 @@ class KeepBest(_Keeper):
     small training set makes of it."""
     return self.kept is None and self.score_start
 
-  def observe(self, step: int, score: float, state) -> None:
+  def observe(self, step: int, score: float, state, validation=None) -> None:
+    """`validation`: the pooled evaluation `score` came from."""
     if self.kept is None or selection.keeps(score, self.kept.score):
       params, batch_stats = jax.device_get((state.params, state.batch_stats))
-      self.kept = Kept(step, score, params, batch_stats)
+      self.kept = Kept(step, score, params, batch_stats, validation)
 
   def save(self, step, state, config_json, card, *, force: bool) -> bool:
     return save_finite(self.train_states, step, state, config_json, card, force=force,
@@ -158,13 +165,13 @@ class KeepBest(_Keeper):
             else "no model of this run was kept")
 
   def final(self, state, step: int):
-    """(the kept model, its step, the checkpointer of checkpoints/); the train state's
-    manager is closed first: the run is over."""
+    """(the kept model, its step, the checkpointer of checkpoints/, its validation
+    evaluation or None); the train state's manager is closed first: the run is over."""
     self.train_states.wait()
     self.train_states.close()
     kept = self.kept            # the loop always evaluates its last step
     return self.placed(kept.params, kept.batch_stats, kept.step), kept.step, \
-        model_checkpointer(self.workdir)
+        model_checkpointer(self.workdir), kept.validation
 
 
 def place(par, params, batch_stats, step: int, opt_state=()):

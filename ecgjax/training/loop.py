@@ -175,7 +175,8 @@ def _run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
           last_finite=keeper.last_finite)
     if keeper.wants_start_scored():
       scored = evaluate(config.dataset.eval_split, state, 0)
-      keeper.observe(0, selection.score(scored.summary["auroc_mean"], run.names), state)
+      keeper.observe(0, selection.score(scored.summary["auroc_mean"], run.names), state,
+                     scored.pooled)
       logging.info("step 0: %s mean AUROC %s", config.dataset.eval_split,
                    fmt(scored.summary["auroc_mean"]))
 
@@ -194,7 +195,9 @@ def _run(config, spec: run_spec.RunSpec, workdir: str, source: InputSource,
     # ---- The conclusion: the model kept, its operating points, test, card, save,
     # commit. A signal now lets the results be written (seconds) before the run ends.
     with stop.during("concluding"):
-      final, step, model_ckpt = keeper.final(state, config.total_steps)
+      final, step, model_ckpt, kept_validation = keeper.final(state, config.total_steps)
+      if keeper.keeps_best:
+        validation = kept_validation      # None: scored again (resumed after it was kept)
       with model_ckpt:
         if run.self_supervised:
           return _conclude_self_supervised(run, evaluate, model_ckpt, final, step,
@@ -325,7 +328,7 @@ def _train(run: _Run, keeper, evaluate, stop, state, first_step: int) -> _Traine
                      fmt(scored.summary["auroc_median"]), fmt(scored.summary["auroc_mean"]),
                      scored.summary["labels_defined"], scored.summary["labels_total"])
         keeper.observe(step, selection.score(scored.summary["auroc_mean"], run.names),
-                       evaluated)
+                       evaluated, scored.pooled)
         if not keeper.keeps_best:
           # Thresholds and calibration from this evaluation: the card of every later
           # checkpoint says which step and split chose them.
