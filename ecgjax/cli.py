@@ -163,8 +163,8 @@ def run(dispatch, doc: str) -> None:
     from ecgjax.ecg import leads
     from ecgjax.experiments import validation
     from ecgjax.models import head
-    from ecgjax.training import (checkpoints, interrupt, mesh, nonfinite, transfer,
-                                 workdir_files, workdir_lock)
+    from ecgjax.training import (checkpoints, compilation_cache, interrupt, mesh, nonfinite,
+                                 transfer, workdir_files, workdir_lock)
     # A config that asks for what cannot be: the user corrects it (exit 2).
     usage_errors = (validation.ConfigError, datasets.UnknownLabelError, mixture.MixtureError,
                     leads.UnknownLeadError, head.HeadLayoutError,
@@ -175,6 +175,7 @@ def run(dispatch, doc: str) -> None:
                   transfer.ArchitectureMismatchError, transfer.InputContractError,
                   nonfinite.NonFiniteError, workdir_lock.WorkdirLockedError)
     console.quiet_libraries()
+    compilation_cache.share_within_process()    # before anything compiles
     mesh.initialize_distributed()
     try:
       # From here to the end a signal is handled (training.interrupt): acknowledged at

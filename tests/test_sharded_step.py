@@ -64,6 +64,42 @@ def test_train_step_donates_state_and_keeps_it_replicated(tmp_path):
     np.asarray(jax.tree.leaves(state.params)[0])      # the old state was donated
 
 
+@pytest.mark.slow
+def test_the_step_a_run_compiles_trains_as_its_seed_s_step(tmp_path):
+  """The jit path compiles the step with the seed's key as an argument (one program for
+  every seed, parallel.JitParallel); its dropout, losses and weights must be those of
+  the step with the seed's key built in, to the bit, and another seed must differ."""
+  from ecgjax.training import parallel
+  config = tiny_pretrain_config(str(tmp_path))
+  config.model.dtype = "float32"
+  config.model.dropout = 0.3
+  par = parallel.make("jit", mesh_lib.make_data_mesh(jax.devices()[:1]))
+  rng = np.random.default_rng(0)
+  batches = [{"signal": rng.integers(-1500, 1500, size=(8, 200, 12)).astype(np.int16),
+              "labels": (rng.uniform(size=(8, 3)) < 0.3).astype(np.float32)}
+             for _ in range(3)]
+
+  def trained(seed, built_in):
+    model = network(config, num_labels=3, in_leads=12)
+    tx = optimizers.make_optimizer(optimizer(config), config.total_steps)
+    graphdef, state = steps.init_state(model, tx)
+    state = jax.device_put(state, par.state_sharding)
+    first = par.put_batch(batches[0])
+    step = (steps.make_train_step(graphdef, tx, seed, par.state_sharding, par.batch_sharding)
+            if built_in else par.compile_train_step(graphdef, tx, seed, state, first)[0])
+    losses = []
+    for b in batches:
+      state, m = step(state, par.put_batch(b))
+      losses.append(np.asarray(m["loss"]))
+    return losses, jax.device_get(state.params)
+
+  keyed, built_in, other_seed = trained(3, False), trained(3, True), trained(4, False)
+  np.testing.assert_array_equal(keyed[0], built_in[0])
+  for a, b in zip(jax.tree.leaves(keyed[1]), jax.tree.leaves(built_in[1]), strict=True):
+    np.testing.assert_array_equal(a, b)
+  assert keyed[0][0] != other_seed[0][0]          # the key reaches dropout
+
+
 def test_loss_is_binary_cross_entropy():
   logits = np.array([[2.0, -1.0], [0.0, 3.0]], np.float32)
   labels = np.array([[1.0, 0.0], [1.0, 1.0]], np.float32)

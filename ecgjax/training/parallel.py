@@ -25,6 +25,21 @@ from ecgjax.training import mesh as mesh_lib, steps
 PARALLELISMS = ("jit", "pmap")
 
 
+class _KeyedStep:
+  """A step compiled with the run's key as an argument, called as (state, batch) like
+  any train step; the executable's analyses (cost_analysis, memory_analysis) pass
+  through."""
+
+  def __init__(self, compiled, key):
+    self.compiled, self.key = compiled, key
+
+  def __call__(self, state, batch):
+    return self.compiled(state, batch, self.key)
+
+  def __getattr__(self, name):
+    return getattr(self.compiled, name)
+
+
 class JitParallel:
   """Sharded jit over the global `data` mesh."""
 
@@ -56,22 +71,22 @@ class JitParallel:
     hands to cuDNN as custom calls (on an H100 it reported 48.7 GFLOP for a
     ribeiro2020 step of 256 ECGs that lowers to 3,404 GFLOP; on CPU the two agree
     within 0.5%)."""
-    lowered = self._lower_train_step(graphdef, tx, seed, state, batch, freeze_batch_norm,
-                                     skip_nonfinite, ssl)
-    return lowered.compile(), self._flops_per_device(lowered)
+    # The seed's key is an argument, so the seeds of a sweep share one program: each
+    # later run's compile is a hit in the compilation cache (ecgjax.compilation_cache).
+    step = steps.make_keyed_train_step(graphdef, tx, self.state_sharding,
+                                       self.batch_sharding,
+                                       freeze_batch_norm=freeze_batch_norm,
+                                       skip_nonfinite=skip_nonfinite, ssl=ssl)
+    key = jax.device_put(jax.random.key(seed), self.state_sharding)
+    lowered = step.lower(state, batch, key)
+    return _KeyedStep(lowered.compile(), key), self._flops_per_device(lowered)
 
   def train_step_flops(self, graphdef, tx, state, batch) -> float | None:
     """The FLOPs per device of compile_train_step, from lowering alone (no compile):
     benchmarks/step_flops.py counts a step for another host's measurement this way."""
-    return self._flops_per_device(self._lower_train_step(graphdef, tx, 0, state, batch, False,
-                                                         False))
-
-  def _lower_train_step(self, graphdef, tx, seed, state, batch, freeze_batch_norm,
-                        skip_nonfinite, ssl=None):
-    step = steps.make_train_step(graphdef, tx, seed, self.state_sharding, self.batch_sharding,
-                                 freeze_batch_norm=freeze_batch_norm,
-                                 skip_nonfinite=skip_nonfinite, ssl=ssl)
-    return step.lower(state, batch)
+    step = steps.make_keyed_train_step(graphdef, tx, self.state_sharding, self.batch_sharding)
+    key = jax.device_put(jax.random.key(0), self.state_sharding)
+    return self._flops_per_device(step.lower(state, batch, key))
 
   def _flops_per_device(self, lowered) -> float | None:
     flops = _flops(lowered)

@@ -143,6 +143,18 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, seed: int,
                  out_shardings=(state_sharding, None), donate_argnums=0)
 
 
+def make_keyed_train_step(graphdef, tx: optax.GradientTransformation, state_sharding,
+                          batch_sharding, freeze_batch_norm: bool = False,
+                          skip_nonfinite: bool = False,
+                          ssl: self_supervised.SelfSupervision | None = None) -> Callable:
+  """make_train_step's step with the run's base key as a third argument (replicated),
+  not a constant in the program: runs that differ only in their seed compile to the
+  same program, which a compilation cache then finds (parallel.JitParallel)."""
+  step = keyed_train_step_fn(graphdef, tx, freeze_batch_norm, skip_nonfinite, ssl=ssl)
+  return jax.jit(step, in_shardings=(state_sharding, batch_sharding, state_sharding),
+                 out_shardings=(state_sharding, None), donate_argnums=0)
+
+
 def eval_step_fn(graphdef) -> Callable:
   """(state, batch) -> per-example log-odds (models.head.log_odds: a label's logit, an
   exclusive class's softmax log-odds), before compilation."""
