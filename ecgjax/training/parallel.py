@@ -72,7 +72,8 @@ class JitParallel:
     ribeiro2020 step of 256 ECGs that lowers to 3,404 GFLOP; on CPU the two agree
     within 0.5%)."""
     # The seed's key is an argument, so the seeds of a sweep share one program: each
-    # later run's compile is a hit in the compilation cache (ecgjax.compilation_cache).
+    # later run's compile is a hit in the compilation cache (training.compilation_cache;
+    # the pmap path keeps the key in its program: it compiles on first call, per run).
     step = steps.make_keyed_train_step(graphdef, tx, self.state_sharding,
                                        self.batch_sharding,
                                        freeze_batch_norm=freeze_batch_norm,
