@@ -78,7 +78,7 @@ class JitParallel:
                                        self.batch_sharding,
                                        freeze_batch_norm=freeze_batch_norm,
                                        skip_nonfinite=skip_nonfinite, ssl=ssl)
-    key = jax.device_put(jax.random.key(seed), self.state_sharding)
+    key = self._replicated_key(seed)
     lowered = step.lower(state, batch, key)
     return _KeyedStep(lowered.compile(), key), self._flops_per_device(lowered)
 
@@ -86,8 +86,12 @@ class JitParallel:
     """The FLOPs per device of compile_train_step, from lowering alone (no compile):
     benchmarks/step_flops.py counts a step for another host's measurement this way."""
     step = steps.make_keyed_train_step(graphdef, tx, self.state_sharding, self.batch_sharding)
-    key = jax.device_put(jax.random.key(0), self.state_sharding)
-    return self._flops_per_device(step.lower(state, batch, key))
+    return self._flops_per_device(step.lower(state, batch, self._replicated_key(0)))
+
+  def _replicated_key(self, seed: int):
+    """The seed's key on every device of the mesh. Made by a program, as the state is:
+    device_put cannot place a host value on other processes' devices."""
+    return jax.jit(lambda: jax.random.key(seed), out_shardings=self.state_sharding)()
 
   def _flops_per_device(self, lowered) -> float | None:
     flops = _flops(lowered)
