@@ -57,6 +57,34 @@ def test_every_resample_is_scored_as_its_duplicated_examples(ties):
     assert specificity[row] == pytest.approx(np.mean(s[rep][y[rep] == 0] < 0.3))
 
 
+def test_resamples_score_alike_whatever_block_of_them_is_scored_at_once():
+  # Resamples are scored a block of rows at a time (bootstrap.BLOCK_BYTES): one row per
+  # block, blocks that do not divide the 13 rows, and all at once must agree to the bit,
+  # the last, partial block included.
+  y, s = scores(n=150, ties=True, seed=5)
+  w = bootstrap.patient_weights(np.arange(len(y)) // 2, 13, seed=6)
+  ranking = bootstrap.Ranking(y, s)
+  whole = ranking.auroc_and_average_precision(w, block_bytes=1 << 30)
+  for rows in (1, 5, 12):
+    blocks = ranking.auroc_and_average_precision(w, block_bytes=8 * len(y) * rows)
+    for a, b in zip(whole, blocks):
+      np.testing.assert_array_equal(a, b)
+  assert not np.isnan(whole[0]).any()
+  np.testing.assert_array_equal(ranking.auroc(w), whole[0])
+  np.testing.assert_array_equal(ranking.average_precision(w), whole[1])
+  p = 1 / (1 + np.exp(-s))
+  for metric in (calibration.weighted_ece, calibration.weighted_brier):
+    np.testing.assert_array_equal(metric(y, p, w),
+                                  [metric(y, p, w[row:row + 1])[0] for row in range(len(w))])
+
+
+def test_a_label_that_is_not_0_or_1_is_refused():
+  y, s = scores(n=20)
+  y[3] = -1            # an unannotated ECG must be left out, not ranked as a negative
+  with pytest.raises(ValueError, match="0 or 1"):
+    bootstrap.weighted_auroc(y, s, np.ones((1, len(y))))
+
+
 def test_patient_weights_resample_whole_patients():
   patients = np.array(["a", "a", "b", "c", "c", "c"])
   w = bootstrap.patient_weights(patients, 500, seed=0)
@@ -341,6 +369,15 @@ def test_ece_matches_its_definition_and_platt_degenerate_cases():
   bins = np.minimum((p * 15).astype(int), 14)
   direct = sum(abs(p[bins == b].sum() - y[bins == b].sum()) for b in range(15)) / len(p)
   assert calibration.weighted_ece(y, p, np.ones((1, 500)))[0] == pytest.approx(direct)
+  # Under resample weights: each row is its duplicated examples' ECE and Brier score.
+  w = bootstrap.patient_weights(np.arange(500) // 3, 6, seed=2)
+  ece, brier = calibration.weighted_ece(y, p, w), calibration.weighted_brier(y, p, w)
+  for row in range(len(w)):
+    rep = np.repeat(np.arange(500), w[row].astype(int))
+    yr, pr, br = y[rep], p[rep], bins[rep]
+    assert ece[row] == pytest.approx(
+        sum(abs(pr[br == b].sum() - yr[br == b].sum()) for b in range(15)) / len(rep))
+    assert brier[row] == pytest.approx(np.mean((pr - yr) ** 2))
   # A validation split the model separates perfectly: a finite, monotone fit.
   separable = calibration.fit_platt(np.array([0, 0, 0, 1, 1.]), np.array([.1, .2, .3, .8, .9]))
   assert np.isfinite(separable["a"]) and separable["a"] > 0 and "reason" not in separable

@@ -2,9 +2,11 @@
 
 ECGs of one patient are correlated, so resampling ECGs would understate the
 uncertainty: each resample draws patients with replacement and weights every
-ECG by how often its patient was drawn. All resamples are evaluated at once
-from one sort of the scores (tie groups handled exactly), so 1,000+ resamples
-of a few thousand ECGs take well under a second per label.
+ECG by how often its patient was drawn. Each label is ranked once (`Ranking`, tie
+groups handled exactly) and its resamples are scored from prefix sums of their
+weights, a block of resamples at a time: 1,000 resamples of a few thousand ECGs take
+a few milliseconds per metric, and of 100,000 ECGs about a second, in megabytes of
+temporaries (benchmarks/bootstrap_intervals.py).
 """
 
 import dataclasses
@@ -26,52 +28,134 @@ def patient_weights(patients: np.ndarray, resamples: int, seed: int) -> np.ndarr
   n_patients = index.max() + 1
   rng = np.random.default_rng(seed)
   counts = rng.multinomial(n_patients, np.full(n_patients, 1 / n_patients), size=resamples)
-  return counts[:, index].astype(np.float64)
+  # Converted per patient, then spread to ECGs: a third of the time of the other order
+  # on a large test split (one (resamples, n) array made, not two).
+  return np.take(counts.astype(np.float64), index, axis=1)
 
 
-def _tie_groups(score: np.ndarray):
-  """Sort order, and where each tie group starts in the sorted scores."""
-  order = np.argsort(score, kind="stable")
-  sorted_score = score[order]
-  starts = np.flatnonzero(np.concatenate([[True], sorted_score[1:] != sorted_score[:-1]]))
-  return order, starts
+# How many bytes of each (resamples, ECGs) temporary one pass holds: the resamples are
+# scored a block of rows at a time, so a test split of 100,000 ECGs costs a few
+# megabytes beyond its weights, not several copies of them (gigabytes), and blocks this
+# small are recycled by the allocator instead of being mapped and faulted in afresh.
+BLOCK_BYTES = 4 << 20
 
 
-def _group_sums(w: np.ndarray, starts: np.ndarray) -> np.ndarray:
-  """(B, groups): each row's weights summed over each tie group. The groups are runs
-  of the sorted order, so each is one contiguous slice, summed by `reduceat`; without
-  ties (a model's float scores, most labels) there is nothing to sum. `np.add.at`, a
-  scatter, did this before at several times the cost (benchmarks/bootstrap_intervals.py)."""
-  if len(starts) == w.shape[1]:
-    return w
-  return np.add.reduceat(w, starts, axis=1)
+def _row_blocks(w: np.ndarray, block_bytes: int):
+  rows = max(1, block_bytes // (8 * max(1, w.shape[1])))
+  for start in range(0, len(w), rows):
+    yield slice(start, start + rows)
+
+
+def per_row_block(w: np.ndarray, metric, block_bytes: int = BLOCK_BYTES) -> np.ndarray:
+  """`metric(block)` -> one value per row, over w's rows a block at a time: the same
+  values as `metric(w)` for a metric computed row by row, with temporaries a block's
+  size."""
+  out = np.empty(len(w))
+  for rows in _row_blocks(w, block_bytes):
+    out[rows] = metric(w[rows])
+  return out
+
+
+class Ranking:
+  """One label's examples ranked by score once, for its AUROC and average precision
+  under any number of weight rows (bootstrap resamples).
+
+  Both metrics need, for each positive, the weight of the negatives below its score
+  (AUROC, ties counted half) or of every example at or above it (precision). Ranked
+  once, those are prefix sums over the negatives and over the positives, each in
+  score order, read where each positive's tie group starts and ends: one gather and one
+  cumulative sum of the weights per metric pass, none of the masked copies of the whole
+  weight matrix an ECG-by-ECG formulation needs. The weights are counts, so every
+  prefix sum, and AUROC's numerator, is an exact integer (or half-integer) in float64:
+  AUROC does not depend on the order of the sums.
+  """
+
+  def __init__(self, y: np.ndarray, score: np.ndarray):
+    y = np.asarray(y)
+    if not np.isin(y, (0, 1)).all():
+      raise ValueError("labels must be 0 or 1")
+    order = np.argsort(score, kind="stable")
+    sorted_score, y_sorted = np.asarray(score)[order], y[order]
+    group = np.cumsum(np.concatenate([[True], sorted_score[1:] != sorted_score[:-1]])) - 1
+    is_pos = y_sorted == 1
+    self.pos_columns, self.neg_columns = order[is_pos], order[~is_pos]
+    groups = group[-1] + 1 if len(group) else 0
+    pos_in = np.bincount(group[is_pos], minlength=groups)
+    neg_in = np.bincount(group[~is_pos], minlength=groups)
+    pos_through, neg_through = np.cumsum(pos_in), np.cumsum(neg_in)
+    pos_before, neg_before = pos_through - pos_in, neg_through - neg_in
+    # AUROC: per positive, the negatives ranked below its tie group and through it.
+    of_positive = group[is_pos]
+    self.negatives_below = neg_before[of_positive]
+    self.negatives_through = neg_through[of_positive]
+    self.tied = bool((self.negatives_below != self.negatives_through).any())
+    # Average precision: per tie group holding a positive, highest score first.
+    held = np.flatnonzero(pos_in)[::-1]
+    self.group_pos_before, self.group_pos_through = pos_before[held], pos_through[held]
+    self.group_neg_before = neg_before[held]
+
+  def auroc(self, w: np.ndarray, block_bytes: int = BLOCK_BYTES) -> np.ndarray:
+    """AUROC under each row of weights w (B, n); NaN where a class has no weight. The
+    Mann-Whitney statistic with ties counted half: for every positive, the weight of
+    negatives scored below it plus half of those tied with it."""
+    return self._per_row(w, block_bytes, ("auroc",))[0]
+
+  def average_precision(self, w: np.ndarray, block_bytes: int = BLOCK_BYTES) -> np.ndarray:
+    """Average precision (scikit-learn's step-wise AUPRC) under each row of weights."""
+    return self._per_row(w, block_bytes, ("average_precision",))[0]
+
+  def auroc_and_average_precision(self, w: np.ndarray, block_bytes: int = BLOCK_BYTES
+                                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Both, from one gather and prefix sum of the weights per block of rows."""
+    return self._per_row(w, block_bytes, ("auroc", "average_precision"))
+
+  def _per_row(self, w, block_bytes, metrics):
+    out = tuple(np.empty(len(w)) for _ in metrics)
+    for rows in _row_blocks(w, block_bytes):
+      for into, value in zip(out, self._block(w[rows], metrics)):
+        into[rows] = value
+    return out
+
+  def _block(self, w, metrics):
+    positives = np.take(w, self.pos_columns, axis=1)
+    negatives_cumulative = _prefix_sums(np.take(w, self.neg_columns, axis=1))
+    total_neg = negatives_cumulative[:, -1]
+    out = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+      if "auroc" in metrics:
+        below = np.take(negatives_cumulative, self.negatives_below, axis=1)
+        if self.tied:
+          through = np.take(negatives_cumulative, self.negatives_through, axis=1)
+          below += 0.5 * (through - below)
+        out.append((positives * below).sum(axis=1) / (positives.sum(axis=1) * total_neg))
+      if "average_precision" in metrics:
+        positives_cumulative = _prefix_sums(positives)
+        total_pos = positives_cumulative[:, -1]
+        pos_before = np.take(positives_cumulative, self.group_pos_before, axis=1)
+        pos_at_or_above = total_pos[:, None] - pos_before
+        every_at_or_above = pos_at_or_above + (
+            total_neg[:, None] - np.take(negatives_cumulative, self.group_neg_before, axis=1))
+        in_group = np.take(positives_cumulative, self.group_pos_through, axis=1) - pos_before
+        precision = pos_at_or_above / every_at_or_above
+        out.append(np.nansum(in_group * precision, axis=1) / total_pos)
+    return out
+
+
+def _prefix_sums(w: np.ndarray) -> np.ndarray:
+  """(B, m) -> (B, m + 1): each row's sums of its first 0..m columns."""
+  out = np.zeros((len(w), w.shape[1] + 1))
+  np.cumsum(w, axis=1, out=out[:, 1:])
+  return out
 
 
 def weighted_auroc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
-  """AUROC under each row of weights w (B, n); NaN where a class has no weight.
-
-  The Mann-Whitney statistic with ties counted half: for every positive, the
-  weight of negatives scored below it plus half of those tied with it.
-  """
-  order, starts = _tie_groups(score)
-  y_sorted, w_sorted = y[order], np.take(w, order, axis=1)
-  pos = _group_sums(w_sorted * (y_sorted == 1), starts)
-  neg = _group_sums(w_sorted * (y_sorted == 0), starts)
-  neg_below = np.cumsum(neg, axis=1) - neg
-  total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
-  with np.errstate(invalid="ignore", divide="ignore"):
-    return (pos * (neg_below + 0.5 * neg)).sum(axis=1) / (total_pos * total_neg)
+  """AUROC under each row of weights w (B, n) (Ranking.auroc)."""
+  return Ranking(y, score).auroc(w)
 
 
 def weighted_average_precision(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
-  """Average precision (scikit-learn's step-wise AUPRC) under each row of weights."""
-  order, starts = _tie_groups(-score)      # descending scores
-  y_sorted, w_sorted = y[order], np.take(w, order, axis=1)
-  pos = _group_sums(w_sorted * (y_sorted == 1), starts)
-  every = _group_sums(w_sorted, starts)
-  with np.errstate(invalid="ignore", divide="ignore"):
-    precision = np.cumsum(pos, axis=1) / np.cumsum(every, axis=1)
-    return np.nansum(pos * precision, axis=1) / pos.sum(axis=1)
+  """Average precision under each row of weights w (B, n) (Ranking.average_precision)."""
+  return Ranking(y, score).average_precision(w)
 
 
 def _weight_of(w: np.ndarray, chosen: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ score are computed under bootstrap weights like the other metrics, so they carry
 import numpy as np
 import scipy.optimize
 
-from ecgjax.evaluation import log_odds
+from ecgjax.evaluation import bootstrap, log_odds
 
 ECE_BINS = 15
 IDENTITY = {"a": 1.0, "b": 0.0}
@@ -66,15 +66,26 @@ def apply_platt(scores: np.ndarray, params: list[dict]) -> np.ndarray:
 def weighted_ece(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
   """Expected calibration error under each row of weights w (B, n)."""
   bins = np.minimum((np.asarray(score) * ECE_BINS).astype(int), ECE_BINS - 1)
-  onehot = np.eye(ECE_BINS)[bins]                       # (n, bins)
-  gap = (w * (score - y)) @ onehot                       # (B, bins): sum of p - y per bin
+  # ECGs in bin order, so each non-empty bin is one slice that `reduceat` sums: row by
+  # row, in one order whatever the block (a matrix product's order depends on its shape).
+  order = np.argsort(bins, kind="stable")
+  binned = bins[order]
+  starts = np.flatnonzero(np.concatenate([[True], binned[1:] != binned[:-1]]))
+  error = (score - y)[order]
+
+  def ece(block):
+    gap = np.add.reduceat(np.take(block, order, axis=1) * error, starts, axis=1)
+    return np.abs(gap).sum(axis=1) / block.sum(axis=1)     # sum of p - y per bin
+
   with np.errstate(invalid="ignore", divide="ignore"):
-    return np.abs(gap).sum(axis=1) / w.sum(axis=1)
+    return bootstrap.per_row_block(w, ece)
 
 
 def weighted_brier(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
+  squared = (score - y) ** 2
   with np.errstate(invalid="ignore", divide="ignore"):
-    return (w * (score - y) ** 2).sum(axis=1) / w.sum(axis=1)
+    return bootstrap.per_row_block(
+        w, lambda block: (block * squared).sum(axis=1) / block.sum(axis=1))
 
 
 def reliability_curve(y: np.ndarray, score: np.ndarray, bins: int = 10):

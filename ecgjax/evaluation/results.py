@@ -111,10 +111,12 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_log_odd
     def ci(metric, scores, *args, y=y, w=w):
       return _interval(bootstrap.interval(metric, y, scores, w, *args))
 
-    resampled = bootstrap.weighted_auroc(y, s, w)
+    ranking = bootstrap.Ranking(y, s)      # ranked once for both, read in one pass
+    resampled, resampled_ap = ranking.auroc_and_average_precision(w)
     entry["auroc"] = auroc_entry(y, s, resampled)
     auroc_resamples.append(resampled)
-    entry["auprc"] = ci(bootstrap.weighted_average_precision, s)
+    entry["auprc"] = _interval(bootstrap.percentile_interval(
+        float(ranking.average_precision(np.ones((1, len(y))))[0]), resampled_ap))
     t = points["thresholds"].get(name)
     if t is None:
       entry["undefined_threshold"] = points["thresholds_undefined"].get(
