@@ -26,9 +26,9 @@ PARALLELISMS = ("jit", "pmap")
 
 
 class _KeyedStep:
-  """A step compiled with the run's key as an argument, called as (state, batch) like
-  any train step; the executable's analyses (cost_analysis, memory_analysis) pass
-  through."""
+  """A step compiled (jit) or mapped (pmap) with the run's key as an argument, called as
+  (state, batch) like any train step; the executable's analyses (cost_analysis,
+  memory_analysis) pass through."""
 
   def __init__(self, compiled, key):
     self.compiled, self.key = compiled, key
@@ -72,8 +72,7 @@ class JitParallel:
     ribeiro2020 step of 256 ECGs that lowers to 3,404 GFLOP; on CPU the two agree
     within 0.5%)."""
     # The seed's key is an argument, so the seeds of a sweep share one program: each
-    # later run's compile is a hit in the compilation cache (training.compilation_cache;
-    # the pmap path keeps the key in its program: it compiles on first call, per run).
+    # later run's compile is a hit in the compilation cache (training.compilation_cache).
     step = steps.make_keyed_train_step(graphdef, tx, self.state_sharding,
                                        self.batch_sharding,
                                        freeze_batch_norm=freeze_batch_norm,
@@ -159,13 +158,18 @@ class PmapParallel:
     a multi-process pmap compiled ahead of time expects global arguments, not each
     process's. The FLOPs are XLA's estimate from the lowered program, before
     optimisation."""
-    step = steps.train_step_fn(graphdef, tx, seed, freeze_batch_norm=freeze_batch_norm,
-                               skip_nonfinite=skip_nonfinite, axis_name=mesh_lib.DATA_AXIS,
-                               ssl=ssl)
+    step = steps.keyed_train_step_fn(graphdef, tx, freeze_batch_norm=freeze_batch_norm,
+                                     skip_nonfinite=skip_nonfinite,
+                                     axis_name=mesh_lib.DATA_AXIS, ssl=ssl)
     # No `devices=`: with it the collectives would span this process's devices only,
-    # and the processes of a multi-host run would train apart.
-    mapped = jax.pmap(step, axis_name=mesh_lib.DATA_AXIS, donate_argnums=0)
-    return mapped, _flops(mapped.lower(state, batch))
+    # and the processes of a multi-host run would train apart. The seed's key is an
+    # argument, given whole to every device (in_axes None), as jit's is: the seeds of a
+    # sweep share one program, found in the compilation cache at each later run's first
+    # call (training.compilation_cache).
+    mapped = jax.pmap(step, axis_name=mesh_lib.DATA_AXIS, in_axes=(0, 0, None),
+                      donate_argnums=0)
+    key = jax.random.key(seed)
+    return _KeyedStep(mapped, key), _flops(mapped.lower(state, batch, key))
 
   def eval_step(self, graphdef, fn=steps.eval_step_fn):
     """(state, local batch) -> this process's outputs of `fn` as numpy, in batch order."""
