@@ -5,8 +5,8 @@ uncertainty: each resample draws patients with replacement and weights every
 ECG by how often its patient was drawn. Each label is ranked once (`Ranking`, tie
 groups handled exactly) and its resamples are scored from prefix sums of their
 weights, a block of resamples at a time: 1,000 resamples of a few thousand ECGs take
-a few milliseconds per metric, and of 100,000 ECGs about a second, in megabytes of
-temporaries (benchmarks/bootstrap_intervals.py).
+a few milliseconds per metric, and of 100,000 ECGs a few seconds for all of a label's,
+in megabytes of temporaries (benchmarks/bootstrap_intervals.py).
 """
 
 import dataclasses

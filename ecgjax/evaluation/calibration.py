@@ -73,9 +73,9 @@ def weighted_ece(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
   starts = np.flatnonzero(np.concatenate([[True], binned[1:] != binned[:-1]]))
   error = (score - y)[order]
 
-  def ece(block):
+  def ece(block):      # gap: (rows, non-empty bins), each bin's weighted sum of p - y
     gap = np.add.reduceat(np.take(block, order, axis=1) * error, starts, axis=1)
-    return np.abs(gap).sum(axis=1) / block.sum(axis=1)     # sum of p - y per bin
+    return np.abs(gap).sum(axis=1) / block.sum(axis=1)
 
   with np.errstate(invalid="ignore", divide="ignore"):
     return bootstrap.per_row_block(w, ece)
