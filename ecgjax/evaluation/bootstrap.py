@@ -158,7 +158,7 @@ def weighted_average_precision(y: np.ndarray, score: np.ndarray, w: np.ndarray) 
   return Ranking(y, score).average_precision(w)
 
 
-def _weight_of(w: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+def weight_of(w: np.ndarray, chosen: np.ndarray) -> np.ndarray:
   """Each row's total weight on the chosen ECGs: one matrix-vector product. The weights
   are counts, so every partial sum is an exact integer, as in `(w * chosen).sum(1)`."""
   return w @ chosen.astype(w.dtype)
@@ -167,13 +167,13 @@ def _weight_of(w: np.ndarray, chosen: np.ndarray) -> np.ndarray:
 def weighted_sensitivity(y, score, w, threshold):
   hit = (score >= threshold) & (y == 1)
   with np.errstate(invalid="ignore", divide="ignore"):
-    return _weight_of(w, hit) / _weight_of(w, y == 1)
+    return weight_of(w, hit) / weight_of(w, y == 1)
 
 
 def weighted_specificity(y, score, w, threshold):
   hit = (score < threshold) & (y == 0)
   with np.errstate(invalid="ignore", divide="ignore"):
-    return _weight_of(w, hit) / _weight_of(w, y == 0)
+    return weight_of(w, hit) / weight_of(w, y == 0)
 
 
 def interval(metric, y, score, weights, *args, level: float = 0.95) -> Interval:

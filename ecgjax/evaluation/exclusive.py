@@ -57,9 +57,9 @@ def per_class_f1(reference: np.ndarray, predicted: np.ndarray, weights: np.ndarr
   class is neither in the reference nor predicted."""
   out = np.empty((weights.shape[0], n_classes))
   for c in range(n_classes):
-    hit = (weights * ((reference == c) & (predicted == c))).sum(axis=1)
-    row = (weights * (reference == c)).sum(axis=1)
-    column = (weights * (predicted == c)).sum(axis=1)
+    hit = bootstrap.weight_of(weights, (reference == c) & (predicted == c))
+    row = bootstrap.weight_of(weights, reference == c)
+    column = bootstrap.weight_of(weights, predicted == c)
     with np.errstate(invalid="ignore", divide="ignore"):
       out[:, c] = 2 * hit / (row + column)
   return out
