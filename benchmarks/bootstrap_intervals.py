@@ -126,7 +126,6 @@ VARIANTS = {
     "current": {},
     "previous": {(bootstrap, "patient_weights"): previous_patient_weights,
                  (bootstrap, "Ranking"): PreviousRanking,
-                 (bootstrap, "weighted_auroc"): previous_weighted_auroc,
                  (calibration, "weighted_ece"): previous_weighted_ece,
                  (calibration, "weighted_brier"): previous_weighted_brier},
 }

@@ -111,12 +111,14 @@ def evaluate_predictions(names: list[str], test_labels: np.ndarray, test_log_odd
     def ci(metric, scores, *args, y=y, w=w):
       return _interval(bootstrap.interval(metric, y, scores, w, *args))
 
-    ranking = bootstrap.Ranking(y, s)      # ranked once for both, read in one pass
+    # Ranked once; the estimates (unit weights) and the resamples each read in one pass.
+    ranking = bootstrap.Ranking(y, s)
+    auroc, auprc = (float(v[0]) for v in
+                    ranking.auroc_and_average_precision(np.ones((1, len(y)))))
     resampled, resampled_ap = ranking.auroc_and_average_precision(w)
-    entry["auroc"] = auroc_entry(y, s, resampled)
+    entry["auroc"] = auroc_entry(y, auroc, resampled)
     auroc_resamples.append(resampled)
-    entry["auprc"] = _interval(bootstrap.percentile_interval(
-        float(ranking.average_precision(np.ones((1, len(y))))[0]), resampled_ap))
+    entry["auprc"] = _interval(bootstrap.percentile_interval(auprc, resampled_ap))
     t = points["thresholds"].get(name)
     if t is None:
       entry["undefined_threshold"] = points["thresholds_undefined"].get(
@@ -203,10 +205,10 @@ AUROC_INTERVAL_METHOD = (
     "few positives; macro: patient-bootstrap percentile of the mean over labels")
 
 
-def auroc_entry(y: np.ndarray, s: np.ndarray, resampled: np.ndarray) -> dict:
+def auroc_entry(y: np.ndarray, estimate: float, resampled: np.ndarray) -> dict:
   """A label's AUROC with its 95% CI (AUROC_INTERVAL_METHOD), from its 0/1 labels `y`,
-  scores `s` and its AUROC under each patient resample (bootstrap.weighted_auroc)."""
-  estimate = float(bootstrap.weighted_auroc(y, s, np.ones((1, len(y))))[0])
+  its AUROC on the test split as it is and under each patient resample
+  (bootstrap.Ranking.auroc)."""
   boot = bootstrap.percentile_interval(estimate, resampled)
   low, high, n_low, n_high = auroc_interval.widen(boot.estimate, boot.low, boot.high,
                                                   int(y.sum()), int(len(y) - y.sum()))

@@ -45,7 +45,9 @@ def label_figures(scored: scored_sets.ScoredSet, model: scoring.LoadedModel,
              "auroc_ci": None}
     if not metrics.undefined_reason(y):
       w = weights if rows.all() else weights[:, rows]
-      auroc = eval_results.auroc_entry(y, s, bootstrap.weighted_auroc(y, s, w))
+      ranking = bootstrap.Ranking(y, s)
+      auroc = eval_results.auroc_entry(y, float(ranking.auroc(np.ones((1, len(y))))[0]),
+                                       ranking.auroc(w))
       entry.update(auroc=auroc["value"], auroc_ci=[auroc["ci_low"], auroc["ci_high"]])
     out[name] = entry
   return out

@@ -2,7 +2,7 @@
 
 A sweep (and the demo) trains its runs one after another in one process, and runs that
 differ only in their seed compile to the same programs: the train step (its key is an
-argument, parallel.JitParallel), the evaluation step and the probe's feature step. Each
+argument, under jit and pmap: training.parallel), the evaluation step and the probe's feature step. Each
 run builds its own jitted functions, so jit's in-memory cache never sees them again; JAX's
 compilation cache, keyed by the program itself, the devices and the JAX version, does.
 
