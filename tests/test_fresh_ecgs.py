@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from ecgjax.data import datasets, synthetic_stream
-from ecgjax.synthetic import cohort, generator
+from ecgjax.synthetic import cohort, generator, version
 from ecgjax.experiments import validation
 from tests.helpers import tiny_pretrain_config
 
@@ -83,7 +83,7 @@ def test_fine_tuning_refuses_fresh_ecgs(tmp_path):
 
 def test_a_dataset_of_another_generator_version_is_named(tiny_data_dir, monkeypatch):
   builder = datasets.load_builder("synthetic_ecg/tiny", tiny_data_dir)
-  monkeypatch.setattr(generator, "VERSION", "9.9.9")
+  monkeypatch.setattr(version, "VERSION", "9.9.9")
   with pytest.raises(synthetic_stream.FreshEcgError,
                      match=rf"built by generator {builder.info.version}, this code generates "
                            r"9\.9\.9; rebuild it"):

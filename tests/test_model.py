@@ -120,3 +120,49 @@ def test_auto_dtype_is_fp32_on_cpu_and_bf16_on_accelerators():
   assert resnet1d.resolve_dtype("bfloat16", "cpu") == "bfloat16"    # asked for: kept
   assert resnet1d.resolve_dtype("auto") == "float32"                # these tests run on CPU
   assert common.model_config("ribeiro2020").dtype == "auto"
+
+
+def _weights(model) -> dict:
+  return {"/".join(map(str, path)): np.asarray(variable.get_value())
+          for path, variable in nnx.to_flat_state(nnx.state(model))}
+
+
+def test_weights_drawn_in_one_program_are_the_eagerly_drawn_ones():
+  """models.construction.initialised draws under nnx.jit what eager construction draws,
+  to the bit: a pretraining or a fine-tune's fresh head starts where it did before (a
+  seed means the same network whichever way it was built)."""
+  from ecgjax.models import construction, self_supervised
+  cfg = resnet1d.ResNet1DConfig(**{**presets.PRESETS["small"], "dtype": "float32",
+                                   "pool": "attention", "stem_extra_widths": (16,)})
+  networks = {
+      "classifier": lambda: resnet1d.ResNet1D(cfg, 5, 3, rngs=nnx.Rngs(params=7),
+                                              exclusive_groups=((2, 3, 4),)),
+      "encoder": lambda: self_supervised.SelfSupervisedNet(cfg, (32, 16), 12,
+                                                           rngs=nnx.Rngs(params=7)),
+  }
+  for kind, network in networks.items():
+    eager, jitted = _weights(network()), _weights(construction.initialised(network))
+    assert eager.keys() == jitted.keys(), kind
+    for path, value in eager.items():
+      assert value.dtype == jitted[path].dtype, (kind, path)
+      np.testing.assert_array_equal(jitted[path], value, err_msg=f"{kind} {path}")
+  other_seed = _weights(construction.initialised(
+      lambda: resnet1d.ResNet1D(cfg, 5, 3, rngs=nnx.Rngs(params=8))))
+  assert not np.array_equal(other_seed["head/kernel"],
+                            _weights(networks["classifier"]())["head/kernel"])
+
+
+def test_an_abstract_network_has_the_structure_and_computes_nothing():
+  """models.construction.abstract: what a loaded model (predict, export, evaluation)
+  builds before its weights are replaced; the same paths, shapes and dtypes as a drawn
+  network, each weight only a description."""
+  from ecgjax.models import construction
+  cfg = resnet1d.ResNet1DConfig(**{**presets.PRESETS["small"], "dtype": "float32"})
+  network = lambda: resnet1d.ResNet1D(cfg, 5, rngs=nnx.Rngs(0))  # noqa: E731
+  drawn = nnx.to_flat_state(nnx.state(network()))
+  shaped = nnx.to_flat_state(nnx.state(construction.abstract(network)))
+  assert [path for path, _ in shaped] == [path for path, _ in drawn]
+  for (path, variable), (_, described) in zip(drawn, shaped, strict=True):
+    value, description = variable.get_value(), described.get_value()
+    assert isinstance(description, jax.ShapeDtypeStruct), path
+    assert (description.shape, description.dtype) == (value.shape, value.dtype), path

@@ -1,12 +1,16 @@
 """The tf.data stream is a function of (seed, step): resuming continues it exactly."""
 
 import itertools
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from ecgjax.data import datasets, pipeline
+from tests.helpers import REPO
 
 
 def make_input(data_dir, **kw):
@@ -223,3 +227,46 @@ def test_the_training_stream_runs_without_the_autotuner_and_streams_the_same(
     for a, b in zip(plain, tuned, strict=True):
       np.testing.assert_array_equal(a["signal"], b["signal"])
       np.testing.assert_array_equal(a["labels"], b["labels"])
+
+
+AUTOGRAPH_PROBE = """
+import json, re, sys
+from ecgjax import cli
+cli.import_tensorflow_quietly()
+from ecgjax.data import datasets, mixture, pipeline, synthetic_stream
+data_dir = sys.argv[1]
+builder = datasets.load_builder("synthetic_ecg/tiny", data_dir)
+common = dict(labels="sinus_rhythm,atrial_fibrillation", global_batch=8, eval_batch=16,
+              train_split="train", seed=0, shuffle_buffer=16)
+for kind in (dict(augment="basic", crop_s=5.0, eval_stride_s=5.0), dict(augment="recording"),
+             dict(augment="handheld", leads="I")):
+  source = pipeline.TfdsInput(builder, **common, **kind)
+  source.restrict_training_set(60, 1, 0)
+  next(source.train_batches())
+  next(iter(source.eval_batches("validation")))
+  next(iter(source.eval_batches("train", training_set=True)))
+fresh = synthetic_stream.FreshSyntheticInput(builder, workers=1, augment="basic", **{
+    k: v for k, v in common.items() if k != "augment"})
+next(fresh.train_batches())
+both = mixture.MixtureInput([("synthetic_ecg/tiny", 1.0), ("synthetic_ecg/tiny", 2.0)],
+                            data_dir, **common)
+next(both.train_batches(3))
+next(iter(both.eval_batches("validation")))
+# AutoGraph loads each function it rewrites as a module of generated source, `tf__NAME`.
+# (A lambda's module defines no such name: its source is named instead.)
+generated = [m for name, m in sys.modules.items() if name.startswith("__autograph_generated")]
+print(json.dumps(sorted((re.findall(r"def (tf__\\w+)", open(m.__file__).read())
+                         or [open(m.__file__).read()[-300:]])[0] for m in generated)))
+"""
+
+
+def test_no_function_handed_to_tf_data_is_rewritten_by_autograph(tiny_data_dir):
+  """pipeline.no_autograph: every function the package maps, filters or reduces over
+  is traced as written (AutoGraph's rewrite costs a command's start ~0.5 s and leaves a
+  generated file behind a killed process). Each kind of input, in a fresh process so
+  that no earlier conversion hides one: a new function handed to tf.data without
+  no_autograph shows up here as a generated module."""
+  out = subprocess.run([sys.executable, "-c", AUTOGRAPH_PROBE, tiny_data_dir], cwd=REPO,
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert json.loads(out.stdout.strip().splitlines()[-1]) == []

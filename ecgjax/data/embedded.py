@@ -7,6 +7,7 @@ must work without a separate `tfds build`.
 from absl import logging
 
 from ecgjax.data import datasets
+from ecgjax.synthetic import version
 
 SYNTHETIC = "synthetic_ecg"
 
@@ -17,8 +18,7 @@ def code_version(name: str) -> str | None:
   on disk by newer code (which would train an old checkout on data it cannot make)."""
   if datasets.split_name(name)[0] != SYNTHETIC:
     return None
-  from ecgjax.synthetic import generator
-  return generator.VERSION
+  return version.VERSION
 
 
 def ensure_built(name: str, data_dir: str) -> None:

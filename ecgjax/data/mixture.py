@@ -183,17 +183,19 @@ class MixtureInput:
     if start_step == 0:
       return np.zeros(len(self.sources), np.int64)
     k = len(self.sources)
-    counts = tf.data.Dataset.range(start_step).map(self._draws).reduce(
+    counts = tf.data.Dataset.range(start_step).map(pipeline.no_autograph(self._draws)).reduce(
         tf.zeros([k], tf.int64),
-        lambda total, draws: total + tf.math.bincount(draws, minlength=k, maxlength=k,
-                                                      dtype=tf.int64))
+        pipeline.no_autograph(lambda total, draws: total + tf.math.bincount(
+            draws, minlength=k, maxlength=k, dtype=tf.int64)))
     return counts.numpy()
 
   def train_batches(self, start_step: int = 0) -> Iterator[dict]:
     offsets = self.examples_before(start_step)
-    streams = [s.input.example_stream(int(offset), seed_offset=i).map(s.to_union)
+    streams = [s.input.example_stream(int(offset), seed_offset=i)
+               .map(pipeline.no_autograph(s.to_union))
                for i, (s, offset) in enumerate(zip(self.sources, offsets))]
-    choices = tf.data.Dataset.range(start_step, 2 ** 62).map(self._draws).unbatch()
+    choices = (tf.data.Dataset.range(start_step, 2 ** 62)
+               .map(pipeline.no_autograph(self._draws)).unbatch())
     ds = tf.data.Dataset.choose_from_datasets(streams, choices)
     ds = ds.batch(self.local_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     return iter(tfds.as_numpy(ds))

@@ -57,6 +57,14 @@ EPOCH_SEED_STRIDE = 1_000_003
 # A long recording's windows are stored as RECORD_w0, RECORD_w1, ...
 WINDOW_SUFFIX = r"_w[0-9]+$"
 
+# tf.data traces each function it maps into a graph. The functions of this package
+# branch on configuration only, never on a tensor, so AutoGraph's rewrite of each into
+# generated source buys nothing; it costs ~0.5 s of a training command's start and
+# leaves a file per function in the temporary directory when the process is killed.
+# Every function this package hands to tf.data goes through `no_autograph`
+# (tests/test_input_pipeline.py finds none converted).
+no_autograph = tf.autograph.experimental.do_not_convert
+
 
 def recording_of(record_id: str) -> str:
   """The recording a stored example's record_id belongs to (its windows share it)."""
@@ -253,16 +261,17 @@ class TfdsInput:
                               reshuffle_each_iteration=False)
       if self.augment != "none" or self.crop:   # (seed, epoch, position) seeds the draws
         shuffled = shuffled.enumerate().map(
-            lambda i, ex: self._perturb(tf.stack([seed + e, i]), ex),
+            no_autograph(lambda i, ex: self._perturb(tf.stack([seed + e, i]), ex)),
             num_parallel_calls=tf.data.AUTOTUNE)
       return shuffled.skip(tf.where(e == start_epoch, tf.constant(offset, tf.int64),
                                     tf.constant(0, tf.int64)))
 
-    ds = tf.data.Dataset.range(start_epoch, 2 ** 62).flat_map(epoch)
+    ds = tf.data.Dataset.range(start_epoch, 2 ** 62).flat_map(no_autograph(epoch))
     options = tf.data.Options()
     options.autotune.enabled = TRAIN_STREAM_AUTOTUNE
     ds = ds.with_options(options)
-    return ds.map(self._select, num_parallel_calls=tf.data.AUTOTUNE) if select else ds
+    return (ds.map(no_autograph(self._select), num_parallel_calls=tf.data.AUTOTUNE)
+            if select else ds)
 
   def _process_share(self) -> tuple[tf.data.Dataset, int]:
     """This process's part of the training set and its size: one epoch of its stream.
@@ -271,7 +280,7 @@ class TfdsInput:
     if self._train_records is None:
       return self._read(tfds.split_for_jax_process(self.train_split)), examples
     # A chosen subset: every process filters the whole split, then takes its share.
-    base = self._read(self.train_split).filter(self._in_training_set)
+    base = self._read(self.train_split).filter(no_autograph(self._in_training_set))
     if self._subset_bytes() <= CACHE_SUBSET_BYTES:
       base = base.cache()
     return base.shard(jax.process_count(), jax.process_index()), examples
@@ -301,19 +310,19 @@ class TfdsInput:
     mixture's label space)."""
     if training_set and self._train_records is not None:
       total = self.train_examples
-      ds = self._read(split).filter(self._in_training_set)
+      ds = self._read(split).filter(no_autograph(self._in_training_set))
       ds = ds.shard(jax.process_count(), jax.process_index())
     else:
       total = datasets.split_size(self.builder.info, split)
       ds = self._read(tfds.split_for_jax_process(split))
     most_per_process = math.ceil(total / jax.process_count()) * len(self._window_starts)
     batches = math.ceil(most_per_process / self.local_eval_batch)
-    ds = ds.map(self._select_for_eval)
+    ds = ds.map(no_autograph(self._select_for_eval))
     if self.crop:
-      ds = ds.flat_map(self._windows)
+      ds = ds.flat_map(no_autograph(self._windows))
     num_labels = len(self.label_names)
     if transform is not None:
-      ds = ds.map(transform)
+      ds = ds.map(no_autograph(transform))
       num_labels = ds.element_spec["labels"].shape[-1]
     ds = ds.batch(self.local_eval_batch).prefetch(tf.data.AUTOTUNE)
     it = iter(tfds.as_numpy(ds))
@@ -349,7 +358,8 @@ class _SplitIndexes:
 
 def _read_split_index(builder, split: str, label_indices: np.ndarray):
   ds = builder.as_dataset(split=split, decoders={"signal": tfds.decode.SkipDecoding()})
-  ds = ds.map(lambda e: (e["record_id"], e["patient"], tf.gather(e["labels"], label_indices)))
+  ds = ds.map(no_autograph(
+      lambda e: (e["record_id"], e["patient"], tf.gather(e["labels"], label_indices))))
   rows = list(tfds.as_numpy(ds.batch(4096)))
   arrays = tuple(np.concatenate([r[k] for r in rows]) for k in range(3))
   for a in arrays:

@@ -22,7 +22,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from ecgjax.data import datasets, embedded, pipeline
-from ecgjax.synthetic import generator
+from ecgjax.synthetic import version
 
 STREAM_SEED_OFFSET = 1 << 32
 
@@ -38,10 +38,10 @@ def check_fresh_dataset(builder: tfds.core.DatasetBuilder) -> None:
   if builder.info.name != embedded.SYNTHETIC:
     raise FreshEcgError(f"dataset.fresh_ecgs=True: {name} is not a synthetic_ecg dataset "
                         "(fresh ECGs come from the synthetic generator)")
-  if str(builder.info.version) != generator.VERSION:
+  if str(builder.info.version) != version.VERSION:
     raise FreshEcgError(
         f"dataset.fresh_ecgs=True: {name} was built by generator {builder.info.version}, "
-        f"this code generates {generator.VERSION}; rebuild it (dataset.build_if_missing=True "
+        f"this code generates {version.VERSION}; rebuild it (dataset.build_if_missing=True "
         "does) so training and scoring see the same generator")
 
 
@@ -64,7 +64,7 @@ class FreshSyntheticInput(pipeline.TfdsInput):
     described = super().describe()
     dataset = dict(described["dataset"])
     dataset.pop("train_examples", None)     # a stream has no size
-    dataset["train_stream"] = {"kind": "fresh ECGs", "generator_version": generator.VERSION,
+    dataset["train_stream"] = {"kind": "fresh ECGs", "generator_version": version.VERSION,
                                "stream_seed": self.stream_seed}
     return {**described, "dataset": dataset}
 
@@ -82,6 +82,8 @@ class FreshSyntheticInput(pipeline.TfdsInput):
     stream_seed = self.stream_seed + seed_offset
 
     def examples():
+      # Imported once the stream starts (synthetic.version says why).
+      from ecgjax.synthetic import generator
       for e in generator.fresh_examples(stream_seed, self.positions(start_example),
                                         self._rate, self._duration, self._workers):
         yield {key: e[key] for key in spec}
@@ -91,7 +93,9 @@ class FreshSyntheticInput(pipeline.TfdsInput):
       # Seeded by (seed, position), as the built stream by (seed, epoch, position).
       seed = (self.seed + seed_offset) * pipeline.EPOCH_SEED_STRIDE + jax.process_index()
       ds = ds.enumerate(start_example).map(
-          lambda i, ex: self._perturb(tf.stack([tf.constant(seed, tf.int64), i]), ex),
+          pipeline.no_autograph(
+              lambda i, ex: self._perturb(tf.stack([tf.constant(seed, tf.int64), i]), ex)),
           num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.map(self._select, num_parallel_calls=tf.data.AUTOTUNE) if select else ds
+    return (ds.map(pipeline.no_autograph(self._select), num_parallel_calls=tf.data.AUTOTUNE)
+            if select else ds)
 

@@ -25,7 +25,6 @@ import dataclasses
 import fractions
 
 import numpy as np
-import scipy.signal
 
 from ecgjax.ecg import leads as leads_lib
 from ecgjax.ecg.formats.errors import RecordFormatError
@@ -59,6 +58,9 @@ class Recipe:
 
 
 def _filter(signal: np.ndarray, fs: float, recipe: Recipe) -> np.ndarray:
+  # scipy.signal is imported where it is used: ~1 s of a command's start, and a
+  # training command imports this module (for the recipe and windows) but filters nothing.
+  import scipy.signal
   if recipe.bandpass_hz is not None:
     low, high = recipe.bandpass_hz
     nyquist = fs / 2
@@ -84,6 +86,7 @@ def resample(signal: np.ndarray, source_hz: float, target_hz: float) -> np.ndarr
   """Polyphase resampling along time; exact for rational rate ratios."""
   if source_hz == target_hz:
     return signal
+  import scipy.signal    # where it is used, as in _filter
   ratio = fractions.Fraction(target_hz / source_hz).limit_denominator(1000)
   return scipy.signal.resample_poly(signal, ratio.numerator, ratio.denominator, axis=0)
 

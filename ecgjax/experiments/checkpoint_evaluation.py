@@ -134,7 +134,8 @@ def evaluate_checkpoint(config, workdir: str) -> dict:
   # ---- The saved model, head included, through the same shape checks.
   card_groups = (card or {}).get("exclusive_groups") or []
   model = model_init.build_model(run_spec.model, heads, source.signal_shape[-1], run.seed,
-                                 head.group_indices(head_names, card_groups))
+                                 head.group_indices(head_names, card_groups),
+                                 weights="abstract")
   graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
   source_name = f"checkpoint {saved.directory} step {saved.step}"
   params, _, _, _ = transfer.transfer(nnx.to_pure_dict(params), saved.params, reinit="^$",

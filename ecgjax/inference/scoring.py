@@ -21,7 +21,7 @@ import numpy as np
 from flax import nnx
 
 from ecgjax.evaluation import calibration, exclusive
-from ecgjax.models import head, model_card, resnet1d, self_supervised
+from ecgjax.models import construction, head, model_card, resnet1d, self_supervised
 from ecgjax.training import checkpoints, mesh as mesh_lib, steps, transfer
 
 
@@ -89,14 +89,17 @@ class LoadedModel:
 
 
 def build_network(card: dict) -> resnet1d.ResNet1D | self_supervised.SelfSupervisedNet:
+  """The card's network, its weights shapes only (models.construction.abstract): `load`
+  replaces every one with the checkpoint's."""
   entry = card["model"]
   if model_card.is_self_supervised(card):
-    return self_supervised.SelfSupervisedNet(
+    return construction.abstract(lambda: self_supervised.SelfSupervisedNet(
         resnet1d.config_from(entry["config"]), card["embedding"]["objective"]["projector"],
-        entry["in_leads"], rngs=nnx.Rngs(0))
+        entry["in_leads"], rngs=nnx.Rngs(0)))
   groups = head.group_indices(card["labels"], card.get("exclusive_groups") or ())
-  return resnet1d.ResNet1D(resnet1d.config_from(entry["config"]), entry["num_labels"],
-                           entry["in_leads"], rngs=nnx.Rngs(0), exclusive_groups=groups)
+  return construction.abstract(lambda: resnet1d.ResNet1D(
+      resnet1d.config_from(entry["config"]), entry["num_labels"], entry["in_leads"],
+      rngs=nnx.Rngs(0), exclusive_groups=groups))
 
 
 def load(model_dir: str, step: int | None = None) -> LoadedModel:

@@ -82,7 +82,8 @@ def adapted_to(model_dir: str, dataset: str, data_dir: str, out_dir: str) -> str
   builder = datasets.load_builder(dataset, data_dir)
   stored = datasets.stored_leads(builder.info)
   columns = [stored.index(name) for name in model.card["input"]["leads"]]
-  signals = builder.as_dataset(split="train+validation+test").map(lambda e: e["signal"])
+  signals = builder.as_dataset(split="train+validation+test").map(
+      pipeline.no_autograph(lambda e: e["signal"]))
   per_ecg = [model_windows(s[:, columns], model.card) for s in tfds.as_numpy(signals)]
   windows = np.concatenate(per_ecg)
   stats = batch_norm_adaptation.adapted_batch_stats(model, windows)

@@ -22,11 +22,11 @@ from collections.abc import Iterator
 import numpy as np
 
 from ecgjax.synthetic import (cohort, conditions, recording, render, rhythm, tremor,
-                                  variability)
+                                  variability, version)
 
-# What the code here generates; the synthetic_ecg builder's version. A change that alters
-# any generated ECG raises it (the builder's RELEASE_NOTES say what changed).
-VERSION = "1.7.0"
+# What the code here generates (synthetic.version, where a change that alters any
+# generated ECG raises it); the synthetic_ecg builder's version.
+VERSION = version.VERSION
 SPLIT_FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 # Candidate patients per fresh ECG (`fresh_example`): one is accepted with
 # probability at least 1 / MAX_ECGS_PER_PATIENT, so running out is a (7/8)^1024 event.

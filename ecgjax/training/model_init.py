@@ -34,7 +34,8 @@ from absl import logging
 from flax import nnx
 
 from ecgjax import storage
-from ecgjax.models import head, model_card, resnet1d, self_supervised as ssl_model
+from ecgjax.models import (construction, head, model_card, resnet1d,
+                           self_supervised as ssl_model)
 from ecgjax.training import (checkpoints, linear_probe, mesh as mesh_lib, optimizers, run_spec,
                              self_supervised, transfer)
 
@@ -48,9 +49,14 @@ LEAD_TRANSFERS = ("select", "reinit")
 
 
 def build_model(model_config: resnet1d.ResNet1DConfig, num_labels: int, in_leads: int,
-                seed: int, exclusive_groups: head.Groups = ()) -> resnet1d.ResNet1D:
-  return resnet1d.ResNet1D(model_config, num_labels, in_leads, rngs=nnx.Rngs(params=seed),
-                           exclusive_groups=exclusive_groups)
+                seed: int, exclusive_groups: head.Groups = (), *,
+                weights: str = "drawn") -> resnet1d.ResNet1D:
+  """The network, its weights `drawn` from `seed` (models.construction.initialised) or
+  `abstract` (shapes only: every weight is about to be loaded from a checkpoint)."""
+  build = construction.initialised if weights == "drawn" else construction.abstract
+  return build(lambda: resnet1d.ResNet1D(model_config, num_labels, in_leads,
+                                         rngs=nnx.Rngs(params=seed),
+                                         exclusive_groups=exclusive_groups))
 
 
 def parse_multipliers(spec: str) -> dict[str, float]:
@@ -115,8 +121,8 @@ def self_supervised_start(config, spec: run_spec.RunSpec, source,
           f"init_from={config.init_from}: a self-supervised run continues a backbone on "
           "the leads it read; choose them all (config.dataset.leads)")
   arch, model_config = _architecture(config, spec, pretrained)
-  model = ssl_model.SelfSupervisedNet(model_config, objective.projector, leads,
-                                      rngs=nnx.Rngs(params=config.seed))
+  model = construction.initialised(lambda: ssl_model.SelfSupervisedNet(
+      model_config, objective.projector, leads, rngs=nnx.Rngs(params=config.seed)))
   params, batch_stats = _pure_weights(model)
   init_from = None
   if pretrained is not None:

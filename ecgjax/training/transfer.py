@@ -71,7 +71,8 @@ def transfer(new: dict, pretrained: dict, *, reinit: str = r"^head/",
                       f"{source} {tuple(np.shape(old_flat[path]))}")
     else:
       loaded.append(path)
-      out[path] = jax.numpy.asarray(old_flat[path], dtype=np.asarray(value).dtype)
+      # `value` may be abstract (a jax.ShapeDtypeStruct: models.construction.abstract).
+      out[path] = jax.numpy.asarray(old_flat[path], dtype=value.dtype)
   if problems:
     raise ArchitectureMismatchError(
         f"the {source} does not fit the model ({len(problems)} paths):\n  "
