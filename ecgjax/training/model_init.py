@@ -53,10 +53,13 @@ def build_model(model_config: resnet1d.ResNet1DConfig, num_labels: int, in_leads
                 weights: str = "drawn") -> resnet1d.ResNet1D:
   """The network, its weights `drawn` from `seed` (models.construction.initialised) or
   `abstract` (shapes only: every weight is about to be loaded from a checkpoint)."""
-  build = construction.initialised if weights == "drawn" else construction.abstract
-  return build(lambda: resnet1d.ResNet1D(model_config, num_labels, in_leads,
-                                         rngs=nnx.Rngs(params=seed),
-                                         exclusive_groups=exclusive_groups))
+  groups = tuple(tuple(int(k) for k in g) for g in exclusive_groups)
+  if weights == "abstract":
+    return construction.abstract(lambda: resnet1d.ResNet1D(
+        model_config, num_labels, in_leads, rngs=nnx.Rngs(params=seed),
+        exclusive_groups=groups))
+  return construction.initialised(resnet1d.ResNet1D, model_config, num_labels, in_leads,
+                                  seed=seed, exclusive_groups=groups)
 
 
 def parse_multipliers(spec: str) -> dict[str, float]:
@@ -121,8 +124,8 @@ def self_supervised_start(config, spec: run_spec.RunSpec, source,
           f"init_from={config.init_from}: a self-supervised run continues a backbone on "
           "the leads it read; choose them all (config.dataset.leads)")
   arch, model_config = _architecture(config, spec, pretrained)
-  model = construction.initialised(lambda: ssl_model.SelfSupervisedNet(
-      model_config, objective.projector, leads, rngs=nnx.Rngs(params=config.seed)))
+  model = construction.initialised(ssl_model.SelfSupervisedNet, model_config,
+                                   tuple(objective.projector), leads, seed=config.seed)
   params, batch_stats = _pure_weights(model)
   init_from = None
   if pretrained is not None:
