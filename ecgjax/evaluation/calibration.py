@@ -20,7 +20,6 @@ score are computed under bootstrap weights like the other metrics, so they carry
 """
 
 import numpy as np
-import scipy.optimize
 
 from ecgjax.evaluation import bootstrap, log_odds
 
@@ -46,6 +45,8 @@ def fit_platt(y_true: np.ndarray, scores: np.ndarray) -> dict:
     residual = log_odds.to_probabilities(z) - target
     return loss, np.array([np.sum(residual * f), np.sum(residual)])
 
+  # Imported where used: predict applies a card's calibration and never fits one (~0.5 s).
+  import scipy.optimize
   fit = scipy.optimize.minimize(loss_and_grad, np.array([1.0, 0.0]), jac=True, method="BFGS")
   a, b = (float(v) for v in fit.x)
   if not (np.isfinite(a) and np.isfinite(b)) or a <= 0:
