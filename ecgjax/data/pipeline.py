@@ -62,7 +62,7 @@ WINDOW_SUFFIX = r"_w[0-9]+$"
 # generated source buys nothing; it costs ~0.5 s of a training command's start and
 # leaves a file per function in the temporary directory when the process is killed.
 # Every function this package hands to tf.data goes through `no_autograph`
-# (tests/test_input_pipeline.py finds none converted).
+# (tests/test_pipeline.py finds none converted).
 no_autograph = tf.autograph.experimental.do_not_convert
 
 
