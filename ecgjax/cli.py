@@ -126,13 +126,20 @@ def explain_config_error(error: Exception) -> str | None:
   argument or would not run (a traceback inside absl's flag error)."""
   text = str(error)
   typo = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', text)
-  unknown = typo or re.search(r'Key "([^"]+)" does not exist', text)
+  # An override under a section the config lacks (--config.dataset.data_dir on the demo's
+  # config, whose sections are pretrain and compare) is a KeyError naming the section alone.
+  unknown = (typo or re.search(r'Key "([^"]+)" does not exist', text)
+             or (isinstance(error, KeyError) and error.args
+                 and re.fullmatch(r"'([^']+)'", str(error.args[0]))))
   if isinstance(error, (AttributeError, KeyError)) and unknown:
     key = typo.group(2) if typo else unknown.group(1)
     flag = next((a.split("=", 1)[0] for a in sys.argv[1:]
                  if a.startswith("--config.") and key in a.split("=", 1)[0].split(".")),
                 f"--config.{key}")
-    hint = f" (did you mean {flag.rsplit('.', 1)[0]}.{typo.group(1)}?)" if typo else ""
+    hint = ""
+    if typo:      # the mistyped segment replaced where it stands: a section's or the field's
+      meant = ".".join(typo.group(1) if part == key else part for part in flag.split("."))
+      hint = f" (did you mean {meant}?)"
     return (f"{flag}: the config has no field {key!r}{hint}; --print_config lists every "
             "field")
   if "Error whilst parsing config file" in text:

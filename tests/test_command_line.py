@@ -55,6 +55,12 @@ def test_predict_help_lists_the_formats_and_the_shipped_models():
      "--config.batch_size?)"),
     (["--config=ecgjax/configs/pretrain.py", "--config.optimizer.learning_rat=0.1"],
      "(did you mean --config.optimizer.learning_rate?)"),
+    (["--config=ecgjax/configs/demo.py", "--config.dataset.data_dir=/tmp/d"],
+     "ecgjax: --config.dataset.data_dir: the config has no field 'dataset'; --print_config "
+     "lists every field"),
+    (["--config=ecgjax/configs/demo.py", "--config.pretrain.datset.data_dir=/tmp/d"],
+     "ecgjax: --config.pretrain.datset.data_dir: the config has no field 'datset' (did you "
+     "mean --config.pretrain.dataset.data_dir?)"),
     (["--config=ecgjax/configs/pretrian.py"],
      "ecgjax: --config=ecgjax/configs/pretrian.py: no such file (did you mean "
      "ecgjax/configs/pretrain.py?)"),
