@@ -2,7 +2,7 @@
 
 Flax NNX draws a module's initial weights eagerly, each initialiser call a small XLA
 program of its own: constructing the default ResNet1D compiles some thirty of them,
-~4.5 s on 2 cores before a command's first step (more than `predict` then spends
+~4.4 s on 2 cores before a command's first step (more than `predict` then spends
 scoring its samples). `initialised` runs the same construction under `nnx.jit`: one
 program, the same values to the bit (the same threefry keys through the same
 operations; tests/test_model.py). The seed is the program's argument, not a constant
