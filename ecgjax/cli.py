@@ -12,7 +12,7 @@ import sys
 import tempfile
 
 from ecgjax import console  # first: it sets TF's log level before TF is imported
-from ecgjax import failpoints  # noqa: E402
+from ecgjax import collector, failpoints  # noqa: E402
 from absl import flags  # noqa: E402
 
 # Training, fine-tuning and evaluation need the `train` extra; without it the command
@@ -165,13 +165,14 @@ def run(dispatch, doc: str) -> None:
     if not _WORKDIR.value:
       raise console.UsageError("--workdir is required (or --print_config to only show the "
                                "config)")
-    import_tensorflow_quietly()   # before ecgjax.data imports it
-    from ecgjax.data import datasets, mixture, synthetic_stream
-    from ecgjax.ecg import leads
-    from ecgjax.experiments import validation
-    from ecgjax.models import head
-    from ecgjax.training import (checkpoints, compilation_cache, interrupt, mesh, nonfinite,
-                                 transfer, workdir_files, workdir_lock)
+    with collector.paused_while_loading():
+      import_tensorflow_quietly()   # before ecgjax.data imports it
+      from ecgjax.data import datasets, mixture, synthetic_stream
+      from ecgjax.ecg import leads
+      from ecgjax.experiments import validation
+      from ecgjax.models import head
+      from ecgjax.training import (checkpoints, compilation_cache, interrupt, mesh,
+                                   nonfinite, transfer, workdir_files, workdir_lock)
     # A config that asks for what cannot be: the user corrects it (exit 2).
     usage_errors = (validation.ConfigError, datasets.UnknownLabelError, mixture.MixtureError,
                     leads.UnknownLeadError, head.HeadLayoutError,

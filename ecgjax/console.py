@@ -16,6 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags, logging  # noqa: E402
 
+from ecgjax import collector  # noqa: E402
+
 # Every command's exit codes (--help lists them).
 EXIT_FAILED = 1              # the run failed: a file, a dataset, a checkpoint (the message says)
 EXIT_USAGE = 2               # the command line or the config is wrong; nothing was done
@@ -97,6 +99,7 @@ def run_app(main, *, program: str, help_text: str, required=(), check_argv=None,
   and exit code 2. `check_argv(argv)` may refuse the command line before it is parsed
   (a message, or None), and `explain_parse_error(error)` turn an exception raised
   while parsing into one (or None: raised as it is)."""
+  collector.no_collection_at_exit()
   args = sys.argv[1:]
   if "--helpfull" in args:
     print_and_exit(f"{help_text}\n\n{flags.FLAGS.get_help()}")

@@ -12,7 +12,7 @@ TensorFlow. Details: ecgjax/inference/serving_export.py.
 
 from absl import flags
 
-from ecgjax import console
+from ecgjax import collector, console
 
 _MODEL = flags.DEFINE_string("model", None, "Pretraining or fine-tuning workdir, its "
                              "checkpoints/, one checkpoint step directory, a model directory "
@@ -37,8 +37,9 @@ def main(argv):
       "export", "--noonnx for the JAX export alone")):
     raise console.UsageError(f"model.onnx: {message}")
   console.quiet_libraries()
-  from ecgjax.inference import score_files, serving_export
-  from ecgjax.models import shipped
+  with collector.paused_while_loading():
+    from ecgjax.inference import score_files, serving_export
+    from ecgjax.models import shipped
   if message := shipped.not_found(_MODEL.value):
     raise console.UsageError(message)
   try:

@@ -41,7 +41,7 @@ import sys
 
 from absl import flags
 
-from ecgjax import console
+from ecgjax import collector, console
 
 _MODEL = flags.DEFINE_string("model", None, "Pretraining or fine-tuning workdir, its "
                              "checkpoints/, one checkpoint step directory, a model directory "
@@ -97,7 +97,8 @@ def main(argv):
   except leads.UnknownLeadError as e:
     raise console.UsageError(f"--lead_names: {e}") from None
   console.quiet_libraries()
-  from ecgjax.inference import score_files
+  with collector.paused_while_loading():
+    from ecgjax.inference import score_files
   try:
     summary = score_files.predict_files(
         _MODEL.value, paths, _OUT.value, step=_STEP.value or None,

@@ -26,6 +26,17 @@ import pytest  # noqa: E402
 from tests.helpers import SHARED_DATA, tiny_pretrain_config  # noqa: E402
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_collection(session):
+  """Collection imports every test module, and with them TensorFlow, JAX and
+  scikit-learn: loaded with the collector paused and then frozen out of its walks, as a
+  command loads them (ecgjax.collector), so each test worker's full collections walk
+  what its tests make, not the libraries' ~850,000 objects."""
+  from ecgjax import collector
+  with collector.paused_while_loading():
+    yield
+
+
 @pytest.fixture
 def harmless_late_signals():
   """A signal that lands after a run has restored the handlers must not end pytest."""

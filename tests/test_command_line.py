@@ -145,6 +145,52 @@ def test_a_command_imports_tensorflow_without_keras_and_tf_keras_still_loads():
   assert out.stdout.split() == ["False", "False", "True"]
 
 
+# Runs a command as `python -m` does, watching Python's cyclic collector: the objects
+# each full collection walks, and, after every other exit function, what is still
+# walkable and what is frozen (the report is registered first, so it runs last).
+WATCHED_COMMAND = """
+import atexit, gc, runpy, sys
+walked = []
+def watch(phase, info):
+  if phase == "start" and info["generation"] == 2:
+    walked.append(len(gc.get_objects(generation=2)))
+gc.callbacks.append(watch)
+atexit.register(lambda: print("REPORT", max(walked, default=0), len(gc.get_objects()),
+                              gc.get_freeze_count(), gc.isenabled(), file=sys.stderr))
+sys.argv = sys.argv[1:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("command", ("training", "predict"))
+def test_no_collection_walks_the_libraries_objects_during_a_command_or_at_its_exit(
+    command, tmp_path):
+  """ecgjax.collector: a command loads its libraries (TensorFlow, JAX, scikit-learn:
+  hundreds of thousands of objects) with the collector paused and then frozen, so no full
+  collection walks them while it runs, and nothing is left to walk as it exits. The
+  training command is watched on its way to an error (no dataset built: exit 1), which
+  it meets after loading; predict scores the packaged samples."""
+  if command == "training":
+    argv = ["ecgjax.main", f"--config=tests/configs/tiny_pretrain.py:{tmp_path / 'none'}",
+            f"--workdir={tmp_path / 'wd'}"]
+    expected_code, loaded = 1, 500_000
+  else:
+    from ecgjax import samples
+    argv = ["ecgjax.predict", "--model=synthetic_foundation", f"--out={tmp_path / 'p.csv'}",
+            samples.path("ptbxl")]
+    expected_code, loaded = 0, 200_000
+  result = subprocess.run([sys.executable, "-c", WATCHED_COMMAND, *argv], cwd=REPO,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "XLA_FLAGS": xla_flags()})
+  assert result.returncode == expected_code, result.stderr[-3000:]
+  [report] = [line.split()[1:] for line in result.stderr.splitlines()
+              if line.startswith("REPORT ")]
+  most_walked, walkable_at_exit, frozen, enabled = report
+  assert int(frozen) > loaded and enabled == "True"
+  assert int(most_walked) < loaded // 5, report
+  assert int(walkable_at_exit) < 1_000, report
+
+
 def test_the_exit_codes_console_documents_are_the_ones_the_interrupt_handling_uses():
   """console (imported before JAX) and training.interrupt each hold the codes."""
   from ecgjax import console
