@@ -166,3 +166,11 @@ def test_an_abstract_network_has_the_structure_and_computes_nothing():
     value, description = variable.get_value(), described.get_value()
     assert isinstance(description, jax.ShapeDtypeStruct), path
     assert (description.shape, description.dtype) == (value.shape, value.dtype), path
+
+
+def test_build_model_refuses_a_kind_of_weights_it_does_not_make():
+  """A misspelt `weights=` would otherwise draw a network meant to be loaded over."""
+  from ecgjax.training import model_init
+  cfg = resnet1d.ResNet1DConfig(**{**presets.PRESETS["small"], "dtype": "float32"})
+  with pytest.raises(ValueError, match="weights='shapes': expected 'drawn' or 'abstract'"):
+    model_init.build_model(cfg, 5, 12, seed=0, weights="shapes")

@@ -53,6 +53,8 @@ def build_model(model_config: resnet1d.ResNet1DConfig, num_labels: int, in_leads
                 weights: str = "drawn") -> resnet1d.ResNet1D:
   """The network, its weights `drawn` from `seed` (models.construction.initialised) or
   `abstract` (shapes only: every weight is about to be loaded from a checkpoint)."""
+  if weights not in ("drawn", "abstract"):
+    raise ValueError(f"weights={weights!r}: expected 'drawn' or 'abstract'")
   groups = tuple(tuple(int(k) for k in g) for g in exclusive_groups)
   if weights == "abstract":
     return construction.abstract(lambda: resnet1d.ResNet1D(
