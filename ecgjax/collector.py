@@ -34,16 +34,11 @@ def paused_while_loading():
       gc.enable()
 
 
-_frozen_at_exit = False
-
-
 def no_collection_at_exit() -> None:
   """The interpreter's last collection, as it exits, skips every object: by then the
   command has closed every file it wrote (logging's own exit function, which still
   runs, flushes the log), and the process's memory goes back to the system whole. An
   object whose `__del__` would run only in that collection (one held in a reference
-  cycle) is not finalised, as Python allows of objects alive at exit."""
-  global _frozen_at_exit
-  if not _frozen_at_exit:
-    atexit.register(gc.freeze)      # atexit functions all run before that collection
-    _frozen_at_exit = True
+  cycle) is not finalised, as Python allows of objects alive at exit. Registering it
+  twice is harmless: a second freeze finds nothing new."""
+  atexit.register(gc.freeze)      # atexit functions all run before that collection

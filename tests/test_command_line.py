@@ -1,6 +1,7 @@
 """What a user meets at the command line before any work: --help, and every mistake
 answered in one line with exit code 2 (console.EXIT_CODES), before TensorFlow or JAX
-is imported."""
+is imported; and what a command spends loading them (Keras kept out, the collector off
+the libraries' objects)."""
 
 import os
 import subprocess
