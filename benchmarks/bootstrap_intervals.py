@@ -1,26 +1,33 @@
 """What a run's results.json costs in bootstrap intervals: `results.evaluate_predictions`
-on test predictions shaped like a real run's, with the bootstrap as it is against the
-implementation it replaced (kept below, verbatim), the two alternating in one run, medians
-of `--repeats`, and the peak memory each allocates (tracemalloc, in a run of its own).
+on test predictions shaped like a real run's, with the bootstrap as it is against an
+implementation it replaced (kept below, verbatim; `--peer`), the two alternating in one
+run, medians of `--repeats`, and the peak memory each allocates (tracemalloc, in a run of
+its own).
 
-The current one ranks each label once (`bootstrap.Ranking`) and reads AUROC and AUPRC
-from prefix sums over the negatives and the positives, a block of resamples at a time
-(`bootstrap.BLOCK_BYTES`); calibration's ECE and Brier score go by the same blocks, and
-the patient weights are converted per patient before they are spread to ECGs. The one it
-replaced gathered every ECG's weights into score order per metric, masked them into
-positives and negatives, and summed tie groups with `np.add.reduceat`, over all
-resamples at once; its ECE summed bins by a matrix product. AUROC, sensitivity and
-specificity must agree to the last bit; AUPRC, ECE and Brier to `RELATIVE_TOLERANCE` (a
-float sum taken in another order), which is checked and the largest difference recorded.
+The current one draws the patient weights a block of resamples at a time and keeps them
+as one-byte counts (`bootstrap.patient_weights`), which every metric reads a block of
+rows at a time in float64 (`bootstrap.BLOCK_BYTES`); each label is ranked once
+(`bootstrap.Ranking`) and AUROC and AUPRC are read from prefix sums over the negatives
+and the positives; calibration's ECE and Brier score go by the same blocks. The peers:
 
-  python benchmarks/bootstrap_intervals.py [--repeats 5] [--large_repeats 3] \
-      [--out benchmarks/results/bootstrap_intervals_cpu.jsonl]
+- `float64_weights` (the default): ecgjax at 8662762, the same but for weights drawn in
+  one call and held in float64 (8 bytes a weight, and the int64 draws beside them).
+  Every figure must agree to the last bit.
+- `66e7df1`: ecgjax at 66e7df1, which gathered every ECG's weights into score order
+  per metric, masked them into positives and negatives, and summed tie groups with
+  `np.add.reduceat`, over all resamples at once; its ECE summed bins by a matrix
+  product. AUROC, sensitivity and specificity must agree to the last bit; AUPRC, ECE and
+  Brier to `RELATIVE_TOLERANCE` (a float sum taken in another order), which is checked
+  and the largest difference recorded.
+
+  python benchmarks/bootstrap_intervals.py [--peer float64_weights|66e7df1] [--repeats 5] \
+      [--large_repeats 3] [--out benchmarks/results/bootstrap_intervals_cpu.jsonl]
 
 The shapes: the demo's pretraining test split (1,668 ECGs, 39 labels), a PTB-XL-sized
 one (2,163 ECGs, 71 labels), the demo's with scores rounded to 0.1 (`ties`: most scores
 share a tie group), and an archive's (100,000 ECGs, as a MIMIC-IV-ECG or CODE test split
-holds; 4 labels, so that the old implementation finishes: per label it scales), 1,000
-patient resamples each, as results.json uses. Scores are float32 log-odds, as a model's are.
+holds; 4 labels, so that the 66e7df1 peer finishes: per label it scales), 1,000 patient
+resamples each, as results.json uses. Scores are float32 log-odds, as a model's are.
 """
 
 import argparse
@@ -49,7 +56,20 @@ RELATIVE_TOLERANCE = 1e-12
 EXACT = ("auroc", "sensitivity", "specificity")
 
 
-# The implementation this replaced (ecgjax at 66e7df1), verbatim but for names.
+# The implementation this replaced (ecgjax at 8662762), verbatim but for names.
+def float64_patient_weights(patients, resamples, seed):
+  _, index = np.unique(patients, return_inverse=True)
+  n_patients = index.max() + 1
+  rng = np.random.default_rng(seed)
+  counts = rng.multinomial(n_patients, np.full(n_patients, 1 / n_patients), size=resamples)
+  return np.take(counts.astype(np.float64), index, axis=1)
+
+
+def float64_weight_of(w, chosen):
+  return w @ chosen.astype(w.dtype)
+
+
+# The implementation before that (ecgjax at 66e7df1), verbatim but for names.
 def previous_patient_weights(patients, resamples, seed):
   _, index = np.unique(patients, return_inverse=True)
   n_patients = index.max() + 1
@@ -122,13 +142,17 @@ class PreviousRanking:
     return self.auroc(w), self.average_precision(w)
 
 
-VARIANTS = {
-    "current": {},
-    "previous": {(bootstrap, "patient_weights"): previous_patient_weights,
-                 (bootstrap, "Ranking"): PreviousRanking,
-                 (calibration, "weighted_ece"): previous_weighted_ece,
-                 (calibration, "weighted_brier"): previous_weighted_brier},
+PEERS = {
+    "float64_weights": {(bootstrap, "patient_weights"): float64_patient_weights,
+                        (bootstrap, "weight_of"): float64_weight_of},
+    "66e7df1": {(bootstrap, "patient_weights"): previous_patient_weights,
+                (bootstrap, "Ranking"): PreviousRanking,
+                (calibration, "weighted_ece"): previous_weighted_ece,
+                (calibration, "weighted_brier"): previous_weighted_brier},
 }
+PEER_EXACT = {"float64_weights": "all", "66e7df1": EXACT}
+PEER_NAME = {"float64_weights": "ecgjax at 8662762 (float64 weights drawn in one call)",
+             "66e7df1": "ecgjax at 66e7df1 (tie groups by np.add.reduceat)"}
 
 
 def predictions(n: int, labels: int, ties: bool = False, seed: int = 0):
@@ -201,25 +225,28 @@ def largest_differences(a, b, path=()) -> dict:
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--peer", choices=list(PEERS), default="float64_weights")
   parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--large_repeats", type=int, default=3)
   parser.add_argument("--shapes", default=",".join(SHAPES))
   parser.add_argument("--out", default=None)
   args = parser.parse_args()
+  variants = {"current": {}, "previous": PEERS[args.peer]}
   for shape in args.shapes.split(","):
     n, labels, ties = SHAPES[shape]
     inputs = predictions(n, labels, ties)
     repeats = args.large_repeats if shape in LARGE else args.repeats
-    seconds = {name: [] for name in VARIANTS}
+    seconds = {name: [] for name in variants}
     outputs = {}
     for _ in range(repeats):
-      for name, patches in VARIANTS.items():       # alternating, so drift hits both
+      for name, patches in variants.items():       # alternating, so drift hits both
         elapsed, _, outputs[name] = evaluation(patches, inputs)
         seconds[name].append(elapsed)
     peaks = {name: evaluation(patches, inputs, measure_memory=True)[1]
-             for name, patches in VARIANTS.items()}
+             for name, patches in variants.items()}
     differences = largest_differences(outputs["previous"], outputs["current"])
-    inexact = [m for m in EXACT if m in differences]
+    exact = PEER_EXACT[args.peer]
+    inexact = list(differences) if exact == "all" else [m for m in exact if m in differences]
     if inexact or max(differences.values(), default=0.0) > RELATIVE_TOLERANCE:
       raise SystemExit(f"{shape}: the implementations disagree: {differences}")
     medians = {name: statistics.median(v) for name, v in seconds.items()}
@@ -228,8 +255,8 @@ def main():
           "current_s": medians["current"], "previous_s": medians["previous"],
           "speedup": medians["previous"] / medians["current"],
           "current_peak_bytes": peaks["current"], "previous_peak_bytes": peaks["previous"],
-          "exact": list(EXACT), "largest_relative_difference": differences,
-          "previous": "ecgjax at 66e7df1 (tie groups by np.add.reduceat)",
+          "exact": exact if exact == "all" else list(exact),
+          "largest_relative_difference": differences, "previous": PEER_NAME[args.peer],
           "command": "python benchmarks/bootstrap_intervals.py " + " ".join(sys.argv[1:]),
           "host": socket.gethostname(), "cpus": os.cpu_count(),
           "date": datetime.date.today().isoformat()}, args.out)

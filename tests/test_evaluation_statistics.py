@@ -94,6 +94,47 @@ def test_patient_weights_resample_whole_patients():
   np.testing.assert_array_equal(w, bootstrap.patient_weights(patients, 500, seed=0))
 
 
+def test_patient_weights_are_one_byte_counts_drawn_as_in_one_call():
+  # 1,000 resamples of 5,000 patients' 8,000 ECGs are drawn a block of resamples at a
+  # time (bootstrap.BLOCK_BYTES: ten blocks here) and kept as one byte per weight; they
+  # must be the counts NumPy draws for every resample in one call, spread to each ECG.
+  patients = np.random.default_rng(0).integers(0, 5000, size=8000)
+  w = bootstrap.patient_weights(patients, 1000, seed=7)
+  assert w.dtype == np.uint8 and w.shape == (1000, 8000)
+  _, index = np.unique(patients, return_inverse=True)
+  n = index.max() + 1
+  drawn = np.random.default_rng(7).multinomial(n, np.full(n, 1 / n), size=1000)
+  assert 8 * n * 1000 > 2 * bootstrap.BLOCK_BYTES      # drawn in several blocks
+  np.testing.assert_array_equal(w, drawn[:, index])
+
+
+def test_counts_are_kept_in_the_narrowest_type_that_holds_them():
+  # A count over 255 (a patient drawn that often) widens what came before it, exactly.
+  blocks = [np.array([[1, 2]]), np.array([[300, 0]]), np.array([[5, 70_000]])]
+  assert bootstrap.narrowest_counts(iter(blocks[:1])).dtype == np.uint8
+  assert bootstrap.narrowest_counts(iter(blocks[:2])).dtype == np.uint16
+  wide = bootstrap.narrowest_counts(iter(blocks))
+  assert wide.dtype == np.uint32
+  np.testing.assert_array_equal(wide, np.concatenate(blocks))
+
+
+def test_one_byte_weights_score_as_the_same_counts_in_float64():
+  # Every metric reads the weights in float64 a block of rows at a time: one-byte counts
+  # whose sums pass 255 must give, to the bit, what the same counts give as float64.
+  y, s = scores(n=400, ties=True, seed=8)
+  narrow = np.random.default_rng(9).integers(0, 256, size=(7, len(y))).astype(np.uint8)
+  wide = narrow.astype(np.float64)
+  ranking = bootstrap.Ranking(y, s)
+  for a, b in zip(ranking.auroc_and_average_precision(narrow, block_bytes=8 * len(y) * 3),
+                  ranking.auroc_and_average_precision(wide)):
+    np.testing.assert_array_equal(a, b)
+  for metric in (bootstrap.weighted_sensitivity, bootstrap.weighted_specificity):
+    np.testing.assert_array_equal(metric(y, s, narrow, 0.3), metric(y, s, wide, 0.3))
+  p = 1 / (1 + np.exp(-s))
+  for metric in (calibration.weighted_ece, calibration.weighted_brier):
+    np.testing.assert_array_equal(metric(y, p, narrow), metric(y, p, wide))
+
+
 def test_bootstrap_interval_covers_the_true_auroc_about_95_percent():
   # AUROC of N(1,1) vs N(0,1) is Phi(1/sqrt(2)).
   true_auroc = 0.7602499389065233

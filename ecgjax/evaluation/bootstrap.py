@@ -22,17 +22,6 @@ class Interval:
   resamples: int            # resamples in which the metric was defined
 
 
-def patient_weights(patients: np.ndarray, resamples: int, seed: int) -> np.ndarray:
-  """(resamples, n) integer weights: how often each ECG's patient was drawn."""
-  _, index = np.unique(patients, return_inverse=True)
-  n_patients = index.max() + 1
-  rng = np.random.default_rng(seed)
-  counts = rng.multinomial(n_patients, np.full(n_patients, 1 / n_patients), size=resamples)
-  # Converted per patient, then spread to ECGs: a third of the time of the other order
-  # on a large test split (one (resamples, n) array made, not two).
-  return np.take(counts.astype(np.float64), index, axis=1)
-
-
 # How many bytes of each (resamples, ECGs) temporary one pass holds: the resamples are
 # scored a block of rows at a time, so a test split of 100,000 ECGs costs a few
 # megabytes beyond its weights, not several copies of them (gigabytes), and blocks this
@@ -46,10 +35,46 @@ def _row_blocks(w: np.ndarray, block_bytes: int):
     yield slice(start, start + rows)
 
 
+def patient_weights(patients: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+  """(resamples, n) weights: how often each ECG's patient was drawn, as counts in the
+  narrowest unsigned integer type that holds them (one byte almost always), which the
+  metrics read a block of rows at a time (`per_row_block`): a test split of 100,000
+  ECGs keeps 100 MB of weights, where float64 weights took 800 MB and their int64
+  draws as much again."""
+  _, index = np.unique(patients, return_inverse=True)
+  n_patients = index.max() + 1
+  rng = np.random.default_rng(seed)
+  uniform = np.full(n_patients, 1 / n_patients)
+  # Drawn a block of resamples at a time: the same draws as one call for all of them
+  # (the generator draws row after row), without the whole int64 array.
+  rows = max(1, BLOCK_BYTES // (8 * n_patients))
+  counts = narrowest_counts(
+      rng.multinomial(n_patients, uniform, size=min(rows, resamples - start))
+      for start in range(0, resamples, rows))
+  # Spread per patient to ECGs: one (resamples, n) array made, in the narrow type.
+  return np.take(counts, index, axis=1)
+
+
+def narrowest_counts(blocks) -> np.ndarray:
+  """Blocks of rows of non-negative integer counts, stacked in the narrowest unsigned
+  type that holds every count: one byte, widened where a block holds a larger count.
+  Each block is narrowed as it comes, so the wide blocks never exist together."""
+  narrowed, dtype = [], np.dtype(np.uint8)
+  for block in blocks:
+    largest = int(block.max(initial=0))
+    if largest > np.iinfo(dtype).max:
+      dtype = np.min_scalar_type(largest)
+      narrowed = [b.astype(dtype) for b in narrowed]
+    narrowed.append(block.astype(dtype))
+  return np.concatenate(narrowed)
+
+
 def per_row_block(w: np.ndarray, metric, block_bytes: int = BLOCK_BYTES) -> np.ndarray:
   """`metric(block)` -> one value per row, over w's rows a block at a time: the same
   values as `metric(w)` for a metric computed row by row, with temporaries a block's
-  size."""
+  size. The block keeps the weights' type (one-byte counts from `patient_weights`): a
+  metric multiplies it by floats or sums it with NumPy's reductions, which add small
+  integers in 64 bits, never in the block's own type (a sum of counts passes 255)."""
   out = np.empty(len(w))
   for rows in _row_blocks(w, block_bytes):
     out[rows] = metric(w[rows])
@@ -144,7 +169,7 @@ class Ranking:
 def _prefix_sums(w: np.ndarray) -> np.ndarray:
   """(B, m) -> (B, m + 1): each row's sums of its first 0..m columns."""
   out = np.zeros((len(w), w.shape[1] + 1))
-  np.cumsum(w, axis=1, out=out[:, 1:])
+  np.cumsum(w, axis=1, dtype=np.float64, out=out[:, 1:])
   return out
 
 
@@ -159,9 +184,12 @@ def weighted_average_precision(y: np.ndarray, score: np.ndarray, w: np.ndarray) 
 
 
 def weight_of(w: np.ndarray, chosen: np.ndarray) -> np.ndarray:
-  """Each row's total weight on the chosen ECGs: one matrix-vector product. The weights
-  are counts, so every partial sum is an exact integer, as in `(w * chosen).sum(1)`."""
-  return w @ chosen.astype(w.dtype)
+  """Each row's total weight on the chosen ECGs, a block of rows at a time: the chosen
+  columns gathered in the weights' own type, then summed in float64. The weights are
+  counts, so every partial sum is an exact integer, as in `(w * chosen).sum(1)`."""
+  columns = np.flatnonzero(chosen)
+  return per_row_block(
+      w, lambda block: np.take(block, columns, axis=1).sum(axis=1, dtype=np.float64))
 
 
 def weighted_sensitivity(y, score, w, threshold):
