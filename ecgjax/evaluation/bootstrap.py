@@ -2,11 +2,12 @@
 
 ECGs of one patient are correlated, so resampling ECGs would understate the
 uncertainty: each resample draws patients with replacement and weights every
-ECG by how often its patient was drawn. Each label is ranked once (`Ranking`, tie
-groups handled exactly) and its resamples are scored from prefix sums of their
-weights, a block of resamples at a time: 1,000 resamples of a few thousand ECGs take
-a few milliseconds per metric, and of 100,000 ECGs a few seconds for all of a label's,
-in megabytes of temporaries (benchmarks/bootstrap_intervals.py).
+ECG by how often its patient was drawn; the weights are kept as one-byte counts. Each
+label is ranked once (`Ranking`, tie groups handled exactly) and its resamples are
+scored from prefix sums of their weights, a block of resamples at a time: 1,000
+resamples of a few thousand ECGs take a few milliseconds per metric, and of 100,000
+ECGs a few seconds for all of a label's, in megabytes of temporaries beside the
+weights' 100 MB (benchmarks/bootstrap_intervals.py).
 """
 
 import dataclasses
