@@ -132,6 +132,36 @@ def test_the_median_auroc_ci_resamples_records_per_set():
   assert zero_shot.bootstrap_median_ci([(perfect, [])]) is None
 
 
+def test_the_median_auroc_ci_is_that_of_drawing_the_records_themselves():
+  # Every resample is scored at once, from how often it drew each record; the interval
+  # must be the one of drawing record indices set after set and ranking the drawn
+  # records, duplicates and all, with scikit-learn (the definition, written out here).
+  from sklearn.metrics import roc_auc_score
+  from ecgjax.sim_to_real import scored_sets, zero_shot
+  rng = np.random.default_rng(1)
+  groups = []
+  for n in (150, 90):
+    truth = rng.uniform(size=(n, 2)) < 0.3
+    scores = np.round(rng.normal(size=(n, 2)) + truth[:, ::-1], 1)      # ties
+    known = rng.uniform(size=(n, 2)) < 0.85
+    scored = _scored(truth, scores, known)
+    groups.append((scored, scored_sets.counted_columns(scored, ["a", "b"], 3)))
+  draws, medians = np.random.default_rng(5), []
+  for _ in range(60):
+    values = []
+    for scored, pairs in groups:
+      rows = draws.integers(len(scored.truth), size=len(scored.truth))
+      for k, m in pairs:
+        keep = rows[scored.known[rows, k]]
+        y = scored.truth[keep, k]
+        if 0 < y.sum() < len(y):
+          values.append(roc_auc_score(y, scored.probabilities[keep, m]))
+    medians.append(np.median(values))
+  expected = [np.percentile(medians, 2.5), np.percentile(medians, 97.5)]
+  assert zero_shot.bootstrap_median_ci(groups, resamples=60, seed=5) == pytest.approx(
+      expected, abs=1e-12)
+
+
 def test_cinc2017_folders_merge_into_one_set_scored_only_when_asked(tmp_path):
   """cinc2017/ with cinc2017_train/ is one set of every recording, one REFERENCE.csv
   (the last row of a file without a final newline included); it is large, so

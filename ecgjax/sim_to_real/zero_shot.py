@@ -15,7 +15,6 @@ import os
 import statistics
 
 import numpy as np
-import sklearn.metrics
 
 from ecgjax.evaluation import bootstrap, metrics, results as eval_results
 from ecgjax.inference import label_matching, scoring
@@ -67,22 +66,35 @@ def bootstrap_median_ci(groups: list[tuple[scored_sets.ScoredSet, list]],
   taken."""
   if not any(pairs for _, pairs in groups):
     return None
-  rng = np.random.default_rng(seed)
-  medians = []
-  for _ in range(resamples):
-    values = []
-    for scored, pairs in groups:
-      rows = rng.integers(len(scored.truth), size=len(scored.truth))
-      for k, m in pairs:
-        keep = rows[scored.known[rows, k]]
-        y = scored.truth[keep, k]
-        if 0 < y.sum() < len(y):
-          values.append(sklearn.metrics.roc_auc_score(y, scored.probabilities[keep, m]))
-    if values:
-      medians.append(statistics.median(values))
-  if not medians:
+  aurocs = []          # per (set, label): its AUROC in every resample, NaN where undefined
+  for (scored, pairs), drawn in zip(groups, record_counts(groups, resamples, seed)):
+    for k, m in pairs:
+      known = scored.known[:, k]
+      ranking = bootstrap.Ranking(scored.truth[known, k].astype(int),
+                                  scored.probabilities[known, m])
+      aurocs.append(ranking.auroc(drawn[:, known]))
+  aurocs = np.stack(aurocs)
+  defined = ~np.isnan(aurocs).all(axis=0)     # a resample where no AUROC is defined
+  if not defined.any():
     return None
+  medians = np.nanmedian(aurocs[:, defined], axis=0)
   return [float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))]
+
+
+def record_counts(groups: list[tuple[scored_sets.ScoredSet, list]], resamples: int,
+                  seed: int) -> list[np.ndarray]:
+  """Per set, (resamples, records): how often each record was drawn when each resample
+  draws every set's records with replacement, set after set. An AUROC over the drawn
+  records, duplicates and all, is the AUROC under these counts as weights, so every
+  resample is scored at once (bootstrap.Ranking); the draws are those of drawing the
+  record indices one resample at a time, as this CI was computed before."""
+  rng = np.random.default_rng(seed)
+  sizes = [len(scored.truth) for scored, _ in groups]
+  counts = [np.empty((resamples, n), np.min_scalar_type(n)) for n in sizes]
+  for r in range(resamples):
+    for n, out in zip(sizes, counts):
+      out[r] = np.bincount(rng.integers(n, size=n), minlength=n)
+  return counts
 
 
 def generator_version(model_dir: str) -> str | None:
