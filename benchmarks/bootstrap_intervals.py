@@ -6,9 +6,10 @@ its own).
 
 The current one draws the patient weights a block of resamples at a time and keeps them
 as one-byte counts (`bootstrap.patient_weights`), which every metric reads a block of
-rows at a time in float64 (`bootstrap.BLOCK_BYTES`); each label is ranked once
-(`bootstrap.Ranking`) and AUROC and AUPRC are read from prefix sums over the negatives
-and the positives; calibration's ECE and Brier score go by the same blocks. The peers:
+rows at a time as they are, summing in 64 bits (`bootstrap.BLOCK_BYTES`); each label is
+ranked once (`bootstrap.Ranking`) and AUROC and AUPRC are read from prefix sums over the
+negatives and the positives; calibration's ECE and Brier score go by the same blocks.
+The peers:
 
 - `float64_weights` (the default): ecgjax at 8662762, the same but for weights drawn in
   one call and held in float64 (8 bytes a weight, and the int64 draws beside them).

@@ -119,8 +119,9 @@ def test_counts_are_kept_in_the_narrowest_type_that_holds_them():
 
 
 def test_one_byte_weights_score_as_the_same_counts_in_float64():
-  # Every metric reads the weights in float64 a block of rows at a time: one-byte counts
-  # whose sums pass 255 must give, to the bit, what the same counts give as float64.
+  # Every metric reads the weights a block of rows at a time in their own type: one-byte
+  # counts whose sums pass 255 must give, to the bit, what the same counts give as float64
+  # (a sum or product taken in one byte would wrap).
   y, s = scores(n=400, ties=True, seed=8)
   narrow = np.random.default_rng(9).integers(0, 256, size=(7, len(y))).astype(np.uint8)
   wide = narrow.astype(np.float64)
