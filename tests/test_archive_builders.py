@@ -467,3 +467,24 @@ def test_every_builder_describes_its_dataset(tmp_path):
     config = module.Builder.BUILDER_CONFIGS[0]
     description = module.Builder(config=config.name, data_dir=str(tmp_path)).info.description
     assert description.startswith(f"{name}: ") and f"Config {config.name}: " in description
+
+
+def test_a_builder_made_before_its_data_leaves_nothing_in_the_temporary_folder(
+    tmp_path, monkeypatch):
+  """TFDS looks for a builder's metadata in its public bucket whenever the data are not
+  yet prepared, from a temporary directory it never removes; ecgjax's builders skip the
+  look (ecg_archive.dataset_info), so builds and the sample sets leave no directory
+  behind."""
+  import importlib
+  import tempfile
+  temporary = tmp_path / "tmp"
+  temporary.mkdir()
+  monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+  names = ("code15", "mimic_iv_ecg", "muse_xml", "physionet2017", "physionet2021", "ptbxl",
+           "synthetic_ecg", "unlabelled_ecg")
+  for name in names:
+    module = importlib.import_module(f"tfds_builders.{name}.{name}_dataset_builder")
+    config = module.Builder.BUILDER_CONFIGS[0]
+    builder = module.Builder(config=config.name, data_dir=str(tmp_path / "data"))
+    assert not builder.data_path.exists(), name      # made before its data
+    assert list(temporary.iterdir()) == [], name

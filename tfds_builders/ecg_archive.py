@@ -129,6 +129,23 @@ def _beam_records(processor: RecordProcessor, split: str, items, outcomes_prefix
   return ReadRecords()
 
 
+def dataset_info(builder, **fields) -> tfds.core.DatasetInfo:
+  """`builder.dataset_info_from_configs(**fields)`, told not to look for the dataset in
+  TFDS's public bucket (gs://tfds-data). TFDS looks there whenever a builder is made
+  before its data are prepared (every `tfds build`, every sample set ecgjax builds),
+  from a temporary directory it never removes (tensorflow-datasets 4.9:
+  `DatasetInfo.initialize_from_bucket`); no ecgjax dataset is in that bucket, and the
+  empty directories piled up in the temporary folder."""
+  info = builder.dataset_info_from_configs(**fields)
+  info.initialize_from_bucket = _not_in_the_bucket
+  return info
+
+
+def _not_in_the_bucket() -> None:
+  """What DatasetInfo.initialize_from_bucket finds for an ecgjax dataset: nothing (a
+  module-level function, so that the info still pickles for Beam's workers)."""
+
+
 def describe(builder) -> str:
   """DatasetInfo's description: the builder module's summary (its docstring's first
   paragraph) and the config's own description."""
@@ -172,8 +189,8 @@ class EcgArchiveBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
   # ---- TFDS hooks.
   def _info(self) -> tfds.core.DatasetInfo:
     cfg = self.builder_config
-    return self.dataset_info_from_configs(
-        description=describe(self),
+    return dataset_info(
+        self, description=describe(self),
         features=ecg_features(cfg.recipe.samples, len(self.label_names()),
                               self.RECORD_UNKNOWNS),
         metadata=tfds.core.MetadataDict(

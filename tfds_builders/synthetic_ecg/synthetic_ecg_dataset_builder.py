@@ -154,8 +154,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     cfg = self.builder_config
-    return self.dataset_info_from_configs(
-        description=ecg_archive.describe(self),
+    return ecg_archive.dataset_info(
+        self, description=ecg_archive.describe(self),
         features=ecg_archive.ecg_features(cfg.samples, len(conditions.NAMES)),
         metadata=tfds.core.MetadataDict(
             label_names=list(conditions.NAMES),
