@@ -142,8 +142,7 @@ def dataset_info(builder, **fields) -> tfds.core.DatasetInfo:
 
 
 def _not_in_the_bucket() -> None:
-  """What DatasetInfo.initialize_from_bucket finds for an ecgjax dataset: nothing (a
-  module-level function, so that the info still pickles for Beam's workers)."""
+  """What DatasetInfo.initialize_from_bucket finds for an ecgjax dataset: nothing."""
 
 
 def describe(builder) -> str:
