@@ -30,8 +30,13 @@ class Interval:
 BLOCK_BYTES = 4 << 20
 
 
+def _rows_per_block(width: int, block_bytes: int) -> int:
+  """How many rows of `width` float64 (or int64) values fit one block."""
+  return max(1, block_bytes // (8 * max(1, width)))
+
+
 def _row_blocks(w: np.ndarray, block_bytes: int):
-  rows = max(1, block_bytes // (8 * max(1, w.shape[1])))
+  rows = _rows_per_block(w.shape[1], block_bytes)
   for start in range(0, len(w), rows):
     yield slice(start, start + rows)
 
@@ -48,7 +53,7 @@ def patient_weights(patients: np.ndarray, resamples: int, seed: int) -> np.ndarr
   uniform = np.full(n_patients, 1 / n_patients)
   # Drawn a block of resamples at a time: the same draws as one call for all of them
   # (the generator draws row after row), without the whole int64 array.
-  rows = max(1, BLOCK_BYTES // (8 * n_patients))
+  rows = _rows_per_block(n_patients, BLOCK_BYTES)
   counts = narrowest_counts(
       rng.multinomial(n_patients, uniform, size=min(rows, resamples - start))
       for start in range(0, resamples, rows))
